@@ -1,0 +1,51 @@
+//! Entry points for fuzzing every decoder that reads network input. The cargo-fuzz targets in `fuzz/`
+//! call these, and `tests/tests/fuzz_corpus.rs` replays the saved corpus through them as an ordinary
+//! test. Each must return (never panic) whatever the bytes.
+
+use crate::codec::apply_tile;
+use crate::frame::Frame;
+use crate::relay_proto::{ClientToRelay, RelayToClient};
+use crate::session_proto::{HostToViewer, ViewerToHost};
+use crate::wire;
+
+/// A decoder entry point.
+pub type Target = fn(&[u8]);
+
+/// The decoders, by the name of their fuzz target.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("client_to_relay", client_to_relay),
+    ("relay_to_client", relay_to_client),
+    ("viewer_to_host", viewer_to_host),
+    ("host_to_viewer", host_to_viewer),
+    ("code", code),
+];
+
+pub fn client_to_relay(data: &[u8]) {
+    let _ = wire::decode::<ClientToRelay>(data);
+}
+
+pub fn relay_to_client(data: &[u8]) {
+    let _ = wire::decode::<RelayToClient>(data);
+}
+
+pub fn viewer_to_host(data: &[u8]) {
+    let _ = wire::decode::<ViewerToHost>(data);
+}
+
+/// Decodes and, for frame updates, applies every tile to a small screen — the full viewer path.
+pub fn host_to_viewer(data: &[u8]) {
+    if let Ok(HostToViewer::Frame(update)) = wire::decode::<HostToViewer>(data) {
+        if let Ok(mut frame) = Frame::new(256, 256) {
+            let mut scratch = Vec::new();
+            for tile in &update.tiles {
+                let _ = apply_tile(tile, &mut frame, &mut scratch);
+            }
+        }
+    }
+}
+
+pub fn code(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::code::Code::parse(text);
+    }
+}

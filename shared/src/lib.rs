@@ -1,0 +1,32 @@
+//! Tether's shared core: everything the host, the viewer and the relay must agree on.
+//!
+//! - [`code`]: the one-time code a user reads aloud (`nameplate` + `secret`).
+//! - [`wire`]: length-prefixed postcard framing with a size cap checked before allocation.
+//! - [`relay_proto`] / [`session_proto`]: messages named by direction
+//!   (`ClientToRelay`, `RelayToClient`, `ViewerToHost`, `HostToViewer`).
+//! - [`pake`]: SPAKE2 over the relay, then key confirmation that binds each side's certificate fingerprint.
+//! - [`tls`]: ephemeral certificates, fingerprints and the pinned verifiers of the end-to-end QUIC connection.
+//! - [`packet`]: the relay's tagged-packet header, shared by the relay and the clients' sockets.
+//! - [`net`]: the client side of the relay (control link, tagged socket, pairing flow).
+//! - [`flow`], [`codec`], [`frame`], [`input`]: pure screen and input state, no I/O.
+//!
+//! Protocol logic does no I/O: pairing, flow control and codecs are plain types tested without sockets; the
+//! thin async glue lives in [`net`].
+
+pub mod code;
+pub mod codec;
+pub mod flow;
+pub mod frame;
+pub mod fuzz;
+pub mod input;
+pub mod net;
+pub mod packet;
+pub mod pake;
+pub mod relay_proto;
+pub mod session_proto;
+pub mod tls;
+pub mod wire;
+
+/// The protocol version every first message carries. A peer with another version is refused with an
+/// error naming both.
+pub const PROTOCOL_VERSION: u32 = 1;

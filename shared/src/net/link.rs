@@ -1,0 +1,80 @@
+//! The control connection from a client to the relay: QUIC with the relay's certificate, one
+//! bidirectional stream of framed [`ClientToRelay`] / [`RelayToClient`] messages.
+
+use std::sync::Arc;
+
+use quinn::{Endpoint, RecvStream, SendStream, TokioRuntime};
+
+use super::socket::TaggedSocket;
+use super::{ClientError, RelaySpec, Timeouts};
+use crate::relay_proto::{ClientToRelay, RelayToClient, Role};
+use crate::tls;
+use crate::wire::{self, MAX_CONTROL_MSG};
+use crate::PROTOCOL_VERSION;
+
+pub struct RelayLink {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) socket: Arc<TaggedSocket>,
+    conn: quinn::Connection,
+    send: SendStream,
+    recv: RecvStream,
+}
+
+impl std::fmt::Debug for RelayLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RelayLink({})", self.conn.remote_address())
+    }
+}
+
+impl RelayLink {
+    /// Connect, say hello with our version and role, and wait for the relay's welcome.
+    pub async fn connect(relay: &RelaySpec, role: Role, timeouts: &Timeouts) -> Result<Self, ClientError> {
+        let socket = TaggedSocket::bind(relay.addr)?;
+        let endpoint =
+            Endpoint::new_with_abstract_socket(tls::endpoint_config(), None, socket.clone(), Arc::new(TokioRuntime))?;
+        let transport = tls::transport(timeouts.relay_idle, Some(timeouts.keep_alive));
+        let cfg = tls::relay_client_config(&relay.trust, transport)?;
+        let conn = endpoint
+            .connect_with(cfg, relay.addr, &relay.server_name)?
+            .await
+            .map_err(|source| ClientError::RelayUnreachable { addr: relay.addr, source })?;
+        let (send, recv) = conn.open_bi().await.map_err(ClientError::RelayConnection)?;
+        let mut link = Self { endpoint, socket, conn, send, recv };
+        link.send(&ClientToRelay::Hello { version: PROTOCOL_VERSION, role }).await?;
+        match link.recv().await? {
+            RelayToClient::Welcome { .. } => Ok(link),
+            other => Err(ClientError::Unexpected(format!("{other:?} instead of Welcome"))),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientToRelay) -> Result<(), ClientError> {
+        wire::write_msg(&mut self.send, msg, MAX_CONTROL_MSG).await.map_err(|e| self.explain(e))
+    }
+
+    /// The next message; the relay's `Error` becomes [`ClientError::Relay`].
+    pub async fn recv(&mut self) -> Result<RelayToClient, ClientError> {
+        match wire::read_msg(&mut self.recv, MAX_CONTROL_MSG).await {
+            Ok(Some(RelayToClient::Error { kind })) => Err(ClientError::Relay(kind)),
+            Ok(Some(msg)) => Ok(msg),
+            Ok(None) => Err(ClientError::RelayClosed),
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+
+    /// Prefer the connection's close reason over a bare stream error.
+    fn explain(&self, e: wire::WireError) -> ClientError {
+        match self.conn.close_reason() {
+            Some(reason) => ClientError::RelayConnection(reason),
+            None => ClientError::Wire(e),
+        }
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Close the control connection politely.
+    pub fn close(&self) {
+        self.conn.close(0u32.into(), b"bye");
+    }
+}

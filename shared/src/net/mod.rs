@@ -1,0 +1,85 @@
+//! The client side of the relay: what host and viewer both need to reach each other through it.
+//!
+//! - [`socket::TaggedSocket`]: one UDP socket that carries both the control QUIC connection to the relay and
+//!   the end-to-end QUIC connection to the peer (wrapped in tagged packets, see [`crate::packet`]).
+//! - [`link::RelayLink`]: the control connection and its message stream.
+//! - [`pairing`]: register / claim, SPAKE2, key confirmation, then the pinned end-to-end QUIC connection.
+
+pub mod link;
+pub mod pairing;
+pub mod socket;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::tls::RelayTrust;
+
+/// Where the relay is and how to trust it.
+#[derive(Debug, Clone)]
+pub struct RelaySpec {
+    pub addr: SocketAddr,
+    /// Name checked against a CA-issued certificate (ignored when pinned).
+    pub server_name: String,
+    pub trust: RelayTrust,
+}
+
+/// Deadlines of a client. The defaults suit the internet; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Idle timeout of the control connection to the relay.
+    pub relay_idle: Duration,
+    /// Idle timeout of the end-to-end connection: a peer that vanishes is noticed within this.
+    pub e2e_idle: Duration,
+    /// Keep-alive interval on both connections (below both idle timeouts).
+    pub keep_alive: Duration,
+    /// Longest time from a claim to an established end-to-end connection.
+    pub pairing: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            relay_idle: Duration::from_secs(30),
+            e2e_idle: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(1),
+            pairing: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Errors of the client side, each with a message a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("could not reach the relay at {addr}: {source}")]
+    RelayUnreachable { addr: SocketAddr, source: quinn::ConnectionError },
+    #[error("could not start a connection: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    #[error("the connection to the relay failed: {0}")]
+    RelayConnection(quinn::ConnectionError),
+    #[error("{0}")]
+    Relay(#[from] crate::relay_proto::RelayErrorKind),
+    #[error("the other side left before the session started")]
+    PeerLeft,
+    #[error("the relay closed the connection")]
+    RelayClosed,
+    #[error("the relay sent something unexpected: {0}")]
+    Unexpected(String),
+    #[error("message error: {0}")]
+    Wire(#[from] crate::wire::WireError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("wrong code: the secret part did not match, or someone interfered (key confirmation failed)")]
+    WrongCode,
+    #[error("the end-to-end connection to the peer failed: {0}")]
+    EndToEnd(quinn::ConnectionError),
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+    #[error("network error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<crate::pake::PakeError> for ClientError {
+    fn from(_: crate::pake::PakeError) -> Self {
+        Self::WrongCode
+    }
+}

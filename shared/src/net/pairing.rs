@@ -1,0 +1,251 @@
+//! From a one-time code to an authenticated end-to-end QUIC connection.
+//!
+//! Host: [`HostRendezvous::connect`] → [`HostRendezvous::register`] (show the code) →
+//! [`HostRendezvous::wait_for_viewer`], which returns either a [`Session`] or why it must start over
+//! (the code expired, someone tried a wrong code, the viewer left mid-pairing).
+//! Viewer: [`connect_viewer`] with the code the user read.
+//!
+//! Both sides run the same steps once the relay has matched them: SPAKE2 over the relay, key confirmation
+//! carrying each side's certificate fingerprint, `PairingResult`, then a QUIC connection viewer → host
+//! through the relay whose TLS verifiers accept only the confirmed fingerprints. Any failure ends the
+//! attempt; nothing falls back.
+
+use std::time::Duration;
+
+use quinn::Connection;
+
+use super::link::RelayLink;
+use super::{ClientError, RelaySpec, Timeouts};
+use crate::code::{Code, Nameplate, Secret};
+use crate::pake::{self, SessionKeys};
+use crate::relay_proto::{ClientToRelay, RelayToClient, Role};
+use crate::tls::{self, Fingerprint, Identity};
+
+/// A paired session: the end-to-end connection plus the control link that keeps the relay's route alive.
+#[derive(Debug)]
+pub struct Session {
+    pub conn: Connection,
+    pub peer_fingerprint: Fingerprint,
+    pub link: RelayLink,
+}
+
+impl Session {
+    /// Watch the control link for the relay's word that the peer left; close the end-to-end connection
+    /// then, so the session ends at once instead of after the idle timeout.
+    pub fn spawn_relay_watch(mut link: RelayLink, conn: Connection) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    msg = link.recv() => match msg {
+                        Ok(RelayToClient::PeerGone) => {
+                            conn.close(CLOSE_PEER_GONE.into(), b"the other side left (relay)");
+                            break;
+                        }
+                        Ok(_) => continue,
+                        Err(_) => break, // relay gone: the end-to-end idle timeout decides
+                    },
+                    _ = conn.closed() => { link.close(); break; }
+                }
+            }
+        })
+    }
+}
+
+/// Application close codes of the end-to-end connection.
+pub const CLOSE_NORMAL: u32 = 0;
+pub const CLOSE_PEER_GONE: u32 = 1;
+pub const CLOSE_PROTOCOL: u32 = 2;
+pub const CLOSE_STOPPED_BY_USER: u32 = 3;
+
+/// Why the host must show a new code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    Expired,
+    /// Someone tried a wrong code (or tampered with the pairing); the code is burned.
+    WrongCode,
+    /// The viewer left before pairing completed.
+    PeerLeft,
+}
+
+pub enum HostOutcome {
+    Paired(Session),
+    Restart(HostRendezvous, Restart),
+}
+
+/// A host connected to the relay, able to register codes and wait for a viewer.
+pub struct HostRendezvous {
+    link: RelayLink,
+    identity: Identity,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for HostRendezvous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostRendezvous({:?})", self.link)
+    }
+}
+
+impl HostRendezvous {
+    pub async fn connect(relay: &RelaySpec, timeouts: Timeouts) -> Result<Self, ClientError> {
+        let link = RelayLink::connect(relay, Role::Host, &timeouts).await?;
+        let identity = Identity::generate(&[tls::E2E_SERVER_NAME])?;
+        Ok(Self { link, identity, timeouts })
+    }
+
+    /// Ask the relay for a nameplate and make a fresh secret: the code to show, and how long it lives.
+    pub async fn register(&mut self) -> Result<(Code, Duration), ClientError> {
+        self.link.send(&ClientToRelay::Register).await?;
+        match self.link.recv().await? {
+            RelayToClient::Registered { nameplate, expires_in_ms } => {
+                Ok((Code { nameplate, secret: Secret::generate() }, Duration::from_millis(expires_in_ms)))
+            }
+            other => Err(ClientError::Unexpected(format!("{other:?} instead of Registered"))),
+        }
+    }
+
+    /// Wait until a viewer claims `code`, then pair. Blocks until the code expires at the latest.
+    pub async fn wait_for_viewer(mut self, code: &Code) -> Result<HostOutcome, ClientError> {
+        let tag = match self.link.recv().await? {
+            RelayToClient::PeerJoined { tag } => tag,
+            RelayToClient::CodeExpired => return Ok(HostOutcome::Restart(self, Restart::Expired)),
+            other => return Err(ClientError::Unexpected(format!("{other:?} while waiting"))),
+        };
+        self.link.socket.set_tag(tag);
+        let deadline = self.timeouts.pairing;
+        match tokio::time::timeout(deadline, self.pair(code)).await {
+            Ok(Ok(Some((conn, peer)))) => {
+                Ok(HostOutcome::Paired(Session { conn, peer_fingerprint: peer, link: self.link }))
+            }
+            Ok(Ok(None)) => {
+                self.link.endpoint.set_server_config(None);
+                Ok(HostOutcome::Restart(self, Restart::WrongCode))
+            }
+            Ok(Err(ClientError::PeerLeft)) => Ok(HostOutcome::Restart(self, Restart::PeerLeft)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ClientError::Timeout("pairing with the viewer")),
+        }
+    }
+
+    /// `Ok(None)`: the pairing failed on a wrong code and the relay has acknowledged it.
+    async fn pair(&mut self, code: &Code) -> Result<Option<(Connection, Fingerprint)>, ClientError> {
+        let ours = self.identity.fingerprint();
+        let verdict = exchange(&mut self.link, Role::Host, &code.nameplate, &code.secret, &ours).await?;
+        let peer = match verdict {
+            Ok(peer) => peer,
+            Err(()) => return self.await_failure_ack().await.map(|()| None),
+        };
+        let transport = tls::transport(self.timeouts.e2e_idle, Some(self.timeouts.keep_alive));
+        let server = tls::e2e_server_config(&self.identity, peer, transport)?;
+        self.link.endpoint.set_server_config(Some(server));
+        self.link.send(&ClientToRelay::PairingResult { ok: true }).await?;
+        match self.link.recv().await {
+            Ok(RelayToClient::SessionReady) => {}
+            Ok(RelayToClient::PairingFailed) => return Ok(None),
+            Ok(RelayToClient::PeerGone) => return Err(ClientError::PeerLeft),
+            Ok(other) => return Err(ClientError::Unexpected(format!("{other:?} instead of SessionReady"))),
+            Err(e) => return Err(e),
+        }
+        let conn = self.accept_viewer().await?;
+        self.link.endpoint.set_server_config(None);
+        Ok(Some((conn, peer)))
+    }
+
+    async fn await_failure_ack(&mut self) -> Result<(), ClientError> {
+        loop {
+            match self.link.recv().await? {
+                RelayToClient::PairingFailed | RelayToClient::PeerGone => return Ok(()),
+                RelayToClient::PeerConfirm { .. } | RelayToClient::PeerPake { .. } => continue,
+                other => return Err(ClientError::Unexpected(format!("{other:?} after a failed pairing"))),
+            }
+        }
+    }
+
+    async fn accept_viewer(&self) -> Result<Connection, ClientError> {
+        let virtual_peer = self.link.socket.virtual_peer();
+        loop {
+            let incoming = self.link.endpoint.accept().await.ok_or(ClientError::RelayClosed)?;
+            if incoming.remote_address() != virtual_peer {
+                incoming.refuse();
+                continue;
+            }
+            return incoming.accept().map_err(ClientError::EndToEnd)?.await.map_err(ClientError::EndToEnd);
+        }
+    }
+}
+
+/// The viewer's whole pairing: claim the nameplate, run the PAKE, connect end to end.
+pub async fn connect_viewer(relay: &RelaySpec, code: &Code, timeouts: Timeouts) -> Result<Session, ClientError> {
+    let mut link = RelayLink::connect(relay, Role::Viewer, &timeouts).await?;
+    link.send(&ClientToRelay::Claim { nameplate: code.nameplate.clone() }).await?;
+    let tag = match link.recv().await? {
+        RelayToClient::PeerJoined { tag } => tag,
+        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerJoined"))),
+    };
+    link.socket.set_tag(tag);
+    let attempt = async {
+        let identity = Identity::generate(&["viewer.tether.invalid"])?;
+        let ours = identity.fingerprint();
+        let peer = match exchange(&mut link, Role::Viewer, &code.nameplate, &code.secret, &ours).await? {
+            Ok(peer) => peer,
+            Err(()) => return Err(ClientError::WrongCode),
+        };
+        link.send(&ClientToRelay::PairingResult { ok: true }).await?;
+        match link.recv().await {
+            Ok(RelayToClient::SessionReady) => {}
+            Err(ClientError::Relay(crate::relay_proto::RelayErrorKind::WrongCode)) => return Err(ClientError::WrongCode),
+            Ok(RelayToClient::PeerGone) => return Err(ClientError::PeerLeft),
+            Ok(other) => return Err(ClientError::Unexpected(format!("{other:?} instead of SessionReady"))),
+            Err(e) => return Err(e),
+        }
+        let transport = tls::transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
+        let cfg = tls::e2e_client_config(&identity, peer, transport)?;
+        let conn = link
+            .endpoint
+            .connect_with(cfg, link.socket.virtual_peer(), tls::E2E_SERVER_NAME)?
+            .await
+            .map_err(ClientError::EndToEnd)?;
+        Ok((conn, peer))
+    };
+    let (conn, peer) = tokio::time::timeout(timeouts.pairing, attempt)
+        .await
+        .map_err(|_| ClientError::Timeout("pairing with the host"))??;
+    Ok(Session { conn, peer_fingerprint: peer, link })
+}
+
+/// The symmetric middle of pairing: PAKE and key confirmation. `Ok(Err(()))` means the code was wrong (or
+/// the exchange was tampered with); the relay has been told with `PairingResult { ok: false }`.
+async fn exchange(
+    link: &mut RelayLink,
+    role: Role,
+    nameplate: &Nameplate,
+    secret: &Secret,
+    ours: &Fingerprint,
+) -> Result<Result<Fingerprint, ()>, ClientError> {
+    let (state, msg) = pake::start(role, nameplate, secret);
+    link.send(&ClientToRelay::Pake { msg }).await?;
+    let peer_msg = match link.recv().await? {
+        RelayToClient::PeerPake { msg } => msg,
+        RelayToClient::PeerGone => return Err(ClientError::PeerLeft),
+        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerPake"))),
+    };
+    let keys: SessionKeys = match state.finish(&peer_msg) {
+        Ok(keys) => keys,
+        Err(_) => {
+            link.send(&ClientToRelay::PairingResult { ok: false }).await?;
+            return Ok(Err(()));
+        }
+    };
+    link.send(&ClientToRelay::Confirm { msg: keys.confirm(ours) }).await?;
+    let confirm = match link.recv().await? {
+        RelayToClient::PeerConfirm { msg } => msg,
+        RelayToClient::PeerGone => return Err(ClientError::PeerLeft),
+        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerConfirm"))),
+    };
+    match keys.verify_peer(&confirm) {
+        Ok(peer) => Ok(Ok(peer)),
+        Err(_) => {
+            link.send(&ClientToRelay::PairingResult { ok: false }).await?;
+            Ok(Err(()))
+        }
+    }
+}

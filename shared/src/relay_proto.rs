@@ -1,0 +1,82 @@
+//! Messages between a client (host or viewer) and the relay, on the relay's TLS-protected control stream.
+//!
+//! Flow:
+//! ```text
+//! host   → relay: Hello{version, Host}     relay → host:   Welcome
+//! host   → relay: Register                 relay → host:   Registered{nameplate, expires_in_ms}
+//! viewer → relay: Hello{version, Viewer}   relay → viewer: Welcome
+//! viewer → relay: Claim{nameplate}         relay → both:   PeerJoined{tag}
+//! both   → relay: Pake{msg}                relay → other:  PeerPake{msg}
+//! both   → relay: Confirm{msg}             relay → other:  PeerConfirm{msg}
+//! both   → relay: PairingResult{ok}        relay → both:   SessionReady  (only if both ok)
+//! ```
+//! A failed pairing burns the nameplate: the viewer gets `Error{WrongCode}`, the host `Error{PeerWrongCode}`
+//! and may `Register` again for a fresh code. The PAKE and confirmation payloads are opaque to the relay.
+
+use serde::{Deserialize, Serialize};
+
+use crate::code::Nameplate;
+
+/// Which end of a session a client is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Host,
+    Viewer,
+}
+
+/// Largest PAKE or confirmation payload the relay forwards.
+pub const MAX_PAIRING_PAYLOAD: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientToRelay {
+    Hello { version: u32, role: Role },
+    Register,
+    Claim { nameplate: Nameplate },
+    Pake { msg: Vec<u8> },
+    Confirm { msg: Vec<u8> },
+    PairingResult { ok: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayToClient {
+    Welcome { version: u32 },
+    Registered { nameplate: Nameplate, expires_in_ms: u64 },
+    /// The other side arrived; `tag` marks this client's end-to-end packets from now on.
+    PeerJoined { tag: u64 },
+    PeerPake { msg: Vec<u8> },
+    PeerConfirm { msg: Vec<u8> },
+    /// Both sides confirmed: the relay forwards tagged packets now.
+    SessionReady,
+    /// To the host: the pairing failed (wrong code); the nameplate is burned, register again.
+    PairingFailed,
+    /// The waiting code expired; the host may register again.
+    CodeExpired,
+    /// The other side closed or vanished.
+    PeerGone,
+    Error { kind: RelayErrorKind },
+}
+
+/// Errors the relay reports. Each has a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RelayErrorKind {
+    #[error("protocol version mismatch: the relay speaks version {relay}, this program version {client}")]
+    VersionMismatch { relay: u32, client: u32 },
+    #[error("no session is waiting under this code (mistyped, or the session ended)")]
+    UnknownCode,
+    #[error("this code has expired; ask for a new one")]
+    Expired,
+    #[error("this code was already used; ask for a new one")]
+    AlreadyUsed,
+    #[error("wrong code: the secret part did not match; ask for a new one")]
+    WrongCode,
+    #[error("someone tried to connect with a wrong code; a new code was made")]
+    PeerWrongCode,
+    #[error("too many attempts from this address; wait a minute and try again")]
+    RateLimited,
+    #[error("the relay is full; try again later")]
+    Busy,
+    #[error("pairing took too long and was abandoned")]
+    Timeout,
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+}

@@ -1,0 +1,104 @@
+//! Messages between viewer and host inside the end-to-end QUIC connection (the relay never sees them).
+//!
+//! Streams, one family each:
+//! - **control** (bidirectional, opened by the viewer): `Hello` → `Welcome`/`Refused`, then `FrameAck`s
+//!   from the viewer (the credit of the pull flow control) and `PermissionsChanged`/`Bye` from the host.
+//! - **video** (unidirectional, host → viewer): `Frame` updates, each a part of one screen update.
+//! - **input** (unidirectional, viewer → host): `Input` events, in order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::Tile;
+use crate::input::InputEvent;
+
+/// What the host user allows the technician to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions {
+    pub view: bool,
+    pub control: bool,
+    pub files: bool,
+}
+
+impl Permissions {
+    pub const VIEW_ONLY: Self = Self { view: true, control: false, files: false };
+    pub const ALL: Self = Self { view: true, control: true, files: true };
+
+    /// What is both asked for and allowed.
+    pub fn intersect(self, other: Self) -> Self {
+        Self {
+            view: self.view && other.view,
+            control: self.control && other.control,
+            files: self.files && other.files,
+        }
+    }
+
+    /// Parse a comma-separated list such as `view,control`.
+    pub fn parse_list(text: &str) -> Result<Self, String> {
+        let mut p = Self::default();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "view" => p.view = true,
+                "control" => p.control = true,
+                "files" => p.files = true,
+                other => return Err(format!("unknown permission {other:?} (use view, control, files)")),
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl std::fmt::Display for Permissions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<&str> = [(self.view, "view"), (self.control, "control"), (self.files, "files")]
+            .into_iter()
+            .filter_map(|(on, w)| on.then_some(w))
+            .collect();
+        if words.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&words.join(", "))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewerToHost {
+    Hello { version: u32, technician: String, want: Permissions },
+    /// The viewer has applied frame `seq` completely: one more frame may be in flight.
+    FrameAck { seq: u64 },
+    Input(InputEvent),
+    Bye,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostToViewer {
+    Welcome { version: u32, granted: Permissions, width: u32, height: u32 },
+    Refused { reason: RefusalReason },
+    Frame(FrameUpdate),
+    PermissionsChanged(Permissions),
+    Bye { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RefusalReason {
+    #[error("protocol version mismatch: the host speaks version {host}, the viewer version {viewer}")]
+    VersionMismatch { host: u32, viewer: u32 },
+    #[error("the user declined the session")]
+    Declined,
+}
+
+/// One part of a screen update. A frame is complete when the part with `last == true` arrives; only then
+/// does the viewer acknowledge `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameUpdate {
+    pub seq: u64,
+    /// Identifies the captured image this update brings the viewer to (for tests and latency probes).
+    pub capture_id: u64,
+    pub width: u32,
+    pub height: u32,
+    pub tiles: Vec<Tile>,
+    pub last: bool,
+}
+
+/// Longest technician name carried in `Hello`.
+pub const MAX_TECHNICIAN_NAME: usize = 128;

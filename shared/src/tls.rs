@@ -1,0 +1,337 @@
+//! Certificates, fingerprints and the TLS configurations of Tether's two kinds of QUIC connection.
+//!
+//! - **Relay control** (client → relay): the client trusts the relay either by a pinned SHA-256 fingerprint
+//!   (the relay's persisted self-signed certificate) or through the system's root certificates.
+//! - **End to end** (viewer → host, through the relay): both sides present ephemeral self-signed
+//!   certificates and each accepts *only* the fingerprint confirmed by the PAKE ([`crate::pake`]). The
+//!   viewer is the QUIC client, the host the server; client authentication is mandatory.
+//!
+//! TLS 1.3 only, ring provider, no fallback of any kind: a verifier that does not see the pinned key
+//! refuses the handshake.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use sha2::{Digest, Sha256};
+
+/// ALPN of the relay control protocol.
+pub const ALPN_RELAY: &[u8] = b"tether-relay/1";
+/// ALPN of the end-to-end session protocol.
+pub const ALPN_E2E: &[u8] = b"tether-e2e/1";
+/// Server name the viewer asks for on the end-to-end connection (only the pinned key matters).
+pub const E2E_SERVER_NAME: &str = "host.tether.invalid";
+
+/// SHA-256 of a certificate's DER encoding.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    pub fn of(cert_der: &[u8]) -> Self {
+        Self(Sha256::digest(cert_der).into())
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// A fingerprint that is not 64 hex digits (colons allowed between bytes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a fingerprint is 64 hexadecimal digits (SHA-256), optionally separated by colons")]
+pub struct BadFingerprint;
+
+impl std::str::FromStr for Fingerprint {
+    type Err = BadFingerprint;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex: Vec<u8> = s.bytes().filter(|b| *b != b':').collect();
+        if hex.len() != 64 {
+            return Err(BadFingerprint);
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in hex.chunks_exact(2).enumerate() {
+            let text = std::str::from_utf8(pair).map_err(|_| BadFingerprint)?;
+            out[i] = u8::from_str_radix(text, 16).map_err(|_| BadFingerprint)?;
+        }
+        Ok(Self(out))
+    }
+}
+
+/// A certificate and its private key.
+pub struct Identity {
+    pub cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identity({})", self.fingerprint())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("could not make a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("TLS configuration rejected: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("no usable TLS 1.3 cipher suite for QUIC: {0}")]
+    Quic(String),
+    #[error("could not load the system's root certificates: {0}")]
+    Roots(String),
+}
+
+impl Identity {
+    /// A fresh self-signed certificate for `names` (ECDSA P-256).
+    pub fn generate(names: &[&str]) -> Result<Self, TlsError> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let certified = rcgen::generate_simple_self_signed(names)?;
+        Ok(Self {
+            cert: certified.cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()),
+        })
+    }
+
+    /// Load from DER bytes (the relay keeps its certificate on disk).
+    pub fn from_der(cert: Vec<u8>, key: Vec<u8>) -> Self {
+        Self { cert: CertificateDer::from(cert), key: PrivatePkcs8KeyDer::from(key) }
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.cert)
+    }
+
+    pub fn key_der(&self) -> &[u8] {
+        self.key.secret_pkcs8_der()
+    }
+
+    fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+}
+
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// How a client trusts the relay's certificate.
+#[derive(Debug, Clone)]
+pub enum RelayTrust {
+    /// Accept exactly this certificate (the relay prints its fingerprint on first start).
+    Pinned(Fingerprint),
+    /// The relay has a CA-issued certificate; verify it against the system roots.
+    SystemRoots,
+}
+
+/// Accepts only a certificate with the pinned fingerprint; verifies TLS 1.3 signatures with its key.
+#[derive(Debug)]
+struct PinnedVerifier {
+    pinned: Fingerprint,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedVerifier {
+    fn new(pinned: Fingerprint) -> Arc<Self> {
+        Arc::new(Self { pinned, algorithms: provider().signature_verification_algorithms })
+    }
+
+    fn check(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> Result<(), rustls::Error> {
+        if intermediates.is_empty() && Fingerprint::of(end_entity) == self.pinned {
+            Ok(())
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+        }
+    }
+
+    fn verify13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates).map(|()| ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verify13(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+impl ClientCertVerifier for PinnedVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates).map(|()| ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verify13(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn quic_client(mut tls: rustls::ClientConfig, alpn: &[u8], transport: quinn::TransportConfig) -> Result<quinn::ClientConfig, TlsError> {
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
+    cfg.transport_config(Arc::new(transport));
+    Ok(cfg)
+}
+
+/// Quinn server config from a rustls config: TLS 1.3, our ALPN, the given transport.
+pub fn quic_server(mut tls: rustls::ServerConfig, alpn: &[u8], transport: quinn::TransportConfig) -> Result<quinn::ServerConfig, TlsError> {
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    tls.max_early_data_size = 0;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    cfg.transport_config(Arc::new(transport));
+    Ok(cfg)
+}
+
+/// Client config for the control connection to the relay.
+pub fn relay_client_config(trust: &RelayTrust, transport: quinn::TransportConfig) -> Result<quinn::ClientConfig, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    let tls = match trust {
+        RelayTrust::Pinned(fp) => builder.dangerous().with_custom_certificate_verifier(PinnedVerifier::new(*fp)).with_no_client_auth(),
+        RelayTrust::SystemRoots => {
+            let mut roots = rustls::RootCertStore::empty();
+            let loaded = rustls_native_certs::load_native_certs();
+            if loaded.certs.is_empty() {
+                return Err(TlsError::Roots(format!("none found ({} errors)", loaded.errors.len())));
+            }
+            roots.add_parsable_certificates(loaded.certs);
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    quic_client(tls, ALPN_RELAY, transport)
+}
+
+/// The viewer's end-to-end client config: presents `ours`, accepts only `peer`.
+pub fn e2e_client_config(ours: &Identity, peer: Fingerprint, transport: quinn::TransportConfig) -> Result<quinn::ClientConfig, TlsError> {
+    let tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(PinnedVerifier::new(peer))
+        .with_client_auth_cert(vec![ours.cert.clone()], ours.key())?;
+    quic_client(tls, ALPN_E2E, transport)
+}
+
+/// The host's end-to-end server config: presents `ours`, requires a client certificate equal to `peer`.
+pub fn e2e_server_config(ours: &Identity, peer: Fingerprint, transport: quinn::TransportConfig) -> Result<quinn::ServerConfig, TlsError> {
+    let tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(PinnedVerifier::new(peer))
+        .with_single_cert(vec![ours.cert.clone()], ours.key())?;
+    quic_server(tls, ALPN_E2E, transport)
+}
+
+/// A server config presenting `ours` to any client (the relay's control endpoint).
+pub fn open_server_config(ours: &Identity, transport: quinn::TransportConfig) -> Result<quinn::ServerConfig, TlsError> {
+    let tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![ours.cert.clone()], ours.key())?;
+    quic_server(tls, ALPN_RELAY, transport)
+}
+
+/// Transport settings: idle timeout and keep-alive. `idle` also bounds how long a handshake may take.
+pub fn transport(idle: Duration, keep_alive: Option<Duration>) -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(idle).ok());
+    t.keep_alive_interval(keep_alive);
+    t
+}
+
+/// Endpoint settings every Tether endpoint uses: no fixed-bit greasing, so the relay can tell QUIC
+/// from tagged packets by the first byte ([`crate::packet`]).
+pub fn endpoint_config() -> quinn::EndpointConfig {
+    let mut cfg = quinn::EndpointConfig::default();
+    cfg.grease_quic_bit(false);
+    cfg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_parses_with_or_without_colons() {
+        let id = Identity::generate(&["x.invalid"]).expect("cert");
+        let fp = id.fingerprint();
+        let plain = fp.to_string();
+        assert_eq!(plain.len(), 64);
+        assert_eq!(plain.parse::<Fingerprint>(), Ok(fp));
+        let colons: Vec<String> = fp.0.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(colons.join(":").parse::<Fingerprint>(), Ok(fp));
+        assert_eq!("abc".parse::<Fingerprint>(), Err(BadFingerprint));
+        assert_eq!("zz".repeat(32).parse::<Fingerprint>(), Err(BadFingerprint));
+    }
+}
