@@ -1,0 +1,65 @@
+//! The relay's own certificate: made on first start, kept in the data directory, reused after.
+//! Clients pin its SHA-256 fingerprint (printed at start) unless the relay has a CA-issued certificate.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use tether_shared::tls::{Identity, TlsError};
+
+const CERT_FILE: &str = "relay-cert.der";
+const KEY_FILE: &str = "relay-key.der";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("data directory {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CertError + '_ {
+    move |source| CertError::Io { path: path.display().to_string(), source }
+}
+
+/// Load the certificate from `dir`, or make and store one.
+pub fn load_or_create(dir: &Path) -> Result<Identity, CertError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
+    if cert_path.exists() && key_path.exists() {
+        let cert = fs::read(&cert_path).map_err(io_err(&cert_path))?;
+        let key = fs::read(&key_path).map_err(io_err(&key_path))?;
+        return Ok(Identity::from_der(cert, key));
+    }
+    let identity = Identity::generate(&["localhost", "tether-relay"])?;
+    write_private(&key_path, identity.key_der())?;
+    fs::write(&cert_path, identity.cert.as_ref()).map_err(io_err(&cert_path))?;
+    Ok(identity)
+}
+
+/// Write a file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_is_kept_across_restarts() {
+        let dir = std::env::temp_dir().join(format!("tether-cert-test-{}", std::process::id()));
+        let first = load_or_create(&dir).expect("create").fingerprint();
+        let second = load_or_create(&dir).expect("load").fingerprint();
+        assert_eq!(first, second);
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,160 @@
+//! The routing table of live sessions and the forwarding of tagged packets.
+//!
+//! When both sides of a pairing have confirmed, the relay installs two routes: host tag → viewer, and
+//! viewer tag → host. A tagged packet is forwarded only if its tag is known *and* it comes from the address
+//! of the control connection that tag was handed to; anything else is dropped without reply (no
+//! amplification, no open relay). The inner packet is end-to-end encrypted QUIC: the relay copies it
+//! under the partner's tag and cannot read or forge it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tether_shared::packet;
+use tether_shared::relay_proto::Role;
+
+/// A hook on the forwarding path (tests and diagnostics). The default methods do nothing.
+pub trait Tap: Send + Sync + 'static {
+    /// Every forwarded end-to-end packet (the inner QUIC bytes), which the tap may alter in place.
+    fn forwarded(&self, _from: Role, _inner: &mut [u8]) {}
+    /// Every PAKE message the relay passes on, which the tap may replace.
+    fn pake(&self, _from: Role, _msg: &mut Vec<u8>) {}
+}
+
+#[derive(Debug)]
+struct Route {
+    /// Where packets with this tag must come from.
+    src: SocketAddr,
+    from: Role,
+    to_addr: SocketAddr,
+    to_tag: u64,
+    bytes: Arc<AtomicU64>,
+}
+
+/// Bytes forwarded in each direction of one session.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub host_to_viewer: Arc<AtomicU64>,
+    pub viewer_to_host: Arc<AtomicU64>,
+}
+
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: Arc<RwLock<HashMap<u64, Route>>>,
+    tap: Option<Arc<dyn Tap>>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Router({} routes)", self.len())
+    }
+}
+
+/// One end of a session as the relay knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    pub tag: u64,
+    pub addr: SocketAddr,
+}
+
+/// Removes a session's routes when dropped.
+#[derive(Debug)]
+pub struct RouteGuard {
+    router: Router,
+    tags: [u64; 2],
+    pub traffic: Traffic,
+}
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        if let Ok(mut routes) = self.router.routes.write() {
+            for tag in self.tags {
+                routes.remove(&tag);
+            }
+        }
+    }
+}
+
+impl Router {
+    pub fn new(tap: Option<Arc<dyn Tap>>) -> Self {
+        Self { routes: Arc::default(), tap }
+    }
+
+    /// Number of routes (two per live session).
+    pub fn len(&self) -> usize {
+        self.routes.read().map(|r| r.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Install both directions of a session.
+    pub fn activate(&self, host: Endpoint, viewer: Endpoint) -> RouteGuard {
+        let traffic = Traffic::default();
+        let h2v = Route { src: host.addr, from: Role::Host, to_addr: viewer.addr, to_tag: viewer.tag, bytes: traffic.host_to_viewer.clone() };
+        let v2h = Route { src: viewer.addr, from: Role::Viewer, to_addr: host.addr, to_tag: host.tag, bytes: traffic.viewer_to_host.clone() };
+        if let Ok(mut routes) = self.routes.write() {
+            routes.insert(host.tag, h2v);
+            routes.insert(viewer.tag, v2h);
+        }
+        RouteGuard { router: self.clone(), tags: [host.tag, viewer.tag], traffic }
+    }
+
+    /// Whether a tag is in use (tags must be unique).
+    pub fn contains(&self, tag: u64) -> bool {
+        self.routes.read().map(|r| r.contains_key(&tag)).unwrap_or(true)
+    }
+
+    /// Rewrite a tagged datagram for its partner. Returns where to send it, or `None` to drop it.
+    pub fn route(&self, src: SocketAddr, datagram: &mut [u8]) -> Option<SocketAddr> {
+        let tag = packet::tag_of(datagram)?;
+        let (to_addr, to_tag, from) = {
+            let routes = self.routes.read().ok()?;
+            let route = routes.get(&tag)?;
+            if route.src != src {
+                return None;
+            }
+            route.bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+            (route.to_addr, route.to_tag, route.from)
+        };
+        packet::write_header(datagram, to_tag);
+        if let Some(tap) = &self.tap {
+            tap.forwarded(from, &mut datagram[packet::HEADER_LEN..]);
+        }
+        Some(to_addr)
+    }
+
+    pub fn tap(&self) -> Option<&Arc<dyn Tap>> {
+        self.tap.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn forwards_only_known_tags_from_their_own_address() {
+        let router = Router::new(None);
+        let guard = router.activate(Endpoint { tag: 1, addr: addr(1000) }, Endpoint { tag: 2, addr: addr(2000) });
+        let mut pkt = vec![0u8; 20];
+        packet::write_header(&mut pkt, 1);
+        assert_eq!(router.route(addr(1000), &mut pkt), Some(addr(2000)));
+        assert_eq!(packet::tag_of(&pkt), Some(2), "rewritten for the viewer");
+        packet::write_header(&mut pkt, 1);
+        assert_eq!(router.route(addr(3000), &mut pkt), None, "spoofed source");
+        packet::write_header(&mut pkt, 9);
+        assert_eq!(router.route(addr(1000), &mut pkt), None, "unknown tag");
+        assert_eq!(guard.traffic.host_to_viewer.load(Ordering::Relaxed), 20);
+        drop(guard);
+        packet::write_header(&mut pkt, 1);
+        assert_eq!(router.route(addr(1000), &mut pkt), None, "route removed with its guard");
+        assert!(router.is_empty());
+    }
+}

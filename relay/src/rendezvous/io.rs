@@ -1,0 +1,81 @@
+//! Framed messages on a client's control stream, with the relay's error handling.
+
+use quinn::{Connection, RecvStream, SendStream};
+use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
+use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
+use tether_shared::PROTOCOL_VERSION;
+
+pub const CLOSE_PROTOCOL: u32 = 1;
+pub const CLOSE_TIMEOUT: u32 = 2;
+
+pub struct ClientIo {
+    conn: Connection,
+    send: SendStream,
+    recv: RecvStream,
+}
+
+impl ClientIo {
+    /// Accept the client's control stream and read its hello. A wrong version is answered with an error
+    /// naming both versions.
+    pub async fn accept(conn: Connection) -> Result<(Self, Role), WireError> {
+        let (send, recv) = conn.accept_bi().await.map_err(|e| WireError::Io(e.into()))?;
+        let mut io = Self { conn, send, recv };
+        match io.recv_raw().await {
+            Ok(Some(ClientToRelay::Hello { version, role })) if version == PROTOCOL_VERSION => Ok((io, role)),
+            Ok(Some(ClientToRelay::Hello { version, .. })) => {
+                io.fail(RelayErrorKind::VersionMismatch { relay: PROTOCOL_VERSION, client: version }).await;
+                Err(WireError::Truncated)
+            }
+            Ok(other) => {
+                io.fail(RelayErrorKind::Protocol(format!("expected Hello, got {other:?}"))).await;
+                Err(WireError::Truncated)
+            }
+            Err(e) => {
+                io.fail(RelayErrorKind::Protocol(e.to_string())).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn recv_raw(&mut self) -> Result<Option<ClientToRelay>, WireError> {
+        wire::read_msg(&mut self.recv, MAX_CONTROL_MSG).await
+    }
+
+    /// The next message; `Ok(None)` when the client closed. A malformed message is a protocol error.
+    pub async fn recv(&mut self) -> Result<Option<ClientToRelay>, RelayErrorKind> {
+        match self.recv_raw().await {
+            Ok(msg) => Ok(msg),
+            Err(WireError::Io(_)) => Ok(None), // connection lost: nothing to tell anyone
+            Err(e) => Err(RelayErrorKind::Protocol(e.to_string())),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &RelayToClient) -> Result<(), RelayErrorKind> {
+        wire::write_msg(&mut self.send, msg, MAX_CONTROL_MSG)
+            .await
+            .map_err(|e| RelayErrorKind::Protocol(format!("could not send: {e}")))
+    }
+
+    /// Tell the client an error, but keep the connection (it may try again).
+    pub async fn notify(&mut self, kind: RelayErrorKind) -> Result<(), RelayErrorKind> {
+        self.send(&RelayToClient::Error { kind }).await
+    }
+
+    /// Tell the client an error and close the connection.
+    pub async fn fail(&mut self, kind: RelayErrorKind) {
+        let _ = self.send(&RelayToClient::Error { kind: kind.clone() }).await;
+        let _ = self.send.finish();
+        let code = match kind {
+            RelayErrorKind::Timeout => CLOSE_TIMEOUT,
+            _ => CLOSE_PROTOCOL,
+        };
+        // Give the error a moment to leave before the close frame overtakes it.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), self.send.stopped()).await;
+        let reason = kind.to_string();
+        self.conn.close(code.into(), &reason.as_bytes()[..reason.len().min(120)]);
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.conn.remote_address()
+    }
+}
