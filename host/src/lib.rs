@@ -1,1 +1,98 @@
-//! placeholder
+//! The Tether host: registers with the relay, shows a one-time code, pairs with a technician's viewer and
+//! shares its screen over the end-to-end connection.
+//!
+//! The data path reads left to right: [`capture`] → [`encode`] → [`session`] (video out, input in) →
+//! [`inject`]. [`run_host`] is the whole host, used by the CLI and the tests alike.
+
+pub mod capture;
+pub mod encode;
+pub mod inject;
+pub mod session;
+
+use std::time::Duration;
+
+use tether_shared::code::Code;
+use tether_shared::net::pairing::{HostOutcome, HostRendezvous, Restart, Session};
+use tether_shared::net::{ClientError, RelaySpec, Timeouts};
+use tether_shared::session_proto::Permissions;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use capture::CaptureHandle;
+use inject::InputSink;
+use session::{SessionConfig, SessionError, SessionReport};
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub relay: RelaySpec,
+    pub timeouts: Timeouts,
+    pub session: SessionConfig,
+}
+
+impl HostConfig {
+    pub fn new(relay: RelaySpec, allowed: Permissions) -> Self {
+        Self {
+            relay,
+            timeouts: Timeouts::default(),
+            session: SessionConfig { allowed, max_fps: 30, hello_timeout: Duration::from_secs(10) },
+        }
+    }
+}
+
+/// What the host tells its user interface.
+#[derive(Debug, Clone)]
+pub enum HostEvent {
+    /// Show this code; it expires after `expires_in`.
+    Code { code: Code, expires_in: Duration },
+    /// The previous code is gone (expired, or someone tried a wrong code); a new one follows.
+    CodeReplaced(Restart),
+    /// A technician connected: their name (as typed, unverified), what they asked for, what was granted.
+    Connected { technician: String, asked: Permissions, granted: Permissions },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("stopped before a technician connected")]
+    Stopped,
+}
+
+/// Run the host: codes until a viewer pairs, then one session until it ends.
+pub async fn run_host(
+    cfg: HostConfig,
+    capture: CaptureHandle,
+    sink: Box<dyn InputSink>,
+    events: mpsc::UnboundedSender<HostEvent>,
+    stop: CancellationToken,
+) -> Result<SessionReport, HostError> {
+    let session = tokio::select! {
+        s = pair(&cfg, &events) => s?,
+        _ = stop.cancelled() => return Err(HostError::Stopped),
+    };
+    let watch = Session::spawn_relay_watch(session.link, session.conn.clone());
+    let report = session::run(session.conn, &cfg.session, capture, sink, stop, |technician, asked, granted| {
+        let _ = events.send(HostEvent::Connected { technician: technician.to_owned(), asked, granted });
+    })
+    .await;
+    watch.abort();
+    Ok(report?)
+}
+
+async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Result<Session, ClientError> {
+    let mut rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
+    loop {
+        let (code, expires_in) = rendezvous.register().await?;
+        let _ = events.send(HostEvent::Code { code: code.clone(), expires_in });
+        match rendezvous.wait_for_viewer(&code).await? {
+            HostOutcome::Paired(session) => return Ok(session),
+            HostOutcome::Restart(again, why) => {
+                tracing::info!(?why, "making a new code");
+                let _ = events.send(HostEvent::CodeReplaced(why));
+                rendezvous = again;
+            }
+        }
+    }
+}

@@ -1,1 +1,109 @@
-fn main() {}
+//! `tether-host`: command line only; the host itself is the library.
+//!
+//! Machine-readable lines on stdout for scripts: `code <code>` whenever a (new) code is ready,
+//! `connected <technician>` when a session starts, `ended <how>` when it ends.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use tether_host::capture::{self, CaptureHandle, Source};
+use tether_host::inject::record::RecordingSink;
+use tether_host::{run_host, HostConfig, HostEvent};
+use tether_shared::net::RelaySpec;
+use tether_shared::session_proto::Permissions;
+use tether_shared::tls::Fingerprint;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Share this screen with a technician who has your one-time code.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// The relay, as HOST:PORT.
+    #[arg(long)]
+    relay: String,
+    /// The relay's certificate fingerprint (printed by the relay). Without it the relay's certificate must
+    /// be issued by a CA the system trusts.
+    #[arg(long)]
+    relay_fingerprint: Option<Fingerprint>,
+    /// Run without a window: print the code and session events on the terminal.
+    #[arg(long)]
+    headless: bool,
+    /// What to share: `test-pattern`.
+    #[arg(long, default_value = "test-pattern")]
+    source: String,
+    /// Size of the test pattern, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720")]
+    size: String,
+    /// What the technician may do, e.g. `view` or `view,control` (headless mode grants this without asking).
+    #[arg(long, default_value = "view")]
+    grant: String,
+    /// Most screen updates per second.
+    #[arg(long, default_value_t = 30)]
+    max_fps: u32,
+    /// Seconds without traffic before the session counts as lost.
+    #[arg(long, default_value_t = 10)]
+    idle_timeout_secs: u64,
+}
+
+fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
+    let (w, h) = text.split_once('x').context("size is WIDTHxHEIGHT, e.g. 1280x720")?;
+    Ok((w.parse().context("width")?, h.parse().context("height")?))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if !cli.headless {
+        bail!("the host window is not built yet; run with --headless");
+    }
+    let source = match cli.source.as_str() {
+        "test-pattern" => {
+            let (width, height) = parse_size(&cli.size)?;
+            Source::TestPattern { width, height }
+        }
+        other => bail!("unknown --source {other:?} (available: test-pattern)"),
+    };
+    let allowed = Permissions::parse_list(&cli.grant).map_err(anyhow::Error::msg)?;
+    let relay = RelaySpec::resolve(&cli.relay, cli.relay_fingerprint).await?;
+    let mut cfg = HostConfig::new(relay, allowed);
+    cfg.session.max_fps = cli.max_fps;
+    cfg.timeouts.e2e_idle = Duration::from_secs(cli.idle_timeout_secs);
+    let capture = CaptureHandle::spawn(move || capture::open(source))?;
+
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    let stop_on_signal = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop_on_signal.cancel();
+    });
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                HostEvent::Code { code, expires_in } => {
+                    println!("code {code}");
+                    eprintln!("Read this code to your technician: {code}  (valid {} min)", expires_in.as_secs() / 60);
+                }
+                HostEvent::CodeReplaced(why) => eprintln!("The code was replaced ({why:?})."),
+                HostEvent::Connected { technician, asked, granted } => {
+                    println!("connected {technician}");
+                    eprintln!("Technician {technician:?} (name not verified) asked for {asked}; granted {granted}.");
+                    eprintln!("Your screen is being shared. Press Ctrl+C to stop.");
+                }
+            }
+        }
+    });
+    let report = run_host(cfg, capture, Box::new(RecordingSink::echoing()), events_tx, stop).await?;
+    println!("ended {:?}", report.end);
+    eprintln!(
+        "Session with {} ended: {:?}. {} screen updates sent, {} input events injected, {} dropped.",
+        report.technician, report.end, report.frames_sent, report.input_injected, report.input_dropped
+    );
+    Ok(())
+}

@@ -1,1 +1,105 @@
-fn main() {}
+//! `tether-viewer`: command line only; the viewer itself is the library.
+//!
+//! `tether-viewer --relay HOST:PORT --relay-fingerprint HEX --code CODE --snapshot out.png` connects,
+//! waits for the first complete frame, writes it as PNG and exits 0. `--type TEXT` and `--click X,Y` send
+//! input first. Machine-readable lines on stdout: `connected`, `granted <permissions>`, `snapshot <path>`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tether_shared::code::Code;
+use tether_shared::input::MouseButton;
+use tether_shared::net::{RelaySpec, Timeouts};
+use tether_shared::session_proto::Permissions;
+use tether_shared::tls::Fingerprint;
+use tether_viewer::session::{ViewerConfig, ViewerSession};
+use tether_viewer::{input, snapshot};
+
+/// See and control a screen shared with you by one-time code.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// The relay, as HOST:PORT.
+    #[arg(long)]
+    relay: String,
+    /// The relay's certificate fingerprint (printed by the relay).
+    #[arg(long)]
+    relay_fingerprint: Option<Fingerprint>,
+    /// The code the host user reads to you, e.g. 482-913-5071.
+    #[arg(long)]
+    code: String,
+    /// Your name, shown to the host user (marked unverified).
+    #[arg(long, default_value = "technician")]
+    name: String,
+    /// What to ask for, e.g. `view,control`.
+    #[arg(long, default_value = "view,control")]
+    want: String,
+    /// Write the first complete frame as PNG to this file and exit.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+    /// Type this text on the host.
+    #[arg(long = "type")]
+    type_text: Vec<String>,
+    /// Click at X,Y (host pixels).
+    #[arg(long)]
+    click: Vec<String>,
+    /// Stay connected for this many seconds (without --snapshot: until the session ends).
+    #[arg(long)]
+    stay_secs: Option<u64>,
+    /// Seconds without traffic before the session counts as lost.
+    #[arg(long, default_value_t = 10)]
+    idle_timeout_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let code = Code::parse(&cli.code).context("reading the code")?;
+    let want = Permissions::parse_list(&cli.want).map_err(anyhow::Error::msg)?;
+    let relay = RelaySpec::resolve(&cli.relay, cli.relay_fingerprint).await?;
+    let timeouts = Timeouts { e2e_idle: Duration::from_secs(cli.idle_timeout_secs), ..Timeouts::default() };
+    let cfg = ViewerConfig { relay, timeouts, technician: cli.name, want };
+    let session = ViewerSession::connect(&cfg, &code).await?;
+    println!("connected");
+    println!("granted {}", session.granted());
+
+    let mut events = Vec::new();
+    for point in &cli.click {
+        let (x, y) = input::parse_point(point).map_err(anyhow::Error::msg)?;
+        events.extend(input::click(x, y, MouseButton::Left));
+    }
+    for text in &cli.type_text {
+        events.extend(input::type_text(text));
+    }
+    for event in events {
+        session.send_input(event).await?;
+    }
+
+    if let Some(path) = &cli.snapshot {
+        let shown = session.next_frame(None).await?;
+        snapshot::write_png(&shown.frame, path).with_context(|| format!("writing {}", path.display()))?;
+        println!("snapshot {}", path.display());
+        eprintln!("Saved the host's screen ({}x{}) to {}", shown.frame.width(), shown.frame.height(), path.display());
+    }
+    match cli.stay_secs {
+        Some(secs) => {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
+                why = session.closed() => anyhow::bail!("{why}"),
+            }
+        }
+        None if cli.snapshot.is_none() => {
+            let why = session.closed().await;
+            eprintln!("{why}");
+        }
+        None => {}
+    }
+    session.close().await;
+    Ok(())
+}

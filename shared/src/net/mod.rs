@@ -83,3 +83,17 @@ impl From<crate::pake::PakeError> for ClientError {
         Self::WrongCode
     }
 }
+
+impl RelaySpec {
+    /// Resolve `HOST:PORT`. With a fingerprint the certificate is pinned; without, it must chain to the
+    /// system's roots and name `HOST`.
+    pub async fn resolve(text: &str, fingerprint: Option<crate::tls::Fingerprint>) -> Result<Self, ClientError> {
+        let addr = tokio::net::lookup_host(text)
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{text}: no address")))?;
+        let host = text.rsplit_once(':').map_or(text, |(h, _)| h).trim_matches(['[', ']']);
+        let trust = fingerprint.map_or(RelayTrust::SystemRoots, RelayTrust::Pinned);
+        Ok(Self { addr, server_name: host.to_owned(), trust })
+    }
+}

@@ -1,0 +1,281 @@
+//! One live session on the host, over the end-to-end connection. One task per message family:
+//! - **control** (viewer's bidirectional stream): hello/welcome, then frame acknowledgements (credit).
+//! - **video** (our unidirectional stream): capture → damage encode → send, paced by credit and max fps.
+//! - **input** (viewer's unidirectional stream): events to the [`InputSink`] — only while control is
+//!   granted; otherwise dropped and counted, never injected.
+//!
+//! The first task to end ends the session; every held key is released whatever the reason.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::{Connection, RecvStream, SendStream};
+use tether_shared::flow::Credit;
+use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_STOPPED_BY_USER};
+use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
+use tether_shared::PROTOCOL_VERSION;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::capture::{CaptureError, CaptureHandle};
+use crate::encode::DamageEncoder;
+use crate::inject::InputSink;
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// What the host user allows (the technician gets what they ask for within this).
+    pub allowed: Permissions,
+    pub max_fps: u32,
+    /// How long the viewer has to say hello.
+    pub hello_timeout: Duration,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The viewer said goodbye or closed the connection.
+    ViewerLeft,
+    /// The host user stopped sharing.
+    Stopped,
+    /// The connection was lost (timeout, relay said the peer left, tampering on the path…).
+    ConnectionLost(String),
+    /// The viewer broke the protocol; the session was closed.
+    ProtocolError(String),
+}
+
+/// What happened in a session, for the host's log.
+#[derive(Debug, Clone)]
+pub struct SessionReport {
+    pub technician: String,
+    pub granted: Permissions,
+    pub frames_sent: u64,
+    pub input_injected: u64,
+    pub input_dropped: u64,
+    pub end: SessionEnd,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the viewer did not open the session: {0}")]
+    NoHello(String),
+    #[error("the viewer speaks protocol version {viewer}, this host {host}")]
+    VersionMismatch { viewer: u32, host: u32 },
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    frames: AtomicU64,
+    injected: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// Run a session until it ends. `on_hello` sees the technician's name and wish before anything is granted.
+pub async fn run(
+    conn: Connection,
+    cfg: &SessionConfig,
+    capture: CaptureHandle,
+    sink: Box<dyn InputSink>,
+    stop: CancellationToken,
+    on_hello: impl FnOnce(&str, Permissions, Permissions),
+) -> Result<SessionReport, SessionError> {
+    let (mut ctl_send, mut ctl_recv) = tokio::time::timeout(cfg.hello_timeout, conn.accept_bi())
+        .await
+        .map_err(|_| SessionError::NoHello("no control stream in time".into()))?
+        .map_err(|e| SessionError::NoHello(e.to_string()))?;
+    let hello = tokio::time::timeout(cfg.hello_timeout, wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)).await;
+    let (technician, want) = match hello {
+        Ok(Ok(Some(ViewerToHost::Hello { version, technician, want }))) => {
+            if version != PROTOCOL_VERSION {
+                let reason = RefusalReason::VersionMismatch { host: PROTOCOL_VERSION, viewer: version };
+                let _ = wire::write_msg(&mut ctl_send, &HostToViewer::Refused { reason }, MAX_CONTROL_MSG).await;
+                let _ = ctl_send.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(1), ctl_send.stopped()).await;
+                conn.close(CLOSE_PROTOCOL.into(), b"version mismatch");
+                return Err(SessionError::VersionMismatch { viewer: version, host: PROTOCOL_VERSION });
+            }
+            (sanitize_name(&technician), want)
+        }
+        Ok(Ok(other)) => return Err(close_protocol(&conn, format!("expected Hello, got {other:?}"))),
+        Ok(Err(e)) => return Err(close_protocol(&conn, e.to_string())),
+        Err(_) => return Err(SessionError::NoHello("no hello in time".into())),
+    };
+    let granted = want.intersect(cfg.allowed);
+    on_hello(&technician, want, granted);
+    let first = capture.grab().await?;
+    let welcome = HostToViewer::Welcome {
+        version: PROTOCOL_VERSION,
+        granted,
+        width: first.frame.width(),
+        height: first.frame.height(),
+    };
+    let (grants, _) = watch::channel(granted);
+    let counters = Arc::new(Counters::default());
+    let (acks_tx, acks_rx) = mpsc::channel(8);
+
+    let end = async {
+        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
+        let video_send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let video = video_loop(video_send, capture, acks_rx, grants.subscribe(), cfg.max_fps, &counters);
+        let input = input_loop(&conn, sink, grants.subscribe(), &counters);
+        let control = control_loop(&mut ctl_recv, acks_tx);
+        tokio::select! {
+            end = video => end,
+            end = input => end,
+            end = control => end,
+            _ = stop.cancelled() => Err(SessionEnd::Stopped),
+            reason = conn.closed() => Err(SessionEnd::ConnectionLost(reason.to_string())),
+        }
+    }
+    .await
+    .err()
+    .unwrap_or(SessionEnd::ViewerLeft);
+
+    match &end {
+        SessionEnd::ProtocolError(why) => {
+            tracing::warn!("closing session: protocol error: {why}");
+            conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
+        }
+        SessionEnd::Stopped => conn.close(CLOSE_STOPPED_BY_USER.into(), b"the user stopped sharing"),
+        _ => conn.close(CLOSE_NORMAL.into(), b"session ended"),
+    }
+    Ok(SessionReport {
+        technician,
+        granted,
+        frames_sent: counters.frames.load(Ordering::Relaxed),
+        input_injected: counters.injected.load(Ordering::Relaxed),
+        input_dropped: counters.dropped.load(Ordering::Relaxed),
+        end,
+    })
+}
+
+fn close_protocol(conn: &Connection, why: String) -> SessionError {
+    conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
+    SessionError::NoHello(why)
+}
+
+/// A name for display: printable characters only, bounded length.
+fn sanitize_name(name: &str) -> String {
+    let clean: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    if clean.trim().is_empty() { "(no name given)".into() } else { clean }
+}
+
+fn lost(e: WireError) -> SessionEnd {
+    SessionEnd::ConnectionLost(e.to_string())
+}
+
+/// Classify a read error: a malformed message is the peer's fault; a stream error is a lost connection.
+fn read_error(e: WireError) -> SessionEnd {
+    match e {
+        WireError::Io(_) => SessionEnd::ConnectionLost(e.to_string()),
+        other => SessionEnd::ProtocolError(other.to_string()),
+    }
+}
+
+type Step = Result<(), SessionEnd>;
+
+async fn control_loop(recv: &mut RecvStream, acks: mpsc::Sender<u64>) -> Step {
+    loop {
+        match wire::read_msg::<_, ViewerToHost>(recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
+            None | Some(ViewerToHost::Bye) => return Err(SessionEnd::ViewerLeft),
+            Some(ViewerToHost::FrameAck { seq }) => {
+                if acks.send(seq).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Some(other) => return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on control"))),
+        }
+    }
+}
+
+async fn video_loop(
+    mut send: SendStream,
+    capture: CaptureHandle,
+    mut acks: mpsc::Receiver<u64>,
+    grants: watch::Receiver<Permissions>,
+    max_fps: u32,
+    counters: &Counters,
+) -> Step {
+    let mut credit = Credit::new();
+    let mut encoder = DamageEncoder::new();
+    let mut pace = tokio::time::interval(Duration::from_secs(1) / max_fps.max(1));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // Take every acknowledgement that has arrived; wait for one if out of credit.
+        while let Ok(seq) = acks.try_recv() {
+            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+        }
+        if !credit.can_send() {
+            let seq = acks.recv().await.ok_or(SessionEnd::ViewerLeft)?;
+            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+            continue;
+        }
+        pace.tick().await;
+        if !grants.borrow().view {
+            continue;
+        }
+        let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let parts = encoder.encode(&captured.frame);
+        if parts.is_empty() {
+            continue;
+        }
+        let seq = credit.on_send();
+        let count = parts.len();
+        for (i, tiles) in parts.into_iter().enumerate() {
+            let update = HostToViewer::Frame(FrameUpdate {
+                seq,
+                capture_id: captured.id,
+                width: captured.frame.width(),
+                height: captured.frame.height(),
+                tiles,
+                last: i + 1 == count,
+            });
+            wire::write_msg(&mut send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
+        }
+        counters.frames.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Releases every held key and button when dropped — whichever way the session ends.
+struct ReleaseOnDrop(Box<dyn InputSink>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release_all();
+    }
+}
+
+async fn input_loop(
+    conn: &Connection,
+    sink: Box<dyn InputSink>,
+    grants: watch::Receiver<Permissions>,
+    counters: &Counters,
+) -> Step {
+    let mut sink = ReleaseOnDrop(sink);
+    let sink = &mut sink.0;
+    {
+        let mut recv = conn.accept_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        loop {
+            match wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
+                None => return Err(SessionEnd::ViewerLeft),
+                Some(ViewerToHost::Input(event)) => {
+                    if grants.borrow().control {
+                        match sink.inject(&event) {
+                            Ok(()) => counters.injected.fetch_add(1, Ordering::Relaxed),
+                            Err(e) => {
+                                tracing::warn!("{e}");
+                                counters.dropped.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                    } else {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Some(other) => return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on input"))),
+            }
+        }
+    }
+}

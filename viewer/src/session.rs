@@ -1,0 +1,216 @@
+//! A live session on the viewer side. Network work runs in background tasks; callers (the CLI, tests, the
+//! GUI later) read the latest complete frame from a `watch` channel and send input through a handle.
+//!
+//! Streams, one task per family: **control** (we open it: hello, welcome, then our frame acks),
+//! **video** (the host opens it: frame updates → [`Decoder`]), **input** (we open it: events in order).
+
+use std::sync::Arc;
+
+use quinn::{Connection, SendStream};
+use tether_shared::code::Code;
+use tether_shared::net::pairing::{connect_viewer, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
+use tether_shared::net::{ClientError, RelaySpec, Timeouts};
+use tether_shared::session_proto::{HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
+use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
+use tokio::sync::{mpsc, watch, Mutex};
+
+use crate::decode::{Decoder, FrameInfo};
+use tether_shared::frame::Frame;
+
+#[derive(Debug, Clone)]
+pub struct ViewerConfig {
+    pub relay: RelaySpec,
+    pub timeouts: Timeouts,
+    /// The technician's name as typed (the host shows it as unverified).
+    pub technician: String,
+    pub want: Permissions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    #[error("{0}")]
+    Connect(#[from] ClientError),
+    #[error("the host refused the session: {0}")]
+    Refused(RefusalReason),
+    #[error("the host broke the protocol: {0}")]
+    Protocol(String),
+    #[error("the session ended: {0}")]
+    Ended(String),
+}
+
+/// The latest complete frame.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub info: FrameInfo,
+    pub frame: Arc<Frame>,
+}
+
+/// A connected session. Dropping it closes the session.
+#[derive(Debug)]
+pub struct ViewerSession {
+    conn: Connection,
+    granted: Permissions,
+    frames: watch::Receiver<Option<Shown>>,
+    input: Mutex<SendStream>,
+    ended: watch::Receiver<Option<String>>,
+}
+
+impl ViewerSession {
+    /// Pair with the host by `code` and open the session.
+    pub async fn connect(cfg: &ViewerConfig, code: &Code) -> Result<Self, ViewerError> {
+        let session = connect_viewer(&cfg.relay, code, cfg.timeouts).await?;
+        Self::start(session, cfg).await
+    }
+
+    async fn start(session: Session, cfg: &ViewerConfig) -> Result<Self, ViewerError> {
+        let conn = session.conn.clone();
+        tokio::spawn(watch_relay(session));
+        let (mut ctl_send, mut ctl_recv) = conn.open_bi().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let hello = ViewerToHost::Hello { version: PROTOCOL_VERSION, technician: cfg.technician.clone(), want: cfg.want };
+        wire::write_msg(&mut ctl_send, &hello, MAX_CONTROL_MSG).await.map_err(|e| ended(&conn, e))?;
+        let granted = match wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.map_err(|e| ended(&conn, e))? {
+            Some(HostToViewer::Welcome { granted, .. }) => granted,
+            Some(HostToViewer::Refused { reason }) => return Err(ViewerError::Refused(reason)),
+            other => return Err(protocol(&conn, format!("expected Welcome, got {other:?}"))),
+        };
+        let input = conn.open_uni().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let (frames_tx, frames) = watch::channel(None);
+        let (ended_tx, ended) = watch::channel(None);
+        let (acks_tx, acks_rx) = mpsc::channel(8);
+        tokio::spawn(control_task(conn.clone(), ctl_send, acks_rx));
+        tokio::spawn(video_task(conn.clone(), frames_tx, acks_tx, ended_tx));
+        Ok(Self { conn, granted, frames, input: Mutex::new(input), ended })
+    }
+
+    pub fn granted(&self) -> Permissions {
+        self.granted
+    }
+
+    /// The latest complete frame, updated as frames arrive.
+    pub fn frames(&self) -> watch::Receiver<Option<Shown>> {
+        self.frames.clone()
+    }
+
+    /// Wait for a complete frame newer than `after` (by sequence number).
+    pub async fn next_frame(&self, after: Option<u64>) -> Result<Shown, ViewerError> {
+        let mut frames = self.frames.clone();
+        let mut ended = self.ended.clone();
+        loop {
+            if let Some(shown) = frames.borrow_and_update().as_ref() {
+                if after.is_none_or(|seq| shown.info.seq > seq) {
+                    return Ok(shown.clone());
+                }
+            }
+            tokio::select! {
+                changed = frames.changed() => if changed.is_err() { return Err(self.end_reason()) },
+                _ = ended.changed() => return Err(self.end_reason()),
+            }
+        }
+    }
+
+    /// Send one input event; events arrive in order.
+    pub async fn send_input(&self, event: InputEvent) -> Result<(), ViewerError> {
+        let mut input = self.input.lock().await;
+        wire::write_msg(&mut *input, &ViewerToHost::Input(event), MAX_CONTROL_MSG)
+            .await
+            .map_err(|e| ended(&self.conn, e))
+    }
+
+    /// Why the session ended (or is ending).
+    pub fn end_reason(&self) -> ViewerError {
+        let recorded = self.ended.borrow().clone();
+        match (recorded, self.conn.close_reason()) {
+            (Some(why), _) => ViewerError::Ended(why),
+            (None, Some(reason)) => ViewerError::Ended(reason.to_string()),
+            (None, None) => ViewerError::Ended("the session ended".into()),
+        }
+    }
+
+    /// Wait until the session has ended, and say why.
+    pub async fn closed(&self) -> ViewerError {
+        let reason = self.conn.closed().await;
+        ViewerError::Ended(self.ended.borrow().clone().unwrap_or_else(|| reason.to_string()))
+    }
+
+    /// End the session politely: input is flushed first, so nothing sent is lost.
+    pub async fn close(self) {
+        {
+            let mut input = self.input.lock().await;
+            let _ = input.finish();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), input.stopped()).await;
+        }
+        self.conn.close(CLOSE_NORMAL.into(), b"viewer left");
+    }
+}
+
+impl Drop for ViewerSession {
+    fn drop(&mut self) {
+        self.conn.close(CLOSE_NORMAL.into(), b"viewer left");
+    }
+}
+
+async fn watch_relay(session: Session) {
+    let _ = Session::spawn_relay_watch(session.link, session.conn).await;
+}
+
+fn ended(conn: &Connection, e: WireError) -> ViewerError {
+    match conn.close_reason() {
+        Some(reason) => ViewerError::Ended(reason.to_string()),
+        None => ViewerError::Ended(e.to_string()),
+    }
+}
+
+fn protocol(conn: &Connection, why: String) -> ViewerError {
+    conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
+    ViewerError::Protocol(why)
+}
+
+async fn control_task(conn: Connection, mut send: SendStream, mut acks: mpsc::Receiver<u64>) {
+    while let Some(seq) = acks.recv().await {
+        if wire::write_msg(&mut send, &ViewerToHost::FrameAck { seq }, MAX_CONTROL_MSG).await.is_err() {
+            break;
+        }
+    }
+    let _ = send.finish();
+    drop(conn);
+}
+
+async fn video_task(
+    conn: Connection,
+    frames: watch::Sender<Option<Shown>>,
+    acks: mpsc::Sender<u64>,
+    ended: watch::Sender<Option<String>>,
+) {
+    let why: Result<(), String> = async {
+        let mut recv = conn.accept_uni().await.map_err(|e| e.to_string())?;
+        let mut decoder = Decoder::new();
+        loop {
+            let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_VIDEO_MSG).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return Err("the host ended the session".to_string()),
+                Err(WireError::Io(e)) => return Err(conn.close_reason().map_or(e.to_string(), |r| r.to_string())),
+                Err(e) => return Err(protocol(&conn, e.to_string()).to_string()),
+            };
+            let HostToViewer::Frame(update) = msg else {
+                return Err(protocol(&conn, format!("unexpected {msg:?} on video")).to_string());
+            };
+            match decoder.apply(&update) {
+                Ok(Some(info)) => {
+                    if let Some(frame) = decoder.frame() {
+                        frames.send_replace(Some(Shown { info, frame: Arc::new(frame.clone()) }));
+                    }
+                    if acks.send(info.seq).await.is_err() {
+                        return Err("session closed".to_string());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return Err(protocol(&conn, e.to_string()).to_string()),
+            }
+        }
+    }
+    .await;
+    if let Err(why) = why {
+        ended.send_replace(Some(why));
+    }
+}
