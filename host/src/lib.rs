@@ -34,7 +34,11 @@ impl HostConfig {
         Self {
             relay,
             timeouts: Timeouts::default(),
-            session: SessionConfig { allowed, max_fps: 30, hello_timeout: Duration::from_secs(10) },
+            session: SessionConfig {
+                allowed,
+                max_fps: 30,
+                hello_timeout: Duration::from_secs(10),
+            },
         }
     }
 }
@@ -47,7 +51,11 @@ pub enum HostEvent {
     /// The previous code is gone (expired, or someone tried a wrong code); a new one follows.
     CodeReplaced(Restart),
     /// A technician connected: their name (as typed, unverified), what they asked for, what was granted.
-    Connected { technician: String, asked: Permissions, granted: Permissions },
+    Connected {
+        technician: String,
+        asked: Permissions,
+        granted: Permissions,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,20 +80,41 @@ pub async fn run_host(
         s = pair(&cfg, &events) => s?,
         _ = stop.cancelled() => return Err(HostError::Stopped),
     };
-    let watch = Session::spawn_relay_watch(session.link, session.conn.clone());
-    let report = session::run(session.conn, &cfg.session, capture, sink, stop, |technician, asked, granted| {
-        let _ = events.send(HostEvent::Connected { technician: technician.to_owned(), asked, granted });
-    })
+    let peer_gone = CancellationToken::new();
+    let on_gone = peer_gone.clone();
+    let watch =
+        Session::spawn_relay_watch(session.link, session.conn.clone(), move || on_gone.cancel());
+    let report = session::run(
+        session.conn,
+        &cfg.session,
+        capture,
+        sink,
+        stop,
+        peer_gone,
+        |technician, asked, granted| {
+            let _ = events.send(HostEvent::Connected {
+                technician: technician.to_owned(),
+                asked,
+                granted,
+            });
+        },
+    )
     .await;
     watch.abort();
     Ok(report?)
 }
 
-async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Result<Session, ClientError> {
+async fn pair(
+    cfg: &HostConfig,
+    events: &mpsc::UnboundedSender<HostEvent>,
+) -> Result<Session, ClientError> {
     let mut rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
     loop {
         let (code, expires_in) = rendezvous.register().await?;
-        let _ = events.send(HostEvent::Code { code: code.clone(), expires_in });
+        let _ = events.send(HostEvent::Code {
+            code: code.clone(),
+            expires_in,
+        });
         match rendezvous.wait_for_viewer(&code).await? {
             HostOutcome::Paired(session) => return Ok(session),
             HostOutcome::Restart(again, why) => {

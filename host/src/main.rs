@@ -48,14 +48,18 @@ struct Cli {
 }
 
 fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
-    let (w, h) = text.split_once('x').context("size is WIDTHxHEIGHT, e.g. 1280x720")?;
+    let (w, h) = text
+        .split_once('x')
+        .context("size is WIDTHxHEIGHT, e.g. 1280x720")?;
     Ok((w.parse().context("width")?, h.parse().context("height")?))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -88,10 +92,17 @@ async fn main() -> anyhow::Result<()> {
             match event {
                 HostEvent::Code { code, expires_in } => {
                     println!("code {code}");
-                    eprintln!("Read this code to your technician: {code}  (valid {} min)", expires_in.as_secs() / 60);
+                    eprintln!(
+                        "Read this code to your technician: {code}  (valid {} min)",
+                        expires_in.as_secs() / 60
+                    );
                 }
                 HostEvent::CodeReplaced(why) => eprintln!("The code was replaced ({why:?})."),
-                HostEvent::Connected { technician, asked, granted } => {
+                HostEvent::Connected {
+                    technician,
+                    asked,
+                    granted,
+                } => {
                     println!("connected {technician}");
                     eprintln!("Technician {technician:?} (name not verified) asked for {asked}; granted {granted}.");
                     eprintln!("Your screen is being shared. Press Ctrl+C to stop.");
@@ -99,7 +110,14 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     });
-    let report = run_host(cfg, capture, Box::new(RecordingSink::echoing()), events_tx, stop).await?;
+    let report = run_host(
+        cfg,
+        capture,
+        Box::new(RecordingSink::echoing()),
+        events_tx,
+        stop,
+    )
+    .await?;
     println!("ended {:?}", report.end);
     eprintln!(
         "Session with {} ended: {:?}. {} screen updates sent, {} input events injected, {} dropped.",

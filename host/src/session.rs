@@ -13,7 +13,9 @@ use std::time::Duration;
 use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::flow::Credit;
 use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_STOPPED_BY_USER};
-use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::session_proto::{
+    FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost,
+};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
 use tokio::sync::{mpsc, watch};
@@ -80,26 +82,51 @@ pub async fn run(
     capture: CaptureHandle,
     sink: Box<dyn InputSink>,
     stop: CancellationToken,
+    peer_gone: CancellationToken,
     on_hello: impl FnOnce(&str, Permissions, Permissions),
 ) -> Result<SessionReport, SessionError> {
     let (mut ctl_send, mut ctl_recv) = tokio::time::timeout(cfg.hello_timeout, conn.accept_bi())
         .await
         .map_err(|_| SessionError::NoHello("no control stream in time".into()))?
         .map_err(|e| SessionError::NoHello(e.to_string()))?;
-    let hello = tokio::time::timeout(cfg.hello_timeout, wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)).await;
+    let hello = tokio::time::timeout(
+        cfg.hello_timeout,
+        wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG),
+    )
+    .await;
     let (technician, want) = match hello {
-        Ok(Ok(Some(ViewerToHost::Hello { version, technician, want }))) => {
+        Ok(Ok(Some(ViewerToHost::Hello {
+            version,
+            technician,
+            want,
+        }))) => {
             if version != PROTOCOL_VERSION {
-                let reason = RefusalReason::VersionMismatch { host: PROTOCOL_VERSION, viewer: version };
-                let _ = wire::write_msg(&mut ctl_send, &HostToViewer::Refused { reason }, MAX_CONTROL_MSG).await;
+                let reason = RefusalReason::VersionMismatch {
+                    host: PROTOCOL_VERSION,
+                    viewer: version,
+                };
+                let _ = wire::write_msg(
+                    &mut ctl_send,
+                    &HostToViewer::Refused { reason },
+                    MAX_CONTROL_MSG,
+                )
+                .await;
                 let _ = ctl_send.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(1), ctl_send.stopped()).await;
                 conn.close(CLOSE_PROTOCOL.into(), b"version mismatch");
-                return Err(SessionError::VersionMismatch { viewer: version, host: PROTOCOL_VERSION });
+                return Err(SessionError::VersionMismatch {
+                    viewer: version,
+                    host: PROTOCOL_VERSION,
+                });
             }
             (sanitize_name(&technician), want)
         }
-        Ok(Ok(other)) => return Err(close_protocol(&conn, format!("expected Hello, got {other:?}"))),
+        Ok(Ok(other)) => {
+            return Err(close_protocol(
+                &conn,
+                format!("expected Hello, got {other:?}"),
+            ))
+        }
         Ok(Err(e)) => return Err(close_protocol(&conn, e.to_string())),
         Err(_) => return Err(SessionError::NoHello("no hello in time".into())),
     };
@@ -117,9 +144,21 @@ pub async fn run(
     let (acks_tx, acks_rx) = mpsc::channel(8);
 
     let end = async {
-        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
-        let video_send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
-        let video = video_loop(video_send, capture, acks_rx, grants.subscribe(), cfg.max_fps, &counters);
+        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG)
+            .await
+            .map_err(lost)?;
+        let video_send = conn
+            .open_uni()
+            .await
+            .map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let video = video_loop(
+            video_send,
+            capture,
+            acks_rx,
+            grants.subscribe(),
+            cfg.max_fps,
+            &counters,
+        );
         let input = input_loop(&conn, sink, grants.subscribe(), &counters);
         let control = control_loop(&mut ctl_recv, acks_tx);
         tokio::select! {
@@ -127,19 +166,32 @@ pub async fn run(
             end = input => end,
             end = control => end,
             _ = stop.cancelled() => Err(SessionEnd::Stopped),
+            _ = peer_gone.cancelled() => Err(SessionEnd::ConnectionLost(VIEWER_GONE.into())),
             reason = conn.closed() => Err(SessionEnd::ConnectionLost(reason.to_string())),
         }
     }
     .await
     .err()
     .unwrap_or(SessionEnd::ViewerLeft);
+    // A stream error says less than the connection's own reason (timed out, closed by peer…).
+    let end = match (end, conn.close_reason()) {
+        (SessionEnd::ConnectionLost(_), _) if peer_gone.is_cancelled() => {
+            SessionEnd::ConnectionLost(VIEWER_GONE.into())
+        }
+        (SessionEnd::ConnectionLost(_), Some(reason)) => {
+            SessionEnd::ConnectionLost(reason.to_string())
+        }
+        (end, _) => end,
+    };
 
     match &end {
         SessionEnd::ProtocolError(why) => {
             tracing::warn!("closing session: protocol error: {why}");
             conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
         }
-        SessionEnd::Stopped => conn.close(CLOSE_STOPPED_BY_USER.into(), b"the user stopped sharing"),
+        SessionEnd::Stopped => {
+            conn.close(CLOSE_STOPPED_BY_USER.into(), b"the user stopped sharing")
+        }
         _ => conn.close(CLOSE_NORMAL.into(), b"session ended"),
     }
     Ok(SessionReport {
@@ -160,7 +212,11 @@ fn close_protocol(conn: &Connection, why: String) -> SessionError {
 /// A name for display: printable characters only, bounded length.
 fn sanitize_name(name: &str) -> String {
     let clean: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
-    if clean.trim().is_empty() { "(no name given)".into() } else { clean }
+    if clean.trim().is_empty() {
+        "(no name given)".into()
+    } else {
+        clean
+    }
 }
 
 fn lost(e: WireError) -> SessionEnd {
@@ -177,16 +233,26 @@ fn read_error(e: WireError) -> SessionEnd {
 
 type Step = Result<(), SessionEnd>;
 
+const VIEWER_GONE: &str =
+    "the viewer's connection to the relay ended (it vanished or lost its network)";
+
 async fn control_loop(recv: &mut RecvStream, acks: mpsc::Sender<u64>) -> Step {
     loop {
-        match wire::read_msg::<_, ViewerToHost>(recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
+        match wire::read_msg::<_, ViewerToHost>(recv, MAX_CONTROL_MSG)
+            .await
+            .map_err(read_error)?
+        {
             None | Some(ViewerToHost::Bye) => return Err(SessionEnd::ViewerLeft),
             Some(ViewerToHost::FrameAck { seq }) => {
                 if acks.send(seq).await.is_err() {
                     return Ok(());
                 }
             }
-            Some(other) => return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on control"))),
+            Some(other) => {
+                return Err(SessionEnd::ProtocolError(format!(
+                    "unexpected {other:?} on control"
+                )))
+            }
         }
     }
 }
@@ -206,18 +272,25 @@ async fn video_loop(
     loop {
         // Take every acknowledgement that has arrived; wait for one if out of credit.
         while let Ok(seq) = acks.try_recv() {
-            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+            credit
+                .on_ack(seq)
+                .map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
         }
         if !credit.can_send() {
             let seq = acks.recv().await.ok_or(SessionEnd::ViewerLeft)?;
-            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+            credit
+                .on_ack(seq)
+                .map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
             continue;
         }
         pace.tick().await;
         if !grants.borrow().view {
             continue;
         }
-        let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let captured = capture
+            .grab()
+            .await
+            .map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
         let parts = encoder.encode(&captured.frame);
         if parts.is_empty() {
             continue;
@@ -233,7 +306,9 @@ async fn video_loop(
                 tiles,
                 last: i + 1 == count,
             });
-            wire::write_msg(&mut send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
+            wire::write_msg(&mut send, &update, MAX_VIDEO_MSG)
+                .await
+                .map_err(lost)?;
         }
         counters.frames.fetch_add(1, Ordering::Relaxed);
     }
@@ -257,9 +332,15 @@ async fn input_loop(
     let mut sink = ReleaseOnDrop(sink);
     let sink = &mut sink.0;
     {
-        let mut recv = conn.accept_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let mut recv = conn
+            .accept_uni()
+            .await
+            .map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
         loop {
-            match wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
+            match wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG)
+                .await
+                .map_err(read_error)?
+            {
                 None => return Err(SessionEnd::ViewerLeft),
                 Some(ViewerToHost::Input(event)) => {
                     if grants.borrow().control {
@@ -274,7 +355,11 @@ async fn input_loop(
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Some(other) => return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on input"))),
+                Some(other) => {
+                    return Err(SessionEnd::ProtocolError(format!(
+                        "unexpected {other:?} on input"
+                    )))
+                }
             }
         }
     }

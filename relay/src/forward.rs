@@ -58,7 +58,12 @@ pub struct Endpoint {
     pub addr: SocketAddr,
 }
 
-/// Removes a session's routes when dropped.
+/// How long a finished session's routes stay, so packets already on their way — the end-to-end
+/// CONNECTION_CLOSE above all — still reach the other side when a client's control connection closes
+/// first. Without it the peer learns of the end only by its idle timeout.
+pub const ROUTE_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Removes a session's routes when dropped — after [`ROUTE_LINGER`] when inside a tokio runtime.
 #[derive(Debug)]
 pub struct RouteGuard {
     router: Router,
@@ -66,19 +71,37 @@ pub struct RouteGuard {
     pub traffic: Traffic,
 }
 
-impl Drop for RouteGuard {
-    fn drop(&mut self) {
-        if let Ok(mut routes) = self.router.routes.write() {
-            for tag in self.tags {
+impl RouteGuard {
+    fn remove(router: &Router, tags: [u64; 2]) {
+        if let Ok(mut routes) = router.routes.write() {
+            for tag in tags {
                 routes.remove(&tag);
             }
         }
     }
 }
 
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        let (router, tags) = (self.router.clone(), self.tags);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(ROUTE_LINGER).await;
+                    Self::remove(&router, tags);
+                });
+            }
+            Err(_) => Self::remove(&router, tags),
+        }
+    }
+}
+
 impl Router {
     pub fn new(tap: Option<Arc<dyn Tap>>) -> Self {
-        Self { routes: Arc::default(), tap }
+        Self {
+            routes: Arc::default(),
+            tap,
+        }
     }
 
     /// Number of routes (two per live session).
@@ -93,18 +116,37 @@ impl Router {
     /// Install both directions of a session.
     pub fn activate(&self, host: Endpoint, viewer: Endpoint) -> RouteGuard {
         let traffic = Traffic::default();
-        let h2v = Route { src: host.addr, from: Role::Host, to_addr: viewer.addr, to_tag: viewer.tag, bytes: traffic.host_to_viewer.clone() };
-        let v2h = Route { src: viewer.addr, from: Role::Viewer, to_addr: host.addr, to_tag: host.tag, bytes: traffic.viewer_to_host.clone() };
+        let h2v = Route {
+            src: host.addr,
+            from: Role::Host,
+            to_addr: viewer.addr,
+            to_tag: viewer.tag,
+            bytes: traffic.host_to_viewer.clone(),
+        };
+        let v2h = Route {
+            src: viewer.addr,
+            from: Role::Viewer,
+            to_addr: host.addr,
+            to_tag: host.tag,
+            bytes: traffic.viewer_to_host.clone(),
+        };
         if let Ok(mut routes) = self.routes.write() {
             routes.insert(host.tag, h2v);
             routes.insert(viewer.tag, v2h);
         }
-        RouteGuard { router: self.clone(), tags: [host.tag, viewer.tag], traffic }
+        RouteGuard {
+            router: self.clone(),
+            tags: [host.tag, viewer.tag],
+            traffic,
+        }
     }
 
     /// Whether a tag is in use (tags must be unique).
     pub fn contains(&self, tag: u64) -> bool {
-        self.routes.read().map(|r| r.contains_key(&tag)).unwrap_or(true)
+        self.routes
+            .read()
+            .map(|r| r.contains_key(&tag))
+            .unwrap_or(true)
     }
 
     /// Rewrite a tagged datagram for its partner. Returns where to send it, or `None` to drop it.
@@ -116,7 +158,9 @@ impl Router {
             if route.src != src {
                 return None;
             }
-            route.bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+            route
+                .bytes
+                .fetch_add(datagram.len() as u64, Ordering::Relaxed);
             (route.to_addr, route.to_tag, route.from)
         };
         packet::write_header(datagram, to_tag);
@@ -142,7 +186,16 @@ mod tests {
     #[test]
     fn forwards_only_known_tags_from_their_own_address() {
         let router = Router::new(None);
-        let guard = router.activate(Endpoint { tag: 1, addr: addr(1000) }, Endpoint { tag: 2, addr: addr(2000) });
+        let guard = router.activate(
+            Endpoint {
+                tag: 1,
+                addr: addr(1000),
+            },
+            Endpoint {
+                tag: 2,
+                addr: addr(2000),
+            },
+        );
         let mut pkt = vec![0u8; 20];
         packet::write_header(&mut pkt, 1);
         assert_eq!(router.route(addr(1000), &mut pkt), Some(addr(2000)));
@@ -154,7 +207,11 @@ mod tests {
         assert_eq!(guard.traffic.host_to_viewer.load(Ordering::Relaxed), 20);
         drop(guard);
         packet::write_header(&mut pkt, 1);
-        assert_eq!(router.route(addr(1000), &mut pkt), None, "route removed with its guard");
+        assert_eq!(
+            router.route(addr(1000), &mut pkt),
+            None,
+            "route removed with its guard"
+        );
         assert!(router.is_empty());
     }
 }

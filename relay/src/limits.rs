@@ -21,7 +21,8 @@ impl std::fmt::Debug for Limits {
 
 fn quota(per_minute: u32, burst: u32) -> Quota {
     let one = NonZeroU32::MIN;
-    Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(one)).allow_burst(NonZeroU32::new(burst).unwrap_or(one))
+    Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(one))
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(one))
 }
 
 impl Limits {

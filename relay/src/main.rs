@@ -35,7 +35,9 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -48,7 +50,11 @@ async fn main() -> anyhow::Result<()> {
     // Machine-readable lines for scripts, each on its own line of stdout.
     println!("listening {}", relay.local_addr());
     println!("fingerprint {}", relay.fingerprint());
-    eprintln!("Clients connect with: --relay {} --relay-fingerprint {}", relay.local_addr(), relay.fingerprint());
+    eprintln!(
+        "Clients connect with: --relay {} --relay-fingerprint {}",
+        relay.local_addr(),
+        relay.fingerprint()
+    );
     shutdown_signal().await;
     eprintln!("shutting down");
     relay.shutdown().await;

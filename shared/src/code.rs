@@ -97,7 +97,11 @@ impl Code {
         }
         let (min, max) = (SECRET_DIGITS + 1, SECRET_DIGITS + MAX_NAMEPLATE_DIGITS);
         if digits.len() < min || digits.len() > max {
-            return Err(CodeError::BadLength { got: digits.len(), min, max });
+            return Err(CodeError::BadLength {
+                got: digits.len(),
+                min,
+                max,
+            });
         }
         let split = digits.len() - SECRET_DIGITS;
         let nameplate = Nameplate::new(&digits[..split]).ok_or(CodeError::BadLength {
@@ -105,7 +109,10 @@ impl Code {
             min,
             max,
         })?;
-        Ok(Self { nameplate, secret: Secret(digits[split..].to_owned()) })
+        Ok(Self {
+            nameplate,
+            secret: Secret(digits[split..].to_owned()),
+        })
     }
 }
 
@@ -146,9 +153,18 @@ mod tests {
 
     #[test]
     fn rejects_letters_and_wrong_lengths() {
-        assert_eq!(Code::parse("482-913-507a"), Err(CodeError::BadCharacter('a')));
-        assert!(matches!(Code::parse("1234567"), Err(CodeError::BadLength { got: 7, .. })));
-        assert!(matches!(Code::parse(&"1".repeat(17)), Err(CodeError::BadLength { .. })));
+        assert_eq!(
+            Code::parse("482-913-507a"),
+            Err(CodeError::BadCharacter('a'))
+        );
+        assert!(matches!(
+            Code::parse("1234567"),
+            Err(CodeError::BadLength { got: 7, .. })
+        ));
+        assert!(matches!(
+            Code::parse(&"1".repeat(17)),
+            Err(CodeError::BadLength { .. })
+        ));
     }
 
     #[test]

@@ -40,10 +40,22 @@ pub enum Key {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InputEvent {
-    MouseMove { x: i32, y: i32 },
-    MouseButton { button: MouseButton, pressed: bool },
-    Wheel { dx: i32, dy: i32 },
-    Key { key: Key, pressed: bool },
+    MouseMove {
+        x: i32,
+        y: i32,
+    },
+    MouseButton {
+        button: MouseButton,
+        pressed: bool,
+    },
+    Wheel {
+        dx: i32,
+        dy: i32,
+    },
+    Key {
+        key: Key,
+        pressed: bool,
+    },
     /// Text typed as a whole (layout-independent).
     Text(String),
 }

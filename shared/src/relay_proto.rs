@@ -39,12 +39,23 @@ pub enum ClientToRelay {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayToClient {
-    Welcome { version: u32 },
-    Registered { nameplate: Nameplate, expires_in_ms: u64 },
+    Welcome {
+        version: u32,
+    },
+    Registered {
+        nameplate: Nameplate,
+        expires_in_ms: u64,
+    },
     /// The other side arrived; `tag` marks this client's end-to-end packets from now on.
-    PeerJoined { tag: u64 },
-    PeerPake { msg: Vec<u8> },
-    PeerConfirm { msg: Vec<u8> },
+    PeerJoined {
+        tag: u64,
+    },
+    PeerPake {
+        msg: Vec<u8>,
+    },
+    PeerConfirm {
+        msg: Vec<u8>,
+    },
     /// Both sides confirmed: the relay forwards tagged packets now.
     SessionReady,
     /// To the host: the pairing failed (wrong code); the nameplate is burned, register again.
@@ -53,7 +64,9 @@ pub enum RelayToClient {
     CodeExpired,
     /// The other side closed or vanished.
     PeerGone,
-    Error { kind: RelayErrorKind },
+    Error {
+        kind: RelayErrorKind,
+    },
 }
 
 /// Errors the relay reports. Each has a message a person can act on.

@@ -20,8 +20,16 @@ pub struct Permissions {
 }
 
 impl Permissions {
-    pub const VIEW_ONLY: Self = Self { view: true, control: false, files: false };
-    pub const ALL: Self = Self { view: true, control: true, files: true };
+    pub const VIEW_ONLY: Self = Self {
+        view: true,
+        control: false,
+        files: false,
+    };
+    pub const ALL: Self = Self {
+        view: true,
+        control: true,
+        files: true,
+    };
 
     /// What is both asked for and allowed.
     pub fn intersect(self, other: Self) -> Self {
@@ -40,7 +48,11 @@ impl Permissions {
                 "view" => p.view = true,
                 "control" => p.control = true,
                 "files" => p.files = true,
-                other => return Err(format!("unknown permission {other:?} (use view, control, files)")),
+                other => {
+                    return Err(format!(
+                        "unknown permission {other:?} (use view, control, files)"
+                    ))
+                }
             }
         }
         Ok(p)
@@ -49,10 +61,14 @@ impl Permissions {
 
 impl std::fmt::Display for Permissions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let words: Vec<&str> = [(self.view, "view"), (self.control, "control"), (self.files, "files")]
-            .into_iter()
-            .filter_map(|(on, w)| on.then_some(w))
-            .collect();
+        let words: Vec<&str> = [
+            (self.view, "view"),
+            (self.control, "control"),
+            (self.files, "files"),
+        ]
+        .into_iter()
+        .filter_map(|(on, w)| on.then_some(w))
+        .collect();
         if words.is_empty() {
             f.write_str("nothing")
         } else {
@@ -63,25 +79,42 @@ impl std::fmt::Display for Permissions {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViewerToHost {
-    Hello { version: u32, technician: String, want: Permissions },
+    Hello {
+        version: u32,
+        technician: String,
+        want: Permissions,
+    },
     /// The viewer has applied frame `seq` completely: one more frame may be in flight.
-    FrameAck { seq: u64 },
+    FrameAck {
+        seq: u64,
+    },
     Input(InputEvent),
     Bye,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostToViewer {
-    Welcome { version: u32, granted: Permissions, width: u32, height: u32 },
-    Refused { reason: RefusalReason },
+    Welcome {
+        version: u32,
+        granted: Permissions,
+        width: u32,
+        height: u32,
+    },
+    Refused {
+        reason: RefusalReason,
+    },
     Frame(FrameUpdate),
     PermissionsChanged(Permissions),
-    Bye { reason: String },
+    Bye {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum RefusalReason {
-    #[error("protocol version mismatch: the host speaks version {host}, the viewer version {viewer}")]
+    #[error(
+        "protocol version mismatch: the host speaks version {host}, the viewer version {viewer}"
+    )]
     VersionMismatch { host: u32, viewer: u32 },
     #[error("the user declined the session")]
     Declined,

@@ -106,7 +106,10 @@ impl Identity {
 
     /// Load from DER bytes (the relay keeps its certificate on disk).
     pub fn from_der(cert: Vec<u8>, key: Vec<u8>) -> Self {
-        Self { cert: CertificateDer::from(cert), key: PrivatePkcs8KeyDer::from(key) }
+        Self {
+            cert: CertificateDer::from(cert),
+            key: PrivatePkcs8KeyDer::from(key),
+        }
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
@@ -144,14 +147,23 @@ struct PinnedVerifier {
 
 impl PinnedVerifier {
     fn new(pinned: Fingerprint) -> Arc<Self> {
-        Arc::new(Self { pinned, algorithms: provider().signature_verification_algorithms })
+        Arc::new(Self {
+            pinned,
+            algorithms: provider().signature_verification_algorithms,
+        })
     }
 
-    fn check(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>]) -> Result<(), rustls::Error> {
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<(), rustls::Error> {
         if intermediates.is_empty() && Fingerprint::of(end_entity) == self.pinned {
             Ok(())
         } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
         }
     }
 
@@ -174,7 +186,8 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.check(end_entity, intermediates).map(|()| ServerCertVerified::assertion())
+        self.check(end_entity, intermediates)
+            .map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -183,7 +196,9 @@ impl ServerCertVerifier for PinnedVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -211,7 +226,8 @@ impl ClientCertVerifier for PinnedVerifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.check(end_entity, intermediates).map(|()| ClientCertVerified::assertion())
+        self.check(end_entity, intermediates)
+            .map(|()| ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -220,7 +236,9 @@ impl ClientCertVerifier for PinnedVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -237,35 +255,54 @@ impl ClientCertVerifier for PinnedVerifier {
     }
 }
 
-fn quic_client(mut tls: rustls::ClientConfig, alpn: &[u8], transport: quinn::TransportConfig) -> Result<quinn::ClientConfig, TlsError> {
+fn quic_client(
+    mut tls: rustls::ClientConfig,
+    alpn: &[u8],
+    transport: quinn::TransportConfig,
+) -> Result<quinn::ClientConfig, TlsError> {
     tls.alpn_protocols = vec![alpn.to_vec()];
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
 }
 
 /// Quinn server config from a rustls config: TLS 1.3, our ALPN, the given transport.
-pub fn quic_server(mut tls: rustls::ServerConfig, alpn: &[u8], transport: quinn::TransportConfig) -> Result<quinn::ServerConfig, TlsError> {
+pub fn quic_server(
+    mut tls: rustls::ServerConfig,
+    alpn: &[u8],
+    transport: quinn::TransportConfig,
+) -> Result<quinn::ServerConfig, TlsError> {
     tls.alpn_protocols = vec![alpn.to_vec()];
     tls.max_early_data_size = 0;
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
 }
 
 /// Client config for the control connection to the relay.
-pub fn relay_client_config(trust: &RelayTrust, transport: quinn::TransportConfig) -> Result<quinn::ClientConfig, TlsError> {
+pub fn relay_client_config(
+    trust: &RelayTrust,
+    transport: quinn::TransportConfig,
+) -> Result<quinn::ClientConfig, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
     let tls = match trust {
-        RelayTrust::Pinned(fp) => builder.dangerous().with_custom_certificate_verifier(PinnedVerifier::new(*fp)).with_no_client_auth(),
+        RelayTrust::Pinned(fp) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(PinnedVerifier::new(*fp))
+            .with_no_client_auth(),
         RelayTrust::SystemRoots => {
             let mut roots = rustls::RootCertStore::empty();
             let loaded = rustls_native_certs::load_native_certs();
             if loaded.certs.is_empty() {
-                return Err(TlsError::Roots(format!("none found ({} errors)", loaded.errors.len())));
+                return Err(TlsError::Roots(format!(
+                    "none found ({} errors)",
+                    loaded.errors.len()
+                )));
             }
             roots.add_parsable_certificates(loaded.certs);
             builder.with_root_certificates(roots).with_no_client_auth()
@@ -275,7 +312,11 @@ pub fn relay_client_config(trust: &RelayTrust, transport: quinn::TransportConfig
 }
 
 /// The viewer's end-to-end client config: presents `ours`, accepts only `peer`.
-pub fn e2e_client_config(ours: &Identity, peer: Fingerprint, transport: quinn::TransportConfig) -> Result<quinn::ClientConfig, TlsError> {
+pub fn e2e_client_config(
+    ours: &Identity,
+    peer: Fingerprint,
+    transport: quinn::TransportConfig,
+) -> Result<quinn::ClientConfig, TlsError> {
     let tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
@@ -285,7 +326,11 @@ pub fn e2e_client_config(ours: &Identity, peer: Fingerprint, transport: quinn::T
 }
 
 /// The host's end-to-end server config: presents `ours`, requires a client certificate equal to `peer`.
-pub fn e2e_server_config(ours: &Identity, peer: Fingerprint, transport: quinn::TransportConfig) -> Result<quinn::ServerConfig, TlsError> {
+pub fn e2e_server_config(
+    ours: &Identity,
+    peer: Fingerprint,
+    transport: quinn::TransportConfig,
+) -> Result<quinn::ServerConfig, TlsError> {
     let tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(PinnedVerifier::new(peer))
@@ -294,7 +339,10 @@ pub fn e2e_server_config(ours: &Identity, peer: Fingerprint, transport: quinn::T
 }
 
 /// A server config presenting `ours` to any client (the relay's control endpoint).
-pub fn open_server_config(ours: &Identity, transport: quinn::TransportConfig) -> Result<quinn::ServerConfig, TlsError> {
+pub fn open_server_config(
+    ours: &Identity,
+    transport: quinn::TransportConfig,
+) -> Result<quinn::ServerConfig, TlsError> {
     let tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()

@@ -65,22 +65,46 @@ impl ViewerSession {
 
     async fn start(session: Session, cfg: &ViewerConfig) -> Result<Self, ViewerError> {
         let conn = session.conn.clone();
-        tokio::spawn(watch_relay(session));
-        let (mut ctl_send, mut ctl_recv) = conn.open_bi().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
-        let hello = ViewerToHost::Hello { version: PROTOCOL_VERSION, technician: cfg.technician.clone(), want: cfg.want };
-        wire::write_msg(&mut ctl_send, &hello, MAX_CONTROL_MSG).await.map_err(|e| ended(&conn, e))?;
-        let granted = match wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.map_err(|e| ended(&conn, e))? {
+        let (ended_tx, ended) = watch::channel(None);
+        let on_gone = ended_tx.clone();
+        Session::spawn_relay_watch(session.link, session.conn, move || {
+            on_gone.send_replace(Some(HOST_GONE.to_string()));
+        });
+        let (mut ctl_send, mut ctl_recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let hello = ViewerToHost::Hello {
+            version: PROTOCOL_VERSION,
+            technician: cfg.technician.clone(),
+            want: cfg.want,
+        };
+        wire::write_msg(&mut ctl_send, &hello, MAX_CONTROL_MSG)
+            .await
+            .map_err(|e| stream_ended(&conn, e))?;
+        let granted = match wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)
+            .await
+            .map_err(|e| stream_ended(&conn, e))?
+        {
             Some(HostToViewer::Welcome { granted, .. }) => granted,
             Some(HostToViewer::Refused { reason }) => return Err(ViewerError::Refused(reason)),
             other => return Err(protocol(&conn, format!("expected Welcome, got {other:?}"))),
         };
-        let input = conn.open_uni().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let input = conn
+            .open_uni()
+            .await
+            .map_err(|e| ViewerError::Ended(e.to_string()))?;
         let (frames_tx, frames) = watch::channel(None);
-        let (ended_tx, ended) = watch::channel(None);
         let (acks_tx, acks_rx) = mpsc::channel(8);
         tokio::spawn(control_task(conn.clone(), ctl_send, acks_rx));
         tokio::spawn(video_task(conn.clone(), frames_tx, acks_tx, ended_tx));
-        Ok(Self { conn, granted, frames, input: Mutex::new(input), ended })
+        Ok(Self {
+            conn,
+            granted,
+            frames,
+            input: Mutex::new(input),
+            ended,
+        })
     }
 
     pub fn granted(&self) -> Permissions {
@@ -114,7 +138,7 @@ impl ViewerSession {
         let mut input = self.input.lock().await;
         wire::write_msg(&mut *input, &ViewerToHost::Input(event), MAX_CONTROL_MSG)
             .await
-            .map_err(|e| ended(&self.conn, e))
+            .map_err(|e| stream_ended(&self.conn, e))
     }
 
     /// Why the session ended (or is ending).
@@ -130,7 +154,12 @@ impl ViewerSession {
     /// Wait until the session has ended, and say why.
     pub async fn closed(&self) -> ViewerError {
         let reason = self.conn.closed().await;
-        ViewerError::Ended(self.ended.borrow().clone().unwrap_or_else(|| reason.to_string()))
+        ViewerError::Ended(
+            self.ended
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| reason.to_string()),
+        )
     }
 
     /// End the session politely: input is flushed first, so nothing sent is lost.
@@ -150,11 +179,10 @@ impl Drop for ViewerSession {
     }
 }
 
-async fn watch_relay(session: Session) {
-    let _ = Session::spawn_relay_watch(session.link, session.conn).await;
-}
+const HOST_GONE: &str =
+    "the host's connection to the relay ended (it vanished or lost its network)";
 
-fn ended(conn: &Connection, e: WireError) -> ViewerError {
+fn stream_ended(conn: &Connection, e: WireError) -> ViewerError {
     match conn.close_reason() {
         Some(reason) => ViewerError::Ended(reason.to_string()),
         None => ViewerError::Ended(e.to_string()),
@@ -168,7 +196,10 @@ fn protocol(conn: &Connection, why: String) -> ViewerError {
 
 async fn control_task(conn: Connection, mut send: SendStream, mut acks: mpsc::Receiver<u64>) {
     while let Some(seq) = acks.recv().await {
-        if wire::write_msg(&mut send, &ViewerToHost::FrameAck { seq }, MAX_CONTROL_MSG).await.is_err() {
+        if wire::write_msg(&mut send, &ViewerToHost::FrameAck { seq }, MAX_CONTROL_MSG)
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -189,7 +220,9 @@ async fn video_task(
             let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_VIDEO_MSG).await {
                 Ok(Some(msg)) => msg,
                 Ok(None) => return Err("the host ended the session".to_string()),
-                Err(WireError::Io(e)) => return Err(conn.close_reason().map_or(e.to_string(), |r| r.to_string())),
+                Err(WireError::Io(e)) => {
+                    return Err(conn.close_reason().map_or(e.to_string(), |r| r.to_string()))
+                }
                 Err(e) => return Err(protocol(&conn, e.to_string()).to_string()),
             };
             let HostToViewer::Frame(update) = msg else {
@@ -198,7 +231,10 @@ async fn video_task(
             match decoder.apply(&update) {
                 Ok(Some(info)) => {
                     if let Some(frame) = decoder.frame() {
-                        frames.send_replace(Some(Shown { info, frame: Arc::new(frame.clone()) }));
+                        frames.send_replace(Some(Shown {
+                            info,
+                            frame: Arc::new(frame.clone()),
+                        }));
                     }
                     if acks.send(info.seq).await.is_err() {
                         return Err("session closed".to_string());
@@ -211,6 +247,12 @@ async fn video_task(
     }
     .await;
     if let Err(why) = why {
-        ended.send_replace(Some(why));
+        // Keep a reason recorded earlier (the relay's notice): it explains more than a broken stream.
+        ended.send_if_modified(|old| {
+            if old.is_none() {
+                *old = Some(why);
+            }
+            old.is_some()
+        });
     }
 }

@@ -42,7 +42,9 @@ pub enum Source {
 /// Build the capturer for `source` (on the capture thread).
 pub fn open(source: Source) -> Result<Box<dyn Capturer>, CaptureError> {
     match source {
-        Source::TestPattern { width, height } => Ok(Box::new(test_pattern::TestPattern::new(width, height)?)),
+        Source::TestPattern { width, height } => {
+            Ok(Box::new(test_pattern::TestPattern::new(width, height)?))
+        }
     }
 }
 
@@ -87,7 +89,10 @@ impl CaptureHandle {
     /// Capture the screen now.
     pub async fn grab(&self) -> Result<Captured, CaptureError> {
         let (tx, rx) = oneshot::channel();
-        self.requests.send(tx).await.map_err(|_| CaptureError::Stopped)?;
+        self.requests
+            .send(tx)
+            .await
+            .map_err(|_| CaptureError::Stopped)?;
         rx.await.map_err(|_| CaptureError::Stopped)?
     }
 }

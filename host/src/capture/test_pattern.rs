@@ -17,8 +17,13 @@ pub struct TestPattern {
 
 impl TestPattern {
     pub fn new(width: u32, height: u32) -> Result<Self, CaptureError> {
-        tether_shared::frame::check_size(width, height).map_err(|e| CaptureError::Failed(e.to_string()))?;
-        Ok(Self { width, height, next: 0 })
+        tether_shared::frame::check_size(width, height)
+            .map_err(|e| CaptureError::Failed(e.to_string()))?;
+        Ok(Self {
+            width,
+            height,
+            next: 0,
+        })
     }
 }
 
@@ -26,7 +31,10 @@ impl Capturer for TestPattern {
     fn capture(&mut self) -> Result<Captured, CaptureError> {
         let id = self.next;
         self.next += 1;
-        Ok(Captured { id, frame: render(self.width, self.height, id) })
+        Ok(Captured {
+            id,
+            frame: render(self.width, self.height, id),
+        })
     }
 }
 
@@ -43,10 +51,18 @@ pub fn render(width: u32, height: u32, n: u64) -> Frame {
                 [40, 40, 220]
             } else if y < 16 && x < 64 {
                 // frame counter: 64 bits of n, one 1-pixel column each
-                if (n >> x) & 1 == 1 { [255, 255, 255] } else { [0, 0, 0] }
+                if (n >> x) & 1 == 1 {
+                    [255, 255, 255]
+                } else {
+                    [0, 0, 0]
+                }
             } else if y >= height / 2 && x < width / 2 {
                 // "text": fine black-on-white detail
-                if (x % 7 < 2 && y % 11 < 8) || (y % 11 == 3 && x % 7 < 5) { [20, 20, 20] } else { [250, 250, 250] }
+                if (x % 7 < 2 && y % 11 < 8) || (y % 11 == 3 && x % 7 < 5) {
+                    [20, 20, 20]
+                } else {
+                    [250, 250, 250]
+                }
             } else if y >= height / 2 {
                 // gradient
                 [(x * 255 / width) as u8, (y * 255 / height) as u8, 128]
@@ -57,7 +73,8 @@ pub fn render(width: u32, height: u32, n: u64) -> Frame {
             px[i..i + 3].copy_from_slice(&colour);
         }
     }
-    Frame::from_bgrx(width, height, px).unwrap_or_else(|_| unreachable!("size checked by the caller"))
+    Frame::from_bgrx(width, height, px)
+        .unwrap_or_else(|_| unreachable!("size checked by the caller"))
 }
 
 #[cfg(test)]

@@ -23,10 +23,17 @@ pub struct RecordingSink {
 /// The release event matching a press, if `event` is a press.
 fn release_of(event: &InputEvent) -> Option<InputEvent> {
     match event {
-        InputEvent::Key { key, pressed: true } => Some(InputEvent::Key { key: *key, pressed: false }),
-        InputEvent::MouseButton { button, pressed: true } => {
-            Some(InputEvent::MouseButton { button: *button, pressed: false })
-        }
+        InputEvent::Key { key, pressed: true } => Some(InputEvent::Key {
+            key: *key,
+            pressed: false,
+        }),
+        InputEvent::MouseButton {
+            button,
+            pressed: true,
+        } => Some(InputEvent::MouseButton {
+            button: *button,
+            pressed: false,
+        }),
         _ => None,
     }
 }
@@ -38,12 +45,18 @@ impl RecordingSink {
 
     /// Also print each event as a line `input <event>` on stdout (the headless host's demo sink).
     pub fn echoing() -> Self {
-        Self { echo: true, ..Self::default() }
+        Self {
+            echo: true,
+            ..Self::default()
+        }
     }
 
     /// Everything injected so far, in order.
     pub fn events(&self) -> Vec<InputEvent> {
-        self.log.lock().map(|l| l.events.clone()).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|l| l.events.clone())
+            .unwrap_or_default()
     }
 
     /// Press events of keys and buttons currently held.
@@ -52,15 +65,22 @@ impl RecordingSink {
     }
 
     fn record(&self, event: &InputEvent) -> Result<(), InjectError> {
-        let mut log = self.log.lock().map_err(|_| InjectError::Failed("recorder poisoned".into()))?;
+        let mut log = self
+            .log
+            .lock()
+            .map_err(|_| InjectError::Failed("recorder poisoned".into()))?;
         if self.echo {
             println!("input {event:?}");
         }
         match event {
-            InputEvent::Key { pressed: false, .. } | InputEvent::MouseButton { pressed: false, .. } => {
-                log.held.retain(|press| release_of(press).as_ref() != Some(event));
+            InputEvent::Key { pressed: false, .. }
+            | InputEvent::MouseButton { pressed: false, .. } => {
+                log.held
+                    .retain(|press| release_of(press).as_ref() != Some(event));
             }
-            press if release_of(press).is_some() && !log.held.contains(press) => log.held.push(press.clone()),
+            press if release_of(press).is_some() && !log.held.contains(press) => {
+                log.held.push(press.clone())
+            }
             _ => {}
         }
         log.events.push(event.clone());
@@ -90,18 +110,37 @@ mod tests {
     #[test]
     fn release_all_releases_exactly_what_is_held() {
         let mut sink = RecordingSink::new();
-        let ctrl = InputEvent::Key { key: Key::Control, pressed: true };
-        let a = InputEvent::Key { key: Key::Char('a'), pressed: true };
-        let left = InputEvent::MouseButton { button: MouseButton::Left, pressed: true };
+        let ctrl = InputEvent::Key {
+            key: Key::Control,
+            pressed: true,
+        };
+        let a = InputEvent::Key {
+            key: Key::Char('a'),
+            pressed: true,
+        };
+        let left = InputEvent::MouseButton {
+            button: MouseButton::Left,
+            pressed: true,
+        };
         for e in [&ctrl, &a, &left] {
             sink.inject(e).expect("inject");
         }
-        sink.inject(&InputEvent::Key { key: Key::Char('a'), pressed: false }).expect("inject");
+        sink.inject(&InputEvent::Key {
+            key: Key::Char('a'),
+            pressed: false,
+        })
+        .expect("inject");
         assert_eq!(sink.held(), vec![ctrl, left]);
         sink.release_all();
         assert!(sink.held().is_empty());
         let tail: Vec<_> = sink.events().into_iter().rev().take(2).collect();
-        assert!(tail.contains(&InputEvent::Key { key: Key::Control, pressed: false }));
-        assert!(tail.contains(&InputEvent::MouseButton { button: MouseButton::Left, pressed: false }));
+        assert!(tail.contains(&InputEvent::Key {
+            key: Key::Control,
+            pressed: false
+        }));
+        assert!(tail.contains(&InputEvent::MouseButton {
+            button: MouseButton::Left,
+            pressed: false
+        }));
     }
 }

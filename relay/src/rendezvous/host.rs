@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use rand::Rng;
 use tether_shared::code::Nameplate;
-use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, MAX_PAIRING_PAYLOAD};
+use tether_shared::relay_proto::{
+    ClientToRelay, RelayErrorKind, RelayToClient, Role, MAX_PAIRING_PAYLOAD,
+};
 use tokio::sync::mpsc;
 
 use super::io::ClientIo;
@@ -22,7 +24,11 @@ enum Waited {
 
 /// How a pairing ended, from the host task's point of view.
 enum Paired {
-    Both { viewer: Mailbox, host_tag: u64, viewer_tag: u64 },
+    Both {
+        viewer: Mailbox,
+        host_tag: u64,
+        viewer_tag: u64,
+    },
     Failed(Mailbox, RelayErrorKind),
     ViewerLeft,
     HostLeft,
@@ -35,14 +41,20 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
             None => return Ok(()),
             Some(ClientToRelay::Register) => {}
             Some(msg) if is_pairing(&msg) => continue,
-            Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a host"))),
+            Some(other) => {
+                return Err(RelayErrorKind::Protocol(format!(
+                    "unexpected {other:?} from a host"
+                )))
+            }
         }
         if !hub.limits.allow_register(addr.ip()) {
             io.notify(RelayErrorKind::RateLimited).await?;
             continue;
         }
         let (tx, mut rx) = mpsc::channel(MAILBOX);
-        let registered = hub.nameplates().register(Instant::now(), tx, &mut rand::rng());
+        let registered = hub
+            .nameplates()
+            .register(Instant::now(), tx, &mut rand::rng());
         let (nameplate, expires) = match registered {
             Ok(ok) => ok,
             Err(kind) => {
@@ -50,9 +62,15 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
                 continue;
             }
         };
-        let expires_in_ms = expires.saturating_duration_since(Instant::now()).as_millis() as u64;
+        let expires_in_ms = expires
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64;
         tracing::info!(%addr, %nameplate, "host waiting");
-        io.send(&RelayToClient::Registered { nameplate: nameplate.clone(), expires_in_ms }).await?;
+        io.send(&RelayToClient::Registered {
+            nameplate: nameplate.clone(),
+            expires_in_ms,
+        })
+        .await?;
 
         let (viewer, viewer_addr) = match wait(io, hub, &nameplate, expires, &mut rx).await? {
             Waited::Joined(viewer, viewer_addr) => (viewer, viewer_addr),
@@ -67,10 +85,21 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
                 let _ = viewer.send(PeerEvent::Failed(RelayErrorKind::Busy)).await;
                 io.send(&RelayToClient::PairingFailed).await?;
             }
-            Paired::Both { viewer, host_tag, viewer_tag } => {
-                let guard = hub
-                    .router
-                    .activate(Endpoint { tag: host_tag, addr }, Endpoint { tag: viewer_tag, addr: viewer_addr });
+            Paired::Both {
+                viewer,
+                host_tag,
+                viewer_tag,
+            } => {
+                let guard = hub.router.activate(
+                    Endpoint {
+                        tag: host_tag,
+                        addr,
+                    },
+                    Endpoint {
+                        tag: viewer_tag,
+                        addr: viewer_addr,
+                    },
+                );
                 tracing::info!(%addr, %viewer_addr, %nameplate, "session started");
                 let _ = viewer.send(PeerEvent::Ready).await;
                 io.send(&RelayToClient::SessionReady).await?;
@@ -92,7 +121,12 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
 }
 
 fn is_pairing(msg: &ClientToRelay) -> bool {
-    matches!(msg, ClientToRelay::Pake { .. } | ClientToRelay::Confirm { .. } | ClientToRelay::PairingResult { .. })
+    matches!(
+        msg,
+        ClientToRelay::Pake { .. }
+            | ClientToRelay::Confirm { .. }
+            | ClientToRelay::PairingResult { .. }
+    )
 }
 
 /// Waiting under a nameplate until a viewer joins, the code expires or the host leaves.
@@ -146,18 +180,32 @@ fn fresh_tags(hub: &Hub) -> (u64, u64) {
 }
 
 /// Pass the PAKE and confirmation messages both ways until both sides have given their verdict.
-async fn pair(io: &mut ClientIo, hub: &Hub, viewer: Mailbox, rx: &mut mpsc::Receiver<PeerEvent>) -> Result<Paired, RelayErrorKind> {
+async fn pair(
+    io: &mut ClientIo,
+    hub: &Hub,
+    viewer: Mailbox,
+    rx: &mut mpsc::Receiver<PeerEvent>,
+) -> Result<Paired, RelayErrorKind> {
     let (host_tag, viewer_tag) = fresh_tags(hub);
     if viewer.send(PeerEvent::Tag(viewer_tag)).await.is_err() {
         return Ok(Paired::ViewerLeft);
     }
-    io.send(&RelayToClient::PeerJoined { tag: host_tag }).await?;
+    io.send(&RelayToClient::PeerJoined { tag: host_tag })
+        .await?;
     let deadline = tokio::time::Instant::now() + hub.cfg.pairing_timeout;
     let (mut host_ok, mut viewer_ok) = (None, None);
     loop {
         match (host_ok, viewer_ok) {
-            (Some(false), _) | (_, Some(false)) => return Ok(Paired::Failed(viewer, RelayErrorKind::WrongCode)),
-            (Some(true), Some(true)) => return Ok(Paired::Both { viewer, host_tag, viewer_tag }),
+            (Some(false), _) | (_, Some(false)) => {
+                return Ok(Paired::Failed(viewer, RelayErrorKind::WrongCode))
+            }
+            (Some(true), Some(true)) => {
+                return Ok(Paired::Both {
+                    viewer,
+                    host_tag,
+                    viewer_tag,
+                })
+            }
             _ => {}
         }
         tokio::select! {
@@ -193,14 +241,21 @@ async fn pair(io: &mut ClientIo, hub: &Hub, viewer: Mailbox, rx: &mut mpsc::Rece
 
 pub(super) fn check_payload(msg: &[u8]) -> Result<(), RelayErrorKind> {
     if msg.len() > MAX_PAIRING_PAYLOAD {
-        return Err(RelayErrorKind::Protocol(format!("pairing message of {} bytes", msg.len())));
+        return Err(RelayErrorKind::Protocol(format!(
+            "pairing message of {} bytes",
+            msg.len()
+        )));
     }
     Ok(())
 }
 
 /// A live session: the routes exist until the host leaves (`Ok(false)`) or the viewer does (`Ok(true)`:
 /// the host is told and may register again).
-async fn session(io: &mut ClientIo, rx: &mut mpsc::Receiver<PeerEvent>, guard: RouteGuard) -> Result<bool, RelayErrorKind> {
+async fn session(
+    io: &mut ClientIo,
+    rx: &mut mpsc::Receiver<PeerEvent>,
+    guard: RouteGuard,
+) -> Result<bool, RelayErrorKind> {
     loop {
         tokio::select! {
             msg = io.recv() => match msg? {

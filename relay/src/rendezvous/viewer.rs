@@ -15,7 +15,11 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         let nameplate = match io.recv().await? {
             None => return Ok(()),
             Some(ClientToRelay::Claim { nameplate }) => nameplate,
-            Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a viewer"))),
+            Some(other) => {
+                return Err(RelayErrorKind::Protocol(format!(
+                    "unexpected {other:?} from a viewer"
+                )))
+            }
         };
         if !hub.limits.allow_claim(addr.ip()) {
             tracing::info!(%addr, "claim rate-limited");
@@ -32,7 +36,11 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
             }
         };
         let (tx, mut rx) = mpsc::channel(MAILBOX);
-        if host.send(PeerEvent::Joined { viewer: tx, addr }).await.is_err() {
+        if host
+            .send(PeerEvent::Joined { viewer: tx, addr })
+            .await
+            .is_err()
+        {
             io.notify(RelayErrorKind::UnknownCode).await?;
             continue;
         }
@@ -47,7 +55,12 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
 
 /// Pass pairing messages until the host task says `Ready` (`Some(true)`) or `Failed` (`Some(false)`, the
 /// viewer was told why), or the viewer leaves (`None`).
-async fn pair(io: &mut ClientIo, hub: &Hub, host: &Mailbox, rx: &mut mpsc::Receiver<PeerEvent>) -> Result<Option<bool>, RelayErrorKind> {
+async fn pair(
+    io: &mut ClientIo,
+    hub: &Hub,
+    host: &Mailbox,
+    rx: &mut mpsc::Receiver<PeerEvent>,
+) -> Result<Option<bool>, RelayErrorKind> {
     loop {
         tokio::select! {
             msg = io.recv() => {
@@ -92,7 +105,11 @@ async fn pair(io: &mut ClientIo, hub: &Hub, host: &Mailbox, rx: &mut mpsc::Recei
 }
 
 /// A live session: until the viewer leaves, or the host does (the viewer is told).
-async fn session(io: &mut ClientIo, rx: &mut mpsc::Receiver<PeerEvent>, host: Mailbox) -> Result<(), RelayErrorKind> {
+async fn session(
+    io: &mut ClientIo,
+    rx: &mut mpsc::Receiver<PeerEvent>,
+    host: Mailbox,
+) -> Result<(), RelayErrorKind> {
     loop {
         tokio::select! {
             msg = io.recv() => match msg? {

@@ -1,0 +1,136 @@
+//! One-time codes: a wrong code fails on both sides and burns the code; expired codes and floods are refused.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tether_host::HostEvent;
+use tether_shared::code::{Code, Nameplate};
+use tether_shared::net::pairing::Restart;
+use tether_shared::net::ClientError;
+use tether_shared::relay_proto::RelayErrorKind;
+use tether_shared::session_proto::Permissions;
+use tether_viewer::session::{ViewerError, ViewerSession};
+
+/// The same nameplate with a different secret.
+fn wrong_secret(code: &Code) -> Code {
+    let digits: String = code
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let last = digits
+        .chars()
+        .last()
+        .and_then(|c| c.to_digit(10))
+        .expect("digit");
+    let wrong = format!("{}{}", &digits[..digits.len() - 1], (last + 1) % 10);
+    Code::parse(&wrong).expect("valid code")
+}
+
+fn relay_error(result: Result<ViewerSession, ViewerError>) -> RelayErrorKind {
+    match result {
+        Err(ViewerError::Connect(ClientError::Relay(kind))) => kind,
+        other => panic!(
+            "expected a relay error, got {:?}",
+            other.map(|_| "a session")
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_code_fails_both_sides_burns_the_code_and_a_new_one_works() {
+    let relay = start_relay(|_| {});
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+
+    let attempt = ViewerSession::connect(&viewer_config(&relay), &wrong_secret(&code)).await;
+    match attempt {
+        Err(ViewerError::Connect(ClientError::WrongCode)) => {}
+        other => panic!("expected wrong code, got {:?}", other.map(|_| "a session")),
+    }
+    assert!(
+        ClientError::WrongCode.to_string().contains("wrong code"),
+        "the viewer's message says so: {}",
+        ClientError::WrongCode
+    );
+    match host.next_event().await {
+        HostEvent::CodeReplaced(Restart::WrongCode) => {}
+        other => panic!("the host is told someone tried a wrong code, got {other:?}"),
+    }
+    let fresh = host.next_code().await;
+    assert_ne!(
+        fresh.nameplate, code.nameplate,
+        "a burned nameplate is not reissued"
+    );
+
+    // The burned code cannot be claimed again, not even with the right secret.
+    assert_eq!(
+        relay_error(ViewerSession::connect(&viewer_config(&relay), &code).await),
+        RelayErrorKind::AlreadyUsed
+    );
+
+    // The new code pairs.
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &fresh)
+        .await
+        .expect("fresh code pairs");
+    viewer.next_frame(None).await.expect("frame");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_code_is_refused_and_the_host_gets_a_new_one() {
+    let relay = start_relay(|cfg| cfg.code_ttl = Duration::from_millis(700));
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+    match host.next_event().await {
+        HostEvent::CodeReplaced(Restart::Expired) => {}
+        other => panic!("expected expiry, got {other:?}"),
+    }
+    let fresh = host.next_code().await;
+    assert_ne!(fresh.nameplate, code.nameplate);
+    assert_eq!(
+        relay_error(ViewerSession::connect(&viewer_config(&relay), &code).await),
+        RelayErrorKind::Expired
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_codes_are_refused() {
+    let relay = start_relay(|_| {});
+    let code = Code::parse("555-123-4567").expect("valid");
+    assert_eq!(
+        relay_error(ViewerSession::connect(&viewer_config(&relay), &code).await),
+        RelayErrorKind::UnknownCode
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_flood_from_one_address_is_cut_to_the_configured_rate() {
+    let relay = start_relay(|cfg| {
+        cfg.claims_per_minute = 3;
+        cfg.claim_burst = 3;
+    });
+    let nameplate = Nameplate::new("999").expect("digits");
+    let mut outcomes = Vec::new();
+    for i in 0..10 {
+        let code = Code::parse(&format!("{nameplate}{:07}", i)).expect("valid");
+        outcomes.push(relay_error(
+            ViewerSession::connect(&viewer_config(&relay), &code).await,
+        ));
+    }
+    let refused = outcomes
+        .iter()
+        .filter(|k| **k == RelayErrorKind::RateLimited)
+        .count();
+    let looked_up = outcomes
+        .iter()
+        .filter(|k| **k == RelayErrorKind::UnknownCode)
+        .count();
+    assert_eq!((looked_up, refused), (3, 7), "{outcomes:?}");
+    assert_eq!(
+        outcomes[..3],
+        [const { RelayErrorKind::UnknownCode }; 3],
+        "the burst comes first"
+    );
+}

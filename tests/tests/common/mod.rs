@@ -1,0 +1,170 @@
+//! Test harness: a real relay, host and viewer over QUIC on loopback, with short timeouts.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tether_host::capture::{self, CaptureHandle, Capturer, Source};
+use tether_host::inject::record::RecordingSink;
+use tether_host::session::SessionReport;
+use tether_host::{run_host, HostConfig, HostError, HostEvent};
+use tether_relay::{RelayConfig, RelayHandle, Server};
+use tether_shared::code::Code;
+use tether_shared::net::{RelaySpec, Timeouts};
+use tether_shared::session_proto::Permissions;
+use tether_shared::tls::RelayTrust;
+use tether_viewer::session::ViewerConfig;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const W: u32 = 320;
+pub const H: u32 = 240;
+
+/// Timeouts short enough that tests of vanishing peers finish quickly.
+pub fn fast_timeouts() -> Timeouts {
+    Timeouts {
+        relay_idle: Duration::from_secs(3),
+        e2e_idle: Duration::from_secs(3),
+        keep_alive: Duration::from_millis(500),
+        pairing: Duration::from_secs(10),
+    }
+}
+
+pub struct TestRelay {
+    pub handle: RelayHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRelay {
+    pub fn spec(&self) -> RelaySpec {
+        RelaySpec {
+            addr: self.handle.local_addr(),
+            server_name: "localhost".into(),
+            trust: RelayTrust::Pinned(self.handle.fingerprint()),
+        }
+    }
+}
+
+pub fn start_relay(tweak: impl FnOnce(&mut RelayConfig)) -> TestRelay {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cfg = RelayConfig::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        dir.path().to_path_buf(),
+    );
+    cfg.idle_timeout = Duration::from_secs(3);
+    cfg.handshake_timeout = Duration::from_secs(3);
+    tweak(&mut cfg);
+    TestRelay {
+        handle: Server::spawn(cfg).expect("relay starts"),
+        _dir: dir,
+    }
+}
+
+/// A host running in the background, with its events and recorded input.
+pub struct TestHost {
+    pub events: mpsc::UnboundedReceiver<HostEvent>,
+    pub sink: RecordingSink,
+    pub stop: CancellationToken,
+    pub task: JoinHandle<Result<SessionReport, HostError>>,
+}
+
+impl TestHost {
+    /// The next code the host shows (skipping other events).
+    pub async fn next_code(&mut self) -> Code {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.events.recv()).await {
+                Ok(Some(HostEvent::Code { code, .. })) => return code,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!(
+                    "host ended before showing a code: {:?}",
+                    (&mut self.task).await
+                ),
+                Err(_) => panic!("no code within 10 s"),
+            }
+        }
+    }
+
+    /// The next event, whatever it is.
+    pub async fn next_event(&mut self) -> HostEvent {
+        tokio::time::timeout(Duration::from_secs(10), self.events.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("host still running")
+    }
+
+    pub async fn report(self) -> Result<SessionReport, HostError> {
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("host ends")
+            .expect("no panic")
+    }
+}
+
+pub fn host_config(relay: &TestRelay, allowed: Permissions) -> HostConfig {
+    let mut cfg = HostConfig::new(relay.spec(), allowed);
+    cfg.timeouts = fast_timeouts();
+    cfg.session.hello_timeout = Duration::from_secs(5);
+    cfg
+}
+
+pub fn start_host(relay: &TestRelay, allowed: Permissions) -> TestHost {
+    start_host_with(host_config(relay, allowed), move || {
+        capture::open(Source::TestPattern {
+            width: W,
+            height: H,
+        })
+    })
+}
+
+pub fn start_host_with<F>(cfg: HostConfig, make: F) -> TestHost
+where
+    F: FnOnce() -> Result<Box<dyn Capturer>, capture::CaptureError> + Send + 'static,
+{
+    let capture = CaptureHandle::spawn(make).expect("capture thread");
+    let sink = RecordingSink::new();
+    let (tx, events) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_host(
+        cfg,
+        capture,
+        Box::new(sink.clone()),
+        tx,
+        stop.clone(),
+    ));
+    TestHost {
+        events,
+        sink,
+        stop,
+        task,
+    }
+}
+
+pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
+    ViewerConfig {
+        relay: relay.spec(),
+        timeouts: fast_timeouts(),
+        technician: "Test Technician".into(),
+        want: Permissions {
+            view: true,
+            control: true,
+            files: false,
+        },
+    }
+}
+
+/// Path of a workspace binary (built by `cargo build --workspace --bins` before the tests).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` before the tests",
+        path.display()
+    );
+    path
+}
