@@ -1,6 +1,8 @@
 //! Test harness: a real relay, host and viewer over QUIC on loopback, with short timeouts.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod procs;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,169 @@
+//! The three programs as a person or a script runs them: machine-readable lines, a snapshot PNG of the
+//! host's screen, input from the command line, clear errors, a relay certificate that survives restarts.
+
+mod common;
+
+use common::procs::Proc;
+use tether_host::capture::test_pattern::render;
+
+struct Relay {
+    proc: Proc,
+    addr: String,
+    fingerprint: String,
+}
+
+async fn relay(data_dir: &std::path::Path) -> Relay {
+    let dir = data_dir.to_str().expect("utf-8 path");
+    let mut proc = Proc::spawn(
+        "tether-relay",
+        &["--listen", "127.0.0.1:0", "--data-dir", dir],
+    );
+    let addr = proc.line("listening").await;
+    let fingerprint = proc.line("fingerprint").await;
+    Relay {
+        proc,
+        addr,
+        fingerprint,
+    }
+}
+
+fn host(relay: &Relay, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "--relay",
+        &relay.addr,
+        "--relay-fingerprint",
+        &relay.fingerprint,
+        "--headless",
+    ];
+    args.extend_from_slice(extra);
+    Proc::spawn("tether-host", &args)
+}
+
+/// The frame number the test pattern writes into its top-left row (64 one-pixel bits).
+fn pattern_counter(img: &image::RgbImage) -> u64 {
+    (0..64)
+        .filter(|&x| img.get_pixel(x, 0).0 == [255, 255, 255])
+        .fold(0, |n, x| n | 1 << x)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_session_snapshots_the_host_screen_and_types() {
+    let dir = tempfile::tempdir().expect("temp");
+    let relay = relay(dir.path()).await;
+    assert_eq!(relay.fingerprint.len(), 64);
+    let mut host = host(&relay, &["--grant", "view,control", "--size", "640x360"]);
+    let code = host.line("code").await;
+    let shot = dir.path().join("shot.png");
+    let shot_text = shot.to_str().expect("utf-8");
+    let mut viewer = Proc::spawn(
+        "tether-viewer",
+        &[
+            "--relay",
+            &relay.addr,
+            "--relay-fingerprint",
+            &relay.fingerprint,
+            "--code",
+            &code,
+            "--snapshot",
+            shot_text,
+            "--type",
+            "hello from the cli",
+            "--click",
+            "12,34",
+        ],
+    );
+    assert_eq!(viewer.line("granted").await, "view, control");
+    assert_eq!(viewer.line("snapshot").await, shot_text);
+    assert!(viewer.wait().await.success());
+
+    let img = image::open(&shot).expect("a PNG").to_rgb8();
+    let expected = render(640, 360, pattern_counter(&img));
+    assert_eq!(
+        img.as_raw(),
+        &expected.to_rgb(),
+        "the snapshot is the host's screen, pixel for pixel"
+    );
+
+    assert!(host.line("connected").await.contains("technician"));
+    let ended = host.line("ended").await;
+    let lines = host.seen.join("\n");
+    assert!(
+        lines.contains(r#"input MouseMove { x: 12, y: 34 }"#),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(r#"input Text("hello from the cli")"#),
+        "{lines}"
+    );
+    assert_eq!(ended, "ViewerLeft");
+    assert!(host.wait().await.success());
+    drop(relay.proc);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_code_is_a_clear_error_and_the_host_gets_a_new_code() {
+    let dir = tempfile::tempdir().expect("temp");
+    let relay = relay(dir.path()).await;
+    let mut host = host(&relay, &[]);
+    let code = host.line("code").await;
+    let mut digits: Vec<char> = code.chars().collect();
+    let last = digits.len() - 1;
+    digits[last] = if digits[last] == '0' { '1' } else { '0' };
+    let wrong: String = digits.into_iter().collect();
+    let out = tokio::process::Command::new(common::bin("tether-viewer"))
+        .args([
+            "--relay",
+            &relay.addr,
+            "--relay-fingerprint",
+            &relay.fingerprint,
+            "--code",
+            &wrong,
+        ])
+        .output()
+        .await
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wrong code"), "{stderr}");
+    let fresh = host.line("code").await;
+    assert_ne!(fresh, code);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_keeps_its_certificate_and_a_wrong_pin_is_refused() {
+    let dir = tempfile::tempdir().expect("temp");
+    let first = relay(dir.path()).await;
+    let fingerprint = first.fingerprint.clone();
+    drop(first);
+    let second = relay(dir.path()).await;
+    assert_eq!(
+        second.fingerprint, fingerprint,
+        "same certificate after a restart"
+    );
+
+    let wrong_pin = "00".repeat(32);
+    let out = tokio::process::Command::new(common::bin("tether-host"))
+        .args([
+            "--relay",
+            &second.addr,
+            "--relay-fingerprint",
+            &wrong_pin,
+            "--headless",
+        ])
+        .output()
+        .await
+        .expect("runs");
+    assert!(
+        !out.status.success(),
+        "a host must not talk to a relay it cannot verify"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("could not reach the relay") && stderr.contains("certificate"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "no code shown"
+    );
+}

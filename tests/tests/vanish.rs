@@ -1,0 +1,117 @@
+//! A peer that vanishes (SIGKILL: no goodbye, no close frame) is noticed by the other side and by the
+//! relay within the idle timeout, and the relay frees its state.
+
+mod common;
+
+use std::time::Duration;
+
+use common::procs::Proc;
+use common::*;
+use tether_host::session::SessionEnd;
+use tether_shared::code::Code;
+use tether_shared::session_proto::Permissions;
+use tether_viewer::session::ViewerSession;
+
+/// Wait until the relay holds nothing (bounded, so a leak fails the test).
+async fn relay_drains(relay: &TestRelay) {
+    let drained = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let stats = relay.handle.stats();
+            if stats.connections == 0
+                && stats.sessions == 0
+                && stats.pairings == 0
+                && stats.waiting_hosts == 0
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "relay still holds state: {:?}",
+        relay.handle.stats()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_viewer_is_noticed_by_host_and_relay() {
+    let relay = start_relay(|_| {});
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+    let (addr, fp) = (
+        relay.handle.local_addr().to_string(),
+        relay.handle.fingerprint().to_string(),
+    );
+    let code_text = code.to_string();
+    let mut viewer = Proc::spawn(
+        "tether-viewer",
+        &[
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--code",
+            &code_text,
+            "--stay-secs",
+            "60",
+            "--idle-timeout-secs",
+            "3",
+        ],
+    );
+    viewer.line("connected").await;
+    assert_eq!(relay.handle.stats().sessions, 1);
+    viewer.kill().await;
+
+    match host.report().await.expect("session ran").end {
+        SessionEnd::ConnectionLost(why) => {
+            assert!(
+                why.contains("timed out") || why.contains("connection to the relay ended"),
+                "{why}"
+            )
+        }
+        other => panic!("expected a lost connection, got {other:?}"),
+    }
+    relay_drains(&relay).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_host_is_noticed_by_viewer_and_relay() {
+    let relay = start_relay(|_| {});
+    let (addr, fp) = (
+        relay.handle.local_addr().to_string(),
+        relay.handle.fingerprint().to_string(),
+    );
+    let mut host = Proc::spawn(
+        "tether-host",
+        &[
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--headless",
+            "--size",
+            "320x240",
+            "--idle-timeout-secs",
+            "3",
+        ],
+    );
+    let code = Code::parse(&host.line("code").await).expect("a code");
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
+        .await
+        .expect("pairs");
+    viewer.next_frame(None).await.expect("frame");
+    host.kill().await;
+
+    let why = tokio::time::timeout(Duration::from_secs(15), viewer.closed())
+        .await
+        .expect("viewer notices");
+    let why = why.to_string();
+    assert!(
+        why.contains("timed out") || why.contains("connection to the relay ended"),
+        "{why}"
+    );
+    drop(viewer);
+    relay_drains(&relay).await;
+}
