@@ -18,7 +18,6 @@ use tether_shared::tls;
 use tether_shared::wire::{self, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
 use tether_viewer::session::{ViewerError, ViewerSession};
-use tokio::io::AsyncWriteExt;
 
 /// A bare QUIC connection to the relay's control port, speaking whatever bytes the test writes.
 async fn raw_relay_stream(
