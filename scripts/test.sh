@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, then every unit and integration test (real relay, real QUIC on
+# loopback, real processes). Installs the system packages it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=packages.sh
+. scripts/packages.sh
+tether_ensure_packages "${TETHER_BUILD_PACKAGES[@]}" "${TETHER_TEST_PACKAGES[@]}"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The integration tests run the real binaries: build them first (same target dir, so nothing twice).
+cargo build --workspace --bins --locked
+cargo test --workspace --locked
