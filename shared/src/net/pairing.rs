@@ -256,7 +256,10 @@ pub async fn connect_viewer(
         .await?
         {
             Ok(peer) => peer,
-            Err(()) => return Err(ClientError::WrongCode),
+            Err(()) => {
+                await_relay_verdict(&mut link).await;
+                return Err(ClientError::WrongCode);
+            }
         };
         link.send(&ClientToRelay::PairingResult { ok: true })
             .await?;
@@ -290,6 +293,17 @@ pub async fn connect_viewer(
         peer_fingerprint: peer,
         link,
     })
+}
+
+/// After a failed pairing, wait (briefly) for the relay's verdict before leaving: closing the link at once
+/// could discard our `PairingResult`, and the host would hear "the viewer left" instead of "wrong code".
+async fn await_relay_verdict(link: &mut RelayLink) {
+    let verdict = async {
+        while let Ok(RelayToClient::PeerConfirm { .. } | RelayToClient::PeerPake { .. }) =
+            link.recv().await
+        {}
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), verdict).await;
 }
 
 /// The symmetric middle of pairing: PAKE and key confirmation. `Ok(Err(()))` means the code was wrong (or
