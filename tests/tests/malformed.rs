@@ -317,3 +317,23 @@ async fn a_host_sending_hostile_frames_is_disconnected_by_the_viewer() {
         assert!(reason.to_string().contains("protocol error"), "{reason}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_says_hello_is_dropped_at_the_handshake_deadline() {
+    let relay = start_relay(|cfg| cfg.handshake_timeout = Duration::from_secs(1));
+    let (conn, _send, _recv) = raw_relay_stream(&relay).await;
+    assert_closed(&conn).await;
+    let reason = conn.close_reason().expect("closed").to_string();
+    assert!(reason.contains("handshake timeout"), "{reason}");
+    let freed = tokio::time::timeout(Duration::from_secs(5), async {
+        while relay.handle.stats().connections > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        freed.is_ok(),
+        "relay still holds {:?}",
+        relay.handle.stats()
+    );
+}
