@@ -38,11 +38,8 @@ impl DamageEncoder {
             for x in (0..frame.width()).step_by(TILE as usize) {
                 let w = TILE.min(frame.width() - x);
                 let h = TILE.min(frame.height() - y);
-                let unchanged = !full
-                    && self
-                        .sent
-                        .as_ref()
-                        .is_some_and(|prev| prev.rect_eq(frame, x, y, w, h));
+                let unchanged =
+                    !full && self.sent.as_ref().is_some_and(|prev| prev.rect_eq(frame, x, y, w, h));
                 if unchanged {
                     continue;
                 }
@@ -86,13 +83,7 @@ mod tests {
             assert_eq!(viewer, frame, "frame {n}");
         }
         assert_eq!(counts[0], 10 * 8, "first update is every tile");
-        assert!(
-            counts[1..].iter().all(|&c| c > 0 && c < 10),
-            "later updates are a few tiles: {counts:?}"
-        );
-        assert!(
-            enc.encode(&render(640, 480, 4)).is_empty(),
-            "no change, no update"
-        );
+        assert!(counts[1..].iter().all(|&c| c > 0 && c < 10), "later updates are a few tiles: {counts:?}");
+        assert!(enc.encode(&render(640, 480, 4)).is_empty(), "no change, no update");
     }
 }

@@ -18,9 +18,55 @@ use tether_shared::session_proto::Permissions;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use capture::CaptureHandle;
-use inject::InputSink;
+use capture::cursor::{self, CursorEvent};
+use capture::monitors;
+use capture::{CaptureError, CaptureHandle, Source};
+use inject::record::RecordingSink;
+use inject::x11::EnigoSink;
+use inject::{InjectError, InputSink};
 use session::{SessionConfig, SessionError, SessionReport};
+
+/// Where a session's screen comes from and where its input goes.
+pub struct Sources {
+    pub capture: CaptureHandle,
+    /// Cursor shape and position, when the source has a cursor of its own.
+    pub cursor: Option<mpsc::Receiver<CursorEvent>>,
+    pub sink: Box<dyn InputSink>,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources").field("cursor", &self.cursor.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl Sources {
+    /// The real thing for `source`: X11 capture, cursor and enigo injection on `$DISPLAY`; or the test
+    /// pattern with a sink that prints what it receives.
+    pub fn open(source: Source) -> Result<Self, HostError> {
+        let capture = CaptureHandle::spawn(move || capture::open(source))?;
+        match source {
+            Source::TestPattern { .. } => {
+                Ok(Self { capture, cursor: None, sink: Box::new(RecordingSink::echoing()) })
+            }
+            Source::X11 { monitor } => {
+                let monitor = monitors::list(None)?
+                    .into_iter()
+                    .nth(monitor)
+                    .ok_or(CaptureError::Failed(format!("no monitor {monitor}")))?;
+                let cursor = match cursor::watch(monitor.clone()) {
+                    Ok(feed) => Some(feed),
+                    Err(e) => {
+                        tracing::warn!("no cursor: {e}");
+                        None
+                    }
+                };
+                let sink = Box::new(EnigoSink::new(None, monitor)?);
+                Ok(Self { capture, cursor, sink })
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -34,11 +80,7 @@ impl HostConfig {
         Self {
             relay,
             timeouts: Timeouts::default(),
-            session: SessionConfig {
-                allowed,
-                max_fps: 30,
-                hello_timeout: Duration::from_secs(10),
-            },
+            session: SessionConfig { allowed, max_fps: 30, hello_timeout: Duration::from_secs(10) },
         }
     }
 }
@@ -51,11 +93,7 @@ pub enum HostEvent {
     /// The previous code is gone (expired, or someone tried a wrong code); a new one follows.
     CodeReplaced(Restart),
     /// A technician connected: their name (as typed, unverified), what they asked for, what was granted.
-    Connected {
-        technician: String,
-        asked: Permissions,
-        granted: Permissions,
-    },
+    Connected { technician: String, asked: Permissions, granted: Permissions },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,13 +104,16 @@ pub enum HostError {
     Session(#[from] SessionError),
     #[error("stopped before a technician connected")]
     Stopped,
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Inject(#[from] InjectError),
 }
 
 /// Run the host: codes until a viewer pairs, then one session until it ends.
 pub async fn run_host(
     cfg: HostConfig,
-    capture: CaptureHandle,
-    sink: Box<dyn InputSink>,
+    sources: Sources,
     events: mpsc::UnboundedSender<HostEvent>,
     stop: CancellationToken,
 ) -> Result<SessionReport, HostError> {
@@ -82,39 +123,21 @@ pub async fn run_host(
     };
     let peer_gone = CancellationToken::new();
     let on_gone = peer_gone.clone();
-    let watch =
-        Session::spawn_relay_watch(session.link, session.conn.clone(), move || on_gone.cancel());
-    let report = session::run(
-        session.conn,
-        &cfg.session,
-        capture,
-        sink,
-        stop,
-        peer_gone,
-        |technician, asked, granted| {
-            let _ = events.send(HostEvent::Connected {
-                technician: technician.to_owned(),
-                asked,
-                granted,
-            });
-        },
-    )
-    .await;
+    let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), move || on_gone.cancel());
+    let report =
+        session::run(session.conn, &cfg.session, sources, stop, peer_gone, |technician, asked, granted| {
+            let _ = events.send(HostEvent::Connected { technician: technician.to_owned(), asked, granted });
+        })
+        .await;
     watch.abort();
     Ok(report?)
 }
 
-async fn pair(
-    cfg: &HostConfig,
-    events: &mpsc::UnboundedSender<HostEvent>,
-) -> Result<Session, ClientError> {
+async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Result<Session, ClientError> {
     let mut rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
     loop {
         let (code, expires_in) = rendezvous.register().await?;
-        let _ = events.send(HostEvent::Code {
-            code: code.clone(),
-            expires_in,
-        });
+        let _ = events.send(HostEvent::Code { code: code.clone(), expires_in });
         match rendezvous.wait_for_viewer(&code).await? {
             HostOutcome::Paired(session) => return Ok(session),
             HostOutcome::Restart(again, why) => {

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use tether_host::capture::{self, CaptureHandle, Source};
-use tether_host::inject::record::RecordingSink;
-use tether_host::{run_host, HostConfig, HostEvent};
+use tether_host::capture::Source;
+use tether_host::{run_host, HostConfig, HostEvent, Sources};
 use tether_shared::net::RelaySpec;
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls::Fingerprint;
@@ -21,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 #[command(version)]
 struct Cli {
     /// The relay, as HOST:PORT.
-    #[arg(long)]
-    relay: String,
+    #[arg(long, required_unless_present = "list_monitors")]
+    relay: Option<String>,
     /// The relay's certificate fingerprint (printed by the relay). Without it the relay's certificate must
     /// be issued by a CA the system trusts.
     #[arg(long)]
@@ -30,10 +29,16 @@ struct Cli {
     /// Run without a window: print the code and session events on the terminal.
     #[arg(long)]
     headless: bool,
-    /// What to share: `test-pattern`.
-    #[arg(long, default_value = "test-pattern")]
-    source: String,
-    /// Size of the test pattern, WIDTHxHEIGHT.
+    /// What to share: `x11` (the screen of $DISPLAY; the default when DISPLAY is set) or `test-pattern`.
+    #[arg(long)]
+    source: Option<String>,
+    /// Which monitor to share (see --list-monitors).
+    #[arg(long, default_value_t = 0)]
+    monitor: usize,
+    /// List the monitors of $DISPLAY and exit.
+    #[arg(long)]
+    list_monitors: bool,
+    /// Size of the test pattern, WIDTHxHEIGHT (with --source test-pattern).
     #[arg(long, default_value = "1280x720")]
     size: String,
     /// What the technician may do, e.g. `view` or `view,control` (headless mode grants this without asking).
@@ -48,9 +53,7 @@ struct Cli {
 }
 
 fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
-    let (w, h) = text
-        .split_once('x')
-        .context("size is WIDTHxHEIGHT, e.g. 1280x720")?;
+    let (w, h) = text.split_once('x').context("size is WIDTHxHEIGHT, e.g. 1280x720")?;
     Ok((w.parse().context("width")?, h.parse().context("height")?))
 }
 
@@ -64,22 +67,31 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if cli.list_monitors {
+        for monitor in tether_host::capture::monitors::list(None)? {
+            println!("monitor {monitor}");
+        }
+        return Ok(());
+    }
     if !cli.headless {
         bail!("the host window is not built yet; run with --headless");
     }
-    let source = match cli.source.as_str() {
+    let default_source = if std::env::var_os("DISPLAY").is_some() { "x11" } else { "test-pattern" };
+    let source = match cli.source.as_deref().unwrap_or(default_source) {
         "test-pattern" => {
             let (width, height) = parse_size(&cli.size)?;
             Source::TestPattern { width, height }
         }
-        other => bail!("unknown --source {other:?} (available: test-pattern)"),
+        "x11" => Source::X11 { monitor: cli.monitor },
+        other => bail!("unknown --source {other:?} (available: x11, test-pattern)"),
     };
     let allowed = Permissions::parse_list(&cli.grant).map_err(anyhow::Error::msg)?;
-    let relay = RelaySpec::resolve(&cli.relay, cli.relay_fingerprint).await?;
+    let relay_addr = cli.relay.as_deref().context("--relay is required")?;
+    let relay = RelaySpec::resolve(relay_addr, cli.relay_fingerprint).await?;
     let mut cfg = HostConfig::new(relay, allowed);
     cfg.session.max_fps = cli.max_fps;
     cfg.timeouts.e2e_idle = Duration::from_secs(cli.idle_timeout_secs);
-    let capture = CaptureHandle::spawn(move || capture::open(source))?;
+    let sources = Sources::open(source).context("opening the screen to share")?;
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
@@ -99,26 +111,17 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
                 HostEvent::CodeReplaced(why) => eprintln!("The code was replaced ({why:?})."),
-                HostEvent::Connected {
-                    technician,
-                    asked,
-                    granted,
-                } => {
+                HostEvent::Connected { technician, asked, granted } => {
                     println!("connected {technician}");
-                    eprintln!("Technician {technician:?} (name not verified) asked for {asked}; granted {granted}.");
+                    eprintln!(
+                        "Technician {technician:?} (name not verified) asked for {asked}; granted {granted}."
+                    );
                     eprintln!("Your screen is being shared. Press Ctrl+C to stop.");
                 }
             }
         }
     });
-    let report = run_host(
-        cfg,
-        capture,
-        Box::new(RecordingSink::echoing()),
-        events_tx,
-        stop,
-    )
-    .await?;
+    let report = run_host(cfg, sources, events_tx, stop).await?;
     println!("ended {:?}", report.end);
     eprintln!(
         "Session with {} ended: {:?}. {} screen updates sent, {} input events injected, {} dropped.",

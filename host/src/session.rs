@@ -13,17 +13,17 @@ use std::time::Duration;
 use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::flow::Credit;
 use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_STOPPED_BY_USER};
-use tether_shared::session_proto::{
-    FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost,
-};
+use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::cursor::CursorEvent;
 use crate::capture::{CaptureError, CaptureHandle};
 use crate::encode::DamageEncoder;
 use crate::inject::InputSink;
+use crate::Sources;
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -79,8 +79,7 @@ struct Counters {
 pub async fn run(
     conn: Connection,
     cfg: &SessionConfig,
-    capture: CaptureHandle,
-    sink: Box<dyn InputSink>,
+    sources: Sources,
     stop: CancellationToken,
     peer_gone: CancellationToken,
     on_hello: impl FnOnce(&str, Permissions, Permissions),
@@ -89,49 +88,27 @@ pub async fn run(
         .await
         .map_err(|_| SessionError::NoHello("no control stream in time".into()))?
         .map_err(|e| SessionError::NoHello(e.to_string()))?;
-    let hello = tokio::time::timeout(
-        cfg.hello_timeout,
-        wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG),
-    )
-    .await;
+    let hello = tokio::time::timeout(cfg.hello_timeout, wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)).await;
     let (technician, want) = match hello {
-        Ok(Ok(Some(ViewerToHost::Hello {
-            version,
-            technician,
-            want,
-        }))) => {
+        Ok(Ok(Some(ViewerToHost::Hello { version, technician, want }))) => {
             if version != PROTOCOL_VERSION {
-                let reason = RefusalReason::VersionMismatch {
-                    host: PROTOCOL_VERSION,
-                    viewer: version,
-                };
-                let _ = wire::write_msg(
-                    &mut ctl_send,
-                    &HostToViewer::Refused { reason },
-                    MAX_CONTROL_MSG,
-                )
-                .await;
+                let reason = RefusalReason::VersionMismatch { host: PROTOCOL_VERSION, viewer: version };
+                let _ =
+                    wire::write_msg(&mut ctl_send, &HostToViewer::Refused { reason }, MAX_CONTROL_MSG).await;
                 let _ = ctl_send.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(1), ctl_send.stopped()).await;
                 conn.close(CLOSE_PROTOCOL.into(), b"version mismatch");
-                return Err(SessionError::VersionMismatch {
-                    viewer: version,
-                    host: PROTOCOL_VERSION,
-                });
+                return Err(SessionError::VersionMismatch { viewer: version, host: PROTOCOL_VERSION });
             }
             (sanitize_name(&technician), want)
         }
-        Ok(Ok(other)) => {
-            return Err(close_protocol(
-                &conn,
-                format!("expected Hello, got {other:?}"),
-            ))
-        }
+        Ok(Ok(other)) => return Err(close_protocol(&conn, format!("expected Hello, got {other:?}"))),
         Ok(Err(e)) => return Err(close_protocol(&conn, e.to_string())),
         Err(_) => return Err(SessionError::NoHello("no hello in time".into())),
     };
     let granted = want.intersect(cfg.allowed);
     on_hello(&technician, want, granted);
+    let Sources { capture, cursor, sink } = sources;
     let first = capture.grab().await?;
     let welcome = HostToViewer::Welcome {
         version: PROTOCOL_VERSION,
@@ -144,27 +121,17 @@ pub async fn run(
     let (acks_tx, acks_rx) = mpsc::channel(8);
 
     let end = async {
-        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG)
-            .await
-            .map_err(lost)?;
-        let video_send = conn
-            .open_uni()
-            .await
-            .map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
-        let video = video_loop(
-            video_send,
-            capture,
-            acks_rx,
-            grants.subscribe(),
-            cfg.max_fps,
-            &counters,
-        );
+        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
+        let video_send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let video = video_loop(video_send, capture, acks_rx, grants.subscribe(), cfg.max_fps, &counters);
         let input = input_loop(&conn, sink, grants.subscribe(), &counters);
         let control = control_loop(&mut ctl_recv, acks_tx);
+        let cursor = cursor_loop(&mut ctl_send, cursor);
         tokio::select! {
             end = video => end,
             end = input => end,
             end = control => end,
+            end = cursor => end,
             _ = stop.cancelled() => Err(SessionEnd::Stopped),
             _ = peer_gone.cancelled() => Err(SessionEnd::ConnectionLost(VIEWER_GONE.into())),
             reason = conn.closed() => Err(SessionEnd::ConnectionLost(reason.to_string())),
@@ -178,9 +145,7 @@ pub async fn run(
         (SessionEnd::ConnectionLost(_), _) if peer_gone.is_cancelled() => {
             SessionEnd::ConnectionLost(VIEWER_GONE.into())
         }
-        (SessionEnd::ConnectionLost(_), Some(reason)) => {
-            SessionEnd::ConnectionLost(reason.to_string())
-        }
+        (SessionEnd::ConnectionLost(_), Some(reason)) => SessionEnd::ConnectionLost(reason.to_string()),
         (end, _) => end,
     };
 
@@ -189,9 +154,7 @@ pub async fn run(
             tracing::warn!("closing session: protocol error: {why}");
             conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
         }
-        SessionEnd::Stopped => {
-            conn.close(CLOSE_STOPPED_BY_USER.into(), b"the user stopped sharing")
-        }
+        SessionEnd::Stopped => conn.close(CLOSE_STOPPED_BY_USER.into(), b"the user stopped sharing"),
         _ => conn.close(CLOSE_NORMAL.into(), b"session ended"),
     }
     Ok(SessionReport {
@@ -233,28 +196,33 @@ fn read_error(e: WireError) -> SessionEnd {
 
 type Step = Result<(), SessionEnd>;
 
-const VIEWER_GONE: &str =
-    "the viewer's connection to the relay ended (it vanished or lost its network)";
+const VIEWER_GONE: &str = "the viewer's connection to the relay ended (it vanished or lost its network)";
 
 async fn control_loop(recv: &mut RecvStream, acks: mpsc::Sender<u64>) -> Step {
     loop {
-        match wire::read_msg::<_, ViewerToHost>(recv, MAX_CONTROL_MSG)
-            .await
-            .map_err(read_error)?
-        {
+        match wire::read_msg::<_, ViewerToHost>(recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
             None | Some(ViewerToHost::Bye) => return Err(SessionEnd::ViewerLeft),
             Some(ViewerToHost::FrameAck { seq }) => {
                 if acks.send(seq).await.is_err() {
                     return Ok(());
                 }
             }
-            Some(other) => {
-                return Err(SessionEnd::ProtocolError(format!(
-                    "unexpected {other:?} on control"
-                )))
-            }
+            Some(other) => return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on control"))),
         }
     }
+}
+
+/// Forward cursor changes on the control stream. Without a cursor source (test pattern) it waits forever.
+async fn cursor_loop(send: &mut SendStream, cursor: Option<mpsc::Receiver<CursorEvent>>) -> Step {
+    let Some(mut cursor) = cursor else { return std::future::pending().await };
+    while let Some(event) = cursor.recv().await {
+        let msg = match event {
+            CursorEvent::Shape(shape) => HostToViewer::CursorShape(shape),
+            CursorEvent::Position { x, y, visible } => HostToViewer::CursorPosition { x, y, visible },
+        };
+        wire::write_msg(send, &msg, MAX_CONTROL_MSG).await.map_err(lost)?;
+    }
+    std::future::pending().await // the cursor source stopped: the session goes on without it
 }
 
 async fn video_loop(
@@ -272,25 +240,18 @@ async fn video_loop(
     loop {
         // Take every acknowledgement that has arrived; wait for one if out of credit.
         while let Ok(seq) = acks.try_recv() {
-            credit
-                .on_ack(seq)
-                .map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
         }
         if !credit.can_send() {
             let seq = acks.recv().await.ok_or(SessionEnd::ViewerLeft)?;
-            credit
-                .on_ack(seq)
-                .map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
             continue;
         }
         pace.tick().await;
         if !grants.borrow().view {
             continue;
         }
-        let captured = capture
-            .grab()
-            .await
-            .map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
         let parts = encoder.encode(&captured.frame);
         if parts.is_empty() {
             continue;
@@ -306,9 +267,7 @@ async fn video_loop(
                 tiles,
                 last: i + 1 == count,
             });
-            wire::write_msg(&mut send, &update, MAX_VIDEO_MSG)
-                .await
-                .map_err(lost)?;
+            wire::write_msg(&mut send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
         }
         counters.frames.fetch_add(1, Ordering::Relaxed);
     }
@@ -332,15 +291,9 @@ async fn input_loop(
     let mut sink = ReleaseOnDrop(sink);
     let sink = &mut sink.0;
     {
-        let mut recv = conn
-            .accept_uni()
-            .await
-            .map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let mut recv = conn.accept_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
         loop {
-            match wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG)
-                .await
-                .map_err(read_error)?
-            {
+            match wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
                 None => return Err(SessionEnd::ViewerLeft),
                 Some(ViewerToHost::Input(event)) => {
                     if grants.borrow().control {
@@ -356,9 +309,7 @@ async fn input_loop(
                     }
                 }
                 Some(other) => {
-                    return Err(SessionEnd::ProtocolError(format!(
-                        "unexpected {other:?} on input"
-                    )))
+                    return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on input")))
                 }
             }
         }

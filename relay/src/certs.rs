@@ -13,19 +13,13 @@ const KEY_FILE: &str = "relay-key.der";
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     #[error("data directory {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] TlsError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CertError + '_ {
-    move |source| CertError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| CertError::Io { path: path.display().to_string(), source }
 }
 
 /// Load the certificate from `dir`, or make and store one.

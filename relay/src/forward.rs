@@ -98,10 +98,7 @@ impl Drop for RouteGuard {
 
 impl Router {
     pub fn new(tap: Option<Arc<dyn Tap>>) -> Self {
-        Self {
-            routes: Arc::default(),
-            tap,
-        }
+        Self { routes: Arc::default(), tap }
     }
 
     /// Number of routes (two per live session).
@@ -134,19 +131,12 @@ impl Router {
             routes.insert(host.tag, h2v);
             routes.insert(viewer.tag, v2h);
         }
-        RouteGuard {
-            router: self.clone(),
-            tags: [host.tag, viewer.tag],
-            traffic,
-        }
+        RouteGuard { router: self.clone(), tags: [host.tag, viewer.tag], traffic }
     }
 
     /// Whether a tag is in use (tags must be unique).
     pub fn contains(&self, tag: u64) -> bool {
-        self.routes
-            .read()
-            .map(|r| r.contains_key(&tag))
-            .unwrap_or(true)
+        self.routes.read().map(|r| r.contains_key(&tag)).unwrap_or(true)
     }
 
     /// Rewrite a tagged datagram for its partner. Returns where to send it, or `None` to drop it.
@@ -158,9 +148,7 @@ impl Router {
             if route.src != src {
                 return None;
             }
-            route
-                .bytes
-                .fetch_add(datagram.len() as u64, Ordering::Relaxed);
+            route.bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
             (route.to_addr, route.to_tag, route.from)
         };
         packet::write_header(datagram, to_tag);
@@ -186,16 +174,8 @@ mod tests {
     #[test]
     fn forwards_only_known_tags_from_their_own_address() {
         let router = Router::new(None);
-        let guard = router.activate(
-            Endpoint {
-                tag: 1,
-                addr: addr(1000),
-            },
-            Endpoint {
-                tag: 2,
-                addr: addr(2000),
-            },
-        );
+        let guard =
+            router.activate(Endpoint { tag: 1, addr: addr(1000) }, Endpoint { tag: 2, addr: addr(2000) });
         let mut pkt = vec![0u8; 20];
         packet::write_header(&mut pkt, 1);
         assert_eq!(router.route(addr(1000), &mut pkt), Some(addr(2000)));
@@ -207,11 +187,7 @@ mod tests {
         assert_eq!(guard.traffic.host_to_viewer.load(Ordering::Relaxed), 20);
         drop(guard);
         packet::write_header(&mut pkt, 1);
-        assert_eq!(
-            router.route(addr(1000), &mut pkt),
-            None,
-            "route removed with its guard"
-        );
+        assert_eq!(router.route(addr(1000), &mut pkt), None, "route removed with its guard");
         assert!(router.is_empty());
     }
 }

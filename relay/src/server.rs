@@ -19,10 +19,7 @@ use crate::socket::RelaySocket;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("could not listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Cert(#[from] CertError),
     #[error(transparent)]
@@ -46,21 +43,12 @@ impl Server {
     pub fn spawn(cfg: RelayConfig) -> Result<RelayHandle, ServerError> {
         let identity = certs::load_or_create(&cfg.data_dir)?;
         let router = Router::new(cfg.tap.clone());
-        let socket =
-            RelaySocket::bind(cfg.listen, router.clone()).map_err(|source| ServerError::Bind {
-                addr: cfg.listen,
-                source,
-            })?;
-        let addr = socket
-            .local_addr_checked()
-            .map_err(|source| ServerError::Bind {
-                addr: cfg.listen,
-                source,
-            })?;
+        let socket = RelaySocket::bind(cfg.listen, router.clone())
+            .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
+        let addr =
+            socket.local_addr_checked().map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
         let mut transport = tls::transport(cfg.idle_timeout, None);
-        transport
-            .max_concurrent_bidi_streams(1u32.into())
-            .max_concurrent_uni_streams(0u32.into());
+        transport.max_concurrent_bidi_streams(1u32.into()).max_concurrent_uni_streams(0u32.into());
         let mut server = tls::open_server_config(&identity, transport)?;
         server.migration(false);
         let endpoint = Endpoint::new_with_abstract_socket(
@@ -75,13 +63,7 @@ impl Server {
         tokio::spawn(accept_loop(endpoint.clone(), hub.clone(), token.clone()));
         tokio::spawn(housekeeping(hub.clone(), token.clone()));
         tracing::info!(%addr, "relay listening");
-        Ok(RelayHandle {
-            addr,
-            fingerprint: identity.fingerprint(),
-            hub,
-            endpoint,
-            token,
-        })
+        Ok(RelayHandle { addr, fingerprint: identity.fingerprint(), hub, endpoint, token })
     }
 }
 
@@ -95,13 +77,11 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
         let token = token.clone();
         tokio::spawn(async move {
             let conn = match incoming.accept() {
-                Ok(connecting) => {
-                    match tokio::time::timeout(hub.cfg.handshake_timeout, connecting).await {
-                        Ok(Ok(conn)) => conn,
-                        Ok(Err(e)) => return tracing::debug!("handshake failed: {e}"),
-                        Err(_) => return tracing::debug!("handshake timed out"),
-                    }
-                }
+                Ok(connecting) => match tokio::time::timeout(hub.cfg.handshake_timeout, connecting).await {
+                    Ok(Ok(conn)) => conn,
+                    Ok(Err(e)) => return tracing::debug!("handshake failed: {e}"),
+                    Err(_) => return tracing::debug!("handshake timed out"),
+                },
                 Err(e) => return tracing::debug!("refused: {e}"),
             };
             tokio::select! {

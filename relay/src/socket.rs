@@ -37,10 +37,7 @@ impl RelaySocket {
     pub fn bind(addr: SocketAddr, router: Router) -> io::Result<Arc<Self>> {
         let std = std::net::UdpSocket::bind(addr)?;
         std.set_nonblocking(true)?;
-        Ok(Arc::new(Self {
-            io: tokio::net::UdpSocket::from_std(std)?,
-            router,
-        }))
+        Ok(Arc::new(Self { io: tokio::net::UdpSocket::from_std(std)?, router }))
     }
 }
 
@@ -57,9 +54,7 @@ impl AsyncUdpSocket for RelaySocket {
     }
 
     fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
-        self.io
-            .try_send_to(transmit.contents, transmit.destination)
-            .map(|_| ())
+        self.io.try_send_to(transmit.contents, transmit.destination).map(|_| ())
     }
 
     fn poll_recv(
@@ -81,13 +76,7 @@ impl AsyncUdpSocket for RelaySocket {
                 }
                 continue;
             }
-            *meta = RecvMeta {
-                addr: src,
-                len,
-                stride: len,
-                ecn: None,
-                dst_ip: None,
-            };
+            *meta = RecvMeta { addr: src, len, stride: len, ecn: None, dst_ip: None };
             return Poll::Ready(Ok(1));
         }
         cx.waker().wake_by_ref();

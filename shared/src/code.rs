@@ -97,22 +97,12 @@ impl Code {
         }
         let (min, max) = (SECRET_DIGITS + 1, SECRET_DIGITS + MAX_NAMEPLATE_DIGITS);
         if digits.len() < min || digits.len() > max {
-            return Err(CodeError::BadLength {
-                got: digits.len(),
-                min,
-                max,
-            });
+            return Err(CodeError::BadLength { got: digits.len(), min, max });
         }
         let split = digits.len() - SECRET_DIGITS;
-        let nameplate = Nameplate::new(&digits[..split]).ok_or(CodeError::BadLength {
-            got: digits.len(),
-            min,
-            max,
-        })?;
-        Ok(Self {
-            nameplate,
-            secret: Secret(digits[split..].to_owned()),
-        })
+        let nameplate =
+            Nameplate::new(&digits[..split]).ok_or(CodeError::BadLength { got: digits.len(), min, max })?;
+        Ok(Self { nameplate, secret: Secret(digits[split..].to_owned()) })
     }
 }
 
@@ -153,18 +143,9 @@ mod tests {
 
     #[test]
     fn rejects_letters_and_wrong_lengths() {
-        assert_eq!(
-            Code::parse("482-913-507a"),
-            Err(CodeError::BadCharacter('a'))
-        );
-        assert!(matches!(
-            Code::parse("1234567"),
-            Err(CodeError::BadLength { got: 7, .. })
-        ));
-        assert!(matches!(
-            Code::parse(&"1".repeat(17)),
-            Err(CodeError::BadLength { .. })
-        ));
+        assert_eq!(Code::parse("482-913-507a"), Err(CodeError::BadCharacter('a')));
+        assert!(matches!(Code::parse("1234567"), Err(CodeError::BadLength { got: 7, .. })));
+        assert!(matches!(Code::parse(&"1".repeat(17)), Err(CodeError::BadLength { .. })));
     }
 
     #[test]

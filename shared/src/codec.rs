@@ -60,14 +60,7 @@ impl Tile {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
     #[error("tile {w}x{h} at ({x},{y}) lies outside the {fw}x{fh} screen")]
-    OutOfBounds {
-        x: u32,
-        y: u32,
-        w: u32,
-        h: u32,
-        fw: u32,
-        fh: u32,
-    },
+    OutOfBounds { x: u32, y: u32, w: u32, h: u32, fw: u32, fh: u32 },
     #[error("tile pixel data has {got} bytes, expected {want}")]
     BadLength { got: usize, want: usize },
     #[error("tile data does not decompress: {0}")]
@@ -79,10 +72,7 @@ pub fn encode_tile(x: u32, y: u32, w: u32, h: u32, bgrx: &[u8]) -> Tile {
     let data = if let Some(colour) = solid_colour(bgrx) {
         TileData::Solid(colour)
     } else {
-        let bgr: Vec<u8> = bgrx
-            .chunks_exact(4)
-            .flat_map(|px| [px[0], px[1], px[2]])
-            .collect();
+        let bgr: Vec<u8> = bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
         match zstd::bulk::compress(&bgr, ZSTD_LEVEL) {
             Ok(z) if z.len() < bgr.len() => TileData::Zstd(z),
             _ => TileData::Raw(bgr),
@@ -93,9 +83,7 @@ pub fn encode_tile(x: u32, y: u32, w: u32, h: u32, bgrx: &[u8]) -> Tile {
 
 fn solid_colour(bgrx: &[u8]) -> Option<[u8; 4]> {
     let first: [u8; 3] = bgrx.get(..3)?.try_into().ok()?;
-    bgrx.chunks_exact(4)
-        .all(|px| px[..3] == first)
-        .then_some([first[0], first[1], first[2], 0])
+    bgrx.chunks_exact(4).all(|px| px[..3] == first).then_some([first[0], first[1], first[2], 0])
 }
 
 /// Write a tile into the frame, after checking it fits and its data has exactly the right size.
@@ -106,14 +94,7 @@ pub fn apply_tile(tile: &Tile, frame: &mut Frame, scratch: &mut Vec<u8>) -> Resu
         && tile.x.checked_add(tile.w).is_some_and(|r| r <= fw)
         && tile.y.checked_add(tile.h).is_some_and(|b| b <= fh);
     if !fits {
-        return Err(CodecError::OutOfBounds {
-            x: tile.x,
-            y: tile.y,
-            w: tile.w,
-            h: tile.h,
-            fw,
-            fh,
-        });
+        return Err(CodecError::OutOfBounds { x: tile.x, y: tile.y, w: tile.w, h: tile.h, fw, fh });
     }
     let row_len = tile.w as usize * 3;
     let want = row_len * tile.h as usize;
@@ -137,10 +118,7 @@ pub fn apply_tile(tile: &Tile, frame: &mut Frame, scratch: &mut Vec<u8>) -> Resu
         }
     };
     if pixels.len() != want {
-        return Err(CodecError::BadLength {
-            got: pixels.len(),
-            want,
-        });
+        return Err(CodecError::BadLength { got: pixels.len(), want });
     }
     let stride = fw as usize * 4;
     let dst = frame.bgrx_mut();
@@ -181,13 +159,17 @@ mod tests {
     fn solid_text_and_noise_tiles_round_trip() {
         let sources = [
             frame_with(64, 64, |_, _| [10, 20, 30, 0]),
-            frame_with(64, 64, |x, y| {
-                if (x / 3 + y / 5) % 2 == 0 {
-                    [0, 0, 0, 0]
-                } else {
-                    [255, 255, 255, 0]
-                }
-            }),
+            frame_with(
+                64,
+                64,
+                |x, y| {
+                    if (x / 3 + y / 5) % 2 == 0 {
+                        [0, 0, 0, 0]
+                    } else {
+                        [255, 255, 255, 0]
+                    }
+                },
+            ),
             frame_with(64, 64, |x, y| {
                 let v = noise(x, y).to_le_bytes();
                 [v[0], v[1], v[2], 0]
@@ -211,51 +193,15 @@ mod tests {
     #[test]
     fn out_of_bounds_and_bad_lengths_are_rejected() {
         let mut f = Frame::new(100, 100).expect("size");
-        let t = Tile {
-            x: 90,
-            y: 0,
-            w: 64,
-            h: 64,
-            data: TileData::Solid([0; 4]),
-        };
-        assert!(matches!(
-            apply_tile(&t, &mut f, &mut Vec::new()),
-            Err(CodecError::OutOfBounds { .. })
-        ));
-        let t = Tile {
-            x: u32::MAX,
-            y: 0,
-            w: 2,
-            h: 1,
-            data: TileData::Solid([0; 4]),
-        };
-        assert!(matches!(
-            apply_tile(&t, &mut f, &mut Vec::new()),
-            Err(CodecError::OutOfBounds { .. })
-        ));
-        let t = Tile {
-            x: 0,
-            y: 0,
-            w: 2,
-            h: 2,
-            data: TileData::Raw(vec![0; 11]),
-        };
-        assert!(matches!(
-            apply_tile(&t, &mut f, &mut Vec::new()),
-            Err(CodecError::BadLength { .. })
-        ));
+        let t = Tile { x: 90, y: 0, w: 64, h: 64, data: TileData::Solid([0; 4]) };
+        assert!(matches!(apply_tile(&t, &mut f, &mut Vec::new()), Err(CodecError::OutOfBounds { .. })));
+        let t = Tile { x: u32::MAX, y: 0, w: 2, h: 1, data: TileData::Solid([0; 4]) };
+        assert!(matches!(apply_tile(&t, &mut f, &mut Vec::new()), Err(CodecError::OutOfBounds { .. })));
+        let t = Tile { x: 0, y: 0, w: 2, h: 2, data: TileData::Raw(vec![0; 11]) };
+        assert!(matches!(apply_tile(&t, &mut f, &mut Vec::new()), Err(CodecError::BadLength { .. })));
         let bomb = zstd::bulk::compress(&vec![0u8; 1 << 20], 1).expect("compress");
-        let t = Tile {
-            x: 0,
-            y: 0,
-            w: 2,
-            h: 2,
-            data: TileData::Zstd(bomb),
-        };
-        assert!(
-            apply_tile(&t, &mut f, &mut Vec::new()).is_err(),
-            "a decompression bomb is refused"
-        );
+        let t = Tile { x: 0, y: 0, w: 2, h: 2, data: TileData::Zstd(bomb) };
+        assert!(apply_tile(&t, &mut f, &mut Vec::new()).is_err(), "a decompression bomb is refused");
     }
 
     proptest! {

@@ -23,23 +23,14 @@ pub enum FrameError {
     #[error("frame size {width}x{height} is outside 1..={MAX_DIMENSION}")]
     BadSize { width: u32, height: u32 },
     #[error("pixel data has {got} bytes; {width}x{height} needs {want}")]
-    BadLength {
-        width: u32,
-        height: u32,
-        got: usize,
-        want: usize,
-    },
+    BadLength { width: u32, height: u32, got: usize, want: usize },
 }
 
 impl Frame {
     /// A black frame.
     pub fn new(width: u32, height: u32) -> Result<Self, FrameError> {
         check_size(width, height)?;
-        Ok(Self {
-            width,
-            height,
-            bgrx: vec![0; width as usize * height as usize * 4],
-        })
+        Ok(Self { width, height, bgrx: vec![0; width as usize * height as usize * 4] })
     }
 
     /// Wrap tightly packed BGRX pixels.
@@ -47,18 +38,9 @@ impl Frame {
         check_size(width, height)?;
         let want = width as usize * height as usize * 4;
         if bgrx.len() != want {
-            return Err(FrameError::BadLength {
-                width,
-                height,
-                got: bgrx.len(),
-                want,
-            });
+            return Err(FrameError::BadLength { width, height, got: bgrx.len(), want });
         }
-        Ok(Self {
-            width,
-            height,
-            bgrx,
-        })
+        Ok(Self { width, height, bgrx })
     }
 
     pub fn width(&self) -> u32 {

@@ -57,45 +57,25 @@ fn identity(role: Role, nameplate: &Nameplate) -> Identity {
 /// Start the exchange. Returns the state and the message to send to the peer.
 pub fn start(role: Role, nameplate: &Nameplate, secret: &Secret) -> (PakeStart, Vec<u8>) {
     let password = Password::new(secret.expose().as_bytes());
-    let (id_a, id_b) = (
-        identity(Role::Host, nameplate),
-        identity(Role::Viewer, nameplate),
-    );
+    let (id_a, id_b) = (identity(Role::Host, nameplate), identity(Role::Viewer, nameplate));
     let (state, msg) = match role {
         Role::Host => Spake2::<Ed25519Group>::start_a(&password, &id_a, &id_b),
         Role::Viewer => Spake2::<Ed25519Group>::start_b(&password, &id_a, &id_b),
     };
-    (
-        PakeStart {
-            state,
-            role,
-            nameplate: nameplate.clone(),
-        },
-        msg,
-    )
+    (PakeStart { state, role, nameplate: nameplate.clone() }, msg)
 }
 
 impl PakeStart {
     /// Finish with the peer's message. A malformed message is an error; a wrong secret is only found by
     /// the confirmation step.
     pub fn finish(self, peer_msg: &[u8]) -> Result<SessionKeys, PakeError> {
-        let key = self
-            .state
-            .finish(peer_msg)
-            .map_err(|_| PakeError::Malformed)?;
+        let key = self.state.finish(peer_msg).map_err(|_| PakeError::Malformed)?;
         let derive = |label: &str| {
             let mut material = key.clone();
             material.extend_from_slice(self.nameplate.as_str().as_bytes());
-            blake3::derive_key(
-                &format!("tether v{PROTOCOL_VERSION} key confirmation {label}"),
-                &material,
-            )
+            blake3::derive_key(&format!("tether v{PROTOCOL_VERSION} key confirmation {label}"), &material)
         };
-        Ok(SessionKeys {
-            role: self.role,
-            host_key: derive("host"),
-            viewer_key: derive("viewer"),
-        })
+        Ok(SessionKeys { role: self.role, host_key: derive("host"), viewer_key: derive("viewer") })
     }
 }
 
@@ -154,18 +134,11 @@ mod tests {
 
     fn pair(host_secret: &str, viewer_secret: &str) -> (SessionKeys, SessionKeys) {
         let np = Nameplate::new("482").expect("digits");
-        let hs = crate::code::Code::parse(&format!("482{host_secret}"))
-            .expect("code")
-            .secret;
-        let vs = crate::code::Code::parse(&format!("482{viewer_secret}"))
-            .expect("code")
-            .secret;
+        let hs = crate::code::Code::parse(&format!("482{host_secret}")).expect("code").secret;
+        let vs = crate::code::Code::parse(&format!("482{viewer_secret}")).expect("code").secret;
         let (h, hm) = start(Role::Host, &np, &hs);
         let (v, vm) = start(Role::Viewer, &np, &vs);
-        (
-            h.finish(&vm).expect("host finish"),
-            v.finish(&hm).expect("viewer finish"),
-        )
+        (h.finish(&vm).expect("host finish"), v.finish(&hm).expect("viewer finish"))
     }
 
     #[test]

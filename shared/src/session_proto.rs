@@ -2,7 +2,9 @@
 //!
 //! Streams, one family each:
 //! - **control** (bidirectional, opened by the viewer): `Hello` → `Welcome`/`Refused`, then `FrameAck`s
-//!   from the viewer (the credit of the pull flow control) and `PermissionsChanged`/`Bye` from the host.
+//!   from the viewer (the credit of the pull flow control); from the host the cursor (`CursorShape` when
+//!   it changes, `CursorPosition` often — small messages that never wait behind a frame) and
+//!   `PermissionsChanged`/`Bye`.
 //! - **video** (unidirectional, host → viewer): `Frame` updates, each a part of one screen update.
 //! - **input** (unidirectional, viewer → host): `Input` events, in order.
 
@@ -20,16 +22,8 @@ pub struct Permissions {
 }
 
 impl Permissions {
-    pub const VIEW_ONLY: Self = Self {
-        view: true,
-        control: false,
-        files: false,
-    };
-    pub const ALL: Self = Self {
-        view: true,
-        control: true,
-        files: true,
-    };
+    pub const VIEW_ONLY: Self = Self { view: true, control: false, files: false };
+    pub const ALL: Self = Self { view: true, control: true, files: true };
 
     /// What is both asked for and allowed.
     pub fn intersect(self, other: Self) -> Self {
@@ -48,11 +42,7 @@ impl Permissions {
                 "view" => p.view = true,
                 "control" => p.control = true,
                 "files" => p.files = true,
-                other => {
-                    return Err(format!(
-                        "unknown permission {other:?} (use view, control, files)"
-                    ))
-                }
+                other => return Err(format!("unknown permission {other:?} (use view, control, files)")),
             }
         }
         Ok(p)
@@ -61,14 +51,10 @@ impl Permissions {
 
 impl std::fmt::Display for Permissions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let words: Vec<&str> = [
-            (self.view, "view"),
-            (self.control, "control"),
-            (self.files, "files"),
-        ]
-        .into_iter()
-        .filter_map(|(on, w)| on.then_some(w))
-        .collect();
+        let words: Vec<&str> = [(self.view, "view"), (self.control, "control"), (self.files, "files")]
+            .into_iter()
+            .filter_map(|(on, w)| on.then_some(w))
+            .collect();
         if words.is_empty() {
             f.write_str("nothing")
         } else {
@@ -105,16 +91,51 @@ pub enum HostToViewer {
     },
     Frame(FrameUpdate),
     PermissionsChanged(Permissions),
+    CursorShape(CursorShape),
+    /// Cursor position in screen pixels; `visible: false` when it is off the shared monitor.
+    CursorPosition {
+        x: i32,
+        y: i32,
+        visible: bool,
+    },
     Bye {
         reason: String,
     },
 }
 
+/// A cursor image: RGBA (straight alpha), `width`×`height`, hot spot at (`hot_x`, `hot_y`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorShape {
+    pub width: u16,
+    pub height: u16,
+    pub hot_x: u16,
+    pub hot_y: u16,
+    pub rgba: Vec<u8>,
+}
+
+impl std::fmt::Debug for CursorShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CursorShape({}x{}, hot {},{})", self.width, self.height, self.hot_x, self.hot_y)
+    }
+}
+
+/// Largest cursor edge accepted (X servers allow 256 at most in practice).
+pub const MAX_CURSOR_EDGE: u16 = 256;
+
+impl CursorShape {
+    /// Whether the pixel data matches the size and the size is sane (checked on receipt).
+    pub fn is_valid(&self) -> bool {
+        self.width <= MAX_CURSOR_EDGE
+            && self.height <= MAX_CURSOR_EDGE
+            && self.hot_x <= self.width
+            && self.hot_y <= self.height
+            && self.rgba.len() == self.width as usize * self.height as usize * 4
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum RefusalReason {
-    #[error(
-        "protocol version mismatch: the host speaks version {host}, the viewer version {viewer}"
-    )]
+    #[error("protocol version mismatch: the host speaks version {host}, the viewer version {viewer}")]
     VersionMismatch { host: u32, viewer: u32 },
     #[error("the user declined the session")]
     Declined,

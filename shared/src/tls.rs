@@ -106,10 +106,7 @@ impl Identity {
 
     /// Load from DER bytes (the relay keeps its certificate on disk).
     pub fn from_der(cert: Vec<u8>, key: Vec<u8>) -> Self {
-        Self {
-            cert: CertificateDer::from(cert),
-            key: PrivatePkcs8KeyDer::from(key),
-        }
+        Self { cert: CertificateDer::from(cert), key: PrivatePkcs8KeyDer::from(key) }
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
@@ -147,10 +144,7 @@ struct PinnedVerifier {
 
 impl PinnedVerifier {
     fn new(pinned: Fingerprint) -> Arc<Self> {
-        Arc::new(Self {
-            pinned,
-            algorithms: provider().signature_verification_algorithms,
-        })
+        Arc::new(Self { pinned, algorithms: provider().signature_verification_algorithms })
     }
 
     fn check(
@@ -161,9 +155,7 @@ impl PinnedVerifier {
         if intermediates.is_empty() && Fingerprint::of(end_entity) == self.pinned {
             Ok(())
         } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
         }
     }
 
@@ -186,8 +178,7 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.check(end_entity, intermediates)
-            .map(|()| ServerCertVerified::assertion())
+        self.check(end_entity, intermediates).map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -196,9 +187,7 @@ impl ServerCertVerifier for PinnedVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
     }
 
     fn verify_tls13_signature(
@@ -226,8 +215,7 @@ impl ClientCertVerifier for PinnedVerifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.check(end_entity, intermediates)
-            .map(|()| ClientCertVerified::assertion())
+        self.check(end_entity, intermediates).map(|()| ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -236,9 +224,7 @@ impl ClientCertVerifier for PinnedVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
     }
 
     fn verify_tls13_signature(
@@ -261,8 +247,8 @@ fn quic_client(
     transport: quinn::TransportConfig,
 ) -> Result<quinn::ClientConfig, TlsError> {
     tls.alpn_protocols = vec![alpn.to_vec()];
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
-        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    let quic =
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
@@ -276,8 +262,8 @@ pub fn quic_server(
 ) -> Result<quinn::ServerConfig, TlsError> {
     tls.alpn_protocols = vec![alpn.to_vec()];
     tls.max_early_data_size = 0;
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
-        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    let quic =
+        quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
@@ -299,10 +285,7 @@ pub fn relay_client_config(
             let mut roots = rustls::RootCertStore::empty();
             let loaded = rustls_native_certs::load_native_certs();
             if loaded.certs.is_empty() {
-                return Err(TlsError::Roots(format!(
-                    "none found ({} errors)",
-                    loaded.errors.len()
-                )));
+                return Err(TlsError::Roots(format!("none found ({} errors)", loaded.errors.len())));
             }
             roots.add_parsable_certificates(loaded.certs);
             builder.with_root_certificates(roots).with_no_client_auth()

@@ -40,9 +40,7 @@ pub fn encode<T: Serialize>(msg: &T, cap: usize) -> Result<Vec<u8>, WireError> {
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, WireError> {
     let (msg, rest) = postcard::take_from_bytes(body)?;
     if !rest.is_empty() {
-        return Err(WireError::Malformed(
-            postcard::Error::DeserializeUnexpectedEnd,
-        ));
+        return Err(WireError::Malformed(postcard::Error::DeserializeUnexpectedEnd));
     }
     Ok(msg)
 }
@@ -78,11 +76,7 @@ where
     while got < 4 {
         let n = r.read(&mut header[got..]).await?;
         if n == 0 {
-            return if got == 0 {
-                Ok(None)
-            } else {
-                Err(WireError::Truncated)
-            };
+            return if got == 0 { Ok(None) } else { Err(WireError::Truncated) };
         }
         got += n;
     }
@@ -102,9 +96,7 @@ mod tests {
     #[tokio::test]
     async fn round_trip_over_a_stream() {
         let (mut a, mut b) = tokio::io::duplex(1024);
-        write_msg(&mut a, &("hello".to_string(), 7u32), 100)
-            .await
-            .expect("write");
+        write_msg(&mut a, &("hello".to_string(), 7u32), 100).await.expect("write");
         drop(a);
         let got: Option<(String, u32)> = read_msg(&mut b, 100).await.expect("read");
         assert_eq!(got, Some(("hello".to_string(), 7)));
@@ -116,9 +108,7 @@ mod tests {
     async fn oversized_length_is_refused_before_allocating() {
         let (mut a, mut b) = tokio::io::duplex(64);
         a.write_all(&u32::MAX.to_le_bytes()).await.expect("write");
-        let err = read_msg::<_, String>(&mut b, 1000)
-            .await
-            .expect_err("too large");
+        let err = read_msg::<_, String>(&mut b, 1000).await.expect_err("too large");
         assert!(matches!(err, WireError::TooLarge { len, cap: 1000 } if len == u32::MAX as usize));
     }
 
@@ -128,10 +118,7 @@ mod tests {
         a.write_all(&10u32.to_le_bytes()).await.expect("write");
         a.write_all(b"abc").await.expect("write");
         drop(a);
-        assert!(matches!(
-            read_msg::<_, String>(&mut b, 100).await,
-            Err(WireError::Truncated)
-        ));
+        assert!(matches!(read_msg::<_, String>(&mut b, 100).await, Err(WireError::Truncated)));
     }
 
     #[test]

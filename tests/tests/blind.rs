@@ -25,10 +25,7 @@ struct Recorder {
 
 impl Tap for Recorder {
     fn forwarded(&self, _from: Role, inner: &mut [u8]) {
-        self.forwarded
-            .lock()
-            .expect("lock")
-            .extend_from_slice(inner);
+        self.forwarded.lock().expect("lock").extend_from_slice(inner);
     }
     fn pake(&self, _from: Role, msg: &mut Vec<u8>) {
         self.pake.lock().expect("lock").extend_from_slice(msg);
@@ -61,10 +58,7 @@ struct CanaryCapturer;
 
 impl Capturer for CanaryCapturer {
     fn capture(&mut self) -> Result<Captured, CaptureError> {
-        Ok(Captured {
-            id: 0,
-            frame: canary_screen(),
-        })
+        Ok(Captured { id: 0, frame: canary_screen() })
     }
 }
 
@@ -86,38 +80,20 @@ async fn a_canary_in_frames_and_input_never_appears_on_the_relay() {
         Ok(Box::new(CanaryCapturer) as Box<dyn Capturer>)
     });
     let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
-        .await
-        .expect("pairs");
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
     let shown = viewer.next_frame(None).await.expect("frame");
     assert_eq!(*shown.frame, screen, "the canary screen arrived");
     let typed = format!("password: {}", String::from_utf8_lossy(CANARY));
-    viewer
-        .send_input(InputEvent::Text(typed.clone()))
-        .await
-        .expect("send");
+    viewer.send_input(InputEvent::Text(typed.clone())).await.expect("send");
     viewer.close().await;
     let sink = host.sink.clone();
     host.report().await.expect("session ran");
-    assert!(
-        sink.events().contains(&InputEvent::Text(typed)),
-        "the canary input arrived"
-    );
+    assert!(sink.events().contains(&InputEvent::Text(typed)), "the canary input arrived");
 
     let forwarded = tap.forwarded.lock().expect("lock").clone();
-    assert!(
-        forwarded.len() >= (W * H * 3) as usize,
-        "the frame crossed the tap ({} bytes)",
-        forwarded.len()
-    );
-    assert!(
-        !contains(&forwarded, CANARY),
-        "canary visible on the relay's forwarding path"
-    );
-    assert!(
-        !contains(&forwarded, b"password:"),
-        "typed text visible on the relay"
-    );
+    assert!(forwarded.len() >= (W * H * 3) as usize, "the frame crossed the tap ({} bytes)", forwarded.len());
+    assert!(!contains(&forwarded, CANARY), "canary visible on the relay's forwarding path");
+    assert!(!contains(&forwarded, b"password:"), "typed text visible on the relay");
     let pake = tap.pake.lock().expect("lock").clone();
     assert!(!pake.is_empty() && !contains(&pake, CANARY));
 }

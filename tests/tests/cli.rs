@@ -14,36 +14,21 @@ struct Relay {
 
 async fn relay(data_dir: &std::path::Path) -> Relay {
     let dir = data_dir.to_str().expect("utf-8 path");
-    let mut proc = Proc::spawn(
-        "tether-relay",
-        &["--listen", "127.0.0.1:0", "--data-dir", dir],
-    );
+    let mut proc = Proc::spawn("tether-relay", &["--listen", "127.0.0.1:0", "--data-dir", dir]);
     let addr = proc.line("listening").await;
     let fingerprint = proc.line("fingerprint").await;
-    Relay {
-        proc,
-        addr,
-        fingerprint,
-    }
+    Relay { proc, addr, fingerprint }
 }
 
 fn host(relay: &Relay, extra: &[&str]) -> Proc {
-    let mut args = vec![
-        "--relay",
-        &relay.addr,
-        "--relay-fingerprint",
-        &relay.fingerprint,
-        "--headless",
-    ];
+    let mut args = vec!["--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--headless"];
     args.extend_from_slice(extra);
     Proc::spawn("tether-host", &args)
 }
 
 /// The frame number the test pattern writes into its top-left row (64 one-pixel bits).
 fn pattern_counter(img: &image::RgbImage) -> u64 {
-    (0..64)
-        .filter(|&x| img.get_pixel(x, 0).0 == [255, 255, 255])
-        .fold(0, |n, x| n | 1 << x)
+    (0..64).filter(|&x| img.get_pixel(x, 0).0 == [255, 255, 255]).fold(0, |n, x| n | 1 << x)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,23 +63,13 @@ async fn a_scripted_session_snapshots_the_host_screen_and_types() {
 
     let img = image::open(&shot).expect("a PNG").to_rgb8();
     let expected = render(640, 360, pattern_counter(&img));
-    assert_eq!(
-        img.as_raw(),
-        &expected.to_rgb(),
-        "the snapshot is the host's screen, pixel for pixel"
-    );
+    assert_eq!(img.as_raw(), &expected.to_rgb(), "the snapshot is the host's screen, pixel for pixel");
 
     assert!(host.line("connected").await.contains("technician"));
     let ended = host.line("ended").await;
     let lines = host.seen.join("\n");
-    assert!(
-        lines.contains(r#"input MouseMove { x: 12, y: 34 }"#),
-        "{lines}"
-    );
-    assert!(
-        lines.contains(r#"input Text("hello from the cli")"#),
-        "{lines}"
-    );
+    assert!(lines.contains(r#"input MouseMove { x: 12, y: 34 }"#), "{lines}");
+    assert!(lines.contains(r#"input Text("hello from the cli")"#), "{lines}");
     assert_eq!(ended, "ViewerLeft");
     assert!(host.wait().await.success());
     drop(relay.proc);
@@ -111,14 +86,7 @@ async fn a_wrong_code_is_a_clear_error_and_the_host_gets_a_new_code() {
     digits[last] = if digits[last] == '0' { '1' } else { '0' };
     let wrong: String = digits.into_iter().collect();
     let out = tokio::process::Command::new(common::bin("tether-viewer"))
-        .args([
-            "--relay",
-            &relay.addr,
-            "--relay-fingerprint",
-            &relay.fingerprint,
-            "--code",
-            &wrong,
-        ])
+        .args(["--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--code", &wrong])
         .output()
         .await
         .expect("runs");
@@ -136,34 +104,16 @@ async fn the_relay_keeps_its_certificate_and_a_wrong_pin_is_refused() {
     let fingerprint = first.fingerprint.clone();
     drop(first);
     let second = relay(dir.path()).await;
-    assert_eq!(
-        second.fingerprint, fingerprint,
-        "same certificate after a restart"
-    );
+    assert_eq!(second.fingerprint, fingerprint, "same certificate after a restart");
 
     let wrong_pin = "00".repeat(32);
     let out = tokio::process::Command::new(common::bin("tether-host"))
-        .args([
-            "--relay",
-            &second.addr,
-            "--relay-fingerprint",
-            &wrong_pin,
-            "--headless",
-        ])
+        .args(["--relay", &second.addr, "--relay-fingerprint", &wrong_pin, "--headless"])
         .output()
         .await
         .expect("runs");
-    assert!(
-        !out.status.success(),
-        "a host must not talk to a relay it cannot verify"
-    );
+    assert!(!out.status.success(), "a host must not talk to a relay it cannot verify");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("could not reach the relay") && stderr.contains("certificate"),
-        "{stderr}"
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).is_empty(),
-        "no code shown"
-    );
+    assert!(stderr.contains("could not reach the relay") && stderr.contains("certificate"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "no code shown");
 }

@@ -8,9 +8,7 @@ use tether_shared::code::Nameplate;
 use tether_shared::codec::{Tile, TileData};
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
-use tether_shared::session_proto::{
-    FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost,
-};
+use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
 use tether_shared::wire;
 
 fn perms() -> impl Strategy<Value = Permissions> {
@@ -67,8 +65,7 @@ fn input() -> impl Strategy<Value = InputEvent> {
     ]);
     prop_oneof![
         (any::<i32>(), any::<i32>()).prop_map(|(x, y)| InputEvent::MouseMove { x, y }),
-        (button, any::<bool>())
-            .prop_map(|(button, pressed)| InputEvent::MouseButton { button, pressed }),
+        (button, any::<bool>()).prop_map(|(button, pressed)| InputEvent::MouseButton { button, pressed }),
         (any::<i32>(), any::<i32>()).prop_map(|(dx, dy)| InputEvent::Wheel { dx, dy }),
         (key(), any::<bool>()).prop_map(|(key, pressed)| InputEvent::Key { key, pressed }),
         ".{0,40}".prop_map(InputEvent::Text),
@@ -81,8 +78,13 @@ fn tile() -> impl Strategy<Value = Tile> {
         bytes().prop_map(TileData::Zstd),
         bytes().prop_map(TileData::Raw),
     ];
-    (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), data)
-        .prop_map(|(x, y, w, h, data)| Tile { x, y, w, h, data })
+    (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), data).prop_map(|(x, y, w, h, data)| Tile {
+        x,
+        y,
+        w,
+        h,
+        data,
+    })
 }
 
 fn relay_error() -> impl Strategy<Value = RelayErrorKind> {
@@ -119,10 +121,7 @@ fn relay_to_client() -> impl Strategy<Value = RelayToClient> {
     prop_oneof![
         any::<u32>().prop_map(|version| RelayToClient::Welcome { version }),
         (nameplate(), any::<u64>()).prop_map(|(nameplate, expires_in_ms)| {
-            RelayToClient::Registered {
-                nameplate,
-                expires_in_ms,
-            }
+            RelayToClient::Registered { nameplate, expires_in_ms }
         }),
         any::<u64>().prop_map(|tag| RelayToClient::PeerJoined { tag }),
         bytes().prop_map(|msg| RelayToClient::PeerPake { msg }),
@@ -137,13 +136,8 @@ fn relay_to_client() -> impl Strategy<Value = RelayToClient> {
 
 fn viewer_to_host() -> impl Strategy<Value = ViewerToHost> {
     prop_oneof![
-        (any::<u32>(), ".{0,40}", perms()).prop_map(|(version, technician, want)| {
-            ViewerToHost::Hello {
-                version,
-                technician,
-                want,
-            }
-        }),
+        (any::<u32>(), ".{0,40}", perms())
+            .prop_map(|(version, technician, want)| { ViewerToHost::Hello { version, technician, want } }),
         any::<u64>().prop_map(|seq| ViewerToHost::FrameAck { seq }),
         input().prop_map(ViewerToHost::Input),
         Just(ViewerToHost::Bye),
@@ -156,33 +150,19 @@ fn host_to_viewer() -> impl Strategy<Value = HostToViewer> {
         (any::<u32>(), any::<u32>())
             .prop_map(|(host, viewer)| RefusalReason::VersionMismatch { host, viewer }),
     ];
-    let update = (
-        any::<u64>(),
-        any::<u64>(),
-        any::<u32>(),
-        any::<u32>(),
-        vec(tile(), 0..6),
-        any::<bool>(),
-    )
-        .prop_map(
-            |(seq, capture_id, width, height, tiles, last)| FrameUpdate {
-                seq,
-                capture_id,
-                width,
-                height,
-                tiles,
-                last,
-            },
-        );
+    let update = (any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), vec(tile(), 0..6), any::<bool>())
+        .prop_map(|(seq, capture_id, width, height, tiles, last)| FrameUpdate {
+            seq,
+            capture_id,
+            width,
+            height,
+            tiles,
+            last,
+        });
     prop_oneof![
-        (any::<u32>(), perms(), any::<u32>(), any::<u32>()).prop_map(
-            |(version, granted, width, height)| HostToViewer::Welcome {
-                version,
-                granted,
-                width,
-                height
-            }
-        ),
+        (any::<u32>(), perms(), any::<u32>(), any::<u32>()).prop_map(|(version, granted, width, height)| {
+            HostToViewer::Welcome { version, granted, width, height }
+        }),
         refusal.prop_map(|reason| HostToViewer::Refused { reason }),
         update.prop_map(HostToViewer::Frame),
         perms().prop_map(HostToViewer::PermissionsChanged),
@@ -193,13 +173,9 @@ fn host_to_viewer() -> impl Strategy<Value = HostToViewer> {
 fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
     msg: &T,
 ) -> Result<(), TestCaseError> {
-    let framed =
-        wire::encode(msg, wire::MAX_VIDEO_MSG).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let len = wire::check_len(
-        framed[..4].try_into().expect("4 bytes"),
-        wire::MAX_VIDEO_MSG,
-    )
-    .expect("within cap");
+    let framed = wire::encode(msg, wire::MAX_VIDEO_MSG).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let len =
+        wire::check_len(framed[..4].try_into().expect("4 bytes"), wire::MAX_VIDEO_MSG).expect("within cap");
     prop_assert_eq!(len, framed.len() - 4);
     let back: T = wire::decode(&framed[4..]).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&back, msg);

@@ -15,16 +15,8 @@ use tether_viewer::session::{ViewerError, ViewerSession};
 
 /// The same nameplate with a different secret.
 fn wrong_secret(code: &Code) -> Code {
-    let digits: String = code
-        .to_string()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    let last = digits
-        .chars()
-        .last()
-        .and_then(|c| c.to_digit(10))
-        .expect("digit");
+    let digits: String = code.to_string().chars().filter(char::is_ascii_digit).collect();
+    let last = digits.chars().last().and_then(|c| c.to_digit(10)).expect("digit");
     let wrong = format!("{}{}", &digits[..digits.len() - 1], (last + 1) % 10);
     Code::parse(&wrong).expect("valid code")
 }
@@ -32,10 +24,7 @@ fn wrong_secret(code: &Code) -> Code {
 fn relay_error(result: Result<ViewerSession, ViewerError>) -> RelayErrorKind {
     match result {
         Err(ViewerError::Connect(ClientError::Relay(kind))) => kind,
-        other => panic!(
-            "expected a relay error, got {:?}",
-            other.map(|_| "a session")
-        ),
+        other => panic!("expected a relay error, got {:?}", other.map(|_| "a session")),
     }
 }
 
@@ -60,10 +49,7 @@ async fn wrong_code_fails_both_sides_burns_the_code_and_a_new_one_works() {
         other => panic!("the host is told someone tried a wrong code, got {other:?}"),
     }
     let fresh = host.next_code().await;
-    assert_ne!(
-        fresh.nameplate, code.nameplate,
-        "a burned nameplate is not reissued"
-    );
+    assert_ne!(fresh.nameplate, code.nameplate, "a burned nameplate is not reissued");
 
     // The burned code cannot be claimed again, not even with the right secret.
     assert_eq!(
@@ -72,9 +58,7 @@ async fn wrong_code_fails_both_sides_burns_the_code_and_a_new_one_works() {
     );
 
     // The new code pairs.
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &fresh)
-        .await
-        .expect("fresh code pairs");
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &fresh).await.expect("fresh code pairs");
     viewer.next_frame(None).await.expect("frame");
 }
 
@@ -115,22 +99,10 @@ async fn a_claim_flood_from_one_address_is_cut_to_the_configured_rate() {
     let mut outcomes = Vec::new();
     for i in 0..10 {
         let code = Code::parse(&format!("{nameplate}{:07}", i)).expect("valid");
-        outcomes.push(relay_error(
-            ViewerSession::connect(&viewer_config(&relay), &code).await,
-        ));
+        outcomes.push(relay_error(ViewerSession::connect(&viewer_config(&relay), &code).await));
     }
-    let refused = outcomes
-        .iter()
-        .filter(|k| **k == RelayErrorKind::RateLimited)
-        .count();
-    let looked_up = outcomes
-        .iter()
-        .filter(|k| **k == RelayErrorKind::UnknownCode)
-        .count();
+    let refused = outcomes.iter().filter(|k| **k == RelayErrorKind::RateLimited).count();
+    let looked_up = outcomes.iter().filter(|k| **k == RelayErrorKind::UnknownCode).count();
     assert_eq!((looked_up, refused), (3, 7), "{outcomes:?}");
-    assert_eq!(
-        outcomes[..3],
-        [const { RelayErrorKind::UnknownCode }; 3],
-        "the burst comes first"
-    );
+    assert_eq!(outcomes[..3], [const { RelayErrorKind::UnknownCode }; 3], "the burst comes first");
 }

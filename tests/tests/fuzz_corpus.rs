@@ -9,9 +9,7 @@ use tether_shared::codec::{encode_tile, Tile, TileData};
 use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
-use tether_shared::session_proto::{
-    FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost,
-};
+use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
@@ -25,11 +23,7 @@ fn replay_fuzz_corpus() {
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .map(|e| e.expect("entry").path())
             .collect();
-        assert!(
-            entries.len() >= 5,
-            "{name}: only {} corpus files",
-            entries.len()
-        );
+        assert!(entries.len() >= 5, "{name}: only {} corpus files", entries.len());
         for path in entries {
             let data = std::fs::read(&path).expect("read");
             decode(&data);
@@ -49,10 +43,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
     };
     match name {
         "client_to_relay" => vec![
-            body(&ClientToRelay::Hello {
-                version: 1,
-                role: Role::Host,
-            }),
+            body(&ClientToRelay::Hello { version: 1, role: Role::Host }),
             body(&ClientToRelay::Register),
             body(&ClientToRelay::Claim { nameplate: np }),
             body(&ClientToRelay::Pake { msg: vec![1; 33] }),
@@ -61,39 +52,19 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
         ],
         "relay_to_client" => vec![
             body(&RelayToClient::Welcome { version: 1 }),
-            body(&RelayToClient::Registered {
-                nameplate: np,
-                expires_in_ms: 600_000,
-            }),
+            body(&RelayToClient::Registered { nameplate: np, expires_in_ms: 600_000 }),
             body(&RelayToClient::PeerJoined { tag: u64::MAX }),
             body(&RelayToClient::PeerPake { msg: vec![3; 33] }),
             body(&RelayToClient::SessionReady),
-            body(&RelayToClient::Error {
-                kind: RelayErrorKind::VersionMismatch {
-                    relay: 1,
-                    client: 2,
-                },
-            }),
-            body(&RelayToClient::Error {
-                kind: RelayErrorKind::Protocol("x".into()),
-            }),
+            body(&RelayToClient::Error { kind: RelayErrorKind::VersionMismatch { relay: 1, client: 2 } }),
+            body(&RelayToClient::Error { kind: RelayErrorKind::Protocol("x".into()) }),
         ],
         "viewer_to_host" => vec![
-            body(&ViewerToHost::Hello {
-                version: 1,
-                technician: "Ann".into(),
-                want: Permissions::ALL,
-            }),
+            body(&ViewerToHost::Hello { version: 1, technician: "Ann".into(), want: Permissions::ALL }),
             body(&ViewerToHost::FrameAck { seq: 7 }),
             body(&ViewerToHost::Input(InputEvent::MouseMove { x: -5, y: 9 })),
-            body(&ViewerToHost::Input(InputEvent::Key {
-                key: Key::F(12),
-                pressed: true,
-            })),
-            body(&ViewerToHost::Input(InputEvent::MouseButton {
-                button: MouseButton::Back,
-                pressed: false,
-            })),
+            body(&ViewerToHost::Input(InputEvent::Key { key: Key::F(12), pressed: true })),
+            body(&ViewerToHost::Input(InputEvent::MouseButton { button: MouseButton::Back, pressed: false })),
             body(&ViewerToHost::Input(InputEvent::Text("héllo".into()))),
             body(&ViewerToHost::Bye),
         ],
@@ -104,9 +75,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
                 width: 1920,
                 height: 1080,
             }),
-            body(&HostToViewer::Refused {
-                reason: RefusalReason::Declined,
-            }),
+            body(&HostToViewer::Refused { reason: RefusalReason::Declined }),
             body(&HostToViewer::Frame(FrameUpdate {
                 seq: 1,
                 capture_id: 2,
@@ -121,39 +90,18 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
                 width: 256,
                 height: 256,
                 tiles: vec![
-                    Tile {
-                        x: 0,
-                        y: 0,
-                        w: 64,
-                        h: 64,
-                        data: TileData::Solid([1, 2, 3, 0]),
-                    },
-                    Tile {
-                        x: 200,
-                        y: 200,
-                        w: 64,
-                        h: 64,
-                        data: TileData::Raw(vec![0; 12]),
-                    },
+                    Tile { x: 0, y: 0, w: 64, h: 64, data: TileData::Solid([1, 2, 3, 0]) },
+                    Tile { x: 200, y: 200, w: 64, h: 64, data: TileData::Raw(vec![0; 12]) },
                 ],
                 last: false,
             })),
             body(&HostToViewer::PermissionsChanged(Permissions::ALL)),
-            body(&HostToViewer::Bye {
-                reason: "done".into(),
-            }),
+            body(&HostToViewer::Bye { reason: "done".into() }),
         ],
-        "code" => [
-            "482-913-5071",
-            "4829135071",
-            " 1234 567 8901 ",
-            "12-34",
-            "abc",
-            "482–913–5071",
-        ]
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect(),
+        "code" => ["482-913-5071", "4829135071", " 1234 567 8901 ", "12-34", "abc", "482–913–5071"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect(),
         other => panic!("no seeds for {other}"),
     }
 }
@@ -166,11 +114,8 @@ fn write_seed_corpus() {
         std::fs::create_dir_all(&dir).expect("mkdir");
         for (i, seed) in seeds(name).into_iter().enumerate() {
             std::fs::write(dir.join(format!("seed-{i:02}")), &seed).expect("write");
-            std::fs::write(
-                dir.join(format!("seed-{i:02}-truncated")),
-                &seed[..seed.len() / 2],
-            )
-            .expect("write");
+            std::fs::write(dir.join(format!("seed-{i:02}-truncated")), &seed[..seed.len() / 2])
+                .expect("write");
             let mut flipped = seed.clone();
             if let Some(b) = flipped.first_mut() {
                 *b ^= 0x80;

@@ -20,12 +20,10 @@ use tether_shared::PROTOCOL_VERSION;
 use tether_viewer::session::{ViewerError, ViewerSession};
 
 /// A bare QUIC connection to the relay's control port, speaking whatever bytes the test writes.
-async fn raw_relay_stream(
-    relay: &TestRelay,
-) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
+async fn raw_relay_stream(relay: &TestRelay) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let endpoint = Endpoint::new(tls::endpoint_config(), None, socket, Arc::new(TokioRuntime))
-        .expect("endpoint");
+    let endpoint =
+        Endpoint::new(tls::endpoint_config(), None, socket, Arc::new(TokioRuntime)).expect("endpoint");
     let cfg = tls::relay_client_config(
         &tls::RelayTrust::Pinned(relay.handle.fingerprint()),
         tls::transport(Duration::from_secs(5), None),
@@ -45,9 +43,7 @@ async fn relay_says(recv: &mut quinn::RecvStream) -> RelayErrorKind {
     loop {
         match wire::read_msg::<_, RelayToClient>(recv, MAX_CONTROL_MSG).await {
             Ok(Some(RelayToClient::Error { kind })) => return kind,
-            Ok(Some(RelayToClient::PeerPake { .. } | RelayToClient::PeerConfirm { .. })) => {
-                continue
-            }
+            Ok(Some(RelayToClient::PeerPake { .. } | RelayToClient::PeerConfirm { .. })) => continue,
             other => panic!("expected an error from the relay, got {other:?}"),
         }
     }
@@ -65,9 +61,7 @@ async fn bad_relay_clients_are_cut_off_and_the_relay_keeps_working() {
 
     // An announced length far over the cap.
     let (conn, mut send, mut recv) = raw_relay_stream(&relay).await;
-    send.write_all(&u32::MAX.to_le_bytes())
-        .await
-        .expect("write");
+    send.write_all(&u32::MAX.to_le_bytes()).await.expect("write");
     match relay_says(&mut recv).await {
         RelayErrorKind::Protocol(why) => assert!(why.contains("exceeds"), "{why}"),
         other => panic!("{other:?}"),
@@ -76,156 +70,87 @@ async fn bad_relay_clients_are_cut_off_and_the_relay_keeps_working() {
 
     // Garbage that does not decode.
     let (conn, mut send, mut recv) = raw_relay_stream(&relay).await;
-    send.write_all(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff])
-        .await
-        .expect("write");
-    assert!(matches!(
-        relay_says(&mut recv).await,
-        RelayErrorKind::Protocol(_)
-    ));
+    send.write_all(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]).await.expect("write");
+    assert!(matches!(relay_says(&mut recv).await, RelayErrorKind::Protocol(_)));
     assert_closed(&conn).await;
 
     // Another protocol version: the error names both.
     let (conn, mut send, mut recv) = raw_relay_stream(&relay).await;
-    wire::write_msg(
-        &mut send,
-        &ClientToRelay::Hello {
-            version: 99,
-            role: Role::Viewer,
-        },
-        MAX_CONTROL_MSG,
-    )
-    .await
-    .expect("write");
+    wire::write_msg(&mut send, &ClientToRelay::Hello { version: 99, role: Role::Viewer }, MAX_CONTROL_MSG)
+        .await
+        .expect("write");
     let kind = relay_says(&mut recv).await;
-    assert_eq!(
-        kind,
-        RelayErrorKind::VersionMismatch {
-            relay: PROTOCOL_VERSION,
-            client: 99
-        }
-    );
+    assert_eq!(kind, RelayErrorKind::VersionMismatch { relay: PROTOCOL_VERSION, client: 99 });
     let text = kind.to_string();
-    assert!(
-        text.contains("version 1") && text.contains("version 99"),
-        "{text}"
-    );
+    assert!(text.contains("version 1") && text.contains("version 99"), "{text}");
     assert_closed(&conn).await;
 
     // A claim before hello.
     let (conn, mut send, mut recv) = raw_relay_stream(&relay).await;
-    let claim = ClientToRelay::Claim {
-        nameplate: tether_shared::code::Nameplate::new("123").expect("digits"),
-    };
-    wire::write_msg(&mut send, &claim, MAX_CONTROL_MSG)
-        .await
-        .expect("write");
-    assert!(matches!(
-        relay_says(&mut recv).await,
-        RelayErrorKind::Protocol(_)
-    ));
+    let claim =
+        ClientToRelay::Claim { nameplate: tether_shared::code::Nameplate::new("123").expect("digits") };
+    wire::write_msg(&mut send, &claim, MAX_CONTROL_MSG).await.expect("write");
+    assert!(matches!(relay_says(&mut recv).await, RelayErrorKind::Protocol(_)));
     assert_closed(&conn).await;
 
     // An oversized PAKE message from a host that is waiting for a viewer.
     let (conn, mut send, mut recv) = raw_relay_stream(&relay).await;
     wire::write_msg(
         &mut send,
-        &ClientToRelay::Hello {
-            version: PROTOCOL_VERSION,
-            role: Role::Host,
-        },
+        &ClientToRelay::Hello { version: PROTOCOL_VERSION, role: Role::Host },
         MAX_CONTROL_MSG,
     )
     .await
     .expect("write");
-    wire::write_msg(&mut send, &ClientToRelay::Register, MAX_CONTROL_MSG)
-        .await
-        .expect("write");
-    let _welcome: Option<RelayToClient> = wire::read_msg(&mut recv, MAX_CONTROL_MSG)
-        .await
-        .expect("welcome");
-    let nameplate = match wire::read_msg(&mut recv, MAX_CONTROL_MSG)
-        .await
-        .expect("registered")
-    {
+    wire::write_msg(&mut send, &ClientToRelay::Register, MAX_CONTROL_MSG).await.expect("write");
+    let _welcome: Option<RelayToClient> = wire::read_msg(&mut recv, MAX_CONTROL_MSG).await.expect("welcome");
+    let nameplate = match wire::read_msg(&mut recv, MAX_CONTROL_MSG).await.expect("registered") {
         Some(RelayToClient::Registered { nameplate, .. }) => nameplate,
         other => panic!("{other:?}"),
     };
     let viewer_relay = relay.spec();
     let claimer = tokio::spawn(async move {
         let code = Code::parse(&format!("{nameplate}1234567")).expect("code");
-        connect_viewer(&viewer_relay, &code, fast_timeouts())
-            .await
-            .map(|_| ())
+        connect_viewer(&viewer_relay, &code, fast_timeouts()).await.map(|_| ())
     });
-    match wire::read_msg(&mut recv, MAX_CONTROL_MSG)
-        .await
-        .expect("joined")
-    {
+    match wire::read_msg(&mut recv, MAX_CONTROL_MSG).await.expect("joined") {
         Some(RelayToClient::PeerJoined { .. }) => {}
         other => panic!("{other:?}"),
     }
-    wire::write_msg(
-        &mut send,
-        &ClientToRelay::Pake {
-            msg: vec![7; 10_000],
-        },
-        MAX_CONTROL_MSG,
-    )
-    .await
-    .expect("write");
-    assert!(matches!(
-        relay_says(&mut recv).await,
-        RelayErrorKind::Protocol(_)
-    ));
-    assert_closed(&conn).await;
-    let viewer_result = tokio::time::timeout(Duration::from_secs(10), claimer)
+    wire::write_msg(&mut send, &ClientToRelay::Pake { msg: vec![7; 10_000] }, MAX_CONTROL_MSG)
         .await
-        .expect("viewer ends")
-        .expect("no panic");
-    assert!(
-        viewer_result.is_err(),
-        "the viewer learns the pairing is off"
-    );
+        .expect("write");
+    assert!(matches!(relay_says(&mut recv).await, RelayErrorKind::Protocol(_)));
+    assert_closed(&conn).await;
+    let viewer_result =
+        tokio::time::timeout(Duration::from_secs(10), claimer).await.expect("viewer ends").expect("no panic");
+    assert!(viewer_result.is_err(), "the viewer learns the pairing is off");
 
     // After all that, a real session still pairs and streams.
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
-        .await
-        .expect("pairs");
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
     viewer.next_frame(None).await.expect("frame");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_sending_garbage_is_disconnected_by_the_host() {
     let relay = start_relay(|_| {});
-    for garbage in [
-        vec![3u8, 0, 0, 0, 0xff, 0xff, 0xff],
-        u32::MAX.to_le_bytes().to_vec(),
-    ] {
+    for garbage in [vec![3u8, 0, 0, 0, 0xff, 0xff, 0xff], u32::MAX.to_le_bytes().to_vec()] {
         let mut host = start_host(&relay, Permissions::ALL);
         let code = host.next_code().await;
-        let session = connect_viewer(&relay.spec(), &code, fast_timeouts())
-            .await
-            .expect("pairs");
+        let session = connect_viewer(&relay.spec(), &code, fast_timeouts()).await.expect("pairs");
         let (mut send, _recv) = session.conn.open_bi().await.expect("stream");
-        let hello = ViewerToHost::Hello {
-            version: PROTOCOL_VERSION,
-            technician: "x".into(),
-            want: Permissions::ALL,
-        };
-        wire::write_msg(&mut send, &hello, MAX_CONTROL_MSG)
-            .await
-            .expect("hello");
+        let hello =
+            ViewerToHost::Hello { version: PROTOCOL_VERSION, technician: "x".into(), want: Permissions::ALL };
+        wire::write_msg(&mut send, &hello, MAX_CONTROL_MSG).await.expect("hello");
         send.write_all(&garbage).await.expect("write");
         match host.report().await.expect("host survives").end {
             SessionEnd::ProtocolError(_) => {}
             other => panic!("expected a protocol error, got {other:?}"),
         }
-        let reason = tokio::time::timeout(Duration::from_secs(5), session.conn.closed())
-            .await
-            .expect("closed");
+        let reason =
+            tokio::time::timeout(Duration::from_secs(5), session.conn.closed()).await.expect("closed");
         assert!(reason.to_string().contains("protocol error"), "{reason}");
     }
 }
@@ -234,12 +159,13 @@ async fn a_viewer_sending_garbage_is_disconnected_by_the_host() {
 async fn a_host_sending_hostile_frames_is_disconnected_by_the_viewer() {
     let relay = start_relay(|_| {});
     let hostile = [
+        FrameUpdate { seq: 0, capture_id: 0, width: 100_000, height: 100_000, tiles: vec![], last: true },
         FrameUpdate {
             seq: 0,
             capture_id: 0,
-            width: 100_000,
-            height: 100_000,
-            tiles: vec![],
+            width: 64,
+            height: 64,
+            tiles: vec![Tile { x: 60, y: 60, w: 64, h: 64, data: TileData::Solid([0; 4]) }],
             last: true,
         },
         FrameUpdate {
@@ -247,73 +173,39 @@ async fn a_host_sending_hostile_frames_is_disconnected_by_the_viewer() {
             capture_id: 0,
             width: 64,
             height: 64,
-            tiles: vec![Tile {
-                x: 60,
-                y: 60,
-                w: 64,
-                h: 64,
-                data: TileData::Solid([0; 4]),
-            }],
-            last: true,
-        },
-        FrameUpdate {
-            seq: 0,
-            capture_id: 0,
-            width: 64,
-            height: 64,
-            tiles: vec![Tile {
-                x: 0,
-                y: 0,
-                w: 64,
-                h: 64,
-                data: TileData::Zstd(vec![1, 2, 3, 4]),
-            }],
+            tiles: vec![Tile { x: 0, y: 0, w: 64, h: 64, data: TileData::Zstd(vec![1, 2, 3, 4]) }],
             last: true,
         },
     ];
     for update in hostile {
-        let mut rendezvous = HostRendezvous::connect(&relay.spec(), fast_timeouts())
-            .await
-            .expect("host connects");
+        let mut rendezvous =
+            HostRendezvous::connect(&relay.spec(), fast_timeouts()).await.expect("host connects");
         let (code, _) = rendezvous.register().await.expect("code");
         let (viewer_cfg, claim) = (viewer_config(&relay), code.clone());
         let viewer = tokio::spawn(async move { ViewerSession::connect(&viewer_cfg, &claim).await });
-        let HostOutcome::Paired(session) = rendezvous.wait_for_viewer(&code).await.expect("pairs")
-        else {
+        let HostOutcome::Paired(session) = rendezvous.wait_for_viewer(&code).await.expect("pairs") else {
             panic!("no pairing");
         };
         let (mut ctl_send, mut ctl_recv) = session.conn.accept_bi().await.expect("control stream");
-        let _hello: Option<ViewerToHost> = wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)
-            .await
-            .expect("hello");
+        let _hello: Option<ViewerToHost> =
+            wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.expect("hello");
         let welcome = HostToViewer::Welcome {
             version: PROTOCOL_VERSION,
             granted: Permissions::VIEW_ONLY,
             width: 64,
             height: 64,
         };
-        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG)
-            .await
-            .expect("welcome");
-        let viewer = viewer
-            .await
-            .expect("no panic")
-            .expect("viewer session opens");
+        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
+        let viewer = viewer.await.expect("no panic").expect("viewer session opens");
         let mut video = session.conn.open_uni().await.expect("video stream");
-        wire::write_msg(&mut video, &HostToViewer::Frame(update), MAX_VIDEO_MSG)
-            .await
-            .expect("send");
+        wire::write_msg(&mut video, &HostToViewer::Frame(update), MAX_VIDEO_MSG).await.expect("send");
         let err = tokio::time::timeout(Duration::from_secs(5), viewer.next_frame(None))
             .await
             .expect("the viewer reacts")
             .expect_err("a hostile update shows nothing");
-        assert!(
-            matches!(&err, ViewerError::Ended(why) if why.contains("broke the protocol")),
-            "{err}"
-        );
-        let reason = tokio::time::timeout(Duration::from_secs(5), session.conn.closed())
-            .await
-            .expect("closed");
+        assert!(matches!(&err, ViewerError::Ended(why) if why.contains("broke the protocol")), "{err}");
+        let reason =
+            tokio::time::timeout(Duration::from_secs(5), session.conn.closed()).await.expect("closed");
         assert!(reason.to_string().contains("protocol error"), "{reason}");
     }
 }
@@ -331,9 +223,5 @@ async fn a_client_that_never_says_hello_is_dropped_at_the_handshake_deadline() {
         }
     })
     .await;
-    assert!(
-        freed.is_ok(),
-        "relay still holds {:?}",
-        relay.handle.stats()
-    );
+    assert!(freed.is_ok(), "relay still holds {:?}", relay.handle.stats());
 }

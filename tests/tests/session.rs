@@ -15,26 +15,10 @@ use tether_viewer::session::ViewerSession;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_are_pixel_exact_and_input_arrives_in_order() {
     let relay = start_relay(|_| {});
-    let mut host = start_host(
-        &relay,
-        Permissions {
-            view: true,
-            control: true,
-            files: false,
-        },
-    );
+    let mut host = start_host(&relay, Permissions { view: true, control: true, files: false });
     let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
-        .await
-        .expect("viewer pairs");
-    assert_eq!(
-        viewer.granted(),
-        Permissions {
-            view: true,
-            control: true,
-            files: false
-        }
-    );
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("viewer pairs");
+    assert_eq!(viewer.granted(), Permissions { view: true, control: true, files: false });
     match host.next_event().await {
         HostEvent::Connected { technician, .. } => assert_eq!(technician, "Test Technician"),
         other => panic!("expected Connected, got {other:?}"),
@@ -49,34 +33,20 @@ async fn frames_are_pixel_exact_and_input_arrives_in_order() {
             .await
             .expect("frame")
             .expect("session");
-        assert_eq!(
-            *shown.frame,
-            render(W, H, shown.info.capture_id),
-            "capture {}",
-            shown.info.capture_id
-        );
+        assert_eq!(*shown.frame, render(W, H, shown.info.capture_id), "capture {}", shown.info.capture_id);
         captures.push(shown.info.capture_id);
         last = Some(shown.info.seq);
     }
-    assert!(
-        captures.windows(2).all(|w| w[0] < w[1]),
-        "fresh frames: {captures:?}"
-    );
+    assert!(captures.windows(2).all(|w| w[0] < w[1]), "fresh frames: {captures:?}");
 
     // 300 input events of every kind, in order.
     let mut sent = Vec::new();
     for i in 0..300i32 {
         sent.push(match i % 5 {
             0 => InputEvent::MouseMove { x: i, y: 2 * i },
-            1 => InputEvent::MouseButton {
-                button: MouseButton::Left,
-                pressed: i % 2 == 0,
-            },
+            1 => InputEvent::MouseButton { button: MouseButton::Left, pressed: i % 2 == 0 },
             2 => InputEvent::Wheel { dx: 0, dy: -i },
-            3 => InputEvent::Key {
-                key: Key::Char('x'),
-                pressed: true,
-            },
+            3 => InputEvent::Key { key: Key::Char('x'), pressed: true },
             _ => InputEvent::Text(format!("text {i} ünïcödé")),
         });
     }
@@ -98,20 +68,11 @@ async fn input_without_control_permission_is_dropped_and_counted() {
     let relay = start_relay(|_| {});
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
-        .await
-        .expect("viewer pairs");
-    assert_eq!(
-        viewer.granted(),
-        Permissions::VIEW_ONLY,
-        "control was asked for but not granted"
-    );
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("viewer pairs");
+    assert_eq!(viewer.granted(), Permissions::VIEW_ONLY, "control was asked for but not granted");
     viewer.next_frame(None).await.expect("viewing works");
     for i in 0..10 {
-        viewer
-            .send_input(InputEvent::MouseMove { x: i, y: i })
-            .await
-            .expect("send");
+        viewer.send_input(InputEvent::MouseMove { x: i, y: i }).await.expect("send");
     }
     viewer.close().await;
     let sink = host.sink.clone();
@@ -125,21 +86,10 @@ async fn keys_held_when_the_session_ends_are_released() {
     let relay = start_relay(|_| {});
     let mut host = start_host(&relay, Permissions::ALL);
     let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
-        .await
-        .expect("viewer pairs");
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("viewer pairs");
+    viewer.send_input(InputEvent::Key { key: Key::Control, pressed: true }).await.expect("send");
     viewer
-        .send_input(InputEvent::Key {
-            key: Key::Control,
-            pressed: true,
-        })
-        .await
-        .expect("send");
-    viewer
-        .send_input(InputEvent::MouseButton {
-            button: MouseButton::Right,
-            pressed: true,
-        })
+        .send_input(InputEvent::MouseButton { button: MouseButton::Right, pressed: true })
         .await
         .expect("send");
     viewer.close().await;
@@ -147,18 +97,9 @@ async fn keys_held_when_the_session_ends_are_released() {
     host.report().await.expect("session ran");
     assert!(sink.held().is_empty(), "still held: {:?}", sink.held());
     let events = sink.events();
+    assert!(events.contains(&InputEvent::Key { key: Key::Control, pressed: false }), "{events:?}");
     assert!(
-        events.contains(&InputEvent::Key {
-            key: Key::Control,
-            pressed: false
-        }),
-        "{events:?}"
-    );
-    assert!(
-        events.contains(&InputEvent::MouseButton {
-            button: MouseButton::Right,
-            pressed: false
-        }),
+        events.contains(&InputEvent::MouseButton { button: MouseButton::Right, pressed: false }),
         "{events:?}"
     );
 }
@@ -168,17 +109,11 @@ async fn the_host_user_can_stop_the_session() {
     let relay = start_relay(|_| {});
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
-        .await
-        .expect("viewer pairs");
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("viewer pairs");
     viewer.next_frame(None).await.expect("frame");
     host.stop.cancel();
-    let why = tokio::time::timeout(Duration::from_secs(5), viewer.closed())
-        .await
-        .expect("viewer notices at once");
+    let why =
+        tokio::time::timeout(Duration::from_secs(5), viewer.closed()).await.expect("viewer notices at once");
     assert!(why.to_string().contains("stopped sharing"), "{why}");
-    assert_eq!(
-        host.report().await.expect("report").end,
-        SessionEnd::Stopped
-    );
+    assert_eq!(host.report().await.expect("report").end, SessionEnd::Stopped);
 }

@@ -55,28 +55,18 @@ async fn altering_packets_mid_session_ends_it_on_both_sides() {
     let relay = start_relay(|cfg| cfg.tap = Some(tap_dyn));
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
-        .await
-        .expect("pairs");
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
     let first = viewer.next_frame(None).await.expect("frame");
 
     tap.on.store(true, Ordering::Relaxed);
-    let why = tokio::time::timeout(Duration::from_secs(15), viewer.closed())
-        .await
-        .expect("viewer notices");
+    let why = tokio::time::timeout(Duration::from_secs(15), viewer.closed()).await.expect("viewer notices");
     assert!(why.to_string().contains("timed out"), "viewer: {why}");
     let latest = viewer.frames().borrow().clone().expect("frame");
-    assert!(
-        latest.info.seq <= first.info.seq + 2,
-        "no altered frame was accepted"
-    );
+    assert!(latest.info.seq <= first.info.seq + 2, "no altered frame was accepted");
     // The host times out too, or hears first from the relay that the viewer's side gave up.
     match host.report().await.expect("session ran").end {
         SessionEnd::ConnectionLost(why) => {
-            assert!(
-                why.contains("timed out") || why.contains("connection to the relay ended"),
-                "host: {why}"
-            )
+            assert!(why.contains("timed out") || why.contains("connection to the relay ended"), "host: {why}")
         }
         other => panic!("host: expected a lost connection, got {other:?}"),
     }
@@ -84,28 +74,18 @@ async fn altering_packets_mid_session_ends_it_on_both_sides() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn altering_the_handshake_prevents_the_session() {
-    let tap = Arc::new(Corrupter {
-        on: AtomicBool::new(true),
-    });
+    let tap = Arc::new(Corrupter { on: AtomicBool::new(true) });
     let tap_dyn: Arc<dyn Tap> = tap.clone();
     let relay = start_relay(|cfg| cfg.tap = Some(tap_dyn));
     let mut cfg = host_config(&relay, Permissions::VIEW_ONLY);
     cfg.timeouts.pairing = Duration::from_secs(4);
-    let mut host = start_host_with(cfg, || {
-        capture::open(Source::TestPattern {
-            width: W,
-            height: H,
-        })
-    });
+    let mut host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
     let code = host.next_code().await;
     match ViewerSession::connect(&viewer_config(&relay), &code).await {
         Err(ViewerError::Connect(ClientError::EndToEnd(e))) => {
             assert!(e.to_string().contains("timed out"), "{e}")
         }
-        other => panic!(
-            "expected the end-to-end handshake to fail, got {:?}",
-            other.map(|_| "a session")
-        ),
+        other => panic!("expected the end-to-end handshake to fail, got {:?}", other.map(|_| "a session")),
     }
     // quinn may see the altered Initial as failed authentication, or see nothing authentic at all.
     match host.report().await {

@@ -28,11 +28,7 @@ async fn relay_drains(relay: &TestRelay) {
         }
     })
     .await;
-    assert!(
-        drained.is_ok(),
-        "relay still holds state: {:?}",
-        relay.handle.stats()
-    );
+    assert!(drained.is_ok(), "relay still holds state: {:?}", relay.handle.stats());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,10 +36,7 @@ async fn a_vanished_viewer_is_noticed_by_host_and_relay() {
     let relay = start_relay(|_| {});
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
-    let (addr, fp) = (
-        relay.handle.local_addr().to_string(),
-        relay.handle.fingerprint().to_string(),
-    );
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let code_text = code.to_string();
     let mut viewer = Proc::spawn(
         "tether-viewer",
@@ -66,10 +59,7 @@ async fn a_vanished_viewer_is_noticed_by_host_and_relay() {
 
     match host.report().await.expect("session ran").end {
         SessionEnd::ConnectionLost(why) => {
-            assert!(
-                why.contains("timed out") || why.contains("connection to the relay ended"),
-                "{why}"
-            )
+            assert!(why.contains("timed out") || why.contains("connection to the relay ended"), "{why}")
         }
         other => panic!("expected a lost connection, got {other:?}"),
     }
@@ -79,10 +69,7 @@ async fn a_vanished_viewer_is_noticed_by_host_and_relay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_host_is_noticed_by_viewer_and_relay() {
     let relay = start_relay(|_| {});
-    let (addr, fp) = (
-        relay.handle.local_addr().to_string(),
-        relay.handle.fingerprint().to_string(),
-    );
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let mut host = Proc::spawn(
         "tether-host",
         &[
@@ -98,20 +85,13 @@ async fn a_vanished_host_is_noticed_by_viewer_and_relay() {
         ],
     );
     let code = Code::parse(&host.line("code").await).expect("a code");
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code)
-        .await
-        .expect("pairs");
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
     viewer.next_frame(None).await.expect("frame");
     host.kill().await;
 
-    let why = tokio::time::timeout(Duration::from_secs(15), viewer.closed())
-        .await
-        .expect("viewer notices");
+    let why = tokio::time::timeout(Duration::from_secs(15), viewer.closed()).await.expect("viewer notices");
     let why = why.to_string();
-    assert!(
-        why.contains("timed out") || why.contains("connection to the relay ended"),
-        "{why}"
-    );
+    assert!(why.contains("timed out") || why.contains("connection to the relay ended"), "{why}");
     drop(viewer);
     relay_drains(&relay).await;
 }

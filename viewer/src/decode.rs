@@ -38,31 +38,21 @@ impl Decoder {
     pub fn apply(&mut self, update: &FrameUpdate) -> Result<Option<FrameInfo>, DecodeError> {
         if let Some(expected) = self.pending {
             if expected != update.seq {
-                return Err(DecodeError::Interleaved {
-                    expected,
-                    got: update.seq,
-                });
+                return Err(DecodeError::Interleaved { expected, got: update.seq });
             }
         }
-        let resized = self
-            .frame
-            .as_ref()
-            .is_none_or(|f| f.width() != update.width || f.height() != update.height);
+        let resized =
+            self.frame.as_ref().is_none_or(|f| f.width() != update.width || f.height() != update.height);
         if resized {
             self.frame = Some(Frame::new(update.width, update.height)?);
         }
-        let Some(frame) = self.frame.as_mut() else {
-            unreachable!("set above")
-        };
+        let Some(frame) = self.frame.as_mut() else { unreachable!("set above") };
         for tile in &update.tiles {
             apply_tile(tile, frame, &mut self.scratch)?;
         }
         if update.last {
             self.pending = None;
-            Ok(Some(FrameInfo {
-                seq: update.seq,
-                capture_id: update.capture_id,
-            }))
+            Ok(Some(FrameInfo { seq: update.seq, capture_id: update.capture_id }))
         } else {
             self.pending = Some(update.seq);
             Ok(None)

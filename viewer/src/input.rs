@@ -7,14 +7,8 @@ use tether_shared::input::{InputEvent, MouseButton};
 pub fn click(x: i32, y: i32, button: MouseButton) -> Vec<InputEvent> {
     vec![
         InputEvent::MouseMove { x, y },
-        InputEvent::MouseButton {
-            button,
-            pressed: true,
-        },
-        InputEvent::MouseButton {
-            button,
-            pressed: false,
-        },
+        InputEvent::MouseButton { button, pressed: true },
+        InputEvent::MouseButton { button, pressed: false },
     ]
 }
 
@@ -37,9 +31,7 @@ pub fn type_text(text: &str) -> Vec<InputEvent> {
 
 /// Parse `X,Y`.
 pub fn parse_point(text: &str) -> Result<(i32, i32), String> {
-    let (x, y) = text
-        .split_once(',')
-        .ok_or_else(|| format!("{text:?}: a point is X,Y"))?;
+    let (x, y) = text.split_once(',').ok_or_else(|| format!("{text:?}: a point is X,Y"))?;
     let parse = |s: &str| s.trim().parse::<i32>().map_err(|e| format!("{s:?}: {e}"));
     Ok((parse(x)?, parse(y)?))
 }

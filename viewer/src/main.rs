@@ -66,16 +66,8 @@ async fn main() -> anyhow::Result<()> {
     let code = Code::parse(&cli.code).context("reading the code")?;
     let want = Permissions::parse_list(&cli.want).map_err(anyhow::Error::msg)?;
     let relay = RelaySpec::resolve(&cli.relay, cli.relay_fingerprint).await?;
-    let timeouts = Timeouts {
-        e2e_idle: Duration::from_secs(cli.idle_timeout_secs),
-        ..Timeouts::default()
-    };
-    let cfg = ViewerConfig {
-        relay,
-        timeouts,
-        technician: cli.name,
-        want,
-    };
+    let timeouts = Timeouts { e2e_idle: Duration::from_secs(cli.idle_timeout_secs), ..Timeouts::default() };
+    let cfg = ViewerConfig { relay, timeouts, technician: cli.name, want };
     let session = ViewerSession::connect(&cfg, &code).await?;
     println!("connected");
     println!("granted {}", session.granted());
@@ -94,8 +86,7 @@ async fn main() -> anyhow::Result<()> {
 
     if let Some(path) = &cli.snapshot {
         let shown = session.next_frame(None).await?;
-        snapshot::write_png(&shown.frame, path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        snapshot::write_png(&shown.frame, path).with_context(|| format!("writing {}", path.display()))?;
         println!("snapshot {}", path.display());
         eprintln!(
             "Saved the host's screen ({}x{}) to {}",

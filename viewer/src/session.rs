@@ -10,7 +10,7 @@ use quinn::{Connection, SendStream};
 use tether_shared::code::Code;
 use tether_shared::net::pairing::{connect_viewer, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
-use tether_shared::session_proto::{HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::session_proto::{CursorShape, HostToViewer, Permissions, RefusalReason, ViewerToHost};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -54,6 +54,16 @@ pub struct ViewerSession {
     frames: watch::Receiver<Option<Shown>>,
     input: Mutex<SendStream>,
     ended: watch::Receiver<Option<String>>,
+    cursor: watch::Receiver<CursorState>,
+    grants: watch::Receiver<Permissions>,
+}
+
+/// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CursorState {
+    pub shape: Option<Arc<CursorShape>>,
+    pub position: Option<(i32, i32)>,
+    pub visible: bool,
 }
 
 impl ViewerSession {
@@ -70,45 +80,44 @@ impl ViewerSession {
         Session::spawn_relay_watch(session.link, session.conn, move || {
             on_gone.send_replace(Some(HOST_GONE.to_string()));
         });
-        let (mut ctl_send, mut ctl_recv) = conn
-            .open_bi()
-            .await
-            .map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let (mut ctl_send, mut ctl_recv) =
+            conn.open_bi().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
         let hello = ViewerToHost::Hello {
             version: PROTOCOL_VERSION,
             technician: cfg.technician.clone(),
             want: cfg.want,
         };
-        wire::write_msg(&mut ctl_send, &hello, MAX_CONTROL_MSG)
-            .await
-            .map_err(|e| stream_ended(&conn, e))?;
-        let granted = match wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)
-            .await
-            .map_err(|e| stream_ended(&conn, e))?
-        {
-            Some(HostToViewer::Welcome { granted, .. }) => granted,
-            Some(HostToViewer::Refused { reason }) => return Err(ViewerError::Refused(reason)),
-            other => return Err(protocol(&conn, format!("expected Welcome, got {other:?}"))),
-        };
-        let input = conn
-            .open_uni()
-            .await
-            .map_err(|e| ViewerError::Ended(e.to_string()))?;
+        wire::write_msg(&mut ctl_send, &hello, MAX_CONTROL_MSG).await.map_err(|e| stream_ended(&conn, e))?;
+        let granted =
+            match wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.map_err(|e| stream_ended(&conn, e))? {
+                Some(HostToViewer::Welcome { granted, .. }) => granted,
+                Some(HostToViewer::Refused { reason }) => return Err(ViewerError::Refused(reason)),
+                other => return Err(protocol(&conn, format!("expected Welcome, got {other:?}"))),
+            };
+        let input = conn.open_uni().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
         let (frames_tx, frames) = watch::channel(None);
         let (acks_tx, acks_rx) = mpsc::channel(8);
         tokio::spawn(control_task(conn.clone(), ctl_send, acks_rx));
+        let (cursor_tx, cursor) = watch::channel(CursorState::default());
+        let (grants_tx, grants) = watch::channel(granted);
+        tokio::spawn(control_reader(conn.clone(), ctl_recv, cursor_tx, grants_tx, ended_tx.clone()));
         tokio::spawn(video_task(conn.clone(), frames_tx, acks_tx, ended_tx));
-        Ok(Self {
-            conn,
-            granted,
-            frames,
-            input: Mutex::new(input),
-            ended,
-        })
+        Ok(Self { conn, granted, frames, input: Mutex::new(input), ended, cursor, grants })
     }
 
+    /// What the host granted at the start.
     pub fn granted(&self) -> Permissions {
         self.granted
+    }
+
+    /// What the host grants now (the host user may change it during the session).
+    pub fn grants(&self) -> watch::Receiver<Permissions> {
+        self.grants.clone()
+    }
+
+    /// The host's cursor, updated as it moves or changes shape.
+    pub fn cursor(&self) -> watch::Receiver<CursorState> {
+        self.cursor.clone()
     }
 
     /// The latest complete frame, updated as frames arrive.
@@ -154,12 +163,7 @@ impl ViewerSession {
     /// Wait until the session has ended, and say why.
     pub async fn closed(&self) -> ViewerError {
         let reason = self.conn.closed().await;
-        ViewerError::Ended(
-            self.ended
-                .borrow()
-                .clone()
-                .unwrap_or_else(|| reason.to_string()),
-        )
+        ViewerError::Ended(self.ended.borrow().clone().unwrap_or_else(|| reason.to_string()))
     }
 
     /// End the session politely: input is flushed first, so nothing sent is lost.
@@ -179,8 +183,7 @@ impl Drop for ViewerSession {
     }
 }
 
-const HOST_GONE: &str =
-    "the host's connection to the relay ended (it vanished or lost its network)";
+const HOST_GONE: &str = "the host's connection to the relay ended (it vanished or lost its network)";
 
 fn stream_ended(conn: &Connection, e: WireError) -> ViewerError {
     match conn.close_reason() {
@@ -196,15 +199,53 @@ fn protocol(conn: &Connection, why: String) -> ViewerError {
 
 async fn control_task(conn: Connection, mut send: SendStream, mut acks: mpsc::Receiver<u64>) {
     while let Some(seq) = acks.recv().await {
-        if wire::write_msg(&mut send, &ViewerToHost::FrameAck { seq }, MAX_CONTROL_MSG)
-            .await
-            .is_err()
-        {
+        if wire::write_msg(&mut send, &ViewerToHost::FrameAck { seq }, MAX_CONTROL_MSG).await.is_err() {
             break;
         }
     }
     let _ = send.finish();
     drop(conn);
+}
+
+/// Messages from the host on the control stream after `Welcome`: cursor, permissions, goodbye.
+async fn control_reader(
+    conn: Connection,
+    mut recv: quinn::RecvStream,
+    cursor: watch::Sender<CursorState>,
+    grants: watch::Sender<Permissions>,
+    ended: watch::Sender<Option<String>>,
+) {
+    loop {
+        let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_CONTROL_MSG).await {
+            Ok(Some(msg)) => msg,
+            Ok(None) | Err(WireError::Io(_)) => return,
+            Err(e) => {
+                protocol(&conn, e.to_string());
+                return;
+            }
+        };
+        match msg {
+            HostToViewer::CursorShape(shape) if shape.is_valid() => {
+                cursor.send_modify(|c| c.shape = Some(Arc::new(shape)));
+            }
+            HostToViewer::CursorPosition { x, y, visible } => cursor.send_modify(|c| {
+                c.position = Some((x, y));
+                c.visible = visible;
+            }),
+            HostToViewer::PermissionsChanged(now) => {
+                grants.send_replace(now);
+            }
+            HostToViewer::Bye { reason } => {
+                ended.send_replace(Some(format!("the host ended the session: {reason}")));
+                return;
+            }
+            other => {
+                let why = protocol(&conn, format!("unexpected {other:?} on control"));
+                ended.send_replace(Some(why.to_string()));
+                return;
+            }
+        }
+    }
 }
 
 async fn video_task(
@@ -231,10 +272,7 @@ async fn video_task(
             match decoder.apply(&update) {
                 Ok(Some(info)) => {
                     if let Some(frame) = decoder.frame() {
-                        frames.send_replace(Some(Shown {
-                            info,
-                            frame: Arc::new(frame.clone()),
-                        }));
+                        frames.send_replace(Some(Shown { info, frame: Arc::new(frame.clone()) }));
                     }
                     if acks.send(info.seq).await.is_err() {
                         return Err("session closed".to_string());

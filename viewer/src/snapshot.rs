@@ -5,11 +5,5 @@ use std::path::Path;
 use tether_shared::frame::Frame;
 
 pub fn write_png(frame: &Frame, path: &Path) -> Result<(), image::ImageError> {
-    image::save_buffer(
-        path,
-        &frame.to_rgb(),
-        frame.width(),
-        frame.height(),
-        image::ColorType::Rgb8,
-    )
+    image::save_buffer(path, &frame.to_rgb(), frame.width(), frame.height(), image::ColorType::Rgb8)
 }

@@ -1,10 +1,13 @@
-//! Screen capture behind one trait. Backends: [`test_pattern`] (synthetic, deterministic) now; X11 comes
-//! next, in its own file, chosen in [`open`].
+//! Screen capture behind one trait, one file per backend, chosen in [`open`]: [`x11`] (scrap, the real
+//! screen) and [`test_pattern`] (synthetic and deterministic, for tests and machines without a display).
 //!
 //! Real capturers are often not `Send` (scrap's holds raw pointers), so every capturer lives on its own
 //! thread and the session asks it for frames through a [`CaptureHandle`].
 
+pub mod cursor;
+pub mod monitors;
 pub mod test_pattern;
+pub mod x11;
 
 use std::thread;
 
@@ -37,14 +40,15 @@ pub trait Capturer {
 pub enum Source {
     /// An animated, deterministic test pattern of the given size.
     TestPattern { width: u32, height: u32 },
+    /// Monitor `monitor` of the X display in `$DISPLAY`.
+    X11 { monitor: usize },
 }
 
 /// Build the capturer for `source` (on the capture thread).
 pub fn open(source: Source) -> Result<Box<dyn Capturer>, CaptureError> {
     match source {
-        Source::TestPattern { width, height } => {
-            Ok(Box::new(test_pattern::TestPattern::new(width, height)?))
-        }
+        Source::TestPattern { width, height } => Ok(Box::new(test_pattern::TestPattern::new(width, height)?)),
+        Source::X11 { monitor } => Ok(Box::new(x11::X11Capturer::new(monitor)?)),
     }
 }
 
@@ -89,10 +93,7 @@ impl CaptureHandle {
     /// Capture the screen now.
     pub async fn grab(&self) -> Result<Captured, CaptureError> {
         let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(tx)
-            .await
-            .map_err(|_| CaptureError::Stopped)?;
+        self.requests.send(tx).await.map_err(|_| CaptureError::Stopped)?;
         rx.await.map_err(|_| CaptureError::Stopped)?
     }
 }

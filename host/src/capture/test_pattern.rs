@@ -17,13 +17,8 @@ pub struct TestPattern {
 
 impl TestPattern {
     pub fn new(width: u32, height: u32) -> Result<Self, CaptureError> {
-        tether_shared::frame::check_size(width, height)
-            .map_err(|e| CaptureError::Failed(e.to_string()))?;
-        Ok(Self {
-            width,
-            height,
-            next: 0,
-        })
+        tether_shared::frame::check_size(width, height).map_err(|e| CaptureError::Failed(e.to_string()))?;
+        Ok(Self { width, height, next: 0 })
     }
 }
 
@@ -31,10 +26,7 @@ impl Capturer for TestPattern {
     fn capture(&mut self) -> Result<Captured, CaptureError> {
         let id = self.next;
         self.next += 1;
-        Ok(Captured {
-            id,
-            frame: render(self.width, self.height, id),
-        })
+        Ok(Captured { id, frame: render(self.width, self.height, id) })
     }
 }
 
@@ -73,8 +65,7 @@ pub fn render(width: u32, height: u32, n: u64) -> Frame {
             px[i..i + 3].copy_from_slice(&colour);
         }
     }
-    Frame::from_bgrx(width, height, px)
-        .unwrap_or_else(|_| unreachable!("size checked by the caller"))
+    Frame::from_bgrx(width, height, px).unwrap_or_else(|_| unreachable!("size checked by the caller"))
 }
 
 #[cfg(test)]

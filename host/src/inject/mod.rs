@@ -1,7 +1,11 @@
-//! Input injection behind one trait. Backends: [`record`] (keeps the events, for tests and the headless
-//! demo) now; X11 injection comes next, in its own file.
+//! Input injection behind one trait, one file per backend: [`x11`] (enigo, the real desktop) and
+//! [`record`] (keeps the events, for tests and the headless demo).
+//!
+//! Every sink tracks which keys and buttons it holds down ([`Held`]), so that when a session ends — or the
+//! link drops — `release_all` lets go of each of them: no stuck Ctrl on the user's machine.
 
 pub mod record;
+pub mod x11;
 
 use tether_shared::input::InputEvent;
 
@@ -16,4 +20,41 @@ pub trait InputSink: Send {
     fn inject(&mut self, event: &InputEvent) -> Result<(), InjectError>;
     /// Release every key and button still held (session end, link drop).
     fn release_all(&mut self);
+}
+
+/// The release event matching a press, if `event` is a press.
+pub fn release_of(event: &InputEvent) -> Option<InputEvent> {
+    match event {
+        InputEvent::Key { key, pressed: true } => Some(InputEvent::Key { key: *key, pressed: false }),
+        InputEvent::MouseButton { button, pressed: true } => {
+            Some(InputEvent::MouseButton { button: *button, pressed: false })
+        }
+        _ => None,
+    }
+}
+
+/// Keys and buttons currently held down, as press events in the order they were pressed.
+#[derive(Debug, Clone, Default)]
+pub struct Held(Vec<InputEvent>);
+
+impl Held {
+    /// Update after `event` was injected.
+    pub fn note(&mut self, event: &InputEvent) {
+        match event {
+            InputEvent::Key { pressed: false, .. } | InputEvent::MouseButton { pressed: false, .. } => {
+                self.0.retain(|press| release_of(press).as_ref() != Some(event));
+            }
+            press if release_of(press).is_some() && !self.0.contains(press) => self.0.push(press.clone()),
+            _ => {}
+        }
+    }
+
+    /// The releases that let go of everything held, last pressed first; forgets them.
+    pub fn take_releases(&mut self) -> Vec<InputEvent> {
+        std::mem::take(&mut self.0).iter().rev().filter_map(release_of).collect()
+    }
+
+    pub fn presses(&self) -> &[InputEvent] {
+        &self.0
+    }
 }

@@ -1,41 +1,22 @@
-//! An [`InputSink`] that records every event in order (shared with whoever holds a clone). It tracks which
-//! keys and buttons are held, and `release_all` records a release for each — as a real sink injects them.
+//! An [`InputSink`] that records every event in order (shared with whoever holds a clone). `release_all`
+//! records a release for each held key and button — as a real sink injects them.
 
 use std::sync::{Arc, Mutex};
 
 use tether_shared::input::InputEvent;
 
-use super::{InjectError, InputSink};
+use super::{Held, InjectError, InputSink};
 
 #[derive(Debug, Default)]
 struct Log {
     events: Vec<InputEvent>,
-    /// Press events of keys and buttons not yet released.
-    held: Vec<InputEvent>,
+    held: Held,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RecordingSink {
     log: Arc<Mutex<Log>>,
     echo: bool,
-}
-
-/// The release event matching a press, if `event` is a press.
-fn release_of(event: &InputEvent) -> Option<InputEvent> {
-    match event {
-        InputEvent::Key { key, pressed: true } => Some(InputEvent::Key {
-            key: *key,
-            pressed: false,
-        }),
-        InputEvent::MouseButton {
-            button,
-            pressed: true,
-        } => Some(InputEvent::MouseButton {
-            button: *button,
-            pressed: false,
-        }),
-        _ => None,
-    }
 }
 
 impl RecordingSink {
@@ -45,44 +26,25 @@ impl RecordingSink {
 
     /// Also print each event as a line `input <event>` on stdout (the headless host's demo sink).
     pub fn echoing() -> Self {
-        Self {
-            echo: true,
-            ..Self::default()
-        }
+        Self { echo: true, ..Self::default() }
     }
 
     /// Everything injected so far, in order.
     pub fn events(&self) -> Vec<InputEvent> {
-        self.log
-            .lock()
-            .map(|l| l.events.clone())
-            .unwrap_or_default()
+        self.log.lock().map(|l| l.events.clone()).unwrap_or_default()
     }
 
     /// Press events of keys and buttons currently held.
     pub fn held(&self) -> Vec<InputEvent> {
-        self.log.lock().map(|l| l.held.clone()).unwrap_or_default()
+        self.log.lock().map(|l| l.held.presses().to_vec()).unwrap_or_default()
     }
 
     fn record(&self, event: &InputEvent) -> Result<(), InjectError> {
-        let mut log = self
-            .log
-            .lock()
-            .map_err(|_| InjectError::Failed("recorder poisoned".into()))?;
+        let mut log = self.log.lock().map_err(|_| InjectError::Failed("recorder poisoned".into()))?;
         if self.echo {
             println!("input {event:?}");
         }
-        match event {
-            InputEvent::Key { pressed: false, .. }
-            | InputEvent::MouseButton { pressed: false, .. } => {
-                log.held
-                    .retain(|press| release_of(press).as_ref() != Some(event));
-            }
-            press if release_of(press).is_some() && !log.held.contains(press) => {
-                log.held.push(press.clone())
-            }
-            _ => {}
-        }
+        log.held.note(event);
         log.events.push(event.clone());
         Ok(())
     }
@@ -94,10 +56,9 @@ impl InputSink for RecordingSink {
     }
 
     fn release_all(&mut self) {
-        for press in self.held() {
-            if let Some(release) = release_of(&press) {
-                let _ = self.record(&release);
-            }
+        let releases = self.log.lock().map(|mut l| l.held.take_releases()).unwrap_or_default();
+        for release in releases {
+            let _ = self.record(&release);
         }
     }
 }
@@ -110,37 +71,24 @@ mod tests {
     #[test]
     fn release_all_releases_exactly_what_is_held() {
         let mut sink = RecordingSink::new();
-        let ctrl = InputEvent::Key {
-            key: Key::Control,
-            pressed: true,
-        };
-        let a = InputEvent::Key {
-            key: Key::Char('a'),
-            pressed: true,
-        };
-        let left = InputEvent::MouseButton {
-            button: MouseButton::Left,
-            pressed: true,
-        };
+        let ctrl = InputEvent::Key { key: Key::Control, pressed: true };
+        let a = InputEvent::Key { key: Key::Char('a'), pressed: true };
+        let left = InputEvent::MouseButton { button: MouseButton::Left, pressed: true };
         for e in [&ctrl, &a, &left] {
             sink.inject(e).expect("inject");
         }
-        sink.inject(&InputEvent::Key {
-            key: Key::Char('a'),
-            pressed: false,
-        })
-        .expect("inject");
+        sink.inject(&InputEvent::Key { key: Key::Char('a'), pressed: false }).expect("inject");
         assert_eq!(sink.held(), vec![ctrl, left]);
         sink.release_all();
         assert!(sink.held().is_empty());
         let tail: Vec<_> = sink.events().into_iter().rev().take(2).collect();
-        assert!(tail.contains(&InputEvent::Key {
-            key: Key::Control,
-            pressed: false
-        }));
-        assert!(tail.contains(&InputEvent::MouseButton {
-            button: MouseButton::Left,
-            pressed: false
-        }));
+        assert_eq!(
+            tail,
+            vec![
+                InputEvent::Key { key: Key::Control, pressed: false },
+                InputEvent::MouseButton { button: MouseButton::Left, pressed: false },
+            ],
+            "released last-pressed first"
+        );
     }
 }

@@ -6,9 +6,7 @@ use std::time::Instant;
 
 use rand::Rng;
 use tether_shared::code::Nameplate;
-use tether_shared::relay_proto::{
-    ClientToRelay, RelayErrorKind, RelayToClient, Role, MAX_PAIRING_PAYLOAD,
-};
+use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, MAX_PAIRING_PAYLOAD};
 use tokio::sync::mpsc;
 
 use super::io::ClientIo;
@@ -24,11 +22,7 @@ enum Waited {
 
 /// How a pairing ended, from the host task's point of view.
 enum Paired {
-    Both {
-        viewer: Mailbox,
-        host_tag: u64,
-        viewer_tag: u64,
-    },
+    Both { viewer: Mailbox, host_tag: u64, viewer_tag: u64 },
     Failed(Mailbox, RelayErrorKind),
     ViewerLeft,
     HostLeft,
@@ -41,20 +35,14 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
             None => return Ok(()),
             Some(ClientToRelay::Register) => {}
             Some(msg) if is_pairing(&msg) => continue,
-            Some(other) => {
-                return Err(RelayErrorKind::Protocol(format!(
-                    "unexpected {other:?} from a host"
-                )))
-            }
+            Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a host"))),
         }
         if !hub.limits.allow_register(addr.ip()) {
             io.notify(RelayErrorKind::RateLimited).await?;
             continue;
         }
         let (tx, mut rx) = mpsc::channel(MAILBOX);
-        let registered = hub
-            .nameplates()
-            .register(Instant::now(), tx, &mut rand::rng());
+        let registered = hub.nameplates().register(Instant::now(), tx, &mut rand::rng());
         let (nameplate, expires) = match registered {
             Ok(ok) => ok,
             Err(kind) => {
@@ -62,15 +50,9 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
                 continue;
             }
         };
-        let expires_in_ms = expires
-            .saturating_duration_since(Instant::now())
-            .as_millis() as u64;
+        let expires_in_ms = expires.saturating_duration_since(Instant::now()).as_millis() as u64;
         tracing::info!(%addr, %nameplate, "host waiting");
-        io.send(&RelayToClient::Registered {
-            nameplate: nameplate.clone(),
-            expires_in_ms,
-        })
-        .await?;
+        io.send(&RelayToClient::Registered { nameplate: nameplate.clone(), expires_in_ms }).await?;
 
         let (viewer, viewer_addr) = match wait(io, hub, &nameplate, expires, &mut rx).await? {
             Waited::Joined(viewer, viewer_addr) => (viewer, viewer_addr),
@@ -85,20 +67,10 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
                 let _ = viewer.send(PeerEvent::Failed(RelayErrorKind::Busy)).await;
                 io.send(&RelayToClient::PairingFailed).await?;
             }
-            Paired::Both {
-                viewer,
-                host_tag,
-                viewer_tag,
-            } => {
+            Paired::Both { viewer, host_tag, viewer_tag } => {
                 let guard = hub.router.activate(
-                    Endpoint {
-                        tag: host_tag,
-                        addr,
-                    },
-                    Endpoint {
-                        tag: viewer_tag,
-                        addr: viewer_addr,
-                    },
+                    Endpoint { tag: host_tag, addr },
+                    Endpoint { tag: viewer_tag, addr: viewer_addr },
                 );
                 tracing::info!(%addr, %viewer_addr, %nameplate, "session started");
                 let _ = viewer.send(PeerEvent::Ready).await;
@@ -123,9 +95,7 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
 fn is_pairing(msg: &ClientToRelay) -> bool {
     matches!(
         msg,
-        ClientToRelay::Pake { .. }
-            | ClientToRelay::Confirm { .. }
-            | ClientToRelay::PairingResult { .. }
+        ClientToRelay::Pake { .. } | ClientToRelay::Confirm { .. } | ClientToRelay::PairingResult { .. }
     )
 }
 
@@ -190,8 +160,7 @@ async fn pair(
     if viewer.send(PeerEvent::Tag(viewer_tag)).await.is_err() {
         return Ok(Paired::ViewerLeft);
     }
-    io.send(&RelayToClient::PeerJoined { tag: host_tag })
-        .await?;
+    io.send(&RelayToClient::PeerJoined { tag: host_tag }).await?;
     let deadline = tokio::time::Instant::now() + hub.cfg.pairing_timeout;
     let (mut host_ok, mut viewer_ok) = (None, None);
     loop {
@@ -199,13 +168,7 @@ async fn pair(
             (Some(false), _) | (_, Some(false)) => {
                 return Ok(Paired::Failed(viewer, RelayErrorKind::WrongCode))
             }
-            (Some(true), Some(true)) => {
-                return Ok(Paired::Both {
-                    viewer,
-                    host_tag,
-                    viewer_tag,
-                })
-            }
+            (Some(true), Some(true)) => return Ok(Paired::Both { viewer, host_tag, viewer_tag }),
             _ => {}
         }
         tokio::select! {
@@ -241,10 +204,7 @@ async fn pair(
 
 pub(super) fn check_payload(msg: &[u8]) -> Result<(), RelayErrorKind> {
     if msg.len() > MAX_PAIRING_PAYLOAD {
-        return Err(RelayErrorKind::Protocol(format!(
-            "pairing message of {} bytes",
-            msg.len()
-        )));
+        return Err(RelayErrorKind::Protocol(format!("pairing message of {} bytes", msg.len())));
     }
     Ok(())
 }

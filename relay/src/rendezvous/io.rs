@@ -18,28 +18,16 @@ impl ClientIo {
     /// Accept the client's control stream and read its hello. A wrong version is answered with an error
     /// naming both versions.
     pub async fn accept(conn: Connection) -> Result<(Self, Role), WireError> {
-        let (send, recv) = conn
-            .accept_bi()
-            .await
-            .map_err(|e| WireError::Io(e.into()))?;
+        let (send, recv) = conn.accept_bi().await.map_err(|e| WireError::Io(e.into()))?;
         let mut io = Self { conn, send, recv };
         match io.recv_raw().await {
-            Ok(Some(ClientToRelay::Hello { version, role })) if version == PROTOCOL_VERSION => {
-                Ok((io, role))
-            }
+            Ok(Some(ClientToRelay::Hello { version, role })) if version == PROTOCOL_VERSION => Ok((io, role)),
             Ok(Some(ClientToRelay::Hello { version, .. })) => {
-                io.fail(RelayErrorKind::VersionMismatch {
-                    relay: PROTOCOL_VERSION,
-                    client: version,
-                })
-                .await;
+                io.fail(RelayErrorKind::VersionMismatch { relay: PROTOCOL_VERSION, client: version }).await;
                 Err(WireError::Truncated)
             }
             Ok(other) => {
-                io.fail(RelayErrorKind::Protocol(format!(
-                    "expected Hello, got {other:?}"
-                )))
-                .await;
+                io.fail(RelayErrorKind::Protocol(format!("expected Hello, got {other:?}"))).await;
                 Err(WireError::Truncated)
             }
             Err(e) => {
@@ -75,20 +63,16 @@ impl ClientIo {
 
     /// Tell the client an error and close the connection.
     pub async fn fail(&mut self, kind: RelayErrorKind) {
-        let _ = self
-            .send(&RelayToClient::Error { kind: kind.clone() })
-            .await;
+        let _ = self.send(&RelayToClient::Error { kind: kind.clone() }).await;
         let _ = self.send.finish();
         let code = match kind {
             RelayErrorKind::Timeout => CLOSE_TIMEOUT,
             _ => CLOSE_PROTOCOL,
         };
         // Give the error a moment to leave before the close frame overtakes it.
-        let _ =
-            tokio::time::timeout(std::time::Duration::from_millis(200), self.send.stopped()).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), self.send.stopped()).await;
         let reason = kind.to_string();
-        self.conn
-            .close(code.into(), &reason.as_bytes()[..reason.len().min(120)]);
+        self.conn.close(code.into(), &reason.as_bytes()[..reason.len().min(120)]);
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {

@@ -100,8 +100,7 @@ impl Drop for Counted<'_> {
 pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>) {
     let _live = Counted::new(&hub.connections);
     let addr = conn.remote_address();
-    let hello =
-        tokio::time::timeout(hub.cfg.handshake_timeout, ClientIo::accept(conn.clone())).await;
+    let hello = tokio::time::timeout(hub.cfg.handshake_timeout, ClientIo::accept(conn.clone())).await;
     let (mut io, role) = match hello {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => {
@@ -114,13 +113,7 @@ pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>) {
             return;
         }
     };
-    if io
-        .send(&RelayToClient::Welcome {
-            version: PROTOCOL_VERSION,
-        })
-        .await
-        .is_err()
-    {
+    if io.send(&RelayToClient::Welcome { version: PROTOCOL_VERSION }).await.is_err() {
         return;
     }
     let result = match role {

@@ -34,12 +34,7 @@ pub struct Nameplates<T> {
 
 impl<T> Nameplates<T> {
     pub fn new(ttl: Duration, max_waiting: usize) -> Self {
-        Self {
-            ttl,
-            max_waiting,
-            waiting: HashMap::new(),
-            retired: HashMap::new(),
-        }
+        Self { ttl, max_waiting, waiting: HashMap::new(), retired: HashMap::new() }
     }
 
     pub fn waiting(&self) -> usize {
@@ -59,8 +54,7 @@ impl<T> Nameplates<T> {
         }
         let nameplate = self.fresh(rng);
         let expires = now + self.ttl;
-        self.waiting
-            .insert(nameplate.clone(), Waiting { expires, host });
+        self.waiting.insert(nameplate.clone(), Waiting { expires, host });
         Ok((nameplate, expires))
     }
 
@@ -73,8 +67,7 @@ impl<T> Nameplates<T> {
                 Ok(w.host)
             }
             Some(_) => {
-                self.retired
-                    .insert(nameplate.clone(), (now, Retired::Expired));
+                self.retired.insert(nameplate.clone(), (now, Retired::Expired));
                 Err(RelayErrorKind::Expired)
             }
             None => Err(match self.retired.get(nameplate) {
@@ -89,8 +82,7 @@ impl<T> Nameplates<T> {
     pub fn expire(&mut self, now: Instant, nameplate: &Nameplate) -> bool {
         let found = self.waiting.remove(nameplate).is_some();
         if found {
-            self.retired
-                .insert(nameplate.clone(), (now, Retired::Expired));
+            self.retired.insert(nameplate.clone(), (now, Retired::Expired));
         }
         found
     }
@@ -102,8 +94,7 @@ impl<T> Nameplates<T> {
 
     fn prune(&mut self, now: Instant) {
         let ttl = self.ttl;
-        self.retired
-            .retain(|_, (at, _)| now.saturating_duration_since(*at) < ttl);
+        self.retired.retain(|_, (at, _)| now.saturating_duration_since(*at) < ttl);
     }
 
     /// A random nameplate not in use: 3 digits while fewer than half of them are taken, then longer.
@@ -115,8 +106,7 @@ impl<T> Nameplates<T> {
         }
         loop {
             let n: u64 = rng.random_range(10u64.pow(digits - 1)..10u64.pow(digits));
-            let candidate =
-                Nameplate::new(&n.to_string()).unwrap_or_else(|| unreachable!("digits only"));
+            let candidate = Nameplate::new(&n.to_string()).unwrap_or_else(|| unreachable!("digits only"));
             if !self.waiting.contains_key(&candidate) && !self.retired.contains_key(&candidate) {
                 return candidate;
             }
@@ -129,11 +119,7 @@ mod tests {
     use super::*;
 
     fn setup() -> (Nameplates<u32>, Instant, rand::rngs::ThreadRng) {
-        (
-            Nameplates::new(Duration::from_secs(600), 100),
-            Instant::now(),
-            rand::rng(),
-        )
+        (Nameplates::new(Duration::from_secs(600), 100), Instant::now(), rand::rng())
     }
 
     #[test]
@@ -153,31 +139,18 @@ mod tests {
         assert_eq!(n.claim(expires, &np), Err(RelayErrorKind::Expired));
         let (np2, _) = n.register(t0, 2, &mut rng).expect("room");
         assert!(n.expire(t0 + Duration::from_secs(601), &np2));
-        assert_eq!(
-            n.claim(t0 + Duration::from_secs(602), &np2),
-            Err(RelayErrorKind::Expired)
-        );
-        assert_eq!(
-            n.claim(t0 + Duration::from_secs(1300), &np2),
-            Err(RelayErrorKind::UnknownCode),
-            "pruned"
-        );
+        assert_eq!(n.claim(t0 + Duration::from_secs(602), &np2), Err(RelayErrorKind::Expired));
+        assert_eq!(n.claim(t0 + Duration::from_secs(1300), &np2), Err(RelayErrorKind::UnknownCode), "pruned");
     }
 
     #[test]
     fn unknown_nameplates_and_capacity() {
         let mut n = Nameplates::new(Duration::from_secs(1), 2);
         let (t0, mut rng) = (Instant::now(), rand::rng());
-        assert_eq!(
-            n.claim(t0, &Nameplate::new("999").expect("digits")),
-            Err(RelayErrorKind::UnknownCode)
-        );
+        assert_eq!(n.claim(t0, &Nameplate::new("999").expect("digits")), Err(RelayErrorKind::UnknownCode));
         n.register(t0, 1, &mut rng).expect("room");
         n.register(t0, 2, &mut rng).expect("room");
-        assert_eq!(
-            n.register(t0, 3, &mut rng).map(|_| ()),
-            Err(RelayErrorKind::Busy)
-        );
+        assert_eq!(n.register(t0, 3, &mut rng).map(|_| ()), Err(RelayErrorKind::Busy));
     }
 
     #[test]

@@ -16,9 +16,7 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
             None => return Ok(()),
             Some(ClientToRelay::Claim { nameplate }) => nameplate,
             Some(other) => {
-                return Err(RelayErrorKind::Protocol(format!(
-                    "unexpected {other:?} from a viewer"
-                )))
+                return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a viewer")))
             }
         };
         if !hub.limits.allow_claim(addr.ip()) {
@@ -36,11 +34,7 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
             }
         };
         let (tx, mut rx) = mpsc::channel(MAILBOX);
-        if host
-            .send(PeerEvent::Joined { viewer: tx, addr })
-            .await
-            .is_err()
-        {
+        if host.send(PeerEvent::Joined { viewer: tx, addr }).await.is_err() {
             io.notify(RelayErrorKind::UnknownCode).await?;
             continue;
         }

@@ -28,11 +28,7 @@ impl std::fmt::Debug for RelayLink {
 
 impl RelayLink {
     /// Connect, say hello with our version and role, and wait for the relay's welcome.
-    pub async fn connect(
-        relay: &RelaySpec,
-        role: Role,
-        timeouts: &Timeouts,
-    ) -> Result<Self, ClientError> {
+    pub async fn connect(relay: &RelaySpec, role: Role, timeouts: &Timeouts) -> Result<Self, ClientError> {
         let socket = TaggedSocket::bind(relay.addr)?;
         let endpoint = Endpoint::new_with_abstract_socket(
             tls::endpoint_config(),
@@ -45,35 +41,18 @@ impl RelayLink {
         let conn = endpoint
             .connect_with(cfg, relay.addr, &relay.server_name)?
             .await
-            .map_err(|source| ClientError::RelayUnreachable {
-                addr: relay.addr,
-                source,
-            })?;
+            .map_err(|source| ClientError::RelayUnreachable { addr: relay.addr, source })?;
         let (send, recv) = conn.open_bi().await.map_err(ClientError::RelayConnection)?;
-        let mut link = Self {
-            endpoint,
-            socket,
-            conn,
-            send,
-            recv,
-        };
-        link.send(&ClientToRelay::Hello {
-            version: PROTOCOL_VERSION,
-            role,
-        })
-        .await?;
+        let mut link = Self { endpoint, socket, conn, send, recv };
+        link.send(&ClientToRelay::Hello { version: PROTOCOL_VERSION, role }).await?;
         match link.recv().await? {
             RelayToClient::Welcome { .. } => Ok(link),
-            other => Err(ClientError::Unexpected(format!(
-                "{other:?} instead of Welcome"
-            ))),
+            other => Err(ClientError::Unexpected(format!("{other:?} instead of Welcome"))),
         }
     }
 
     pub async fn send(&mut self, msg: &ClientToRelay) -> Result<(), ClientError> {
-        wire::write_msg(&mut self.send, msg, MAX_CONTROL_MSG)
-            .await
-            .map_err(|e| self.explain(e))
+        wire::write_msg(&mut self.send, msg, MAX_CONTROL_MSG).await.map_err(|e| self.explain(e))
     }
 
     /// The next message; the relay's `Error` becomes [`ClientError::Relay`].

@@ -51,10 +51,7 @@ impl Default for Timeouts {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("could not reach the relay at {addr}: {source}")]
-    RelayUnreachable {
-        addr: SocketAddr,
-        source: quinn::ConnectionError,
-    },
+    RelayUnreachable { addr: SocketAddr, source: quinn::ConnectionError },
     #[error("could not start a connection: {0}")]
     Connect(#[from] quinn::ConnectError),
     #[error("the connection to the relay failed: {0}")]
@@ -97,15 +94,8 @@ impl RelaySpec {
         let addr = tokio::net::lookup_host(text).await?.next().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::NotFound, format!("{text}: no address"))
         })?;
-        let host = text
-            .rsplit_once(':')
-            .map_or(text, |(h, _)| h)
-            .trim_matches(['[', ']']);
+        let host = text.rsplit_once(':').map_or(text, |(h, _)| h).trim_matches(['[', ']']);
         let trust = fingerprint.map_or(RelayTrust::SystemRoots, RelayTrust::Pinned);
-        Ok(Self {
-            addr,
-            server_name: host.to_owned(),
-            trust,
-        })
+        Ok(Self { addr, server_name: host.to_owned(), trust })
     }
 }

@@ -95,30 +95,17 @@ impl HostRendezvous {
     pub async fn connect(relay: &RelaySpec, timeouts: Timeouts) -> Result<Self, ClientError> {
         let link = RelayLink::connect(relay, Role::Host, &timeouts).await?;
         let identity = Identity::generate(&[tls::E2E_SERVER_NAME])?;
-        Ok(Self {
-            link,
-            identity,
-            timeouts,
-        })
+        Ok(Self { link, identity, timeouts })
     }
 
     /// Ask the relay for a nameplate and make a fresh secret: the code to show, and how long it lives.
     pub async fn register(&mut self) -> Result<(Code, Duration), ClientError> {
         self.link.send(&ClientToRelay::Register).await?;
         match self.link.recv().await? {
-            RelayToClient::Registered {
-                nameplate,
-                expires_in_ms,
-            } => Ok((
-                Code {
-                    nameplate,
-                    secret: Secret::generate(),
-                },
-                Duration::from_millis(expires_in_ms),
-            )),
-            other => Err(ClientError::Unexpected(format!(
-                "{other:?} instead of Registered"
-            ))),
+            RelayToClient::Registered { nameplate, expires_in_ms } => {
+                Ok((Code { nameplate, secret: Secret::generate() }, Duration::from_millis(expires_in_ms)))
+            }
+            other => Err(ClientError::Unexpected(format!("{other:?} instead of Registered"))),
         }
     }
 
@@ -132,11 +119,9 @@ impl HostRendezvous {
         self.link.socket.set_tag(tag);
         let deadline = self.timeouts.pairing;
         match tokio::time::timeout(deadline, self.pair(code)).await {
-            Ok(Ok(Some((conn, peer)))) => Ok(HostOutcome::Paired(Session {
-                conn,
-                peer_fingerprint: peer,
-                link: self.link,
-            })),
+            Ok(Ok(Some((conn, peer)))) => {
+                Ok(HostOutcome::Paired(Session { conn, peer_fingerprint: peer, link: self.link }))
+            }
             Ok(Ok(None)) => {
                 self.link.endpoint.set_server_config(None);
                 Ok(HostOutcome::Restart(self, Restart::WrongCode))
@@ -148,19 +133,9 @@ impl HostRendezvous {
     }
 
     /// `Ok(None)`: the pairing failed on a wrong code and the relay has acknowledged it.
-    async fn pair(
-        &mut self,
-        code: &Code,
-    ) -> Result<Option<(Connection, Fingerprint)>, ClientError> {
+    async fn pair(&mut self, code: &Code) -> Result<Option<(Connection, Fingerprint)>, ClientError> {
         let ours = self.identity.fingerprint();
-        let verdict = exchange(
-            &mut self.link,
-            Role::Host,
-            &code.nameplate,
-            &code.secret,
-            &ours,
-        )
-        .await?;
+        let verdict = exchange(&mut self.link, Role::Host, &code.nameplate, &code.secret, &ours).await?;
         let peer = match verdict {
             Ok(peer) => peer,
             Err(()) => return self.await_failure_ack().await.map(|()| None),
@@ -168,18 +143,12 @@ impl HostRendezvous {
         let transport = tls::transport(self.timeouts.e2e_idle, Some(self.timeouts.keep_alive));
         let server = tls::e2e_server_config(&self.identity, peer, transport)?;
         self.link.endpoint.set_server_config(Some(server));
-        self.link
-            .send(&ClientToRelay::PairingResult { ok: true })
-            .await?;
+        self.link.send(&ClientToRelay::PairingResult { ok: true }).await?;
         match self.link.recv().await {
             Ok(RelayToClient::SessionReady) => {}
             Ok(RelayToClient::PairingFailed) => return Ok(None),
             Ok(RelayToClient::PeerGone) => return Err(ClientError::PeerLeft),
-            Ok(other) => {
-                return Err(ClientError::Unexpected(format!(
-                    "{other:?} instead of SessionReady"
-                )))
-            }
+            Ok(other) => return Err(ClientError::Unexpected(format!("{other:?} instead of SessionReady"))),
             Err(e) => return Err(e),
         }
         let conn = self.accept_viewer().await?;
@@ -192,11 +161,7 @@ impl HostRendezvous {
             match self.link.recv().await? {
                 RelayToClient::PairingFailed | RelayToClient::PeerGone => return Ok(()),
                 RelayToClient::PeerConfirm { .. } | RelayToClient::PeerPake { .. } => continue,
-                other => {
-                    return Err(ClientError::Unexpected(format!(
-                        "{other:?} after a failed pairing"
-                    )))
-                }
+                other => return Err(ClientError::Unexpected(format!("{other:?} after a failed pairing"))),
             }
         }
     }
@@ -204,21 +169,12 @@ impl HostRendezvous {
     async fn accept_viewer(&self) -> Result<Connection, ClientError> {
         let virtual_peer = self.link.socket.virtual_peer();
         loop {
-            let incoming = self
-                .link
-                .endpoint
-                .accept()
-                .await
-                .ok_or(ClientError::RelayClosed)?;
+            let incoming = self.link.endpoint.accept().await.ok_or(ClientError::RelayClosed)?;
             if incoming.remote_address() != virtual_peer {
                 incoming.refuse();
                 continue;
             }
-            return incoming
-                .accept()
-                .map_err(ClientError::EndToEnd)?
-                .await
-                .map_err(ClientError::EndToEnd);
+            return incoming.accept().map_err(ClientError::EndToEnd)?.await.map_err(ClientError::EndToEnd);
         }
     }
 }
@@ -230,50 +186,30 @@ pub async fn connect_viewer(
     timeouts: Timeouts,
 ) -> Result<Session, ClientError> {
     let mut link = RelayLink::connect(relay, Role::Viewer, &timeouts).await?;
-    link.send(&ClientToRelay::Claim {
-        nameplate: code.nameplate.clone(),
-    })
-    .await?;
+    link.send(&ClientToRelay::Claim { nameplate: code.nameplate.clone() }).await?;
     let tag = match link.recv().await? {
         RelayToClient::PeerJoined { tag } => tag,
-        other => {
-            return Err(ClientError::Unexpected(format!(
-                "{other:?} instead of PeerJoined"
-            )))
-        }
+        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerJoined"))),
     };
     link.socket.set_tag(tag);
     let attempt = async {
         let identity = Identity::generate(&["viewer.tether.invalid"])?;
         let ours = identity.fingerprint();
-        let peer = match exchange(
-            &mut link,
-            Role::Viewer,
-            &code.nameplate,
-            &code.secret,
-            &ours,
-        )
-        .await?
-        {
+        let peer = match exchange(&mut link, Role::Viewer, &code.nameplate, &code.secret, &ours).await? {
             Ok(peer) => peer,
             Err(()) => {
                 await_relay_verdict(&mut link).await;
                 return Err(ClientError::WrongCode);
             }
         };
-        link.send(&ClientToRelay::PairingResult { ok: true })
-            .await?;
+        link.send(&ClientToRelay::PairingResult { ok: true }).await?;
         match link.recv().await {
             Ok(RelayToClient::SessionReady) => {}
             Err(ClientError::Relay(crate::relay_proto::RelayErrorKind::WrongCode)) => {
                 return Err(ClientError::WrongCode)
             }
             Ok(RelayToClient::PeerGone) => return Err(ClientError::PeerLeft),
-            Ok(other) => {
-                return Err(ClientError::Unexpected(format!(
-                    "{other:?} instead of SessionReady"
-                )))
-            }
+            Ok(other) => return Err(ClientError::Unexpected(format!("{other:?} instead of SessionReady"))),
             Err(e) => return Err(e),
         }
         let transport = tls::transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
@@ -288,20 +224,15 @@ pub async fn connect_viewer(
     let (conn, peer) = tokio::time::timeout(timeouts.pairing, attempt)
         .await
         .map_err(|_| ClientError::Timeout("pairing with the host"))??;
-    Ok(Session {
-        conn,
-        peer_fingerprint: peer,
-        link,
-    })
+    Ok(Session { conn, peer_fingerprint: peer, link })
 }
 
 /// After a failed pairing, wait (briefly) for the relay's verdict before leaving: closing the link at once
 /// could discard our `PairingResult`, and the host would hear "the viewer left" instead of "wrong code".
 async fn await_relay_verdict(link: &mut RelayLink) {
     let verdict = async {
-        while let Ok(RelayToClient::PeerConfirm { .. } | RelayToClient::PeerPake { .. }) =
-            link.recv().await
-        {}
+        while let Ok(RelayToClient::PeerConfirm { .. } | RelayToClient::PeerPake { .. }) = link.recv().await {
+        }
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), verdict).await;
 }
@@ -320,38 +251,25 @@ async fn exchange(
     let peer_msg = match link.recv().await? {
         RelayToClient::PeerPake { msg } => msg,
         RelayToClient::PeerGone => return Err(ClientError::PeerLeft),
-        other => {
-            return Err(ClientError::Unexpected(format!(
-                "{other:?} instead of PeerPake"
-            )))
-        }
+        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerPake"))),
     };
     let keys: SessionKeys = match state.finish(&peer_msg) {
         Ok(keys) => keys,
         Err(_) => {
-            link.send(&ClientToRelay::PairingResult { ok: false })
-                .await?;
+            link.send(&ClientToRelay::PairingResult { ok: false }).await?;
             return Ok(Err(()));
         }
     };
-    link.send(&ClientToRelay::Confirm {
-        msg: keys.confirm(ours),
-    })
-    .await?;
+    link.send(&ClientToRelay::Confirm { msg: keys.confirm(ours) }).await?;
     let confirm = match link.recv().await? {
         RelayToClient::PeerConfirm { msg } => msg,
         RelayToClient::PeerGone => return Err(ClientError::PeerLeft),
-        other => {
-            return Err(ClientError::Unexpected(format!(
-                "{other:?} instead of PeerConfirm"
-            )))
-        }
+        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerConfirm"))),
     };
     match keys.verify_peer(&confirm) {
         Ok(peer) => Ok(Ok(peer)),
         Err(_) => {
-            link.send(&ClientToRelay::PairingResult { ok: false })
-                .await?;
+            link.send(&ClientToRelay::PairingResult { ok: false }).await?;
             Ok(Err(()))
         }
     }

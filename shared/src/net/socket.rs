@@ -29,12 +29,7 @@ use crate::packet;
 pub fn virtual_peer(ipv6: bool) -> SocketAddr {
     let v4 = SocketAddr::from((Ipv4Addr::new(127, 84, 84, 84), 4));
     if ipv6 {
-        SocketAddr::V6(SocketAddrV6::new(
-            Ipv4Addr::new(127, 84, 84, 84).to_ipv6_mapped(),
-            4,
-            0,
-            0,
-        ))
+        SocketAddr::V6(SocketAddrV6::new(Ipv4Addr::new(127, 84, 84, 84).to_ipv6_mapped(), 4, 0, 0))
     } else {
         v4
     }
@@ -64,9 +59,7 @@ pub struct TaggedSocket {
 
 impl fmt::Debug for TaggedSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaggedSocket")
-            .field("relay", &self.relay)
-            .finish_non_exhaustive()
+        f.debug_struct("TaggedSocket").field("relay", &self.relay).finish_non_exhaustive()
     }
 }
 
@@ -80,12 +73,7 @@ impl TaggedSocket {
         let std = std::net::UdpSocket::bind(local)?;
         std.set_nonblocking(true)?;
         let io = tokio::net::UdpSocket::from_std(std)?;
-        Ok(Arc::new(Self {
-            io,
-            relay,
-            virtual_peer: virtual_peer(relay.is_ipv6()),
-            tag: AtomicU64::new(0),
-        }))
+        Ok(Arc::new(Self { io, relay, virtual_peer: virtual_peer(relay.is_ipv6()), tag: AtomicU64::new(0) }))
     }
 
     /// Start wrapping end-to-end packets with `tag`.
@@ -100,10 +88,7 @@ impl TaggedSocket {
     fn send_tagged(&self, contents: &[u8]) -> io::Result<()> {
         let tag = self.tag.load(Ordering::Acquire);
         if tag == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "no session tag yet",
-            ));
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "no session tag yet"));
         }
         let total = packet::HEADER_LEN + contents.len();
         let mut stack = [0u8; STACK_DATAGRAM];
@@ -129,9 +114,7 @@ impl AsyncUdpSocket for TaggedSocket {
         if same_addr(transmit.destination, self.virtual_peer) {
             self.send_tagged(transmit.contents)
         } else {
-            self.io
-                .try_send_to(transmit.contents, transmit.destination)
-                .map(|_| ())
+            self.io.try_send_to(transmit.contents, transmit.destination).map(|_| ())
         }
     }
 
@@ -161,13 +144,7 @@ impl AsyncUdpSocket for TaggedSocket {
             } else {
                 (src, len)
             };
-            *meta = RecvMeta {
-                addr,
-                len,
-                stride: len,
-                ecn: None,
-                dst_ip: None,
-            };
+            *meta = RecvMeta { addr, len, stride: len, ecn: None, dst_ip: None };
             return Poll::Ready(Ok(1));
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tether_host::capture::{self, CaptureHandle, Capturer, Source};
 use tether_host::inject::record::RecordingSink;
 use tether_host::session::SessionReport;
-use tether_host::{run_host, HostConfig, HostError, HostEvent};
+use tether_host::{run_host, HostConfig, HostError, HostEvent, Sources};
 use tether_relay::{RelayConfig, RelayHandle, Server};
 use tether_shared::code::Code;
 use tether_shared::net::{RelaySpec, Timeouts};
@@ -50,17 +50,11 @@ impl TestRelay {
 
 pub fn start_relay(tweak: impl FnOnce(&mut RelayConfig)) -> TestRelay {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut cfg = RelayConfig::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        dir.path().to_path_buf(),
-    );
+    let mut cfg = RelayConfig::new("127.0.0.1:0".parse().expect("addr"), dir.path().to_path_buf());
     cfg.idle_timeout = Duration::from_secs(3);
     cfg.handshake_timeout = Duration::from_secs(3);
     tweak(&mut cfg);
-    TestRelay {
-        handle: Server::spawn(cfg).expect("relay starts"),
-        _dir: dir,
-    }
+    TestRelay { handle: Server::spawn(cfg).expect("relay starts"), _dir: dir }
 }
 
 /// A host running in the background, with its events and recorded input.
@@ -78,10 +72,7 @@ impl TestHost {
             match tokio::time::timeout(Duration::from_secs(10), self.events.recv()).await {
                 Ok(Some(HostEvent::Code { code, .. })) => return code,
                 Ok(Some(_)) => continue,
-                Ok(None) => panic!(
-                    "host ended before showing a code: {:?}",
-                    (&mut self.task).await
-                ),
+                Ok(None) => panic!("host ended before showing a code: {:?}", (&mut self.task).await),
                 Err(_) => panic!("no code within 10 s"),
             }
         }
@@ -96,10 +87,7 @@ impl TestHost {
     }
 
     pub async fn report(self) -> Result<SessionReport, HostError> {
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("host ends")
-            .expect("no panic")
+        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("host ends").expect("no panic")
     }
 }
 
@@ -112,10 +100,7 @@ pub fn host_config(relay: &TestRelay, allowed: Permissions) -> HostConfig {
 
 pub fn start_host(relay: &TestRelay, allowed: Permissions) -> TestHost {
     start_host_with(host_config(relay, allowed), move || {
-        capture::open(Source::TestPattern {
-            width: W,
-            height: H,
-        })
+        capture::open(Source::TestPattern { width: W, height: H })
     })
 }
 
@@ -125,21 +110,11 @@ where
 {
     let capture = CaptureHandle::spawn(make).expect("capture thread");
     let sink = RecordingSink::new();
+    let sources = Sources { capture, cursor: None, sink: Box::new(sink.clone()) };
     let (tx, events) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run_host(
-        cfg,
-        capture,
-        Box::new(sink.clone()),
-        tx,
-        stop.clone(),
-    ));
-    TestHost {
-        events,
-        sink,
-        stop,
-        task,
-    }
+    let task = tokio::spawn(run_host(cfg, sources, tx, stop.clone()));
+    TestHost { events, sink, stop, task }
 }
 
 pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
@@ -147,21 +122,14 @@ pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
         relay: relay.spec(),
         timeouts: fast_timeouts(),
         technician: "Test Technician".into(),
-        want: Permissions {
-            view: true,
-            control: true,
-            files: false,
-        },
+        want: Permissions { view: true, control: true, files: false },
     }
 }
 
 /// Path of a workspace binary (built by `cargo build --workspace --bins` before the tests).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
     let path = dir.join(name);
     assert!(
         path.exists(),

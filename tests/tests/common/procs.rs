@@ -23,11 +23,7 @@ impl Proc {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
-        Self {
-            child,
-            lines: BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-        }
+        Self { child, lines: BufReader::new(stdout).lines(), seen: Vec::new() }
     }
 
     /// Wait for a stdout line `PREFIX rest` and return `rest` (the lines before it are kept in `seen`).
@@ -48,10 +44,7 @@ impl Proc {
         .await;
         match found {
             Ok(Some(rest)) => rest,
-            Ok(None) => panic!(
-                "stdout ended without a {prefix:?} line; saw {:?}",
-                self.seen
-            ),
+            Ok(None) => panic!("stdout ended without a {prefix:?} line; saw {:?}", self.seen),
             Err(_) => panic!("no {prefix:?} line within 20 s; saw {:?}", self.seen),
         }
     }

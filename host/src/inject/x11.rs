@@ -1,0 +1,137 @@
+//! Injection into the X11 desktop with enigo (0.6, x11rb backend: no libxdo).
+//!
+//! Coordinates arrive in pixels of the shared monitor; they are clamped to it and offset by its origin on
+//! the root window, so a click can never land on another monitor.
+
+use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Settings};
+use tether_shared::input::{InputEvent, Key, MouseButton};
+
+use super::{Held, InjectError, InputSink};
+use crate::capture::monitors::Monitor;
+
+pub struct EnigoSink {
+    enigo: Enigo,
+    monitor: Monitor,
+    held: Held,
+}
+
+impl std::fmt::Debug for EnigoSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EnigoSink({})", self.monitor)
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> InjectError {
+    InjectError::Failed(e.to_string())
+}
+
+impl EnigoSink {
+    /// Inject into `display` (`None`: `$DISPLAY`), mapping coordinates to `monitor`.
+    pub fn new(display: Option<String>, monitor: Monitor) -> Result<Self, InjectError> {
+        let settings =
+            Settings { x11_display: display, release_keys_when_dropped: true, ..Settings::default() };
+        let enigo = Enigo::new(&settings).map_err(failed)?;
+        Ok(Self { enigo, monitor, held: Held::default() })
+    }
+
+    fn to_root(&self, x: i32, y: i32) -> (i32, i32) {
+        let max_x = self.monitor.width.saturating_sub(1) as i32;
+        let max_y = self.monitor.height.saturating_sub(1) as i32;
+        (self.monitor.x + x.clamp(0, max_x), self.monitor.y + y.clamp(0, max_y))
+    }
+}
+
+fn direction(pressed: bool) -> Direction {
+    if pressed {
+        Direction::Press
+    } else {
+        Direction::Release
+    }
+}
+
+fn button(b: MouseButton) -> Button {
+    match b {
+        MouseButton::Left => Button::Left,
+        MouseButton::Middle => Button::Middle,
+        MouseButton::Right => Button::Right,
+        MouseButton::Back => Button::Back,
+        MouseButton::Forward => Button::Forward,
+    }
+}
+
+fn key(k: Key) -> Result<enigo::Key, InjectError> {
+    use enigo::Key as E;
+    Ok(match k {
+        Key::Char(c) => E::Unicode(c),
+        Key::Enter => E::Return,
+        Key::Tab => E::Tab,
+        Key::Backspace => E::Backspace,
+        Key::Escape => E::Escape,
+        Key::Space => E::Space,
+        Key::Delete => E::Delete,
+        Key::Insert => E::Insert,
+        Key::Home => E::Home,
+        Key::End => E::End,
+        Key::PageUp => E::PageUp,
+        Key::PageDown => E::PageDown,
+        Key::Left => E::LeftArrow,
+        Key::Right => E::RightArrow,
+        Key::Up => E::UpArrow,
+        Key::Down => E::DownArrow,
+        Key::Shift => E::Shift,
+        Key::Control => E::Control,
+        Key::Alt => E::Alt,
+        Key::Super => E::Meta,
+        Key::F(n) => match n {
+            1 => E::F1,
+            2 => E::F2,
+            3 => E::F3,
+            4 => E::F4,
+            5 => E::F5,
+            6 => E::F6,
+            7 => E::F7,
+            8 => E::F8,
+            9 => E::F9,
+            10 => E::F10,
+            11 => E::F11,
+            12 => E::F12,
+            other => return Err(InjectError::Failed(format!("no key F{other}"))),
+        },
+    })
+}
+
+impl InputSink for EnigoSink {
+    fn inject(&mut self, event: &InputEvent) -> Result<(), InjectError> {
+        match event {
+            InputEvent::MouseMove { x, y } => {
+                let (x, y) = self.to_root(*x, *y);
+                self.enigo.move_mouse(x, y, Coordinate::Abs).map_err(failed)?;
+            }
+            InputEvent::MouseButton { button: b, pressed } => {
+                self.enigo.button(button(*b), direction(*pressed)).map_err(failed)?;
+            }
+            InputEvent::Wheel { dx, dy } => {
+                if *dy != 0 {
+                    self.enigo.scroll(*dy, Axis::Vertical).map_err(failed)?;
+                }
+                if *dx != 0 {
+                    self.enigo.scroll(*dx, Axis::Horizontal).map_err(failed)?;
+                }
+            }
+            InputEvent::Key { key: k, pressed } => {
+                self.enigo.key(key(*k)?, direction(*pressed)).map_err(failed)?;
+            }
+            InputEvent::Text(text) => self.enigo.text(text).map_err(failed)?,
+        }
+        self.held.note(event);
+        Ok(())
+    }
+
+    fn release_all(&mut self) {
+        for release in self.held.take_releases() {
+            if let Err(e) = self.inject(&release) {
+                tracing::warn!("could not release {release:?}: {e}");
+            }
+        }
+    }
+}
