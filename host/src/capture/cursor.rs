@@ -33,10 +33,7 @@ pub fn watch(monitor: Monitor) -> Result<mpsc::Receiver<CursorEvent>, CaptureErr
         .spawn(move || {
             let mut last_serial = None;
             let mut last_pos = None;
-            loop {
-                let Ok(Ok(image)) = conn.xfixes_get_cursor_image().map(|c| c.reply()) else {
-                    break;
-                };
+            while let Ok(Ok(image)) = conn.xfixes_get_cursor_image().map(|c| c.reply()) {
                 if last_serial != Some(image.cursor_serial) {
                     last_serial = Some(image.cursor_serial);
                     if tx.blocking_send(CursorEvent::Shape(shape(&image))).is_err() {
