@@ -1,11 +1,11 @@
 # shellcheck shell=bash
 # System packages Tether needs, installed with apt-get only when missing. Sourced by the other scripts.
 #
-#   build: C toolchain for ring and zstd-sys, pkg-config for -sys crates.
-#   tests: what the test suite runs besides our own binaries (nothing extra yet; X11 joins with issue 3).
+#   build: C toolchain for ring and zstd-sys; xcb headers for scrap's X11 capture.
+#   tests: a virtual X server and the X clients the tests drive (xterm, xdotool, import for screenshots).
 
-TETHER_BUILD_PACKAGES=(ca-certificates gcc g++ make pkg-config)
-TETHER_TEST_PACKAGES=()
+TETHER_BUILD_PACKAGES=(ca-certificates gcc g++ make pkg-config libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev)
+TETHER_TEST_PACKAGES=(xvfb xauth x11-xserver-utils xterm xfonts-base xdotool imagemagick)
 
 tether_ensure_packages() {
     local missing=()

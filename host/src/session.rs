@@ -145,6 +145,12 @@ pub async fn run(
         (SessionEnd::ConnectionLost(_), _) if peer_gone.is_cancelled() => {
             SessionEnd::ConnectionLost(VIEWER_GONE.into())
         }
+        // The viewer closed the connection normally: it left, nothing was lost.
+        (SessionEnd::ConnectionLost(_), Some(quinn::ConnectionError::ApplicationClosed(close)))
+            if close.error_code == CLOSE_NORMAL.into() =>
+        {
+            SessionEnd::ViewerLeft
+        }
         (SessionEnd::ConnectionLost(_), Some(reason)) => SessionEnd::ConnectionLost(reason.to_string()),
         (end, _) => end,
     };

@@ -14,8 +14,13 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, args: &[&str]) -> Self {
+        Self::spawn_with_env(name, args, &[])
+    }
+
+    pub fn spawn_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(super::bin(name))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

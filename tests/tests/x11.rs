@@ -1,0 +1,186 @@
+//! The real desktop under Xvfb: what the viewer shows equals the X server's own screenshot pixel for pixel
+//! (after typing into an xterm and after it scrolls); input from the viewer types into the xterm, moves
+//! and clicks where intended; keys held when the session ends are released; the cursor follows the mouse.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::procs::Proc;
+use common::xvfb::Xvfb;
+use common::*;
+use tether_shared::code::Code;
+use tether_shared::frame::Frame;
+use tether_shared::input::{InputEvent, Key, MouseButton};
+use tether_viewer::session::ViewerSession;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::ConnectionExt as _;
+
+const XW: u32 = 1024;
+const XH: u32 = 768;
+
+/// A host process sharing the Xvfb screen, and a viewer session connected to it.
+async fn share(relay: &TestRelay, x: &Xvfb, grant: &str) -> (Proc, ViewerSession) {
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let mut host = Proc::spawn_with_env(
+        "tether-host",
+        &[
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--headless",
+            "--grant",
+            grant,
+            "--idle-timeout-secs",
+            "3",
+        ],
+        &[("DISPLAY", x.display.as_str())],
+    );
+    let code = Code::parse(&host.line("code").await).expect("code");
+    let viewer = ViewerSession::connect(&viewer_config(relay), &code).await.expect("pairs");
+    (host, viewer)
+}
+
+fn rgb(frame: &Frame) -> image::RgbImage {
+    image::RgbImage::from_raw(frame.width(), frame.height(), frame.to_rgb()).expect("size")
+}
+
+/// Wait until the viewer's picture equals the X server's screenshot; on failure save both for a look.
+async fn assert_view_matches_screen(viewer: &ViewerSession, x: &Xvfb, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut frames = viewer.frames();
+    loop {
+        let screen = x.screenshot();
+        let shown = frames.borrow_and_update().clone().map(|s| rgb(&s.frame));
+        if shown.as_ref() == Some(&screen) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let dir = std::env::temp_dir();
+            screen.save(dir.join("tether-x11-screen.png")).ok();
+            if let Some(shown) = shown {
+                shown.save(dir.join("tether-x11-viewer.png")).ok();
+            }
+            panic!("{what}: the viewer's picture differs from the X screen (saved in {})", dir.display());
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), frames.changed()).await;
+    }
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn file_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_sees_the_x_screen_exactly_and_types_and_clicks_into_it() {
+    let mut x = Xvfb::start(XW, XH);
+    let dir = tempfile::tempdir().expect("temp");
+    let typed = dir.path().join("typed.txt");
+    let script = format!("cat > '{}'", typed.display());
+    x.spawn("xterm", &["-geometry", "80x24+40+40", "-e", "sh", "-c", &script]);
+    wait_for("the xterm window", || x.try_run("xdotool", &["search", "--class", "xterm"]).is_some()).await;
+
+    let relay = start_relay(|_| {});
+    let (mut host, viewer) = share(&relay, &x, "view,control").await;
+    viewer.next_frame(None).await.expect("first frame");
+    assert_view_matches_screen(&viewer, &x, "at the start").await;
+
+    // Click into the xterm (focus), then type lines: the text reaches the program in the xterm.
+    for event in tether_viewer::input::click(200, 150, MouseButton::Left) {
+        viewer.send_input(event).await.expect("send");
+    }
+    wait_for("the pointer to move", || x.mouse() == (200, 150)).await;
+    viewer.send_input(InputEvent::Text("hello from tether\n".into())).await.expect("send");
+    wait_for("typed text", || file_text(&typed).contains("hello from tether\n")).await;
+    assert_view_matches_screen(&viewer, &x, "after typing").await;
+
+    // Enough lines to make the xterm scroll.
+    let lines: String = (1..=40).map(|i| format!("line {i} of a long text\n")).collect();
+    viewer.send_input(InputEvent::Text(lines)).await.expect("send");
+    wait_for("all lines", || file_text(&typed).contains("line 40 of a long text\n")).await;
+    assert_view_matches_screen(&viewer, &x, "after scrolling").await;
+
+    // Keys by physical key work too.
+    for (key, pressed) in
+        [(Key::Char('z'), true), (Key::Char('z'), false), (Key::Enter, true), (Key::Enter, false)]
+    {
+        viewer.send_input(InputEvent::Key { key, pressed }).await.expect("send");
+    }
+    wait_for("a key press", || file_text(&typed).ends_with("z\n")).await;
+
+    viewer.close().await;
+    assert_eq!(host.line("ended").await, "ViewerLeft");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_buttons_held_at_disconnect_are_released() {
+    let x = Xvfb::start(XW, XH);
+    let relay = start_relay(|_| {});
+    let (mut host, viewer) = share(&relay, &x, "view,control").await;
+    let (conn, screen) = x11rb::connect(Some(&x.display)).expect("X connection");
+    let root = conn.setup().roots[screen].root;
+    let keys_down =
+        || conn.query_keymap().expect("query").reply().expect("reply").keys.iter().any(|b| *b != 0);
+    let button1_down = || {
+        let mask = conn.query_pointer(root).expect("query").reply().expect("reply").mask;
+        u16::from(mask) & u16::from(x11rb::protocol::xproto::KeyButMask::BUTTON1) != 0
+    };
+    assert!(!keys_down() && !button1_down());
+
+    viewer.send_input(InputEvent::Key { key: Key::Control, pressed: true }).await.expect("send");
+    viewer.send_input(InputEvent::Key { key: Key::Shift, pressed: true }).await.expect("send");
+    viewer
+        .send_input(InputEvent::MouseButton { button: MouseButton::Left, pressed: true })
+        .await
+        .expect("send");
+    wait_for("the keys to be down", || keys_down() && button1_down()).await;
+
+    drop(viewer); // the technician's side goes away without releasing anything
+    assert!(!host.line("ended").await.is_empty());
+    wait_for("everything released", || !keys_down() && !button1_down()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cursor_follows_the_mouse() {
+    let x = Xvfb::start(XW, XH);
+    let relay = start_relay(|_| {});
+    let (_host, viewer) = share(&relay, &x, "view").await;
+    let mut cursor = viewer.cursor();
+    for (px, py) in [(100, 100), (700, 300), (5, 760)] {
+        x.run("xdotool", &["mousemove", &px.to_string(), &py.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let state = cursor.borrow_and_update().clone();
+            if state.position == Some((px, py)) && state.visible {
+                let shape = state.shape.expect("a cursor shape");
+                assert!(shape.width > 0 && shape.height > 0 && shape.is_valid());
+                break;
+            }
+            assert!(Instant::now() < deadline, "cursor at {:?}, expected ({px}, {py})", state.position);
+            let _ = tokio::time::timeout(Duration::from_millis(200), cursor.changed()).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_monitors_names_the_screen() {
+    let x = Xvfb::start(XW, XH);
+    let out = std::process::Command::new(bin("tether-host"))
+        .arg("--list-monitors")
+        .env("DISPLAY", &x.display)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("monitor 0: ") && text.contains("1024x768+0+0"), "{text}");
+}
