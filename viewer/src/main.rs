@@ -36,7 +36,7 @@ struct Cli {
     /// What to ask for, e.g. `view,control`.
     #[arg(long, default_value = "view,control")]
     want: String,
-    /// Write the first complete frame as PNG to this file and exit.
+    /// Write the host screen as PNG to this file and exit (the first frame, or the last after --stay-secs).
     #[arg(long)]
     snapshot: Option<PathBuf>,
     /// Type this text on the host.
@@ -84,29 +84,26 @@ async fn main() -> anyhow::Result<()> {
         session.send_input(event).await?;
     }
 
-    if let Some(path) = &cli.snapshot {
-        let shown = session.next_frame(None).await?;
-        snapshot::write_png(&shown.frame, path).with_context(|| format!("writing {}", path.display()))?;
-        println!("snapshot {}", path.display());
-        eprintln!(
-            "Saved the host's screen ({}x{}) to {}",
-            shown.frame.width(),
-            shown.frame.height(),
-            path.display()
-        );
-    }
-    match cli.stay_secs {
-        Some(secs) => {
+    match (cli.stay_secs, &cli.snapshot) {
+        (Some(secs), _) => {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
                 why = session.closed() => anyhow::bail!("{why}"),
             }
         }
-        None if cli.snapshot.is_none() => {
+        (None, None) => {
             let why = session.closed().await;
             eprintln!("{why}");
         }
-        None => {}
+        (None, Some(_)) => {}
+    }
+    // The snapshot is the last thing before leaving: after --stay-secs it shows what the input did.
+    if let Some(path) = &cli.snapshot {
+        let shown = session.next_frame(None).await?;
+        snapshot::write_png(&shown.frame, path).with_context(|| format!("writing {}", path.display()))?;
+        println!("snapshot {}", path.display());
+        let (w, h) = (shown.frame.width(), shown.frame.height());
+        eprintln!("Saved the host's screen ({w}x{h}) to {}", path.display());
     }
     session.close().await;
     Ok(())
