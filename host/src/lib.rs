@@ -12,6 +12,7 @@ pub mod session;
 use std::time::Duration;
 
 use tether_shared::code::Code;
+use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::Permissions;
@@ -80,7 +81,12 @@ impl HostConfig {
         Self {
             relay,
             timeouts: Timeouts::default(),
-            session: SessionConfig { allowed, max_fps: 30, hello_timeout: Duration::from_secs(10) },
+            session: SessionConfig {
+                allowed,
+                max_fps: 30,
+                quality: Quality::default(),
+                hello_timeout: Duration::from_secs(10),
+            },
         }
     }
 }

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tether_host::capture::Source;
 use tether_host::{run_host, HostConfig, HostEvent, Sources};
+use tether_shared::codec::Quality;
 use tether_shared::net::RelaySpec;
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls::Fingerprint;
@@ -44,6 +45,10 @@ struct Cli {
     /// What the technician may do, e.g. `view` or `view,control` (headless mode grants this without asking).
     #[arg(long, default_value = "view")]
     grant: String,
+    /// `lossless` (every pixel exact), `balanced` (photographic regions as JPEG quality 80, text always
+    /// lossless), or a JPEG quality 1-100 for photographic regions.
+    #[arg(long, default_value = "balanced")]
+    quality: String,
     /// Most screen updates per second.
     #[arg(long, default_value_t = 30)]
     max_fps: u32,
@@ -90,6 +95,14 @@ async fn main() -> anyhow::Result<()> {
     let relay = RelaySpec::resolve(relay_addr, cli.relay_fingerprint).await?;
     let mut cfg = HostConfig::new(relay, allowed);
     cfg.session.max_fps = cli.max_fps;
+    cfg.session.quality = match cli.quality.as_str() {
+        "lossless" => Quality::Lossless,
+        "balanced" => Quality::default(),
+        n => match n.parse::<u8>() {
+            Ok(q @ 1..=100) => Quality::Balanced { jpeg_quality: q },
+            _ => bail!("--quality is lossless, balanced or 1-100, not {n:?}"),
+        },
+    };
     cfg.timeouts.e2e_idle = Duration::from_secs(cli.idle_timeout_secs);
     let sources = Sources::open(source).context("opening the screen to share")?;
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::{Connection, RecvStream, SendStream};
+use tether_shared::codec::Quality;
 use tether_shared::flow::Credit;
 use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_STOPPED_BY_USER};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
@@ -30,6 +31,8 @@ pub struct SessionConfig {
     /// What the host user allows (the technician gets what they ask for within this).
     pub allowed: Permissions,
     pub max_fps: u32,
+    /// Lossless, or JPEG for photographic tiles.
+    pub quality: Quality,
     /// How long the viewer has to say hello.
     pub hello_timeout: Duration,
 }
@@ -123,7 +126,7 @@ pub async fn run(
     let end = async {
         wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
         let video_send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
-        let video = video_loop(video_send, capture, acks_rx, grants.subscribe(), cfg.max_fps, &counters);
+        let video = video_loop(video_send, capture, acks_rx, grants.subscribe(), cfg, &counters);
         let input = input_loop(&conn, sink, grants.subscribe(), &counters);
         let control = control_loop(&mut ctl_recv, acks_tx);
         let cursor = cursor_loop(&mut ctl_send, cursor);
@@ -236,12 +239,12 @@ async fn video_loop(
     capture: CaptureHandle,
     mut acks: mpsc::Receiver<u64>,
     grants: watch::Receiver<Permissions>,
-    max_fps: u32,
+    cfg: &SessionConfig,
     counters: &Counters,
 ) -> Step {
     let mut credit = Credit::new();
-    let mut encoder = DamageEncoder::new();
-    let mut pace = tokio::time::interval(Duration::from_secs(1) / max_fps.max(1));
+    let mut encoder = DamageEncoder::with_quality(cfg.quality);
+    let mut pace = tokio::time::interval(Duration::from_secs(1) / cfg.max_fps.max(1));
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // Take every acknowledgement that has arrived; wait for one if out of credit.

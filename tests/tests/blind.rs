@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use tether_host::capture::{CaptureError, Captured, Capturer};
 use tether_relay::Tap;
-use tether_shared::codec::{encode_tile, TileData};
+use tether_shared::codec::{encode_tile, Quality, TileData};
 use tether_shared::frame::Frame;
 use tether_shared::input::InputEvent;
 use tether_shared::relay_proto::Role;
@@ -68,7 +68,7 @@ async fn a_canary_in_frames_and_input_never_appears_on_the_relay() {
     let screen = canary_screen();
     let mut tile_px = Vec::new();
     screen.copy_rect(0, 0, 64, 64, &mut tile_px);
-    match encode_tile(0, 0, 64, 64, &tile_px).data {
+    match encode_tile(0, 0, 64, 64, &tile_px, Quality::Lossless).data {
         TileData::Raw(bytes) => assert!(contains(&bytes, CANARY), "plaintext carries the canary"),
         other => panic!("noise tile should be raw, got {other:?}"),
     }

@@ -36,7 +36,7 @@ async fn a_scripted_session_snapshots_the_host_screen_and_types() {
     let dir = tempfile::tempdir().expect("temp");
     let relay = relay(dir.path()).await;
     assert_eq!(relay.fingerprint.len(), 64);
-    let mut host = host(&relay, &["--grant", "view,control", "--size", "640x360"]);
+    let mut host = host(&relay, &["--grant", "view,control", "--size", "640x360", "--quality", "lossless"]);
     let code = host.line("code").await;
     let shot = dir.path().join("shot.png");
     let shot_text = shot.to_str().expect("utf-8");

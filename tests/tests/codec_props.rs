@@ -74,9 +74,12 @@ fn input() -> impl Strategy<Value = InputEvent> {
 
 fn tile() -> impl Strategy<Value = Tile> {
     let data = prop_oneof![
+        (any::<u32>(), any::<u32>()).prop_map(|(src_x, src_y)| TileData::Copy { src_x, src_y }),
         any::<[u8; 4]>().prop_map(TileData::Solid),
+        (bytes(), bytes()).prop_map(|(colours, indices)| TileData::Palette { colours, indices }),
         bytes().prop_map(TileData::Zstd),
         bytes().prop_map(TileData::Raw),
+        bytes().prop_map(TileData::Jpeg),
     ];
     (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), data).prop_map(|(x, y, w, h, data)| Tile {
         x,

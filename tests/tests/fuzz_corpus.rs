@@ -39,7 +39,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
     let np = Nameplate::new("482").expect("digits");
     let tile = {
         let px: Vec<u8> = (0..64 * 4 * 4).map(|i| (i * 7 % 251) as u8).collect();
-        encode_tile(0, 0, 16, 16, &px)
+        encode_tile(0, 0, 16, 16, &px, tether_shared::codec::Quality::Lossless)
     };
     match name {
         "client_to_relay" => vec![
@@ -92,6 +92,21 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
                 tiles: vec![
                     Tile { x: 0, y: 0, w: 64, h: 64, data: TileData::Solid([1, 2, 3, 0]) },
                     Tile { x: 200, y: 200, w: 64, h: 64, data: TileData::Raw(vec![0; 12]) },
+                    Tile { x: 0, y: 64, w: 64, h: 64, data: TileData::Copy { src_x: 0, src_y: 0 } },
+                    Tile {
+                        x: 0,
+                        y: 0,
+                        w: 2,
+                        h: 2,
+                        data: TileData::Palette { colours: vec![1, 2, 3], indices: vec![9; 9] },
+                    },
+                    Tile {
+                        x: 0,
+                        y: 0,
+                        w: 8,
+                        h: 8,
+                        data: TileData::Jpeg(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),
+                    },
                 ],
                 last: false,
             })),

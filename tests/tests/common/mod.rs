@@ -13,6 +13,7 @@ use tether_host::session::SessionReport;
 use tether_host::{run_host, HostConfig, HostError, HostEvent, Sources};
 use tether_relay::{RelayConfig, RelayHandle, Server};
 use tether_shared::code::Code;
+use tether_shared::codec::Quality;
 use tether_shared::net::{RelaySpec, Timeouts};
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls::RelayTrust;
@@ -96,6 +97,7 @@ pub fn host_config(relay: &TestRelay, allowed: Permissions) -> HostConfig {
     let mut cfg = HostConfig::new(relay.spec(), allowed);
     cfg.timeouts = fast_timeouts();
     cfg.session.hello_timeout = Duration::from_secs(5);
+    cfg.session.quality = Quality::Lossless; // the tests compare pixels exactly
     cfg
 }
 

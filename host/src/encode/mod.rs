@@ -1,0 +1,139 @@
+//! The host's screen encoder: which parts of the screen to send, and how.
+//!
+//! Each capture is compared with what the viewer has (the last image sent), tile by tile. When many tiles
+//! changed, [`scroll`] looks for a band that moved vertically; if found, the update starts with one copy
+//! instruction and the tiles are compared again against the reference with that copy applied — so only the
+//! newly exposed strip is sent. The remaining changed tiles are encoded by [`tether_shared::codec`]
+//! (lossless for text and UI; JPEG for photographic tiles when the quality setting allows).
+//!
+//! The result is always exact for lossless tiles: a wrong scroll guess costs bytes, never correctness,
+//! because tiles are re-diffed against the reference the viewer will really have.
+
+pub mod scroll;
+
+use tether_shared::codec::{copy_tile, copy_within, encode_tile, Quality, Tile, TILE};
+use tether_shared::frame::Frame;
+
+/// Payload bytes per message part, well under [`tether_shared::wire::MAX_VIDEO_MSG`].
+const PART_BUDGET: usize = 4 * 1024 * 1024;
+/// Damaged tiles from which scroll detection is worth its cost.
+const SCROLL_MIN_TILES: usize = 6;
+
+#[derive(Debug)]
+pub struct DamageEncoder {
+    /// What the viewer has (once the last update is applied).
+    sent: Option<Frame>,
+    quality: Quality,
+    scratch: Vec<u8>,
+}
+
+impl Default for DamageEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A rectangle on the screen.
+type Rect = (u32, u32, u32, u32);
+
+impl DamageEncoder {
+    /// A lossless encoder.
+    pub fn new() -> Self {
+        Self::with_quality(Quality::Lossless)
+    }
+
+    pub fn with_quality(quality: Quality) -> Self {
+        Self { sent: None, quality, scratch: Vec::new() }
+    }
+
+    pub fn set_quality(&mut self, quality: Quality) {
+        self.quality = quality;
+    }
+
+    /// Forget what the viewer has (a new viewer, or a lost update): the next update is a full frame.
+    pub fn reset(&mut self) {
+        self.sent = None;
+    }
+
+    /// Encode what changed since the last call, grouped into message parts. Empty if nothing changed.
+    pub fn encode(&mut self, frame: &Frame) -> Vec<Vec<Tile>> {
+        let mut tiles = Vec::new();
+        let damaged = match self.sent.as_mut() {
+            Some(prev) if prev.width() == frame.width() && prev.height() == frame.height() => {
+                let mut damaged = damaged_tiles(prev, frame, full_rect(frame));
+                if damaged.len() >= SCROLL_MIN_TILES {
+                    let bbox = bounding_box(&damaged);
+                    if let Some(s) =
+                        scroll::detect(prev, frame, (bbox.0, bbox.0 + bbox.2), (bbox.1, bbox.1 + bbox.3))
+                    {
+                        copy_within(prev, (s.x, s.src_y), (s.x, s.dst_y), (s.w, s.h));
+                        tiles.push(copy_tile(s.x, s.dst_y, s.w, s.h, s.x, s.src_y));
+                        damaged = damaged_tiles(prev, frame, bbox);
+                    }
+                }
+                damaged
+            }
+            _ => all_tiles(frame),
+        };
+        if damaged.is_empty() && tiles.is_empty() {
+            return Vec::new();
+        }
+        for (x, y, w, h) in damaged {
+            frame.copy_rect(x, y, w, h, &mut self.scratch);
+            tiles.push(encode_tile(x, y, w, h, &self.scratch, self.quality));
+        }
+        self.sent = Some(frame.clone());
+        split_parts(tiles)
+    }
+}
+
+fn full_rect(frame: &Frame) -> Rect {
+    (0, 0, frame.width(), frame.height())
+}
+
+/// The tile grid clipped to the frame.
+fn grid(frame: &Frame, (x0, y0, w, h): Rect) -> impl Iterator<Item = Rect> + '_ {
+    let (fw, fh) = (frame.width(), frame.height());
+    (y0..y0 + h).step_by(TILE as usize).flat_map(move |y| {
+        (x0..x0 + w).step_by(TILE as usize).map(move |x| (x, y, TILE.min(fw - x), TILE.min(fh - y)))
+    })
+}
+
+fn all_tiles(frame: &Frame) -> Vec<Rect> {
+    grid(frame, full_rect(frame)).collect()
+}
+
+/// Tiles inside `area` (tile-aligned) whose pixels differ.
+fn damaged_tiles(prev: &Frame, cur: &Frame, area: Rect) -> Vec<Rect> {
+    grid(cur, area).filter(|&(x, y, w, h)| !prev.rect_eq(cur, x, y, w, h)).collect()
+}
+
+fn bounding_box(tiles: &[Rect]) -> Rect {
+    let x0 = tiles.iter().map(|t| t.0).min().unwrap_or(0);
+    let y0 = tiles.iter().map(|t| t.1).min().unwrap_or(0);
+    let x1 = tiles.iter().map(|t| t.0 + t.2).max().unwrap_or(0);
+    let y1 = tiles.iter().map(|t| t.1 + t.3).max().unwrap_or(0);
+    (x0, y0, x1 - x0, y1 - y0)
+}
+
+/// Group tiles into message parts of bounded size, keeping their order (copies first).
+fn split_parts(tiles: Vec<Tile>) -> Vec<Vec<Tile>> {
+    let mut parts = Vec::new();
+    let mut part = Vec::new();
+    let mut budget = 0;
+    for tile in tiles {
+        budget += tile.payload_len() + 32;
+        part.push(tile);
+        if budget >= PART_BUDGET {
+            parts.push(std::mem::take(&mut part));
+            budget = 0;
+        }
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Choosing and decoding the pixel representations: solid, palette + zstd, zstd, raw — and handing
+//! photographic tiles to JPEG when the quality allows.
+
+use super::{lossy, CodecError, Quality, TileData};
+
+/// zstd level for tiles: level 1 is fast and already gives ~90× on desktop content.
+const ZSTD_LEVEL: i32 = 1;
+/// Colours a palette holds at most (indices are one byte).
+const MAX_PALETTE: usize = 256;
+/// Above this many distinct colours a tile counts as photographic (text and UI stay far below; a 64×64
+/// photo has thousands; a smooth gradient a few hundred).
+const PHOTO_COLOURS: usize = 1024;
+
+/// Distinct colours of a tile, with the index of each pixel while there are at most [`MAX_PALETTE`].
+struct Census {
+    colours: Vec<u32>,
+    indices: Vec<u8>,
+    distinct: usize,
+}
+
+/// Count colours with a small open-addressing table; stop counting past [`PHOTO_COLOURS`].
+fn census(bgrx: &[u8]) -> Census {
+    const SLOTS: usize = 4096; // > 2 × PHOTO_COLOURS keeps probing short
+    let mut table = vec![(u32::MAX, 0u16); SLOTS];
+    let mut colours = Vec::new();
+    let mut indices = Vec::with_capacity(bgrx.len() / 4);
+    let mut distinct = 0usize;
+    for px in bgrx.chunks_exact(4) {
+        let colour = u32::from_le_bytes([px[0], px[1], px[2], 0]);
+        let mut slot = (colour.wrapping_mul(0x9E37_79B1) >> 20) as usize % SLOTS;
+        let index = loop {
+            match table[slot] {
+                (c, i) if c == colour => break i,
+                (u32::MAX, _) => {
+                    table[slot] = (colour, distinct as u16);
+                    if distinct < MAX_PALETTE {
+                        colours.push(colour);
+                    }
+                    distinct += 1;
+                    break (distinct - 1) as u16;
+                }
+                _ => slot = (slot + 1) % SLOTS,
+            }
+        };
+        if distinct <= MAX_PALETTE {
+            indices.push(index as u8);
+        }
+        if distinct > PHOTO_COLOURS {
+            break;
+        }
+    }
+    Census { colours, indices, distinct }
+}
+
+pub(super) fn encode(bgrx: &[u8], w: u32, h: u32, quality: Quality) -> TileData {
+    let census = census(bgrx);
+    if census.distinct == 1 {
+        let [b, g, r, _] = census.colours[0].to_le_bytes();
+        return TileData::Solid([b, g, r, 0]);
+    }
+    if census.distinct <= MAX_PALETTE {
+        if let Ok(indices) = zstd::bulk::compress(&census.indices, ZSTD_LEVEL) {
+            let colours = census.colours.iter().flat_map(|c| c.to_le_bytes()[..3].to_vec()).collect();
+            return TileData::Palette { colours, indices };
+        }
+    }
+    let bgr: Vec<u8> = bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
+    if let (Quality::Balanced { jpeg_quality }, true) = (quality, census.distinct > PHOTO_COLOURS) {
+        if let Ok(jpeg) = lossy::encode(&bgr, w, h, jpeg_quality) {
+            return TileData::Jpeg(jpeg);
+        }
+    }
+    match zstd::bulk::compress(&bgr, ZSTD_LEVEL) {
+        Ok(z) if z.len() < bgr.len() => TileData::Zstd(z),
+        _ => TileData::Raw(bgr),
+    }
+}
+
+/// Decode a solid, palette or zstd tile into `want` bytes of BGR in `out`.
+pub(super) fn decode(data: &TileData, want: usize, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    out.clear();
+    match data {
+        TileData::Solid(c) => out.extend(std::iter::repeat_n([c[0], c[1], c[2]], want / 3).flatten()),
+        TileData::Zstd(z) => decompress_exact(z, want, out)?,
+        TileData::Palette { colours, indices } => {
+            if colours.len() % 3 != 0 || colours.is_empty() || colours.len() > MAX_PALETTE * 3 {
+                return Err(CodecError::Decode(format!("palette of {} bytes", colours.len())));
+            }
+            let mut idx = Vec::new();
+            decompress_exact(indices, want / 3, &mut idx)?;
+            let len = colours.len() / 3;
+            out.reserve(want);
+            for &i in &idx {
+                let c = colours
+                    .get(i as usize * 3..i as usize * 3 + 3)
+                    .ok_or(CodecError::BadIndex { index: i, len })?;
+                out.extend_from_slice(c);
+            }
+        }
+        other => return Err(CodecError::Decode(format!("{other:?} is not a lossless pixel tile"))),
+    }
+    Ok(())
+}
+
+/// Decompress into exactly `want` bytes; a stream that would grow larger is refused before it does.
+fn decompress_exact(z: &[u8], want: usize, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    out.clear();
+    out.reserve_exact(want);
+    let n = zstd::bulk::Decompressor::new()
+        .and_then(|mut d| d.decompress_to_buffer(z, out))
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    if n != want {
+        return Err(CodecError::BadLength { got: n, want });
+    }
+    Ok(())
+}
