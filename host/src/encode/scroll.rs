@@ -25,7 +25,7 @@ pub struct Scroll {
     pub h: u32,
 }
 
-fn row<'a>(f: &'a Frame, y: u32, x0: u32, x1: u32) -> &'a [u8] {
+fn row(f: &Frame, y: u32, x0: u32, x1: u32) -> &[u8] {
     let stride = f.width() as usize * 4;
     let start = y as usize * stride + x0 as usize * 4;
     &f.bgrx()[start..start + (x1 - x0) as usize * 4]
