@@ -22,22 +22,29 @@ const XH: u32 = 768;
 
 /// A host process sharing the Xvfb screen, and a viewer session connected to it.
 async fn share(relay: &TestRelay, x: &Xvfb, grant: &str) -> (Proc, ViewerSession) {
+    share_monitor(relay, x, grant, 0).await
+}
+
+/// The same, sharing monitor `monitor` losslessly.
+async fn share_monitor(relay: &TestRelay, x: &Xvfb, grant: &str, monitor: u32) -> (Proc, ViewerSession) {
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
-    let mut host = Proc::spawn_with_env(
-        "tether-host",
-        &[
-            "--relay",
-            &addr,
-            "--relay-fingerprint",
-            &fp,
-            "--headless",
-            "--grant",
-            grant,
-            "--idle-timeout-secs",
-            "3",
-        ],
-        &[("DISPLAY", x.display.as_str())],
-    );
+    let monitor = monitor.to_string();
+    let args = [
+        "--relay",
+        &addr,
+        "--relay-fingerprint",
+        &fp,
+        "--headless",
+        "--grant",
+        grant,
+        "--idle-timeout-secs",
+        "3",
+        "--quality",
+        "lossless",
+        "--monitor",
+        &monitor,
+    ];
+    let mut host = Proc::spawn_with_env("tether-host", &args, &[("DISPLAY", x.display.as_str())]);
     let code = Code::parse(&host.line("code").await).expect("code");
     let viewer = ViewerSession::connect(&viewer_config(relay), &code).await.expect("pairs");
     (host, viewer)
@@ -49,10 +56,24 @@ fn rgb(frame: &Frame) -> image::RgbImage {
 
 /// Wait until the viewer's picture equals the X server's screenshot; on failure save both for a look.
 async fn assert_view_matches_screen(viewer: &ViewerSession, x: &Xvfb, what: &str) {
+    assert_view_matches(viewer, x, None, what).await;
+}
+
+/// The same for the part of the screen `(x, y, w, h)` a monitor covers.
+async fn assert_view_matches(
+    viewer: &ViewerSession,
+    x: &Xvfb,
+    area: Option<(u32, u32, u32, u32)>,
+    what: &str,
+) {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut frames = viewer.frames();
     loop {
-        let screen = x.screenshot();
+        let full = x.screenshot();
+        let screen = match area {
+            Some((ax, ay, aw, ah)) => image::imageops::crop_imm(&full, ax, ay, aw, ah).to_image(),
+            None => full,
+        };
         let shown = frames.borrow_and_update().clone().map(|s| rgb(&s.frame));
         if shown.as_ref() == Some(&screen) {
             return;
@@ -183,4 +204,48 @@ async fn list_monitors_names_the_screen() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("monitor 0: ") && text.contains("1024x768+0+0"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_monitor_is_what_is_shared_and_where_input_lands() {
+    let mut x = Xvfb::start(1280, 800);
+    x.run("xrandr", &["--setmonitor", "left", "640/160x800/200+0+0", "none"]);
+    x.run("xrandr", &["--setmonitor", "right", "640/160x800/200+640+0", "none"]);
+    x.spawn("xterm", &["-geometry", "40x10+700+100"]);
+    wait_for("the xterm window", || x.try_run("xdotool", &["search", "--class", "xterm"]).is_some()).await;
+    let relay = start_relay(|_| {});
+    let (_host, viewer) = share_monitor(&relay, &x, "view,control", 1).await;
+    let first = viewer.next_frame(None).await.expect("frame");
+    assert_eq!((first.frame.width(), first.frame.height()), (640, 800));
+    assert_view_matches(&viewer, &x, Some((640, 0, 640, 800)), "the right monitor").await;
+    viewer.send_input(InputEvent::MouseMove { x: 10, y: 20 }).await.expect("send");
+    wait_for("the pointer on the right monitor", || x.mouse() == (650, 20)).await;
+    viewer.send_input(InputEvent::MouseMove { x: -500, y: 5000 }).await.expect("send");
+    wait_for("the pointer clamped to the monitor", || x.mouse() == (640, 799)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_that_changes_size_mid_session_is_followed() {
+    let x = Xvfb::start(1280, 800);
+    x.run("xrandr", &["--setmonitor", "left", "640/160x800/200+0+0", "none"]);
+    let relay = start_relay(|_| {});
+    let (_host, viewer) = share_monitor(&relay, &x, "view", 0).await;
+    let first = viewer.next_frame(None).await.expect("frame");
+    assert_eq!((first.frame.width(), first.frame.height()), (640, 800));
+    x.run("xrandr", &["--delmonitor", "left"]);
+    x.run("xrandr", &["--setmonitor", "left", "800/200x600/150+0+0", "none"]);
+    let mut last = Some(first.info.seq);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = tokio::time::timeout(Duration::from_secs(10), viewer.next_frame(last))
+            .await
+            .expect("frames")
+            .expect("session");
+        if (shown.frame.width(), shown.frame.height()) == (800, 600) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {}x{}", shown.frame.width(), shown.frame.height());
+        last = Some(shown.info.seq);
+    }
+    assert_view_matches(&viewer, &x, Some((0, 0, 800, 600)), "after the resize").await;
 }

@@ -4,9 +4,9 @@
 //! it twice per capture, so every frame is the screen as it is now (costs one more shm copy, ~0.6 ms; a
 //! frame one capture interval old would add that interval to the latency instead).
 //!
-//! Before each capture the monitor's geometry is checked (one RandR round trip); when it changed, the
-//! scrap capturer is rebuilt, so a resolution change mid-session gives frames of the new size and the
-//! encoder sends a full frame.
+//! Before each capture the monitor's geometry is checked (one RandR round trip, the monitor found by name);
+//! when it changed, the scrap capturer is rebuilt, so a resolution change mid-session gives frames of the
+//! new size and the encoder sends a full frame.
 //!
 //! Known issue, kept visible: scrap 0.5 creates its shared-memory segment with mode 0777, so another local
 //! user could attach it while a session runs. Replacing scrap with x11rb + a private memfd closes that.
@@ -46,6 +46,14 @@ impl X11Capturer {
             .ok_or_else(|| CaptureError::Failed(format!("no monitor {index} (this display has {count})")))
     }
 
+    /// The shared monitor as it is now, found by name (indices shift when monitors come and go).
+    fn refresh(&self) -> Result<Monitor, CaptureError> {
+        monitors::list_on(&self.conn, self.screen)?
+            .into_iter()
+            .find(|m| m.name == self.monitor.name)
+            .ok_or_else(|| CaptureError::Failed(format!("the shared monitor {} is gone", self.monitor.name)))
+    }
+
     fn open_scrap(index: usize, monitor: &Monitor) -> Result<scrap::Capturer, CaptureError> {
         let display = scrap::Display::all()
             .map_err(failed)?
@@ -66,7 +74,7 @@ impl X11Capturer {
 
 impl Capturer for X11Capturer {
     fn capture(&mut self) -> Result<Captured, CaptureError> {
-        let now = Self::monitor(&self.conn, self.screen, self.monitor.index)?;
+        let now = self.refresh()?;
         if now != self.monitor {
             tracing::info!("monitor changed: {} -> {}", self.monitor, now);
             self.scrap = Self::open_scrap(now.index, &now)?;
