@@ -15,6 +15,7 @@
 
 pub mod code;
 pub mod codec;
+pub mod files;
 pub mod flow;
 pub mod frame;
 pub mod fuzz;

@@ -1,0 +1,69 @@
+//! Progress of a transfer as a person wants it: bytes, rate, time left. Pure: time is a parameter.
+
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+    /// Bytes per second, smoothed.
+    pub rate: f64,
+    pub eta: Option<Duration>,
+}
+
+/// Turns byte counts into [`Progress`] with an exponentially smoothed rate.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    total: u64,
+    done: u64,
+    rate: f64,
+    last: Instant,
+    since_last: u64,
+}
+
+const WINDOW: Duration = Duration::from_millis(250);
+
+impl Tracker {
+    pub fn new(now: Instant, total: u64, already: u64) -> Self {
+        Self { total, done: already, rate: 0.0, last: now, since_last: 0 }
+    }
+
+    /// Count `bytes` more at `now`; returns fresh progress about four times a second.
+    pub fn add(&mut self, now: Instant, bytes: u64) -> Option<Progress> {
+        self.done += bytes;
+        self.since_last += bytes;
+        let elapsed = now.saturating_duration_since(self.last);
+        if elapsed < WINDOW && self.done < self.total {
+            return None;
+        }
+        let instant = self.since_last as f64 / elapsed.as_secs_f64().max(1e-6);
+        self.rate = if self.rate == 0.0 { instant } else { 0.7 * self.rate + 0.3 * instant };
+        self.last = now;
+        self.since_last = 0;
+        Some(self.progress())
+    }
+
+    pub fn progress(&self) -> Progress {
+        let left = self.total.saturating_sub(self.done);
+        let eta = (self.rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / self.rate));
+        Progress { done: self.done, total: self.total, rate: self.rate, eta }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_and_eta_follow_the_bytes() {
+        let t0 = Instant::now();
+        let mut t = Tracker::new(t0, 1000, 0);
+        assert_eq!(t.add(t0 + Duration::from_millis(100), 50), None, "not yet");
+        let p = t.add(t0 + Duration::from_millis(500), 50).expect("progress");
+        assert_eq!(p.done, 100);
+        assert!((p.rate - 200.0).abs() < 1e-6, "{}", p.rate);
+        assert_eq!(p.eta, Some(Duration::from_millis(4500)));
+        let end = t.add(t0 + Duration::from_millis(600), 900).expect("the last bytes always report");
+        assert_eq!((end.done, end.eta), (1000, Some(Duration::ZERO)));
+    }
+}

@@ -1,0 +1,127 @@
+//! Messages of the files family. Every request and every transfer runs on its own QUIC bidirectional
+//! stream (opened by the viewer), so a big transfer never delays the screen or input.
+//!
+//! ```text
+//! viewer → host: FileRequest::List{path}      host → viewer: ListReply
+//! viewer → host: FileRequest::Upload          then the viewer is the sender below
+//! viewer → host: FileRequest::Fetch{path, id} then the host is the sender below
+//!
+//! sender → receiver: Offer{id, entries, total}
+//! receiver → sender: Accept{resume} | Decline{reason}          (after the host user's consent)
+//! sender → receiver: Chunk{file, offset, len, hash} + len raw bytes, …, FileEnd{file, hash}, …, Done
+//! receiver → sender: Finished{files} | Failed{error}
+//! ```
+//! Chunk data follows its header as raw bytes (no re-encoding of a megabyte per chunk). `resume[i]` is how
+//! many bytes of file `i` the receiver already holds verified from an interrupted attempt with the same id.
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes per chunk (and per BLAKE3 chunk hash).
+pub const CHUNK: usize = 1 << 20;
+/// Cap for file-family messages other than chunk data (an offer lists a whole tree).
+pub const MAX_FILES_MSG: usize = 8 * 1024 * 1024;
+/// Most entries in one offer.
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// Identifies a transfer across attempts (resume).
+pub type TransferId = [u8; 16];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    Dir,
+    File { size: u64 },
+}
+
+/// One entry of a sent tree: a relative path (components) and what it is. There is no link kind: links
+/// are never sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub path: Vec<String>,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileRequest {
+    /// List a folder the host shares; `[]` lists the shared folders themselves.
+    List { path: Vec<String> },
+    /// Send the file or folder at `path` (first component: the shared folder's name).
+    Fetch { path: Vec<String>, id: TransferId },
+    /// The viewer sends files to the host's incoming folder.
+    Upload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub name: String,
+    pub is_dir: bool,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListReply {
+    Entries(Vec<Listed>),
+    Failed(FileError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SenderMsg {
+    Offer { id: TransferId, entries: Vec<Entry>, total: u64 },
+    Chunk { file: u32, offset: u64, len: u32, hash: [u8; 32] },
+    FileEnd { file: u32, hash: [u8; 32] },
+    Done,
+    Failed(FileError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceiverMsg {
+    Accept {
+        resume: Vec<u64>,
+    },
+    Decline(FileError),
+    /// Every file verified and under its final name (names relative to the receiver's folder).
+    Finished {
+        names: Vec<String>,
+    },
+    Failed(FileError),
+}
+
+/// Why a transfer did not happen or did not finish. Sent to the other side, so both show the same reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum FileError {
+    #[error("the host user declined the files")]
+    Declined,
+    #[error("file access was not granted")]
+    NotGranted,
+    #[error("{0} is not in a shared folder")]
+    NotShared(String),
+    #[error("{0} was not found")]
+    NotFound(String),
+    #[error("refused a name: {0}")]
+    BadName(String),
+    #[error("the disk is full on the receiving side")]
+    DiskFull,
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("file {file} does not match its checksum; nothing was kept")]
+    Corrupted { file: u32 },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("i/o error: {0}")]
+    Io(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl FileError {
+    /// Classify an I/O error of the local disk.
+    pub fn from_io(e: &std::io::Error, what: &str) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => Self::DiskFull,
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                Self::PermissionDenied(what.to_owned())
+            }
+            std::io::ErrorKind::NotFound => Self::NotFound(what.to_owned()),
+            _ => Self::Io(format!("{what}: {e}")),
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! Receiving a tree into a folder the receiver chose — safely, exactly, or not at all.
+//!
+//! 1. The offer is checked whole before anything touches the disk: every name ([`super::names`]), every
+//!    parent announced before its children, no duplicates, sizes adding up.
+//! 2. The host user consents (the caller's `consent` future) — or the sender hears why not.
+//! 3. Folders are created; a top-level name that exists gets a numbered name, so nothing is merged into
+//!    or overwrites what was there.
+//! 4. Each file is written to a hidden temporary file next to its final place. Every chunk's BLAKE3 is
+//!    checked before it is written; at the file's end the whole-file BLAKE3 is checked, the data synced,
+//!    and only then does the file appear under its final name — claimed with a hard link, which fails
+//!    rather than replace an existing file (so `report (1).pdf` is chosen atomically), then the temporary
+//!    name is removed.
+//! 5. Any error (checksum, disk full, permission, cancel) removes every temporary file and tells the
+//!    sender why. A lost connection keeps the verified part in [`Partials`] so a new attempt with the same
+//!    transfer id resumes from the last verified chunk.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use super::names::{check_path, numbered};
+use super::progress::{Progress, Tracker};
+use super::proto::{
+    Entry, EntryKind, FileError, ReceiverMsg, SenderMsg, TransferId, CHUNK, MAX_ENTRIES, MAX_FILES_MSG,
+};
+use super::send::wire_err;
+use crate::wire;
+
+/// Verified parts of interrupted transfers, kept for resuming (one per side of a session).
+#[derive(Debug, Clone, Default)]
+pub struct Partials(Arc<Mutex<HashMap<TransferId, Partial>>>);
+
+#[derive(Debug, Clone, Default)]
+struct Partial {
+    /// Top-level names chosen in the first attempt.
+    tops: HashMap<String, String>,
+    files: HashMap<u32, PartialFile>,
+}
+
+#[derive(Debug, Clone)]
+struct PartialFile {
+    temp: PathBuf,
+    verified: u64,
+    hasher: blake3::Hasher,
+}
+
+impl Partials {
+    fn take(&self, id: &TransferId) -> Option<Partial> {
+        self.0.lock().ok()?.remove(id)
+    }
+
+    fn keep(&self, id: TransferId, partial: Partial) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(id, partial);
+        }
+    }
+
+    /// Transfers waiting to be resumed.
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Check an offer before touching the disk.
+pub fn check_offer(entries: &[Entry], total: u64) -> Result<(), FileError> {
+    if entries.len() > MAX_ENTRIES {
+        return Err(FileError::Protocol(format!("{} entries", entries.len())));
+    }
+    let mut dirs: HashSet<&[String]> = HashSet::new();
+    let mut seen: HashSet<&[String]> = HashSet::new();
+    let mut sum = 0u64;
+    for entry in entries {
+        check_path(&entry.path).map_err(|e| FileError::BadName(e.to_string()))?;
+        let parent = &entry.path[..entry.path.len() - 1];
+        if !parent.is_empty() && !dirs.contains(parent) {
+            return Err(FileError::Protocol(format!("{:?} comes before its folder", entry.path)));
+        }
+        if !seen.insert(&entry.path) {
+            return Err(FileError::Protocol(format!("{:?} appears twice", entry.path)));
+        }
+        match entry.kind {
+            EntryKind::Dir => {
+                dirs.insert(&entry.path);
+            }
+            EntryKind::File { size } => sum = sum.saturating_add(size),
+        }
+    }
+    if sum != total {
+        return Err(FileError::Protocol(format!("sizes add up to {sum}, offer says {total}")));
+    }
+    Ok(())
+}
+
+async fn write<W: AsyncWrite + Unpin>(w: &mut W, msg: &ReceiverMsg) -> Result<(), FileError> {
+    wire::write_msg(w, msg, MAX_FILES_MSG).await.map_err(wire_err)
+}
+
+/// One file being received.
+struct Open {
+    /// A top-level file: its final name is what the sender sees as the stored name.
+    top_level: bool,
+    temp: PathBuf,
+    dir: PathBuf,
+    name: String,
+    size: u64,
+    verified: u64,
+    hasher: blake3::Hasher,
+    file: Option<tokio::fs::File>,
+    committed: Option<String>,
+}
+
+/// Everything of one attempt, so failure handling is in one place.
+struct Attempt {
+    id: TransferId,
+    tops: HashMap<String, String>,
+    files: HashMap<u32, Open>,
+}
+
+impl Attempt {
+    /// Remove every temporary file (on an error or cancel).
+    async fn discard(&mut self) {
+        for open in self.files.values_mut() {
+            open.file = None;
+            if open.committed.is_none() {
+                let _ = tokio::fs::remove_file(&open.temp).await;
+            }
+        }
+    }
+
+    /// Keep the verified parts for a later attempt (the connection was lost).
+    async fn keep(mut self, partials: &Partials) {
+        let mut partial = Partial { tops: std::mem::take(&mut self.tops), files: HashMap::new() };
+        for (i, open) in self.files.drain() {
+            if let (Some(mut f), None) = (open.file, &open.committed) {
+                let _ = f.flush().await;
+                let _ = f.sync_data().await;
+                partial
+                    .files
+                    .insert(i, PartialFile { temp: open.temp, verified: open.verified, hasher: open.hasher });
+            }
+        }
+        partials.keep(self.id, partial);
+    }
+}
+
+/// Receive one transfer into `dest`. `consent` is asked once the offer is known to be sound.
+pub async fn receive<W, R, C, F>(
+    w: &mut W,
+    r: &mut R,
+    dest: &Path,
+    partials: &Partials,
+    consent: C,
+    mut report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, FileError>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    C: FnOnce(Vec<Entry>, u64) -> F,
+    F: Future<Output = Result<(), FileError>>,
+{
+    let (id, entries, total) = match wire::read_msg(r, MAX_FILES_MSG).await.map_err(wire_err)? {
+        Some(SenderMsg::Offer { id, entries, total }) => (id, entries, total),
+        other => return Err(FileError::Protocol(format!("expected an offer, got {other:?}"))),
+    };
+    if let Err(e) = check_offer(&entries, total) {
+        write(w, &ReceiverMsg::Decline(e.clone())).await?;
+        return Err(e);
+    }
+    if let Err(e) = consent(entries.clone(), total).await {
+        write(w, &ReceiverMsg::Decline(e.clone())).await?;
+        return Err(e);
+    }
+    let previous = partials.take(&id);
+    let mut attempt = match prepare(dest, id, &entries, previous).await {
+        Ok(a) => a,
+        Err(e) => {
+            write(w, &ReceiverMsg::Decline(e.clone())).await?;
+            return Err(e);
+        }
+    };
+    let resume: Vec<u64> =
+        (0..entries.len() as u32).map(|i| attempt.files.get(&i).map_or(0, |o| o.verified)).collect();
+    let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum());
+    if let Err(e) = write(w, &ReceiverMsg::Accept { resume }).await {
+        attempt.keep(partials).await; // the connection went before anything was sent; keep for a retry
+        return Err(e);
+    }
+    let mut buf = vec![0u8; CHUNK];
+    let outcome = tokio::select! {
+        outcome = receive_files(r, &mut attempt, &mut buf, &mut tracker, &mut report) => outcome,
+        _ = cancel.cancelled() => Err(Fatal(FileError::Cancelled)),
+    };
+    match outcome {
+        Ok(()) => {
+            let mut names: Vec<String> = attempt.tops.values().cloned().collect();
+            names.sort();
+            write(w, &ReceiverMsg::Finished { names: names.clone() }).await?;
+            Ok(names)
+        }
+        Err(Lost(e)) => {
+            attempt.keep(partials).await;
+            Err(e)
+        }
+        Err(Fatal(e)) => {
+            attempt.discard().await;
+            let _ = write(w, &ReceiverMsg::Failed(e.clone())).await;
+            Err(e)
+        }
+    }
+}
+
+/// How an attempt ends badly: the connection went (keep what is verified) or something is wrong (discard).
+enum Ending {
+    Lost(FileError),
+    Fatal(FileError),
+}
+use Ending::{Fatal, Lost};
+
+impl From<FileError> for Ending {
+    fn from(e: FileError) -> Self {
+        Fatal(e)
+    }
+}
+
+/// Create folders and temporary files (or reopen them to resume).
+async fn prepare(
+    dest: &Path,
+    id: TransferId,
+    entries: &[Entry],
+    previous: Option<Partial>,
+) -> Result<Attempt, FileError> {
+    let io = |what: &Path| {
+        let what = what.display().to_string();
+        move |e: std::io::Error| FileError::from_io(&e, &what)
+    };
+    let meta = tokio::fs::metadata(dest).await.map_err(io(dest))?;
+    if !meta.is_dir() {
+        return Err(FileError::NotFound(format!("{} is not a folder", dest.display())));
+    }
+    let mut previous = previous.unwrap_or_default();
+    let mut attempt = Attempt { id, tops: std::mem::take(&mut previous.tops), files: HashMap::new() };
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    for (i, entry) in entries.iter().enumerate() {
+        let top = &entry.path[0];
+        let is_top = entry.path.len() == 1;
+        if !attempt.tops.contains_key(top) {
+            let chosen = if is_top && matches!(entry.kind, EntryKind::File { .. }) {
+                top.clone() // files get their free name when committed
+            } else {
+                free_dir_name(dest, top).await
+            };
+            attempt.tops.insert(top.clone(), chosen);
+        }
+        let mut path = dest.join(&attempt.tops[top]);
+        for component in &entry.path[1..] {
+            path.push(component);
+        }
+        match entry.kind {
+            EntryKind::Dir => match tokio::fs::create_dir(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let m = tokio::fs::symlink_metadata(&path).await.map_err(io(&path))?;
+                    if !m.is_dir() {
+                        return Err(FileError::BadName(format!(
+                            "{} exists and is not a folder",
+                            path.display()
+                        )));
+                    }
+                }
+                Err(e) => return Err(io(&path)(e)),
+            },
+            EntryKind::File { size } => {
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| dest.to_path_buf());
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+                let open = match previous.files.remove(&(i as u32)) {
+                    Some(p) => reopen(p, dir.clone(), name.clone(), size, is_top).await,
+                    None => None,
+                };
+                let open = match open {
+                    Some(open) => open,
+                    None => {
+                        let temp = dir.join(format!(".tether-{hex}-{i}.part"));
+                        let file = tokio::fs::File::create(&temp).await.map_err(io(&temp))?;
+                        let hasher = blake3::Hasher::new();
+                        let file = Some(file);
+                        Open {
+                            top_level: is_top,
+                            temp,
+                            dir,
+                            name,
+                            size,
+                            verified: 0,
+                            hasher,
+                            file,
+                            committed: None,
+                        }
+                    }
+                };
+                attempt.files.insert(i as u32, open);
+            }
+        }
+    }
+    Ok(attempt)
+}
+
+/// Reopen a partial file from an earlier attempt, cut back to what was verified.
+async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top_level: bool) -> Option<Open> {
+    let mut file = tokio::fs::OpenOptions::new().write(true).open(&p.temp).await.ok()?;
+    if p.verified > size || file.metadata().await.ok()?.len() < p.verified {
+        return None;
+    }
+    file.set_len(p.verified).await.ok()?;
+    file.seek(std::io::SeekFrom::Start(p.verified)).await.ok()?;
+    let (temp, verified, hasher, file) = (p.temp, p.verified, p.hasher, Some(file));
+    Some(Open { top_level, temp, dir, name, size, verified, hasher, file, committed: None })
+}
+
+/// `name`, or the first `name (n)` that does not exist in `dest`.
+async fn free_dir_name(dest: &Path, name: &str) -> String {
+    let mut n = 0;
+    loop {
+        let candidate = if n == 0 { name.to_owned() } else { numbered(name, n) };
+        if tokio::fs::symlink_metadata(dest.join(&candidate)).await.is_err() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+async fn receive_files<R: AsyncRead + Unpin>(
+    r: &mut R,
+    attempt: &mut Attempt,
+    buf: &mut [u8],
+    tracker: &mut Tracker,
+    report: &mut impl FnMut(Progress),
+) -> Result<(), Ending> {
+    let lost = |e: wire::WireError| match e {
+        wire::WireError::Io(e) => Lost(FileError::Io(format!("connection lost: {e}"))),
+        wire::WireError::Truncated => Lost(FileError::Io("connection lost mid-message".into())),
+        other => Fatal(FileError::Protocol(other.to_string())),
+    };
+    loop {
+        let msg = wire::read_msg(r, MAX_FILES_MSG).await.map_err(lost)?;
+        match msg {
+            None => return Err(Lost(FileError::Io("the sender closed the stream early".into()))),
+            Some(SenderMsg::Chunk { file, offset, len, hash }) => {
+                let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
+                let len = len as usize;
+                if offset != open.verified || len > CHUNK || len == 0 || offset + len as u64 > open.size {
+                    return Err(bad(format!("chunk {offset}+{len} of file {file} out of place")));
+                }
+                let data = &mut buf[..len];
+                r.read_exact(data).await.map_err(|e| lost(wire::WireError::Io(e)))?;
+                if blake3::hash(data).as_bytes() != &hash {
+                    return Err(Fatal(FileError::Corrupted { file }));
+                }
+                let f = open.file.as_mut().ok_or_else(|| bad(format!("file {file} already ended")))?;
+                let what = open.temp.display().to_string();
+                f.write_all(data).await.map_err(|e| Fatal(FileError::from_io(&e, &what)))?;
+                open.hasher.update(data);
+                open.verified += len as u64;
+                if let Some(p) = tracker.add(Instant::now(), len as u64) {
+                    report(p);
+                }
+            }
+            Some(SenderMsg::FileEnd { file, hash }) => {
+                let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
+                if open.verified != open.size || open.committed.is_some() {
+                    return Err(bad(format!("file {file} ended at {} of {}", open.verified, open.size)));
+                }
+                if open.hasher.finalize().as_bytes() != &hash {
+                    return Err(Fatal(FileError::Corrupted { file }));
+                }
+                commit(open).await?;
+                if open.size == 0 {
+                    report(tracker.progress());
+                }
+            }
+            Some(SenderMsg::Done) => {
+                if let Some((i, _)) = attempt.files.iter().find(|(_, o)| o.committed.is_none()) {
+                    return Err(bad(format!("done before file {i} was sent")));
+                }
+                // Top-level files may have been given numbered names.
+                for open in attempt.files.values().filter(|o| o.top_level) {
+                    if let Some(committed) = &open.committed {
+                        attempt.tops.insert(open.name.clone(), committed.clone());
+                    }
+                }
+                report(tracker.progress());
+                return Ok(());
+            }
+            Some(SenderMsg::Failed(e)) => return Err(Fatal(e)),
+            Some(SenderMsg::Offer { .. }) => return Err(bad("a second offer".into())),
+        }
+    }
+}
+
+fn bad(why: String) -> Ending {
+    Fatal(FileError::Protocol(why))
+}
+
+/// Sync the file and give it its final name without ever replacing an existing file.
+async fn commit(open: &mut Open) -> Result<(), Ending> {
+    let what = open.temp.display().to_string();
+    let io = |e: std::io::Error| Fatal(FileError::from_io(&e, &what));
+    if let Some(mut f) = open.file.take() {
+        f.flush().await.map_err(io)?;
+        f.sync_all().await.map_err(io)?;
+    }
+    let (temp, dir, name) = (open.temp.clone(), open.dir.clone(), open.name.clone());
+    let chosen = tokio::task::spawn_blocking(move || claim_name(&temp, &dir, &name))
+        .await
+        .map_err(|e| Fatal(FileError::Io(e.to_string())))?
+        .map_err(io)?;
+    open.committed = Some(chosen);
+    Ok(())
+}
+
+/// Link `temp` to the first free name of `name` in `dir`, then drop the temporary name. `hard_link` fails
+/// if the target exists, so an existing file is never replaced, even by a racing writer.
+fn claim_name(temp: &Path, dir: &Path, name: &str) -> std::io::Result<String> {
+    for n in 0..10_000 {
+        let candidate = if n == 0 { name.to_owned() } else { numbered(name, n) };
+        let target = dir.join(&candidate);
+        match std::fs::hard_link(temp, &target) {
+            Ok(()) => {
+                std::fs::remove_file(temp)?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // File systems without hard links: rename if the name is free (a small race remains there).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                if std::fs::symlink_metadata(&target).is_ok() {
+                    continue;
+                }
+                std::fs::rename(temp, &target)?;
+                return Ok(candidate);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("no free name for {name}")))
+}

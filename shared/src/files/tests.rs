@@ -1,0 +1,271 @@
+use std::path::Path;
+
+use tokio::io::{duplex, split, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use super::proto::*;
+use super::receive::{receive, Partials};
+use super::send::send;
+use super::tree::scan;
+use crate::wire;
+
+fn write_file(path: &Path, len: usize, seed: u8) {
+    let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    std::fs::write(path, data).expect("write");
+}
+
+fn listing(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Option<Vec<u8>>)>) {
+        let mut entries: Vec<_> =
+            std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+        entries.sort();
+        for p in entries {
+            let rel = p.strip_prefix(root).expect("inside").to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.push((rel, None));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, Some(std::fs::read(&p).expect("read"))));
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+async fn allow(_: Vec<Entry>, _: u64) -> Result<(), FileError> {
+    Ok(())
+}
+
+/// Send `src` into `dest` over an in-memory stream pair.
+async fn transfer(
+    src: &Path,
+    dest: &Path,
+    partials: &Partials,
+) -> (Result<Vec<String>, FileError>, Result<Vec<String>, FileError>) {
+    let tree = scan(src).expect("scan");
+    let (a, b) = duplex(1 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let cancel = CancellationToken::new();
+    let id = super::new_transfer_id();
+    tokio::join!(
+        send(&mut aw, &mut ar, id, &tree, |_| {}, &cancel),
+        receive(&mut bw, &mut br, dest, partials, allow, |_| {}, &cancel)
+    )
+}
+
+#[tokio::test]
+async fn a_tree_with_empty_folders_unicode_names_and_big_files_arrives_exactly() {
+    let src = tempfile::tempdir().expect("temp");
+    let root = src.path().join("Projekt Größe 日本");
+    std::fs::create_dir_all(root.join("empty folder")).expect("mkdir");
+    std::fs::create_dir_all(root.join("sub/deeper")).expect("mkdir");
+    write_file(&root.join("sub/deeper/big.bin"), 3 * CHUNK + 12345, 1);
+    write_file(&root.join("exact-chunk.bin"), CHUNK, 2);
+    write_file(&root.join("empty.txt"), 0, 3);
+    write_file(&root.join("ünïcödé ✓.txt"), 10, 4);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/etc/passwd", root.join("link-to-passwd")).expect("symlink");
+    let dest = tempfile::tempdir().expect("temp");
+    let (sent, received) = transfer(&root, dest.path(), &Partials::default()).await;
+    assert_eq!(sent.expect("sent"), vec!["Projekt Größe 日本".to_string()]);
+    assert_eq!(received.expect("received"), vec!["Projekt Größe 日本".to_string()]);
+    let mut expected = listing(src.path());
+    expected.retain(|(name, _)| !name.ends_with("link-to-passwd"));
+    assert_eq!(listing(dest.path()), expected, "same tree, same bytes, no link, no temporary files");
+}
+
+#[tokio::test]
+async fn existing_names_are_never_overwritten() {
+    let src = tempfile::tempdir().expect("temp");
+    let file = src.path().join("report.pdf");
+    write_file(&file, 100, 9);
+    let folder = src.path().join("photos");
+    std::fs::create_dir(&folder).expect("mkdir");
+    write_file(&folder.join("a.jpg"), 10, 1);
+    let dest = tempfile::tempdir().expect("temp");
+    std::fs::write(dest.path().join("report.pdf"), b"the user's own report").expect("write");
+    std::fs::create_dir(dest.path().join("photos")).expect("mkdir");
+    std::fs::write(dest.path().join("photos/a.jpg"), b"the user's own photo").expect("write");
+    let partials = Partials::default();
+    assert_eq!(transfer(&file, dest.path(), &partials).await.1.expect("ok"), vec!["report (1).pdf"]);
+    assert_eq!(transfer(&file, dest.path(), &partials).await.1.expect("ok"), vec!["report (2).pdf"]);
+    assert_eq!(transfer(&folder, dest.path(), &partials).await.1.expect("ok"), vec!["photos (1)"]);
+    assert_eq!(std::fs::read(dest.path().join("report.pdf")).expect("read"), b"the user's own report");
+    assert_eq!(std::fs::read(dest.path().join("photos/a.jpg")).expect("read"), b"the user's own photo");
+    assert_eq!(
+        std::fs::read(dest.path().join("report (2).pdf")).expect("read"),
+        std::fs::read(&file).expect("read")
+    );
+    assert_eq!(std::fs::read(dest.path().join("photos (1)/a.jpg")).expect("read").len(), 10);
+}
+
+/// A sender that speaks the protocol by hand, to send what an honest sender never would.
+async fn rogue(
+    dest: &Path,
+    entries: Vec<Entry>,
+    total: u64,
+    script: Vec<(SenderMsg, Vec<u8>)>,
+) -> Result<Vec<String>, FileError> {
+    let (a, b) = duplex(1 << 22);
+    let ((_ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let sender = async move {
+        wire::write_msg(&mut aw, &SenderMsg::Offer { id: [7; 16], entries, total }, MAX_FILES_MSG).await.ok();
+        for (msg, raw) in script {
+            wire::write_msg(&mut aw, &msg, MAX_FILES_MSG).await.ok();
+            aw.write_all(&raw).await.ok();
+        }
+        aw
+    };
+    let (cancel, partials) = (CancellationToken::new(), Partials::default());
+    let (_aw, got) = tokio::join!(sender, receive(&mut bw, &mut br, dest, &partials, allow, |_| {}, &cancel));
+    got
+}
+
+#[tokio::test]
+async fn a_flipped_byte_is_detected_and_nothing_is_kept() {
+    let dest = tempfile::tempdir().expect("temp");
+    let data = vec![5u8; 1000];
+    let entries = vec![Entry { path: vec!["a.bin".into()], kind: EntryKind::File { size: 1000 } }];
+    let mut flipped = data.clone();
+    flipped[500] ^= 1;
+    let hash = *blake3::hash(&data).as_bytes();
+    let chunk = SenderMsg::Chunk { file: 0, offset: 0, len: 1000, hash };
+    let got = rogue(dest.path(), entries.clone(), 1000, vec![(chunk, flipped.clone())]).await;
+    assert_eq!(got, Err(FileError::Corrupted { file: 0 }));
+    assert!(listing(dest.path()).is_empty(), "no partial file: {:?}", listing(dest.path()));
+
+    // Chunk hashes right, whole-file hash wrong: also refused at the end, before the final name.
+    let chunk = SenderMsg::Chunk { file: 0, offset: 0, len: 1000, hash: *blake3::hash(&flipped).as_bytes() };
+    let end = SenderMsg::FileEnd { file: 0, hash };
+    let got = rogue(dest.path(), entries, 1000, vec![(chunk, flipped), (end, vec![])]).await;
+    assert_eq!(got, Err(FileError::Corrupted { file: 0 }));
+    assert!(listing(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn hostile_offers_are_declined_before_touching_the_disk() {
+    let dest = tempfile::tempdir().expect("temp");
+    let file = |path: &[&str]| Entry {
+        path: path.iter().map(|s| s.to_string()).collect(),
+        kind: EntryKind::File { size: 1 },
+    };
+    let dir =
+        |path: &[&str]| Entry { path: path.iter().map(|s| s.to_string()).collect(), kind: EntryKind::Dir };
+    let offers = vec![
+        vec![file(&[".."])],
+        vec![dir(&["ok"]), file(&["ok", "..", "..", "etc", "passwd"])],
+        vec![file(&["/etc/passwd"])],
+        vec![file(&["C:\\Windows"])],
+        vec![file(&["CON"])],
+        vec![file(&["a\0b"])],
+        vec![file(&["orphan", "child"])],
+        vec![file(&["twice"]), file(&["twice"])],
+    ];
+    for entries in offers {
+        let total = entries.len() as u64;
+        let got = rogue(dest.path(), entries.clone(), total, vec![]).await;
+        assert!(matches!(got, Err(FileError::BadName(_) | FileError::Protocol(_))), "{entries:?}: {got:?}");
+    }
+    assert!(listing(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_dropped_link_resumes_from_the_last_verified_chunk() {
+    let src = tempfile::tempdir().expect("temp");
+    let file = src.path().join("big.bin");
+    write_file(&file, 5 * CHUNK + 7, 42);
+    let tree = scan(&file).expect("scan");
+    let dest = tempfile::tempdir().expect("temp");
+    let partials = Partials::default();
+    let id = super::new_transfer_id();
+    let cancel = CancellationToken::new();
+
+    // First attempt: the link drops after two chunks.
+    let (a, b) = duplex(4 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let bytes = std::fs::read(&file).expect("read");
+    let (tree_ref, bytes_ref) = (&tree, &bytes);
+    let first_sender = async move {
+        let offer = SenderMsg::Offer { id, entries: tree_ref.entries.clone(), total: tree_ref.total_bytes() };
+        wire::write_msg(&mut aw, &offer, MAX_FILES_MSG).await.expect("offer");
+        let accept: Option<ReceiverMsg> = wire::read_msg(&mut ar, MAX_FILES_MSG).await.expect("accept");
+        assert_eq!(accept, Some(ReceiverMsg::Accept { resume: vec![0] }));
+        for k in 0..2 {
+            let data = &bytes_ref[k * CHUNK..(k + 1) * CHUNK];
+            let chunk = SenderMsg::Chunk {
+                file: 0,
+                offset: (k * CHUNK) as u64,
+                len: CHUNK as u32,
+                hash: *blake3::hash(data).as_bytes(),
+            };
+            wire::write_msg(&mut aw, &chunk, MAX_FILES_MSG).await.expect("chunk");
+            aw.write_all(data).await.expect("data");
+        }
+        drop((ar, aw)); // the link drops
+    };
+    let (_, first) =
+        tokio::join!(first_sender, receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel));
+    assert!(matches!(first, Err(FileError::Io(_))), "{first:?}");
+    assert_eq!(partials.len(), 1, "the verified part is kept");
+
+    // Second attempt, same id: the receiver asks to resume at two chunks.
+    let (a, b) = duplex(4 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let mut first_report = None;
+    let (sent, received) = tokio::join!(
+        send(
+            &mut aw,
+            &mut ar,
+            id,
+            &tree,
+            |p| {
+                first_report.get_or_insert(p);
+            },
+            &cancel
+        ),
+        receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel)
+    );
+    assert_eq!(sent.expect("sent"), vec!["big.bin"]);
+    assert_eq!(received.expect("received"), vec!["big.bin"]);
+    assert_eq!(first_report.expect("progress").done, 2 * CHUNK as u64, "resumed after two chunks");
+    assert_eq!(std::fs::read(dest.path().join("big.bin")).expect("read"), bytes);
+    assert_eq!(listing(dest.path()).len(), 1, "no temporary file left");
+    assert!(partials.is_empty());
+}
+
+#[tokio::test]
+async fn a_cancelled_transfer_leaves_nothing_behind() {
+    let src = tempfile::tempdir().expect("temp");
+    let file = src.path().join("big.bin");
+    write_file(&file, 8 * CHUNK, 1);
+    let tree = scan(&file).expect("scan");
+    let dest_dir = tempfile::tempdir().expect("temp");
+    let dest = dest_dir.path().to_path_buf();
+    let (a, b) = duplex(1 << 16);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let (send_cancel, recv_cancel) = (CancellationToken::new(), CancellationToken::new());
+    let stopper = recv_cancel.clone();
+    let partials = Partials::default();
+    // The receiver's stream halves go away when it is done, as a QUIC stream does.
+    let into = dest.clone();
+    let receiver =
+        async move { receive(&mut bw, &mut br, &into, &partials, allow, |_| {}, &recv_cancel).await };
+    let (sent, received) = tokio::join!(
+        send(
+            &mut aw,
+            &mut ar,
+            [1; 16],
+            &tree,
+            |p| if p.done > 0 {
+                stopper.cancel()
+            },
+            &send_cancel
+        ),
+        receiver
+    );
+    assert_eq!(received, Err(FileError::Cancelled));
+    assert_eq!(sent, Err(FileError::Cancelled), "the sender hears why");
+    assert!(listing(&dest).is_empty(), "{:?}", listing(&dest));
+}
