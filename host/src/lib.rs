@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod encode;
+pub mod files;
 pub mod inject;
 pub mod session;
 
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use capture::cursor::{self, CursorEvent};
 use capture::monitors;
 use capture::{CaptureError, CaptureHandle, Source};
+use files::{FileEvent, FilesConfig};
 use inject::record::RecordingSink;
 use inject::x11::EnigoSink;
 use inject::{InjectError, InputSink};
@@ -85,6 +87,7 @@ impl HostConfig {
                 allowed,
                 max_fps: 30,
                 quality: Quality::default(),
+                files: FilesConfig::default(),
                 hello_timeout: Duration::from_secs(10),
             },
         }
@@ -100,6 +103,8 @@ pub enum HostEvent {
     CodeReplaced(Restart),
     /// A technician connected: their name (as typed, unverified), what they asked for, what was granted.
     Connected { technician: String, asked: Permissions, granted: Permissions },
+    /// Files moved (or failed to): for the user's session log.
+    File(FileEvent),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +132,15 @@ pub async fn run_host(
         s = pair(&cfg, &events) => s?,
         _ = stop.cancelled() => return Err(HostError::Stopped),
     };
+    let mut cfg = cfg;
+    let (file_log, mut file_events) = mpsc::unbounded_channel();
+    cfg.session.files.log = Some(file_log);
+    let forward = events.clone();
+    tokio::spawn(async move {
+        while let Some(event) = file_events.recv().await {
+            let _ = forward.send(HostEvent::File(event));
+        }
+    });
     let peer_gone = CancellationToken::new();
     let on_gone = peer_gone.clone();
     let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), move || on_gone.cancel());

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use tether_host::capture::Source;
+use tether_host::files::{FileEvent, UploadPolicy};
 use tether_host::{run_host, HostConfig, HostEvent, Sources};
 use tether_shared::codec::Quality;
 use tether_shared::net::RelaySpec;
@@ -52,6 +53,15 @@ struct Cli {
     /// Most screen updates per second.
     #[arg(long, default_value_t = 30)]
     max_fps: u32,
+    /// Share this folder with the technician (browse and fetch; repeatable). Needs `--grant files`.
+    #[arg(long = "share")]
+    share: Vec<std::path::PathBuf>,
+    /// Where files the technician sends are saved. Needs `--grant files`.
+    #[arg(long)]
+    incoming: Option<std::path::PathBuf>,
+    /// Accept files from the technician for the whole session without asking (headless mode cannot ask).
+    #[arg(long)]
+    accept_uploads: bool,
     /// Seconds without traffic before the session counts as lost.
     #[arg(long, default_value_t = 10)]
     idle_timeout_secs: u64,
@@ -104,6 +114,18 @@ async fn main() -> anyhow::Result<()> {
         },
     };
     cfg.timeouts.e2e_idle = Duration::from_secs(cli.idle_timeout_secs);
+    for folder in &cli.share {
+        let name = folder
+            .canonicalize()
+            .with_context(|| format!("--share {}", folder.display()))?
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .with_context(|| format!("--share {}: the folder needs a name", folder.display()))?;
+        cfg.session.files.shared.push((name, folder.clone()));
+    }
+    cfg.session.files.incoming = cli.incoming.clone();
+    cfg.session.files.uploads = if cli.accept_uploads { UploadPolicy::Allow } else { UploadPolicy::Deny };
     let sources = Sources::open(source).context("opening the screen to share")?;
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
@@ -124,6 +146,18 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
                 HostEvent::CodeReplaced(why) => eprintln!("The code was replaced ({why:?})."),
+                HostEvent::File(FileEvent::Received { names, bytes }) => {
+                    println!("received {}", names.join(", "));
+                    eprintln!("Received from the technician: {} ({bytes} bytes)", names.join(", "));
+                }
+                HostEvent::File(FileEvent::Sent { names, bytes }) => {
+                    println!("sent {}", names.join(", "));
+                    eprintln!("Sent to the technician: {} ({bytes} bytes)", names.join(", "));
+                }
+                HostEvent::File(FileEvent::Failed { what, error }) => {
+                    println!("file-failed {what}: {error}");
+                    eprintln!("A file transfer did not complete ({what}): {error}");
+                }
                 HostEvent::Connected { technician, asked, granted } => {
                     println!("connected {technician}");
                     eprintln!(

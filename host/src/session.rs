@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::capture::cursor::CursorEvent;
 use crate::capture::{CaptureError, CaptureHandle};
 use crate::encode::DamageEncoder;
+use crate::files::{self, FilesConfig};
 use crate::inject::InputSink;
 use crate::Sources;
 
@@ -33,6 +34,8 @@ pub struct SessionConfig {
     pub max_fps: u32,
     /// Lossless, or JPEG for photographic tiles.
     pub quality: Quality,
+    /// Shared folders, the incoming folder and upload consent.
+    pub files: FilesConfig,
     /// How long the viewer has to say hello.
     pub hello_timeout: Duration,
 }
@@ -130,11 +133,13 @@ pub async fn run(
         let input = input_loop(&conn, sink, grants.subscribe(), &counters);
         let control = control_loop(&mut ctl_recv, acks_tx);
         let cursor = cursor_loop(&mut ctl_send, cursor);
+        let files = files::serve(conn.clone(), cfg.files.clone(), technician.clone(), grants.subscribe());
         tokio::select! {
             end = video => end,
             end = input => end,
             end = control => end,
             end = cursor => end,
+            () = files => Err(SessionEnd::ConnectionLost("the connection closed".into())),
             _ = stop.cancelled() => Err(SessionEnd::Stopped),
             _ = peer_gone.cancelled() => Err(SessionEnd::ConnectionLost(VIEWER_GONE.into())),
             reason = conn.closed() => Err(SessionEnd::ConnectionLost(reason.to_string())),

@@ -4,6 +4,7 @@
 //! Path: network → [`decode`] → framebuffer (`display`, the GUI, comes later); [`input`] → network.
 
 pub mod decode;
+pub mod files;
 pub mod input;
 pub mod session;
 pub mod snapshot;

@@ -14,6 +14,7 @@ use tether_shared::input::MouseButton;
 use tether_shared::net::{RelaySpec, Timeouts};
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls::Fingerprint;
+use tether_viewer::files::Transfer;
 use tether_viewer::session::{ViewerConfig, ViewerSession};
 use tether_viewer::{input, snapshot};
 
@@ -45,6 +46,18 @@ struct Cli {
     /// Click at X,Y (host pixels).
     #[arg(long)]
     click: Vec<String>,
+    /// List a folder the host shares, e.g. `Documents/reports` (`/` lists the shared folders).
+    #[arg(long)]
+    list: Vec<String>,
+    /// Send this file or folder to the host (repeatable).
+    #[arg(long)]
+    upload: Vec<PathBuf>,
+    /// Fetch this file or folder from the host's shared folders, e.g. `Documents/report.pdf` (repeatable).
+    #[arg(long)]
+    fetch: Vec<String>,
+    /// Where fetched files go.
+    #[arg(long, default_value = ".")]
+    to: PathBuf,
     /// Stay connected for this many seconds (without --snapshot: until the session ends).
     #[arg(long)]
     stay_secs: Option<u64>,
@@ -67,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let want = Permissions::parse_list(&cli.want).map_err(anyhow::Error::msg)?;
     let relay = RelaySpec::resolve(&cli.relay, cli.relay_fingerprint).await?;
     let timeouts = Timeouts { e2e_idle: Duration::from_secs(cli.idle_timeout_secs), ..Timeouts::default() };
-    let cfg = ViewerConfig { relay, timeouts, technician: cli.name, want };
+    let cfg = ViewerConfig { relay, timeouts, technician: cli.name.clone(), want };
     let session = ViewerSession::connect(&cfg, &code).await?;
     println!("connected");
     println!("granted {}", session.granted());
@@ -84,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         session.send_input(event).await?;
     }
 
+    files(&session, &cli).await?;
     match (cli.stay_secs, &cli.snapshot) {
         (Some(secs), _) => {
             tokio::select! {
@@ -107,4 +121,46 @@ async fn main() -> anyhow::Result<()> {
     }
     session.close().await;
     Ok(())
+}
+
+fn remote_path(text: &str) -> Vec<String> {
+    text.split('/').filter(|c| !c.is_empty()).map(str::to_owned).collect()
+}
+
+/// The command line's file operations, in order: lists, uploads, fetches.
+async fn files(session: &ViewerSession, cli: &Cli) -> anyhow::Result<()> {
+    let files = session.files();
+    for path in &cli.list {
+        for entry in files.list(&remote_path(path)).await.with_context(|| format!("listing {path}"))? {
+            let kind = if entry.is_dir { "d" } else { "f" };
+            println!("entry {kind} {} {}", entry.size, entry.name);
+        }
+    }
+    for local in &cli.upload {
+        let names = watch_transfer(files.upload(local), &local.display().to_string()).await?;
+        println!("uploaded {}", names.join(", "));
+    }
+    for remote in &cli.fetch {
+        let names = watch_transfer(files.fetch(remote_path(remote), cli.to.clone()), remote).await?;
+        println!("fetched {}", names.join(", "));
+    }
+    Ok(())
+}
+
+/// Show progress on stderr until the transfer ends.
+async fn watch_transfer(transfer: Transfer, what: &str) -> anyhow::Result<Vec<String>> {
+    let mut progress = transfer.progress();
+    let what_owned = what.to_owned();
+    let printer = tokio::spawn(async move {
+        while progress.changed().await.is_ok() {
+            if let Some(p) = *progress.borrow() {
+                let eta = p.eta.map_or("?".into(), |d| format!("{}s", d.as_secs()));
+                let (done, total) = (p.done as f64 / 1e6, p.total as f64 / 1e6);
+                eprintln!("{what_owned}: {done:.1} of {total:.1} MB, {:.1} MB/s, {eta} left", p.rate / 1e6);
+            }
+        }
+    });
+    let result = transfer.result().await;
+    printer.abort();
+    result.with_context(|| format!("transferring {what}"))
 }

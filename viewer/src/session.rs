@@ -16,6 +16,7 @@ use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
 use tokio::sync::{mpsc, watch, Mutex};
 
 use crate::decode::{Decoder, FrameInfo};
+use crate::files::FileClient;
 use tether_shared::frame::Frame;
 
 #[derive(Debug, Clone)]
@@ -56,6 +57,7 @@ pub struct ViewerSession {
     ended: watch::Receiver<Option<String>>,
     cursor: watch::Receiver<CursorState>,
     grants: watch::Receiver<Permissions>,
+    files: FileClient,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -102,7 +104,8 @@ impl ViewerSession {
         let (grants_tx, grants) = watch::channel(granted);
         tokio::spawn(control_reader(conn.clone(), ctl_recv, cursor_tx, grants_tx, ended_tx.clone()));
         tokio::spawn(video_task(conn.clone(), frames_tx, acks_tx, ended_tx));
-        Ok(Self { conn, granted, frames, input: Mutex::new(input), ended, cursor, grants })
+        let files = FileClient::new(conn.clone());
+        Ok(Self { conn, granted, frames, input: Mutex::new(input), ended, cursor, grants, files })
     }
 
     /// What the host granted at the start.
@@ -113,6 +116,11 @@ impl ViewerSession {
     /// What the host grants now (the host user may change it during the session).
     pub fn grants(&self) -> watch::Receiver<Permissions> {
         self.grants.clone()
+    }
+
+    /// File operations: browse, fetch, upload.
+    pub fn files(&self) -> FileClient {
+        self.files.clone()
     }
 
     /// The host's cursor, updated as it moves or changes shape.

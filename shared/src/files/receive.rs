@@ -170,6 +170,7 @@ where
 {
     let (id, entries, total) = match wire::read_msg(r, MAX_FILES_MSG).await.map_err(wire_err)? {
         Some(SenderMsg::Offer { id, entries, total }) => (id, entries, total),
+        Some(SenderMsg::Failed(e)) => return Err(e), // e.g. the path is not shared
         other => return Err(FileError::Protocol(format!("expected an offer, got {other:?}"))),
     };
     if let Err(e) = check_offer(&entries, total) {

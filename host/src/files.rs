@@ -1,0 +1,272 @@
+//! Files on the host: the technician browses and fetches from the folders the user shares, and sends
+//! files into the user's incoming folder — with the user's consent.
+//!
+//! Each request arrives on its own QUIC stream ([`tether_shared::files::proto`]); this module answers it
+//! with the shared transfer engine. Paths from the viewer are checked component by component and walked
+//! without following links, so nothing outside a shared folder can be read and nothing is written outside
+//! the incoming folder. Every transfer is reported to the user's session log.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use quinn::{Connection, RecvStream, SendStream};
+use tether_shared::files::names::check_component;
+use tether_shared::files::proto::{
+    Entry, EntryKind, FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG,
+};
+use tether_shared::files::receive::{receive, Partials};
+use tether_shared::files::{send, tree};
+use tether_shared::session_proto::Permissions;
+use tether_shared::wire;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+/// What the host user decided about incoming files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    AllowOnce,
+    AllowForSession,
+    Deny,
+}
+
+/// A question for the host user: may these files come in?
+#[derive(Debug)]
+pub struct ConsentRequest {
+    pub technician: String,
+    pub names: Vec<String>,
+    pub files: usize,
+    pub bytes: u64,
+    pub reply: oneshot::Sender<Decision>,
+}
+
+/// How uploads are approved.
+#[derive(Debug, Clone)]
+pub enum UploadPolicy {
+    /// Ask the user each time (until they allow for the session).
+    Ask(mpsc::Sender<ConsentRequest>),
+    /// Allowed for the whole session without asking (headless `--accept-uploads`).
+    Allow,
+    Deny,
+}
+
+/// What the user's session log records about files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileEvent {
+    Received { names: Vec<String>, bytes: u64 },
+    Sent { names: Vec<String>, bytes: u64 },
+    Failed { what: String, error: FileError },
+}
+
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// Where uploads go (none: uploads are refused).
+    pub incoming: Option<PathBuf>,
+    /// Folders the technician may browse and fetch from, by the name they see.
+    pub shared: Vec<(String, PathBuf)>,
+    pub uploads: UploadPolicy,
+    pub log: Option<mpsc::UnboundedSender<FileEvent>>,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self { incoming: None, shared: Vec::new(), uploads: UploadPolicy::Deny, log: None }
+    }
+}
+
+/// State shared by the request handlers of one session.
+struct Files {
+    cfg: FilesConfig,
+    technician: String,
+    grants: watch::Receiver<Permissions>,
+    partials: Partials,
+    allowed_for_session: Mutex<bool>,
+    cancel: CancellationToken,
+}
+
+/// Serve file requests until the connection closes. Each request runs in its own task.
+pub async fn serve(
+    conn: Connection,
+    cfg: FilesConfig,
+    technician: String,
+    grants: watch::Receiver<Permissions>,
+) {
+    let cancel = CancellationToken::new();
+    let _stop_all = cancel.clone().drop_guard();
+    let files = Arc::new(Files {
+        cfg,
+        technician,
+        grants,
+        partials: Partials::default(),
+        allowed_for_session: Mutex::new(false),
+        cancel,
+    });
+    while let Ok((send, recv)) = conn.accept_bi().await {
+        tokio::spawn(handle(files.clone(), send, recv));
+    }
+}
+
+async fn handle(files: Arc<Files>, mut send: SendStream, mut recv: RecvStream) {
+    let request = match wire::read_msg::<_, FileRequest>(&mut recv, MAX_FILES_MSG).await {
+        Ok(Some(r)) => r,
+        _ => return,
+    };
+    if !files.grants.borrow().files {
+        let _ = reply_refusal(&mut send, &request, FileError::NotGranted).await;
+        return;
+    }
+    let outcome = match request {
+        FileRequest::List { path } => {
+            let reply = match list(&files.cfg.shared, &path).await {
+                Ok(entries) => ListReply::Entries(entries),
+                Err(e) => ListReply::Failed(e),
+            };
+            let _ = wire::write_msg(&mut send, &reply, MAX_FILES_MSG).await;
+            Ok(())
+        }
+        FileRequest::Fetch { path, id } => fetch(&files, &mut send, &mut recv, &path, id).await,
+        FileRequest::Upload => upload(&files, &mut send, &mut recv).await,
+    };
+    if let Err(event) = outcome {
+        tracing::info!("file transfer: {event:?}");
+        files.log(event);
+    }
+    let _ = send.finish();
+    let _ = recv.stop(0u32.into());
+}
+
+impl Files {
+    fn log(&self, event: FileEvent) {
+        if let Some(log) = &self.cfg.log {
+            let _ = log.send(event);
+        }
+    }
+
+    /// Ask the host user (unless already allowed for the session).
+    async fn consent(&self, entries: &[Entry], bytes: u64) -> Result<(), FileError> {
+        if *self.allowed_for_session.lock().map_err(|_| FileError::Declined)? {
+            return Ok(());
+        }
+        let ask = match &self.cfg.uploads {
+            UploadPolicy::Allow => return Ok(()),
+            UploadPolicy::Deny => return Err(FileError::Declined),
+            UploadPolicy::Ask(ask) => ask,
+        };
+        let names = entries.iter().filter(|e| e.path.len() == 1).map(|e| e.path[0].clone()).collect();
+        let files = entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count();
+        let (reply, answer) = oneshot::channel();
+        let request = ConsentRequest { technician: self.technician.clone(), names, files, bytes, reply };
+        ask.send(request).await.map_err(|_| FileError::Declined)?;
+        match answer.await.unwrap_or(Decision::Deny) {
+            Decision::AllowOnce => Ok(()),
+            Decision::AllowForSession => {
+                if let Ok(mut allowed) = self.allowed_for_session.lock() {
+                    *allowed = true;
+                }
+                Ok(())
+            }
+            Decision::Deny => Err(FileError::Declined),
+        }
+    }
+}
+
+async fn reply_refusal(
+    send: &mut SendStream,
+    request: &FileRequest,
+    error: FileError,
+) -> Result<(), wire::WireError> {
+    use tether_shared::files::proto::{ReceiverMsg, SenderMsg};
+    match request {
+        FileRequest::List { .. } => wire::write_msg(send, &ListReply::Failed(error), MAX_FILES_MSG).await,
+        FileRequest::Fetch { .. } => wire::write_msg(send, &SenderMsg::Failed(error), MAX_FILES_MSG).await,
+        FileRequest::Upload => wire::write_msg(send, &ReceiverMsg::Decline(error), MAX_FILES_MSG).await,
+    }
+}
+
+async fn upload(files: &Files, send: &mut SendStream, recv: &mut RecvStream) -> Result<(), FileEvent> {
+    let failed = |error: FileError| FileEvent::Failed { what: "upload".into(), error };
+    let Some(dest) = files.cfg.incoming.clone() else {
+        let _ = reply_refusal(send, &FileRequest::Upload, FileError::Declined).await;
+        return Err(failed(FileError::Declined));
+    };
+    let consent = |entries: Vec<Entry>, total: u64| async move { files.consent(&entries, total).await };
+    let mut bytes = 0;
+    let names = receive(send, recv, &dest, &files.partials, consent, |p| bytes = p.done, &files.cancel)
+        .await
+        .map_err(failed)?;
+    files.log(FileEvent::Received { names, bytes });
+    Ok(())
+}
+
+async fn fetch(
+    files: &Files,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    path: &[String],
+    id: [u8; 16],
+) -> Result<(), FileEvent> {
+    let what = path.join("/");
+    let failed = |error: FileError| FileEvent::Failed { what: format!("fetch {what}"), error };
+    let local = match resolve(&files.cfg.shared, path).await {
+        Ok(local) => local,
+        Err(e) => {
+            let _ = reply_refusal(send, &FileRequest::Fetch { path: path.to_vec(), id }, e.clone()).await;
+            return Err(failed(e));
+        }
+    };
+    let tree = match tokio::task::spawn_blocking(move || tree::scan(&local)).await {
+        Ok(Ok(tree)) => tree,
+        Ok(Err(e)) => {
+            let _ = reply_refusal(send, &FileRequest::Fetch { path: path.to_vec(), id }, e.clone()).await;
+            return Err(failed(e));
+        }
+        Err(e) => return Err(failed(FileError::Io(e.to_string()))),
+    };
+    let bytes = tree.total_bytes();
+    let names = send::send(send, recv, id, &tree, |_| {}, &files.cancel).await.map_err(failed)?;
+    files.log(FileEvent::Sent { names, bytes });
+    Ok(())
+}
+
+/// Map a viewer path (`[share, components…]`) to a local path inside that share, refusing bad names and
+/// links anywhere on the way.
+async fn resolve(shared: &[(String, PathBuf)], path: &[String]) -> Result<PathBuf, FileError> {
+    let not_shared = || FileError::NotShared(path.join("/"));
+    let (share, rest) = path.split_first().ok_or_else(not_shared)?;
+    let (_, root) = shared.iter().find(|(name, _)| name == share).ok_or_else(not_shared)?;
+    let mut local = root.clone();
+    for component in rest {
+        check_component(component).map_err(|e| FileError::BadName(e.to_string()))?;
+        local.push(component);
+        let meta =
+            tokio::fs::symlink_metadata(&local).await.map_err(|e| FileError::from_io(&e, &path.join("/")))?;
+        if meta.file_type().is_symlink() {
+            return Err(FileError::NotShared(format!("{} (a link)", path.join("/"))));
+        }
+    }
+    Ok(local)
+}
+
+async fn list(shared: &[(String, PathBuf)], path: &[String]) -> Result<Vec<Listed>, FileError> {
+    if path.is_empty() {
+        return Ok(shared
+            .iter()
+            .map(|(name, _)| Listed { name: name.clone(), is_dir: true, size: 0 })
+            .collect());
+    }
+    let dir = resolve(shared, path).await?;
+    let io = |e: std::io::Error| FileError::from_io(&e, &path.join("/"));
+    let mut out = Vec::new();
+    let mut entries = tokio::fs::read_dir(&dir).await.map_err(io)?;
+    while let Some(entry) = entries.next_entry().await.map_err(io)? {
+        let (Some(name), Ok(meta)) = (entry.file_name().to_str().map(str::to_owned), entry.metadata().await)
+        else {
+            continue;
+        };
+        if meta.file_type().is_symlink() || check_component(&name).is_err() {
+            continue;
+        }
+        out.push(Listed { name, is_dir: meta.is_dir(), size: if meta.is_file() { meta.len() } else { 0 } });
+    }
+    out.sort_by(|a, b| (!a.is_dir, &a.name).cmp(&(!b.is_dir, &b.name)));
+    Ok(out)
+}

@@ -1,0 +1,120 @@
+//! The technician's side of files: browse what the host shares, fetch it, send files to the host.
+//!
+//! Every operation opens its own QUIC stream, so transfers never delay the screen or input. A running
+//! transfer is a [`Transfer`]: progress (bytes, rate, time left) as it happens, `cancel()`, and its result
+//! — the names the files were stored under, or why they were not (the same reason the host shows).
+
+use std::path::{Path, PathBuf};
+
+use quinn::Connection;
+use tether_shared::files::progress::Progress;
+use tether_shared::files::proto::{FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG};
+use tether_shared::files::receive::{receive, Partials};
+use tether_shared::files::{new_transfer_id, send, tree};
+use tether_shared::wire;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// File operations of one session.
+#[derive(Debug, Clone)]
+pub struct FileClient {
+    conn: Connection,
+    partials: Partials,
+}
+
+/// A transfer in progress.
+#[derive(Debug)]
+pub struct Transfer {
+    progress: watch::Receiver<Option<Progress>>,
+    cancel: CancellationToken,
+    task: JoinHandle<Result<Vec<String>, FileError>>,
+}
+
+impl Transfer {
+    /// Progress, updated about four times a second (`None` until the other side accepted).
+    pub fn progress(&self) -> watch::Receiver<Option<Progress>> {
+        self.progress.clone()
+    }
+
+    /// Stop the transfer; the receiving side removes what it had written.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Wait for the end: the names the top-level entries were stored under.
+    pub async fn result(self) -> Result<Vec<String>, FileError> {
+        self.task.await.unwrap_or_else(|e| Err(FileError::Io(format!("transfer task: {e}"))))
+    }
+}
+
+fn stream_err(e: impl std::fmt::Display) -> FileError {
+    FileError::Io(format!("connection: {e}"))
+}
+
+impl FileClient {
+    pub(crate) fn new(conn: Connection) -> Self {
+        Self { conn, partials: Partials::default() }
+    }
+
+    /// List a folder the host shares (`[]`: the shared folders themselves).
+    pub async fn list(&self, path: &[String]) -> Result<Vec<Listed>, FileError> {
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(stream_err)?;
+        let request = FileRequest::List { path: path.to_vec() };
+        wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
+        let _ = send.finish();
+        match wire::read_msg(&mut recv, MAX_FILES_MSG).await.map_err(stream_err)? {
+            Some(ListReply::Entries(entries)) => Ok(entries),
+            Some(ListReply::Failed(e)) => Err(e),
+            None => Err(FileError::Io("the host closed the stream".into())),
+        }
+    }
+
+    /// Send a local file or folder to the host's incoming folder.
+    pub fn upload(&self, local: &Path) -> Transfer {
+        let (conn, local) = (self.conn.clone(), local.to_path_buf());
+        self.spawn(move |report, cancel| async move {
+            let tree =
+                tokio::task::spawn_blocking(move || tree::scan(&local)).await.map_err(stream_err)??;
+            for (path, why) in &tree.skipped {
+                tracing::warn!("not sent: {}: {why}", path.display());
+            }
+            let (mut send, mut recv) = conn.open_bi().await.map_err(stream_err)?;
+            wire::write_msg(&mut send, &FileRequest::Upload, MAX_FILES_MSG).await.map_err(stream_err)?;
+            let result = send::send(&mut send, &mut recv, new_transfer_id(), &tree, report, &cancel).await;
+            let _ = send.finish();
+            result
+        })
+    }
+
+    /// Fetch a file or folder the host shares into the local folder `to`.
+    pub fn fetch(&self, remote: Vec<String>, to: PathBuf) -> Transfer {
+        let (conn, partials) = (self.conn.clone(), self.partials.clone());
+        self.spawn(move |report, cancel| async move {
+            let (mut send, mut recv) = conn.open_bi().await.map_err(stream_err)?;
+            let request = FileRequest::Fetch { path: remote, id: new_transfer_id() };
+            wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
+            let accept = |_, _| async { Ok(()) }; // the technician asked for these files
+            let result = receive(&mut send, &mut recv, &to, &partials, accept, report, &cancel).await;
+            let _ = send.finish();
+            if result.is_err() {
+                let _ = recv.stop(0u32.into());
+            }
+            result
+        })
+    }
+
+    fn spawn<F, Fut>(&self, run: F) -> Transfer
+    where
+        F: FnOnce(Box<dyn FnMut(Progress) + Send>, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<String>, FileError>> + Send + 'static,
+    {
+        let (tx, progress) = watch::channel(None);
+        let cancel = CancellationToken::new();
+        let report = Box::new(move |p: Progress| {
+            tx.send_replace(Some(p));
+        });
+        let task = tokio::spawn(run(report, cancel.clone()));
+        Transfer { progress, cancel, task }
+    }
+}
