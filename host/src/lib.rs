@@ -143,7 +143,10 @@ pub async fn run_host(
     });
     let peer_gone = CancellationToken::new();
     let on_gone = peer_gone.clone();
-    let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), move || on_gone.cancel());
+    let watch =
+        Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move || {
+            on_gone.cancel()
+        });
     let report =
         session::run(session.conn, &cfg.session, sources, stop, peer_gone, |technician, asked, granted| {
             let _ = events.send(HostEvent::Connected { technician: technician.to_owned(), asked, granted });

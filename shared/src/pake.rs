@@ -75,7 +75,8 @@ impl PakeStart {
             material.extend_from_slice(self.nameplate.as_str().as_bytes());
             blake3::derive_key(&format!("tether v{PROTOCOL_VERSION} key confirmation {label}"), &material)
         };
-        Ok(SessionKeys { role: self.role, host_key: derive("host"), viewer_key: derive("viewer") })
+        let resume_id = derive("resume id");
+        Ok(SessionKeys { role: self.role, host_key: derive("host"), viewer_key: derive("viewer"), resume_id })
     }
 }
 
@@ -84,6 +85,7 @@ pub struct SessionKeys {
     role: Role,
     host_key: [u8; 32],
     viewer_key: [u8; 32],
+    resume_id: [u8; 32],
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -98,6 +100,11 @@ impl SessionKeys {
             Role::Host => &self.host_key,
             Role::Viewer => &self.viewer_key,
         }
+    }
+
+    /// The secret both ends use to find each other again on a relay (after a restart); never a key.
+    pub fn resume_id(&self) -> [u8; 32] {
+        self.resume_id
     }
 
     /// Our confirmation message: our certificate fingerprint and its MAC under our role's key.

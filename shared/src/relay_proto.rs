@@ -10,6 +10,9 @@
 //! both   → relay: Confirm{msg}             relay → other:  PeerConfirm{msg}
 //! both   → relay: PairingResult{ok}        relay → both:   SessionReady  (only if both ok)
 //! ```
+//! A paired client that loses the relay reconnects and sends `Rejoin{resume_id}`; when both ends have,
+//! both get `Rejoined{tag}` and their end-to-end connection carries on.
+//!
 //! A failed pairing burns the nameplate: the viewer gets `Error{WrongCode}`, the host `Error{PeerWrongCode}`
 //! and may `Register` again for a fresh code. The PAKE and confirmation payloads are opaque to the relay.
 
@@ -29,12 +32,28 @@ pub const MAX_PAIRING_PAYLOAD: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientToRelay {
-    Hello { version: u32, role: Role },
+    Hello {
+        version: u32,
+        role: Role,
+    },
     Register,
-    Claim { nameplate: Nameplate },
-    Pake { msg: Vec<u8> },
-    Confirm { msg: Vec<u8> },
-    PairingResult { ok: bool },
+    Claim {
+        nameplate: Nameplate,
+    },
+    Pake {
+        msg: Vec<u8>,
+    },
+    Confirm {
+        msg: Vec<u8>,
+    },
+    PairingResult {
+        ok: bool,
+    },
+    /// After losing the relay (a restart, a network change): find the peer of a paired session again.
+    /// `resume_id` is derived from the PAKE key, so only the two ends know it.
+    Rejoin {
+        resume_id: [u8; 32],
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +81,10 @@ pub enum RelayToClient {
     PairingFailed,
     /// The waiting code expired; the host may register again.
     CodeExpired,
+    /// Rejoined after `Rejoin`: tagged packets flow again, under this new tag.
+    Rejoined {
+        tag: u64,
+    },
     /// The other side closed or vanished.
     PeerGone,
     Error {

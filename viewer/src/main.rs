@@ -62,7 +62,7 @@ struct Cli {
     #[arg(long)]
     stay_secs: Option<u64>,
     /// Seconds without traffic before the session counts as lost.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     idle_timeout_secs: u64,
 }
 

@@ -79,7 +79,7 @@ impl ViewerSession {
         let conn = session.conn.clone();
         let (ended_tx, ended) = watch::channel(None);
         let on_gone = ended_tx.clone();
-        Session::spawn_relay_watch(session.link, session.conn, move || {
+        Session::spawn_relay_watch(session.link, session.conn, session.resume_id, move || {
             on_gone.send_replace(Some(HOST_GONE.to_string()));
         });
         let (mut ctl_send, mut ctl_recv) =

@@ -34,6 +34,9 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         match io.recv().await? {
             None => return Ok(()),
             Some(ClientToRelay::Register) => {}
+            Some(ClientToRelay::Rejoin { resume_id }) => {
+                return super::rejoin::run(io, hub, addr, Role::Host, resume_id).await
+            }
             Some(msg) if is_pairing(&msg) => continue,
             Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a host"))),
         }
@@ -137,7 +140,7 @@ async fn wait(
 }
 
 /// Two fresh, distinct, nonzero tags not in use.
-fn fresh_tags(hub: &Hub) -> (u64, u64) {
+pub(super) fn fresh_tags(hub: &Hub) -> (u64, u64) {
     let mut rng = rand::rng();
     let mut fresh = |other: u64| loop {
         let tag: u64 = rng.random();

@@ -15,6 +15,7 @@
 
 pub mod host;
 mod io;
+pub mod rejoin;
 pub mod state;
 pub mod viewer;
 
@@ -35,13 +36,21 @@ pub use state::Nameplates;
 /// What one side of a pairing tells the other's task.
 #[derive(Debug)]
 pub enum PeerEvent {
-    Joined { viewer: Mailbox, addr: SocketAddr },
+    Joined {
+        viewer: Mailbox,
+        addr: SocketAddr,
+    },
     Tag(u64),
     Pake(Vec<u8>),
     Confirm(Vec<u8>),
     Result(bool),
     Ready,
     Failed(RelayErrorKind),
+    /// To the first of two rejoining ends: the routes are back, under `tag`; `partner` reaches the other.
+    Rejoined {
+        tag: u64,
+        partner: Mailbox,
+    },
 }
 
 pub type Mailbox = mpsc::Sender<PeerEvent>;
@@ -58,6 +67,8 @@ pub struct Hub {
     pub limits: Limits,
     pub connections: AtomicUsize,
     pub pairings: AtomicUsize,
+    /// Ends of paired sessions waiting for their peer to rejoin, by resume id.
+    pub rejoins: Mutex<std::collections::HashMap<[u8; 32], rejoin::Waiting>>,
 }
 
 impl Hub {
@@ -69,6 +80,7 @@ impl Hub {
             cfg,
             connections: AtomicUsize::new(0),
             pairings: AtomicUsize::new(0),
+            rejoins: Mutex::default(),
         }
     }
 

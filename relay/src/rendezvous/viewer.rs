@@ -15,6 +15,9 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         let nameplate = match io.recv().await? {
             None => return Ok(()),
             Some(ClientToRelay::Claim { nameplate }) => nameplate,
+            Some(ClientToRelay::Rejoin { resume_id }) => {
+                return super::rejoin::run(io, hub, addr, Role::Viewer, resume_id).await
+            }
             Some(other) => {
                 return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a viewer")))
             }

@@ -15,6 +15,9 @@ use crate::PROTOCOL_VERSION;
 pub struct RelayLink {
     pub(crate) endpoint: Endpoint,
     pub(crate) socket: Arc<TaggedSocket>,
+    relay: RelaySpec,
+    role: Role,
+    timeouts: Timeouts,
     conn: quinn::Connection,
     send: SendStream,
     recv: RecvStream,
@@ -36,6 +39,22 @@ impl RelayLink {
             socket.clone(),
             Arc::new(TokioRuntime),
         )?;
+        Self::open(endpoint, socket, relay, role, timeouts).await
+    }
+
+    /// A new control connection on the same socket (so the end-to-end connection keeps its path), after
+    /// the old one was lost.
+    pub async fn reconnect(&self) -> Result<Self, ClientError> {
+        Self::open(self.endpoint.clone(), self.socket.clone(), &self.relay, self.role, &self.timeouts).await
+    }
+
+    async fn open(
+        endpoint: Endpoint,
+        socket: Arc<TaggedSocket>,
+        relay: &RelaySpec,
+        role: Role,
+        timeouts: &Timeouts,
+    ) -> Result<Self, ClientError> {
         let transport = tls::transport(timeouts.relay_idle, Some(timeouts.keep_alive));
         let cfg = tls::relay_client_config(&relay.trust, transport)?;
         let conn = endpoint
@@ -43,7 +62,8 @@ impl RelayLink {
             .await
             .map_err(|source| ClientError::RelayUnreachable { addr: relay.addr, source })?;
         let (send, recv) = conn.open_bi().await.map_err(ClientError::RelayConnection)?;
-        let mut link = Self { endpoint, socket, conn, send, recv };
+        let (relay, timeouts) = (relay.clone(), *timeouts);
+        let mut link = Self { endpoint, socket, relay, role, timeouts, conn, send, recv };
         link.send(&ClientToRelay::Hello { version: PROTOCOL_VERSION, role }).await?;
         match link.recv().await? {
             RelayToClient::Welcome { .. } => Ok(link),

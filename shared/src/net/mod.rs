@@ -28,7 +28,8 @@ pub struct RelaySpec {
 pub struct Timeouts {
     /// Idle timeout of the control connection to the relay.
     pub relay_idle: Duration,
-    /// Idle timeout of the end-to-end connection: a peer that vanishes is noticed within this.
+    /// Idle timeout of the end-to-end connection: a peer that vanishes is noticed within this (sooner when
+    /// the relay reports it), and a relay restart must be rejoined within it.
     pub e2e_idle: Duration,
     /// Keep-alive interval on both connections (below both idle timeouts).
     pub keep_alive: Duration,
@@ -39,8 +40,9 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
-            relay_idle: Duration::from_secs(30),
-            e2e_idle: Duration::from_secs(10),
+            // Short, so a lost relay is noticed (and rejoined) well within the end-to-end timeout.
+            relay_idle: Duration::from_secs(5),
+            e2e_idle: Duration::from_secs(20),
             keep_alive: Duration::from_secs(1),
             pairing: Duration::from_secs(30),
         }

@@ -26,6 +26,8 @@ use crate::tls::{self, Fingerprint, Identity};
 pub struct Session {
     pub conn: Connection,
     pub peer_fingerprint: Fingerprint,
+    /// Lets the two ends find each other again on a relay that lost them (see `spawn_relay_watch`).
+    pub resume_id: [u8; 32],
     pub link: RelayLink,
 }
 
@@ -36,6 +38,7 @@ impl Session {
     pub fn spawn_relay_watch(
         mut link: RelayLink,
         conn: Connection,
+        resume_id: [u8; 32],
         on_peer_gone: impl FnOnce() + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
@@ -48,12 +51,51 @@ impl Session {
                             break;
                         }
                         Ok(_) => continue,
-                        Err(_) => break, // relay gone: the end-to-end idle timeout decides
+                        // The relay went away (restart, network): find the peer again on it, while the
+                        // end-to-end connection waits (its idle timeout is the limit).
+                        Err(e) => {
+                            tracing::warn!("lost the relay ({e}); rejoining");
+                            tokio::select! {
+                                rejoined = rejoin(&link, resume_id) => match rejoined {
+                                    Some(new_link) => link = new_link,
+                                    None => break,
+                                },
+                                _ = conn.closed() => break,
+                            }
+                        }
                     },
                     _ = conn.closed() => { link.close(); break; }
                 }
             }
         })
+    }
+}
+
+/// Reconnect to the relay and rejoin the session; retried until the end-to-end connection gives up.
+async fn rejoin(link: &RelayLink, resume_id: [u8; 32]) -> Option<RelayLink> {
+    loop {
+        match try_rejoin(link, resume_id).await {
+            Ok(new_link) => {
+                tracing::info!("rejoined the session on the relay");
+                return Some(new_link);
+            }
+            Err(e) => {
+                tracing::debug!("rejoin failed: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+}
+
+async fn try_rejoin(link: &RelayLink, resume_id: [u8; 32]) -> Result<RelayLink, ClientError> {
+    let mut new_link = link.reconnect().await?;
+    new_link.send(&ClientToRelay::Rejoin { resume_id }).await?;
+    match new_link.recv().await? {
+        RelayToClient::Rejoined { tag } => {
+            new_link.socket.set_tag(tag);
+            Ok(new_link)
+        }
+        other => Err(ClientError::Unexpected(format!("{other:?} instead of Rejoined"))),
     }
 }
 
@@ -119,8 +161,8 @@ impl HostRendezvous {
         self.link.socket.set_tag(tag);
         let deadline = self.timeouts.pairing;
         match tokio::time::timeout(deadline, self.pair(code)).await {
-            Ok(Ok(Some((conn, peer)))) => {
-                Ok(HostOutcome::Paired(Session { conn, peer_fingerprint: peer, link: self.link }))
+            Ok(Ok(Some((conn, peer, resume_id)))) => {
+                Ok(HostOutcome::Paired(Session { conn, peer_fingerprint: peer, resume_id, link: self.link }))
             }
             Ok(Ok(None)) => {
                 self.link.endpoint.set_server_config(None);
@@ -133,11 +175,14 @@ impl HostRendezvous {
     }
 
     /// `Ok(None)`: the pairing failed on a wrong code and the relay has acknowledged it.
-    async fn pair(&mut self, code: &Code) -> Result<Option<(Connection, Fingerprint)>, ClientError> {
+    async fn pair(
+        &mut self,
+        code: &Code,
+    ) -> Result<Option<(Connection, Fingerprint, [u8; 32])>, ClientError> {
         let ours = self.identity.fingerprint();
         let verdict = exchange(&mut self.link, Role::Host, &code.nameplate, &code.secret, &ours).await?;
-        let peer = match verdict {
-            Ok(peer) => peer,
+        let (peer, resume_id) = match verdict {
+            Ok(found) => found,
             Err(()) => return self.await_failure_ack().await.map(|()| None),
         };
         let transport = tls::transport(self.timeouts.e2e_idle, Some(self.timeouts.keep_alive));
@@ -153,7 +198,7 @@ impl HostRendezvous {
         }
         let conn = self.accept_viewer().await?;
         self.link.endpoint.set_server_config(None);
-        Ok(Some((conn, peer)))
+        Ok(Some((conn, peer, resume_id)))
     }
 
     async fn await_failure_ack(&mut self) -> Result<(), ClientError> {
@@ -195,13 +240,14 @@ pub async fn connect_viewer(
     let attempt = async {
         let identity = Identity::generate(&["viewer.tether.invalid"])?;
         let ours = identity.fingerprint();
-        let peer = match exchange(&mut link, Role::Viewer, &code.nameplate, &code.secret, &ours).await? {
-            Ok(peer) => peer,
-            Err(()) => {
-                await_relay_verdict(&mut link).await;
-                return Err(ClientError::WrongCode);
-            }
-        };
+        let (peer, resume_id) =
+            match exchange(&mut link, Role::Viewer, &code.nameplate, &code.secret, &ours).await? {
+                Ok(found) => found,
+                Err(()) => {
+                    await_relay_verdict(&mut link).await;
+                    return Err(ClientError::WrongCode);
+                }
+            };
         link.send(&ClientToRelay::PairingResult { ok: true }).await?;
         match link.recv().await {
             Ok(RelayToClient::SessionReady) => {}
@@ -219,12 +265,12 @@ pub async fn connect_viewer(
             .connect_with(cfg, link.socket.virtual_peer(), tls::E2E_SERVER_NAME)?
             .await
             .map_err(ClientError::EndToEnd)?;
-        Ok((conn, peer))
+        Ok((conn, peer, resume_id))
     };
-    let (conn, peer) = tokio::time::timeout(timeouts.pairing, attempt)
+    let (conn, peer, resume_id) = tokio::time::timeout(timeouts.pairing, attempt)
         .await
         .map_err(|_| ClientError::Timeout("pairing with the host"))??;
-    Ok(Session { conn, peer_fingerprint: peer, link })
+    Ok(Session { conn, peer_fingerprint: peer, resume_id, link })
 }
 
 /// After a failed pairing, wait (briefly) for the relay's verdict before leaving: closing the link at once
@@ -245,7 +291,7 @@ async fn exchange(
     nameplate: &Nameplate,
     secret: &Secret,
     ours: &Fingerprint,
-) -> Result<Result<Fingerprint, ()>, ClientError> {
+) -> Result<Result<(Fingerprint, [u8; 32]), ()>, ClientError> {
     let (state, msg) = pake::start(role, nameplate, secret);
     link.send(&ClientToRelay::Pake { msg }).await?;
     let peer_msg = match link.recv().await? {
@@ -267,7 +313,7 @@ async fn exchange(
         other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerConfirm"))),
     };
     match keys.verify_peer(&confirm) {
-        Ok(peer) => Ok(Ok(peer)),
+        Ok(peer) => Ok(Ok((peer, keys.resume_id()))),
         Err(_) => {
             link.send(&ClientToRelay::PairingResult { ok: false }).await?;
             Ok(Err(()))
