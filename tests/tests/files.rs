@@ -1,0 +1,366 @@
+//! File transfer through a real relay: exact (BLAKE3) both ways at 1 GiB, folder trees, a relay killed and
+//! restarted mid-transfer, tampering on the path, disk full, consent, permissions and path escapes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::procs::Proc;
+use common::*;
+use tether_host::capture::{self, Source};
+use tether_host::files::{ConsentRequest, Decision, FileEvent, UploadPolicy};
+use tether_host::HostEvent;
+use tether_relay::Tap;
+use tether_shared::files::proto::FileError;
+use tether_shared::relay_proto::Role;
+use tether_shared::session_proto::Permissions;
+use tether_shared::tls::RelayTrust;
+use tether_viewer::session::ViewerSession;
+use tokio::sync::mpsc;
+
+/// A file of `len` pseudo-random bytes (xorshift; every megabyte differs).
+fn make_file(path: &Path, len: u64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create"));
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ len;
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        for word in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        out.write_all(&block[..n]).expect("write");
+        left -= n as u64;
+    }
+    out.flush().expect("flush");
+}
+
+fn b3(path: &Path) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap(path).expect("hash");
+    hasher.finalize()
+}
+
+/// Everything under `root` (relative paths; `None` for folders), sorted.
+fn tree(root: &Path) -> Vec<(String, Option<blake3::Hash>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            let rel = path.strip_prefix(root).expect("inside").to_string_lossy().into_owned();
+            if path.is_dir() {
+                out.push((rel, None));
+                stack.push(path);
+            } else {
+                out.push((rel, Some(b3(&path))));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Answer the next consent question after checking what it asks.
+async fn answer(questions: &mut mpsc::Receiver<ConsentRequest>, decision: Decision) {
+    let q =
+        tokio::time::timeout(Duration::from_secs(10), questions.recv()).await.expect("asked").expect("open");
+    assert_eq!(
+        (q.names.clone(), q.files, q.bytes, q.technician.as_str()),
+        (vec!["note.txt".into()], 1, 5, "Test Technician")
+    );
+    q.reply.send(decision).expect("reply");
+}
+
+struct FileHost {
+    host: TestHost,
+    share: tempfile::TempDir,
+    incoming: tempfile::TempDir,
+}
+
+fn files_host(
+    relay: &TestRelay,
+    uploads: UploadPolicy,
+    grant: Permissions,
+    tweak: impl FnOnce(&mut tether_host::HostConfig),
+) -> FileHost {
+    let (share, incoming) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    let mut cfg = host_config(relay, grant);
+    cfg.session.files.shared = vec![("Shared".into(), share.path().to_path_buf())];
+    cfg.session.files.incoming = Some(incoming.path().to_path_buf());
+    cfg.session.files.uploads = uploads;
+    tweak(&mut cfg);
+    let host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
+    FileHost { host, share, incoming }
+}
+
+const FILES: Permissions = Permissions { view: true, control: false, files: true };
+
+fn files_viewer_config(relay: &TestRelay) -> tether_viewer::session::ViewerConfig {
+    let mut cfg = viewer_config(relay);
+    cfg.want = FILES;
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gibibyte_each_way_arrives_with_matching_blake3() {
+    let relay = start_relay(|_| {});
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |_| {});
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let local = tempfile::tempdir().expect("temp");
+    let up = local.path().join("upload.bin");
+    make_file(&up, 1 << 30);
+    make_file(&fh.share.path().join("download.bin"), (1 << 30) + 12345);
+
+    let upload = viewer.files().upload(&up);
+    let mut progress = upload.progress();
+    assert_eq!(upload.result().await.expect("uploaded"), vec!["upload.bin"]);
+    let last = (*progress.borrow_and_update()).expect("progress was reported");
+    assert_eq!((last.done, last.total), (1 << 30, 1 << 30));
+    assert_eq!(b3(&fh.incoming.path().join("upload.bin")), b3(&up));
+
+    let fetched = tempfile::tempdir().expect("temp");
+    let fetch =
+        viewer.files().fetch(vec!["Shared".into(), "download.bin".into()], fetched.path().to_path_buf());
+    assert_eq!(fetch.result().await.expect("fetched"), vec!["download.bin"]);
+    assert_eq!(b3(&fetched.path().join("download.bin")), b3(&fh.share.path().join("download.bin")));
+    assert_eq!(tree(fetched.path()).len(), 1, "no temporary files left");
+
+    match fh.host.next_event().await {
+        HostEvent::Connected { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    match fh.host.next_event().await {
+        HostEvent::File(FileEvent::Received { names, bytes }) => {
+            assert_eq!((names, bytes), (vec!["upload.bin".into()], 1 << 30))
+        }
+        other => panic!("the user's log shows the upload, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folder_trees_with_empty_folders_and_unicode_names_go_both_ways() {
+    let relay = start_relay(|_| {});
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |_| {});
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let local = tempfile::tempdir().expect("temp");
+    let root = local.path().join("Ünïcödé 文件夹");
+    std::fs::create_dir_all(root.join("leer/auch leer")).expect("mkdir");
+    std::fs::create_dir_all(root.join("données")).expect("mkdir");
+    make_file(&root.join("données/été.bin"), 3_000_001);
+    make_file(&root.join("emoji 🎉.txt"), 17);
+    std::fs::write(root.join("zero"), b"").expect("write");
+    assert_eq!(viewer.files().upload(&root).result().await.expect("uploaded"), vec!["Ünïcödé 文件夹"]);
+    assert_eq!(tree(&fh.incoming.path().join("Ünïcödé 文件夹")), tree(&root));
+
+    // The same tree fetched back from a shared folder, into a folder where the name is taken.
+    std::fs::rename(fh.incoming.path().join("Ünïcödé 文件夹"), fh.share.path().join("Ünïcödé 文件夹"))
+        .expect("move");
+    let back = tempfile::tempdir().expect("temp");
+    std::fs::create_dir(back.path().join("Ünïcödé 文件夹")).expect("mkdir");
+    let listed = viewer.files().list(&["Shared".into()]).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|l| (l.name.as_str(), l.is_dir)).collect::<Vec<_>>(),
+        vec![("Ünïcödé 文件夹", true)]
+    );
+    let names = viewer
+        .files()
+        .fetch(vec!["Shared".into(), "Ünïcödé 文件夹".into()], back.path().to_path_buf())
+        .result()
+        .await
+        .expect("fetched");
+    assert_eq!(names, vec!["Ünïcödé 文件夹 (1)"]);
+    assert_eq!(tree(&back.path().join("Ünïcödé 文件夹 (1)")), tree(&root));
+    assert!(tree(&back.path().join("Ünïcödé 文件夹")).is_empty(), "the existing folder is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
+    let data = tempfile::tempdir().expect("temp");
+    let dir = data.path().to_str().expect("utf-8");
+    let mut relay = Proc::spawn("tether-relay", &["--listen", "127.0.0.1:0", "--data-dir", dir]);
+    let addr = relay.line("listening").await;
+    let fingerprint: tether_shared::tls::Fingerprint = relay.line("fingerprint").await.parse().expect("fp");
+    let spec = tether_shared::net::RelaySpec {
+        addr: addr.parse().expect("addr"),
+        server_name: "localhost".into(),
+        trust: RelayTrust::Pinned(fingerprint),
+    };
+    let timeouts = tether_shared::net::Timeouts {
+        relay_idle: Duration::from_secs(2),
+        e2e_idle: Duration::from_secs(20),
+        keep_alive: Duration::from_millis(500),
+        pairing: Duration::from_secs(10),
+    };
+    let (share, _incoming) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    make_file(&share.path().join("big.bin"), 400 << 20);
+    let mut cfg = tether_host::HostConfig::new(spec.clone(), FILES);
+    cfg.timeouts = timeouts;
+    cfg.session.files.shared = vec![("Shared".into(), share.path().to_path_buf())];
+    let mut host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
+    let code = host.next_code().await;
+    let vcfg =
+        tether_viewer::session::ViewerConfig { relay: spec, timeouts, technician: "T".into(), want: FILES };
+    let viewer = ViewerSession::connect(&vcfg, &code).await.expect("pairs");
+    let into = tempfile::tempdir().expect("temp");
+    let fetch = viewer.files().fetch(vec!["Shared".into(), "big.bin".into()], into.path().to_path_buf());
+
+    let mut progress = fetch.progress();
+    while progress.borrow_and_update().is_none_or(|p| p.done == 0) {
+        progress.changed().await.expect("progress");
+    }
+    relay.kill().await;
+    let at_kill = progress.borrow().map_or(0, |p| p.done);
+    assert!(at_kill < 400 << 20, "the transfer was still running when the relay died");
+    let restarted = Proc::spawn("tether-relay", &["--listen", &addr, "--data-dir", dir]);
+    let mut restarted = restarted;
+    assert_eq!(restarted.line("fingerprint").await, fingerprint.to_string(), "same certificate");
+
+    let names = tokio::time::timeout(Duration::from_secs(120), fetch.result())
+        .await
+        .expect("finishes")
+        .expect("resumed");
+    assert_eq!(names, vec!["big.bin"]);
+    assert_eq!(b3(&into.path().join("big.bin")), b3(&share.path().join("big.bin")));
+    assert_eq!(tree(into.path()).len(), 1, "no temporary file left");
+}
+
+/// Flips a bit in one forwarded packet out of fifty.
+#[derive(Default)]
+struct Flipper(AtomicU64);
+
+impl Tap for Flipper {
+    fn forwarded(&self, _from: Role, inner: &mut [u8]) {
+        if self.0.fetch_add(1, Ordering::Relaxed) % 50 == 49 {
+            if let Some(b) = inner.last_mut() {
+                *b ^= 0x10;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_flipped_on_the_path_never_reach_the_file() {
+    let flipper = Arc::new(Flipper::default());
+    let tap: Arc<dyn Tap> = flipper.clone();
+    let relay = start_relay(|cfg| cfg.tap = Some(tap));
+    let mut fh =
+        files_host(&relay, UploadPolicy::Allow, FILES, |cfg| cfg.timeouts.e2e_idle = Duration::from_secs(20));
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let local = tempfile::tempdir().expect("temp");
+    let up = local.path().join("data.bin");
+    make_file(&up, 30 << 20);
+    viewer.files().upload(&up).result().await.expect("uploaded despite the tampering");
+    assert!(flipper.0.load(Ordering::Relaxed) > 1000, "the data crossed the tampering relay");
+    assert_eq!(
+        b3(&fh.incoming.path().join("data.bin")),
+        b3(&up),
+        "exact: altered packets were refused by QUIC"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_clearly_on_both_sides_and_leaves_no_partial_file() {
+    let mount = tempfile::tempdir().expect("temp");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success(), "mounting a small tmpfs needs root (CI runs as root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path().to_path_buf());
+
+    let relay = start_relay(|_| {});
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| {
+        cfg.session.files.incoming = Some(mount.path().to_path_buf())
+    });
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let local = tempfile::tempdir().expect("temp");
+    let up = local.path().join("too big.bin");
+    make_file(&up, 16 << 20);
+    assert_eq!(viewer.files().upload(&up).result().await, Err(FileError::DiskFull), "the technician is told");
+    assert!(tree(mount.path()).is_empty(), "no partial data: {:?}", tree(mount.path()));
+    loop {
+        match fh.host.next_event().await {
+            HostEvent::File(FileEvent::Failed { error, .. }) => break assert_eq!(error, FileError::DiskFull),
+            HostEvent::Connected { .. } => continue,
+            other => panic!("the user is told, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_need_the_users_consent_once_or_for_the_session() {
+    let relay = start_relay(|_| {});
+    let (ask, mut questions) = mpsc::channel::<ConsentRequest>(4);
+    let mut fh = files_host(&relay, UploadPolicy::Ask(ask), FILES, |_| {});
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let local = tempfile::tempdir().expect("temp");
+    let up = local.path().join("note.txt");
+    std::fs::write(&up, b"hello").expect("write");
+
+    let (denied, ()) =
+        tokio::join!(viewer.files().upload(&up).result(), answer(&mut questions, Decision::Deny));
+    assert_eq!(denied, Err(FileError::Declined));
+    assert!(tree(fh.incoming.path()).is_empty());
+    let (once, ()) =
+        tokio::join!(viewer.files().upload(&up).result(), answer(&mut questions, Decision::AllowForSession));
+    assert_eq!(once.expect("allowed"), vec!["note.txt"]);
+    // Allowed for the session: no more questions.
+    assert_eq!(viewer.files().upload(&up).result().await.expect("allowed"), vec!["note (1).txt"]);
+    assert!(questions.try_recv().is_err());
+    drop(fh.host.stop);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_files_permission_or_outside_shared_folders_nothing_moves() {
+    let relay = start_relay(|_| {});
+    let mut fh = files_host(&relay, UploadPolicy::Allow, Permissions::VIEW_ONLY, |_| {});
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    assert_eq!(viewer.files().list(&[]).await, Err(FileError::NotGranted));
+    let local = tempfile::tempdir().expect("temp");
+    std::fs::write(local.path().join("x"), b"x").expect("write");
+    assert_eq!(viewer.files().upload(&local.path().join("x")).result().await, Err(FileError::NotGranted));
+    assert!(tree(fh.incoming.path()).is_empty());
+
+    let relay = start_relay(|_| {});
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |_| {});
+    let outside = tempfile::tempdir().expect("temp");
+    std::fs::write(outside.path().join("secret.txt"), b"secret").expect("write");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.path(), fh.share.path().join("escape")).expect("symlink");
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let to = tempfile::tempdir().expect("temp");
+    for path in [
+        vec!["Shared", "..", "etc"],
+        vec!["Shared", "escape", "secret.txt"],
+        vec!["Other"],
+        vec!["Shared", "/etc/passwd"],
+    ] {
+        let path: Vec<String> = path.into_iter().map(String::from).collect();
+        let got = viewer.files().fetch(path.clone(), to.path().to_path_buf()).result().await;
+        assert!(matches!(got, Err(FileError::BadName(_) | FileError::NotShared(_))), "{path:?}: {got:?}");
+    }
+    assert!(viewer.files().list(&["Shared".into()]).await.expect("list").is_empty(), "links are not listed");
+    assert!(tree(to.path()).is_empty());
+}
