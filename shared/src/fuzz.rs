@@ -18,6 +18,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("viewer_to_host", viewer_to_host),
     ("host_to_viewer", host_to_viewer),
     ("code", code),
+    ("file_sender_msg", file_sender_msg),
 ];
 
 pub fn client_to_relay(data: &[u8]) {
@@ -47,5 +48,13 @@ pub fn host_to_viewer(data: &[u8]) {
 pub fn code(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = crate::code::Code::parse(text);
+    }
+}
+
+/// A file-transfer message as a receiver reads it, and an offer's full check (names, tree shape, sizes).
+pub fn file_sender_msg(data: &[u8]) {
+    use crate::files::proto::SenderMsg;
+    if let Ok(SenderMsg::Offer { entries, total, .. }) = wire::decode::<SenderMsg>(data) {
+        let _ = crate::files::receive::check_offer(&entries, total);
     }
 }

@@ -113,6 +113,34 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&HostToViewer::PermissionsChanged(Permissions::ALL)),
             body(&HostToViewer::Bye { reason: "done".into() }),
         ],
+        "file_sender_msg" => {
+            use tether_shared::files::proto::{Entry, EntryKind, SenderMsg};
+            let entry =
+                |path: &[&str], kind| Entry { path: path.iter().map(|s| s.to_string()).collect(), kind };
+            vec![
+                body(&SenderMsg::Offer {
+                    id: [1; 16],
+                    entries: vec![
+                        entry(&["d"], EntryKind::Dir),
+                        entry(&["d", "f.txt"], EntryKind::File { size: 3 }),
+                    ],
+                    total: 3,
+                }),
+                body(&SenderMsg::Offer {
+                    id: [2; 16],
+                    entries: vec![entry(&["..", "x"], EntryKind::File { size: 1 })],
+                    total: 1,
+                }),
+                body(&SenderMsg::Offer {
+                    id: [3; 16],
+                    entries: vec![entry(&["CON"], EntryKind::Dir)],
+                    total: 0,
+                }),
+                body(&SenderMsg::Chunk { file: 0, offset: 0, len: 3, hash: [0; 32] }),
+                body(&SenderMsg::FileEnd { file: 0, hash: [9; 32] }),
+                body(&SenderMsg::Done),
+            ]
+        }
         "code" => ["482-913-5071", "4829135071", " 1234 567 8901 ", "12-34", "abc", "482–913–5071"]
             .iter()
             .map(|s| s.as_bytes().to_vec())
