@@ -71,7 +71,9 @@ impl DamageEncoder {
                         damaged = damaged_tiles(prev, frame, bbox);
                     }
                 }
-                damaged
+                // Send only the part of each tile that differs: a typed glyph or an exposed text line is
+                // a strip, not a whole 64-pixel tile.
+                damaged.into_iter().map(|t| changed_part(prev, frame, t)).collect()
             }
             _ => all_tiles(frame),
         };
@@ -106,6 +108,22 @@ fn all_tiles(frame: &Frame) -> Vec<Rect> {
 /// Tiles inside `area` (tile-aligned) whose pixels differ.
 fn damaged_tiles(prev: &Frame, cur: &Frame, area: Rect) -> Vec<Rect> {
     grid(cur, area).filter(|&(x, y, w, h)| !prev.rect_eq(cur, x, y, w, h)).collect()
+}
+
+/// The smallest rectangle inside tile `t` holding every pixel that differs between `prev` and `cur`.
+fn changed_part(prev: &Frame, cur: &Frame, (x, y, w, h): Rect) -> Rect {
+    let rows: Vec<u32> = (y..y + h).filter(|&r| !prev.rect_eq(cur, x, r, w, 1)).collect();
+    let (Some(&top), Some(&bottom)) = (rows.first(), rows.last()) else { return (x, y, w, h) };
+    let stride = cur.width() as usize * 4;
+    let column_differs = |c: u32| {
+        (top..=bottom).any(|r| {
+            let i = r as usize * stride + c as usize * 4;
+            prev.bgrx()[i..i + 3] != cur.bgrx()[i..i + 3]
+        })
+    };
+    let left = (x..x + w).find(|&c| column_differs(c)).unwrap_or(x);
+    let right = (x..x + w).rev().find(|&c| column_differs(c)).unwrap_or(x + w - 1);
+    (left, top, right - left + 1, bottom - top + 1)
 }
 
 fn bounding_box(tiles: &[Rect]) -> Rect {
