@@ -1,0 +1,155 @@
+//! `tether-bench`: benchmarks for Tether that need a real desktop, so they are a program, not tests.
+//!
+//! `tether-bench codec record --out DIR` records four scripted workloads (typing, scrolling, dragging a
+//! window, video) on a private Xvfb; `tether-bench codec compare --in DIR` runs them through Tether's screen
+//! codec and through x264, VP9 and AV1 and prints the comparison. `tether-bench latency` measures the
+//! end-to-end latency of a live session on Xvfb; `tether-bench files` the file transfer throughput. See
+//! `docs/BENCHMARKS.md`.
+
+mod assets;
+mod capture;
+mod clip;
+mod compare;
+mod cpu_time;
+mod ffmpeg;
+mod latency;
+mod record;
+mod session_rig;
+mod table;
+mod targets;
+mod tether_codec;
+mod transfer;
+mod workloads;
+mod xsession;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use ffmpeg::{Rate, VideoCodec};
+use workloads::Workload;
+
+#[derive(Debug, Parser)]
+#[command(name = "tether-bench", about = "Benchmarks for Tether")]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Debug, Subcommand)]
+enum Top {
+    /// Screen codec comparison: Tether vs x264, VP9 and AV1.
+    #[command(subcommand)]
+    Codec(CodecCmd),
+    /// End-to-end latency through a relay on loopback: X screen change to viewer, viewer input to host.
+    Latency {
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
+    /// File transfer throughput through a relay on loopback, both directions, BLAKE3 checked.
+    Files {
+        /// File size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CodecCmd {
+    /// Record the scripted workloads on a private Xvfb (1920x1080, 30 fps) into DIR.
+    Record {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Length of each clip.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Workloads to record (default: all).
+        #[arg(long = "workload", value_enum)]
+        workloads: Vec<Workload>,
+    },
+    /// Run the recorded clips through every codec and print the comparison.
+    Compare {
+        #[arg(long = "in", value_name = "DIR")]
+        dir: PathBuf,
+        /// Workloads to compare (default: all recorded).
+        #[arg(long = "workload", value_enum)]
+        workloads: Vec<Workload>,
+        /// Reference codecs to run (default: all; `--codec none` for Tether alone).
+        #[arg(long = "codec", value_enum)]
+        codecs: Vec<CodecChoice>,
+        /// Run the reference codecs at this constant bitrate instead of constant quality.
+        #[arg(long, value_name = "KBIT_PER_S")]
+        bitrate: Option<u32>,
+        /// Encode passes per codec and clip; encode times are the fastest pass (per frame for Tether).
+        #[arg(long, default_value_t = 3)]
+        passes: usize,
+    },
+    /// Capture the screen in $DISPLAY into a clip (run by `record`).
+    #[command(hide = true)]
+    Capture {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        frames: usize,
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+    },
+}
+
+/// A reference codec, or none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CodecChoice {
+    X264,
+    Vp9,
+    Av1,
+    None,
+}
+
+fn main() -> Result<()> {
+    let cmd = match Cli::parse().command {
+        Top::Codec(cmd) => cmd,
+        Top::Latency { samples } => return latency::run(samples),
+        Top::Files { mib } => return transfer::run(mib),
+    };
+    match cmd {
+        CodecCmd::Record { out, seconds, workloads } => record::record(&out, seconds, or_all(&workloads)),
+        CodecCmd::Compare { dir, workloads, codecs, bitrate, passes } => {
+            let codecs: Vec<VideoCodec> = if codecs.is_empty() {
+                VideoCodec::ALL.to_vec()
+            } else {
+                codecs
+                    .iter()
+                    .filter_map(|c| match c {
+                        CodecChoice::X264 => Some(VideoCodec::X264),
+                        CodecChoice::Vp9 => Some(VideoCodec::Vp9),
+                        CodecChoice::Av1 => Some(VideoCodec::Av1),
+                        CodecChoice::None => None,
+                    })
+                    .collect()
+            };
+            let rate = bitrate.map_or(Rate::Quality, Rate::Kbps);
+            compare::compare(&dir, or_all(&workloads), &codecs, rate, passes)
+        }
+        CodecCmd::Capture { out, frames, fps } => {
+            let report = capture::run(&out, frames, fps)?;
+            eprintln!(
+                "  captured {} frames in {:.2} s ({} late ticks), {:.1} MB stored",
+                report.frames,
+                report.elapsed.as_secs_f64(),
+                report.late,
+                report.stored_bytes as f64 / 1e6
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The chosen workloads, or all of them when none was named.
+fn or_all(chosen: &[Workload]) -> &[Workload] {
+    if chosen.is_empty() {
+        &Workload::ALL
+    } else {
+        chosen
+    }
+}

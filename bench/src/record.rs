@@ -1,0 +1,58 @@
+//! `codec record`: start a private Xvfb, stage each workload on it and capture it into a clip.
+//!
+//! The capture runs as a subprocess of this same binary (`codec capture`) with `DISPLAY` pointing at the
+//! private server, because scrap reads `DISPLAY` when it connects and this process never changes its own
+//! environment.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::assets::Assets;
+use crate::workloads::{self, Workload};
+use crate::xsession::{Proc, Xvfb};
+
+/// Screen size and rate of every recording.
+pub const WIDTH: u32 = 1920;
+pub const HEIGHT: u32 = 1080;
+pub const FPS: u32 = 30;
+/// Desktop colour (Xvfb's default root is a stipple pattern, which no real desktop looks like).
+const BACKGROUND: &str = "#336699";
+
+/// Record `seconds` of each workload into `out`.
+pub fn record(out: &Path, seconds: f64, which: &[Workload]) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let frames = (seconds * f64::from(FPS)).round().max(2.0) as usize;
+    let video_seconds = which.contains(&Workload::Video).then_some(seconds + 4.0);
+    eprintln!("preparing assets…");
+    let assets = Assets::create(out, video_seconds)?;
+    let x = Xvfb::start(WIDTH, HEIGHT)?;
+    eprintln!("Xvfb {} at {WIDTH}x{HEIGHT}x24", x.display());
+    x.run("xsetroot", &["-solid", BACKGROUND])?;
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    for &workload in which {
+        let path = workload.clip_path(out);
+        eprintln!("recording {} ({frames} frames)…", workload.name());
+        let mut stage = workloads::stage(workload, &x, &assets, frames)?;
+        let action = stage.start_action()?;
+        let mut capture = Command::new(&exe);
+        capture
+            .args(["codec", "capture", "--frames", &frames.to_string()])
+            .args(["--fps", &FPS.to_string(), "--out"])
+            .arg(&path)
+            .env("DISPLAY", x.display());
+        Proc::spawn("tether-bench codec capture", &mut capture)?
+            .wait_success()
+            .with_context(|| format!("capturing {}", workload.name()))?;
+        if let Some(mut action) = action {
+            if action.exited() {
+                eprintln!("  warning: the scripted input ended before the capture did");
+            }
+        }
+        drop(stage);
+        // Let the server repaint the empty desktop before the next scene starts.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! Runs a clip through Tether's own codec exactly as a session would: the host's `DamageEncoder` on one
+//! core, every part serialized as the `HostToViewer::Frame` message that goes on the wire (so the byte
+//! counts include framing), and the viewer's `Decoder` applying it. The decoded screen is compared with the
+//! source after every update: identical means lossless, otherwise the error feeds a PSNR.
+//!
+//! Nothing here depends on the tile variants: sizes come from serializing, kinds from the variant's name,
+//! so new encoder modes show up in the breakdown by themselves. How an encoder is configured is confined
+//! to [`Mode`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tether_host::encode::DamageEncoder;
+use tether_shared::codec::{Quality, Tile};
+use tether_shared::frame::Frame;
+use tether_shared::session_proto::{FrameUpdate, HostToViewer};
+use tether_shared::wire::{self, MAX_VIDEO_MSG};
+use tether_viewer::decode::Decoder;
+
+use crate::clip::ClipReader;
+use crate::cpu_time::Stopwatch;
+use crate::table::{CodecResult, Fidelity};
+
+/// Tether's result plus where its bytes and time went.
+#[derive(Debug)]
+pub struct TetherRun {
+    pub result: CodecResult,
+    pub detail: Detail,
+}
+
+/// Per-update statistics behind the table row.
+#[derive(Debug, Default)]
+pub struct Detail {
+    /// On-CPU encode time of every update, first included (the fastest of the timing passes).
+    pub encode_times: Vec<Duration>,
+    /// Wall-clock encode time of every update (includes moments the core went to another process).
+    pub encode_wall: Vec<Duration>,
+    /// Encode passes the times are the best of.
+    pub passes: usize,
+    /// Updates (after the first) that carried at least one tile.
+    pub changed_updates: usize,
+    /// Tiles sent after the first update.
+    pub tiles: usize,
+    /// Tiles by kind (variant name), after the first update.
+    pub by_kind: BTreeMap<String, KindStats>,
+    /// Tiles by kind in the first update.
+    pub first_by_kind: BTreeMap<String, KindStats>,
+    /// Cost of copying one frame (the encoder keeps a copy of what the viewer has).
+    pub frame_copy: Duration,
+    /// Cost of comparing two whole frames that are equal (the floor for damage detection).
+    pub frame_compare: Duration,
+    /// Cost of `encode()` when nothing changed: damage detection and bookkeeping alone.
+    pub idle_encode: Duration,
+    /// The first frame's B, G, R bytes compressed as one zstd level-1 stream (not per tile).
+    pub whole_frame_zstd: usize,
+}
+
+/// Tiles of one kind: how many, their serialized bytes and the pixels they cover.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KindStats {
+    pub tiles: usize,
+    pub bytes: u64,
+    pub pixels: u64,
+}
+
+impl Detail {
+    /// Mean encode time of the updates after the first.
+    pub fn steady_mean(&self) -> Duration {
+        mean_after_first(&self.encode_times)
+    }
+
+    /// The `p`-quantile (0–1) of the encode times after the first.
+    pub fn steady_quantile(&self, p: f64) -> Duration {
+        let mut rest: Vec<Duration> = self.encode_times.get(1..).unwrap_or_default().to_vec();
+        rest.sort_unstable();
+        let i = ((rest.len() as f64 - 1.0) * p).round().max(0.0) as usize;
+        rest.get(i).copied().unwrap_or_default()
+    }
+}
+
+/// The encoder settings measured. The only place that knows how an encoder is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `DamageEncoder::new()`: every pixel exact.
+    Lossless,
+    /// What a host session uses unless told otherwise (`Quality::default()`).
+    SessionDefault,
+}
+
+impl Mode {
+    /// The modes worth running: the session default only when it differs from lossless.
+    pub fn all() -> Vec<Mode> {
+        if Quality::default() == Quality::Lossless {
+            vec![Mode::Lossless]
+        } else {
+            vec![Mode::Lossless, Mode::SessionDefault]
+        }
+    }
+
+    pub fn name(self) -> String {
+        match (self, Quality::default()) {
+            (Mode::Lossless, _) | (Mode::SessionDefault, Quality::Lossless) => "tether lossless".into(),
+            (Mode::SessionDefault, Quality::Balanced { jpeg_quality }) => {
+                format!("tether default (JPEG q{jpeg_quality} for photos)")
+            }
+        }
+    }
+
+    fn encoder(self) -> DamageEncoder {
+        match self {
+            Mode::Lossless => DamageEncoder::new(),
+            Mode::SessionDefault => DamageEncoder::with_quality(Quality::default()),
+        }
+    }
+}
+
+/// Encode, serialize, decode and verify every frame of the clip; then encode it `passes - 1` more times
+/// and keep, per frame, the fastest of all passes (other processes on a shared machine only ever make an
+/// encode slower, so the minimum is the encoder's own cost).
+pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
+    let reader = ClipReader::open(clip)?;
+    let header = reader.header();
+    let mut encoder = mode.encoder();
+    let mut decoder = Decoder::new();
+    let mut result = CodecResult::new(&mode.name(), header.fps);
+    let mut detail = Detail { passes: passes.max(1), ..Detail::default() };
+    let mut error = ErrorSum::default();
+    for (seq, item) in reader.enumerate() {
+        let frame = item?;
+        let watch = Stopwatch::start();
+        let parts = encoder.encode(&frame);
+        let lap = watch.stop();
+        detail.encode_times.push(lap.cpu);
+        detail.encode_wall.push(lap.wall);
+
+        let first = seq == 0;
+        let count = parts.len();
+        if !first && count > 0 {
+            detail.changed_updates += 1;
+        }
+        let mut bytes = 0;
+        for (i, tiles) in parts.into_iter().enumerate() {
+            tally(&tiles, if first { &mut detail.first_by_kind } else { &mut detail.by_kind })?;
+            if !first {
+                detail.tiles += tiles.len();
+            }
+            let msg = HostToViewer::Frame(FrameUpdate {
+                seq: seq as u64,
+                capture_id: seq as u64,
+                width: frame.width(),
+                height: frame.height(),
+                tiles,
+                last: i + 1 == count,
+            });
+            bytes += wire::encode(&msg, MAX_VIDEO_MSG).context("serializing an update")?.len();
+            if let HostToViewer::Frame(update) = &msg {
+                decoder.apply(update).with_context(|| format!("decoding update {seq}"))?;
+            }
+        }
+        result.push_update(bytes);
+        let Some(shown) = decoder.frame() else {
+            bail!("the viewer has no frame after update {seq}");
+        };
+        error.add(shown, &frame)?;
+        if first {
+            (detail.frame_copy, detail.frame_compare) = copy_and_compare_cost(&frame);
+            detail.idle_encode = idle_encode_cost(&frame);
+            detail.whole_frame_zstd = whole_frame_zstd(&frame)?;
+        }
+    }
+    for _ in 1..passes {
+        let (cpu, wall) = timing_pass(clip, mode)?;
+        keep_fastest(&mut detail.encode_times, &cpu);
+        keep_fastest(&mut detail.encode_wall, &wall);
+    }
+    let total: Duration = detail.encode_times.iter().sum();
+    result.encode_ms_per_frame = ms(total) / detail.encode_times.len().max(1) as f64;
+    result.fidelity = error.fidelity();
+    Ok(TetherRun { result, detail })
+}
+
+/// Encode the clip with a fresh encoder, timing only: on-CPU and wall time per frame.
+fn timing_pass(clip: &Path, mode: Mode) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    let mut encoder = mode.encoder();
+    let (mut cpu, mut wall) = (Vec::new(), Vec::new());
+    for item in ClipReader::open(clip)? {
+        let frame = item?;
+        let watch = Stopwatch::start();
+        std::hint::black_box(encoder.encode(&frame));
+        let lap = watch.stop();
+        cpu.push(lap.cpu);
+        wall.push(lap.wall);
+    }
+    Ok((cpu, wall))
+}
+
+/// Per frame, the smaller of the two times.
+fn keep_fastest(best: &mut [Duration], other: &[Duration]) {
+    for (b, o) in best.iter_mut().zip(other) {
+        *b = (*b).min(*o);
+    }
+}
+
+fn mean_after_first(times: &[Duration]) -> Duration {
+    let rest = times.get(1..).unwrap_or_default();
+    if rest.is_empty() {
+        return Duration::ZERO;
+    }
+    rest.iter().sum::<Duration>() / rest.len() as u32
+}
+
+/// Add the tiles of one part to the breakdown by kind.
+fn tally(tiles: &[Tile], into: &mut BTreeMap<String, KindStats>) -> Result<()> {
+    for tile in tiles {
+        let size = wire::encode(tile, usize::MAX).context("serializing a tile")?.len() - 4;
+        let entry = into.entry(kind(tile)).or_default();
+        entry.tiles += 1;
+        entry.bytes += size as u64;
+        entry.pixels += u64::from(tile.w) * u64::from(tile.h);
+    }
+    Ok(())
+}
+
+/// The tile's variant name, from its `Debug` form (`Zstd(812 bytes)` → `Zstd`).
+fn kind(tile: &Tile) -> String {
+    let text = format!("{:?}", tile.data);
+    text.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or_default().to_owned()
+}
+
+/// Time a whole-frame copy and a whole-frame comparison of equal frames (best of five).
+fn copy_and_compare_cost(frame: &Frame) -> (Duration, Duration) {
+    let mut copy = Duration::MAX;
+    let mut compare = Duration::MAX;
+    for _ in 0..5 {
+        let watch = Stopwatch::start();
+        let twin = std::hint::black_box(frame.clone());
+        copy = copy.min(watch.stop().cpu);
+        let watch = Stopwatch::start();
+        std::hint::black_box(twin.rect_eq(frame, 0, 0, frame.width(), frame.height()));
+        compare = compare.min(watch.stop().cpu);
+    }
+    (copy, compare)
+}
+
+impl std::fmt::Display for Detail {
+    /// A few lines on where Tether's bytes and time went.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds = |m: &BTreeMap<String, KindStats>| -> String {
+            m.iter()
+                .map(|(k, s)| {
+                    format!(
+                        "{k} {} tiles / {:.1} KB / {:.2} Mpx ({:.2} bits per pixel)",
+                        s.tiles,
+                        s.bytes as f64 / 1024.0,
+                        s.pixels as f64 / 1e6,
+                        s.bytes as f64 * 8.0 / s.pixels.max(1) as f64
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let later = self.encode_times.len().saturating_sub(1);
+        writeln!(f, "- first update: {}", kinds(&self.first_by_kind))?;
+        writeln!(
+            f,
+            "- later updates: {} of {later} carried tiles, {:.1} tiles per changed update; {}",
+            self.changed_updates,
+            self.tiles as f64 / self.changed_updates.max(1) as f64,
+            kinds(&self.by_kind)
+        )?;
+        writeln!(
+            f,
+            "- encode ms (on-CPU time, per frame the best of {} passes): first {:.1}; later mean {:.2}, \
+             median {:.2}, p95 {:.2}, max {:.2} (wall-clock mean {:.2})",
+            self.passes,
+            ms(self.encode_times.first().copied().unwrap_or_default()),
+            ms(self.steady_mean()),
+            ms(self.steady_quantile(0.5)),
+            ms(self.steady_quantile(0.95)),
+            ms(self.steady_quantile(1.0)),
+            ms(mean_after_first(&self.encode_wall)),
+        )?;
+        writeln!(
+            f,
+            "- encode() of an unchanged frame (damage scan + bookkeeping) {:.2} ms; for scale, \
+             copying a frame takes {:.2} ms, comparing two equal frames in one pass {:.2} ms",
+            ms(self.idle_encode),
+            ms(self.frame_copy),
+            ms(self.frame_compare)
+        )?;
+        writeln!(
+            f,
+            "- the first frame as one zstd-1 stream instead of per-tile streams: {:.1} KB",
+            self.whole_frame_zstd as f64 / 1024.0
+        )
+    }
+}
+
+/// Time `encode()` of a frame the encoder has already sent (best of five, on a separate encoder).
+fn idle_encode_cost(frame: &Frame) -> Duration {
+    let mut encoder = DamageEncoder::new();
+    let _ = encoder.encode(frame);
+    (0..5)
+        .map(|_| {
+            let watch = Stopwatch::start();
+            std::hint::black_box(encoder.encode(frame));
+            watch.stop().cpu
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+/// Size of the frame's BGR bytes as a single zstd level-1 stream.
+fn whole_frame_zstd(frame: &Frame) -> Result<usize> {
+    let bgr: Vec<u8> = frame.bgrx().chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
+    Ok(zstd::bulk::compress(&bgr, 1).context("compressing a whole frame")?.len())
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Squared error between what the viewer shows and the source, over B, G and R.
+#[derive(Debug, Default)]
+struct ErrorSum {
+    squared: f64,
+    samples: u64,
+    differing_frames: usize,
+}
+
+impl ErrorSum {
+    fn add(&mut self, shown: &Frame, source: &Frame) -> Result<()> {
+        if shown.width() != source.width() || shown.height() != source.height() {
+            bail!(
+                "the viewer shows {}x{}, the source is {}x{}",
+                shown.width(),
+                shown.height(),
+                source.width(),
+                source.height()
+            );
+        }
+        self.samples += u64::from(source.width()) * u64::from(source.height()) * 3;
+        if shown.bgrx() == source.bgrx() {
+            return Ok(());
+        }
+        let mut sum = 0u64;
+        for (a, b) in shown.bgrx().chunks_exact(4).zip(source.bgrx().chunks_exact(4)) {
+            for c in 0..3 {
+                let d = u64::from(a[c].abs_diff(b[c]));
+                sum += d * d;
+            }
+        }
+        if sum > 0 {
+            self.differing_frames += 1;
+        }
+        self.squared += sum as f64;
+        Ok(())
+    }
+
+    fn fidelity(&self) -> Fidelity {
+        if self.differing_frames == 0 {
+            return Fidelity::Lossless;
+        }
+        let mse = self.squared / self.samples.max(1) as f64;
+        Fidelity::Psnr(10.0 * (255.0f64 * 255.0 / mse).log10())
+    }
+}
