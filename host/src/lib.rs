@@ -10,6 +10,7 @@ pub mod files;
 pub mod inject;
 pub mod session;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tether_shared::code::Code;
@@ -17,7 +18,7 @@ use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::Permissions;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use capture::cursor::{self, CursorEvent};
@@ -34,6 +35,8 @@ pub struct Sources {
     pub capture: CaptureHandle,
     /// Cursor shape and position, when the source has a cursor of its own.
     pub cursor: Option<mpsc::Receiver<CursorEvent>>,
+    /// Poked when the screen changed, so capture need not wait for the next frame tick.
+    pub changed: Option<Arc<Notify>>,
     pub sink: Box<dyn InputSink>,
 }
 
@@ -50,7 +53,7 @@ impl Sources {
         let capture = CaptureHandle::spawn(move || capture::open(source))?;
         match source {
             Source::TestPattern { .. } => {
-                Ok(Self { capture, cursor: None, sink: Box::new(RecordingSink::echoing()) })
+                Ok(Self { capture, cursor: None, changed: None, sink: Box::new(RecordingSink::echoing()) })
             }
             Source::X11 { monitor } => {
                 let monitor = monitors::list(None)?
@@ -64,8 +67,11 @@ impl Sources {
                         None
                     }
                 };
+                let changed = capture::damage::watch()
+                    .map_err(|e| tracing::warn!("capturing on a timer only: {e}"))
+                    .ok();
                 let sink = Box::new(EnigoSink::new(None, monitor)?);
-                Ok(Self { capture, cursor, sink })
+                Ok(Self { capture, cursor, changed, sink })
             }
         }
     }
@@ -141,6 +147,7 @@ pub async fn run_host(
             let _ = forward.send(HostEvent::File(event));
         }
     });
+    let endpoint = session.link.endpoint().clone();
     let peer_gone = CancellationToken::new();
     let on_gone = peer_gone.clone();
     let watch =
@@ -153,6 +160,8 @@ pub async fn run_host(
         })
         .await;
     watch.abort();
+    // Let the goodbye (CONNECTION_CLOSE) leave before the caller may exit the process.
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
     Ok(report?)
 }
 

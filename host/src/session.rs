@@ -114,7 +114,7 @@ pub async fn run(
     };
     let granted = want.intersect(cfg.allowed);
     on_hello(&technician, want, granted);
-    let Sources { capture, cursor, sink } = sources;
+    let Sources { capture, cursor, changed, sink } = sources;
     let first = capture.grab().await?;
     let welcome = HostToViewer::Welcome {
         version: PROTOCOL_VERSION,
@@ -129,7 +129,7 @@ pub async fn run(
     let end = async {
         wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
         let video_send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
-        let video = video_loop(video_send, capture, acks_rx, grants.subscribe(), cfg, &counters);
+        let video = video_loop(video_send, capture, changed, acks_rx, grants.subscribe(), cfg, &counters);
         let input = input_loop(&conn, sink, grants.subscribe(), &counters);
         let control = control_loop(&mut ctl_recv, acks_tx);
         let cursor = cursor_loop(&mut ctl_send, cursor);
@@ -242,6 +242,7 @@ async fn cursor_loop(send: &mut SendStream, cursor: Option<mpsc::Receiver<Cursor
 async fn video_loop(
     mut send: SendStream,
     capture: CaptureHandle,
+    changed: Option<Arc<tokio::sync::Notify>>,
     mut acks: mpsc::Receiver<u64>,
     grants: watch::Receiver<Permissions>,
     cfg: &SessionConfig,
@@ -249,7 +250,9 @@ async fn video_loop(
 ) -> Step {
     let mut credit = Credit::new();
     let mut encoder = DamageEncoder::with_quality(cfg.quality);
-    let mut pace = tokio::time::interval(Duration::from_secs(1) / cfg.max_fps.max(1));
+    let interval = Duration::from_secs(1) / cfg.max_fps.max(1);
+    let mut pace = tokio::time::interval(interval);
+    let mut last_capture = tokio::time::Instant::now();
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // Take every acknowledgement that has arrived; wait for one if out of credit.
@@ -261,7 +264,20 @@ async fn video_loop(
             credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
             continue;
         }
-        pace.tick().await;
+        // Capture at the next tick — or at once when X reports drawing, if a frame interval has passed.
+        match &changed {
+            Some(changed) => tokio::select! {
+                _ = pace.tick() => {}
+                _ = changed.notified() => {
+                    tokio::time::sleep_until(last_capture + interval).await;
+                    pace.reset();
+                }
+            },
+            None => {
+                pace.tick().await;
+            }
+        }
+        last_capture = tokio::time::Instant::now();
         if !grants.borrow().view {
             continue;
         }

@@ -58,6 +58,7 @@ pub struct ViewerSession {
     cursor: watch::Receiver<CursorState>,
     grants: watch::Receiver<Permissions>,
     files: FileClient,
+    endpoint: quinn::Endpoint,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -77,6 +78,7 @@ impl ViewerSession {
 
     async fn start(session: Session, cfg: &ViewerConfig) -> Result<Self, ViewerError> {
         let conn = session.conn.clone();
+        let endpoint = session.link.endpoint().clone();
         let (ended_tx, ended) = watch::channel(None);
         let on_gone = ended_tx.clone();
         Session::spawn_relay_watch(session.link, session.conn, session.resume_id, move || {
@@ -105,7 +107,7 @@ impl ViewerSession {
         tokio::spawn(control_reader(conn.clone(), ctl_recv, cursor_tx, grants_tx, ended_tx.clone()));
         tokio::spawn(video_task(conn.clone(), frames_tx, acks_tx, ended_tx));
         let files = FileClient::new(conn.clone());
-        Ok(Self { conn, granted, frames, input: Mutex::new(input), ended, cursor, grants, files })
+        Ok(Self { conn, granted, frames, input: Mutex::new(input), ended, cursor, grants, files, endpoint })
     }
 
     /// What the host granted at the start.
@@ -182,6 +184,8 @@ impl ViewerSession {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), input.stopped()).await;
         }
         self.conn.close(CLOSE_NORMAL.into(), b"viewer left");
+        // Let the goodbye leave before the caller may exit the process.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle()).await;
     }
 }
 

@@ -5,6 +5,7 @@
 //! thread and the session asks it for frames through a [`CaptureHandle`].
 
 pub mod cursor;
+pub mod damage;
 pub mod monitors;
 pub mod test_pattern;
 pub mod x11;

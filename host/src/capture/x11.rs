@@ -74,7 +74,11 @@ impl X11Capturer {
 
 impl Capturer for X11Capturer {
     fn capture(&mut self) -> Result<Captured, CaptureError> {
-        let now = self.refresh()?;
+        // A monitor being redefined (RandR delete + add) is briefly absent: keep the old geometry then.
+        let now = self.refresh().unwrap_or_else(|e| {
+            tracing::debug!("{e}; keeping the last geometry");
+            self.monitor.clone()
+        });
         if now != self.monitor {
             tracing::info!("monitor changed: {} -> {}", self.monitor, now);
             self.scrap = Self::open_scrap(now.index, &now)?;
