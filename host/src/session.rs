@@ -210,6 +210,9 @@ fn read_error(e: WireError) -> SessionEnd {
 
 type Step = Result<(), SessionEnd>;
 
+/// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
+const SAFETY_TICK: Duration = Duration::from_millis(500);
+
 const VIEWER_GONE: &str = "the viewer's connection to the relay ended (it vanished or lost its network)";
 
 async fn control_loop(recv: &mut RecvStream, acks: mpsc::Sender<u64>) -> Step {
@@ -264,15 +267,16 @@ async fn video_loop(
             credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
             continue;
         }
-        // Capture at the next tick — or at once when X reports drawing, if a frame interval has passed.
+        // With X Damage: capture when something was drawn (at most max_fps times a second; a slow safety
+        // tick covers anything Damage does not report). Without it: capture at every frame tick.
         match &changed {
-            Some(changed) => tokio::select! {
-                _ = pace.tick() => {}
-                _ = changed.notified() => {
-                    tokio::time::sleep_until(last_capture + interval).await;
-                    pace.reset();
+            Some(changed) => {
+                tokio::select! {
+                    _ = changed.notified() => {}
+                    _ = tokio::time::sleep(SAFETY_TICK) => {}
                 }
-            },
+                tokio::time::sleep_until(last_capture + interval).await;
+            }
             None => {
                 pace.tick().await;
             }
