@@ -15,6 +15,7 @@ use tether_shared::code::Code;
 use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
+use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::Permissions;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -98,8 +99,14 @@ pub enum HostEvent {
     Code { code: Code, expires_in: Duration },
     /// The previous code is gone (expired, or someone tried a wrong code); a new one follows.
     CodeReplaced(Restart),
-    /// A technician connected: their name (as typed, unverified), what they asked for, what was granted.
-    Connected { technician: String, asked: Permissions, granted: Permissions },
+    /// A technician connected: their name (as typed, unverified), the account the relay verified (`None`:
+    /// the name is all there is, show it as unverified), what they asked for, what was granted.
+    Connected {
+        technician: String,
+        verified: Option<VerifiedTechnician>,
+        asked: Permissions,
+        granted: Permissions,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,12 +134,14 @@ pub async fn run_host(
         s = pair(&cfg, &events) => s?,
         _ = stop.cancelled() => return Err(HostError::Stopped),
     };
+    let verified = session.technician.clone();
     let peer_gone = CancellationToken::new();
     let on_gone = peer_gone.clone();
-    let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), move || on_gone.cancel());
+    let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), move |_| on_gone.cancel());
     let report =
         session::run(session.conn, &cfg.session, sources, stop, peer_gone, |technician, asked, granted| {
-            let _ = events.send(HostEvent::Connected { technician: technician.to_owned(), asked, granted });
+            let technician = technician.to_owned();
+            let _ = events.send(HostEvent::Connected { technician, verified, asked, granted });
         })
         .await;
     watch.abort();
