@@ -83,3 +83,55 @@ async fn user_commands_add_list_and_revoke() {
     assert!(revoke.wait().await.success());
     assert_eq!(store.verify_token(&token).expect("verify"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sigterm_live_sessions_go_on_new_ones_are_refused_and_the_relay_exits_when_they_end() {
+    use tether_shared::net::pairing::{connect_viewer, HostOutcome, HostRendezvous};
+    use tether_shared::net::{ClientError, RelaySpec};
+    use tether_shared::tls::RelayTrust;
+
+    let dir = tempfile::tempdir().expect("temp");
+    let data = dir.path().to_str().expect("utf-8");
+    let mut relay = Proc::spawn(
+        "tether-relay",
+        &["--listen", "127.0.0.1:0", "--data-dir", data, "--drain-deadline-secs", "60"],
+    );
+    let addr = relay.line("listening").await.parse().expect("addr");
+    let fp = relay.line("fingerprint").await.parse().expect("fingerprint");
+    let spec =
+        RelaySpec { addr, server_name: "localhost".into(), trust: RelayTrust::Pinned(fp), local_addr: None };
+    let timeouts = common::fast_timeouts();
+
+    let mut host = HostRendezvous::connect(&spec, timeouts).await.expect("host connects");
+    let (code, _) = host.register().await.expect("a code");
+    let code2 = code.clone();
+    let host = tokio::spawn(async move { host.wait_for_viewer(&code2).await });
+    let viewer = connect_viewer(&spec, &code, timeouts, None).await.expect("pairs");
+    let Ok(Ok(HostOutcome::Paired(host))) = host.await else { panic!("the host pairs") };
+
+    let pid = relay.child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    // New connections are refused while the live session goes on.
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match HostRendezvous::connect(&spec, timeouts).await {
+                Err(ClientError::RelayUnreachable { .. }) => return,
+                Ok(_) | Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "new connections are refused after SIGTERM");
+    assert!(relay.child.try_wait().expect("status").is_none(), "the relay waits for the live session");
+    let mut out = viewer.conn.open_uni().await.expect("the session still carries data");
+    out.write_all(b"still here").await.expect("write");
+    out.finish().expect("finish");
+    let mut inbound = host.conn.accept_uni().await.expect("stream arrives through the draining relay");
+    assert_eq!(inbound.read_to_end(64).await.expect("read"), b"still here");
+
+    // The session ends: the relay exits cleanly, long before its 60 s deadline matters.
+    viewer.conn.close(0u32.into(), b"done");
+    viewer.link.close();
+    host.link.close();
+    assert!(relay.wait().await.success());
+}
