@@ -82,4 +82,16 @@ mod tests {
         assert_eq!(first, second);
         let _ = fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_certificate_and_key_load_from_pem_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let made = rcgen::generate_simple_self_signed(vec!["relay.example.org".to_string()]).expect("cert");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        fs::write(&cert, made.cert.pem()).expect("write");
+        fs::write(&key, made.signing_key.serialize_pem()).expect("write");
+        let identity = load_files(&cert, &key).expect("loads");
+        assert_eq!(identity.fingerprint(), tether_shared::tls::Fingerprint::of(made.cert.der()));
+        assert!(load_files(&key, &key).is_err(), "a key is not a certificate");
+    }
 }
