@@ -111,6 +111,21 @@ async fn main() -> anyhow::Result<()> {
     let gbit_per_s = payload_bits / elapsed / 1e9;
     let cores = (cpu1 - cpu0) / elapsed;
     let per_session = (rss_sessions.saturating_sub(rss_base)) as f64 / cli.sessions.max(1) as f64;
+    drop(sessions);
+    drop(relay);
+
+    // Baseline: the same number of connections and the same load, host ↔ viewer directly.
+    let direct = batched(cli.sessions, || async move { pairs::direct_pair(timeouts).await }).await?;
+    let base = Latencies::default();
+    for (host, viewer, _) in &direct {
+        pairs::stream(host, epoch, cli.message, interval, &base);
+        pairs::stream(viewer, epoch, cli.message, interval, &base);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    base.clear();
+    tokio::time::sleep(Duration::from_secs(cli.secs)).await;
+    let (_, d50, d99, dmax) = base.summary();
+    drop(direct);
 
     println!("| measure | value |");
     println!("|---|---|");
@@ -122,9 +137,14 @@ async fn main() -> anyhow::Result<()> {
         println!("| relay CPU per Gbit/s forwarded | {:.2} cores |", cores / gbit_per_s);
     }
     println!("| one-way latency through the relay, p50 / p99 / max | {p50} / {p99} / {max} µs ({count} messages) |");
+    println!("| same load, direct (no relay), p50 / p99 / max | {d50} / {d99} / {dmax} µs |");
+    println!(
+        "| latency the relay adds, p50 / p99 | {} / {} µs |",
+        i64::from(p50) - i64::from(d50),
+        i64::from(p99) - i64::from(d99)
+    );
     println!("| relay RSS: empty / with sessions | {rss_base} / {rss_sessions} KiB |");
     println!("| relay RSS per session | {:.1} KiB |", per_session);
     println!("| relay RSS per idle waiting host ({} hosts) | {:.1} KiB |", cli.waiting_hosts, per_waiting);
-    drop(sessions);
     Ok(())
 }

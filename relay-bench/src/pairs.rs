@@ -11,11 +11,22 @@ use quinn::Connection;
 use tether_shared::code::Code;
 use tether_shared::net::pairing::{connect_viewer, HostOutcome, HostRendezvous, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
+use tether_shared::tls::{self, Identity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PairError {
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Connect(#[from] quinn::ConnectError),
+    #[error(transparent)]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("the direct endpoint closed")]
+    Closed,
     #[error("the host had to restart pairing: {0}")]
     Restart(String),
     #[error("task failed: {0}")]
@@ -39,6 +50,25 @@ pub async fn pair(spec: &RelaySpec, timeouts: Timeouts) -> Result<(Session, Sess
         HostOutcome::Paired(host) => Ok((host, viewer)),
         HostOutcome::Restart(_, why) => Err(PairError::Restart(format!("{why:?}"))),
     }
+}
+
+/// The same end-to-end QUIC connection (same TLS and transport settings) host ↔ viewer directly on
+/// loopback, without the relay: the baseline the relay's added latency is measured against.
+/// Returns (host side, viewer side, the endpoints to keep alive).
+pub async fn direct_pair(
+    timeouts: Timeouts,
+) -> Result<(Connection, Connection, [quinn::Endpoint; 2]), PairError> {
+    let host_id = Identity::generate(&[tls::E2E_SERVER_NAME])?;
+    let viewer_id = Identity::generate(&["viewer.tether.invalid"])?;
+    let transport = || tls::transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
+    let server = tls::e2e_server_config(&host_id, viewer_id.fingerprint(), transport())?;
+    let host_ep = quinn::Endpoint::server(server, ([127, 0, 0, 1], 0).into())?;
+    let viewer_ep = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;
+    let cfg = tls::e2e_client_config(&viewer_id, host_id.fingerprint(), transport())?;
+    let connecting = viewer_ep.connect_with(cfg, host_ep.local_addr()?, tls::E2E_SERVER_NAME)?;
+    let incoming = host_ep.accept().await.ok_or(PairError::Closed)?;
+    let (host, viewer) = tokio::join!(incoming, connecting);
+    Ok((host?, viewer?, [host_ep, viewer_ep]))
 }
 
 /// One-way latencies in microseconds, from every receiver.
