@@ -33,6 +33,7 @@ pub async fn start(sources: Sources, grant: Permissions, tweak: impl FnOnce(&mut
         addr: relay.local_addr(),
         server_name: "localhost".into(),
         trust: RelayTrust::Pinned(relay.fingerprint()),
+        local_addr: None,
     };
     let mut cfg = HostConfig::new(spec.clone(), grant);
     cfg.session.quality = Quality::Lossless;
@@ -49,8 +50,13 @@ pub async fn start(sources: Sources, grant: Permissions, tweak: impl FnOnce(&mut
         }
     };
     tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let vcfg =
-        ViewerConfig { relay: spec, timeouts: Default::default(), technician: "bench".into(), want: grant };
+    let vcfg = ViewerConfig {
+        relay: spec,
+        timeouts: Default::default(),
+        technician: "bench".into(),
+        want: grant,
+        token: None,
+    };
     let viewer = ViewerSession::connect(&vcfg, &code).await.context("viewer pairing")?;
     Ok(Rig { _relay: relay, viewer, _host: host, stop, _data: data })
 }

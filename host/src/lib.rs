@@ -17,6 +17,7 @@ use tether_shared::code::Code;
 use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
+use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::Permissions;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -107,8 +108,14 @@ pub enum HostEvent {
     Code { code: Code, expires_in: Duration },
     /// The previous code is gone (expired, or someone tried a wrong code); a new one follows.
     CodeReplaced(Restart),
-    /// A technician connected: their name (as typed, unverified), what they asked for, what was granted.
-    Connected { technician: String, asked: Permissions, granted: Permissions },
+    /// A technician connected: their name (as typed, unverified), the account the relay verified (`None`:
+    /// the name is all there is, show it as unverified), what they asked for, what was granted.
+    Connected {
+        technician: String,
+        verified: Option<VerifiedTechnician>,
+        asked: Permissions,
+        granted: Permissions,
+    },
     /// Files moved (or failed to): for the user's session log.
     File(FileEvent),
 }
@@ -148,15 +155,17 @@ pub async fn run_host(
         }
     });
     let endpoint = session.link.endpoint().clone();
+    let verified = session.technician.clone();
     let peer_gone = CancellationToken::new();
     let on_gone = peer_gone.clone();
     let watch =
-        Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move || {
+        Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move |_| {
             on_gone.cancel()
         });
     let report =
         session::run(session.conn, &cfg.session, sources, stop, peer_gone, |technician, asked, granted| {
-            let _ = events.send(HostEvent::Connected { technician: technician.to_owned(), asked, granted });
+            let technician = technician.to_owned();
+            let _ = events.send(HostEvent::Connected { technician, verified, asked, granted });
         })
         .await;
     watch.abort();

@@ -1,7 +1,8 @@
 //! `tether-host`: command line only; the host itself is the library.
 //!
 //! Machine-readable lines on stdout for scripts: `code <code>` whenever a (new) code is ready,
-//! `connected <technician>` when a session starts, `ended <how>` when it ends.
+//! `connected <technician>` when a session starts, followed by `verified <account> (<organization>)` when the
+//! relay verified the technician's account, `ended <how>` when it ends.
 
 use std::time::Duration;
 
@@ -158,11 +159,21 @@ async fn main() -> anyhow::Result<()> {
                     println!("file-failed {what}: {error}");
                     eprintln!("A file transfer did not complete ({what}): {error}");
                 }
-                HostEvent::Connected { technician, asked, granted } => {
+                HostEvent::Connected { technician, verified, asked, granted } => {
                     println!("connected {technician}");
-                    eprintln!(
-                        "Technician {technician:?} (name not verified) asked for {asked}; granted {granted}."
-                    );
+                    match verified {
+                        Some(v) => {
+                            println!("verified {} ({})", v.account, v.organization);
+                            eprintln!(
+                                "Technician {} of {} (account verified by the relay; calls themselves {technician:?}) \
+                                 asked for {asked}; granted {granted}.",
+                                v.account, v.organization
+                            );
+                        }
+                        None => eprintln!(
+                            "Technician {technician:?} (name not verified) asked for {asked}; granted {granted}."
+                        ),
+                    }
                     eprintln!("Your screen is being shared. Press Ctrl+C to stop.");
                 }
             }

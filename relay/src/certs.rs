@@ -1,5 +1,6 @@
 //! The relay's own certificate: made on first start, kept in the data directory, reused after.
-//! Clients pin its SHA-256 fingerprint (printed at start) unless the relay has a CA-issued certificate.
+//! Clients pin its SHA-256 fingerprint (printed at start) unless the relay has a CA-issued certificate,
+//! which [`load_files`] reads from PEM files (leaf certificate first, PKCS#8 key).
 
 use std::fs;
 use std::io::Write;
@@ -16,6 +17,25 @@ pub enum CertError {
     Io { path: String, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("{path}: {message}")]
+    Pem { path: String, message: String },
+}
+
+/// Load a CA-issued (or any) certificate and key from PEM files. Only the leaf certificate is served.
+pub fn load_files(cert: &Path, key: &Path) -> Result<Identity, CertError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let pem_err = |path: &Path| {
+        let path = path.display().to_string();
+        move |e: rustls::pki_types::pem::Error| CertError::Pem { path, message: e.to_string() }
+    };
+    let leaf = CertificateDer::pem_file_iter(cert)
+        .map_err(pem_err(cert))?
+        .next()
+        .ok_or_else(|| CertError::Pem { path: cert.display().to_string(), message: "no certificate".into() })?
+        .map_err(pem_err(cert))?;
+    let key = PrivatePkcs8KeyDer::from_pem_file(key).map_err(pem_err(key))?;
+    Ok(Identity::from_der(leaf.to_vec(), key.secret_pkcs8_der().to_vec()))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CertError + '_ {
@@ -61,5 +81,17 @@ mod tests {
         let second = load_or_create(&dir).expect("load").fingerprint();
         assert_eq!(first, second);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_certificate_and_key_load_from_pem_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let made = rcgen::generate_simple_self_signed(vec!["relay.example.org".to_string()]).expect("cert");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        fs::write(&cert, made.cert.pem()).expect("write");
+        fs::write(&key, made.signing_key.serialize_pem()).expect("write");
+        let identity = load_files(&cert, &key).expect("loads");
+        assert_eq!(identity.fingerprint(), tether_shared::tls::Fingerprint::of(made.cert.der()));
+        assert!(load_files(&key, &key).is_err(), "a key is not a certificate");
     }
 }

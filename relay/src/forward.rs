@@ -5,14 +5,20 @@
 //! of the control connection that tag was handed to; anything else is dropped without reply (no
 //! amplification, no open relay). The inner packet is end-to-end encrypted QUIC: the relay copies it
 //! under the partner's tag and cannot read or forge it.
+//!
+//! Each direction of a session has a token bucket ([`crate::bandwidth`]): packets over the per-session cap
+//! are dropped, not queued.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use tether_shared::packet;
 use tether_shared::relay_proto::Role;
+
+use crate::bandwidth::Bucket;
 
 /// A hook on the forwarding path (tests and diagnostics). The default methods do nothing.
 pub trait Tap: Send + Sync + 'static {
@@ -30,6 +36,8 @@ struct Route {
     to_addr: SocketAddr,
     to_tag: u64,
     bytes: Arc<AtomicU64>,
+    /// The per-session cap of this direction (`None`: uncapped).
+    bucket: Option<Mutex<Bucket>>,
 }
 
 /// Bytes forwarded in each direction of one session.
@@ -39,10 +47,21 @@ pub struct Traffic {
     pub viewer_to_host: Arc<AtomicU64>,
 }
 
+/// Relay-wide forwarding counters, for metrics.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub host_to_viewer: AtomicU64,
+    pub viewer_to_host: AtomicU64,
+    pub over_cap: AtomicU64,
+}
+
 #[derive(Clone, Default)]
 pub struct Router {
     routes: Arc<RwLock<HashMap<u64, Route>>>,
     tap: Option<Arc<dyn Tap>>,
+    /// Bytes per second per direction of a session; 0: no cap.
+    cap: u64,
+    pub totals: Arc<Totals>,
 }
 
 impl std::fmt::Debug for Router {
@@ -98,7 +117,16 @@ impl Drop for RouteGuard {
 
 impl Router {
     pub fn new(tap: Option<Arc<dyn Tap>>) -> Self {
-        Self { routes: Arc::default(), tap }
+        Self::with_cap(tap, 0)
+    }
+
+    /// A router whose sessions may forward at most `cap` bytes per second each way (0: no cap).
+    pub fn with_cap(tap: Option<Arc<dyn Tap>>, cap: u64) -> Self {
+        Self { routes: Arc::default(), tap, cap, totals: Arc::default() }
+    }
+
+    fn bucket(&self) -> Option<Mutex<Bucket>> {
+        (self.cap > 0).then(|| Mutex::new(Bucket::new(self.cap, Instant::now())))
     }
 
     /// Number of routes (two per live session).
@@ -119,6 +147,7 @@ impl Router {
             to_addr: viewer.addr,
             to_tag: viewer.tag,
             bytes: traffic.host_to_viewer.clone(),
+            bucket: self.bucket(),
         };
         let v2h = Route {
             src: viewer.addr,
@@ -126,6 +155,7 @@ impl Router {
             to_addr: host.addr,
             to_tag: host.tag,
             bytes: traffic.viewer_to_host.clone(),
+            bucket: self.bucket(),
         };
         if let Ok(mut routes) = self.routes.write() {
             routes.insert(host.tag, h2v);
@@ -148,7 +178,20 @@ impl Router {
             if route.src != src {
                 return None;
             }
-            route.bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+            let len = datagram.len() as u64;
+            if let Some(bucket) = &route.bucket {
+                let mut bucket = bucket.lock().unwrap_or_else(|p| p.into_inner());
+                if !bucket.take(Instant::now(), len) {
+                    self.totals.over_cap.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+            }
+            route.bytes.fetch_add(len, Ordering::Relaxed);
+            let total = match route.from {
+                Role::Host => &self.totals.host_to_viewer,
+                Role::Viewer => &self.totals.viewer_to_host,
+            };
+            total.fetch_add(len, Ordering::Relaxed);
             (route.to_addr, route.to_tag, route.from)
         };
         packet::write_header(datagram, to_tag);
@@ -189,5 +232,22 @@ mod tests {
         packet::write_header(&mut pkt, 1);
         assert_eq!(router.route(addr(1000), &mut pkt), None, "route removed with its guard");
         assert!(router.is_empty());
+    }
+
+    #[test]
+    fn packets_over_the_cap_are_dropped() {
+        let router = Router::with_cap(None, 1000);
+        let _guard =
+            router.activate(Endpoint { tag: 1, addr: addr(1000) }, Endpoint { tag: 2, addr: addr(2000) });
+        let mut passed = 0;
+        for _ in 0..100 {
+            let mut pkt = vec![0u8; 1200];
+            packet::write_header(&mut pkt, 1);
+            if router.route(addr(1000), &mut pkt).is_some() {
+                passed += 1;
+            }
+        }
+        assert!((16..30).contains(&passed), "the burst passes, then the cap holds: {passed}");
+        assert!(router.totals.over_cap.load(Ordering::Relaxed) > 0);
     }
 }

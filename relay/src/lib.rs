@@ -7,17 +7,30 @@
 //! - [`rendezvous`]: nameplates (pure state) and the per-connection tasks of hosts and viewers.
 //! - [`forward`]: the routing table of live sessions and the forwarding of tagged packets.
 //! - [`limits`]: per-address rate limits.
-//! - [`certs`]: the relay's persisted self-signed certificate.
+//! - [`bandwidth`]: the per-session bandwidth cap (token buckets).
+//! - [`store`], [`accounts`], [`audit`]: the SQLite file of technician accounts and the audit log.
+//! - [`revocation`]: live sessions by account, so revoking an account ends them.
+//! - [`metrics`], [`admin`]: Prometheus `/metrics` and `/healthz` on an admin listener (off by default).
+//! - [`certs`]: the relay's persisted self-signed certificate, or one from PEM files.
+//! - [`config`], [`config_file`]: typed configuration and the TOML file that fills it.
 //! - [`server`]: [`Server::spawn`] wires it together and returns a handle that stops it on drop.
 
+pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod bandwidth;
 pub mod certs;
 pub mod config;
+pub mod config_file;
 pub mod forward;
 pub mod limits;
+pub mod metrics;
 pub mod rendezvous;
+pub mod revocation;
 pub mod server;
 pub mod socket;
+pub mod store;
 
-pub use config::RelayConfig;
+pub use config::{RelayConfig, TlsSource};
 pub use forward::Tap;
 pub use server::{RelayHandle, RelayStats, Server};

@@ -1,35 +1,97 @@
 //! `tether-relay`: command line and configuration only; the relay itself is the library.
+//!
+//! With no subcommand it runs the relay (stdout: `listening <addr>`, `fingerprint <hex>`, and
+//! `admin <addr>` when the admin listener is on). Settings come from the defaults, then the TOML file
+//! (`--config`), then the flags. Subcommands manage the data directory of a relay (running or not):
+//! `user add|list|revoke`, `audit list|export`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
-use clap::Parser;
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use tether_relay::audit::CSV_HEADER;
+use tether_relay::config_file;
+use tether_relay::store::Store;
 use tether_relay::{RelayConfig, Server};
 
 /// Pairs Tether hosts and viewers by one-time code and forwards their end-to-end encrypted traffic.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
-    /// UDP address to listen on.
-    #[arg(long, default_value = "0.0.0.0:7700")]
-    listen: SocketAddr,
-    /// Directory for the relay's certificate.
-    #[arg(long, default_value = "tether-relay-data")]
-    data_dir: PathBuf,
-    /// How long a one-time code stays valid, in seconds.
-    #[arg(long, default_value_t = 600)]
-    code_ttl_secs: u64,
-    /// Idle timeout of client connections, in seconds.
-    #[arg(long, default_value_t = 30)]
-    idle_timeout_secs: u64,
-    /// Claims allowed per minute from one IP address.
-    #[arg(long, default_value_t = 20)]
-    claims_per_minute: u32,
-    /// Claims allowed at once from one IP address before the per-minute rate applies.
-    #[arg(long, default_value_t = 10)]
-    claim_burst: u32,
+    /// TOML configuration file (see deploy/tether-relay.example.toml); flags override it.
+    #[arg(long, global = true, env = "TETHER_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for the certificate, the accounts and the audit log [default: tether-relay-data].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// UDP address to listen on [default: 0.0.0.0:7700].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// How long a one-time code stays valid, in seconds [default: 600].
+    #[arg(long)]
+    code_ttl_secs: Option<u64>,
+    /// Idle timeout of client connections, in seconds [default: 30].
+    #[arg(long)]
+    idle_timeout_secs: Option<u64>,
+    /// Claims allowed per minute from one IP address [default: 20].
+    #[arg(long)]
+    claims_per_minute: Option<u32>,
+    /// Claims allowed at once from one IP address before the per-minute rate applies [default: 10].
+    #[arg(long)]
+    claim_burst: Option<u32>,
+    /// Only technicians with an account token may claim codes.
+    #[arg(long)]
+    require_technician_auth: bool,
+    /// Organization name shown to hosts next to a verified technician's account.
+    #[arg(long)]
+    organization: Option<String>,
+    /// TCP address for /metrics and /healthz (off unless set).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    /// On SIGTERM, seconds live sessions may continue before they are closed [default: 30].
+    #[arg(long)]
+    drain_deadline_secs: Option<u64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Technician accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit log (metadata of every session, never content).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account and print its token (shown only this once; only a hash is stored).
+    Add { name: String },
+    /// List accounts.
+    List,
+    /// Revoke an account's token; its live sessions on a running relay end within seconds.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Show the audit log as a table.
+    List,
+    /// Write the audit log to stdout.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
 }
 
 #[tokio::main]
@@ -41,25 +103,153 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
-    let mut cfg = RelayConfig::new(cli.listen, cli.data_dir);
-    cfg.code_ttl = Duration::from_secs(cli.code_ttl_secs);
-    cfg.idle_timeout = Duration::from_secs(cli.idle_timeout_secs);
-    cfg.claims_per_minute = cli.claims_per_minute;
-    cfg.claim_burst = cli.claim_burst;
+    let mut cli = Cli::parse();
+    let cfg = config(&cli)?;
+    match cli.command.take() {
+        None => run(cfg).await,
+        Some(Command::User(cmd)) => user(&cfg.data_dir, cmd),
+        Some(Command::Audit(cmd)) => audit(&cfg.data_dir, cmd),
+    }
+}
+
+/// Defaults, then the file, then the flags.
+fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
+    let mut cfg = RelayConfig::new(([0, 0, 0, 0], 7700).into(), "tether-relay-data".into());
+    if let Some(path) = &cli.config {
+        config_file::load(path)?.apply(&mut cfg, path)?;
+    }
+    let secs = Duration::from_secs;
+    if let Some(v) = cli.listen {
+        cfg.listen = v;
+    }
+    if let Some(v) = &cli.data_dir {
+        cfg.data_dir = v.clone();
+    }
+    if let Some(v) = cli.code_ttl_secs {
+        cfg.code_ttl = secs(v);
+    }
+    if let Some(v) = cli.idle_timeout_secs {
+        cfg.idle_timeout = secs(v);
+    }
+    cfg.claims_per_minute = cli.claims_per_minute.unwrap_or(cfg.claims_per_minute);
+    cfg.claim_burst = cli.claim_burst.unwrap_or(cfg.claim_burst);
+    cfg.require_technician_auth |= cli.require_technician_auth;
+    if let Some(v) = &cli.organization {
+        cfg.organization = v.clone();
+    }
+    if let Some(v) = cli.admin_listen {
+        cfg.admin_listen = Some(v);
+    }
+    if let Some(v) = cli.drain_deadline_secs {
+        cfg.drain_deadline = secs(v);
+    }
+    Ok(cfg)
+}
+
+async fn run(cfg: RelayConfig) -> anyhow::Result<()> {
+    let drain_deadline = cfg.drain_deadline;
     let relay = Server::spawn(cfg).context("starting the relay")?;
     // Machine-readable lines for scripts, each on its own line of stdout.
     println!("listening {}", relay.local_addr());
     println!("fingerprint {}", relay.fingerprint());
+    if let Some(admin) = relay.admin_addr() {
+        println!("admin {admin}");
+    }
     eprintln!(
         "Clients connect with: --relay {} --relay-fingerprint {}",
         relay.local_addr(),
         relay.fingerprint()
     );
     shutdown_signal().await;
-    eprintln!("shutting down");
-    relay.shutdown().await;
+    eprintln!("shutting down: no new sessions; live sessions may run {} s more", drain_deadline.as_secs());
+    tokio::select! {
+        _ = relay.drain(drain_deadline) => {}
+        _ = shutdown_signal() => eprintln!("second signal: stopping now"),
+    }
     Ok(())
+}
+
+fn user(data_dir: &Path, cmd: UserCommand) -> anyhow::Result<()> {
+    let store = Store::open(data_dir)?;
+    match cmd {
+        UserCommand::Add { name } => {
+            let token = store.add_account(&name)?;
+            println!("token {token}");
+            eprintln!(
+                "Account {name:?} created. Give the technician this token now; it is not stored and cannot be \
+                 shown again. They pass it to the viewer with TETHER_TOKEN=… (or --token)."
+            );
+        }
+        UserCommand::List => {
+            for a in store.list_accounts()? {
+                let state = match a.revoked_at {
+                    Some(at) => format!("revoked {}", fmt_time(at)),
+                    None => "active".to_owned(),
+                };
+                println!("{}\tcreated {}\t{state}", a.name, fmt_time(a.created_at));
+            }
+        }
+        UserCommand::Revoke { name } => {
+            if !store.revoke_account(&name)? {
+                bail!("no active account named {name:?}");
+            }
+            println!("revoked {name}");
+            eprintln!("A running relay ends {name:?}'s live sessions within seconds.");
+        }
+    }
+    Ok(())
+}
+
+fn audit(data_dir: &Path, cmd: AuditCommand) -> anyhow::Result<()> {
+    let store = Store::open(data_dir)?;
+    let rows = store.audit_rows()?;
+    match cmd {
+        AuditCommand::List => {
+            println!("session_id        registered            claimed               ended                 technician  host -> viewer  bytes h2v/v2h  outcome");
+            for r in rows {
+                println!(
+                    "{}  {}  {}  {}  {}  {} -> {}  {}/{}  {}",
+                    r.session_id,
+                    fmt_time(r.registered_at),
+                    r.claimed_at.map(fmt_time).unwrap_or_else(|| "-".repeat(19)),
+                    fmt_time(r.ended_at),
+                    r.technician.as_deref().unwrap_or("-"),
+                    r.host_addr,
+                    r.viewer_addr.as_deref().unwrap_or("-"),
+                    r.bytes_host_to_viewer,
+                    r.bytes_viewer_to_host,
+                    r.outcome
+                );
+            }
+        }
+        AuditCommand::Export { format: Format::Csv } => {
+            println!("{CSV_HEADER}");
+            for r in rows {
+                println!("{}", r.csv_line());
+            }
+        }
+        AuditCommand::Export { format: Format::Json } => {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        }
+    }
+    Ok(())
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
+fn fmt_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 async fn shutdown_signal() {

@@ -1,20 +1,26 @@
-//! Wiring: socket, QUIC endpoint, accept loop. [`Server::spawn`] returns a [`RelayHandle`]; dropping the
-//! handle stops the relay (structured concurrency: every task hangs off its cancellation token).
+//! Wiring: account store, socket, QUIC endpoint, accept loop, revocation poller, admin listener.
+//! [`Server::spawn`] returns a [`RelayHandle`]; dropping the handle stops the relay (structured
+//! concurrency: every task hangs off its cancellation token). [`RelayHandle::drain`] is the graceful stop.
+//!
+//! Memory per connection is bounded: control connections get small flow-control windows and one stream;
+//! quinn holds at most `max_incoming` connection attempts; above `retry_above` handshakes in progress,
+//! clients must prove their address with a QUIC retry before the relay keeps any state for them.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use quinn::{Endpoint, TokioRuntime};
+use quinn::{Endpoint, TokioRuntime, VarInt};
 use tether_shared::tls::{self, Fingerprint};
 use tokio_util::sync::CancellationToken;
 
 use crate::certs::{self, CertError};
-use crate::config::RelayConfig;
+use crate::config::{RelayConfig, TlsSource};
 use crate::forward::Router;
 use crate::rendezvous::{self, Hub};
 use crate::socket::RelaySocket;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -24,9 +30,11 @@ pub enum ServerError {
     Cert(#[from] CertError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// A snapshot of the relay's state, for tests and (later) metrics.
+/// A snapshot of the relay's state, for tests and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RelayStats {
     pub connections: usize,
@@ -39,18 +47,31 @@ pub struct RelayStats {
 pub struct Server;
 
 impl Server {
-    /// Start a relay on `cfg.listen`. Must be called inside a tokio runtime.
+    /// Start a relay on `cfg.listen` (and the admin listener on `cfg.admin_listen`, if set). Must be called
+    /// inside a tokio runtime.
     pub fn spawn(cfg: RelayConfig) -> Result<RelayHandle, ServerError> {
-        let identity = certs::load_or_create(&cfg.data_dir)?;
-        let router = Router::new(cfg.tap.clone());
+        let identity = match &cfg.tls {
+            TlsSource::SelfSigned => certs::load_or_create(&cfg.data_dir)?,
+            TlsSource::Files { cert, key } => certs::load_files(cert, key)?,
+        };
+        let store = Arc::new(Store::open(&cfg.data_dir)?);
+        let router = Router::with_cap(cfg.tap.clone(), cfg.session_bytes_per_sec);
         let socket = RelaySocket::bind(cfg.listen, router.clone())
             .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
         let addr =
             socket.local_addr_checked().map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
         let mut transport = tls::transport(cfg.idle_timeout, None);
-        transport.max_concurrent_bidi_streams(1u32.into()).max_concurrent_uni_streams(0u32.into());
+        let window = VarInt::from_u32(cfg.control_window);
+        transport
+            .max_concurrent_bidi_streams(1u32.into())
+            .max_concurrent_uni_streams(0u32.into())
+            .stream_receive_window(window)
+            .receive_window(window)
+            .send_window(u64::from(cfg.control_window))
+            .datagram_receive_buffer_size(None);
         let mut server = tls::open_server_config(&identity, transport)?;
         server.migration(false);
+        server.max_incoming(cfg.max_incoming.max(1));
         let endpoint = Endpoint::new_with_abstract_socket(
             tls::endpoint_config(),
             Some(server),
@@ -58,31 +79,64 @@ impl Server {
             Arc::new(TokioRuntime),
         )
         .map_err(|source| ServerError::Bind { addr, source })?;
-        let hub = Arc::new(Hub::new(cfg, router));
+        let admin = match cfg.admin_listen {
+            Some(admin_addr) => Some(
+                crate::admin::bind(admin_addr)
+                    .map_err(|source| ServerError::Bind { addr: admin_addr, source })?,
+            ),
+            None => None,
+        };
+        let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
+        let hub = Arc::new(Hub::new(cfg, router, store));
         let token = CancellationToken::new();
         tokio::spawn(accept_loop(endpoint.clone(), hub.clone(), token.clone()));
         tokio::spawn(housekeeping(hub.clone(), token.clone()));
+        tokio::spawn(revocations(hub.clone(), token.clone()));
+        if let Some(listener) = admin {
+            tokio::spawn(crate::admin::serve(listener, hub.clone(), token.clone()));
+            tracing::info!(admin = ?admin_addr, "admin listener (metrics, healthz)");
+        }
         tracing::info!(%addr, "relay listening");
-        Ok(RelayHandle { addr, fingerprint: identity.fingerprint(), hub, endpoint, token })
+        Ok(RelayHandle { addr, admin_addr, fingerprint: identity.fingerprint(), hub, endpoint, token })
     }
 }
 
 async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken) {
+    let handshakes = Arc::new(AtomicUsize::new(0));
     loop {
         let incoming = tokio::select! {
             incoming = endpoint.accept() => match incoming { Some(i) => i, None => break },
             _ = token.cancelled() => break,
         };
+        if hub.is_draining() {
+            incoming.refuse();
+            continue;
+        }
+        if handshakes.load(Ordering::Relaxed) >= hub.cfg.retry_above
+            && !incoming.remote_address_validated()
+            && incoming.may_retry()
+        {
+            hub.metrics.retries_sent.fetch_add(1, Ordering::Relaxed);
+            let _ = incoming.retry();
+            continue;
+        }
         let hub = hub.clone();
         let token = token.clone();
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            let conn = match incoming.accept() {
+            handshakes.fetch_add(1, Ordering::Relaxed);
+            let connected = match incoming.accept() {
                 Ok(connecting) => match tokio::time::timeout(hub.cfg.handshake_timeout, connecting).await {
-                    Ok(Ok(conn)) => conn,
-                    Ok(Err(e)) => return tracing::debug!("handshake failed: {e}"),
-                    Err(_) => return tracing::debug!("handshake timed out"),
+                    Ok(Ok(conn)) => Ok(conn),
+                    Ok(Err(e)) => Err(format!("handshake failed: {e}")),
+                    Err(_) => Err("handshake timed out".to_owned()),
                 },
-                Err(e) => return tracing::debug!("refused: {e}"),
+                Err(e) => Err(format!("refused: {e}")),
+            };
+            handshakes.fetch_sub(1, Ordering::Relaxed);
+            let conn = match connected {
+                Ok(conn) => conn,
+                Err(e) => return tracing::debug!("{e}"),
             };
             tokio::select! {
                 _ = rendezvous::serve(conn.clone(), hub) => {}
@@ -103,10 +157,37 @@ async fn housekeeping(hub: Arc<Hub>, token: CancellationToken) {
     }
 }
 
+/// Re-read revocations of accounts with live sessions, and end those sessions.
+async fn revocations(hub: Arc<Hub>, token: CancellationToken) {
+    let mut tick = tokio::time::interval(hub.cfg.revocation_poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = token.cancelled() => break,
+        }
+        let accounts = hub.live.accounts();
+        if accounts.is_empty() {
+            continue;
+        }
+        let store = hub.store.clone();
+        match tokio::task::spawn_blocking(move || store.revoked_among(&accounts)).await {
+            Ok(Ok(revoked)) if !revoked.is_empty() => {
+                let n = hub.live.revoke(&revoked);
+                tracing::info!(accounts = ?revoked, sessions = n, "revoked accounts: ending their sessions");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("reading revocations: {e}"),
+            Err(e) => tracing::error!("reading revocations: {e}"),
+        }
+    }
+}
+
 /// A running relay. Dropping it stops the relay.
 #[derive(Debug)]
 pub struct RelayHandle {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     fingerprint: Fingerprint,
     hub: Arc<Hub>,
     endpoint: Endpoint,
@@ -118,17 +199,39 @@ impl RelayHandle {
         self.addr
     }
 
+    /// Where the admin listener is bound, if it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
     }
 
     pub fn stats(&self) -> RelayStats {
-        RelayStats {
-            connections: self.hub.connections.load(Ordering::Relaxed),
-            waiting_hosts: self.hub.nameplates.lock().map(|n| n.waiting()).unwrap_or(0),
-            pairings: self.hub.pairings.load(Ordering::Relaxed),
-            sessions: self.hub.router.len() / 2,
+        self.hub.stats()
+    }
+
+    /// The Prometheus text the admin listener serves.
+    pub fn metrics_text(&self) -> String {
+        self.hub.render_metrics()
+    }
+
+    /// Graceful stop: refuse new connections, codes and claims at once; let live sessions run until they
+    /// end or `deadline` passes; then close everything.
+    pub async fn drain(self, deadline: Duration) {
+        self.hub.draining.store(true, Ordering::Relaxed);
+        let live = async {
+            while !self.hub.router.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let sessions = self.hub.router.len() / 2;
+        tracing::info!(sessions, ?deadline, "draining: waiting for live sessions to end");
+        if tokio::time::timeout(deadline, live).await.is_err() {
+            tracing::info!("drain deadline reached: closing the remaining sessions");
         }
+        self.shutdown().await;
     }
 
     /// Stop accepting, close every connection, and wait until the endpoint is idle.

@@ -5,7 +5,7 @@
 //! host   → relay: Hello{version, Host}     relay → host:   Welcome
 //! host   → relay: Register                 relay → host:   Registered{nameplate, expires_in_ms}
 //! viewer → relay: Hello{version, Viewer}   relay → viewer: Welcome
-//! viewer → relay: Claim{nameplate}         relay → both:   PeerJoined{tag}
+//! viewer → relay: Claim{nameplate, token}  relay → both:   PeerJoined{tag, technician}
 //! both   → relay: Pake{msg}                relay → other:  PeerPake{msg}
 //! both   → relay: Confirm{msg}             relay → other:  PeerConfirm{msg}
 //! both   → relay: PairingResult{ok}        relay → both:   SessionReady  (only if both ok)
@@ -15,6 +15,11 @@
 //!
 //! A failed pairing burns the nameplate: the viewer gets `Error{WrongCode}`, the host `Error{PeerWrongCode}`
 //! and may `Register` again for a fresh code. The PAKE and confirmation payloads are opaque to the relay.
+//!
+//! Technician accounts: a viewer may send its account token with `Claim`. The relay checks it and tells the
+//! host the verified account in `PeerJoined { technician: Some(..) }` (the viewer's own `PeerJoined` carries
+//! `None`). A relay that requires accounts refuses a claim without a valid token (`AuthRequired`,
+//! `BadToken`); revoking an account ends its live sessions (`Revoked` to both sides).
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +35,16 @@ pub enum Role {
 /// Largest PAKE or confirmation payload the relay forwards.
 pub const MAX_PAIRING_PAYLOAD: usize = 256;
 
+/// Longest technician token the relay accepts.
+pub const MAX_TOKEN_LEN: usize = 256;
+
+/// A technician account the relay has verified by its token, told to the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedTechnician {
+    pub account: String,
+    pub organization: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientToRelay {
     Hello {
@@ -37,8 +52,10 @@ pub enum ClientToRelay {
         role: Role,
     },
     Register,
+    /// `token`: the technician's account token, if they have one (never logged by the relay).
     Claim {
         nameplate: Nameplate,
+        token: Option<String>,
     },
     Pake {
         msg: Vec<u8>,
@@ -65,9 +82,11 @@ pub enum RelayToClient {
         nameplate: Nameplate,
         expires_in_ms: u64,
     },
-    /// The other side arrived; `tag` marks this client's end-to-end packets from now on.
+    /// The other side arrived; `tag` marks this client's end-to-end packets from now on. To the host,
+    /// `technician` is the viewer's verified account, if it presented a valid token.
     PeerJoined {
         tag: u64,
+        technician: Option<VerifiedTechnician>,
     },
     PeerPake {
         msg: Vec<u8>,
@@ -115,4 +134,12 @@ pub enum RelayErrorKind {
     Timeout,
     #[error("protocol violation: {0}")]
     Protocol(String),
+    #[error("this relay admits only technicians with an account: pass your token (--token or TETHER_TOKEN)")]
+    AuthRequired,
+    #[error("the technician token was not accepted (mistyped, or the account does not exist)")]
+    BadToken,
+    #[error("the technician's account was revoked; the session was ended by the relay")]
+    Revoked,
+    #[error("the relay is shutting down")]
+    ShuttingDown,
 }

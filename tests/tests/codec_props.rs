@@ -7,7 +7,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tether_shared::code::Nameplate;
 use tether_shared::codec::{Tile, TileData};
 use tether_shared::input::{InputEvent, Key, MouseButton};
-use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
+use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
 use tether_shared::wire;
 
@@ -103,6 +103,10 @@ fn relay_error() -> impl Strategy<Value = RelayErrorKind> {
             RelayErrorKind::RateLimited,
             RelayErrorKind::Busy,
             RelayErrorKind::Timeout,
+            RelayErrorKind::AuthRequired,
+            RelayErrorKind::BadToken,
+            RelayErrorKind::Revoked,
+            RelayErrorKind::ShuttingDown,
         ]),
         ".{0,40}".prop_map(RelayErrorKind::Protocol),
     ]
@@ -113,7 +117,8 @@ fn client_to_relay() -> impl Strategy<Value = ClientToRelay> {
     prop_oneof![
         (any::<u32>(), role).prop_map(|(version, role)| ClientToRelay::Hello { version, role }),
         Just(ClientToRelay::Register),
-        nameplate().prop_map(|nameplate| ClientToRelay::Claim { nameplate }),
+        (nameplate(), prop::option::of(".{0,60}"))
+            .prop_map(|(nameplate, token)| ClientToRelay::Claim { nameplate, token }),
         bytes().prop_map(|msg| ClientToRelay::Pake { msg }),
         bytes().prop_map(|msg| ClientToRelay::Confirm { msg }),
         any::<bool>().prop_map(|ok| ClientToRelay::PairingResult { ok }),
@@ -126,7 +131,10 @@ fn relay_to_client() -> impl Strategy<Value = RelayToClient> {
         (nameplate(), any::<u64>()).prop_map(|(nameplate, expires_in_ms)| {
             RelayToClient::Registered { nameplate, expires_in_ms }
         }),
-        any::<u64>().prop_map(|tag| RelayToClient::PeerJoined { tag }),
+        (any::<u64>(), prop::option::of((".{0,20}", ".{0,20}"))).prop_map(|(tag, t)| {
+            let technician = t.map(|(account, organization)| VerifiedTechnician { account, organization });
+            RelayToClient::PeerJoined { tag, technician }
+        }),
         bytes().prop_map(|msg| RelayToClient::PeerPake { msg }),
         bytes().prop_map(|msg| RelayToClient::PeerConfirm { msg }),
         Just(RelayToClient::SessionReady),

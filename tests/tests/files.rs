@@ -194,6 +194,7 @@ async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
         addr: addr.parse().expect("addr"),
         server_name: "localhost".into(),
         trust: RelayTrust::Pinned(fingerprint),
+        local_addr: None,
     };
     let timeouts = tether_shared::net::Timeouts {
         relay_idle: Duration::from_secs(2),
@@ -208,8 +209,13 @@ async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
     cfg.session.files.shared = vec![("Shared".into(), share.path().to_path_buf())];
     let mut host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
     let code = host.next_code().await;
-    let vcfg =
-        tether_viewer::session::ViewerConfig { relay: spec, timeouts, technician: "T".into(), want: FILES };
+    let vcfg = tether_viewer::session::ViewerConfig {
+        relay: spec,
+        timeouts,
+        technician: "T".into(),
+        want: FILES,
+        token: None,
+    };
     let viewer = ViewerSession::connect(&vcfg, &code).await.expect("pairs");
     let into = tempfile::tempdir().expect("temp");
     let fetch = viewer.files().fetch(vec!["Shared".into(), "big.bin".into()], into.path().to_path_buf());

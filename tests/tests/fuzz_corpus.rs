@@ -8,7 +8,7 @@ use tether_shared::code::Nameplate;
 use tether_shared::codec::{encode_tile, Tile, TileData};
 use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
-use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
+use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
 
 fn corpus_dir() -> PathBuf {
@@ -45,7 +45,8 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
         "client_to_relay" => vec![
             body(&ClientToRelay::Hello { version: 1, role: Role::Host }),
             body(&ClientToRelay::Register),
-            body(&ClientToRelay::Claim { nameplate: np }),
+            body(&ClientToRelay::Claim { nameplate: np.clone(), token: None }),
+            body(&ClientToRelay::Claim { nameplate: np, token: Some("tether_1_00ff".into()) }),
             body(&ClientToRelay::Pake { msg: vec![1; 33] }),
             body(&ClientToRelay::Confirm { msg: vec![2; 64] }),
             body(&ClientToRelay::PairingResult { ok: false }),
@@ -53,7 +54,12 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
         "relay_to_client" => vec![
             body(&RelayToClient::Welcome { version: 1 }),
             body(&RelayToClient::Registered { nameplate: np, expires_in_ms: 600_000 }),
-            body(&RelayToClient::PeerJoined { tag: u64::MAX }),
+            body(&RelayToClient::PeerJoined { tag: u64::MAX, technician: None }),
+            body(&RelayToClient::PeerJoined {
+                tag: 7,
+                technician: Some(VerifiedTechnician { account: "ann".into(), organization: "Acme".into() }),
+            }),
+            body(&RelayToClient::Error { kind: RelayErrorKind::Revoked }),
             body(&RelayToClient::PeerPake { msg: vec![3; 33] }),
             body(&RelayToClient::SessionReady),
             body(&RelayToClient::Error { kind: RelayErrorKind::VersionMismatch { relay: 1, client: 2 } }),

@@ -87,8 +87,10 @@ async fn bad_relay_clients_are_cut_off_and_the_relay_keeps_working() {
 
     // A claim before hello.
     let (conn, mut send, mut recv) = raw_relay_stream(&relay).await;
-    let claim =
-        ClientToRelay::Claim { nameplate: tether_shared::code::Nameplate::new("123").expect("digits") };
+    let claim = ClientToRelay::Claim {
+        nameplate: tether_shared::code::Nameplate::new("123").expect("digits"),
+        token: None,
+    };
     wire::write_msg(&mut send, &claim, MAX_CONTROL_MSG).await.expect("write");
     assert!(matches!(relay_says(&mut recv).await, RelayErrorKind::Protocol(_)));
     assert_closed(&conn).await;
@@ -111,7 +113,7 @@ async fn bad_relay_clients_are_cut_off_and_the_relay_keeps_working() {
     let viewer_relay = relay.spec();
     let claimer = tokio::spawn(async move {
         let code = Code::parse(&format!("{nameplate}1234567")).expect("code");
-        connect_viewer(&viewer_relay, &code, fast_timeouts()).await.map(|_| ())
+        connect_viewer(&viewer_relay, &code, fast_timeouts(), None).await.map(|_| ())
     });
     match wire::read_msg(&mut recv, MAX_CONTROL_MSG).await.expect("joined") {
         Some(RelayToClient::PeerJoined { .. }) => {}
@@ -139,7 +141,7 @@ async fn a_viewer_sending_garbage_is_disconnected_by_the_host() {
     for garbage in [vec![3u8, 0, 0, 0, 0xff, 0xff, 0xff], u32::MAX.to_le_bytes().to_vec()] {
         let mut host = start_host(&relay, Permissions::ALL);
         let code = host.next_code().await;
-        let session = connect_viewer(&relay.spec(), &code, fast_timeouts()).await.expect("pairs");
+        let session = connect_viewer(&relay.spec(), &code, fast_timeouts(), None).await.expect("pairs");
         let (mut send, _recv) = session.conn.open_bi().await.expect("stream");
         let hello =
             ViewerToHost::Hello { version: PROTOCOL_VERSION, technician: "x".into(), want: Permissions::ALL };

@@ -34,6 +34,10 @@ struct Cli {
     /// Your name, shown to the host user (marked unverified).
     #[arg(long, default_value = "technician")]
     name: String,
+    /// Your technician account token (from `tether-relay user add`), for relays that verify technicians.
+    /// Prefer the environment variable, so the token does not show in the process list.
+    #[arg(long, env = "TETHER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// What to ask for, e.g. `view,control`.
     #[arg(long, default_value = "view,control")]
     want: String,
@@ -80,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     let want = Permissions::parse_list(&cli.want).map_err(anyhow::Error::msg)?;
     let relay = RelaySpec::resolve(&cli.relay, cli.relay_fingerprint).await?;
     let timeouts = Timeouts { e2e_idle: Duration::from_secs(cli.idle_timeout_secs), ..Timeouts::default() };
-    let cfg = ViewerConfig { relay, timeouts, technician: cli.name.clone(), want };
+    let cfg = ViewerConfig { relay, timeouts, technician: cli.name.clone(), want, token: cli.token.clone() };
     let session = ViewerSession::connect(&cfg, &code).await?;
     println!("connected");
     println!("granted {}", session.granted());

@@ -26,6 +26,8 @@ pub struct ViewerConfig {
     /// The technician's name as typed (the host shows it as unverified).
     pub technician: String,
     pub want: Permissions,
+    /// The technician's account token, for relays that verify technicians.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +74,7 @@ pub struct CursorState {
 impl ViewerSession {
     /// Pair with the host by `code` and open the session.
     pub async fn connect(cfg: &ViewerConfig, code: &Code) -> Result<Self, ViewerError> {
-        let session = connect_viewer(&cfg.relay, code, cfg.timeouts).await?;
+        let session = connect_viewer(&cfg.relay, code, cfg.timeouts, cfg.token.as_deref()).await?;
         Self::start(session, cfg).await
     }
 
@@ -81,8 +83,8 @@ impl ViewerSession {
         let endpoint = session.link.endpoint().clone();
         let (ended_tx, ended) = watch::channel(None);
         let on_gone = ended_tx.clone();
-        Session::spawn_relay_watch(session.link, session.conn, session.resume_id, move || {
-            on_gone.send_replace(Some(HOST_GONE.to_string()));
+        Session::spawn_relay_watch(session.link, session.conn, session.resume_id, move |why| {
+            on_gone.send_replace(Some(why.unwrap_or_else(|| HOST_GONE.to_string())));
         });
         let (mut ctl_send, mut ctl_recv) =
             conn.open_bi().await.map_err(|e| ViewerError::Ended(e.to_string()))?;

@@ -1,21 +1,27 @@
-//! The relay's side of a host connection: register → wait → pair → session, and again.
+//! The relay's side of a host connection: register → wait → pair → session, and again. Each registered
+//! code ends in one audit row ([`Draft`] collects it).
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::Rng;
 use tether_shared::code::Nameplate;
-use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, MAX_PAIRING_PAYLOAD};
+use tether_shared::relay_proto::{
+    ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician, MAX_PAIRING_PAYLOAD,
+};
 use tokio::sync::mpsc;
 
 use super::io::ClientIo;
 use super::{Hub, Mailbox, PeerEvent, MAILBOX};
+use crate::audit::{AuditRecord, Outcome};
 use crate::forward::{Endpoint, RouteGuard};
+use crate::store::now_ms;
 
 /// How waiting under a nameplate ended.
 enum Waited {
-    Joined(Mailbox, SocketAddr),
+    Joined(Mailbox, SocketAddr, Option<VerifiedTechnician>),
     Expired,
     HostLeft,
 }
@@ -26,6 +32,56 @@ enum Paired {
     Failed(Mailbox, RelayErrorKind),
     ViewerLeft,
     HostLeft,
+}
+
+/// After one code: register again, or the host is gone.
+enum Next {
+    Again,
+    Leave,
+}
+
+/// The audit row of one registered code, filled in as it goes.
+struct Draft {
+    session_id: String,
+    registered_at: i64,
+    claimed_at: Option<i64>,
+    technician: Option<String>,
+    host_addr: SocketAddr,
+    viewer_addr: Option<SocketAddr>,
+    traffic: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+}
+
+impl Draft {
+    fn new(host_addr: SocketAddr) -> Self {
+        Self {
+            session_id: format!("{:016x}", rand::rng().random::<u64>()),
+            registered_at: now_ms(),
+            claimed_at: None,
+            technician: None,
+            host_addr,
+            viewer_addr: None,
+            traffic: None,
+        }
+    }
+
+    fn finish(self, outcome: Outcome) -> AuditRecord {
+        let (h2v, v2h) = self
+            .traffic
+            .map(|(a, b)| (a.load(Ordering::Relaxed), b.load(Ordering::Relaxed)))
+            .unwrap_or_default();
+        AuditRecord {
+            session_id: self.session_id,
+            registered_at: self.registered_at,
+            claimed_at: self.claimed_at,
+            ended_at: now_ms(),
+            technician: self.technician,
+            host_addr: self.host_addr.to_string(),
+            viewer_addr: self.viewer_addr.map(|a| a.to_string()),
+            bytes_host_to_viewer: h2v,
+            bytes_viewer_to_host: v2h,
+            outcome: outcome.as_str().to_owned(),
+        }
+    }
 }
 
 pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), RelayErrorKind> {
@@ -40,8 +96,16 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
             Some(msg) if is_pairing(&msg) => continue,
             Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a host"))),
         }
-        if !hub.limits.allow_register(addr.ip()) {
-            io.notify(RelayErrorKind::RateLimited).await?;
+        let refused = if hub.is_draining() {
+            Some(RelayErrorKind::ShuttingDown)
+        } else if !hub.limits.allow_register(addr.ip()) {
+            Some(RelayErrorKind::RateLimited)
+        } else {
+            None
+        };
+        if let Some(kind) = refused {
+            hub.metrics.register_refused(&kind);
+            io.notify(kind).await?;
             continue;
         }
         let (tx, mut rx) = mpsc::channel(MAILBOX);
@@ -49,49 +113,89 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         let (nameplate, expires) = match registered {
             Ok(ok) => ok,
             Err(kind) => {
+                hub.metrics.register_refused(&kind);
                 io.notify(kind).await?;
                 continue;
             }
         };
+        hub.metrics.registrations.fetch_add(1, Ordering::Relaxed);
+        let mut draft = Draft::new(addr);
         let expires_in_ms = expires.saturating_duration_since(Instant::now()).as_millis() as u64;
-        tracing::info!(%addr, %nameplate, "host waiting");
-        io.send(&RelayToClient::Registered { nameplate: nameplate.clone(), expires_in_ms }).await?;
-
-        let (viewer, viewer_addr) = match wait(io, hub, &nameplate, expires, &mut rx).await? {
-            Waited::Joined(viewer, viewer_addr) => (viewer, viewer_addr),
-            Waited::Expired => continue,
-            Waited::HostLeft => return Ok(()),
+        tracing::info!(%addr, %nameplate, session = %draft.session_id, "host waiting");
+        let step =
+            match io.send(&RelayToClient::Registered { nameplate: nameplate.clone(), expires_in_ms }).await {
+                Ok(()) => one_code(io, hub, addr, &nameplate, expires, &mut rx, &mut draft).await,
+                Err(e) => Err(e),
+            };
+        let outcome = match &step {
+            Ok((_, outcome)) => *outcome,
+            Err(_) => Outcome::Aborted,
         };
-        hub.pairings.fetch_add(1, Ordering::Relaxed);
-        let outcome = pair(io, hub, viewer, &mut rx).await;
-        hub.pairings.fetch_sub(1, Ordering::Relaxed);
-        match outcome? {
-            Paired::Both { viewer, .. } if hub.router.len() / 2 >= hub.cfg.max_sessions => {
-                let _ = viewer.send(PeerEvent::Failed(RelayErrorKind::Busy)).await;
-                io.send(&RelayToClient::PairingFailed).await?;
-            }
-            Paired::Both { viewer, host_tag, viewer_tag } => {
-                let guard = hub.router.activate(
-                    Endpoint { tag: host_tag, addr },
-                    Endpoint { tag: viewer_tag, addr: viewer_addr },
-                );
-                tracing::info!(%addr, %viewer_addr, %nameplate, "session started");
-                let _ = viewer.send(PeerEvent::Ready).await;
-                io.send(&RelayToClient::SessionReady).await?;
-                let host_stays = session(io, &mut rx, guard).await?;
-                tracing::info!(%addr, %nameplate, "session ended");
-                if !host_stays {
-                    return Ok(());
-                }
-            }
-            Paired::Failed(viewer, kind) => {
-                tracing::info!(%addr, %nameplate, "pairing failed: {kind}");
-                let _ = viewer.send(PeerEvent::Failed(kind)).await;
-                io.send(&RelayToClient::PairingFailed).await?;
-            }
-            Paired::ViewerLeft => io.send(&RelayToClient::PeerGone).await?,
-            Paired::HostLeft => return Ok(()),
+        tracing::info!(%addr, %nameplate, session = %draft.session_id, outcome = outcome.as_str(), "code done");
+        hub.audit(draft.finish(outcome));
+        match step?.0 {
+            Next::Again => continue,
+            Next::Leave => return Ok(()),
         }
+    }
+}
+
+/// One registered code, from waiting to the end of its session (if any).
+async fn one_code(
+    io: &mut ClientIo,
+    hub: &Hub,
+    addr: SocketAddr,
+    nameplate: &Nameplate,
+    expires: Instant,
+    rx: &mut mpsc::Receiver<PeerEvent>,
+    draft: &mut Draft,
+) -> Result<(Next, Outcome), RelayErrorKind> {
+    let (viewer, viewer_addr, technician) = match wait(io, hub, nameplate, expires, rx).await? {
+        Waited::Joined(viewer, viewer_addr, technician) => (viewer, viewer_addr, technician),
+        Waited::Expired => return Ok((Next::Again, Outcome::Expired)),
+        Waited::HostLeft => return Ok((Next::Leave, Outcome::HostLeftWaiting)),
+    };
+    draft.claimed_at = Some(now_ms());
+    draft.viewer_addr = Some(viewer_addr);
+    draft.technician = technician.as_ref().map(|t| t.account.clone());
+    hub.pairings.fetch_add(1, Ordering::Relaxed);
+    let outcome = pair(io, hub, viewer, technician, rx).await;
+    hub.pairings.fetch_sub(1, Ordering::Relaxed);
+    match outcome? {
+        Paired::Both { viewer, .. } if hub.router.len() / 2 >= hub.cfg.max_sessions => {
+            let _ = viewer.send(PeerEvent::Failed(RelayErrorKind::Busy)).await;
+            io.send(&RelayToClient::PairingFailed).await?;
+            Ok((Next::Again, Outcome::Busy))
+        }
+        Paired::Both { viewer, host_tag, viewer_tag } => {
+            let guard = hub
+                .router
+                .activate(Endpoint { tag: host_tag, addr }, Endpoint { tag: viewer_tag, addr: viewer_addr });
+            draft.traffic =
+                Some((guard.traffic.host_to_viewer.clone(), guard.traffic.viewer_to_host.clone()));
+            hub.metrics.sessions_started.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%addr, %viewer_addr, %nameplate, "session started");
+            let _ = viewer.send(PeerEvent::Ready).await;
+            io.send(&RelayToClient::SessionReady).await?;
+            let (host_stays, outcome) = session(io, rx, guard).await?;
+            tracing::info!(%addr, %nameplate, "session ended");
+            Ok((if host_stays { Next::Again } else { Next::Leave }, outcome))
+        }
+        Paired::Failed(viewer, kind) => {
+            tracing::info!(%addr, %nameplate, "pairing failed: {kind}");
+            let outcome = match kind {
+                RelayErrorKind::Timeout => Outcome::PairingTimeout,
+                _ => Outcome::WrongCode,
+            };
+            let _ = viewer.send(PeerEvent::Failed(kind)).await;
+            io.send(&RelayToClient::PairingFailed).await?;
+            Ok((Next::Again, outcome))
+        }
+        Paired::ViewerLeft => {
+            io.send(&RelayToClient::PeerGone).await?;
+            Ok((Next::Again, Outcome::PeerLeftPairing))
+        }
+        Paired::HostLeft => Ok((Next::Leave, Outcome::PeerLeftPairing)),
     }
 }
 
@@ -119,7 +223,9 @@ async fn wait(
                 Err(e) => break Err(e),
             },
             event = rx.recv() => match event {
-                Some(PeerEvent::Joined { viewer, addr }) => return Ok(Waited::Joined(viewer, addr)),
+                Some(PeerEvent::Joined { viewer, addr, technician }) => {
+                    return Ok(Waited::Joined(viewer, addr, technician))
+                }
                 Some(_) => continue,
                 None => {
                     // Claimed by a viewer that vanished before joining: this code is spent.
@@ -157,13 +263,14 @@ async fn pair(
     io: &mut ClientIo,
     hub: &Hub,
     viewer: Mailbox,
+    technician: Option<VerifiedTechnician>,
     rx: &mut mpsc::Receiver<PeerEvent>,
 ) -> Result<Paired, RelayErrorKind> {
     let (host_tag, viewer_tag) = fresh_tags(hub);
     if viewer.send(PeerEvent::Tag(viewer_tag)).await.is_err() {
         return Ok(Paired::ViewerLeft);
     }
-    io.send(&RelayToClient::PeerJoined { tag: host_tag }).await?;
+    io.send(&RelayToClient::PeerJoined { tag: host_tag, technician }).await?;
     let deadline = tokio::time::Instant::now() + hub.cfg.pairing_timeout;
     let (mut host_ok, mut viewer_ok) = (None, None);
     loop {
@@ -212,24 +319,35 @@ pub(super) fn check_payload(msg: &[u8]) -> Result<(), RelayErrorKind> {
     Ok(())
 }
 
-/// A live session: the routes exist until the host leaves (`Ok(false)`) or the viewer does (`Ok(true)`:
-/// the host is told and may register again).
+/// A live session: the routes exist until the host leaves (`false`) or the viewer's side ends (`true`: the
+/// host is told and may register again). Also returns how it ended.
 async fn session(
     io: &mut ClientIo,
     rx: &mut mpsc::Receiver<PeerEvent>,
     guard: RouteGuard,
-) -> Result<bool, RelayErrorKind> {
+) -> Result<(bool, Outcome), RelayErrorKind> {
+    let mut viewer_end = Outcome::Completed;
     loop {
         tokio::select! {
             msg = io.recv() => match msg? {
-                None => return Ok(false),
+                None => {
+                    let outcome = if io.vanished() { Outcome::HostVanished } else { Outcome::Completed };
+                    return Ok((false, outcome));
+                }
                 Some(msg) if is_pairing(&msg) => continue,
                 Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} in a session"))),
             },
-            event = rx.recv() => if event.is_none() {
-                drop(guard);
-                io.send(&RelayToClient::PeerGone).await?;
-                return Ok(true);
+            event = rx.recv() => match event {
+                Some(PeerEvent::Ended(outcome)) => viewer_end = outcome,
+                Some(_) => {}
+                None => {
+                    drop(guard);
+                    match viewer_end {
+                        Outcome::Revoked => io.notify(RelayErrorKind::Revoked).await?,
+                        _ => io.send(&RelayToClient::PeerGone).await?,
+                    }
+                    return Ok((true, viewer_end));
+                }
             },
         }
     }

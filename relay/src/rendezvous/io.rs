@@ -75,6 +75,11 @@ impl ClientIo {
         self.conn.close(code.into(), &reason.as_bytes()[..reason.len().min(120)]);
     }
 
+    /// Whether the client vanished (its connection timed out) rather than closing.
+    pub fn vanished(&self) -> bool {
+        matches!(self.conn.close_reason(), Some(quinn::ConnectionError::TimedOut))
+    }
+
     pub fn addr(&self) -> std::net::SocketAddr {
         self.conn.remote_address()
     }

@@ -7,11 +7,15 @@
 //! ```text
 //! viewer task                         host task
 //! claim(nameplate) → host mailbox
-//! Joined{viewer mailbox, addr} ─────► allocate tags
+//! Joined{viewer mailbox, addr,       allocate tags
+//!        verified technician} ──────► (PeerJoined to the host names the technician)
 //!            ◄──────────────────────── Tag(viewer tag)
 //! Pake / Confirm / Result ──────────► forwarded to the host client (and back the same way)
 //!            ◄──────────────────────── Ready (routes installed) | Failed(reason)
+//! Ended(outcome) ───────────────────► (why the viewer's side ended: for the audit log)
 //! ```
+//!
+//! The host task writes one audit row per registered code when it is done with it.
 
 pub mod host;
 mod io;
@@ -20,16 +24,20 @@ pub mod state;
 pub mod viewer;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tether_shared::relay_proto::{RelayErrorKind, RelayToClient, Role};
+use tether_shared::relay_proto::{RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::PROTOCOL_VERSION;
 use tokio::sync::mpsc;
 
+use crate::audit::{AuditRecord, Outcome};
 use crate::config::RelayConfig;
 use crate::forward::Router;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::revocation::LiveAccounts;
+use crate::store::Store;
 use io::ClientIo;
 pub use state::Nameplates;
 
@@ -39,6 +47,7 @@ pub enum PeerEvent {
     Joined {
         viewer: Mailbox,
         addr: SocketAddr,
+        technician: Option<VerifiedTechnician>,
     },
     Tag(u64),
     Pake(Vec<u8>),
@@ -51,6 +60,8 @@ pub enum PeerEvent {
         tag: u64,
         partner: Mailbox,
     },
+    /// The viewer's side of a live session ended, and how.
+    Ended(Outcome),
 }
 
 pub type Mailbox = mpsc::Sender<PeerEvent>;
@@ -69,10 +80,15 @@ pub struct Hub {
     pub pairings: AtomicUsize,
     /// Ends of paired sessions waiting for their peer to rejoin, by resume id.
     pub rejoins: Mutex<std::collections::HashMap<[u8; 32], rejoin::Waiting>>,
+    pub store: Arc<Store>,
+    pub metrics: Metrics,
+    pub live: Arc<LiveAccounts>,
+    /// Shutting down: no new codes, no new claims; live sessions go on until the drain deadline.
+    pub draining: AtomicBool,
 }
 
 impl Hub {
-    pub fn new(cfg: RelayConfig, router: Router) -> Self {
+    pub fn new(cfg: RelayConfig, router: Router, store: Arc<Store>) -> Self {
         Self {
             nameplates: Mutex::new(Nameplates::new(cfg.code_ttl, cfg.max_waiting_hosts)),
             limits: Limits::new(&cfg),
@@ -81,7 +97,51 @@ impl Hub {
             connections: AtomicUsize::new(0),
             pairings: AtomicUsize::new(0),
             rejoins: Mutex::default(),
+            store,
+            metrics: Metrics::default(),
+            live: Arc::default(),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// The relay's state as a snapshot.
+    pub fn stats(&self) -> crate::server::RelayStats {
+        crate::server::RelayStats {
+            connections: self.connections.load(Ordering::Relaxed),
+            waiting_hosts: self.nameplates().waiting(),
+            pairings: self.pairings.load(Ordering::Relaxed),
+            sessions: self.router.len() / 2,
+        }
+    }
+
+    /// `/metrics` in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let stats = self.stats();
+        let totals = &self.router.totals;
+        self.metrics.render(&crate::metrics::Gauges {
+            connections: stats.connections,
+            waiting_hosts: stats.waiting_hosts,
+            pairings: stats.pairings,
+            sessions: stats.sessions,
+            bytes_host_to_viewer: totals.host_to_viewer.load(Ordering::Relaxed),
+            bytes_viewer_to_host: totals.viewer_to_host.load(Ordering::Relaxed),
+            packets_over_cap: totals.over_cap.load(Ordering::Relaxed),
+            draining: self.is_draining(),
+        })
+    }
+
+    /// Write an audit row off the async threads. A failure is logged (metadata only), never fatal.
+    pub fn audit(&self, record: AuditRecord) {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.record(&record) {
+                tracing::error!(session = %record.session_id, "could not write the audit row: {e}");
+            }
+        });
     }
 
     fn nameplates(&self) -> std::sync::MutexGuard<'_, Nameplates<Mailbox>> {

@@ -1,20 +1,27 @@
-//! The relay's side of a viewer connection: claim → pair → session.
+//! The relay's side of a viewer connection: claim (with the technician's token, checked here) → pair →
+//! session. A session of a verified account is registered with [`crate::revocation`] so revoking the
+//! account ends it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
+use tether_shared::relay_proto::{
+    ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician, MAX_TOKEN_LEN,
+};
 use tokio::sync::mpsc;
 
 use super::host::check_payload;
 use super::io::ClientIo;
 use super::{Hub, Mailbox, PeerEvent, MAILBOX};
+use crate::audit::Outcome;
+use crate::revocation::LiveGuard;
 
 pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), RelayErrorKind> {
     loop {
-        let nameplate = match io.recv().await? {
+        let (nameplate, token) = match io.recv().await? {
             None => return Ok(()),
-            Some(ClientToRelay::Claim { nameplate }) => nameplate,
+            Some(ClientToRelay::Claim { nameplate, token }) => (nameplate, token),
             Some(ClientToRelay::Rejoin { resume_id }) => {
                 return super::rejoin::run(io, hub, addr, Role::Viewer, resume_id).await
             }
@@ -22,30 +29,88 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
                 return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a viewer")))
             }
         };
-        if !hub.limits.allow_claim(addr.ip()) {
-            tracing::info!(%addr, "claim rate-limited");
-            io.notify(RelayErrorKind::RateLimited).await?;
+        if hub.is_draining() {
+            refuse(io, hub, addr, RelayErrorKind::ShuttingDown).await?;
             continue;
         }
+        // The rate limit comes first: it also bounds the argon2 work a client can cause.
+        if !hub.limits.allow_claim(addr.ip()) {
+            refuse(io, hub, addr, RelayErrorKind::RateLimited).await?;
+            continue;
+        }
+        let technician = match authenticate(hub, token).await {
+            Ok(technician) => technician,
+            Err(kind) => {
+                refuse(io, hub, addr, kind).await?;
+                continue;
+            }
+        };
         let claimed = hub.nameplates().claim(Instant::now(), &nameplate);
         let host = match claimed {
             Ok(host) => host,
             Err(kind) => {
                 tracing::info!(%addr, %nameplate, "claim refused: {kind}");
-                io.notify(kind).await?;
+                refuse(io, hub, addr, kind).await?;
                 continue;
             }
         };
+        let account = technician.as_ref().map(|t| t.account.clone());
         let (tx, mut rx) = mpsc::channel(MAILBOX);
-        if host.send(PeerEvent::Joined { viewer: tx, addr }).await.is_err() {
+        if host.send(PeerEvent::Joined { viewer: tx, addr, technician }).await.is_err() {
             io.notify(RelayErrorKind::UnknownCode).await?;
             continue;
         }
-        tracing::info!(%addr, %nameplate, "code claimed");
+        hub.metrics.claims.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%addr, %nameplate, account = account.as_deref().unwrap_or("-"), "code claimed");
         match pair(io, hub, &host, &mut rx).await? {
-            Some(true) => return session(io, &mut rx, host).await,
+            Some(true) => {
+                let live = account.map(|a| hub.live.enter(&a));
+                return session(io, hub, &mut rx, host, live).await;
+            }
             Some(false) => continue,
             None => return Ok(()),
+        }
+    }
+}
+
+async fn refuse(
+    io: &mut ClientIo,
+    hub: &Hub,
+    addr: SocketAddr,
+    kind: RelayErrorKind,
+) -> Result<(), RelayErrorKind> {
+    if kind == RelayErrorKind::RateLimited {
+        tracing::info!(%addr, "claim rate-limited");
+    }
+    hub.metrics.claim_refused(&kind);
+    io.notify(kind).await
+}
+
+/// Check the technician's token (if any) against the account store. Never logs the token.
+async fn authenticate(
+    hub: &Hub,
+    token: Option<String>,
+) -> Result<Option<VerifiedTechnician>, RelayErrorKind> {
+    let Some(token) = token else {
+        return if hub.cfg.require_technician_auth { Err(RelayErrorKind::AuthRequired) } else { Ok(None) };
+    };
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(RelayErrorKind::BadToken);
+    }
+    let store = hub.store.clone();
+    let verified = tokio::task::spawn_blocking(move || store.verify_token(&token)).await;
+    match verified {
+        Ok(Ok(Some(account))) => {
+            Ok(Some(VerifiedTechnician { account, organization: hub.cfg.organization.clone() }))
+        }
+        Ok(Ok(None)) => Err(RelayErrorKind::BadToken),
+        Ok(Err(e)) => {
+            tracing::error!("account store: {e}");
+            Err(RelayErrorKind::Busy)
+        }
+        Err(e) => {
+            tracing::error!("token check failed: {e}");
+            Err(RelayErrorKind::Busy)
         }
     }
 }
@@ -84,7 +149,7 @@ async fn pair(
                     io.send(&RelayToClient::PeerGone).await?;
                     return Ok(Some(false));
                 }
-                Some(PeerEvent::Tag(tag)) => io.send(&RelayToClient::PeerJoined { tag }).await?,
+                Some(PeerEvent::Tag(tag)) => io.send(&RelayToClient::PeerJoined { tag, technician: None }).await?,
                 Some(PeerEvent::Pake(msg)) => io.send(&RelayToClient::PeerPake { msg }).await?,
                 Some(PeerEvent::Confirm(msg)) => io.send(&RelayToClient::PeerConfirm { msg }).await?,
                 Some(PeerEvent::Ready) => {
@@ -101,16 +166,24 @@ async fn pair(
     }
 }
 
-/// A live session: until the viewer leaves, or the host does (the viewer is told).
+/// A live session: until the viewer leaves, the host does (the viewer is told), or the technician's
+/// account is revoked (both are told). The host task hears how the viewer's side ended.
 async fn session(
     io: &mut ClientIo,
+    hub: &Hub,
     rx: &mut mpsc::Receiver<PeerEvent>,
     host: Mailbox,
+    live: Option<LiveGuard>,
 ) -> Result<(), RelayErrorKind> {
+    let revoked = live.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
     loop {
         tokio::select! {
             msg = io.recv() => match msg? {
-                None => return Ok(()),
+                None => {
+                    let outcome = if io.vanished() { Outcome::ViewerVanished } else { Outcome::Completed };
+                    let _ = host.try_send(PeerEvent::Ended(outcome));
+                    return Ok(());
+                }
                 Some(ClientToRelay::Pake { .. } | ClientToRelay::Confirm { .. } | ClientToRelay::PairingResult { .. }) => continue,
                 Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} in a session"))),
             },
@@ -119,6 +192,12 @@ async fn session(
                 drop(host);
                 return Ok(());
             },
+            _ = revoked.cancelled() => {
+                tracing::info!(addr = %io.addr(), "technician's account revoked: ending the session");
+                hub.metrics.revoked_sessions.fetch_add(1, Ordering::Relaxed);
+                let _ = host.try_send(PeerEvent::Ended(Outcome::Revoked));
+                return Err(RelayErrorKind::Revoked);
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ impl std::fmt::Debug for RelayLink {
 impl RelayLink {
     /// Connect, say hello with our version and role, and wait for the relay's welcome.
     pub async fn connect(relay: &RelaySpec, role: Role, timeouts: &Timeouts) -> Result<Self, ClientError> {
-        let socket = TaggedSocket::bind(relay.addr)?;
+        let socket = TaggedSocket::bind(relay.addr, relay.local_addr)?;
         let endpoint = Endpoint::new_with_abstract_socket(
             tls::endpoint_config(),
             None,

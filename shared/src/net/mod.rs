@@ -9,7 +9,7 @@ pub mod link;
 pub mod pairing;
 pub mod socket;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::tls::RelayTrust;
@@ -21,6 +21,9 @@ pub struct RelaySpec {
     /// Name checked against a CA-issued certificate (ignored when pinned).
     pub server_name: String,
     pub trust: RelayTrust,
+    /// Local address to send from (default: any address of the relay's family). Lets tests on loopback
+    /// appear as a second client address (127.0.0.2).
+    pub local_addr: Option<IpAddr>,
 }
 
 /// Deadlines of a client. The defaults suit the internet; tests shorten them.
@@ -98,6 +101,6 @@ impl RelaySpec {
         })?;
         let host = text.rsplit_once(':').map_or(text, |(h, _)| h).trim_matches(['[', ']']);
         let trust = fingerprint.map_or(RelayTrust::SystemRoots, RelayTrust::Pinned);
-        Ok(Self { addr, server_name: host.to_owned(), trust })
+        Ok(Self { addr, server_name: host.to_owned(), trust, local_addr: None })
     }
 }

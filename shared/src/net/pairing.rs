@@ -18,7 +18,7 @@ use super::link::RelayLink;
 use super::{ClientError, RelaySpec, Timeouts};
 use crate::code::{Code, Nameplate, Secret};
 use crate::pake::{self, SessionKeys};
-use crate::relay_proto::{ClientToRelay, RelayToClient, Role};
+use crate::relay_proto::{ClientToRelay, RelayToClient, Role, VerifiedTechnician};
 use crate::tls::{self, Fingerprint, Identity};
 
 /// A paired session: the end-to-end connection plus the control link that keeps the relay's route alive.
@@ -29,28 +29,39 @@ pub struct Session {
     /// Lets the two ends find each other again on a relay that lost them (see `spawn_relay_watch`).
     pub resume_id: [u8; 32],
     pub link: RelayLink,
+    /// On the host: the technician's account as the relay verified it (`None`: no account, the name the
+    /// viewer sends is unverified). Always `None` on the viewer.
+    pub technician: Option<VerifiedTechnician>,
 }
 
 impl Session {
-    /// Watch the control link for the relay's word that the peer left: call `on_peer_gone` (so the
-    /// session can say why it ends), then close the end-to-end connection, so the session ends at once
-    /// instead of after the idle timeout.
+    /// Watch the control link for the relay's word that the peer left (or that the relay ended the
+    /// session, e.g. because the technician's account was revoked): call `on_peer_gone` with `None`, or
+    /// with the relay's reason, so the session can say why it ends; then close the end-to-end connection,
+    /// so the session ends at once instead of after the idle timeout.
     pub fn spawn_relay_watch(
         mut link: RelayLink,
         conn: Connection,
         resume_id: [u8; 32],
-        on_peer_gone: impl FnOnce() + Send + 'static,
+        on_peer_gone: impl FnOnce(Option<String>) + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     msg = link.recv() => match msg {
                         Ok(RelayToClient::PeerGone) => {
-                            on_peer_gone();
+                            on_peer_gone(None);
                             conn.close(CLOSE_PEER_GONE.into(), b"the other side left (relay)");
                             break;
                         }
                         Ok(_) => continue,
+                        Err(ClientError::Relay(kind)) => {
+                            // The relay ended the session (e.g. the technician's account was revoked).
+                            let reason = kind.to_string();
+                            on_peer_gone(Some(reason.clone()));
+                            conn.close(CLOSE_PEER_GONE.into(), &reason.as_bytes()[..reason.len().min(120)]);
+                            break;
+                        }
                         // The relay went away (restart, network): find the peer again on it, while the
                         // end-to-end connection waits (its idle timeout is the limit).
                         Err(e) => {
@@ -153,17 +164,21 @@ impl HostRendezvous {
 
     /// Wait until a viewer claims `code`, then pair. Blocks until the code expires at the latest.
     pub async fn wait_for_viewer(mut self, code: &Code) -> Result<HostOutcome, ClientError> {
-        let tag = match self.link.recv().await? {
-            RelayToClient::PeerJoined { tag } => tag,
+        let (tag, technician) = match self.link.recv().await? {
+            RelayToClient::PeerJoined { tag, technician } => (tag, technician),
             RelayToClient::CodeExpired => return Ok(HostOutcome::Restart(self, Restart::Expired)),
             other => return Err(ClientError::Unexpected(format!("{other:?} while waiting"))),
         };
         self.link.socket.set_tag(tag);
         let deadline = self.timeouts.pairing;
         match tokio::time::timeout(deadline, self.pair(code)).await {
-            Ok(Ok(Some((conn, peer, resume_id)))) => {
-                Ok(HostOutcome::Paired(Session { conn, peer_fingerprint: peer, resume_id, link: self.link }))
-            }
+            Ok(Ok(Some((conn, peer, resume_id)))) => Ok(HostOutcome::Paired(Session {
+                conn,
+                peer_fingerprint: peer,
+                resume_id,
+                link: self.link,
+                technician,
+            })),
             Ok(Ok(None)) => {
                 self.link.endpoint.set_server_config(None);
                 Ok(HostOutcome::Restart(self, Restart::WrongCode))
@@ -224,16 +239,19 @@ impl HostRendezvous {
     }
 }
 
-/// The viewer's whole pairing: claim the nameplate, run the PAKE, connect end to end.
+/// The viewer's whole pairing: claim the nameplate (with the technician's account token, if any), run the
+/// PAKE, connect end to end.
 pub async fn connect_viewer(
     relay: &RelaySpec,
     code: &Code,
     timeouts: Timeouts,
+    token: Option<&str>,
 ) -> Result<Session, ClientError> {
     let mut link = RelayLink::connect(relay, Role::Viewer, &timeouts).await?;
-    link.send(&ClientToRelay::Claim { nameplate: code.nameplate.clone() }).await?;
+    let token = token.map(str::to_owned);
+    link.send(&ClientToRelay::Claim { nameplate: code.nameplate.clone(), token }).await?;
     let tag = match link.recv().await? {
-        RelayToClient::PeerJoined { tag } => tag,
+        RelayToClient::PeerJoined { tag, .. } => tag,
         other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerJoined"))),
     };
     link.socket.set_tag(tag);
@@ -270,7 +288,7 @@ pub async fn connect_viewer(
     let (conn, peer, resume_id) = tokio::time::timeout(timeouts.pairing, attempt)
         .await
         .map_err(|_| ClientError::Timeout("pairing with the host"))??;
-    Ok(Session { conn, peer_fingerprint: peer, resume_id, link })
+    Ok(Session { conn, peer_fingerprint: peer, resume_id, link, technician: None })
 }
 
 /// After a failed pairing, wait (briefly) for the relay's verdict before leaving: closing the link at once

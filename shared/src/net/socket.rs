@@ -64,11 +64,12 @@ impl fmt::Debug for TaggedSocket {
 }
 
 impl TaggedSocket {
-    /// Bind an ephemeral port of the relay's address family.
-    pub fn bind(relay: SocketAddr) -> io::Result<Arc<Self>> {
-        let local: SocketAddr = match relay {
-            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    /// Bind an ephemeral port on `local` (default: any address of the relay's family).
+    pub fn bind(relay: SocketAddr, local: Option<std::net::IpAddr>) -> io::Result<Arc<Self>> {
+        let local: SocketAddr = match (local, relay) {
+            (Some(ip), _) => (ip, 0).into(),
+            (None, SocketAddr::V4(_)) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            (None, SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
         let std = std::net::UdpSocket::bind(local)?;
         std.set_nonblocking(true)?;

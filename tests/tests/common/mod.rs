@@ -37,7 +37,7 @@ pub fn fast_timeouts() -> Timeouts {
 
 pub struct TestRelay {
     pub handle: RelayHandle,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestRelay {
@@ -46,6 +46,7 @@ impl TestRelay {
             addr: self.handle.local_addr(),
             server_name: "localhost".into(),
             trust: RelayTrust::Pinned(self.handle.fingerprint()),
+            local_addr: None,
         }
     }
 }
@@ -56,7 +57,7 @@ pub fn start_relay(tweak: impl FnOnce(&mut RelayConfig)) -> TestRelay {
     cfg.idle_timeout = Duration::from_secs(3);
     cfg.handshake_timeout = Duration::from_secs(3);
     tweak(&mut cfg);
-    TestRelay { handle: Server::spawn(cfg).expect("relay starts"), _dir: dir }
+    TestRelay { handle: Server::spawn(cfg).expect("relay starts"), dir }
 }
 
 /// A host running in the background, with its events and recorded input.
@@ -126,6 +127,7 @@ pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
         timeouts: fast_timeouts(),
         technician: "Test Technician".into(),
         want: Permissions { view: true, control: true, files: false },
+        token: None,
     }
 }
 

@@ -1,0 +1,150 @@
+//! `tether-relay-load`: command line only. Starts `tether-relay` (from the same target directory) as a
+//! child process, then measures: RSS per idle waiting host, and with N sessions each streaming about
+//! 1 Mbit/s both ways: sessions held, relay CPU per Gbit/s forwarded, one-way latency through the relay,
+//! RSS per session. Prints a Markdown table.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use tether_relay_bench::pairs::{self, Latencies};
+use tether_relay_bench::relay_proc::{relay_binary, RelayProc};
+use tether_shared::net::{RelaySpec, Timeouts};
+use tether_shared::tls::RelayTrust;
+
+/// Load benchmark of the Tether relay on loopback.
+#[derive(Debug, Parser)]
+struct Cli {
+    /// Concurrent sessions.
+    #[arg(long, default_value_t = 100)]
+    sessions: usize,
+    /// Idle waiting hosts for the memory measurement.
+    #[arg(long, default_value_t = 1000)]
+    waiting_hosts: usize,
+    /// Kbit/s each direction of each session.
+    #[arg(long, default_value_t = 1000)]
+    kbit: u64,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 1250)]
+    message: usize,
+    /// Seconds of measurement once all sessions stream.
+    #[arg(long, default_value_t = 10)]
+    secs: u64,
+}
+
+fn spec(relay: &RelayProc) -> anyhow::Result<RelaySpec> {
+    let addr: SocketAddr = relay.addr.parse().context("relay address")?;
+    let fp = relay.fingerprint.parse().map_err(|e| anyhow::anyhow!("fingerprint: {e:?}"))?;
+    Ok(RelaySpec { addr, server_name: "localhost".into(), trust: RelayTrust::Pinned(fp), local_addr: None })
+}
+
+/// Run `f` for `n` items with at most 32 at once.
+async fn batched<T, F, Fut>(n: usize, f: F) -> anyhow::Result<Vec<T>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, pairs::PairError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let batch: Vec<_> = (0..(n - out.len()).min(32)).map(|_| tokio::spawn(f())).collect();
+        for task in batch {
+            out.push(task.await??);
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let binary = relay_binary()?;
+    let timeouts = Timeouts { pairing: Duration::from_secs(60), ..Timeouts::default() };
+
+    // Idle waiting hosts, on a relay of their own.
+    let relay = RelayProc::start(&binary).context("starting tether-relay")?;
+    let spec_w = spec(&relay)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_empty = relay.rss_kib()?;
+    let waiting = batched(cli.waiting_hosts, || {
+        let spec = spec_w.clone();
+        async move { pairs::waiting_host(&spec, timeouts).await }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_waiting = relay.rss_kib()?;
+    let per_waiting = (rss_waiting.saturating_sub(rss_empty)) as f64 / cli.waiting_hosts.max(1) as f64;
+    drop(waiting);
+    drop(relay);
+
+    // Sessions.
+    let relay = RelayProc::start(&binary).context("starting tether-relay")?;
+    let spec_s = spec(&relay)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_base = relay.rss_kib()?;
+    let sessions = batched(cli.sessions, || {
+        let spec = spec_s.clone();
+        async move { pairs::pair(&spec, timeouts).await }
+    })
+    .await?;
+    let epoch = Instant::now();
+    let lat = Latencies::default();
+    let interval = Duration::from_nanos(cli.message as u64 * 8 * 1_000_000 / cli.kbit.max(1));
+    for (host, viewer) in &sessions {
+        pairs::stream(&host.conn, epoch, cli.message, interval, &lat);
+        pairs::stream(&viewer.conn, epoch, cli.message, interval, &lat);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // warm-up
+    lat.clear();
+    let (cpu0, t0) = (relay.cpu_seconds()?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(cli.secs)).await;
+    let (cpu1, elapsed) = (relay.cpu_seconds()?, t0.elapsed().as_secs_f64());
+    let rss_sessions = relay.rss_kib()?;
+    let held = sessions
+        .iter()
+        .filter(|(h, v)| h.conn.close_reason().is_none() && v.conn.close_reason().is_none())
+        .count();
+    let (count, p50, p99, max) = lat.summary();
+    // Payload bytes actually delivered, both directions (QUIC and tag overhead come on top).
+    let payload_bits = count as f64 * cli.message as f64 * 8.0;
+    let gbit_per_s = payload_bits / elapsed / 1e9;
+    let cores = (cpu1 - cpu0) / elapsed;
+    let per_session = (rss_sessions.saturating_sub(rss_base)) as f64 / cli.sessions.max(1) as f64;
+    drop(sessions);
+    drop(relay);
+
+    // Baseline: the same number of connections and the same load, host ↔ viewer directly.
+    let direct = batched(cli.sessions, || async move { pairs::direct_pair(timeouts).await }).await?;
+    let base = Latencies::default();
+    for (host, viewer, _) in &direct {
+        pairs::stream(host, epoch, cli.message, interval, &base);
+        pairs::stream(viewer, epoch, cli.message, interval, &base);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    base.clear();
+    tokio::time::sleep(Duration::from_secs(cli.secs)).await;
+    let (_, d50, d99, dmax) = base.summary();
+    drop(direct);
+
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| sessions started / held to the end | {} / {held} |", cli.sessions);
+    println!("| offered load | {} kbit/s each way per session, {}-byte messages |", cli.kbit, cli.message);
+    println!("| payload forwarded | {:.3} Gbit/s ({:.1} Mbit/s) |", gbit_per_s, gbit_per_s * 1000.0);
+    println!("| relay CPU | {:.3} cores |", cores);
+    if gbit_per_s > 0.0 {
+        println!("| relay CPU per Gbit/s forwarded | {:.2} cores |", cores / gbit_per_s);
+    }
+    println!("| one-way latency through the relay, p50 / p99 / max | {p50} / {p99} / {max} µs ({count} messages) |");
+    println!("| same load, direct (no relay), p50 / p99 / max | {d50} / {d99} / {dmax} µs |");
+    println!(
+        "| latency the relay adds, p50 / p99 | {} / {} µs |",
+        i64::from(p50) - i64::from(d50),
+        i64::from(p99) - i64::from(d99)
+    );
+    println!("| relay RSS: empty / with sessions | {rss_base} / {rss_sessions} KiB |");
+    println!("| relay RSS per session | {:.1} KiB |", per_session);
+    println!("| relay RSS per idle waiting host ({} hosts) | {:.1} KiB |", cli.waiting_hosts, per_waiting);
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Technician accounts: `tether-relay user add NAME` makes a token, shown once; only its argon2 hash is
+//! stored. A token reads `tether_<id>_<secret>`: the id finds the row, argon2's verify compares the secret
+//! (in constant time). Revoked accounts stay in the table (the audit log names them) but verify no more.
+//!
+//! Verifying costs an argon2 hash (tens of milliseconds): callers rate-limit claims first and run it on a
+//! blocking thread.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::RngCore;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use crate::store::{now_ms, Store, StoreError};
+
+const TOKEN_PREFIX: &str = "tether_";
+
+/// One account as listed to the admin (never with its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | ' '))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Create an account and return its token (the only time it exists in clear).
+    pub fn add_account(&self, name: &str) -> Result<String, StoreError> {
+        if !valid_name(name) {
+            return Err(StoreError::Account(format!(
+                "invalid account name {name:?}: 1–64 letters, digits, spaces, '.', '-', '_' or '@'"
+            )));
+        }
+        let mut secret = [0u8; 24];
+        rand::rng().fill_bytes(&mut secret);
+        let secret = hex(&secret);
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Account(e.to_string()))?;
+        let hash = Argon2::default()
+            .hash_password(secret.as_bytes(), &salt)
+            .map_err(|e| StoreError::Account(e.to_string()))?
+            .to_string();
+        let conn = self.conn();
+        let exists: Option<i64> =
+            conn.query_row("SELECT id FROM accounts WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        if exists.is_some() {
+            return Err(StoreError::Account(format!("an account named {name:?} already exists")));
+        }
+        conn.execute(
+            "INSERT INTO accounts (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
+            params![name, hash, now_ms()],
+        )?;
+        Ok(format!("{TOKEN_PREFIX}{}_{secret}", conn.last_insert_rowid()))
+    }
+
+    pub fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, created_at, revoked_at FROM accounts ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Account { name: r.get(0)?, created_at: r.get(1)?, revoked_at: r.get(2)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revoke an account's token. False if there is no such active account.
+    pub fn revoke_account(&self, name: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE accounts SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
+            params![now_ms(), name],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// The account a token belongs to, if it is valid and not revoked.
+    pub fn verify_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let Some((id, secret)) = token.strip_prefix(TOKEN_PREFIX).and_then(|t| t.split_once('_')) else {
+            return Ok(None);
+        };
+        let Ok(id) = id.parse::<i64>() else { return Ok(None) };
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row(
+                "SELECT name, token_hash FROM accounts WHERE id = ?1 AND revoked_at IS NULL",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((name, hash)) = row else { return Ok(None) };
+        let Ok(parsed) = PasswordHash::new(&hash) else { return Ok(None) };
+        Ok(Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok().then_some(name))
+    }
+
+    /// Which of `names` are revoked now.
+    pub fn revoked_among(&self, names: &[String]) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT 1 FROM accounts WHERE name = ?1 AND revoked_at IS NOT NULL")?;
+        let mut revoked = Vec::new();
+        for name in names {
+            if stmt.exists([name])? {
+                revoked.push(name.clone());
+            }
+        }
+        Ok(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_until_revoked_and_are_stored_hashed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("open");
+        let token = store.add_account("ann").expect("add");
+        assert_eq!(store.verify_token(&token).expect("verify"), Some("ann".into()));
+        assert_eq!(store.verify_token(&format!("{token}x")).expect("verify"), None);
+        assert_eq!(store.verify_token("nonsense").expect("verify"), None);
+        let hash: String =
+            store.conn().query_row("SELECT token_hash FROM accounts", [], |r| r.get(0)).expect("row");
+        assert!(hash.starts_with("$argon2") && !hash.contains(token.rsplit('_').next().expect("secret")));
+        assert!(store.add_account("ann").is_err(), "names are unique");
+        assert!(store.revoke_account("ann").expect("revoke"));
+        assert_eq!(store.verify_token(&token).expect("verify"), None);
+        assert_eq!(store.revoked_among(&["ann".into(), "bob".into()]).expect("q"), vec!["ann".to_string()]);
+    }
+}

@@ -1,0 +1,170 @@
+//! The audit log: metadata of every registered code, never content. One row per code a host registered:
+//! session id, when it was registered / claimed / ended, the technician's verified account, both client
+//! addresses, bytes forwarded each way, and how it ended ([`Outcome`]). Rows are written when the attempt
+//! ends. `tether-relay audit list` and `audit export --format csv|json` read them.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::store::{Store, StoreError};
+
+/// How a registered code ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The session ran and one side closed it.
+    Completed,
+    /// Nobody claimed the code before it expired.
+    Expired,
+    /// The host left while waiting.
+    HostLeftWaiting,
+    /// A viewer claimed the code with a wrong secret.
+    WrongCode,
+    /// One side left during pairing.
+    PeerLeftPairing,
+    PairingTimeout,
+    /// The relay was full.
+    Busy,
+    /// A side vanished without closing (its connection timed out).
+    HostVanished,
+    ViewerVanished,
+    /// The technician's account was revoked during the session.
+    Revoked,
+    /// The relay ended it (shutdown) or a protocol error did.
+    Aborted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Expired => "expired",
+            Self::HostLeftWaiting => "host_left_waiting",
+            Self::WrongCode => "wrong_code",
+            Self::PeerLeftPairing => "peer_left_pairing",
+            Self::PairingTimeout => "pairing_timeout",
+            Self::Busy => "busy",
+            Self::HostVanished => "host_vanished",
+            Self::ViewerVanished => "viewer_vanished",
+            Self::Revoked => "revoked",
+            Self::Aborted => "aborted",
+        }
+    }
+}
+
+/// One audit row. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub session_id: String,
+    pub registered_at: i64,
+    pub claimed_at: Option<i64>,
+    pub ended_at: i64,
+    pub technician: Option<String>,
+    pub host_addr: String,
+    pub viewer_addr: Option<String>,
+    pub bytes_host_to_viewer: u64,
+    pub bytes_viewer_to_host: u64,
+    pub outcome: String,
+}
+
+pub const CSV_HEADER: &str = "session_id,registered_at,claimed_at,ended_at,technician,host_addr,viewer_addr,\
+bytes_host_to_viewer,bytes_viewer_to_host,outcome";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+impl AuditRecord {
+    pub fn csv_line(&self) -> String {
+        let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+        [
+            csv_field(&self.session_id),
+            self.registered_at.to_string(),
+            opt(self.claimed_at),
+            self.ended_at.to_string(),
+            csv_field(self.technician.as_deref().unwrap_or("")),
+            csv_field(&self.host_addr),
+            csv_field(self.viewer_addr.as_deref().unwrap_or("")),
+            self.bytes_host_to_viewer.to_string(),
+            self.bytes_viewer_to_host.to_string(),
+            csv_field(&self.outcome),
+        ]
+        .join(",")
+    }
+}
+
+impl Store {
+    pub fn record(&self, r: &AuditRecord) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO audit (session_id, registered_at, claimed_at, ended_at, technician, host_addr, \
+             viewer_addr, bytes_host_to_viewer, bytes_viewer_to_host, outcome) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                r.session_id,
+                r.registered_at,
+                r.claimed_at,
+                r.ended_at,
+                r.technician,
+                r.host_addr,
+                r.viewer_addr,
+                r.bytes_host_to_viewer as i64,
+                r.bytes_viewer_to_host as i64,
+                r.outcome
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// All rows, oldest first.
+    pub fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT session_id, registered_at, claimed_at, ended_at, technician, host_addr, viewer_addr, \
+             bytes_host_to_viewer, bytes_viewer_to_host, outcome FROM audit ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AuditRecord {
+                session_id: r.get(0)?,
+                registered_at: r.get(1)?,
+                claimed_at: r.get(2)?,
+                ended_at: r.get(3)?,
+                technician: r.get(4)?,
+                host_addr: r.get(5)?,
+                viewer_addr: r.get(6)?,
+                bytes_host_to_viewer: r.get::<_, i64>(7)? as u64,
+                bytes_viewer_to_host: r.get::<_, i64>(8)? as u64,
+                outcome: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_and_csv_quotes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("open");
+        let rec = AuditRecord {
+            session_id: "s1".into(),
+            registered_at: 1,
+            claimed_at: Some(2),
+            ended_at: 3,
+            technician: Some("ann, \"the\" tech".into()),
+            host_addr: "127.0.0.1:1".into(),
+            viewer_addr: None,
+            bytes_host_to_viewer: 10,
+            bytes_viewer_to_host: 20,
+            outcome: Outcome::Completed.as_str().into(),
+        };
+        store.record(&rec).expect("insert");
+        assert_eq!(store.audit_rows().expect("rows"), vec![rec.clone()]);
+        assert_eq!(rec.csv_line(), "s1,1,2,3,\"ann, \"\"the\"\" tech\",127.0.0.1:1,,10,20,completed");
+    }
+}

@@ -1,0 +1,86 @@
+//! The relay's embedded database: one SQLite file in the data directory holding technician accounts
+//! ([`crate::accounts`]) and the audit log ([`crate::audit`]). The running relay and the admin's
+//! `tether-relay user …` / `audit …` commands open the same file; WAL mode lets them work side by side.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub const DB_FILE: &str = "relay.sqlite3";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("data directory {path}: {source}")]
+    Dir { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Account(String),
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    registered_at INTEGER NOT NULL,
+    claimed_at INTEGER,
+    ended_at INTEGER NOT NULL,
+    technician TEXT,
+    host_addr TEXT NOT NULL,
+    viewer_addr TEXT,
+    bytes_host_to_viewer INTEGER NOT NULL,
+    bytes_viewer_to_host INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
+";
+
+/// The open database. Calls are short; the lock is never held across an `.await`.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (and create if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::Dir { path: data_dir.display().to_string(), source })?;
+        let path = data_dir.join(DB_FILE);
+        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(Self { conn: Mutex::new(conn), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        // Every statement leaves the connection consistent, so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,114 @@
+//! The audit log: one row of metadata per code, after a completed session, a failed code and a vanished
+//! peer; and the `tether-relay audit` commands that read it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::procs::Proc;
+use common::*;
+use tether_relay::audit::AuditRecord;
+use tether_relay::store::Store;
+use tether_shared::code::{Code, Secret};
+use tether_shared::session_proto::Permissions;
+use tether_viewer::session::ViewerSession;
+
+/// Wait (bounded) until the audit log has a row with this outcome, and return it.
+async fn row_with(relay: &TestRelay, outcome: &str) -> AuditRecord {
+    let store = Store::open(relay.dir.path()).expect("store");
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let rows = store.audit_rows().expect("rows");
+            if let Some(row) = rows.into_iter().find(|r| r.outcome == outcome) {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    match found {
+        Ok(row) => row,
+        Err(_) => panic!("no {outcome:?} row; rows: {:?}", store.audit_rows()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_session_is_recorded_with_its_technician_and_traffic() {
+    let relay = start_relay(|cfg| cfg.organization = "Acme".into());
+    let token = Store::open(relay.dir.path()).expect("store").add_account("carol").expect("account");
+    let mut host = start_host(&relay, Permissions { view: true, control: true, files: false });
+    let code = host.next_code().await;
+    let mut cfg = viewer_config(&relay);
+    cfg.token = Some(token.clone());
+    let viewer = ViewerSession::connect(&cfg, &code).await.expect("pairs");
+    viewer.next_frame(None).await.expect("a frame");
+    viewer.close().await;
+    host.report().await.expect("session ran");
+
+    let row = row_with(&relay, "completed").await;
+    assert_eq!(row.technician.as_deref(), Some("carol"));
+    assert!(row.claimed_at.is_some_and(|c| c >= row.registered_at && c <= row.ended_at), "{row:?}");
+    assert!(row.viewer_addr.is_some() && row.host_addr.starts_with("127.0.0.1:"), "{row:?}");
+    assert!(row.bytes_host_to_viewer > 0 && row.bytes_viewer_to_host > 0, "{row:?}");
+    assert!(row.bytes_host_to_viewer > row.bytes_viewer_to_host, "the screen flows to the viewer: {row:?}");
+    let everything = format!("{:?}", Store::open(relay.dir.path()).expect("store").audit_rows());
+    assert!(!everything.contains(&token), "no secrets in the audit log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_code_is_recorded() {
+    let relay = start_relay(|_| {});
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+    let wrong = Code { nameplate: code.nameplate.clone(), secret: Secret::generate() };
+    assert!(ViewerSession::connect(&viewer_config(&relay), &wrong).await.is_err());
+    let row = row_with(&relay, "wrong_code").await;
+    assert!(row.claimed_at.is_some() && row.viewer_addr.is_some(), "{row:?}");
+    assert_eq!((row.bytes_host_to_viewer, row.bytes_viewer_to_host), (0, 0));
+    assert_eq!(row.technician, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_viewer_is_recorded() {
+    let relay = start_relay(|_| {});
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    let code = host.next_code().await.to_string();
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let mut viewer = Proc::spawn(
+        "tether-viewer",
+        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--stay-secs", "60"],
+    );
+    viewer.line("connected").await;
+    viewer.kill().await;
+    let row = row_with(&relay, "viewer_vanished").await;
+    assert!(row.bytes_host_to_viewer > 0, "{row:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_commands_list_and_export_csv_and_json() {
+    let relay = start_relay(|_| {});
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
+    viewer.close().await;
+    let row = row_with(&relay, "completed").await;
+    let dir = relay.dir.path().to_str().expect("utf-8").to_owned();
+
+    let mut csv = Proc::spawn("tether-relay", &["--data-dir", &dir, "audit", "export", "--format", "csv"]);
+    let lines = csv.rest().await;
+    assert!(csv.wait().await.success());
+    assert_eq!(lines[0], tether_relay::audit::CSV_HEADER);
+    assert!(lines.iter().any(|l| l == &row.csv_line()), "{lines:?}");
+
+    let mut json = Proc::spawn("tether-relay", &["--data-dir", &dir, "audit", "export", "--format", "json"]);
+    let text = json.rest().await.join("\n");
+    assert!(json.wait().await.success());
+    let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let first = parsed.as_array().and_then(|rows| rows.iter().find(|r| r["outcome"] == "completed"));
+    assert_eq!(first.and_then(|r| r["session_id"].as_str()), Some(row.session_id.as_str()));
+
+    let mut list = Proc::spawn("tether-relay", &["--data-dir", &dir, "audit", "list"]);
+    let lines = list.rest().await;
+    assert!(list.wait().await.success());
+    assert!(lines.iter().any(|l| l.starts_with(&row.session_id) && l.ends_with("completed")), "{lines:?}");
+}
