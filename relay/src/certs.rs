@@ -1,6 +1,6 @@
 //! The relay's own certificate: made on first start, kept in the data directory, reused after.
 //! Clients pin its SHA-256 fingerprint (printed at start) unless the relay has a CA-issued certificate,
-//! which [`load_files`] reads from PEM files (leaf certificate first, PKCS#8 key).
+//! which [`load_files`] reads from PEM files (leaf certificate first, then its intermediates; PKCS#8 key).
 
 use std::fs;
 use std::io::Write;
@@ -21,7 +21,7 @@ pub enum CertError {
     Pem { path: String, message: String },
 }
 
-/// Load a CA-issued (or any) certificate and key from PEM files. Only the leaf certificate is served.
+/// Load a CA-issued (or any) certificate chain and key from PEM files; the whole chain is served.
 pub fn load_files(cert: &Path, key: &Path) -> Result<Identity, CertError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
@@ -29,13 +29,17 @@ pub fn load_files(cert: &Path, key: &Path) -> Result<Identity, CertError> {
         let path = path.display().to_string();
         move |e: rustls::pki_types::pem::Error| CertError::Pem { path, message: e.to_string() }
     };
-    let leaf = CertificateDer::pem_file_iter(cert)
+    let mut chain = CertificateDer::pem_file_iter(cert)
         .map_err(pem_err(cert))?
-        .next()
-        .ok_or_else(|| CertError::Pem { path: cert.display().to_string(), message: "no certificate".into() })?
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(pem_err(cert))?;
+    if chain.is_empty() {
+        return Err(CertError::Pem { path: cert.display().to_string(), message: "no certificate".into() });
+    }
+    let leaf = chain.remove(0);
     let key = PrivatePkcs8KeyDer::from_pem_file(key).map_err(pem_err(key))?;
-    Ok(Identity::from_der(leaf.to_vec(), key.secret_pkcs8_der().to_vec()))
+    Ok(Identity::from_der(leaf, key.secret_pkcs8_der().to_vec()).with_intermediates(chain))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CertError + '_ {
@@ -88,7 +92,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let made = rcgen::generate_simple_self_signed(vec!["relay.example.org".to_string()]).expect("cert");
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        fs::write(&cert, made.cert.pem()).expect("write");
+        let other = rcgen::generate_simple_self_signed(vec!["ca.example.org".to_string()]).expect("cert");
+        fs::write(&cert, made.cert.pem() + &other.cert.pem()).expect("write");
         fs::write(&key, made.signing_key.serialize_pem()).expect("write");
         let identity = load_files(&cert, &key).expect("loads");
         assert_eq!(identity.fingerprint(), tether_shared::tls::Fingerprint::of(made.cert.der()));

@@ -69,10 +69,12 @@ impl std::str::FromStr for Fingerprint {
     }
 }
 
-/// A certificate and its private key.
+/// A certificate and its private key, plus any intermediate certificates served after it (a CA-issued
+/// relay certificate needs them; self-signed ones have none).
 pub struct Identity {
     pub cert: CertificateDer<'static>,
     key: PrivatePkcs8KeyDer<'static>,
+    intermediates: Vec<CertificateDer<'static>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -101,12 +103,23 @@ impl Identity {
         Ok(Self {
             cert: certified.cert.der().clone(),
             key: PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()),
+            intermediates: Vec::new(),
         })
     }
 
     /// Load from DER bytes (the relay keeps its certificate on disk).
     pub fn from_der(cert: Vec<u8>, key: Vec<u8>) -> Self {
-        Self { cert: CertificateDer::from(cert), key: PrivatePkcs8KeyDer::from(key) }
+        Self {
+            cert: CertificateDer::from(cert),
+            key: PrivatePkcs8KeyDer::from(key),
+            intermediates: Vec::new(),
+        }
+    }
+
+    /// Serve these intermediate certificates after the leaf (in chain order).
+    pub fn with_intermediates(mut self, intermediates: Vec<Vec<u8>>) -> Self {
+        self.intermediates = intermediates.into_iter().map(CertificateDer::from).collect();
+        self
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
@@ -329,7 +342,10 @@ pub fn open_server_config(
     let tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(vec![ours.cert.clone()], ours.key())?;
+        .with_single_cert(
+            std::iter::once(&ours.cert).chain(&ours.intermediates).cloned().collect(),
+            ours.key(),
+        )?;
     quic_server(tls, ALPN_RELAY, transport)
 }
 

@@ -271,3 +271,21 @@ async fn a_session_over_its_bandwidth_cap_is_slowed_not_broken() {
     assert!(over > 0, "the cap was reached ({frames} frames)");
     viewer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_with_its_certificate_from_pem_files_pairs_sessions() {
+    // A lone certificate: clients pinning a fingerprint accept only that (a CA-issued chain is for clients
+    // that check the name against their system roots, which loopback tests cannot have).
+    let pem = tempfile::tempdir().expect("temp");
+    let leaf = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let (cert, key) = (pem.path().join("cert.pem"), pem.path().join("privkey.pem"));
+    std::fs::write(&cert, leaf.cert.pem()).expect("write");
+    std::fs::write(&key, leaf.signing_key.serialize_pem()).expect("write");
+    let relay = start_relay(|cfg| cfg.tls = tether_relay::TlsSource::Files { cert, key });
+    assert_eq!(relay.handle.fingerprint(), tether_shared::tls::Fingerprint::of(leaf.cert.der()));
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
+    viewer.next_frame(None).await.expect("a frame");
+    viewer.close().await;
+}
