@@ -58,13 +58,16 @@ pub(super) fn encode(bgrx: &[u8], w: u32, h: u32, quality: Quality) -> TileData 
         let [b, g, r, _] = census.colours[0].to_le_bytes();
         return TileData::Solid([b, g, r, 0]);
     }
+    let bgr: Vec<u8> = bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
     if census.distinct <= MAX_PALETTE {
         if let Ok(indices) = zstd::bulk::compress(&census.indices, ZSTD_LEVEL) {
-            let colours = census.colours.iter().flat_map(|c| c.to_le_bytes()[..3].to_vec()).collect();
-            return TileData::Palette { colours, indices };
+            // A small tile with many colours can cost more as a palette than as plain pixels.
+            if census.colours.len() * 3 + indices.len() < bgr.len() {
+                let colours = census.colours.iter().flat_map(|c| c.to_le_bytes()[..3].to_vec()).collect();
+                return TileData::Palette { colours, indices };
+            }
         }
     }
-    let bgr: Vec<u8> = bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
     if let (Quality::Balanced { jpeg_quality }, true) = (quality, census.distinct > PHOTO_COLOURS) {
         if let Ok(jpeg) = lossy::encode(&bgr, w, h, jpeg_quality) {
             return TileData::Jpeg(jpeg);
