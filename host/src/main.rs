@@ -75,13 +75,7 @@ fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    tether_shared::logging::init("warn");
     let cli = Cli::parse();
     if cli.list_monitors {
         for monitor in tether_host::capture::monitors::list(None)? {

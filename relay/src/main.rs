@@ -96,13 +96,7 @@ enum Format {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    tether_shared::logging::init("info");
     let mut cli = Cli::parse();
     let cfg = config(&cli)?;
     match cli.command.take() {

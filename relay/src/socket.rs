@@ -14,6 +14,7 @@ use std::task::{ready, Context, Poll};
 
 use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncUdpSocket, UdpPoller};
+use tether_shared::net::socket::{HasUdp, Writable};
 use tokio::io::ReadBuf;
 
 use crate::forward::Router;
@@ -88,16 +89,8 @@ impl AsyncUdpSocket for RelaySocket {
     }
 }
 
-struct Writable(Arc<RelaySocket>);
-
-impl fmt::Debug for Writable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Writable")
-    }
-}
-
-impl UdpPoller for Writable {
-    fn poll_writable(self: Pin<&mut Self>, cx: &mut Context) -> Poll<io::Result<()>> {
-        self.0.io.poll_send_ready(cx)
+impl HasUdp for RelaySocket {
+    fn udp(&self) -> &tokio::net::UdpSocket {
+        &self.io
     }
 }

@@ -20,6 +20,7 @@ pub mod flow;
 pub mod frame;
 pub mod fuzz;
 pub mod input;
+pub mod logging;
 pub mod net;
 pub mod packet;
 pub mod pake;

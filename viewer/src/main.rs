@@ -72,13 +72,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    tether_shared::logging::init("warn");
     let cli = Cli::parse();
     let code = Code::parse(&cli.code).context("reading the code")?;
     let want = Permissions::parse_list(&cli.want).map_err(anyhow::Error::msg)?;

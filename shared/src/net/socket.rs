@@ -155,17 +155,28 @@ impl AsyncUdpSocket for TaggedSocket {
     }
 }
 
-/// Wakes quinn when the socket can take another datagram.
-struct Writable(Arc<TaggedSocket>);
+/// A socket that sends through a tokio UDP socket (ours and the relay's).
+pub trait HasUdp: Send + Sync + 'static {
+    fn udp(&self) -> &tokio::net::UdpSocket;
+}
 
-impl fmt::Debug for Writable {
+impl HasUdp for TaggedSocket {
+    fn udp(&self) -> &tokio::net::UdpSocket {
+        &self.io
+    }
+}
+
+/// Wakes quinn when the socket can take another datagram.
+pub struct Writable<S>(pub Arc<S>);
+
+impl<S> fmt::Debug for Writable<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Writable")
     }
 }
 
-impl UdpPoller for Writable {
+impl<S: HasUdp> UdpPoller for Writable<S> {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context) -> Poll<io::Result<()>> {
-        self.0.io.poll_send_ready(cx)
+        self.0.udp().poll_send_ready(cx)
     }
 }

@@ -1,0 +1,13 @@
+//! Logging setup shared by the three programs: structured logs to stderr (stdout carries the
+//! machine-readable lines), `RUST_LOG` overrides the default level, colours only on a terminal.
+
+/// Install the global subscriber. Call once, first thing in `main`.
+pub fn init(default_level: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
