@@ -342,10 +342,12 @@ async fn session(
                 Some(_) => {}
                 None => {
                     drop(guard);
-                    match viewer_end {
-                        Outcome::Revoked => io.notify(RelayErrorKind::Revoked).await?,
-                        _ => io.send(&RelayToClient::PeerGone).await?,
-                    }
+                    // Best effort: the host may already be gone too (both ends leaving at once); the
+                    // session's outcome is how the viewer's side ended either way.
+                    let _ = match viewer_end {
+                        Outcome::Revoked => io.notify(RelayErrorKind::Revoked).await,
+                        _ => io.send(&RelayToClient::PeerGone).await,
+                    };
                     return Ok((true, viewer_end));
                 }
             },
