@@ -55,7 +55,7 @@ async fn measure(mib: u64) -> Result<()> {
     make_file(&local.join("up.bin"), mib << 20)?;
     make_file(&share.join("down.bin"), mib << 20)?;
     let capture = CaptureHandle::spawn(|| capture::open(Source::TestPattern { width: 320, height: 240 }))?;
-    let sources = Sources { capture, cursor: None, changed: None, sink: Box::new(RecordingSink::new()) };
+    let sources = Sources::new(capture, Box::new(RecordingSink::new()));
     let grant = Permissions { view: true, control: false, files: true };
     let rig = session_rig::start(sources, grant, |cfg| {
         cfg.session.files.shared = vec![("share".into(), share.clone())];

@@ -4,11 +4,15 @@
 //! The data path reads left to right: [`capture`] → [`encode`] → [`session`] (video out, input in) →
 //! [`inject`]. [`run_host`] is the whole host, used by the CLI and the tests alike.
 
+pub mod access;
 pub mod capture;
+pub mod clipboard;
 pub mod encode;
 pub mod files;
 pub mod inject;
+mod requests;
 pub mod session;
+pub mod system;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,13 +22,15 @@ use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::relay_proto::VerifiedTechnician;
-use tether_shared::session_proto::Permissions;
+use tether_shared::session_proto::{MonitorInfo, Permissions};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+use access::{AccessPolicy, SessionHandle};
 use capture::cursor::{self, CursorEvent};
 use capture::monitors;
 use capture::{CaptureError, CaptureHandle, Source};
+use clipboard::ClipboardHandle;
 use files::{FileEvent, FilesConfig};
 use inject::record::RecordingSink;
 use inject::x11::EnigoSink;
@@ -39,6 +45,13 @@ pub struct Sources {
     /// Poked when the screen changed, so capture need not wait for the next frame tick.
     pub changed: Option<Arc<Notify>>,
     pub sink: Box<dyn InputSink>,
+    /// The clipboard, for clipboard sync (none for the test pattern).
+    pub clipboard: Option<ClipboardHandle>,
+    /// What was opened, so another monitor of the same display can be opened during a session.
+    pub source: Option<Source>,
+    /// The display's monitors (empty when there is nothing to choose) and the shared one.
+    pub monitors: Vec<MonitorInfo>,
+    pub current_monitor: u32,
 }
 
 impl std::fmt::Debug for Sources {
@@ -48,19 +61,39 @@ impl std::fmt::Debug for Sources {
 }
 
 impl Sources {
+    /// Capture and input only: no cursor, no clipboard, no monitors to choose (tests, benchmarks).
+    pub fn new(capture: CaptureHandle, sink: Box<dyn InputSink>) -> Self {
+        Self {
+            capture,
+            cursor: None,
+            changed: None,
+            sink,
+            clipboard: None,
+            source: None,
+            monitors: Vec::new(),
+            current_monitor: 0,
+        }
+    }
+
     /// The real thing for `source`: X11 capture, cursor and enigo injection on `$DISPLAY`; or the test
     /// pattern with a sink that prints what it receives.
     pub fn open(source: Source) -> Result<Self, HostError> {
         let capture = CaptureHandle::spawn(move || capture::open(source))?;
         match source {
-            Source::TestPattern { .. } => {
-                Ok(Self { capture, cursor: None, changed: None, sink: Box::new(RecordingSink::echoing()) })
-            }
-            Source::X11 { monitor } => {
-                let monitor = monitors::list(None)?
-                    .into_iter()
-                    .nth(monitor)
-                    .ok_or(CaptureError::Failed(format!("no monitor {monitor}")))?;
+            Source::TestPattern { .. } => Ok(Self::new(capture, Box::new(RecordingSink::echoing()))),
+            Source::X11 { monitor: index } => {
+                let all = monitors::list(None)?;
+                let listed = all
+                    .iter()
+                    .map(|m| MonitorInfo {
+                        name: m.name.clone(),
+                        width: m.width,
+                        height: m.height,
+                        primary: m.primary,
+                    })
+                    .collect();
+                let monitor =
+                    all.into_iter().nth(index).ok_or(CaptureError::Failed(format!("no monitor {index}")))?;
                 let cursor = match cursor::watch(monitor.clone()) {
                     Ok(feed) => Some(feed),
                     Err(e) => {
@@ -72,7 +105,18 @@ impl Sources {
                     .map_err(|e| tracing::warn!("capturing on a timer only: {e}"))
                     .ok();
                 let sink = Box::new(EnigoSink::new(None, monitor)?);
-                Ok(Self { capture, cursor, changed, sink })
+                let clipboard =
+                    ClipboardHandle::open().map_err(|e| tracing::warn!("no clipboard sync: {e}")).ok();
+                Ok(Self {
+                    capture,
+                    cursor,
+                    changed,
+                    sink,
+                    clipboard,
+                    source: Some(source),
+                    monitors: listed,
+                    current_monitor: index as u32,
+                })
             }
         }
     }
@@ -83,6 +127,8 @@ pub struct HostConfig {
     pub relay: RelaySpec,
     pub timeouts: Timeouts,
     pub session: SessionConfig,
+    /// Notified when the user wants a new code (the current one is dropped at the relay).
+    pub new_code: Arc<Notify>,
 }
 
 impl HostConfig {
@@ -96,7 +142,10 @@ impl HostConfig {
                 quality: Quality::default(),
                 files: FilesConfig::default(),
                 hello_timeout: Duration::from_secs(10),
+                access: AccessPolicy::Auto,
+                events: None,
             },
+            new_code: Arc::new(Notify::new()),
         }
     }
 }
@@ -109,15 +158,23 @@ pub enum HostEvent {
     /// The previous code is gone (expired, or someone tried a wrong code); a new one follows.
     CodeReplaced(Restart),
     /// A technician connected: their name (as typed, unverified), the account the relay verified (`None`:
-    /// the name is all there is, show it as unverified), what they asked for, what was granted.
+    /// the name is all there is, show it as unverified), what they asked for, what was granted, and the
+    /// handle to change permissions and chat.
     Connected {
         technician: String,
         verified: Option<VerifiedTechnician>,
         asked: Permissions,
         granted: Permissions,
+        session: SessionHandle,
     },
     /// Files moved (or failed to): for the user's session log.
     File(FileEvent),
+    /// The technician wrote in the chat.
+    Chat { from: String, text: String },
+    /// What the technician may do changed (a request answered, or given up).
+    PermissionsChanged(Permissions),
+    /// The technician switched to another monitor.
+    MonitorChanged(u32),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +203,7 @@ pub async fn run_host(
         _ = stop.cancelled() => return Err(HostError::Stopped),
     };
     let mut cfg = cfg;
+    cfg.session.events = Some(events.clone());
     let (file_log, mut file_events) = mpsc::unbounded_channel();
     cfg.session.files.log = Some(file_log);
     let forward = events.clone();
@@ -162,12 +220,13 @@ pub async fn run_host(
         Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move |_| {
             on_gone.cancel()
         });
+    let on_start = |technician: &str, asked, granted, session| {
+        let technician = technician.to_owned();
+        let verified = verified.clone();
+        let _ = events.send(HostEvent::Connected { technician, verified, asked, granted, session });
+    };
     let report =
-        session::run(session.conn, &cfg.session, sources, stop, peer_gone, |technician, asked, granted| {
-            let technician = technician.to_owned();
-            let _ = events.send(HostEvent::Connected { technician, verified, asked, granted });
-        })
-        .await;
+        session::run(session.conn, &cfg.session, sources, stop, peer_gone, verified.clone(), on_start).await;
     watch.abort();
     // Let the goodbye (CONNECTION_CLOSE) leave before the caller may exit the process.
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
@@ -179,7 +238,17 @@ async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Re
     loop {
         let (code, expires_in) = rendezvous.register().await?;
         let _ = events.send(HostEvent::Code { code: code.clone(), expires_in });
-        match rendezvous.wait_for_viewer(&code).await? {
+        let outcome = tokio::select! {
+            outcome = rendezvous.wait_for_viewer(&code) => Some(outcome?),
+            () = cfg.new_code.notified() => None,
+        };
+        let Some(outcome) = outcome else {
+            // The old connection (and with it the code) is gone: the relay frees it. A fresh one registers.
+            let _ = events.send(HostEvent::CodeReplaced(Restart::Requested));
+            rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
+            continue;
+        };
+        match outcome {
             HostOutcome::Paired(session) => return Ok(session),
             HostOutcome::Restart(again, why) => {
                 tracing::info!(?why, "making a new code");

@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
                     println!("file-failed {what}: {error}");
                     eprintln!("A file transfer did not complete ({what}): {error}");
                 }
-                HostEvent::Connected { technician, verified, asked, granted } => {
+                HostEvent::Connected { technician, verified, asked, granted, .. } => {
                     println!("connected {technician}");
                     match verified {
                         Some(v) => {
@@ -170,6 +170,15 @@ async fn main() -> anyhow::Result<()> {
                     }
                     eprintln!("Your screen is being shared. Press Ctrl+C to stop.");
                 }
+                HostEvent::Chat { from, text } => {
+                    println!("chat {text}");
+                    eprintln!("{from}: {text}");
+                }
+                HostEvent::PermissionsChanged(now) => {
+                    println!("granted {now}");
+                    eprintln!("The technician may now: {now}.");
+                }
+                HostEvent::MonitorChanged(index) => eprintln!("The technician switched to monitor {index}."),
             }
         }
     });

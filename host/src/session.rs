@@ -1,10 +1,14 @@
 //! One live session on the host, over the end-to-end connection. One task per message family:
-//! - **control** (viewer's bidirectional stream): hello/welcome, then frame acknowledgements (credit).
+//! - **control** (viewer's bidirectional stream): hello → consent ([`crate::access`]) → welcome; then
+//!   frame acknowledgements (credit) and the viewer's requests, which [`crate::requests`] answers; our
+//!   side of the stream is written by one writer (cursor, permission changes, chat, answers).
 //! - **video** (our unidirectional stream): capture → damage encode → send, paced by credit and max fps.
 //! - **input** (viewer's unidirectional stream): events to the [`InputSink`] — only while control is
 //!   granted; otherwise dropped and counted, never injected.
 //!
-//! The first task to end ends the session; every held key is released whatever the reason.
+//! Switching monitors swaps the capture, the input sink and the cursor feed at safe points (between
+//! messages: a stream is never cut mid-message). The first task to end ends the session; every held key
+//! is released whatever the reason, and when control is revoked.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,12 +24,15 @@ use tether_shared::PROTOCOL_VERSION;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{self, AccessPolicy, SessionHandle};
 use crate::capture::cursor::CursorEvent;
 use crate::capture::{CaptureError, CaptureHandle};
 use crate::encode::DamageEncoder;
 use crate::files::{self, FilesConfig};
 use crate::inject::InputSink;
-use crate::Sources;
+use crate::requests::{self, Swaps};
+use crate::{HostEvent, Sources};
+use tether_shared::relay_proto::VerifiedTechnician;
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -38,6 +45,10 @@ pub struct SessionConfig {
     pub files: FilesConfig,
     /// How long the viewer has to say hello.
     pub hello_timeout: Duration,
+    /// Grant without asking (headless), or ask the user (the window).
+    pub access: AccessPolicy,
+    /// Where chat and permission changes are reported (the window's session log).
+    pub events: Option<mpsc::UnboundedSender<HostEvent>>,
 }
 
 /// How a session ended.
@@ -72,6 +83,8 @@ pub enum SessionError {
     VersionMismatch { viewer: u32, host: u32 },
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error("the user declined the session")]
+    Declined,
 }
 
 #[derive(Debug, Default)]
@@ -81,14 +94,16 @@ struct Counters {
     dropped: AtomicU64,
 }
 
-/// Run a session until it ends. `on_hello` sees the technician's name and wish before anything is granted.
+/// Run a session until it ends. `on_start` sees the technician's name, wish and what was granted, and gets
+/// the handle the user's window changes permissions and chats through.
 pub async fn run(
     conn: Connection,
     cfg: &SessionConfig,
     sources: Sources,
     stop: CancellationToken,
     peer_gone: CancellationToken,
-    on_hello: impl FnOnce(&str, Permissions, Permissions),
+    verified: Option<VerifiedTechnician>,
+    on_start: impl FnOnce(&str, Permissions, Permissions, SessionHandle),
 ) -> Result<SessionReport, SessionError> {
     let (mut ctl_send, mut ctl_recv) = tokio::time::timeout(cfg.hello_timeout, conn.accept_bi())
         .await
@@ -112,9 +127,29 @@ pub async fn run(
         Ok(Err(e)) => return Err(close_protocol(&conn, e.to_string())),
         Err(_) => return Err(SessionError::NoHello("no hello in time".into())),
     };
-    let granted = want.intersect(cfg.allowed);
-    on_hello(&technician, want, granted);
-    let Sources { capture, cursor, changed, sink } = sources;
+    let granted = match &cfg.access {
+        AccessPolicy::Auto => Some(want.intersect(cfg.allowed)),
+        AccessPolicy::Ask(to) => tokio::select! {
+            answer = access::ask(to, &technician, verified, want, Permissions::default()) => {
+                answer.map(|p| p.intersect(cfg.allowed)).filter(|p| *p != Permissions::default())
+            }
+            _ = stop.cancelled() => None,
+            _ = peer_gone.cancelled() => None,
+            _ = conn.closed() => None,
+        },
+    };
+    let Some(granted) = granted else {
+        let reason = RefusalReason::Declined;
+        let _ = wire::write_msg(&mut ctl_send, &HostToViewer::Refused { reason }, MAX_CONTROL_MSG).await;
+        let _ = ctl_send.finish();
+        let _ = tokio::time::timeout(Duration::from_secs(1), ctl_send.stopped()).await;
+        conn.close(CLOSE_NORMAL.into(), b"declined");
+        return Err(SessionError::Declined);
+    };
+    let grants = Arc::new(watch::channel(granted).0);
+    let (out_tx, out_rx) = mpsc::channel(64);
+    on_start(&technician, want, granted, SessionHandle::new(grants.clone(), out_tx.clone()));
+    let Sources { capture, cursor, changed, sink, clipboard, source, monitors, current_monitor } = sources;
     let first = capture.grab().await?;
     let welcome = HostToViewer::Welcome {
         version: PROTOCOL_VERSION,
@@ -122,23 +157,48 @@ pub async fn run(
         width: first.frame.width(),
         height: first.frame.height(),
     };
-    let (grants, _) = watch::channel(granted);
     let counters = Arc::new(Counters::default());
     let (acks_tx, acks_rx) = mpsc::channel(8);
+    let (requests_tx, requests_rx) = mpsc::channel(16);
+    let (swaps, capture_swap, sink_swap, cursor_swap) = Swaps::new();
+    let (quality_tx, quality) = watch::channel(cfg.quality);
+    if !monitors.is_empty() {
+        let _ =
+            out_tx.try_send(HostToViewer::Monitors { monitors: monitors.clone(), current: current_monitor });
+    }
+    let helper = requests::Requests {
+        technician: technician.clone(),
+        grants: grants.clone(),
+        out: out_tx.clone(),
+        access: cfg.access.clone(),
+        allowed: cfg.allowed,
+        events: cfg.events.clone(),
+        clipboard,
+        source,
+        monitors,
+        current_monitor,
+        quality: quality_tx,
+        swaps,
+    };
 
     let end = async {
         wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
         let video_send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
-        let video = video_loop(video_send, capture, changed, acks_rx, grants.subscribe(), cfg, &counters);
-        let input = input_loop(&conn, sink, grants.subscribe(), &counters);
-        let control = control_loop(&mut ctl_recv, acks_tx);
-        let cursor = cursor_loop(&mut ctl_send, cursor);
+        let feeds = VideoFeeds { capture, changed, swaps: capture_swap, quality };
+        let video = video_loop(video_send, feeds, acks_rx, grants.subscribe(), cfg, &counters);
+        let input = input_loop(&conn, sink, sink_swap, grants.subscribe(), &counters);
+        let control = control_loop(&mut ctl_recv, acks_tx, requests_tx);
+        let writer = control_writer(&mut ctl_send, out_rx, grants.subscribe());
+        let cursor = cursor_loop(out_tx.clone(), cursor, cursor_swap);
+        let requests = helper.serve(requests_rx);
         let files = files::serve(conn.clone(), cfg.files.clone(), technician.clone(), grants.subscribe());
         tokio::select! {
             end = video => end,
             end = input => end,
             end = control => end,
-            end = cursor => end,
+            end = writer => end,
+            () = cursor => Ok(()),
+            () = requests => Ok(()),
             () = files => Err(SessionEnd::ConnectionLost("the connection closed".into())),
             _ = stop.cancelled() => Err(SessionEnd::Stopped),
             _ = peer_gone.cancelled() => Err(SessionEnd::ConnectionLost(VIEWER_GONE.into())),
@@ -171,6 +231,7 @@ pub async fn run(
         SessionEnd::Stopped => conn.close(CLOSE_STOPPED_BY_USER.into(), b"the user stopped sharing"),
         _ => conn.close(CLOSE_NORMAL.into(), b"session ended"),
     }
+    let granted = *grants.borrow();
     Ok(SessionReport {
         technician,
         granted,
@@ -215,7 +276,12 @@ const SAFETY_TICK: Duration = Duration::from_millis(500);
 
 const VIEWER_GONE: &str = "the viewer's connection to the relay ended (it vanished or lost its network)";
 
-async fn control_loop(recv: &mut RecvStream, acks: mpsc::Sender<u64>) -> Step {
+/// Reads the viewer's control stream: acks go to the video loop, requests to [`requests`].
+async fn control_loop(
+    recv: &mut RecvStream,
+    acks: mpsc::Sender<u64>,
+    requests: mpsc::Sender<ViewerToHost>,
+) -> Step {
     loop {
         match wire::read_msg::<_, ViewerToHost>(recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
             None | Some(ViewerToHost::Bye) => return Err(SessionEnd::ViewerLeft),
@@ -224,33 +290,98 @@ async fn control_loop(recv: &mut RecvStream, acks: mpsc::Sender<u64>) -> Step {
                     return Ok(());
                 }
             }
-            Some(other) => return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on control"))),
+            Some(msg @ (ViewerToHost::Hello { .. } | ViewerToHost::Input(_))) => {
+                return Err(SessionEnd::ProtocolError(format!("unexpected {msg:?} on control")))
+            }
+            Some(request) => {
+                // A viewer that floods requests faster than they are answered waits here (backpressure).
+                if requests.send(request).await.is_err() {
+                    return Ok(());
+                }
+            }
         }
     }
 }
 
-/// Forward cursor changes on the control stream. Without a cursor source (test pattern) it waits forever.
-async fn cursor_loop(send: &mut SendStream, cursor: Option<mpsc::Receiver<CursorEvent>>) -> Step {
-    let Some(mut cursor) = cursor else { return std::future::pending().await };
-    while let Some(event) = cursor.recv().await {
-        let msg = match event {
-            CursorEvent::Shape(shape) => HostToViewer::CursorShape(shape),
-            CursorEvent::Position { x, y, visible } => HostToViewer::CursorPosition { x, y, visible },
+/// The one writer of our side of the control stream: queued messages, and permission changes as they
+/// happen (the window's toggles, answered requests).
+async fn control_writer(
+    send: &mut SendStream,
+    mut out: mpsc::Receiver<HostToViewer>,
+    mut grants: watch::Receiver<Permissions>,
+) -> Step {
+    grants.mark_unchanged();
+    loop {
+        let msg = tokio::select! {
+            changed = grants.changed() => match changed {
+                Ok(()) => HostToViewer::PermissionsChanged(*grants.borrow_and_update()),
+                Err(_) => return Ok(()),
+            },
+            msg = out.recv() => match msg {
+                Some(msg) => msg,
+                None => return Ok(()),
+            },
         };
         wire::write_msg(send, &msg, MAX_CONTROL_MSG).await.map_err(lost)?;
     }
-    std::future::pending().await // the cursor source stopped: the session goes on without it
+}
+
+/// Forward cursor changes to the control writer; a monitor switch brings a new feed. Without a cursor
+/// source (test pattern) it waits for one forever.
+async fn cursor_loop(
+    out: mpsc::Sender<HostToViewer>,
+    mut cursor: Option<mpsc::Receiver<CursorEvent>>,
+    mut swaps: mpsc::Receiver<Option<mpsc::Receiver<CursorEvent>>>,
+) {
+    loop {
+        let event = match cursor.as_mut() {
+            Some(feed) => tokio::select! {
+                event = feed.recv() => event,
+                swap = swaps.recv() => match swap {
+                    Some(new) => { cursor = new; continue }
+                    None => return,
+                },
+            },
+            None => match swaps.recv().await {
+                Some(new) => {
+                    cursor = new;
+                    continue;
+                }
+                None => return,
+            },
+        };
+        let msg = match event {
+            Some(CursorEvent::Shape(shape)) => HostToViewer::CursorShape(shape),
+            Some(CursorEvent::Position { x, y, visible }) => HostToViewer::CursorPosition { x, y, visible },
+            None => {
+                cursor = None; // the cursor source stopped: the session goes on without it
+                continue;
+            }
+        };
+        if out.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What the video loop captures from, and what may change under it.
+struct VideoFeeds {
+    capture: CaptureHandle,
+    changed: Option<Arc<tokio::sync::Notify>>,
+    /// A new capture after a monitor switch.
+    swaps: mpsc::Receiver<CaptureHandle>,
+    quality: watch::Receiver<Quality>,
 }
 
 async fn video_loop(
     mut send: SendStream,
-    capture: CaptureHandle,
-    changed: Option<Arc<tokio::sync::Notify>>,
+    feeds: VideoFeeds,
     mut acks: mpsc::Receiver<u64>,
     grants: watch::Receiver<Permissions>,
     cfg: &SessionConfig,
     counters: &Counters,
 ) -> Step {
+    let VideoFeeds { mut capture, changed, mut swaps, mut quality } = feeds;
     let mut credit = Credit::new();
     let mut encoder = DamageEncoder::with_quality(cfg.quality);
     let interval = Duration::from_secs(1) / cfg.max_fps.max(1);
@@ -284,6 +415,13 @@ async fn video_loop(
         last_capture = tokio::time::Instant::now();
         if !grants.borrow().view {
             continue;
+        }
+        if let Ok(new) = swaps.try_recv() {
+            capture = new;
+            encoder.reset();
+        }
+        if quality.has_changed().unwrap_or(false) {
+            encoder.set_quality(*quality.borrow_and_update());
         }
         let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
         let parts = encoder.encode(&captured.frame);
@@ -319,19 +457,45 @@ impl Drop for ReleaseOnDrop {
 async fn input_loop(
     conn: &Connection,
     sink: Box<dyn InputSink>,
-    grants: watch::Receiver<Permissions>,
+    mut swaps: mpsc::Receiver<Box<dyn InputSink>>,
+    mut grants: watch::Receiver<Permissions>,
     counters: &Counters,
 ) -> Step {
     let mut sink = ReleaseOnDrop(sink);
-    let sink = &mut sink.0;
-    {
-        let mut recv = conn.accept_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+    let mut recv = conn.accept_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+    // `read_msg` must never be cancelled mid-message, so the stream is read on its own and the events
+    // come through a channel, which can be raced against a permission change safely.
+    let (events_tx, mut events) = mpsc::channel(64);
+    let reader = async move {
         loop {
-            match wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
+            let msg = wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await;
+            let more = matches!(msg, Ok(Some(_)));
+            if events_tx.send(msg).await.is_err() || !more {
+                return std::future::pending::<()>().await;
+            }
+        }
+    };
+    let handle = async {
+        loop {
+            let msg = tokio::select! {
+                // Control revoked: let go of everything the technician holds, at once.
+                changed = grants.changed() => {
+                    if changed.is_ok() && !grants.borrow_and_update().control {
+                        sink.0.release_all();
+                    }
+                    continue;
+                }
+                msg = events.recv() => msg.unwrap_or(Ok(None)),
+            };
+            if let Ok(new) = swaps.try_recv() {
+                sink.0.release_all();
+                sink.0 = new;
+            }
+            match msg.map_err(read_error)? {
                 None => return Err(SessionEnd::ViewerLeft),
                 Some(ViewerToHost::Input(event)) => {
                     if grants.borrow().control {
-                        match sink.inject(&event) {
+                        match sink.0.inject(&event) {
                             Ok(()) => counters.injected.fetch_add(1, Ordering::Relaxed),
                             Err(e) => {
                                 tracing::warn!("{e}");
@@ -347,5 +511,9 @@ async fn input_loop(
                 }
             }
         }
+    };
+    tokio::select! {
+        end = handle => end,
+        () = reader => Ok(()),
     }
 }

@@ -2,15 +2,16 @@
 //!
 //! Streams, one family each:
 //! - **control** (bidirectional, opened by the viewer): `Hello` → `Welcome`/`Refused`, then `FrameAck`s
-//!   from the viewer (the credit of the pull flow control); from the host the cursor (`CursorShape` when
-//!   it changes, `CursorPosition` often — small messages that never wait behind a frame) and
-//!   `PermissionsChanged`/`Bye`.
+//!   from the viewer (the credit of the pull flow control) and its requests (chat, clipboard, more or less
+//!   permission, quality, monitor, system info); from the host the cursor (`CursorShape` when it changes,
+//!   `CursorPosition` often — small messages that never wait behind a frame), its answers and notices, and
+//!   `Bye`.
 //! - **video** (unidirectional, host → viewer): `Frame` updates, each a part of one screen update.
 //! - **input** (unidirectional, viewer → host): `Input` events, in order.
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Tile;
+use crate::codec::{Quality, Tile};
 use crate::input::InputEvent;
 
 /// What the host user allows the technician to do.
@@ -76,6 +77,26 @@ pub enum ViewerToHost {
     },
     Input(InputEvent),
     Bye,
+    /// A chat line for the host user.
+    Chat {
+        text: String,
+    },
+    /// The technician's clipboard text, to put on the host's clipboard (needs `control`).
+    Clipboard {
+        text: String,
+    },
+    /// Send the host's clipboard text whenever it changes (`true`), or stop (`false`). Needs `control`.
+    WatchClipboard(bool),
+    /// Ask for these permissions. Less than granted now takes effect at once; more asks the host user.
+    RequestPermissions(Permissions),
+    /// Use this quality from the next update on.
+    SetQuality(Quality),
+    /// Share another monitor (an index into the host's `Monitors` list).
+    SelectMonitor {
+        index: u32,
+    },
+    /// Ask for the host's system information (answered with `SystemInfo`).
+    SystemInfoRequest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +122,65 @@ pub enum HostToViewer {
     Bye {
         reason: String,
     },
+    /// A chat line from the host user.
+    Chat {
+        text: String,
+    },
+    /// The host's clipboard text changed (only while the viewer watches it and control is granted).
+    Clipboard {
+        text: String,
+    },
+    /// The host user declined a `RequestPermissions`; what is granted stays as it was.
+    RequestDeclined {
+        asked: Permissions,
+    },
+    /// The host's monitors and which one is shared.
+    Monitors {
+        monitors: Vec<MonitorInfo>,
+        current: u32,
+    },
+    SystemInfo(SystemInfo),
+    /// Something the technician should know (a request that could not be done, for instance).
+    Notice {
+        text: String,
+    },
 }
+
+/// One of the host's monitors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorInfo {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub primary: bool,
+}
+
+/// What the technician's "system info" panel shows about the host machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    pub hostname: String,
+    /// e.g. "Debian GNU/Linux 12 (bookworm)".
+    pub os: String,
+    pub kernel: String,
+    pub cpu: String,
+    pub cpu_cores: u32,
+    pub memory_total: u64,
+    pub memory_used: u64,
+    pub disks: Vec<DiskInfo>,
+    pub uptime_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskInfo {
+    pub mount: String,
+    pub total: u64,
+    pub available: u64,
+}
+
+/// Longest chat line or clipboard text carried (longer text is refused by the sender, cut by nobody).
+pub const MAX_CHAT_TEXT: usize = 4096;
+/// Clipboard text must fit a control message with room to spare.
+pub const MAX_CLIPBOARD_TEXT: usize = 60 * 1024;
 
 /// A cursor image: RGBA (straight alpha), `width`×`height`, hot spot at (`hot_x`, `hot_y`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

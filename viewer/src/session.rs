@@ -1,19 +1,28 @@
 //! A live session on the viewer side. Network work runs in background tasks; callers (the CLI, tests, the
 //! GUI later) read the latest complete frame from a `watch` channel and send input through a handle.
 //!
-//! Streams, one task per family: **control** (we open it: hello, welcome, then our frame acks),
-//! **video** (the host opens it: frame updates → [`Decoder`]), **input** (we open it: events in order).
+//! Streams, one task per family: **control** (we open it: hello, welcome, then our frame acks and requests
+//! out; cursor, permissions and the host's notices in), **video** (the host opens it: frame updates →
+//! [`Decoder`]), **input** (we open it: events in order).
+//!
+//! What the host says comes out two ways: state as `watch` channels (frames, cursor, grants, monitors,
+//! system info: a late reader gets the latest), events as a broadcast of [`HostNotice`]s (chat, clipboard,
+//! declined requests, notices: a GUI polls them every frame).
 
 use std::sync::Arc;
 
 use quinn::{Connection, SendStream};
 use tether_shared::code::Code;
+use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{connect_viewer, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
-use tether_shared::session_proto::{CursorShape, HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::session_proto::{
+    CursorShape, HostToViewer, MonitorInfo, Permissions, RefusalReason, SystemInfo, ViewerToHost,
+    MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
+};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
-use tokio::sync::{mpsc, watch, Mutex};
+use tokio::sync::{broadcast, mpsc, watch, Mutex};
 
 use crate::decode::{Decoder, FrameInfo};
 use crate::files::FileClient;
@@ -40,6 +49,34 @@ pub enum ViewerError {
     Protocol(String),
     #[error("the session ended: {0}")]
     Ended(String),
+    #[error("{what} is too long ({len} bytes; at most {max})")]
+    TooLong { what: &'static str, len: usize, max: usize },
+}
+
+/// Something the host said that is an event rather than a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostNotice {
+    Chat(String),
+    /// The host's clipboard text (while watched).
+    Clipboard(String),
+    /// The host user declined a request for these permissions.
+    Declined(Permissions),
+    Notice(String),
+}
+
+/// The host's monitors and which one is shared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Monitors {
+    pub list: Vec<MonitorInfo>,
+    pub current: u32,
+}
+
+/// Transport numbers for the session stats panel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkStats {
+    pub rtt: std::time::Duration,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
 }
 
 /// The latest complete frame.
@@ -59,8 +96,23 @@ pub struct ViewerSession {
     ended: watch::Receiver<Option<String>>,
     cursor: watch::Receiver<CursorState>,
     grants: watch::Receiver<Permissions>,
+    monitors: watch::Receiver<Monitors>,
+    system: watch::Receiver<Option<SystemInfo>>,
+    notices: std::sync::Mutex<Option<broadcast::Receiver<HostNotice>>>,
+    notices_tx: broadcast::Sender<HostNotice>,
+    requests: mpsc::Sender<ViewerToHost>,
     files: FileClient,
     endpoint: quinn::Endpoint,
+}
+
+/// Everything the control reader updates.
+struct HostState {
+    cursor: watch::Sender<CursorState>,
+    grants: watch::Sender<Permissions>,
+    monitors: watch::Sender<Monitors>,
+    system: watch::Sender<Option<SystemInfo>>,
+    notices: broadcast::Sender<HostNotice>,
+    ended: watch::Sender<Option<String>>,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -102,14 +154,105 @@ impl ViewerSession {
             };
         let input = conn.open_uni().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
         let (frames_tx, frames) = watch::channel(None);
-        let (acks_tx, acks_rx) = mpsc::channel(8);
-        tokio::spawn(control_task(conn.clone(), ctl_send, acks_rx));
+        let (requests, requests_rx) = mpsc::channel(64);
+        tokio::spawn(control_task(conn.clone(), ctl_send, requests_rx));
         let (cursor_tx, cursor) = watch::channel(CursorState::default());
         let (grants_tx, grants) = watch::channel(granted);
-        tokio::spawn(control_reader(conn.clone(), ctl_recv, cursor_tx, grants_tx, ended_tx.clone()));
-        tokio::spawn(video_task(conn.clone(), frames_tx, acks_tx, ended_tx));
+        let (monitors_tx, monitors) = watch::channel(Monitors::default());
+        let (system_tx, system) = watch::channel(None);
+        let (notices_tx, notices) = broadcast::channel(256);
+        let state = HostState {
+            cursor: cursor_tx,
+            grants: grants_tx,
+            monitors: monitors_tx,
+            system: system_tx,
+            notices: notices_tx.clone(),
+            ended: ended_tx.clone(),
+        };
+        tokio::spawn(control_reader(conn.clone(), ctl_recv, state));
+        tokio::spawn(video_task(conn.clone(), frames_tx, requests.clone(), ended_tx));
         let files = FileClient::new(conn.clone());
-        Ok(Self { conn, granted, frames, input: Mutex::new(input), ended, cursor, grants, files, endpoint })
+        Ok(Self {
+            conn,
+            granted,
+            frames,
+            input: Mutex::new(input),
+            ended,
+            cursor,
+            grants,
+            monitors,
+            system,
+            notices: std::sync::Mutex::new(Some(notices)),
+            notices_tx,
+            requests,
+            files,
+            endpoint,
+        })
+    }
+
+    /// The host's chat lines, clipboard and notices from the start of the session on (the first call gets
+    /// everything since connecting; later calls get what comes after the call).
+    pub fn notices(&self) -> broadcast::Receiver<HostNotice> {
+        let first = self.notices.lock().ok().and_then(|mut n| n.take());
+        first.unwrap_or_else(|| self.notices_tx.subscribe())
+    }
+
+    /// The host's monitors, once the host has said.
+    pub fn monitors(&self) -> watch::Receiver<Monitors> {
+        self.monitors.clone()
+    }
+
+    /// The host's system information, after [`Self::request_system_info`].
+    pub fn system_info(&self) -> watch::Receiver<Option<SystemInfo>> {
+        self.system.clone()
+    }
+
+    /// Round-trip time and bytes moved on the end-to-end connection.
+    pub fn link_stats(&self) -> LinkStats {
+        let stats = self.conn.stats();
+        LinkStats { rtt: self.conn.rtt(), bytes_received: stats.udp_rx.bytes, bytes_sent: stats.udp_tx.bytes }
+    }
+
+    /// Say something to the host user.
+    pub async fn chat(&self, text: &str) -> Result<(), ViewerError> {
+        check_len("a chat message", text, MAX_CHAT_TEXT)?;
+        self.request(ViewerToHost::Chat { text: text.to_owned() }).await
+    }
+
+    /// Put this text on the host's clipboard (the host ignores it without `control`).
+    pub async fn send_clipboard(&self, text: &str) -> Result<(), ViewerError> {
+        check_len("the clipboard text", text, MAX_CLIPBOARD_TEXT)?;
+        self.request(ViewerToHost::Clipboard { text: text.to_owned() }).await
+    }
+
+    /// Receive the host's clipboard text as [`HostNotice::Clipboard`] whenever it changes, or stop.
+    pub async fn watch_clipboard(&self, on: bool) -> Result<(), ViewerError> {
+        self.request(ViewerToHost::WatchClipboard(on)).await
+    }
+
+    /// Ask for other permissions (e.g. control, or back to view only). Giving up takes effect at once;
+    /// asking for more waits for the host user: watch [`Self::grants`] and [`HostNotice::Declined`].
+    pub async fn request_permissions(&self, want: Permissions) -> Result<(), ViewerError> {
+        self.request(ViewerToHost::RequestPermissions(want)).await
+    }
+
+    /// Change the quality of photographic regions from the next update on.
+    pub async fn set_quality(&self, quality: Quality) -> Result<(), ViewerError> {
+        self.request(ViewerToHost::SetQuality(quality)).await
+    }
+
+    /// Share the host's monitor `index` (see [`Self::monitors`]).
+    pub async fn select_monitor(&self, index: u32) -> Result<(), ViewerError> {
+        self.request(ViewerToHost::SelectMonitor { index }).await
+    }
+
+    /// Ask the host for its system information; it arrives in [`Self::system_info`].
+    pub async fn request_system_info(&self) -> Result<(), ViewerError> {
+        self.request(ViewerToHost::SystemInfoRequest).await
+    }
+
+    async fn request(&self, msg: ViewerToHost) -> Result<(), ViewerError> {
+        self.requests.send(msg).await.map_err(|_| self.end_reason())
     }
 
     /// What the host granted at the start.
@@ -199,6 +342,13 @@ impl Drop for ViewerSession {
 
 const HOST_GONE: &str = "the host's connection to the relay ended (it vanished or lost its network)";
 
+fn check_len(what: &'static str, text: &str, max: usize) -> Result<(), ViewerError> {
+    if text.len() > max {
+        return Err(ViewerError::TooLong { what, len: text.len(), max });
+    }
+    Ok(())
+}
+
 fn stream_ended(conn: &Connection, e: WireError) -> ViewerError {
     match conn.close_reason() {
         Some(reason) => ViewerError::Ended(reason.to_string()),
@@ -211,9 +361,10 @@ fn protocol(conn: &Connection, why: String) -> ViewerError {
     ViewerError::Protocol(why)
 }
 
-async fn control_task(conn: Connection, mut send: SendStream, mut acks: mpsc::Receiver<u64>) {
-    while let Some(seq) = acks.recv().await {
-        if wire::write_msg(&mut send, &ViewerToHost::FrameAck { seq }, MAX_CONTROL_MSG).await.is_err() {
+/// Writes frame acks and requests on the control stream, in the order they were made.
+async fn control_task(conn: Connection, mut send: SendStream, mut out: mpsc::Receiver<ViewerToHost>) {
+    while let Some(msg) = out.recv().await {
+        if wire::write_msg(&mut send, &msg, MAX_CONTROL_MSG).await.is_err() {
             break;
         }
     }
@@ -221,14 +372,9 @@ async fn control_task(conn: Connection, mut send: SendStream, mut acks: mpsc::Re
     drop(conn);
 }
 
-/// Messages from the host on the control stream after `Welcome`: cursor, permissions, goodbye.
-async fn control_reader(
-    conn: Connection,
-    mut recv: quinn::RecvStream,
-    cursor: watch::Sender<CursorState>,
-    grants: watch::Sender<Permissions>,
-    ended: watch::Sender<Option<String>>,
-) {
+/// Messages from the host on the control stream after `Welcome`: cursor, permissions, notices, goodbye.
+async fn control_reader(conn: Connection, mut recv: quinn::RecvStream, state: HostState) {
+    let HostState { cursor, grants, monitors, system, notices, ended } = state;
     loop {
         let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_CONTROL_MSG).await {
             Ok(Some(msg)) => msg,
@@ -249,6 +395,24 @@ async fn control_reader(
             HostToViewer::PermissionsChanged(now) => {
                 grants.send_replace(now);
             }
+            HostToViewer::Chat { text } => {
+                let _ = notices.send(HostNotice::Chat(text));
+            }
+            HostToViewer::Clipboard { text } => {
+                let _ = notices.send(HostNotice::Clipboard(text));
+            }
+            HostToViewer::RequestDeclined { asked } => {
+                let _ = notices.send(HostNotice::Declined(asked));
+            }
+            HostToViewer::Notice { text } => {
+                let _ = notices.send(HostNotice::Notice(text));
+            }
+            HostToViewer::Monitors { monitors: list, current } => {
+                monitors.send_replace(Monitors { list, current });
+            }
+            HostToViewer::SystemInfo(info) => {
+                system.send_replace(Some(info));
+            }
             HostToViewer::Bye { reason } => {
                 ended.send_replace(Some(format!("the host ended the session: {reason}")));
                 return;
@@ -265,7 +429,7 @@ async fn control_reader(
 async fn video_task(
     conn: Connection,
     frames: watch::Sender<Option<Shown>>,
-    acks: mpsc::Sender<u64>,
+    acks: mpsc::Sender<ViewerToHost>,
     ended: watch::Sender<Option<String>>,
 ) {
     let why: Result<(), String> = async {
@@ -288,7 +452,7 @@ async fn video_task(
                     if let Some(frame) = decoder.frame() {
                         frames.send_replace(Some(Shown { info, frame: Arc::new(frame.clone()) }));
                     }
-                    if acks.send(info.seq).await.is_err() {
+                    if acks.send(ViewerToHost::FrameAck { seq: info.seq }).await.is_err() {
                         return Err("session closed".to_string());
                     }
                 }

@@ -124,6 +124,8 @@ pub enum Restart {
     WrongCode,
     /// The viewer left before pairing completed.
     PeerLeft,
+    /// The host user asked for a new code.
+    Requested,
 }
 
 pub enum HostOutcome {

@@ -114,7 +114,7 @@ where
 {
     let capture = CaptureHandle::spawn(make).expect("capture thread");
     let sink = RecordingSink::new();
-    let sources = Sources { capture, cursor: None, changed: None, sink: Box::new(sink.clone()) };
+    let sources = Sources::new(capture, Box::new(sink.clone()));
     let (tx, events) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     let task = tokio::spawn(run_host(cfg, sources, tx, stop.clone()));

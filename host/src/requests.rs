@@ -1,0 +1,241 @@
+//! Answers the technician's requests during a session: chat, clipboard, more or less permission,
+//! quality, monitor, system info. One task, so requests are handled in order; a question to the user
+//! (more permission) waits on the side, so chat keeps flowing while the dialog is open.
+//!
+//! Every request is checked against what is granted *now*: clipboard needs `control`, system info needs
+//! `view`; refused requests get a `Notice` back, never silence.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether_shared::codec::Quality;
+use tether_shared::session_proto::{HostToViewer, MonitorInfo, Permissions, ViewerToHost, MAX_CHAT_TEXT};
+use tokio::sync::{mpsc, watch};
+
+use crate::access::{self, AccessPolicy};
+use crate::capture::cursor::CursorEvent;
+use crate::capture::{CaptureHandle, Source};
+use crate::clipboard::ClipboardHandle;
+use crate::inject::InputSink;
+use crate::{HostEvent, Sources};
+
+/// How often a watched clipboard is looked at.
+const CLIPBOARD_POLL: Duration = Duration::from_millis(300);
+
+/// Where a monitor switch hands the new capture, input sink and cursor feed to the loops using them.
+pub(crate) struct Swaps {
+    capture: mpsc::Sender<CaptureHandle>,
+    sink: mpsc::Sender<Box<dyn InputSink>>,
+    cursor: mpsc::Sender<Option<mpsc::Receiver<CursorEvent>>>,
+}
+
+type SwapReceivers = (
+    Swaps,
+    mpsc::Receiver<CaptureHandle>,
+    mpsc::Receiver<Box<dyn InputSink>>,
+    mpsc::Receiver<Option<mpsc::Receiver<CursorEvent>>>,
+);
+
+impl Swaps {
+    pub(crate) fn new() -> SwapReceivers {
+        let (capture, capture_rx) = mpsc::channel(1);
+        let (sink, sink_rx) = mpsc::channel(1);
+        let (cursor, cursor_rx) = mpsc::channel(1);
+        (Self { capture, sink, cursor }, capture_rx, sink_rx, cursor_rx)
+    }
+}
+
+type Answer = Pin<Box<dyn Future<Output = (Permissions, Option<Permissions>)> + Send>>;
+
+pub(crate) struct Requests {
+    pub technician: String,
+    pub grants: Arc<watch::Sender<Permissions>>,
+    pub out: mpsc::Sender<HostToViewer>,
+    pub access: AccessPolicy,
+    pub allowed: Permissions,
+    pub events: Option<mpsc::UnboundedSender<HostEvent>>,
+    pub clipboard: Option<ClipboardHandle>,
+    pub source: Option<Source>,
+    pub monitors: Vec<MonitorInfo>,
+    pub current_monitor: u32,
+    pub quality: watch::Sender<Quality>,
+    pub swaps: Swaps,
+}
+
+impl Requests {
+    /// Serve until the control reader stops.
+    pub(crate) async fn serve(mut self, mut requests: mpsc::Receiver<ViewerToHost>) {
+        let mut watching_clipboard = false;
+        // The last clipboard text seen or set, so a change is sent once and the viewer's own is not echoed.
+        let mut clipboard_seen: Option<String> = None;
+        let mut pending: Option<Answer> = None;
+        let mut poll = tokio::time::interval(CLIPBOARD_POLL);
+        loop {
+            tokio::select! {
+                request = requests.recv() => {
+                    let Some(request) = request else { return };
+                    match request {
+                        ViewerToHost::WatchClipboard(on) => {
+                            watching_clipboard = on;
+                            clipboard_seen = None;
+                        }
+                        ViewerToHost::Clipboard { text } => {
+                            if self.set_clipboard(&text).await {
+                                clipboard_seen = Some(text);
+                            }
+                        }
+                        ViewerToHost::RequestPermissions(want) if pending.is_some() => {
+                            self.notice(format!("a request is already waiting for the user; {want} not asked"));
+                        }
+                        ViewerToHost::RequestPermissions(want) => pending = self.permissions(want),
+                        other => self.handle(other).await,
+                    }
+                }
+                (want, answer) = async { pending.as_mut().expect("guarded").await }, if pending.is_some() => {
+                    pending = None;
+                    self.settle(want, answer);
+                }
+                _ = poll.tick(), if watching_clipboard && self.grants.borrow().control => {
+                    if let Some(clipboard) = &self.clipboard {
+                        if let Ok(Some(text)) = clipboard.get().await {
+                            if clipboard_seen.as_ref() != Some(&text) && text.len() <= MAX_CLIPBOARD {
+                                clipboard_seen = Some(text.clone());
+                                if self.out.send(HostToViewer::Clipboard { text }).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, request: ViewerToHost) {
+        match request {
+            ViewerToHost::Chat { text } => {
+                let text: String = text.chars().filter(|c| *c == '\n' || !c.is_control()).collect();
+                if !text.trim().is_empty() && text.len() <= MAX_CHAT_TEXT {
+                    self.event(HostEvent::Chat { from: self.technician.clone(), text });
+                }
+            }
+            ViewerToHost::SetQuality(quality) => match quality {
+                Quality::Balanced { jpeg_quality: 0 } | Quality::Balanced { jpeg_quality: 101.. } => {
+                    self.notice("quality must be lossless or 1-100".into())
+                }
+                q => {
+                    self.quality.send_replace(q);
+                }
+            },
+            ViewerToHost::SelectMonitor { index } => self.select_monitor(index).await,
+            ViewerToHost::SystemInfoRequest => {
+                if !self.grants.borrow().view {
+                    return self.notice("system information needs the view permission".into());
+                }
+                match tokio::task::spawn_blocking(crate::system::collect).await {
+                    Ok(info) => {
+                        let _ = self.out.send(HostToViewer::SystemInfo(info)).await;
+                    }
+                    Err(e) => self.notice(format!("could not read the system information: {e}")),
+                }
+            }
+            // The control reader only passes requests; anything else is a bug there, not the viewer's.
+            other => tracing::warn!("not a request: {other:?}"),
+        }
+    }
+
+    /// Less than granted now: at once. More: ask the user (or grant within `allowed` when headless).
+    fn permissions(&mut self, want: Permissions) -> Option<Answer> {
+        let current = *self.grants.borrow();
+        if want.intersect(current) == want {
+            self.settle(want, Some(want));
+            return None;
+        }
+        match &self.access {
+            AccessPolicy::Auto => {
+                let allowed = self.allowed;
+                Some(Box::pin(async move { (want, Some(want.intersect(allowed))) }))
+            }
+            AccessPolicy::Ask(to) => {
+                let to = to.clone();
+                let technician = self.technician.clone();
+                let allowed = self.allowed;
+                Some(Box::pin(async move {
+                    let answer = access::ask(&to, &technician, None, want, current).await;
+                    (want, answer.map(|p| p.intersect(allowed)))
+                }))
+            }
+        }
+    }
+
+    fn settle(&mut self, want: Permissions, answer: Option<Permissions>) {
+        let current = *self.grants.borrow();
+        let now = answer.unwrap_or(current);
+        if now == current && want != current {
+            let _ = self.out.try_send(HostToViewer::RequestDeclined { asked: want });
+            return;
+        }
+        self.grants.send_replace(now);
+        self.event(HostEvent::PermissionsChanged(now));
+    }
+
+    async fn set_clipboard(&mut self, text: &str) -> bool {
+        if !self.grants.borrow().control {
+            self.notice("clipboard text ignored: it needs the control permission".into());
+            return false;
+        }
+        let Some(clipboard) = &self.clipboard else {
+            self.notice("this host has no clipboard".into());
+            return false;
+        };
+        match clipboard.set(text.to_owned()).await {
+            Ok(()) => true,
+            Err(e) => {
+                self.notice(format!("could not set the clipboard: {e}"));
+                false
+            }
+        }
+    }
+
+    async fn select_monitor(&mut self, index: u32) {
+        let Some(Source::X11 { .. }) = self.source else {
+            return self.notice("this host shares no monitor to choose from".into());
+        };
+        if index as usize >= self.monitors.len() {
+            return self.notice(format!("there is no monitor {index}"));
+        }
+        if index == self.current_monitor {
+            return;
+        }
+        let source = Source::X11 { monitor: index as usize };
+        let opened = tokio::task::spawn_blocking(move || Sources::open(source)).await;
+        match opened {
+            Ok(Ok(new)) => {
+                let _ = self.swaps.capture.send(new.capture).await;
+                let _ = self.swaps.sink.send(new.sink).await;
+                let _ = self.swaps.cursor.send(new.cursor).await;
+                self.current_monitor = index;
+                self.monitors = new.monitors;
+                let msg = HostToViewer::Monitors { monitors: self.monitors.clone(), current: index };
+                let _ = self.out.send(msg).await;
+                self.event(HostEvent::MonitorChanged(index));
+            }
+            Ok(Err(e)) => self.notice(format!("could not switch to monitor {index}: {e}")),
+            Err(e) => self.notice(format!("could not switch to monitor {index}: {e}")),
+        }
+    }
+
+    fn notice(&self, text: String) {
+        let _ = self.out.try_send(HostToViewer::Notice { text });
+    }
+
+    fn event(&self, event: HostEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
+}
+
+const MAX_CLIPBOARD: usize = tether_shared::session_proto::MAX_CLIPBOARD_TEXT;
