@@ -42,6 +42,12 @@ impl Transfer {
         self.cancel.cancel();
     }
 
+    /// A token that cancels this transfer, for whoever shows a Cancel button while another task awaits
+    /// the result.
+    pub fn canceller(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
     /// Wait for the end: the names the top-level entries were stored under.
     pub async fn result(self) -> Result<Vec<String>, FileError> {
         self.task.await.unwrap_or_else(|e| Err(FileError::Io(format!("transfer task: {e}"))))

@@ -1,10 +1,12 @@
 //! The Tether viewer: connects to a host by one-time code, keeps a framebuffer of the host's screen, and
-//! sends input. [`session::ViewerSession`] is the whole viewer behind the CLI (and, later, the window).
+//! sends input. [`session::ViewerSession`] is the whole viewer behind both the CLI and the window ([`ui`]).
 //!
-//! Path: network → [`decode`] → framebuffer (`display`, the GUI, comes later); [`input`] → network.
+//! Path: network → [`decode`] → framebuffer → [`ui::screen`] (a texture, partial uploads); egui input →
+//! [`ui::keys`] → network.
 
 pub mod decode;
 pub mod files;
 pub mod input;
 pub mod session;
 pub mod snapshot;
+pub mod ui;

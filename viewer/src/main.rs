@@ -1,6 +1,8 @@
-//! `tether-viewer`: command line only; the viewer itself is the library.
+//! `tether-viewer`: the technician's window, or (with `--headless` or any scripted action below) a command
+//! line client; the viewer itself is the library.
 //!
-//! `tether-viewer --relay HOST:PORT --relay-fingerprint HEX --code CODE --snapshot out.png` connects,
+//! Without actions it opens the window, filled in with `--relay`, `--relay-fingerprint`, `--name`,
+//! `--code` (connecting at once when relay and code are given). `tether-viewer --relay HOST:PORT --relay-fingerprint HEX --code CODE --snapshot out.png` connects,
 //! waits for the first complete frame, writes it as PNG and exits 0. `--type TEXT` and `--click X,Y` send
 //! input first. Machine-readable lines on stdout: `connected`, `granted <permissions>`, `snapshot <path>`.
 
@@ -16,6 +18,7 @@ use tether_shared::session_proto::Permissions;
 use tether_shared::tls::Fingerprint;
 use tether_viewer::files::Transfer;
 use tether_viewer::session::{ViewerConfig, ViewerSession};
+use tether_viewer::ui::{run_window, ConnectForm};
 use tether_viewer::{input, snapshot};
 
 /// See and control a screen shared with you by one-time code.
@@ -24,13 +27,16 @@ use tether_viewer::{input, snapshot};
 struct Cli {
     /// The relay, as HOST:PORT.
     #[arg(long)]
-    relay: String,
+    relay: Option<String>,
     /// The relay's certificate fingerprint (printed by the relay).
     #[arg(long)]
     relay_fingerprint: Option<Fingerprint>,
     /// The code the host user reads to you, e.g. 482-913-5071.
     #[arg(long)]
-    code: String,
+    code: Option<String>,
+    /// No window: connect, do the scripted actions, print machine-readable lines.
+    #[arg(long)]
+    headless: bool,
     /// Your name, shown to the host user (marked unverified).
     #[arg(long, default_value = "technician")]
     name: String,
@@ -70,13 +76,44 @@ struct Cli {
     idle_timeout_secs: u64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+impl Cli {
+    /// Whether this run is scripted (no window).
+    fn headless(&self) -> bool {
+        self.headless
+            || self.snapshot.is_some()
+            || self.stay_secs.is_some()
+            || !self.type_text.is_empty()
+            || !self.click.is_empty()
+            || !self.list.is_empty()
+            || !self.upload.is_empty()
+            || !self.fetch.is_empty()
+    }
+}
+
+fn main() -> anyhow::Result<()> {
     tether_shared::logging::init("warn");
     let cli = Cli::parse();
-    let code = Code::parse(&cli.code).context("reading the code")?;
+    if !cli.headless() {
+        let connect_now = cli.relay.is_some() && cli.code.is_some();
+        let prefill = ConnectForm {
+            relay: cli.relay.clone().unwrap_or_default(),
+            fingerprint: cli.relay_fingerprint.map(|f| f.to_string()).unwrap_or_default(),
+            name: if cli.name == DEFAULT_NAME { String::new() } else { cli.name.clone() },
+            code: cli.code.clone().unwrap_or_default(),
+            token: cli.token.clone().unwrap_or_default(),
+        };
+        return run_window(prefill, connect_now);
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(headless(cli))
+}
+
+const DEFAULT_NAME: &str = "technician";
+
+async fn headless(cli: Cli) -> anyhow::Result<()> {
+    let code = Code::parse(cli.code.as_deref().context("--code is required")?).context("reading the code")?;
     let want = Permissions::parse_list(&cli.want).map_err(anyhow::Error::msg)?;
-    let relay = RelaySpec::resolve(&cli.relay, cli.relay_fingerprint).await?;
+    let relay_addr = cli.relay.as_deref().context("--relay is required")?;
+    let relay = RelaySpec::resolve(relay_addr, cli.relay_fingerprint).await?;
     let timeouts = Timeouts { e2e_idle: Duration::from_secs(cli.idle_timeout_secs), ..Timeouts::default() };
     let cfg = ViewerConfig { relay, timeouts, technician: cli.name.clone(), want, token: cli.token.clone() };
     let session = ViewerSession::connect(&cfg, &code).await?;

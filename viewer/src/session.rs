@@ -315,6 +315,11 @@ impl ViewerSession {
         }
     }
 
+    /// Whether the session has ended (or is ending).
+    pub fn is_closed(&self) -> bool {
+        self.ended.borrow().is_some() || self.conn.close_reason().is_some()
+    }
+
     /// Wait until the session has ended, and say why.
     pub async fn closed(&self) -> ViewerError {
         let reason = self.conn.closed().await;
@@ -323,6 +328,11 @@ impl ViewerSession {
 
     /// End the session politely: input is flushed first, so nothing sent is lost.
     pub async fn close(self) {
+        self.leave().await;
+    }
+
+    /// [`Self::close`] for a session shared with other tasks (the window's).
+    pub async fn leave(&self) {
         {
             let mut input = self.input.lock().await;
             let _ = input.finish();

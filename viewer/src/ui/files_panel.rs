@@ -1,0 +1,245 @@
+//! The files panel: send files to the host (drop them on the window, or type a path), browse the
+//! folders the host shares and fetch from them, and every transfer with a progress bar, rate, time
+//! left and Cancel. Results stay listed, so the technician sees what went where (or why not).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tether_shared::files::progress::Progress;
+use tether_shared::files::proto::Listed;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::files::{FileClient, Transfer};
+
+/// A result a background task fills in and the UI reads each frame.
+type Slot<T> = Arc<Mutex<Option<T>>>;
+
+/// One transfer as the panel shows it.
+struct Row {
+    label: String,
+    progress: watch::Receiver<Option<Progress>>,
+    cancel: CancellationToken,
+    result: Slot<Result<String, String>>,
+}
+
+#[derive(Default)]
+pub struct FilesPanel {
+    /// Where we are in the host's shared folders (empty: the list of shared folders).
+    path: Vec<String>,
+    listing: Slot<Result<Vec<Listed>, String>>,
+    listed_path: Option<Vec<String>>,
+    upload_path: String,
+    rows: Vec<Row>,
+}
+
+impl std::fmt::Debug for FilesPanel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilesPanel").field("path", &self.path).field("transfers", &self.rows.len()).finish()
+    }
+}
+
+impl FilesPanel {
+    /// Start sending `local` to the host.
+    pub fn upload(&mut self, files: &FileClient, rt: &tokio::runtime::Handle, local: PathBuf) {
+        let label = format!(
+            "Send {}",
+            local.file_name().map_or(local.display().to_string(), |n| n.to_string_lossy().into())
+        );
+        let _guard = rt.enter();
+        let transfer = files.upload(&local);
+        self.track(rt, label, transfer);
+    }
+
+    fn fetch(&mut self, files: &FileClient, rt: &tokio::runtime::Handle, remote: Vec<String>, to: PathBuf) {
+        let label = format!("Fetch {} to {}", remote.join("/"), to.display());
+        let _guard = rt.enter();
+        let transfer = files.fetch(remote, to);
+        self.track(rt, label, transfer);
+    }
+
+    fn track(&mut self, rt: &tokio::runtime::Handle, label: String, transfer: Transfer) {
+        let result = Arc::new(Mutex::new(None));
+        let row = Row {
+            label,
+            progress: transfer.progress(),
+            cancel: transfer.canceller(),
+            result: result.clone(),
+        };
+        rt.spawn(async move {
+            let done = transfer.result().await.map(|names| names.join(", ")).map_err(|e| e.to_string());
+            if let Ok(mut slot) = result.lock() {
+                *slot = Some(done);
+            }
+        });
+        self.rows.push(row);
+    }
+
+    /// Transfers still running.
+    pub fn active(&self) -> usize {
+        self.rows.iter().filter(|r| r.result.lock().map(|r| r.is_none()).unwrap_or(false)).count()
+    }
+
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        files: &FileClient,
+        rt: &tokio::runtime::Handle,
+        downloads: &mut String,
+        allowed: bool,
+    ) {
+        if !allowed {
+            ui.label(
+                "The user has not allowed file transfer. Ask for it with \"Request files\" in the toolbar.",
+            );
+            return;
+        }
+        ui.heading("Send to the host");
+        ui.label("Drop files or folders anywhere on this window, or enter a path:");
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut self.upload_path)
+                    .hint_text("/path/to/file")
+                    .desired_width(220.0),
+            );
+            if ui.button("Send").clicked() && !self.upload_path.trim().is_empty() {
+                let path = PathBuf::from(self.upload_path.trim());
+                self.upload(files, rt, path);
+                self.upload_path.clear();
+            }
+        });
+        ui.separator();
+        ui.heading("The host's shared folders");
+        ui.horizontal(|ui| {
+            ui.label("Save fetched files in");
+            ui.add(egui::TextEdit::singleline(downloads).desired_width(200.0));
+        });
+        self.browse(ui, files, rt, downloads);
+        ui.separator();
+        ui.heading("Transfers");
+        if self.rows.is_empty() {
+            ui.label("None yet.");
+        }
+        for row in self.rows.iter().rev() {
+            ui.label(&row.label);
+            let result = row.result.lock().ok().and_then(|r| r.clone());
+            match result {
+                Some(Ok(names)) => {
+                    ui.colored_label(egui::Color32::from_rgb(40, 140, 60), format!("Done: {names}"));
+                }
+                Some(Err(why)) => {
+                    ui.colored_label(egui::Color32::from_rgb(190, 40, 40), format!("Failed: {why}"));
+                }
+                None => {
+                    let p = *row.progress.borrow();
+                    ui.horizontal(|ui| {
+                        match p {
+                            Some(p) if p.total > 0 => {
+                                let fraction = p.done as f32 / p.total as f32;
+                                let eta = p.eta.map_or("?".into(), |d| format!("{} s", d.as_secs()));
+                                let text = format!(
+                                    "{:.1} / {:.1} MB · {:.1} MB/s · {eta} left",
+                                    p.done as f64 / 1e6,
+                                    p.total as f64 / 1e6,
+                                    p.rate / 1e6
+                                );
+                                ui.add(egui::ProgressBar::new(fraction).text(text).desired_width(260.0));
+                            }
+                            _ => {
+                                ui.add(
+                                    egui::ProgressBar::new(0.0)
+                                        .text("waiting for the host…")
+                                        .desired_width(260.0),
+                                );
+                            }
+                        }
+                        if ui.button("Cancel").clicked() {
+                            row.cancel.cancel();
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn browse(
+        &mut self,
+        ui: &mut egui::Ui,
+        files: &FileClient,
+        rt: &tokio::runtime::Handle,
+        downloads: &str,
+    ) {
+        if self.listed_path.as_ref() != Some(&self.path) {
+            self.listed_path = Some(self.path.clone());
+            let (files, path, slot) = (files.clone(), self.path.clone(), self.listing.clone());
+            if let Ok(mut s) = slot.lock() {
+                *s = None;
+            }
+            let ctx = ui.ctx().clone();
+            rt.spawn(async move {
+                let listed = files.list(&path).await.map_err(|e| e.to_string());
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some(listed);
+                }
+                ctx.request_repaint();
+            });
+        }
+        ui.horizontal(|ui| {
+            if ui.add_enabled(!self.path.is_empty(), egui::Button::new("Up")).clicked() {
+                self.path.pop();
+            }
+            ui.label(format!("/{}", self.path.join("/")));
+            if ui.button("Refresh").on_hover_text("List again").clicked() {
+                self.listed_path = None;
+            }
+        });
+        let listing = self.listing.lock().ok().and_then(|l| l.clone());
+        let mut open = None;
+        let mut fetch = None;
+        egui::ScrollArea::vertical().id_salt("host-files").max_height(220.0).show(ui, |ui| match listing {
+            None => {
+                ui.label("Listing…");
+            }
+            Some(Err(why)) => {
+                ui.colored_label(egui::Color32::from_rgb(190, 40, 40), why);
+            }
+            Some(Ok(entries)) if entries.is_empty() => {
+                ui.label(if self.path.is_empty() { "The host shares no folders." } else { "(empty folder)" });
+            }
+            Some(Ok(entries)) => {
+                for entry in entries {
+                    ui.horizontal(|ui| {
+                        if entry.is_dir {
+                            if ui.link(format!("{}/", entry.name)).clicked() {
+                                open = Some(entry.name.clone());
+                            }
+                        } else {
+                            ui.label(format!("{}  ({})", entry.name, human_bytes(entry.size)));
+                        }
+                        if !self.path.is_empty() && ui.small_button("Fetch").clicked() {
+                            fetch = Some(entry.name.clone());
+                        }
+                    });
+                }
+            }
+        });
+        if let Some(name) = open {
+            self.path.push(name);
+        }
+        if let Some(name) = fetch {
+            let mut remote = self.path.clone();
+            remote.push(name);
+            self.fetch(files, rt, remote, PathBuf::from(downloads));
+        }
+    }
+}
+
+/// Bytes for people: 1.2 MB, 340 KB.
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        0..=999 => format!("{n} B"),
+        1_000..=999_999 => format!("{:.0} KB", n as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.2} GB", n as f64 / 1e9),
+    }
+}

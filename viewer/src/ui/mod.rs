@@ -1,0 +1,352 @@
+//! The technician's window (eframe/egui): connect by code, then the live session ([`live`]).
+//!
+//! [`ViewerApp`] is the whole window's state; `show` draws it into any `Ui`, so the same code runs in the
+//! real window and in headless UI tests (egui_kittest). Network work runs on a tokio runtime the app
+//! owns; results come back through channels polled once per frame, so the UI thread never waits.
+
+pub mod clipboard_sync;
+pub mod code_field;
+pub mod files_panel;
+pub mod keys;
+pub mod live;
+pub mod screen;
+pub mod settings;
+
+use tether_shared::code::Code;
+use tether_shared::net::{ClientError, RelaySpec, Timeouts};
+use tether_shared::relay_proto::RelayErrorKind;
+use tether_shared::session_proto::{Permissions, RefusalReason};
+use tether_shared::tls::Fingerprint;
+use tokio::sync::oneshot;
+
+use crate::session::{ViewerConfig, ViewerError, ViewerSession};
+use code_field::format_code_input;
+use live::Live;
+use settings::Settings;
+
+/// What the connect form holds.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectForm {
+    pub relay: String,
+    pub fingerprint: String,
+    pub name: String,
+    pub code: String,
+    /// The technician's account token (never remembered).
+    pub token: String,
+}
+
+enum State {
+    Connect { error: Option<(String, String)> },
+    Connecting(oneshot::Receiver<Result<ViewerSession, (String, String)>>),
+    Live(Box<Live>),
+}
+
+pub struct ViewerApp {
+    rt: tokio::runtime::Runtime,
+    state: State,
+    pub form: ConnectForm,
+    settings: Settings,
+    /// Why the last session ended, shown on the connect screen.
+    ended: Option<String>,
+    pub timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for ViewerApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewerApp").field("form", &self.form).finish_non_exhaustive()
+    }
+}
+
+/// A headline and a detail a technician can act on.
+pub fn describe(e: &ViewerError) -> (String, String) {
+    let detail = e.to_string();
+    let headline = match e {
+        ViewerError::Connect(ClientError::WrongCode) => "Wrong code",
+        ViewerError::Connect(ClientError::Relay(RelayErrorKind::Expired)) => "The code has expired",
+        ViewerError::Connect(ClientError::Relay(RelayErrorKind::UnknownCode)) => "No such code",
+        ViewerError::Connect(ClientError::Relay(RelayErrorKind::AlreadyUsed)) => "The code was already used",
+        ViewerError::Connect(ClientError::Relay(RelayErrorKind::WrongCode)) => "Wrong code",
+        ViewerError::Connect(ClientError::Relay(RelayErrorKind::VersionMismatch { .. })) => {
+            "Version mismatch"
+        }
+        ViewerError::Connect(ClientError::Relay(_)) => "The relay refused",
+        ViewerError::Connect(ClientError::RelayUnreachable { source, .. })
+            if detail_mentions_cert(source) =>
+        {
+            "The relay's certificate does not match the fingerprint"
+        }
+        ViewerError::Connect(ClientError::RelayUnreachable { .. } | ClientError::Io(_)) => {
+            "Relay unreachable"
+        }
+        ViewerError::Connect(ClientError::Tls(_)) => "Fingerprint problem",
+        ViewerError::Connect(ClientError::Timeout(_)) => "Timed out",
+        ViewerError::Refused(RefusalReason::VersionMismatch { .. }) => "Version mismatch",
+        ViewerError::Refused(RefusalReason::Declined) => "The user declined",
+        _ => "Could not connect",
+    };
+    (headline.to_string(), detail)
+}
+
+fn detail_mentions_cert(e: &quinn::ConnectionError) -> bool {
+    e.to_string().contains("certificate")
+}
+
+impl ViewerApp {
+    /// A window with the remembered settings, overridden by `form` fields that are set.
+    pub fn new(prefill: ConnectForm) -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let settings = Settings::load();
+        let pick = |given: &str, remembered: &str| {
+            if given.is_empty() {
+                remembered.to_owned()
+            } else {
+                given.to_owned()
+            }
+        };
+        let form = ConnectForm {
+            relay: pick(&prefill.relay, &settings.relay),
+            fingerprint: pick(&prefill.fingerprint, &settings.fingerprint),
+            name: pick(&prefill.name, &settings.name),
+            code: format_code_input(&prefill.code),
+            token: prefill.token,
+        };
+        Ok(Self {
+            rt,
+            state: State::Connect { error: None },
+            form,
+            settings,
+            ended: None,
+            timeouts: Timeouts::default(),
+        })
+    }
+
+    /// Whether a session is live.
+    pub fn is_live(&self) -> bool {
+        matches!(self.state, State::Live(_))
+    }
+
+    /// The live session's view, if any (tests look inside).
+    pub fn live(&mut self) -> Option<&mut Live> {
+        match &mut self.state {
+            State::Live(live) => Some(live),
+            _ => None,
+        }
+    }
+
+    /// The error on the connect screen, if any: headline and detail.
+    pub fn error(&self) -> Option<&(String, String)> {
+        match &self.state {
+            State::Connect { error } => error.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Start connecting with what the form holds.
+    pub fn connect(&mut self, ctx: &egui::Context) {
+        let form = self.form.clone();
+        let timeouts = self.timeouts;
+        let (tx, rx) = oneshot::channel();
+        let ctx = ctx.clone();
+        self.rt.spawn(async move {
+            let result = connect(form, timeouts).await;
+            let _ = tx.send(result);
+            ctx.request_repaint();
+        });
+        self.state = State::Connecting(rx);
+    }
+
+    /// Draw the window.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        // Move between states first, then draw the one we are in.
+        match &mut self.state {
+            State::Connecting(rx) => match rx.try_recv() {
+                Ok(Ok(session)) => {
+                    self.settings.relay = self.form.relay.trim().to_owned();
+                    self.settings.fingerprint = self.form.fingerprint.trim().to_owned();
+                    self.settings.name = self.form.name.trim().to_owned();
+                    self.settings.save();
+                    self.ended = None;
+                    let live =
+                        Live::new(session, self.rt.handle().clone(), &ctx, self.settings.downloads.clone());
+                    self.state = State::Live(Box::new(live));
+                }
+                Ok(Err(error)) => self.state = State::Connect { error: Some(error) },
+                Err(oneshot::error::TryRecvError::Empty) => {}
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    self.state =
+                        State::Connect { error: Some(("Could not connect".into(), "internal error".into())) }
+                }
+            },
+            State::Live(live) => {
+                if live.leaving || live.session.is_closed() {
+                    let why = if live.leaving {
+                        "You ended the session.".to_string()
+                    } else {
+                        live.session.end_reason().to_string()
+                    };
+                    let session = live.session.clone();
+                    self.settings.downloads = live.downloads.clone();
+                    self.settings.save();
+                    self.rt.spawn(async move { session.leave().await });
+                    self.ended = Some(why);
+                    self.form.code.clear();
+                    self.state = State::Connect { error: None };
+                }
+            }
+            State::Connect { .. } => {}
+        }
+        match &mut self.state {
+            State::Live(live) => live.ui(ui),
+            _ => {
+                egui::CentralPanel::default().show(ui, |ui| self.connect_screen(ui));
+            }
+        }
+    }
+
+    fn connect_screen(&mut self, ui: &mut egui::Ui) {
+        let connecting = matches!(self.state, State::Connecting(_));
+        ui.vertical_centered(|ui| {
+            ui.add_space(40.0);
+            ui.heading(egui::RichText::new("Tether").size(32.0).strong());
+            ui.label("Connect to a computer that needs help");
+            ui.add_space(20.0);
+        });
+        if let Some(why) = &self.ended {
+            ui.vertical_centered(|ui| {
+                ui.label(egui::RichText::new(format!("Session ended: {why}")).italics())
+            });
+            ui.add_space(8.0);
+        }
+        let mut submit = false;
+        egui::Frame::group(ui.style()).inner_margin(16.0).show(ui, |ui| {
+            egui::Grid::new("connect").num_columns(2).spacing([12.0, 10.0]).show(ui, |ui| {
+                ui.label("Code");
+                let code = ui.add(
+                    egui::TextEdit::singleline(&mut self.form.code)
+                        .hint_text("482-913-5071")
+                        .font(egui::TextStyle::Monospace)
+                        .desired_width(220.0),
+                );
+                if code.changed() {
+                    self.form.code = format_code_input(&self.form.code);
+                }
+                if code.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                    submit = true;
+                }
+                ui.end_row();
+                ui.label("Your name");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.form.name)
+                        .hint_text("shown to the user")
+                        .desired_width(220.0),
+                );
+                ui.end_row();
+                ui.label("Relay");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.form.relay)
+                        .hint_text("relay.example.org:7700")
+                        .desired_width(220.0),
+                );
+                ui.end_row();
+                ui.label("Relay fingerprint");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.form.fingerprint)
+                        .hint_text("from the relay's admin (optional with a CA certificate)")
+                        .desired_width(220.0),
+                );
+                ui.end_row();
+                ui.label("Account token");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.form.token)
+                        .password(true)
+                        .hint_text("if your relay requires one")
+                        .desired_width(220.0),
+                );
+                ui.end_row();
+            });
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                let ready =
+                    !connecting && Code::parse(&self.form.code).is_ok() && !self.form.relay.trim().is_empty();
+                if ui
+                    .add_enabled(ready, egui::Button::new(egui::RichText::new("Connect").size(18.0)))
+                    .clicked()
+                {
+                    submit = true;
+                }
+                if connecting {
+                    ui.spinner();
+                    ui.label("Connecting… the user is asked to allow you in.");
+                }
+            });
+        });
+        if let State::Connect { error: Some((headline, detail)) } = &self.state {
+            ui.add_space(10.0);
+            ui.colored_label(
+                egui::Color32::from_rgb(190, 40, 40),
+                egui::RichText::new(headline).strong().size(18.0),
+            );
+            ui.label(detail);
+        }
+        if submit && !connecting && Code::parse(&self.form.code).is_ok() {
+            self.connect(ui.ctx());
+        }
+    }
+}
+
+/// Resolve, pair, open the session; errors as headline + detail.
+async fn connect(form: ConnectForm, timeouts: Timeouts) -> Result<ViewerSession, (String, String)> {
+    let code = Code::parse(&form.code).map_err(|e| ("That is not a code".to_string(), e.to_string()))?;
+    let fingerprint = match form.fingerprint.trim() {
+        "" => None,
+        text => Some(
+            text.parse::<Fingerprint>()
+                .map_err(|e| ("The fingerprint is not valid".to_string(), e.to_string()))?,
+        ),
+    };
+    let relay = RelaySpec::resolve(form.relay.trim(), fingerprint)
+        .await
+        .map_err(|e| ("Relay unreachable".to_string(), e.to_string()))?;
+    let name =
+        if form.name.trim().is_empty() { "technician".to_string() } else { form.name.trim().to_owned() };
+    let token = Some(form.token.trim().to_owned()).filter(|t| !t.is_empty());
+    let cfg = ViewerConfig {
+        relay,
+        timeouts,
+        technician: name,
+        want: Permissions { view: true, control: true, files: true },
+        token,
+    };
+    ViewerSession::connect(&cfg, &code).await.map_err(|e| describe(&e))
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+/// Open the window and run until it is closed.
+pub fn run_window(prefill: ConnectForm, connect_now: bool) -> anyhow::Result<()> {
+    let mut app = ViewerApp::new(prefill)?;
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Tether Viewer")
+            .with_inner_size([1280.0, 800.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Tether Viewer",
+        options,
+        Box::new(move |cc| {
+            if connect_now {
+                app.connect(&cc.egui_ctx);
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+}
