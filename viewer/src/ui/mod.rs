@@ -221,13 +221,13 @@ impl ViewerApp {
         let mut submit = false;
         egui::Frame::group(ui.style()).inner_margin(16.0).show(ui, |ui| {
             egui::Grid::new("connect").num_columns(2).spacing([12.0, 10.0]).show(ui, |ui| {
-                ui.label("Code");
+                let label = ui.label("Code");
                 let code = ui.add(
                     egui::TextEdit::singleline(&mut self.form.code)
                         .hint_text("482-913-5071")
                         .font(egui::TextStyle::Monospace)
                         .desired_width(220.0),
-                );
+                ).labelled_by(label.id);
                 if code.changed() {
                     self.form.code = format_code_input(&self.form.code);
                 }
@@ -235,34 +235,38 @@ impl ViewerApp {
                     submit = true;
                 }
                 ui.end_row();
-                ui.label("Your name");
+                let label = ui.label("Your name");
                 ui.add(
                     egui::TextEdit::singleline(&mut self.form.name)
                         .hint_text("shown to the user")
                         .desired_width(220.0),
-                );
+                )
+                .labelled_by(label.id);
                 ui.end_row();
-                ui.label("Relay");
+                let label = ui.label("Relay");
                 ui.add(
                     egui::TextEdit::singleline(&mut self.form.relay)
                         .hint_text("relay.example.org:7700")
                         .desired_width(220.0),
-                );
+                )
+                .labelled_by(label.id);
                 ui.end_row();
-                ui.label("Relay fingerprint");
+                let label = ui.label("Relay fingerprint");
                 ui.add(
                     egui::TextEdit::singleline(&mut self.form.fingerprint)
                         .hint_text("from the relay's admin (optional with a CA certificate)")
                         .desired_width(220.0),
-                );
+                )
+                .labelled_by(label.id);
                 ui.end_row();
-                ui.label("Account token");
+                let label = ui.label("Account token");
                 ui.add(
                     egui::TextEdit::singleline(&mut self.form.token)
                         .password(true)
                         .hint_text("if your relay requires one")
                         .desired_width(220.0),
-                );
+                )
+                .labelled_by(label.id);
                 ui.end_row();
             });
             ui.add_space(8.0);

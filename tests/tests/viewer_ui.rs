@@ -1,0 +1,203 @@
+//! The technician's window, driven like a person would (egui_kittest: clicks and typing, no display),
+//! against a real relay and a real host on loopback: connect by code, wrong code, the screen arriving,
+//! chat both ways, control revoked by the user mid-session, a file dropped on the window reaching the host.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::*;
+use egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use tether_host::files::UploadPolicy;
+use tether_host::HostEvent;
+use tether_shared::session_proto::Permissions;
+use tether_viewer::ui::{ConnectForm, ViewerApp};
+
+/// One settings file for the whole test binary (the viewer remembers the relay there).
+fn settings_file() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    std::env::set_var("TETHER_VIEWER_CONFIG", dir.path().join("viewer.json"));
+    dir.path()
+}
+
+fn harness(app: ViewerApp) -> Harness<'static, ViewerApp> {
+    Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut ViewerApp| app.show(ui), app)
+}
+
+/// Step the UI (with real time passing) until `done` holds.
+fn step_until(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&mut ViewerApp) -> bool) {
+    let start = Instant::now();
+    while !done(harness.state_mut()) {
+        assert!(start.elapsed() < Duration::from_secs(15), "timed out waiting for: {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.run_steps(2);
+}
+
+/// Fill in the connect form by typing into it, as the technician would.
+fn fill_form(harness: &mut Harness<'_, ViewerApp>, relay: &TestRelay, code_digits: &str) {
+    let fields = [
+        ("Code", code_digits.to_string()),
+        ("Your name", "Erin".to_string()),
+        ("Relay", relay.handle.local_addr().to_string()),
+        ("Relay fingerprint", relay.handle.fingerprint().to_string()),
+    ];
+    for (label, text) in fields {
+        harness.get_by_role_and_label(Role::TextInput, label).focus();
+        harness.step();
+        harness.get_by_role_and_label(Role::TextInput, label).type_text(&text);
+        harness.run_steps(2);
+    }
+}
+
+struct Rig {
+    rt: tokio::runtime::Runtime,
+    relay: TestRelay,
+    host: TestHost,
+    incoming: tempfile::TempDir,
+}
+
+fn rig() -> Rig {
+    settings_file();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let incoming = tempfile::tempdir().expect("temp dir");
+    let (relay, host) = rt.block_on(async {
+        let relay = start_relay(|_| {});
+        let mut cfg = host_config(&relay, Permissions::ALL);
+        cfg.session.files.incoming = Some(incoming.path().to_path_buf());
+        cfg.session.files.uploads = UploadPolicy::Allow;
+        let host = start_host_with(cfg, || {
+            tether_host::capture::open(tether_host::capture::Source::TestPattern { width: W, height: H })
+        });
+        (relay, host)
+    });
+    Rig { rt, relay, host, incoming }
+}
+
+impl Rig {
+    fn code(&mut self) -> String {
+        self.rt.block_on(self.host.next_code()).to_string()
+    }
+
+    fn event(&mut self, want: impl Fn(&HostEvent) -> bool) -> HostEvent {
+        self.rt.block_on(async {
+            loop {
+                let event = self.host.next_event().await;
+                if want(&event) {
+                    return event;
+                }
+            }
+        })
+    }
+}
+
+/// A file dropped on the window, as the windowing layer (egui-winit) hands it over.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn connect_watch_chat_revoke_and_drop_a_file() {
+    let mut rig = rig();
+    let code = rig.code();
+    let mut ui = harness(ViewerApp::new(ConnectForm::default()).expect("app"));
+
+    // The code formats as it is typed.
+    fill_form(&mut ui, &rig.relay, &code.replace('-', ""));
+    assert_eq!(ui.state().form.code, code);
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "the session", |app| app.is_live());
+    let handle = match rig.event(|e| matches!(e, HostEvent::Connected { .. })) {
+        HostEvent::Connected { technician, granted, session, .. } => {
+            assert_eq!(technician, "Erin");
+            assert_eq!(granted, Permissions::ALL);
+            session
+        }
+        _ => unreachable!(),
+    };
+    step_until(&mut ui, "the host's screen", |app| app.live().is_some_and(|l| l.screen.size() == [W as usize, H as usize]));
+    ui.get_by_label_contains("Host screen 320×240");
+    ui.get_by_label("View only"); // control was granted
+
+    // Chat: the technician writes, the user reads; the user answers, the technician reads.
+    ui.get_by_label("Chat").click();
+    ui.run_steps(2);
+    ui.get_by_role(Role::TextInput).focus();
+    ui.step();
+    ui.get_by_role(Role::TextInput).type_text("Restarting the print spooler now");
+    ui.run_steps(2);
+    ui.get_by_label("Send").click();
+    ui.run_steps(2);
+    match rig.event(|e| matches!(e, HostEvent::Chat { .. })) {
+        HostEvent::Chat { from, text } => assert_eq!((from.as_str(), text.as_str()), ("Erin", "Restarting the print spooler now")),
+        _ => unreachable!(),
+    }
+    ui.get_by_label("You: Restarting the print spooler now");
+    handle.chat("Thanks, go ahead").expect("chat");
+    step_until(&mut ui, "the user's chat line", |app| {
+        app.live().is_some_and(|l| l.chat.contains(&tether_viewer::ui::live::ChatLine::Host("Thanks, go ahead".into())))
+    });
+    ui.get_by_label("User: Thanks, go ahead");
+
+    // The user revokes control: the toolbar offers to ask for it again.
+    handle.set_permissions(Permissions { view: true, control: false, files: true });
+    step_until(&mut ui, "control revoked", |app| app.live().is_some_and(|l| !l.grants().control));
+    ui.get_by_label("Request control");
+    ui.get_by_label_contains("Allowed: view, files");
+
+    // A file dropped on the window goes to the host, whole.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("diagnostics.log");
+    let body: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(&file, &body).expect("write");
+    ui.input_mut().dropped_files.push(Arc::new(Dropped(file)));
+    ui.step();
+    match rig.event(|e| matches!(e, HostEvent::File(_))) {
+        HostEvent::File(tether_host::files::FileEvent::Received { names, .. }) => assert_eq!(names, ["diagnostics.log"]),
+        other => panic!("expected the file, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(rig.incoming.path().join("diagnostics.log")).expect("arrived"), body);
+    step_until(&mut ui, "the transfer shown as done", |app| app.live().is_some_and(|l| l.files.active() == 0));
+    // The files panel opened by itself when the file was dropped, and shows the result.
+    ui.get_by_label_contains("Done: diagnostics.log");
+
+    // End session: back at the connect screen, which says so.
+    ui.get_by_label("End session").click();
+    step_until(&mut ui, "the connect screen", |app| !app.is_live());
+    ui.get_by_label_contains("You ended the session");
+    let report = rig.rt.block_on(rig.host.report()).expect("session ran");
+    assert_eq!(report.technician, "Erin");
+}
+
+#[test]
+fn a_wrong_code_says_so() {
+    let mut rig = rig();
+    let code = rig.code();
+    // Same nameplate, different secret.
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    let last = digits.chars().last().expect("digit");
+    let wrong = format!("{}{}", &digits[..digits.len() - 1], if last == '0' { '1' } else { '0' });
+    let mut ui = harness(ViewerApp::new(ConnectForm::default()).expect("app"));
+    fill_form(&mut ui, &rig.relay, &wrong);
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "an error", |app| app.error().is_some());
+    assert_eq!(ui.state().error().expect("error").0, "Wrong code");
+    ui.get_by_label("Wrong code");
+    assert!(!ui.state().is_live());
+    // The form stays filled, so the technician can correct the code.
+    assert_eq!(ui.state().form.relay, rig.relay.handle.local_addr().to_string());
+}
