@@ -129,7 +129,9 @@ fn connect_watch_chat_revoke_and_drop_a_file() {
         }
         _ => unreachable!(),
     };
-    step_until(&mut ui, "the host's screen", |app| app.live().is_some_and(|l| l.screen.size() == [W as usize, H as usize]));
+    step_until(&mut ui, "the host's screen", |app| {
+        app.live().is_some_and(|l| l.screen.size() == [W as usize, H as usize])
+    });
     ui.get_by_label_contains("Host screen 320×240");
     ui.get_by_label("View only"); // control was granted
 
@@ -143,13 +145,17 @@ fn connect_watch_chat_revoke_and_drop_a_file() {
     ui.get_by_label("Send").click();
     ui.run_steps(2);
     match rig.event(|e| matches!(e, HostEvent::Chat { .. })) {
-        HostEvent::Chat { from, text } => assert_eq!((from.as_str(), text.as_str()), ("Erin", "Restarting the print spooler now")),
+        HostEvent::Chat { from, text } => {
+            assert_eq!((from.as_str(), text.as_str()), ("Erin", "Restarting the print spooler now"))
+        }
         _ => unreachable!(),
     }
     ui.get_by_label("You: Restarting the print spooler now");
     handle.chat("Thanks, go ahead").expect("chat");
     step_until(&mut ui, "the user's chat line", |app| {
-        app.live().is_some_and(|l| l.chat.contains(&tether_viewer::ui::live::ChatLine::Host("Thanks, go ahead".into())))
+        app.live().is_some_and(|l| {
+            l.chat.contains(&tether_viewer::ui::live::ChatLine::Host("Thanks, go ahead".into()))
+        })
     });
     ui.get_by_label("User: Thanks, go ahead");
 
@@ -167,11 +173,15 @@ fn connect_watch_chat_revoke_and_drop_a_file() {
     ui.input_mut().dropped_files.push(Arc::new(Dropped(file)));
     ui.step();
     match rig.event(|e| matches!(e, HostEvent::File(_))) {
-        HostEvent::File(tether_host::files::FileEvent::Received { names, .. }) => assert_eq!(names, ["diagnostics.log"]),
+        HostEvent::File(tether_host::files::FileEvent::Received { names, .. }) => {
+            assert_eq!(names, ["diagnostics.log"])
+        }
         other => panic!("expected the file, got {other:?}"),
     }
     assert_eq!(std::fs::read(rig.incoming.path().join("diagnostics.log")).expect("arrived"), body);
-    step_until(&mut ui, "the transfer shown as done", |app| app.live().is_some_and(|l| l.files.active() == 0));
+    step_until(&mut ui, "the transfer shown as done", |app| {
+        app.live().is_some_and(|l| l.files.active() == 0)
+    });
     // The files panel opened by itself when the file was dropped, and shows the result.
     ui.get_by_label_contains("Done: diagnostics.log");
 

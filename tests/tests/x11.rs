@@ -249,3 +249,80 @@ async fn a_monitor_that_changes_size_mid_session_is_followed() {
     }
     assert_view_matches(&viewer, &x, Some((0, 0, 800, 600)), "after the resize").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_technician_switches_monitors_mid_session() {
+    let x = Xvfb::start(1280, 800);
+    x.run("xrandr", &["--setmonitor", "left", "640/160x800/200+0+0", "none"]);
+    x.run("xrandr", &["--setmonitor", "right", "640/160x800/200+640+0", "none"]);
+    let relay = start_relay(|_| {});
+    let (_host, viewer) = share_monitor(&relay, &x, "view,control", 0).await;
+    let mut monitors = viewer.monitors();
+    let listed = tokio::time::timeout(Duration::from_secs(10), monitors.wait_for(|m| !m.list.is_empty()))
+        .await
+        .expect("the host lists its monitors")
+        .expect("alive")
+        .clone();
+    let names: Vec<&str> = listed.list.iter().map(|m| m.name.as_str()).collect();
+    // Xvfb keeps its whole-screen monitor after the two we defined.
+    assert_eq!((&names[..2], listed.current), (["left", "right"].as_slice(), 0), "{listed:?}");
+    viewer.next_frame(None).await.expect("frame");
+    viewer.select_monitor(1).await.expect("request");
+    tokio::time::timeout(Duration::from_secs(10), monitors.wait_for(|m| m.current == 1))
+        .await
+        .expect("the host says it switched")
+        .expect("alive");
+    assert_view_matches(&viewer, &x, Some((640, 0, 640, 800)), "the right monitor after the switch").await;
+    // Input now lands on the right monitor.
+    viewer.send_input(InputEvent::MouseMove { x: 10, y: 20 }).await.expect("send");
+    wait_for("the pointer on the right monitor", || x.mouse() == (650, 20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clipboard_text_goes_both_ways_only_with_control() {
+    use tether_viewer::session::HostNotice;
+    let x = Xvfb::start(800, 600);
+    let relay = start_relay(|_| {});
+    let (_host, viewer) = share(&relay, &x, "view,control").await;
+    let mut notices = viewer.notices();
+
+    // Technician → host: lands on the host's X clipboard.
+    viewer.send_clipboard("from the technician: ünïcödé ✓").await.expect("send");
+    wait_for("the host's clipboard", || {
+        x.try_run("xclip", &["-o", "-selection", "clipboard"]).as_deref()
+            == Some("from the technician: ünïcödé ✓")
+    })
+    .await;
+
+    // Host → technician, once the viewer watches the clipboard.
+    viewer.watch_clipboard(true).await.expect("watch");
+    let copy = std::process::Command::new("sh")
+        .args(["-c", "printf 'copied on the host' | xclip -selection clipboard"])
+        .env("DISPLAY", &x.display)
+        .status()
+        .expect("xclip");
+    assert!(copy.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, notices.recv()).await.expect("the host's clipboard in time") {
+            Ok(HostNotice::Clipboard(text)) if text == "copied on the host" => break,
+            Ok(_) => continue,
+            Err(e) => panic!("notices: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_control_the_clipboard_is_left_alone() {
+    use tether_viewer::session::HostNotice;
+    let x = Xvfb::start(800, 600);
+    let relay = start_relay(|_| {});
+    let (_host, viewer) = share(&relay, &x, "view").await;
+    let mut notices = viewer.notices();
+    viewer.send_clipboard("should not arrive").await.expect("send");
+    let notice =
+        tokio::time::timeout(Duration::from_secs(10), notices.recv()).await.expect("a notice").expect("open");
+    assert!(matches!(&notice, HostNotice::Notice(t) if t.contains("control")), "{notice:?}");
+    assert_ne!(x.try_run("xclip", &["-o", "-selection", "clipboard"]).as_deref(), Some("should not arrive"));
+}

@@ -55,7 +55,8 @@ pub struct Live {
     input: mpsc::UnboundedSender<InputEvent>,
     clipboard: Option<ClipboardSync>,
     pub clipboard_on: bool,
-    pub quality: Quality,
+    /// The quality the technician chose (`None`: the host's own setting).
+    pub quality: Option<Quality>,
     frames_seen: u64,
     last_seq: Option<u64>,
     rates: Rates,
@@ -127,7 +128,7 @@ impl Live {
             input,
             clipboard: None,
             clipboard_on: false,
-            quality: Quality::default(),
+            quality: None,
             frames_seen: 0,
             last_seq: None,
             rates: Rates { since: Instant::now(), frames_then: 0, bytes_then: 0, fps: 0.0, kbit: 0.0 },
@@ -388,17 +389,17 @@ impl Live {
         };
         let mut chosen = self.quality;
         egui::ComboBox::from_id_salt("quality")
-            .selected_text(name(chosen))
+            .selected_text(chosen.map_or("Quality: host's setting".to_string(), name))
             .show_ui(ui, |ui| {
                 for q in [Quality::Lossless, Quality::default(), Quality::Balanced { jpeg_quality: 50 }] {
-                    ui.selectable_value(&mut chosen, q, name(q));
+                    ui.selectable_value(&mut chosen, Some(q), name(q));
                 }
             })
             .response
             .on_hover_text("Text is always sharp; this sets how photos and video are sent");
-        if chosen != self.quality {
+        if let Some(q) = chosen.filter(|_| chosen != self.quality) {
             self.quality = chosen;
-            self.request("quality", move |s| async move { s.set_quality(chosen).await });
+            self.request("quality", move |s| async move { s.set_quality(q).await });
         }
     }
 

@@ -222,12 +222,14 @@ impl ViewerApp {
         egui::Frame::group(ui.style()).inner_margin(16.0).show(ui, |ui| {
             egui::Grid::new("connect").num_columns(2).spacing([12.0, 10.0]).show(ui, |ui| {
                 let label = ui.label("Code");
-                let code = ui.add(
-                    egui::TextEdit::singleline(&mut self.form.code)
-                        .hint_text("482-913-5071")
-                        .font(egui::TextStyle::Monospace)
-                        .desired_width(220.0),
-                ).labelled_by(label.id);
+                let code = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut self.form.code)
+                            .hint_text("482-913-5071")
+                            .font(egui::TextStyle::Monospace)
+                            .desired_width(220.0),
+                    )
+                    .labelled_by(label.id);
                 if code.changed() {
                     self.form.code = format_code_input(&self.form.code);
                 }

@@ -1,0 +1,104 @@
+//! The real windows under Xvfb during a live session: the technician's window shows the host's X screen,
+//! and typing through it runs a command in a terminal on the host. Screenshots are saved next to the
+//! binaries (`target/debug/screenshots/`) for a person to look at; the README shows copies.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::procs::Proc;
+use common::xvfb::Xvfb;
+use common::*;
+
+/// The host's desktop colour: easy to find in the viewer's screenshot.
+const HOST_BACKGROUND: [u8; 3] = [0xcc, 0x33, 0x66];
+
+fn screenshot_dir() -> PathBuf {
+    let dir = bin("tether-viewer").parent().expect("target dir").join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+/// Share of pixels that have the host's background colour.
+fn host_share(shot: &image::RgbImage) -> f64 {
+    let hits = shot.pixels().filter(|p| p.0 == HOST_BACKGROUND).count();
+    hits as f64 / (shot.width() * shot.height()) as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_window_shows_the_host_screen_and_types_into_it() {
+    let mut host_x = Xvfb::start(1280, 800);
+    host_x.run("xsetroot", &["-solid", "#cc3366"]);
+    host_x.spawn("xterm", &["-geometry", "100x30+40+40", "-fa", "Monospace", "-fs", "12"]);
+    let viewer_x = Xvfb::start(1600, 1000);
+    let relay = start_relay(|_| {});
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let mut host = Proc::spawn_with_env(
+        "tether-host",
+        &[
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--headless",
+            "--grant",
+            "view,control",
+            "--quality",
+            "lossless",
+        ],
+        &[("DISPLAY", host_x.display.as_str())],
+    );
+    let code = host.line("code").await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("viewer.json");
+    let config = config.to_str().expect("utf-8");
+    let runtime = home.path().to_str().expect("utf-8");
+    let _viewer = Proc::spawn_with_env(
+        "tether-viewer",
+        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Erin"],
+        &[
+            ("DISPLAY", viewer_x.display.as_str()),
+            ("TETHER_VIEWER_CONFIG", config),
+            ("XDG_RUNTIME_DIR", runtime),
+        ],
+    );
+    assert_eq!(host.line("connected").await, "Erin");
+
+    // The host's screen appears in the window: a good part of the viewer's display is the host's desktop.
+    let start = Instant::now();
+    let shot = loop {
+        let shot = viewer_x.screenshot();
+        if host_share(&shot) > 0.2 {
+            break shot;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the window never showed the host's screen");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    shot.save(screenshot_dir().join("viewer-live.png")).expect("save");
+
+    // Through the window: click into the host's terminal and type a command that leaves a mark.
+    let marker = home.path().join("typed-through-the-window");
+    let window = loop {
+        if let Some(id) = viewer_x.try_run("xdotool", &["search", "--name", "Tether Viewer"]) {
+            if let Some(id) = id.lines().next() {
+                break id.to_owned();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    viewer_x.run("xdotool", &["windowfocus", &window]);
+    // The window's middle is on the host's terminal (it fills most of the shared screen's top left).
+    viewer_x.run("xdotool", &["mousemove", "350", "250", "click", "1"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let command = format!("touch {}", marker.display());
+    viewer_x.run("xdotool", &["type", "--delay", "20", &command]);
+    viewer_x.run("xdotool", &["key", "Return"]);
+    let start = Instant::now();
+    while !marker.exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the typed command did not run on the host");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    viewer_x.screenshot().save(screenshot_dir().join("viewer-typed.png")).expect("save");
+}
