@@ -60,7 +60,7 @@ pub async fn direct_pair(
 ) -> Result<(Connection, Connection, [quinn::Endpoint; 2]), PairError> {
     let host_id = Identity::generate(&[tls::E2E_SERVER_NAME])?;
     let viewer_id = Identity::generate(&["viewer.tether.invalid"])?;
-    let transport = || tls::transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
+    let transport = || tls::e2e_transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
     let server = tls::e2e_server_config(&host_id, viewer_id.fingerprint(), transport())?;
     let host_ep = quinn::Endpoint::server(server, ([127, 0, 0, 1], 0).into())?;
     let viewer_ep = quinn::Endpoint::client(([127, 0, 0, 1], 0).into())?;

@@ -26,10 +26,16 @@ pub fn tag_of(datagram: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tag))
 }
 
-/// Write the header for `tag` into the first [`HEADER_LEN`] bytes of `buf`.
+/// The header for `tag`.
+pub fn header(tag: u64) -> [u8; HEADER_LEN] {
+    let mut h = [MARKER; HEADER_LEN];
+    h[1..].copy_from_slice(&tag.to_be_bytes());
+    h
+}
+
+/// Write the header for `tag` into the first [`HEADER_LEN`] bytes of `buf` (which must be that long).
 pub fn write_header(buf: &mut [u8], tag: u64) {
-    buf[0] = MARKER;
-    buf[1..HEADER_LEN].copy_from_slice(&tag.to_be_bytes());
+    buf[..HEADER_LEN].copy_from_slice(&header(tag));
 }
 
 #[cfg(test)]
@@ -42,6 +48,7 @@ mod tests {
         write_header(&mut buf, 0x0102_0304_0506_0708);
         assert_eq!(tag_of(&buf), Some(0x0102_0304_0506_0708));
         assert_eq!(tag_of(&buf[..8]), None, "short header");
+        assert_eq!(buf[..HEADER_LEN], header(0x0102_0304_0506_0708));
         for first in [0x40u8, 0x41, 0xC0, 0xFF] {
             assert!(!is_tagged(&[first, 0, 0]));
         }

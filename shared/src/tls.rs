@@ -357,6 +357,24 @@ pub fn transport(idle: Duration, keep_alive: Option<Duration>) -> quinn::Transpo
     t
 }
 
+/// Flow-control windows of the end-to-end connection. quinn's defaults (1.25 MB per stream) assume
+/// 100 ms at 100 Mbit/s; a file transfer stalls the stream while the receiver hashes and writes a 1 MiB
+/// chunk, so the window must also cover that pause at ≥ 200 MB/s. A host and a viewer have one such
+/// connection each, so the memory it may take is bounded by these.
+pub const E2E_STREAM_WINDOW: u32 = 8 << 20;
+/// The connection-wide receive window and the send buffer of the end-to-end connection.
+pub const E2E_CONNECTION_WINDOW: u32 = 16 << 20;
+
+/// Transport settings of the end-to-end connection: [`transport`] plus windows sized for a fast
+/// transfer ([`E2E_STREAM_WINDOW`], [`E2E_CONNECTION_WINDOW`]).
+pub fn e2e_transport(idle: Duration, keep_alive: Option<Duration>) -> quinn::TransportConfig {
+    let mut t = transport(idle, keep_alive);
+    t.stream_receive_window(quinn::VarInt::from_u32(E2E_STREAM_WINDOW))
+        .receive_window(quinn::VarInt::from_u32(E2E_CONNECTION_WINDOW))
+        .send_window(u64::from(E2E_CONNECTION_WINDOW));
+    t
+}
+
 /// Endpoint settings every Tether endpoint uses: no fixed-bit greasing, so the relay can tell QUIC
 /// from tagged packets by the first byte ([`crate::packet`]).
 pub fn endpoint_config() -> quinn::EndpointConfig {

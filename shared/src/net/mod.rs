@@ -2,12 +2,14 @@
 //!
 //! - [`socket::TaggedSocket`]: one UDP socket that carries both the control QUIC connection to the relay and
 //!   the end-to-end QUIC connection to the peer (wrapped in tagged packets, see [`crate::packet`]).
+//! - [`udp::BatchUdp`]: the batched (recvmmsg/GRO, GSO) UDP socket under it and under the relay's socket.
 //! - [`link::RelayLink`]: the control connection and its message stream.
 //! - [`pairing`]: register / claim, SPAKE2, key confirmation, then the pinned end-to-end QUIC connection.
 
 pub mod link;
 pub mod pairing;
 pub mod socket;
+pub mod udp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -202,7 +202,7 @@ impl HostRendezvous {
             Ok(found) => found,
             Err(()) => return self.await_failure_ack().await.map(|()| None),
         };
-        let transport = tls::transport(self.timeouts.e2e_idle, Some(self.timeouts.keep_alive));
+        let transport = tls::e2e_transport(self.timeouts.e2e_idle, Some(self.timeouts.keep_alive));
         let server = tls::e2e_server_config(&self.identity, peer, transport)?;
         self.link.endpoint.set_server_config(Some(server));
         self.link.send(&ClientToRelay::PairingResult { ok: true }).await?;
@@ -278,7 +278,7 @@ pub async fn connect_viewer(
             Ok(other) => return Err(ClientError::Unexpected(format!("{other:?} instead of SessionReady"))),
             Err(e) => return Err(e),
         }
-        let transport = tls::transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
+        let transport = tls::e2e_transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
         let cfg = tls::e2e_client_config(&identity, peer, transport)?;
         let conn = link
             .endpoint

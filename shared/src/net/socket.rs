@@ -7,22 +7,30 @@
 //! not from the relay, or tagged with another tag, is dropped. Sharing the socket means the relay sees
 //! the tagged packets come from the address of the authenticated control connection.
 //!
-//! Plain `recv_from`/`send_to`, one datagram per call (no GSO/GRO): simple and correct; batching is a
-//! later optimisation.
+//! I/O is batched ([`super::udp::BatchUdp`]): quinn may hand us a GSO transmit of several QUIC packets
+//! of `segment_size` bytes (the last may be shorter); for the virtual peer each segment gets its own tag
+//! header, so the wrapped transmit has segments of `segment_size + HEADER_LEN` and leaves in one GSO
+//! `sendmsg`. On receive, a GRO buffer from the relay holds several tagged datagrams of `stride` bytes;
+//! each header is checked and stripped and the payloads are packed to a stride of `stride - HEADER_LEN`.
+//! A buffer whose segments differ in kind (tagged vs control QUIC, which GRO may merge since both come
+//! from the relay's port) keeps the kind of its first valid segment and drops the others; QUIC recovers.
+//!
+//! The don't-fragment bit is set, so quinn runs path MTU discovery end to end through the relay; the
+//! 9-byte header is simply part of what the path must carry, and probes that do not fit are lost (or
+//! refused with `EMSGSIZE`) like any other oversized probe.
 
 use std::fmt;
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
+use super::udp::{self, BatchUdp};
+use crate::packet;
 use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncUdpSocket, UdpPoller};
-use tokio::io::ReadBuf;
-
-use crate::packet;
 
 /// The stand-in address of the session peer. Never sent to on the wire: [`TaggedSocket`] maps it to the
 /// relay. A loopback address, so even a bug could not send traffic anywhere else.
@@ -46,15 +54,14 @@ fn same_addr(a: SocketAddr, b: SocketAddr) -> bool {
     canon(a) == canon(b)
 }
 
-/// Largest datagram we wrap on the stack; larger ones (never produced with our MTU settings) use the heap.
-const STACK_DATAGRAM: usize = 2048;
-
 pub struct TaggedSocket {
-    io: tokio::net::UdpSocket,
+    io: BatchUdp,
     relay: SocketAddr,
     virtual_peer: SocketAddr,
     /// This client's session tag; 0 until the relay hands one out.
     tag: AtomicU64,
+    /// Where a transmit to the virtual peer is wrapped (reused: at most `max_transmit_segments` packets).
+    wrap: Mutex<Vec<u8>>,
 }
 
 impl fmt::Debug for TaggedSocket {
@@ -71,10 +78,13 @@ impl TaggedSocket {
             (None, SocketAddr::V4(_)) => (Ipv4Addr::UNSPECIFIED, 0).into(),
             (None, SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
-        let std = std::net::UdpSocket::bind(local)?;
-        std.set_nonblocking(true)?;
-        let io = tokio::net::UdpSocket::from_std(std)?;
-        Ok(Arc::new(Self { io, relay, virtual_peer: virtual_peer(relay.is_ipv6()), tag: AtomicU64::new(0) }))
+        Ok(Arc::new(Self {
+            io: BatchUdp::bind(local)?,
+            relay,
+            virtual_peer: virtual_peer(relay.is_ipv6()),
+            tag: AtomicU64::new(0),
+            wrap: Mutex::new(Vec::new()),
+        }))
     }
 
     /// Start wrapping end-to-end packets with `tag`.
@@ -86,23 +96,80 @@ impl TaggedSocket {
         self.virtual_peer
     }
 
-    fn send_tagged(&self, contents: &[u8]) -> io::Result<()> {
+    /// Wrap every segment of `transmit` with our tag and send the lot to the relay in one transmit.
+    fn send_tagged(&self, transmit: &Transmit) -> io::Result<()> {
         let tag = self.tag.load(Ordering::Acquire);
         if tag == 0 {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "no session tag yet"));
         }
-        let total = packet::HEADER_LEN + contents.len();
-        let mut stack = [0u8; STACK_DATAGRAM];
-        let mut heap = Vec::new();
-        let buf: &mut [u8] = if total <= STACK_DATAGRAM {
-            &mut stack[..total]
-        } else {
-            heap.resize(total, 0);
-            &mut heap
+        let contents = transmit.contents;
+        let segment = match transmit.segment_size {
+            Some(s) if s > 0 && s < contents.len() => s,
+            _ => contents.len(),
         };
-        packet::write_header(buf, tag);
-        buf[packet::HEADER_LEN..].copy_from_slice(contents);
-        self.io.try_send_to(buf, self.relay).map(|_| ())
+        let header = packet::header(tag);
+        let mut wrap = self.wrap.lock().unwrap_or_else(PoisonError::into_inner);
+        wrap.clear();
+        let mut count = 0;
+        for (start, end) in udp::segments(contents.len(), segment) {
+            wrap.extend_from_slice(&header);
+            wrap.extend_from_slice(&contents[start..end]);
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        self.io.try_send(&Transmit {
+            destination: self.relay,
+            ecn: transmit.ecn,
+            contents: &wrap,
+            segment_size: (count > 1).then_some(segment + packet::HEADER_LEN),
+            src_ip: transmit.src_ip,
+        })
+    }
+
+    /// Check and strip the tags of one received buffer in place. On return `meta.len` is the length of
+    /// what quinn may read (0: nothing) and `meta.stride` its segment size.
+    fn unwrap_received(&self, buf: &mut [u8], meta: &mut RecvMeta, mine: u64) {
+        let (len, stride) = (meta.len.min(buf.len()), meta.stride);
+        meta.len = 0;
+        if !same_addr(meta.addr, self.relay) {
+            return; // only the relay talks to us
+        }
+        // The kind of the batch, fixed by its first valid segment: tagged for us (true) or control (false).
+        let mut batch_tagged = None;
+        let mut out = 0;
+        for (start, end) in udp::segments(len, stride) {
+            let seg = &buf[start..end];
+            let tagged = if packet::is_tagged(seg) {
+                let ours = mine != 0 && seg.len() > packet::HEADER_LEN && packet::tag_of(seg) == Some(mine);
+                if !ours {
+                    continue;
+                }
+                true
+            } else {
+                false
+            };
+            if *batch_tagged.get_or_insert(tagged) != tagged {
+                continue;
+            }
+            let from = if tagged { start + packet::HEADER_LEN } else { start };
+            if from != out {
+                buf.copy_within(from..end, out);
+            }
+            out += end - from;
+        }
+        match batch_tagged {
+            Some(true) => {
+                // Every kept segment is longer than the header, so the new stride is at least 1.
+                meta.addr = self.virtual_peer;
+                meta.stride = stride - packet::HEADER_LEN;
+            }
+            Some(false) => {}
+            None => return,
+        }
+        meta.len = out;
+        meta.dst_ip = None;
     }
 }
 
@@ -113,9 +180,9 @@ impl AsyncUdpSocket for TaggedSocket {
 
     fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
         if same_addr(transmit.destination, self.virtual_peer) {
-            self.send_tagged(transmit.contents)
+            self.send_tagged(transmit)
         } else {
-            self.io.try_send_to(transmit.contents, transmit.destination).map(|_| ())
+            self.io.try_send(transmit)
         }
     }
 
@@ -125,33 +192,34 @@ impl AsyncUdpSocket for TaggedSocket {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        let (Some(buf), Some(meta)) = (bufs.first_mut(), meta.first_mut()) else {
-            return Poll::Ready(Ok(0));
-        };
         loop {
-            let mut read = ReadBuf::new(buf);
-            let src = ready!(self.io.poll_recv_from(cx, &mut read))?;
-            let len = read.filled().len();
-            if !same_addr(src, self.relay) {
-                continue; // only the relay talks to us
+            let n = ready!(self.io.poll_recv(cx, bufs, meta))?;
+            let mine = self.tag.load(Ordering::Acquire);
+            let mut kept = 0;
+            for (buf, meta) in bufs.iter_mut().zip(meta.iter_mut()).take(n) {
+                self.unwrap_received(buf, meta, mine);
+                kept += usize::from(meta.len > 0);
             }
-            let (addr, len) = if packet::is_tagged(&buf[..len]) {
-                let mine = self.tag.load(Ordering::Acquire);
-                if mine == 0 || packet::tag_of(&buf[..len]) != Some(mine) {
-                    continue;
-                }
-                buf.copy_within(packet::HEADER_LEN..len, 0);
-                (self.virtual_peer, len - packet::HEADER_LEN)
-            } else {
-                (src, len)
-            };
-            *meta = RecvMeta { addr, len, stride: len, ecn: None, dst_ip: None };
-            return Poll::Ready(Ok(1));
+            if kept > 0 {
+                return Poll::Ready(Ok(n));
+            }
         }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.local_addr()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.io.max_gso_segments()
+    }
+
+    fn max_receive_segments(&self) -> usize {
+        self.io.gro_segments()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.io.may_fragment()
     }
 }
 
@@ -162,7 +230,7 @@ pub trait HasUdp: Send + Sync + 'static {
 
 impl HasUdp for TaggedSocket {
     fn udp(&self) -> &tokio::net::UdpSocket {
-        &self.io
+        self.io.tokio()
     }
 }
 
@@ -178,5 +246,80 @@ impl<S> fmt::Debug for Writable<S> {
 impl<S: HasUdp> UdpPoller for Writable<S> {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context) -> Poll<io::Result<()>> {
         self.0.udp().poll_send_ready(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn meta(addr: SocketAddr, len: usize, stride: usize) -> RecvMeta {
+        RecvMeta { addr, len, stride, ecn: None, dst_ip: None }
+    }
+
+    fn tagged(tag: u64, payload: &[u8]) -> Vec<u8> {
+        let mut v = packet::header(tag).to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[tokio::test]
+    async fn a_gso_transmit_gets_one_tag_per_segment() {
+        let relay = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        relay.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let sock = TaggedSocket::bind(relay.local_addr().expect("addr"), None).expect("bind");
+        sock.set_tag(7);
+        sock.udp().writable().await.expect("writable"); // as quinn polls before it sends
+        let contents: Vec<u8> = (0..250u8).collect();
+        let transmit = Transmit {
+            destination: sock.virtual_peer(),
+            ecn: None,
+            contents: &contents,
+            segment_size: Some(100),
+            src_ip: None,
+        };
+        sock.try_send(&transmit).expect("send");
+        // A plain socket without GRO receives the GSO send as separate datagrams.
+        let mut buf = [0u8; 2048];
+        for chunk in contents.chunks(100) {
+            let (n, _) = relay.recv_from(&mut buf).expect("recv");
+            assert_eq!(buf[..n], tagged(7, chunk)[..]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gro_buffer_is_unwrapped_and_foreign_segments_dropped() {
+        let relay: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let sock = TaggedSocket::bind(relay, Some(Ipv4Addr::LOCALHOST.into())).expect("bind");
+        let (a, b, c) = ([1u8; 20], [2u8; 20], [3u8; 5]);
+        // Ours, someone else's, ours (short last segment), at a stride of 29.
+        let mut buf = [tagged(5, &a), tagged(6, &b), tagged(5, &c)].concat();
+        let mut m = meta(relay, buf.len(), 29);
+        sock.unwrap_received(&mut buf, &mut m, 5);
+        assert_eq!((m.addr, m.len, m.stride), (sock.virtual_peer(), 25, 20));
+        assert_eq!(buf[..25], [&a[..], &c[..]].concat()[..]);
+
+        // Control QUIC first: tagged segments merged into the same buffer are dropped.
+        let quic = [0x40u8; 29];
+        let mut buf = [&quic[..], &tagged(5, &a)[..], &quic[..10]].concat();
+        let mut m = meta(relay, buf.len(), 29);
+        sock.unwrap_received(&mut buf, &mut m, 5);
+        assert_eq!((m.addr, m.len, m.stride), (relay, 39, 29));
+        assert_eq!(buf[..39], [&quic[..], &quic[..10]].concat()[..]);
+
+        // Not from the relay, no tag yet, a bare header, a zero stride: nothing for quinn.
+        let other: SocketAddr = "127.0.0.1:10".parse().expect("addr");
+        for (from, mine, bytes, stride) in [
+            (other, 5, tagged(5, &a), 29),
+            (relay, 0, tagged(5, &a), 29),
+            (relay, 5, tagged(5, &[]), 9),
+            (relay, 5, tagged(5, &a), 0),
+        ] {
+            let mut buf = bytes.clone();
+            let mut m = meta(from, buf.len(), stride);
+            sock.unwrap_received(&mut buf, &mut m, mine);
+            assert_eq!(m.len, 0);
+        }
     }
 }
