@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# A complete local support session on this machine: a relay, a host sharing its X screen, and a
-# technician's viewer that pairs by one-time code, types into a terminal on the host and saves the host's
-# screen as a PNG. Without a display (a server, CI) it starts a virtual one (Xvfb) with a terminal on it.
+# A complete local support session on this machine: a relay, a host sharing an X screen, and the
+# technician's viewer window connected to it by one-time code.
+#
+# With a desktop (DISPLAY set): the host shares your screen and the viewer window opens on it; use it,
+# then close the window to end. Without one (a server, CI): two virtual displays (Xvfb) stand in for the
+# user's screen (with a terminal) and the technician's; the script clicks into the remote terminal
+# through the viewer window, types a command, and saves what the technician saw as tether-viewer.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=packages.sh
@@ -33,35 +37,59 @@ await_line() {
     return 1
 }
 
+# Start a virtual display of WIDTHxHEIGHT and print its DISPLAY value.
+start_xvfb() {
+    local out="$work/xvfb-$1.out"
+    Xvfb -displayfd 1 -screen 0 "$1x24" -noreset -nolisten tcp >"$out" 2>/dev/null &
+    pids+=($!)
+    for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.05; done
+    echo ":$(cat "$out")"
+}
+
 "$bin/tether-relay" --listen 127.0.0.1:0 --data-dir "$work/relay" >"$work/relay.out" 2>"$work/relay.log" &
 pids+=($!)
 relay=$(await_line listening "$work/relay.out")
+headless_demo=false
 if [ -z "${DISPLAY:-}" ]; then
-    Xvfb -displayfd 1 -screen 0 1280x800x24 -noreset -nolisten tcp >"$work/xvfb.out" 2>/dev/null &
-    pids+=($!)
-    for _ in $(seq 100); do [ -s "$work/xvfb.out" ] && break; sleep 0.05; done
-    export DISPLAY=":$(cat "$work/xvfb.out")"
-    xsetroot -solid '#336699'
-    echo "0. No display here: started a virtual one ($DISPLAY) with a terminal to share"
+    headless_demo=true
+    user_display=$(start_xvfb 1280x800)
+    tech_display=$(start_xvfb 1600x1000)
+    DISPLAY=$user_display xsetroot -solid '#336699'
+    echo "0. No display here: the user's screen is virtual display $user_display (with a terminal), the technician's $tech_display"
+else
+    user_display=$DISPLAY
+    tech_display=$DISPLAY
 fi
-xterm -geometry 90x24+60+60 -title "Tether demo: the user's terminal" &
+DISPLAY=$user_display xterm -geometry 90x24+60+60 -title "Tether demo: the user's terminal" &
 pids+=($!)
 sleep 1
 fingerprint=$(await_line fingerprint "$work/relay.out")
 echo "1. Relay listening on $relay (certificate $fingerprint)"
 
-"$bin/tether-host" --relay "$relay" --relay-fingerprint "$fingerprint" --headless --grant view,control \
-    >"$work/host.out" 2>"$work/host.log" &
+DISPLAY=$user_display "$bin/tether-host" --relay "$relay" --relay-fingerprint "$fingerprint" --headless \
+    --grant view,control >"$work/host.out" 2>"$work/host.log" &
 pids+=($!)
 code=$(await_line code "$work/host.out")
 echo "2. Host is waiting; the user reads out the code: $code"
 
-snapshot="$PWD/tether-session.png"
-echo "3. Technician connects with the code..."
-"$bin/tether-viewer" --relay "$relay" --relay-fingerprint "$fingerprint" --code "$code" --name "Demo Technician" \
-    --click 300,200 --type "echo Hello from your technician
-" --stay-secs 1 --snapshot "$snapshot"
-await_line ended "$work/host.out" >/dev/null
-echo "4. The technician clicked into the terminal and typed a command; the host logged:"
-echo "   $(tail -n 1 "$work/host.log")"
-echo "Done. The host's screen as the technician saw it: $snapshot"
+echo "3. The technician's window connects with the code..."
+viewer_args=(--relay "$relay" --relay-fingerprint "$fingerprint" --code "$code" --name "Demo Technician")
+if ! $headless_demo; then
+    "$bin/tether-viewer" "${viewer_args[@]}"
+    echo "Done: the window was closed, the session ended."
+    exit 0
+fi
+DISPLAY=$tech_display XDG_RUNTIME_DIR=$work TETHER_VIEWER_CONFIG=$work/viewer.json \
+    "$bin/tether-viewer" "${viewer_args[@]}" 2>"$work/viewer.log" &
+pids+=($!)
+await_line connected "$work/host.out" >/dev/null
+sleep 2
+window=$(DISPLAY=$tech_display xdotool search --name "Tether Viewer" | head -n 1)
+DISPLAY=$tech_display xdotool windowfocus "$window" mousemove 420 260 click 1
+sleep 0.5
+DISPLAY=$tech_display xdotool type --delay 30 "echo Hello from your technician"
+DISPLAY=$tech_display xdotool key Return
+sleep 1.5
+DISPLAY=$tech_display import -window root "$PWD/tether-viewer.png"
+echo "4. Through the viewer window the technician clicked into the user's terminal and typed a command."
+echo "Done. What the technician saw: $PWD/tether-viewer.png"

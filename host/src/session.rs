@@ -201,7 +201,12 @@ pub async fn run(
             () = requests => Ok(()),
             () = files => Err(SessionEnd::ConnectionLost("the connection closed".into())),
             _ = stop.cancelled() => Err(SessionEnd::Stopped),
-            _ = peer_gone.cancelled() => Err(SessionEnd::ConnectionLost(VIEWER_GONE.into())),
+            _ = peer_gone.cancelled() => {
+                // The relay's notice can overtake the viewer's own goodbye on the end-to-end
+                // connection: give that a moment, so a viewer that left is not reported as lost.
+                let _ = tokio::time::timeout(GOODBYE_GRACE, conn.closed()).await;
+                Err(SessionEnd::ConnectionLost(VIEWER_GONE.into()))
+            }
             reason = conn.closed() => Err(SessionEnd::ConnectionLost(reason.to_string())),
         }
     }
@@ -210,14 +215,14 @@ pub async fn run(
     .unwrap_or(SessionEnd::ViewerLeft);
     // A stream error says less than the connection's own reason (timed out, closed by peer…).
     let end = match (end, conn.close_reason()) {
-        (SessionEnd::ConnectionLost(_), _) if peer_gone.is_cancelled() => {
-            SessionEnd::ConnectionLost(VIEWER_GONE.into())
-        }
         // The viewer closed the connection normally: it left, nothing was lost.
         (SessionEnd::ConnectionLost(_), Some(quinn::ConnectionError::ApplicationClosed(close)))
             if close.error_code == CLOSE_NORMAL.into() =>
         {
             SessionEnd::ViewerLeft
+        }
+        (SessionEnd::ConnectionLost(_), _) if peer_gone.is_cancelled() => {
+            SessionEnd::ConnectionLost(VIEWER_GONE.into())
         }
         (SessionEnd::ConnectionLost(_), Some(reason)) => SessionEnd::ConnectionLost(reason.to_string()),
         (end, _) => end,
@@ -273,6 +278,9 @@ type Step = Result<(), SessionEnd>;
 
 /// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
 const SAFETY_TICK: Duration = Duration::from_millis(500);
+
+/// How long to wait for the viewer's goodbye after the relay said it is gone.
+const GOODBYE_GRACE: Duration = Duration::from_millis(300);
 
 const VIEWER_GONE: &str = "the viewer's connection to the relay ended (it vanished or lost its network)";
 
@@ -464,16 +472,22 @@ async fn input_loop(
     let mut sink = ReleaseOnDrop(sink);
     let mut recv = conn.accept_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
     // `read_msg` must never be cancelled mid-message, so the stream is read on its own and the events
-    // come through a channel, which can be raced against a permission change safely.
-    let (events_tx, mut events) = mpsc::channel(64);
+    // come through a channel, which can be raced against a permission change safely. The reader takes
+    // the next message only once the previous one was handled (a one-slot channel, reserved before
+    // reading; both run in this task, and handling does not yield): reading the stream to its end then
+    // means every event was injected, so a viewer that waits for that before closing loses nothing.
+    let (events_tx, mut events) = mpsc::channel(1);
     let reader = async move {
         loop {
+            let Ok(permit) = events_tx.reserve().await else { break };
             let msg = wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await;
             let more = matches!(msg, Ok(Some(_)));
-            if events_tx.send(msg).await.is_err() || !more {
-                return std::future::pending::<()>().await;
+            permit.send(msg);
+            if !more {
+                break;
             }
         }
+        std::future::pending::<()>().await
     };
     let handle = async {
         loop {

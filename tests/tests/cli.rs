@@ -86,7 +86,15 @@ async fn a_wrong_code_is_a_clear_error_and_the_host_gets_a_new_code() {
     digits[last] = if digits[last] == '0' { '1' } else { '0' };
     let wrong: String = digits.into_iter().collect();
     let out = tokio::process::Command::new(common::bin("tether-viewer"))
-        .args(["--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--code", &wrong])
+        .args([
+            "--relay",
+            &relay.addr,
+            "--relay-fingerprint",
+            &relay.fingerprint,
+            "--code",
+            &wrong,
+            "--headless",
+        ])
         .output()
         .await
         .expect("runs");

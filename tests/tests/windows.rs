@@ -20,6 +20,32 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// The X window whose title contains `name`, once it exists.
+async fn find_window(x: &Xvfb, name: &str) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(ids) = x.try_run("xdotool", &["search", "--name", name]) {
+            if let Some(id) = ids.lines().next() {
+                return id.to_owned();
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no window named {name:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A screenshot of just that window (the README shows these).
+fn window_shot(x: &Xvfb, window: &str) -> image::RgbImage {
+    let geometry = x.run("xdotool", &["getwindowgeometry", "--shell", window]);
+    let get = |key: &str| -> u32 {
+        geometry.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.parse().ok()).expect("geometry")
+    };
+    let shot = x.screenshot();
+    let (wx, wy) = (get("X=").min(shot.width() - 1), get("Y=").min(shot.height() - 1));
+    let (w, h) = (get("WIDTH=").min(shot.width() - wx), get("HEIGHT=").min(shot.height() - wy));
+    image::imageops::crop_imm(&shot, wx, wy, w, h).to_image()
+}
+
 /// Share of pixels that have the host's background colour.
 fn host_share(shot: &image::RgbImage) -> f64 {
     let hits = shot.pixels().filter(|p| p.0 == HOST_BACKGROUND).count();
@@ -79,14 +105,7 @@ async fn the_viewer_window_shows_the_host_screen_and_types_into_it() {
 
     // Through the window: click into the host's terminal and type a command that leaves a mark.
     let marker = home.path().join("typed-through-the-window");
-    let window = loop {
-        if let Some(id) = viewer_x.try_run("xdotool", &["search", "--name", "Tether Viewer"]) {
-            if let Some(id) = id.lines().next() {
-                break id.to_owned();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let window = find_window(&viewer_x, "Tether Viewer").await;
     viewer_x.run("xdotool", &["windowfocus", &window]);
     // The window's middle is on the host's terminal (it fills most of the shared screen's top left).
     viewer_x.run("xdotool", &["mousemove", "350", "250", "click", "1"]);
@@ -100,5 +119,5 @@ async fn the_viewer_window_shows_the_host_screen_and_types_into_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    viewer_x.screenshot().save(screenshot_dir().join("viewer-typed.png")).expect("save");
+    window_shot(&viewer_x, &window).save(screenshot_dir().join("viewer-typed.png")).expect("save");
 }

@@ -332,12 +332,16 @@ impl ViewerSession {
     }
 
     /// [`Self::close`] for a session shared with other tasks (the window's).
+    ///
+    /// Finishing the input stream tells the host we are leaving; the host injects everything sent before,
+    /// then ends the session and closes the connection. We wait for that (a transport acknowledgement
+    /// would only say the bytes arrived, not that they were injected), then close in any case.
     pub async fn leave(&self) {
         {
             let mut input = self.input.lock().await;
             let _ = input.finish();
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), input.stopped()).await;
         }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.conn.closed()).await;
         self.conn.close(CLOSE_NORMAL.into(), b"viewer left");
         // Let the goodbye leave before the caller may exit the process.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle()).await;

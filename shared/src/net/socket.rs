@@ -12,8 +12,9 @@
 //! header, so the wrapped transmit has segments of `segment_size + HEADER_LEN` and leaves in one GSO
 //! `sendmsg`. On receive, a GRO buffer from the relay holds several tagged datagrams of `stride` bytes;
 //! each header is checked and stripped and the payloads are packed to a stride of `stride - HEADER_LEN`.
-//! A buffer whose segments differ in kind (tagged vs control QUIC, which GRO may merge since both come
-//! from the relay's port) keeps the kind of its first valid segment and drops the others; QUIC recovers.
+//! GRO may merge tagged and control QUIC datagrams (both come from the relay's port) into one buffer:
+//! the buffer keeps the kind of its first valid segment and the other kind moves to a free buffer of the
+//! batch with its own address (`unwrap_received`); only without a free buffer are they dropped.
 //!
 //! The don't-fragment bit is set, so quinn runs path MTU discovery end to end through the relay; the
 //! 9-byte header is simply part of what the path must carry, and probes that do not fit are lost (or
@@ -130,15 +131,27 @@ impl TaggedSocket {
 
     /// Check and strip the tags of one received buffer in place. On return `meta.len` is the length of
     /// what quinn may read (0: nothing) and `meta.stride` its segment size.
-    fn unwrap_received(&self, buf: &mut [u8], meta: &mut RecvMeta, mine: u64) {
+    ///
+    /// GRO may merge control QUIC and tagged datagrams of the same size (both come from the relay) into
+    /// one buffer, but one buffer can only have one source address for quinn. The buffer keeps the kind
+    /// of its first valid segment; segments of the other kind are moved to `spare` (an unused buffer of
+    /// the batch) with their own meta. Returns whether `spare` was used. Without a spare they are
+    /// dropped and QUIC retransmits.
+    fn unwrap_received(
+        &self,
+        buf: &mut [u8],
+        meta: &mut RecvMeta,
+        mine: u64,
+        mut spare: Option<(&mut [u8], &mut RecvMeta)>,
+    ) -> bool {
         let (len, stride) = (meta.len.min(buf.len()), meta.stride);
         meta.len = 0;
         if !same_addr(meta.addr, self.relay) {
-            return; // only the relay talks to us
+            return false; // only the relay talks to us
         }
-        // The kind of the batch, fixed by its first valid segment: tagged for us (true) or control (false).
         let mut batch_tagged = None;
         let mut out = 0;
+        let mut spare_out = 0;
         for (start, end) in udp::segments(len, stride) {
             let seg = &buf[start..end];
             let tagged = if packet::is_tagged(seg) {
@@ -150,26 +163,44 @@ impl TaggedSocket {
             } else {
                 false
             };
+            let from = if tagged { start + packet::HEADER_LEN } else { start };
             if *batch_tagged.get_or_insert(tagged) != tagged {
+                // The other kind: still intact here (everything written so far lies before `start`).
+                if let Some((spare_buf, _)) = spare.as_mut() {
+                    let piece = end - from;
+                    if spare_out + piece <= spare_buf.len() {
+                        spare_buf[spare_out..spare_out + piece].copy_from_slice(&buf[from..end]);
+                        spare_out += piece;
+                    }
+                }
                 continue;
             }
-            let from = if tagged { start + packet::HEADER_LEN } else { start };
             if from != out {
                 buf.copy_within(from..end, out);
             }
             out += end - from;
         }
-        match batch_tagged {
-            Some(true) => {
-                // Every kept segment is longer than the header, so the new stride is at least 1.
-                meta.addr = self.virtual_peer;
-                meta.stride = stride - packet::HEADER_LEN;
-            }
-            Some(false) => {}
-            None => return,
-        }
+        let peer_of = |tagged: bool| if tagged { self.virtual_peer } else { self.relay };
+        let stride_of = |tagged: bool| if tagged { stride - packet::HEADER_LEN } else { stride };
+        let Some(kind) = batch_tagged else { return false };
+        // Every kept tagged segment is longer than the header, so the tagged stride is at least 1.
+        meta.addr = peer_of(kind);
+        meta.stride = stride_of(kind);
         meta.len = out;
         meta.dst_ip = None;
+        match spare {
+            Some((_, spare_meta)) if spare_out > 0 => {
+                *spare_meta = RecvMeta {
+                    addr: peer_of(!kind),
+                    len: spare_out,
+                    stride: stride_of(!kind),
+                    ecn: meta.ecn,
+                    dst_ip: None,
+                };
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -195,13 +226,22 @@ impl AsyncUdpSocket for TaggedSocket {
         loop {
             let n = ready!(self.io.poll_recv(cx, bufs, meta))?;
             let mine = self.tag.load(Ordering::Acquire);
-            let mut kept = 0;
-            for (buf, meta) in bufs.iter_mut().zip(meta.iter_mut()).take(n) {
-                self.unwrap_received(buf, meta, mine);
-                kept += usize::from(meta.len > 0);
+            // Buffers past `n` are free: they take segments of the other kind out of mixed GRO buffers.
+            let (bufs, spare_bufs) = bufs.split_at_mut(n.min(bufs.len()));
+            let (meta, spare_meta) = meta.split_at_mut(n.min(meta.len()));
+            let mut spares = spare_bufs.iter_mut().zip(spare_meta.iter_mut()).peekable();
+            let mut used = 0;
+            for (buf, meta) in bufs.iter_mut().zip(meta.iter_mut()) {
+                let spare = spares.peek_mut().map(|(b, m)| (&mut b[..], &mut **m));
+                if self.unwrap_received(buf, meta, mine, spare) {
+                    spares.next();
+                    used += 1;
+                }
             }
+            let total = n + used;
+            let kept = bufs.iter().zip(meta.iter()).filter(|(_, m)| m.len > 0).count() + used;
             if kept > 0 {
-                return Poll::Ready(Ok(n));
+                return Poll::Ready(Ok(total));
             }
         }
     }
@@ -296,17 +336,26 @@ mod tests {
         // Ours, someone else's, ours (short last segment), at a stride of 29.
         let mut buf = [tagged(5, &a), tagged(6, &b), tagged(5, &c)].concat();
         let mut m = meta(relay, buf.len(), 29);
-        sock.unwrap_received(&mut buf, &mut m, 5);
+        assert!(!sock.unwrap_received(&mut buf, &mut m, 5, None));
         assert_eq!((m.addr, m.len, m.stride), (sock.virtual_peer(), 25, 20));
         assert_eq!(buf[..25], [&a[..], &c[..]].concat()[..]);
 
-        // Control QUIC first: tagged segments merged into the same buffer are dropped.
+        // Control QUIC first, then tagged segments merged into the same buffer: the tagged ones move to
+        // the spare buffer, with their own address and stride; nothing is lost.
         let quic = [0x40u8; 29];
-        let mut buf = [&quic[..], &tagged(5, &a)[..], &quic[..10]].concat();
+        let mut buf = [&quic[..], &tagged(5, &a)[..], &tagged(5, &b)[..], &quic[..10]].concat();
         let mut m = meta(relay, buf.len(), 29);
-        sock.unwrap_received(&mut buf, &mut m, 5);
+        let (mut spare, mut spare_meta) = ([0u8; 128], meta(relay, 0, 0));
+        assert!(sock.unwrap_received(&mut buf, &mut m, 5, Some((&mut spare[..], &mut spare_meta))));
         assert_eq!((m.addr, m.len, m.stride), (relay, 39, 29));
         assert_eq!(buf[..39], [&quic[..], &quic[..10]].concat()[..]);
+        assert_eq!((spare_meta.addr, spare_meta.len, spare_meta.stride), (sock.virtual_peer(), 40, 20));
+        assert_eq!(spare[..40], [&a[..], &b[..]].concat()[..]);
+        // Without a spare buffer the other kind is dropped (QUIC retransmits).
+        let mut buf = [&quic[..], &tagged(5, &a)[..]].concat();
+        let mut m = meta(relay, buf.len(), 29);
+        assert!(!sock.unwrap_received(&mut buf, &mut m, 5, None));
+        assert_eq!((m.addr, m.len), (relay, 29));
 
         // Not from the relay, no tag yet, a bare header, a zero stride: nothing for quinn.
         let other: SocketAddr = "127.0.0.1:10".parse().expect("addr");
@@ -318,7 +367,7 @@ mod tests {
         ] {
             let mut buf = bytes.clone();
             let mut m = meta(from, buf.len(), stride);
-            sock.unwrap_received(&mut buf, &mut m, mine);
+            sock.unwrap_received(&mut buf, &mut m, mine, None);
             assert_eq!(m.len, 0);
         }
     }

@@ -335,6 +335,12 @@ impl eframe::App for ViewerApp {
 
 /// Open the window and run until it is closed.
 pub fn run_window(prefill: ConnectForm, connect_now: bool) -> anyhow::Result<()> {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        anyhow::bail!(
+            "there is no display to open the window on (DISPLAY is not set); \
+             use --headless with --code for the command line"
+        );
+    }
     let mut app = ViewerApp::new(prefill)?;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
