@@ -114,6 +114,20 @@ impl HostApp {
         }
     }
 
+    /// Like [`Self::new`], with the window's style applied to `ctx` now, before the first frame (fonts
+    /// set during a frame can leave text laid out with a fallback font).
+    pub fn new_styled(
+        ctx: &egui::Context,
+        share: Box<dyn Share>,
+        clock: Clock,
+        incoming: impl Into<String>,
+    ) -> Self {
+        style::apply(ctx);
+        let mut app = Self::new(share, clock, incoming);
+        app.styled = true;
+        app
+    }
+
     /// The session log so far.
     pub fn log(&self) -> &SessionLog {
         &self.log
@@ -136,7 +150,7 @@ impl HostApp {
         }
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-                ui.set_max_width(760.0);
+                ui.set_max_width(ui.available_width().min(760.0));
                 self.body(ui);
             });
         });

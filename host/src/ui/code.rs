@@ -39,7 +39,9 @@ pub fn show(ui: &mut egui::Ui, code: Option<&ShownCode>, replacing: bool, status
         ui.add_space(8.0);
         match code {
             Some(code) if !replacing => {
-                let text = RichText::new(&code.text).monospace().size(style::CODE_SIZE).strong();
+                let text = RichText::new(&code.text)
+                    .font(style::code_font(style::CODE_SIZE))
+                    .color(ui.visuals().strong_text_color());
                 ui.add(egui::Label::new(text).selectable(true));
                 let left = code.expires_at.saturating_duration_since(Instant::now());
                 if left.is_zero() {

@@ -73,6 +73,7 @@ impl AccessDialog {
             }
             ui.add_space(4.0);
             ui.weak("Untick anything you do not want to allow. You can take it back at any time.");
+            ui.weak("No answer within 2 minutes counts as Deny.");
             ui.add_space(8.0);
             ui.horizontal(|ui| {
                 if ui.add(style::big_button("Allow")).clicked() {

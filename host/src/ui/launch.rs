@@ -131,7 +131,7 @@ pub fn run_window(
         Box::new(move |cc| {
             let mut launcher = Launcher::new(handle, cfg, source, cc.egui_ctx.clone());
             launcher.tasks = app_tasks;
-            Ok(Box::new(HostApp::new(Box::new(launcher), Clock::local(), incoming)))
+            Ok(Box::new(HostApp::new_styled(&cc.egui_ctx, Box::new(launcher), Clock::local(), incoming)))
         }),
     )
     .map_err(|e| anyhow!("the window could not open: {e}"))?;

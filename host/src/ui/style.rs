@@ -12,8 +12,20 @@ pub const VERIFIED_GREEN: Color32 = Color32::from_rgb(20, 130, 60);
 /// The "name not verified" mark.
 pub const CAUTION_ORANGE: Color32 = Color32::from_rgb(190, 100, 0);
 
-/// Apply the window's text sizes and spacing to `ctx`.
+/// The font family of the code: Hack (egui's built-in monospace font), by name, so the code is always
+/// drawn with it — one cell per character, digits easy to tell apart.
+pub fn code_font(size: f32) -> FontId {
+    FontId::new(size, FontFamily::Name("code".into()))
+}
+
+/// Apply the window's fonts, text sizes and spacing to `ctx`.
 pub fn apply(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    let code =
+        ["Hack", "Ubuntu-Light"].into_iter().filter(|f| fonts.font_data.contains_key(*f)).map(str::to_owned);
+    let code: Vec<String> = code.collect();
+    fonts.families.insert(FontFamily::Name("code".into()), code);
+    ctx.set_fonts(fonts);
     ctx.set_theme(egui::Theme::Light);
     ctx.all_styles_mut(|style| {
         style.text_styles = [
@@ -27,6 +39,15 @@ pub fn apply(ctx: &egui::Context) {
         style.spacing.button_padding = egui::vec2(14.0, 8.0);
         style.spacing.item_spacing = egui::vec2(10.0, 10.0);
         style.spacing.interact_size.y = 34.0;
+        // Checkboxes sized to the text next to them.
+        style.spacing.icon_width = 24.0;
+        style.spacing.icon_width_inner = 14.0;
+        // Darker text than egui's light grey: easier to read for tired eyes.
+        if !style.visuals.dark_mode {
+            style.visuals.widgets.noninteractive.fg_stroke.color = Color32::from_gray(25);
+            style.visuals.widgets.inactive.fg_stroke.color = Color32::from_gray(15);
+            style.visuals.weak_text_color = Some(Color32::from_gray(85));
+        }
     });
 }
 
