@@ -21,9 +21,13 @@ pub fn code_font(size: f32) -> FontId {
 /// Apply the window's fonts, text sizes and spacing to `ctx`.
 pub fn apply(ctx: &egui::Context) {
     let mut fonts = egui::FontDefinitions::default();
-    let code =
-        ["Hack", "Ubuntu-Light"].into_iter().filter(|f| fonts.font_data.contains_key(*f)).map(str::to_owned);
-    let code: Vec<String> = code.collect();
+    // Hack alone: with a proportional fallback in the list, egui 0.37 sometimes (per process, seen under
+    // Xvfb) drew the code in Ubuntu-Light. Hack has every digit and the dash.
+    let code = if fonts.font_data.contains_key("Hack") {
+        vec!["Hack".to_owned()]
+    } else {
+        fonts.families.get(&FontFamily::Monospace).cloned().unwrap_or_default()
+    };
     fonts.families.insert(FontFamily::Name("code".into()), code);
     ctx.set_fonts(fonts);
     ctx.set_theme(egui::Theme::Light);
