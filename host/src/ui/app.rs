@@ -28,6 +28,7 @@ use crate::access::{AccessRequest, SessionHandle};
 use crate::files::{ConsentRequest, Decision, FileEvent};
 use crate::session::SessionReport;
 use crate::{HostError, HostEvent};
+use tether_shared::files::proto::FileError;
 
 /// One try at sharing (codes until a technician connects, then one session): what the window hears and
 /// the handles it acts through.
@@ -126,6 +127,11 @@ impl HostApp {
         let mut app = Self::new(share, clock, incoming);
         app.styled = true;
         app
+    }
+
+    /// The code on screen, if any (e.g. for a test to hand to a viewer).
+    pub fn code_text(&self) -> Option<&str> {
+        self.code.as_ref().filter(|_| !self.replacing).map(|c| c.text.as_str())
     }
 
     /// The session log so far.
@@ -246,7 +252,9 @@ impl HostApp {
             self.access.push_back(dialog);
         }
         while let Ok(request) = self.attempt.uploads.try_recv() {
-            self.uploads.push_back(UploadDialog { request, folder: self.incoming.clone() });
+            // Name the technician as the bar does (the request carries only the typed name).
+            let who = self.live.as_ref().map_or_else(|| request.technician.clone(), |l| l.name.clone());
+            self.uploads.push_back(UploadDialog { request, who, folder: self.incoming.clone() });
         }
         match self.attempt.done.try_recv() {
             Ok(result) => self.finish(&result),
@@ -285,7 +293,8 @@ impl HostApp {
                     consent::describe(asked),
                     consent::describe(granted)
                 ));
-                let short = verified.as_ref().map_or(technician, |v| v.account.clone());
+                let short =
+                    verified.as_ref().map_or(technician, |v| format!("{} ({})", v.account, v.organization));
                 self.live = Some(Live { name: short, verified, handle: session, ever: granted });
                 self.code = None;
             }
@@ -308,7 +317,10 @@ impl HostApp {
             HostEvent::File(FileEvent::Failed { what, error }) => {
                 let text = format!("A file transfer did not complete ({what}): {error}.");
                 self.log.add(text.clone());
-                self.notices.push(text);
+                // The user's own "Deny" needs no notice.
+                if error != FileError::Declined {
+                    self.notices.push(text);
+                }
             }
             HostEvent::Chat { from, text } => {
                 self.log.add(format!("{from} wrote: {text}"));

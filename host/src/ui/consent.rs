@@ -92,6 +92,8 @@ impl AccessDialog {
 #[derive(Debug)]
 pub struct UploadDialog {
     pub request: ConsentRequest,
+    /// How the technician is named (as on the sharing bar).
+    pub who: String,
     /// Where accepted files go, as the user should read it.
     pub folder: String,
 }
@@ -104,7 +106,7 @@ impl UploadDialog {
             ui.heading("Your technician wants to send you files");
             ui.add_space(4.0);
             let files = if r.files == 1 { "1 file".to_owned() } else { format!("{} files", r.files) };
-            ui.label(format!("{} wants to send {files} ({}):", r.technician, human_bytes(r.bytes)));
+            ui.label(format!("{} wants to send {files} ({}):", self.who, human_bytes(r.bytes)));
             const SHOWN: usize = 8;
             for name in r.names.iter().take(SHOWN) {
                 ui.label(RichText::new(format!("  • {name}")).monospace());
@@ -135,12 +137,17 @@ pub fn who(ui: &mut egui::Ui, typed: &str, verified: Option<&VerifiedTechnician>
     match verified {
         Some(v) => {
             ui.label(RichText::new(format!("{} ({})", v.account, v.organization)).size(24.0).strong());
-            ui.label(
-                RichText::new("Verified by your organization's relay")
-                    .color(egui::Color32::WHITE)
-                    .background_color(style::VERIFIED_GREEN)
-                    .strong(),
-            );
+            egui::Frame::new()
+                .fill(style::VERIFIED_GREEN)
+                .corner_radius(4.0)
+                .inner_margin(egui::Margin::symmetric(10, 4))
+                .show(ui, |ui| {
+                    ui.label(
+                        RichText::new("Verified by your organization's relay")
+                            .color(egui::Color32::WHITE)
+                            .strong(),
+                    );
+                });
             ui.weak(format!("They call themselves “{typed}”."));
         }
         None => {
