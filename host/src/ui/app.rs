@@ -361,17 +361,14 @@ impl HostApp {
 
     fn decide_upload(&mut self, decision: Decision) {
         let Some(dialog) = self.uploads.pop_front() else { return };
-        let r = dialog.request;
+        let (r, who) = (dialog.request, dialog.who);
         let what = format!("{} ({})", r.names.join(", "), consent::human_bytes(r.bytes));
         self.log.add(match decision {
-            Decision::AllowOnce => format!("You let {} send you {what}.", r.technician),
+            Decision::AllowOnce => format!("You let {who} send you {what}."),
             Decision::AllowForSession => {
-                format!(
-                    "You let {} send you {what}, and more files for the rest of this session.",
-                    r.technician
-                )
+                format!("You let {who} send you {what}, and more files for the rest of this session.")
             }
-            Decision::Deny => format!("You refused the files {} wanted to send: {what}.", r.technician),
+            Decision::Deny => format!("You refused the files {who} wanted to send: {what}."),
         });
         let _ = r.reply.send(decision);
     }

@@ -16,12 +16,16 @@ pub fn bar(ui: &mut egui::Ui, with: &str, stopping: bool) -> bool {
                 // A white dot, drawn (the default fonts have no such glyph).
                 let (dot, _) = ui.allocate_exact_size(egui::vec2(16.0, 16.0), egui::Sense::hover());
                 ui.painter().circle_filled(dot.center(), 7.0, Color32::WHITE);
-                ui.label(
-                    RichText::new(format!("Your screen is being shared with {with}"))
+                // Leave room for the Stop button; a long name wraps instead of running under it.
+                let room = (ui.available_width() - 190.0).max(120.0);
+                ui.scope(|ui| {
+                    ui.set_max_width(room);
+                    let text = RichText::new(format!("Your screen is being shared with {with}"))
                         .color(Color32::WHITE)
                         .size(22.0)
-                        .strong(),
-                );
+                        .strong();
+                    ui.add(egui::Label::new(text).wrap());
+                });
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let label = if stopping { "Stopping…" } else { "Stop sharing" };
                     let button =

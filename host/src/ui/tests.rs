@@ -266,6 +266,10 @@ fn incoming_files_are_asked_about_and_logged() {
     assert!(t.shows("/home/user/Downloads/Tether"));
     t.click("Allow for this session");
     assert_eq!(t.rt.block_on(decision).expect("answered"), Decision::AllowForSession);
+    let logged = t.harness.state().log().entries().iter().any(|e| {
+        e.text == "You let Sam send you fix.sh, notes.txt (1.5 MB), and more files for the rest of this session."
+    });
+    assert!(logged, "the decision is in the session log");
     t.feed.send(HostEvent::File(FileEvent::Received {
         names: vec!["fix.sh".into(), "notes.txt".into()],
         bytes: 1_500_000,
