@@ -18,18 +18,19 @@ pub fn code_font(size: f32) -> FontId {
     FontId::new(size, FontFamily::Name("code".into()))
 }
 
+/// Put the code's font family back if the context's fonts lack it. Seen under Xvfb: in some runs the
+/// fonts set before the first frame were not the ones in use (egui then draws an unknown family with
+/// the default font, so the code came out in Ubuntu-Light). Cheap to check; called every frame.
+pub fn ensure_fonts(ctx: &egui::Context) {
+    let family = FontFamily::Name("code".into());
+    if !ctx.fonts(|f| f.definitions().families.contains_key(&family)) {
+        set_fonts(ctx);
+    }
+}
+
 /// Apply the window's fonts, text sizes and spacing to `ctx`.
 pub fn apply(ctx: &egui::Context) {
-    let mut fonts = egui::FontDefinitions::default();
-    // Hack alone: with a proportional fallback in the list, egui 0.37 sometimes (per process, seen under
-    // Xvfb) drew the code in Ubuntu-Light. Hack has every digit and the dash.
-    let code = if fonts.font_data.contains_key("Hack") {
-        vec!["Hack".to_owned()]
-    } else {
-        fonts.families.get(&FontFamily::Monospace).cloned().unwrap_or_default()
-    };
-    fonts.families.insert(FontFamily::Name("code".into()), code);
-    ctx.set_fonts(fonts);
+    set_fonts(ctx);
     ctx.set_theme(egui::Theme::Light);
     ctx.all_styles_mut(|style| {
         style.text_styles = [
@@ -58,4 +59,16 @@ pub fn apply(ctx: &egui::Context) {
 /// A big button, for the one thing to do now.
 pub fn big_button(text: &str) -> egui::Button<'static> {
     egui::Button::new(egui::RichText::new(text.to_owned()).size(22.0)).min_size(egui::vec2(150.0, 44.0))
+}
+
+fn set_fonts(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    // Hack alone: it has every digit and the dash, and nothing proportional can slip in.
+    let code = if fonts.font_data.contains_key("Hack") {
+        vec!["Hack".to_owned()]
+    } else {
+        fonts.families.get(&FontFamily::Monospace).cloned().unwrap_or_default()
+    };
+    fonts.families.insert(FontFamily::Name("code".into()), code);
+    ctx.set_fonts(fonts);
 }
