@@ -1,6 +1,7 @@
-//! `tether-host`: command line only; the host itself is the library.
+//! `tether-host`: the host window ([`tether_host::ui`]), or with `--headless` the command line; the host
+//! itself is the library.
 //!
-//! Machine-readable lines on stdout for scripts: `code <code>` whenever a (new) code is ready,
+//! Headless mode prints machine-readable lines on stdout for scripts: `code <code>` whenever a (new) code is ready,
 //! `connected <technician>` when a session starts, followed by `verified <account> (<organization>)` when the
 //! relay verified the technician's account, `ended <how>` when it ends.
 
@@ -44,7 +45,8 @@ struct Cli {
     /// Size of the test pattern, WIDTHxHEIGHT (with --source test-pattern).
     #[arg(long, default_value = "1280x720")]
     size: String,
-    /// What the technician may do, e.g. `view` or `view,control` (headless mode grants this without asking).
+    /// What the technician may do, e.g. `view` or `view,control` (headless mode grants this without asking;
+    /// in the window the user decides each time).
     #[arg(long, default_value = "view")]
     grant: String,
     /// `lossless` (every pixel exact), `balanced` (photographic regions as JPEG quality 80, text always
@@ -57,7 +59,8 @@ struct Cli {
     /// Share this folder with the technician (browse and fetch; repeatable). Needs `--grant files`.
     #[arg(long = "share")]
     share: Vec<std::path::PathBuf>,
-    /// Where files the technician sends are saved. Needs `--grant files`.
+    /// Where files the technician sends are saved (the window's default: ~/Downloads/Tether). Headless
+    /// mode needs `--grant files`.
     #[arg(long)]
     incoming: Option<std::path::PathBuf>,
     /// Accept files from the technician for the whole session without asking (headless mode cannot ask).
@@ -73,8 +76,7 @@ fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
     Ok((w.parse().context("width")?, h.parse().context("height")?))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tether_shared::logging::init("warn");
     let cli = Cli::parse();
     if cli.list_monitors {
@@ -83,9 +85,37 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if !cli.headless {
-        bail!("the host window is not built yet; run with --headless");
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if cli.headless {
+        return runtime.block_on(headless(cli));
     }
+    let (mut cfg, source) = runtime.block_on(configure(&cli))?;
+    // In the window the user answers every request, so nothing is ruled out beforehand.
+    cfg.session.allowed = Permissions::ALL;
+    if cfg.session.files.incoming.is_none() {
+        cfg.session.files.incoming = default_incoming();
+    }
+    let incoming = match &cfg.session.files.incoming {
+        Some(dir) => dir.display().to_string(),
+        None => "(no folder: files cannot be received)".to_owned(),
+    };
+    tether_host::ui::run_window(runtime, cfg, source, incoming)
+}
+
+/// `~/Downloads/Tether`, created if needed; `None` when there is no home folder or it cannot be made.
+fn default_incoming() -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(std::env::var_os("HOME")?).join("Downloads").join("Tether");
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            tracing::warn!("no folder for received files ({}): {e}", dir.display());
+            None
+        }
+    }
+}
+
+/// What both modes read from the command line: the source and the host's configuration.
+async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
     let default_source = if std::env::var_os("DISPLAY").is_some() { "x11" } else { "test-pattern" };
     let source = match cli.source.as_deref().unwrap_or(default_source) {
         "test-pattern" => {
@@ -121,6 +151,12 @@ async fn main() -> anyhow::Result<()> {
     }
     cfg.session.files.incoming = cli.incoming.clone();
     cfg.session.files.uploads = if cli.accept_uploads { UploadPolicy::Allow } else { UploadPolicy::Deny };
+    Ok((cfg, source))
+}
+
+/// The command line host: prints the code and session events (the lines scripts and tests read).
+async fn headless(cli: Cli) -> anyhow::Result<()> {
+    let (cfg, source) = configure(&cli).await?;
     let sources = Sources::open(source).context("opening the screen to share")?;
 
     let (events_tx, mut events) = mpsc::unbounded_channel();

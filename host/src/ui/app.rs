@@ -1,0 +1,461 @@
+//! The window's state machine: which screen is up (code, question, sharing, ended), fed by the channels
+//! of one sharing [`Attempt`] and answering back through them.
+//!
+//! Nothing here touches the network. [`HostApp::ui`] first drains the channels (host events, access and
+//! upload questions, the session's end), then draws; every user action goes straight to the core's own
+//! handles — `Notify` for a new code, `CancellationToken` to stop, [`SessionHandle`] for permissions and
+//! chat, the questions' reply channels — so a test that feeds the channels sees real effects.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use tether_shared::net::pairing::Restart;
+use tether_shared::relay_proto::VerifiedTechnician;
+use tether_shared::session_proto::Permissions;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::chat::{Chat, Line};
+use super::clock::Clock;
+use super::code::{self, CodeAction, ShownCode};
+use super::consent::{self, AccessAnswer, AccessDialog, UploadDialog};
+use super::ended::{self, EndAction, Outcome};
+use super::log::SessionLog;
+use super::{sharing, style};
+use crate::access::{AccessRequest, SessionHandle};
+use crate::files::{ConsentRequest, Decision, FileEvent};
+use crate::session::SessionReport;
+use crate::{HostError, HostEvent};
+use tether_shared::files::proto::FileError;
+
+/// One try at sharing (codes until a technician connects, then one session): what the window hears and
+/// the handles it acts through.
+#[derive(Debug)]
+pub struct Attempt {
+    pub events: mpsc::UnboundedReceiver<HostEvent>,
+    pub access: mpsc::Receiver<AccessRequest>,
+    pub uploads: mpsc::Receiver<ConsentRequest>,
+    /// The result of [`crate::run_host`].
+    pub done: oneshot::Receiver<Result<SessionReport, HostError>>,
+    pub new_code: Arc<Notify>,
+    pub stop: CancellationToken,
+}
+
+/// Starts sharing: the first time, and again after "Share again".
+pub trait Share {
+    fn start(&mut self) -> Attempt;
+}
+
+/// The live session.
+#[derive(Debug)]
+struct Live {
+    /// How the bar and log name the technician.
+    name: String,
+    verified: Option<VerifiedTechnician>,
+    handle: SessionHandle,
+    /// Everything granted at some point: what the toggles may switch back on.
+    ever: Permissions,
+}
+
+/// The host window.
+pub struct HostApp {
+    share: Box<dyn Share>,
+    attempt: Attempt,
+    /// Where accepted files are saved, as the user reads it.
+    incoming: String,
+    code: Option<ShownCode>,
+    /// A new code was asked for or is coming.
+    replacing: bool,
+    code_status: String,
+    live: Option<Live>,
+    access: VecDeque<AccessDialog>,
+    uploads: VecDeque<UploadDialog>,
+    chat: Chat,
+    /// File notices not yet dismissed.
+    notices: Vec<String>,
+    log: SessionLog,
+    ended: Option<Outcome>,
+    stopping: bool,
+    clipboard: Option<arboard::Clipboard>,
+    styled: bool,
+}
+
+impl std::fmt::Debug for HostApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostApp")
+            .field("live", &self.live)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostApp {
+    /// Start sharing at once through `share`. `incoming` names the folder uploads are saved in.
+    pub fn new(mut share: Box<dyn Share>, clock: Clock, incoming: impl Into<String>) -> Self {
+        let attempt = share.start();
+        Self {
+            share,
+            attempt,
+            incoming: incoming.into(),
+            code: None,
+            replacing: false,
+            code_status: String::new(),
+            live: None,
+            access: VecDeque::new(),
+            uploads: VecDeque::new(),
+            chat: Chat::default(),
+            notices: Vec::new(),
+            log: SessionLog::new(clock),
+            ended: None,
+            stopping: false,
+            clipboard: None,
+            styled: false,
+        }
+    }
+
+    /// Like [`Self::new`], with the window's style applied to `ctx` now, before the first frame (fonts
+    /// set during a frame can leave text laid out with a fallback font).
+    pub fn new_styled(
+        ctx: &egui::Context,
+        share: Box<dyn Share>,
+        clock: Clock,
+        incoming: impl Into<String>,
+    ) -> Self {
+        style::apply(ctx);
+        let mut app = Self::new(share, clock, incoming);
+        app.styled = true;
+        app
+    }
+
+    /// The code on screen, if any (e.g. for a test to hand to a viewer).
+    pub fn code_text(&self) -> Option<&str> {
+        self.code.as_ref().filter(|_| !self.replacing).map(|c| c.text.as_str())
+    }
+
+    /// The session log so far.
+    pub fn log(&self) -> &SessionLog {
+        &self.log
+    }
+
+    /// Take in what the host said, then draw the window.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        if !self.styled {
+            style::apply(ui.ctx());
+            self.styled = true;
+        }
+        style::ensure_fonts(ui.ctx());
+        self.poll();
+        // The countdown ticks; events from the runtime also wake us (see `launch`).
+        ui.ctx().request_repaint_after(Duration::from_millis(250));
+
+        if let (Some(live), None) = (&self.live, &self.ended) {
+            if sharing::bar(ui, &live.name, self.stopping) {
+                self.stop();
+            }
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+                ui.set_max_width(ui.available_width().min(760.0));
+                self.body(ui);
+            });
+        });
+    }
+
+    fn body(&mut self, ui: &mut egui::Ui) {
+        if let Some(outcome) = &self.ended {
+            match ended::show(ui, outcome) {
+                EndAction::ShareAgain => self.share_again(),
+                EndAction::Quit => ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close),
+                EndAction::None => {}
+            }
+            self.log_section(ui, true);
+            return;
+        }
+        if let Some(dialog) = self.uploads.front_mut() {
+            if let Some(decision) = dialog.show(ui) {
+                self.decide_upload(decision);
+            }
+            return;
+        }
+        if let Some(dialog) = self.access.front_mut() {
+            if let Some(answer) = dialog.show(ui) {
+                self.answer_access(answer);
+            }
+            return;
+        }
+        if self.live.is_some() {
+            self.sharing_view(ui);
+            return;
+        }
+        match code::show(ui, self.code.as_ref(), self.replacing, &self.code_status) {
+            CodeAction::Copy => self.copy_code(),
+            CodeAction::NewCode => self.new_code(),
+            CodeAction::None => {}
+        }
+        if !self.log.entries().is_empty() {
+            self.log_section(ui, false);
+        }
+    }
+
+    fn sharing_view(&mut self, ui: &mut egui::Ui) {
+        let mut dismissed = None;
+        for (i, notice) in self.notices.iter().enumerate() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(egui::RichText::new(notice).strong());
+                if ui.button("OK").clicked() {
+                    dismissed = Some(i);
+                }
+            });
+        }
+        if let Some(i) = dismissed {
+            self.notices.remove(i);
+        }
+        let Some(live) = &mut self.live else { return };
+        let now = live.handle.permissions();
+        if let Some(next) = sharing::toggles(ui, &live.name, now, live.ever) {
+            live.handle.set_permissions(next);
+            live.ever = union(live.ever, next);
+            let verb = if union(now, next) == now { "took back" } else { "gave back" };
+            let changed = consent::describe(Permissions {
+                view: now.view != next.view,
+                control: now.control != next.control,
+                files: now.files != next.files,
+            });
+            let text = format!("You {verb}: {changed}. {} may now: {}.", live.name, consent::describe(next));
+            self.log.add(text);
+        }
+        ui.separator();
+        if let Some(text) = self.chat.show(ui, !self.stopping) {
+            self.send_chat(text);
+        }
+        ui.separator();
+        self.log_section(ui, true);
+    }
+
+    fn log_section(&mut self, ui: &mut egui::Ui, open: bool) {
+        egui::CollapsingHeader::new(egui::RichText::new("Session log").strong())
+            .default_open(open)
+            .show(ui, |ui| self.log.show(ui));
+    }
+
+    /// Drain every channel of the current attempt.
+    fn poll(&mut self) {
+        while let Ok(event) = self.attempt.events.try_recv() {
+            self.on_event(event);
+        }
+        while let Ok(request) = self.attempt.access.try_recv() {
+            let verified = self.live.as_ref().and_then(|l| l.verified.clone());
+            let dialog = AccessDialog::new(request, verified, self.live.is_some());
+            let name = consent::display_name(&dialog.request.technician, dialog.verified.as_ref());
+            self.log.add(format!("{name} asks to: {}.", consent::describe(dialog.request.asked)));
+            self.access.push_back(dialog);
+        }
+        while let Ok(request) = self.attempt.uploads.try_recv() {
+            // Name the technician as the bar does (the request carries only the typed name).
+            let who = self.live.as_ref().map_or_else(|| request.technician.clone(), |l| l.name.clone());
+            self.uploads.push_back(UploadDialog { request, who, folder: self.incoming.clone() });
+        }
+        match self.attempt.done.try_recv() {
+            Ok(result) => self.finish(&result),
+            Err(oneshot::error::TryRecvError::Empty) => {}
+            Err(oneshot::error::TryRecvError::Closed) => {
+                if self.ended.is_none() {
+                    self.finish(&Err(HostError::Stopped));
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: HostEvent) {
+        match event {
+            HostEvent::Code { code, expires_in } => {
+                self.code =
+                    Some(ShownCode { text: code.to_string(), expires_at: Instant::now() + expires_in });
+                self.replacing = false;
+                self.code_status.clear();
+            }
+            HostEvent::CodeReplaced(why) => {
+                self.replacing = true;
+                self.log.add(match why {
+                    Restart::Expired => "The code expired; a new one was made.",
+                    Restart::WrongCode => {
+                        "Someone tried a wrong code. That code no longer works; a new one was made."
+                    }
+                    Restart::PeerLeft => "Someone started connecting and left; a new code was made.",
+                    Restart::Requested => "You asked for a new code. The old one no longer works.",
+                });
+            }
+            HostEvent::Connected { technician, verified, asked, granted, session } => {
+                let name = consent::display_name(&technician, verified.as_ref());
+                self.log.add(format!(
+                    "{name} connected. They asked to: {}. You allowed: {}.",
+                    consent::describe(asked),
+                    consent::describe(granted)
+                ));
+                let short =
+                    verified.as_ref().map_or(technician, |v| format!("{} ({})", v.account, v.organization));
+                self.live = Some(Live { name: short, verified, handle: session, ever: granted });
+                self.code = None;
+            }
+            HostEvent::File(FileEvent::Received { names, bytes }) => {
+                let text = format!(
+                    "You received {} ({}) in {}.",
+                    names.join(", "),
+                    consent::human_bytes(bytes),
+                    self.incoming
+                );
+                self.log.add(text.clone());
+                self.notices.push(text);
+            }
+            HostEvent::File(FileEvent::Sent { names, bytes }) => {
+                let text =
+                    format!("Your technician copied {} ({}).", names.join(", "), consent::human_bytes(bytes));
+                self.log.add(text.clone());
+                self.notices.push(text);
+            }
+            HostEvent::File(FileEvent::Failed { what, error }) => {
+                let text = format!("A file transfer did not complete ({what}): {error}.");
+                self.log.add(text.clone());
+                // The user's own "Deny" needs no notice.
+                if error != FileError::Declined {
+                    self.notices.push(text);
+                }
+            }
+            HostEvent::Chat { from, text } => {
+                self.log.add(format!("{from} wrote: {text}"));
+                self.chat.lines.push(Line { from, text, mine: false });
+            }
+            HostEvent::PermissionsChanged(now) => {
+                let name = self.live.as_ref().map_or("The technician".to_owned(), |l| l.name.clone());
+                self.log.add(format!("{name} may now: {}.", consent::describe(now)));
+                if let Some(live) = &mut self.live {
+                    live.ever = union(live.ever, now);
+                }
+            }
+            HostEvent::MonitorChanged(index) => {
+                self.log.add(format!("The technician switched to screen {}.", index + 1));
+            }
+        }
+    }
+
+    fn answer_access(&mut self, answer: AccessAnswer) {
+        let Some(dialog) = self.access.pop_front() else { return };
+        let name = consent::display_name(&dialog.request.technician, dialog.verified.as_ref());
+        match answer {
+            AccessAnswer::Allow(choice) => {
+                let granted = choice.intersect(dialog.request.asked);
+                if granted == Permissions::default() && !dialog.mid_session {
+                    self.log.add(format!("You allowed nothing, so {name} was turned away."));
+                } else {
+                    self.log.add(format!("You allowed {name} to: {}.", consent::describe(granted)));
+                }
+                dialog.request.answer(choice);
+            }
+            AccessAnswer::Deny => {
+                self.log.add(format!("You said no to {name}."));
+                dialog.request.deny();
+            }
+        }
+    }
+
+    fn decide_upload(&mut self, decision: Decision) {
+        let Some(dialog) = self.uploads.pop_front() else { return };
+        let (r, who) = (dialog.request, dialog.who);
+        let what = format!("{} ({})", r.names.join(", "), consent::human_bytes(r.bytes));
+        self.log.add(match decision {
+            Decision::AllowOnce => format!("You let {who} send you {what}."),
+            Decision::AllowForSession => {
+                format!("You let {who} send you {what}, and more files for the rest of this session.")
+            }
+            Decision::Deny => format!("You refused the files {who} wanted to send: {what}."),
+        });
+        let _ = r.reply.send(decision);
+    }
+
+    fn send_chat(&mut self, text: String) {
+        let Some(live) = &self.live else { return };
+        match live.handle.chat(&text) {
+            Ok(()) => {
+                self.chat.error = None;
+                self.log.add(format!("You wrote: {text}"));
+                self.chat.lines.push(Line { from: "You".into(), text, mine: true });
+            }
+            Err(e) => {
+                self.chat.error = Some(format!("Not sent: {e}"));
+                self.chat.draft = text;
+            }
+        }
+    }
+
+    fn copy_code(&mut self) {
+        let Some(code) = &self.code else { return };
+        if self.clipboard.is_none() {
+            self.clipboard = arboard::Clipboard::new().ok();
+        }
+        let copied = self.clipboard.as_mut().map(|c| c.set_text(code.text.clone()));
+        self.code_status = match copied {
+            Some(Ok(())) => "Copied. You can paste it into a message to your technician.".into(),
+            Some(Err(_)) | None => "Could not copy here. Please read the code aloud instead.".into(),
+        };
+    }
+
+    fn new_code(&mut self) {
+        self.attempt.new_code.notify_one();
+        self.replacing = true;
+        self.code_status.clear();
+    }
+
+    /// Stop sharing (or stop waiting for a technician).
+    fn stop(&mut self) {
+        if !self.stopping {
+            self.stopping = true;
+            self.log.add("You stopped sharing.");
+            self.attempt.stop.cancel();
+        }
+    }
+
+    fn finish(&mut self, result: &Result<SessionReport, HostError>) {
+        let outcome = Outcome::from_result(result);
+        self.log.add(format!("Session over: {}", outcome.headline));
+        self.ended = Some(outcome);
+        self.live = None;
+        self.code = None;
+        // Unanswered questions die with the session (their askers are gone).
+        self.access.clear();
+        self.uploads.clear();
+    }
+
+    fn share_again(&mut self) {
+        self.attempt.stop.cancel();
+        self.attempt = self.share.start();
+        self.ended = None;
+        self.stopping = false;
+        self.replacing = false;
+        self.chat = Chat::default();
+        self.notices.clear();
+        self.log.add("Sharing again: waiting for a new code.");
+    }
+}
+
+impl Drop for HostApp {
+    /// Closing the window stops sharing.
+    fn drop(&mut self) {
+        self.attempt.stop.cancel();
+    }
+}
+
+impl eframe::App for HostApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        HostApp::ui(self, ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.attempt.stop.cancel();
+    }
+}
+
+fn union(a: Permissions, b: Permissions) -> Permissions {
+    Permissions { view: a.view || b.view, control: a.control || b.control, files: a.files || b.files }
+}

@@ -1,0 +1,91 @@
+//! The code card: the one-time code, big and monospaced so it can be read aloud digit by digit, how long
+//! it stays valid, a Copy button and a "New code" button.
+
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, RichText};
+
+use super::style;
+
+/// The code on screen and when it stops working.
+#[derive(Debug, Clone)]
+pub struct ShownCode {
+    /// Spoken-friendly form, e.g. `482-913-5071`.
+    pub text: String,
+    pub expires_at: Instant,
+}
+
+/// What the user clicked on the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeAction {
+    None,
+    Copy,
+    NewCode,
+}
+
+/// "9:05" for a duration (rounded up, so a fresh 10-minute code shows 10:00).
+pub fn countdown(left: Duration) -> String {
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+/// Draw the card. `status` is a short line under the buttons (e.g. "Copied").
+pub fn show(ui: &mut egui::Ui, code: Option<&ShownCode>, replacing: bool, status: &str) -> CodeAction {
+    let mut action = CodeAction::None;
+    ui.vertical_centered(|ui| {
+        ui.add_space(12.0);
+        ui.heading("Your one-time code");
+        ui.label("Read this code to your technician. It works once.");
+        ui.add_space(8.0);
+        match code {
+            Some(code) if !replacing => {
+                let text = RichText::new(&code.text)
+                    .font(style::code_font(style::CODE_SIZE))
+                    .color(ui.visuals().strong_text_color());
+                ui.add(egui::Label::new(text).selectable(true));
+                let left = code.expires_at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    ui.label("This code has expired. A new one is on its way…");
+                } else {
+                    ui.label(format!("Expires in {}", countdown(left)));
+                }
+                ui.add_space(6.0);
+                ui.horizontal(|ui| {
+                    // Centre the two buttons under the code.
+                    let width = 2.0 * 150.0 + ui.spacing().item_spacing.x;
+                    ui.add_space(((ui.available_width() - width) / 2.0).max(0.0));
+                    if ui.add(style::big_button("Copy")).clicked() {
+                        action = CodeAction::Copy;
+                    }
+                    if ui.add(style::big_button("New code")).clicked() {
+                        action = CodeAction::NewCode;
+                    }
+                });
+                if !status.is_empty() {
+                    ui.label(status);
+                }
+            }
+            _ => {
+                ui.add_space(20.0);
+                ui.spinner();
+                ui.label(if replacing { "Getting a new code…" } else { "Connecting…" });
+            }
+        }
+        ui.add_space(12.0);
+        ui.weak("Only share this code with someone you trust. Nothing is shared until you say yes.");
+    });
+    action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countdown_rounds_up() {
+        assert_eq!(countdown(Duration::from_secs(600)), "10:00");
+        assert_eq!(countdown(Duration::from_millis(545_200)), "9:06");
+        assert_eq!(countdown(Duration::from_millis(300)), "0:01");
+        assert_eq!(countdown(Duration::ZERO), "0:00");
+    }
+}

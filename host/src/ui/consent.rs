@@ -1,0 +1,226 @@
+//! The questions the window asks: may this technician see / control / exchange files (at the start of a
+//! session, or when they ask for more later), and may these files come in.
+//!
+//! Each question is a card with the technician's identity stated plainly — a name they typed is marked
+//! "(name not verified)"; an account the relay checked is marked as verified, with its organization — and
+//! one checkbox per permission asked, pre-set to what was asked, so the user can grant less.
+
+use eframe::egui::{self, RichText};
+use tether_shared::relay_proto::VerifiedTechnician;
+use tether_shared::session_proto::Permissions;
+
+use super::style;
+use crate::access::AccessRequest;
+use crate::files::{ConsentRequest, Decision};
+
+/// Plain-language names of the permissions, as the checkboxes and the log show them.
+pub const VIEW: &str = "See your screen";
+pub const CONTROL: &str = "Use your mouse and keyboard";
+pub const FILES: &str = "Send and receive files";
+
+/// A pending "may they?" question.
+#[derive(Debug)]
+pub struct AccessDialog {
+    pub request: AccessRequest,
+    /// What the checkboxes say now.
+    pub choice: Permissions,
+    /// Who they are: from the request, or (for a request during a session) from the session's start.
+    pub verified: Option<VerifiedTechnician>,
+    pub mid_session: bool,
+}
+
+/// The user's answer to an [`AccessDialog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessAnswer {
+    Allow(Permissions),
+    Deny,
+}
+
+impl AccessDialog {
+    pub fn new(
+        request: AccessRequest,
+        session_verified: Option<VerifiedTechnician>,
+        mid_session: bool,
+    ) -> Self {
+        let verified = request.verified.clone().or(session_verified);
+        Self { choice: request.asked, request, verified, mid_session }
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui) -> Option<AccessAnswer> {
+        let mut answer = None;
+        card(ui, |ui| {
+            let heading = if self.mid_session {
+                "Your technician asks for more access"
+            } else {
+                "Someone wants to connect to your computer"
+            };
+            ui.heading(heading);
+            ui.add_space(4.0);
+            who(ui, &self.request.technician, self.verified.as_ref());
+            ui.add_space(8.0);
+            ui.label("They ask to:");
+            let asked = self.request.asked;
+            let current = self.request.current;
+            for (on, wanted, had, label) in [
+                (&mut self.choice.view, asked.view, current.view, VIEW),
+                (&mut self.choice.control, asked.control, current.control, CONTROL),
+                (&mut self.choice.files, asked.files, current.files, FILES),
+            ] {
+                if wanted {
+                    let text = if had { format!("{label} (already allowed)") } else { label.to_owned() };
+                    ui.checkbox(on, text);
+                }
+            }
+            ui.add_space(4.0);
+            ui.weak("Untick anything you do not want to allow. You can take it back at any time.");
+            ui.weak("No answer within 2 minutes counts as Deny.");
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.add(style::big_button("Allow")).clicked() {
+                    answer = Some(AccessAnswer::Allow(self.choice));
+                }
+                if ui.add(style::big_button("Deny")).clicked() {
+                    answer = Some(AccessAnswer::Deny);
+                }
+            });
+        });
+        answer
+    }
+}
+
+/// A pending "may these files come in?" question.
+#[derive(Debug)]
+pub struct UploadDialog {
+    pub request: ConsentRequest,
+    /// How the technician is named (as on the sharing bar).
+    pub who: String,
+    /// Where accepted files go, as the user should read it.
+    pub folder: String,
+}
+
+impl UploadDialog {
+    pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Decision> {
+        let mut decision = None;
+        let r = &self.request;
+        card(ui, |ui| {
+            ui.heading("Your technician wants to send you files");
+            ui.add_space(4.0);
+            let files = if r.files == 1 { "1 file".to_owned() } else { format!("{} files", r.files) };
+            ui.label(format!("{} wants to send {files} ({}):", self.who, human_bytes(r.bytes)));
+            const SHOWN: usize = 8;
+            for name in r.names.iter().take(SHOWN) {
+                ui.label(RichText::new(format!("  • {name}")).monospace());
+            }
+            if r.names.len() > SHOWN {
+                ui.label(format!("  … and {} more", r.names.len() - SHOWN));
+            }
+            ui.label(format!("They will be saved in {}.", self.folder));
+            ui.add_space(8.0);
+            ui.horizontal_wrapped(|ui| {
+                if ui.add(style::big_button("Allow once")).clicked() {
+                    decision = Some(Decision::AllowOnce);
+                }
+                if ui.add(style::big_button("Allow for this session")).clicked() {
+                    decision = Some(Decision::AllowForSession);
+                }
+                if ui.add(style::big_button("Deny")).clicked() {
+                    decision = Some(Decision::Deny);
+                }
+            });
+        });
+        decision
+    }
+}
+
+/// Who is asking, said plainly.
+pub fn who(ui: &mut egui::Ui, typed: &str, verified: Option<&VerifiedTechnician>) {
+    match verified {
+        Some(v) => {
+            ui.label(RichText::new(format!("{} ({})", v.account, v.organization)).size(24.0).strong());
+            egui::Frame::new()
+                .fill(style::VERIFIED_GREEN)
+                .corner_radius(4.0)
+                .inner_margin(egui::Margin::symmetric(10, 4))
+                .show(ui, |ui| {
+                    ui.label(
+                        RichText::new("Verified by your organization's relay")
+                            .color(egui::Color32::WHITE)
+                            .strong(),
+                    );
+                });
+            ui.weak(format!("They call themselves “{typed}”."));
+        }
+        None => {
+            ui.label(RichText::new(typed).size(24.0).strong());
+            ui.label(RichText::new("(name not verified)").color(style::CAUTION_ORANGE).strong());
+            ui.weak("Anyone can type any name. Only allow someone you are expecting.");
+        }
+    }
+}
+
+/// How the log and notices name a technician.
+pub fn display_name(typed: &str, verified: Option<&VerifiedTechnician>) -> String {
+    match verified {
+        Some(v) => format!("{} ({}, verified)", v.account, v.organization),
+        None => format!("{typed} (name not verified)"),
+    }
+}
+
+/// "view, control" in the user's words.
+pub fn describe(p: Permissions) -> String {
+    let words: Vec<&str> =
+        [(p.view, "see the screen"), (p.control, "use mouse and keyboard"), (p.files, "files")]
+            .into_iter()
+            .filter_map(|(on, w)| on.then_some(w))
+            .collect();
+    if words.is_empty() {
+        "nothing".to_owned()
+    } else {
+        words.join(", ")
+    }
+}
+
+/// "1.5 MB".
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A framed card that stands out from the window.
+fn card(ui: &mut egui::Ui, content: impl FnOnce(&mut egui::Ui)) {
+    egui::Frame::group(ui.style())
+        .inner_margin(egui::Margin::same(18))
+        .corner_radius(8.0)
+        .stroke(egui::Stroke::new(2.0, ui.visuals().selection.bg_fill))
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            content(ui);
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(999), "999 bytes");
+        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+    }
+
+    #[test]
+    fn permissions_in_words() {
+        assert_eq!(describe(Permissions::default()), "nothing");
+        assert_eq!(describe(Permissions::VIEW_ONLY), "see the screen");
+    }
+}

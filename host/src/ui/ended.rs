@@ -1,0 +1,83 @@
+//! After a session (or a refused one): what happened, in plain words, and the two ways on — share again
+//! with a fresh code, or quit.
+
+use eframe::egui::{self, RichText};
+
+use super::style;
+use crate::session::{SessionEnd, SessionReport};
+use crate::HostError;
+
+/// How the last attempt ended, ready to show.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub headline: String,
+    pub details: Vec<String>,
+}
+
+impl Outcome {
+    pub fn from_result(result: &Result<SessionReport, HostError>) -> Self {
+        match result {
+            Ok(report) => {
+                let name = &report.technician;
+                let headline = match &report.end {
+                    SessionEnd::ViewerLeft => {
+                        format!("{name} disconnected. Your screen is no longer shared.")
+                    }
+                    SessionEnd::Stopped => "You stopped sharing. Your screen is no longer shared.".to_owned(),
+                    SessionEnd::ConnectionLost(why) => {
+                        format!("The connection to {name} was lost ({why}). Your screen is no longer shared.")
+                    }
+                    SessionEnd::ProtocolError(why) => {
+                        format!("The session with {name} was closed after an error ({why}).")
+                    }
+                };
+                let details = vec![
+                    format!("{} screen updates were sent.", report.frames_sent),
+                    format!(
+                        "{} mouse and keyboard actions were carried out, {} were refused.",
+                        report.input_injected, report.input_dropped
+                    ),
+                ];
+                Self { headline, details }
+            }
+            Err(HostError::Stopped) => {
+                Self { headline: "You stopped sharing. Nothing was shared.".into(), details: vec![] }
+            }
+            Err(HostError::Session(crate::session::SessionError::Declined)) => {
+                Self { headline: "You said no. Nothing was shared.".into(), details: vec![] }
+            }
+            Err(e) => Self {
+                headline: "Sharing could not start.".into(),
+                details: vec![format!("{e}"), "Check your internet connection and try again.".into()],
+            },
+        }
+    }
+}
+
+/// What the user chose on the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndAction {
+    None,
+    ShareAgain,
+    Quit,
+}
+
+pub fn show(ui: &mut egui::Ui, outcome: &Outcome) -> EndAction {
+    let mut action = EndAction::None;
+    ui.add_space(12.0);
+    ui.heading("Sharing has ended");
+    ui.label(RichText::new(&outcome.headline).size(21.0));
+    for line in &outcome.details {
+        ui.label(line);
+    }
+    ui.add_space(8.0);
+    ui.horizontal(|ui| {
+        if ui.add(style::big_button("Share again")).clicked() {
+            action = EndAction::ShareAgain;
+        }
+        if ui.add(style::big_button("Quit")).clicked() {
+            action = EndAction::Quit;
+        }
+    });
+    action
+}

@@ -1,0 +1,146 @@
+//! The real feed of the window: each [`Share::start`] runs [`crate::run_host`] on the tokio runtime, with
+//! the window asking for consent (access and uploads), and wakes the window whenever something arrives.
+//!
+//! eframe owns the main thread; the runtime's worker threads do the network. When the window closes the
+//! app cancels the attempt, and [`run_window`] gives the session a moment to say goodbye to the viewer
+//! before the process exits.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use eframe::egui;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::app::{Attempt, HostApp, Share};
+use super::clock::Clock;
+use crate::access::AccessPolicy;
+use crate::capture::Source;
+use crate::files::UploadPolicy;
+use crate::{run_host, HostConfig, Sources};
+
+/// Starts [`run_host`] attempts for the window.
+pub struct Launcher {
+    runtime: tokio::runtime::Handle,
+    cfg: HostConfig,
+    source: Source,
+    ctx: egui::Context,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Launcher {
+    /// `cfg` is the template for every attempt; its access and upload policies are replaced by questions
+    /// to the window.
+    pub fn new(runtime: tokio::runtime::Handle, cfg: HostConfig, source: Source, ctx: egui::Context) -> Self {
+        Self { runtime, cfg, source, ctx, tasks: Arc::default() }
+    }
+}
+
+impl Share for Launcher {
+    fn start(&mut self) -> Attempt {
+        let _guard = self.runtime.enter();
+        let (events_in, events) = waking_unbounded(&self.ctx);
+        let (access_in, access) = waking_bounded(&self.ctx);
+        let (uploads_in, uploads) = waking_bounded(&self.ctx);
+        let (done_tx, done) = oneshot::channel();
+        let mut cfg = self.cfg.clone();
+        cfg.session.access = AccessPolicy::Ask(access_in);
+        cfg.session.files.uploads = UploadPolicy::Ask(uploads_in);
+        cfg.new_code = Arc::new(Notify::new());
+        let new_code = cfg.new_code.clone();
+        let stop = CancellationToken::new();
+        let source = self.source;
+        let ctx = self.ctx.clone();
+        let task_stop = stop.clone();
+        let task = tokio::spawn(async move {
+            let result = match Sources::open(source) {
+                Ok(sources) => run_host(cfg, sources, events_in, task_stop).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &result {
+                tracing::warn!("sharing ended: {e}");
+            }
+            let _ = done_tx.send(result);
+            ctx.request_repaint();
+        });
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task);
+        }
+        Attempt { events, access, uploads, done, new_code, stop }
+    }
+}
+
+/// An unbounded channel whose messages wake the window.
+fn waking_unbounded<T: Send + 'static>(
+    ctx: &egui::Context,
+) -> (mpsc::UnboundedSender<T>, mpsc::UnboundedReceiver<T>) {
+    let (tx, mut inner) = mpsc::unbounded_channel();
+    let (out, rx) = mpsc::unbounded_channel();
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = inner.recv().await {
+            if out.send(msg).is_err() {
+                break;
+            }
+            ctx.request_repaint();
+        }
+    });
+    (tx, rx)
+}
+
+/// A small bounded channel (questions) whose messages wake the window.
+fn waking_bounded<T: Send + 'static>(ctx: &egui::Context) -> (mpsc::Sender<T>, mpsc::Receiver<T>) {
+    let (tx, mut inner) = mpsc::channel(4);
+    let (out, rx) = mpsc::channel(4);
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = inner.recv().await {
+            if out.send(msg).await.is_err() {
+                break;
+            }
+            ctx.request_repaint();
+        }
+    });
+    (tx, rx)
+}
+
+/// Open the host window and share until the user quits. `incoming` names the folder uploads go to.
+pub fn run_window(
+    runtime: tokio::runtime::Runtime,
+    cfg: HostConfig,
+    source: Source,
+    incoming: String,
+) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Tether — share your screen")
+            .with_app_id("tether-host")
+            .with_inner_size([760.0, 640.0])
+            .with_min_inner_size([560.0, 460.0]),
+        ..Default::default()
+    };
+    let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+    let handle = runtime.handle().clone();
+    let app_tasks = tasks.clone();
+    eframe::run_native(
+        "tether-host",
+        options,
+        Box::new(move |cc| {
+            let mut launcher = Launcher::new(handle, cfg, source, cc.egui_ctx.clone());
+            launcher.tasks = app_tasks;
+            Ok(Box::new(HostApp::new_styled(&cc.egui_ctx, Box::new(launcher), Clock::local(), incoming)))
+        }),
+    )
+    .map_err(|e| anyhow!("the window could not open: {e}"))?;
+    // The app cancelled its attempt on exit; let the session tell the viewer goodbye.
+    let pending: Vec<_> = tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
+    runtime.block_on(async {
+        for task in pending {
+            let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
+    });
+    Ok(())
+}

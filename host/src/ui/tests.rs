@@ -1,0 +1,302 @@
+//! The window driven by egui_kittest, without a display or a network: the test plays the host's side of
+//! the channels. Access questions go through the core's own [`access::ask`], the session handle is the
+//! core's [`SessionHandle`] over its real permission watch and outgoing message queue, and the code,
+//! stop and upload replies are the core's own `Notify`, `CancellationToken` and oneshot.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eframe::egui;
+use eframe::egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use tether_shared::code::Code;
+use tether_shared::relay_proto::VerifiedTechnician;
+use tether_shared::session_proto::{HostToViewer, Permissions};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::app::{Attempt, HostApp, Share};
+use super::clock::Clock;
+use crate::access::{self, AccessRequest, SessionHandle};
+use crate::files::{ConsentRequest, Decision, FileEvent};
+use crate::session::{SessionEnd, SessionReport};
+use crate::{HostError, HostEvent};
+
+/// The host's ends of one attempt's channels.
+struct Ends {
+    events: mpsc::UnboundedSender<HostEvent>,
+    access: mpsc::Sender<AccessRequest>,
+    uploads: mpsc::Sender<ConsentRequest>,
+    done: Option<oneshot::Sender<Result<SessionReport, HostError>>>,
+    new_code: Arc<Notify>,
+    stop: CancellationToken,
+}
+
+#[derive(Clone, Default)]
+struct Feed(Arc<Mutex<Vec<Ends>>>);
+
+impl Share for Feed {
+    fn start(&mut self) -> Attempt {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (access_tx, access) = mpsc::channel(4);
+        let (uploads_tx, uploads) = mpsc::channel(4);
+        let (done_tx, done) = oneshot::channel();
+        let new_code = Arc::new(Notify::new());
+        let stop = CancellationToken::new();
+        self.0.lock().expect("feed").push(Ends {
+            events: events_tx,
+            access: access_tx,
+            uploads: uploads_tx,
+            done: Some(done_tx),
+            new_code: new_code.clone(),
+            stop: stop.clone(),
+        });
+        Attempt { events, access, uploads, done, new_code, stop }
+    }
+}
+
+impl Feed {
+    fn attempts(&self) -> usize {
+        self.0.lock().expect("feed").len()
+    }
+    fn with<R>(&self, f: impl FnOnce(&mut Ends) -> R) -> R {
+        let mut all = self.0.lock().expect("feed");
+        f(all.last_mut().expect("an attempt"))
+    }
+    fn send(&self, event: HostEvent) {
+        self.with(|e| e.events.send(event).expect("window listens"));
+    }
+}
+
+struct Test {
+    feed: Feed,
+    harness: Harness<'static, HostApp>,
+    rt: tokio::runtime::Runtime,
+}
+
+fn setup() -> Test {
+    let feed = Feed::default();
+    let app = HostApp::new(Box::new(feed.clone()), Clock::fixed(0), "/home/user/Downloads/Tether");
+    let harness = Harness::builder()
+        .with_size(egui::vec2(800.0, 900.0))
+        .build_ui_state(|ui, app: &mut HostApp| app.ui(ui), app);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    Test { feed, harness, rt }
+}
+
+impl Test {
+    /// Let the window take in what was sent and finish its animations.
+    fn settle(&mut self) {
+        self.harness.run_steps(3);
+        let _ = self.harness.run_ok();
+    }
+
+    /// Step until something labelled `label` shows (it may come from another thread).
+    fn wait_for(&mut self, label: &str) {
+        for _ in 0..300 {
+            self.harness.step();
+            if self.shows(label) {
+                self.settle();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{label:?} never showed");
+    }
+
+    fn shows(&self, label: &str) -> bool {
+        self.harness.query_all_by_label_contains(label).next().is_some()
+    }
+
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_label(label).click();
+        self.settle();
+    }
+
+    /// A technician connected with `granted`; returns the real handle and the viewer's side of its queue.
+    fn connect(&mut self, granted: Permissions) -> (SessionHandle, mpsc::Receiver<HostToViewer>) {
+        let (out, to_viewer) = mpsc::channel(8);
+        let handle = SessionHandle::new(Arc::new(watch::channel(granted).0), out);
+        self.feed.send(HostEvent::Connected {
+            technician: "Sam".into(),
+            verified: None,
+            asked: granted,
+            granted,
+            session: handle.clone(),
+        });
+        self.wait_for("Your screen is being shared with Sam");
+        (handle, to_viewer)
+    }
+
+    /// Ask the window through the core's own `access::ask`.
+    fn ask(
+        &self,
+        verified: Option<VerifiedTechnician>,
+        asked: Permissions,
+        current: Permissions,
+    ) -> tokio::task::JoinHandle<Option<Permissions>> {
+        let to = self.feed.with(|e| e.access.clone());
+        self.rt.spawn(async move { access::ask(&to, "Sam", verified, asked, current).await })
+    }
+}
+
+fn code() -> Code {
+    Code::parse("482 913 5071").expect("code")
+}
+
+#[test]
+fn code_shows_and_new_code_notifies() {
+    let mut t = setup();
+    assert!(t.shows("Connecting"));
+    t.feed.send(HostEvent::Code { code: code(), expires_in: Duration::from_secs(600) });
+    t.wait_for("482-913-5071");
+    assert!(t.shows("Expires in 10:00") || t.shows("Expires in 9:59"), "countdown shows");
+    t.click("New code");
+    assert!(t.shows("Getting a new code"));
+    let notify = t.feed.with(|e| e.new_code.clone());
+    let notified =
+        t.rt.block_on(async { tokio::time::timeout(Duration::from_secs(1), notify.notified()).await });
+    assert!(notified.is_ok(), "New code pokes the host's new_code Notify");
+    // The host confirms and sends a fresh one.
+    t.feed.send(HostEvent::CodeReplaced(tether_shared::net::pairing::Restart::Requested));
+    t.feed.send(HostEvent::Code {
+        code: Code::parse("482 111 2222").expect("code"),
+        expires_in: Duration::from_secs(600),
+    });
+    t.wait_for("482-111-2222");
+    assert!(t.harness.state().log().entries().iter().any(|e| e.text.contains("You asked for a new code")));
+}
+
+#[test]
+fn unverified_name_is_marked_and_allow_grants_what_is_ticked() {
+    let mut t = setup();
+    let answer = t.ask(None, Permissions::ALL, Permissions::default());
+    t.wait_for("Someone wants to connect");
+    assert!(t.shows("Sam"));
+    assert!(t.shows("(name not verified)"));
+    assert!(!t.shows("Verified by your organization's relay"));
+    // Pre-set to what was asked; the user takes files away.
+    t.click("Send and receive files");
+    t.click("Allow");
+    let granted = t.rt.block_on(answer).expect("task");
+    assert_eq!(granted, Some(Permissions { view: true, control: true, files: false }));
+    assert!(!t.shows("Someone wants to connect"), "the dialog is gone");
+}
+
+#[test]
+fn verified_account_is_marked_and_deny_denies() {
+    let mut t = setup();
+    let verified =
+        VerifiedTechnician { account: "alice@helpdesk".into(), organization: "Example Ltd".into() };
+    let answer = t.ask(Some(verified), Permissions::VIEW_ONLY, Permissions::default());
+    t.wait_for("Someone wants to connect");
+    assert!(t.shows("alice@helpdesk (Example Ltd)"));
+    assert!(t.shows("Verified by your organization's relay"));
+    assert!(!t.shows("(name not verified)"));
+    t.click("Deny");
+    // Deny at the start answers "what they have now": nothing, which refuses the session.
+    assert_eq!(t.rt.block_on(answer).expect("task"), Some(Permissions::default()));
+}
+
+#[test]
+fn revoking_control_mid_session_changes_the_session_permissions() {
+    let mut t = setup();
+    let (handle, _to_viewer) = t.connect(Permissions { view: true, control: true, files: false });
+    assert!(t.shows("What Sam may do"));
+    t.click("Use your mouse and keyboard");
+    assert_eq!(handle.permissions(), Permissions::VIEW_ONLY);
+    assert!(t.harness.state().log().entries().iter().any(|e| e.text.contains("You took back")));
+    // Switched back on: what was granted before may be given back.
+    t.click("Use your mouse and keyboard");
+    assert!(handle.permissions().control);
+}
+
+#[test]
+fn mid_session_request_uses_the_same_dialog() {
+    let mut t = setup();
+    let (_handle, _to_viewer) = t.connect(Permissions::VIEW_ONLY);
+    let answer = t.ask(None, Permissions { view: true, control: true, files: false }, Permissions::VIEW_ONLY);
+    t.wait_for("asks for more access");
+    assert!(t.shows("Your screen is being shared with Sam"), "the red bar stays");
+    t.click("Allow");
+    assert_eq!(
+        t.rt.block_on(answer).expect("task"),
+        Some(Permissions { view: true, control: true, files: false })
+    );
+}
+
+#[test]
+fn chat_shows_incoming_and_sends_outgoing() {
+    let mut t = setup();
+    let (_handle, mut to_viewer) = t.connect(Permissions::VIEW_ONLY);
+    t.feed.send(HostEvent::Chat { from: "Sam".into(), text: "Can you open the settings?".into() });
+    t.wait_for("Can you open the settings?");
+    let input = t.harness.get_by_role(Role::TextInput);
+    input.focus();
+    input.type_text("Which one?");
+    t.settle();
+    t.click("Send");
+    match to_viewer.try_recv() {
+        Ok(HostToViewer::Chat { text }) => assert_eq!(text, "Which one?"),
+        other => panic!("expected the chat line for the viewer, got {other:?}"),
+    }
+    assert!(t.shows("Which one?"));
+    let log = t.harness.state().log().entries();
+    assert!(log.iter().any(|e| e.text == "Sam wrote: Can you open the settings?"));
+    assert!(log.iter().any(|e| e.text == "You wrote: Which one?"));
+}
+
+#[test]
+fn incoming_files_are_asked_about_and_logged() {
+    let mut t = setup();
+    let (_handle, _to_viewer) = t.connect(Permissions::ALL);
+    let (reply, decision) = oneshot::channel();
+    let request = ConsentRequest {
+        technician: "Sam".into(),
+        names: vec!["fix.sh".into(), "notes.txt".into()],
+        files: 2,
+        bytes: 1_500_000,
+        reply,
+    };
+    t.feed.with(|e| e.uploads.try_send(request).expect("queue"));
+    t.wait_for("wants to send you files");
+    assert!(t.shows("2 files (1.5 MB)"));
+    assert!(t.shows("fix.sh"));
+    assert!(t.shows("/home/user/Downloads/Tether"));
+    t.click("Allow for this session");
+    assert_eq!(t.rt.block_on(decision).expect("answered"), Decision::AllowForSession);
+    let logged = t.harness.state().log().entries().iter().any(|e| {
+        e.text == "You let Sam send you fix.sh, notes.txt (1.5 MB), and more files for the rest of this session."
+    });
+    assert!(logged, "the decision is in the session log");
+    t.feed.send(HostEvent::File(FileEvent::Received {
+        names: vec!["fix.sh".into(), "notes.txt".into()],
+        bytes: 1_500_000,
+    }));
+    t.wait_for("You received fix.sh, notes.txt");
+}
+
+#[test]
+fn stop_cancels_and_the_end_offers_share_again() {
+    let mut t = setup();
+    let (_handle, _to_viewer) = t.connect(Permissions::VIEW_ONLY);
+    t.click("Stop sharing");
+    assert!(t.feed.with(|e| e.stop.is_cancelled()), "Stop cancels the host's token");
+    let report = SessionReport {
+        technician: "Sam".into(),
+        granted: Permissions::VIEW_ONLY,
+        frames_sent: 42,
+        input_injected: 0,
+        input_dropped: 3,
+        end: SessionEnd::Stopped,
+    };
+    let done = t.feed.with(|e| e.done.take()).expect("done");
+    let _ = done.send(Ok(report));
+    t.wait_for("Sharing has ended");
+    assert!(t.shows("You stopped sharing"));
+    assert!(!t.shows("Your screen is being shared"), "the red bar is gone");
+    t.click("Share again");
+    assert_eq!(t.feed.attempts(), 2);
+    assert!(t.shows("Connecting"));
+}
