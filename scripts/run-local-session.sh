@@ -60,36 +60,44 @@ else
     user_display=$DISPLAY
     tech_display=$DISPLAY
 fi
-DISPLAY=$user_display xterm -geometry 90x24+60+60 -title "Tether demo: the user's terminal" &
+DISPLAY=$user_display xterm -geometry 60x20+800+100 -title "Tether demo: the user's terminal" &
 pids+=($!)
 sleep 1
 fingerprint=$(await_line fingerprint "$work/relay.out")
 echo "1. Relay listening on $relay (certificate $fingerprint)"
 
-DISPLAY=$user_display "$bin/tether-host" --relay "$relay" --relay-fingerprint "$fingerprint" --headless \
-    --grant view,control >"$work/host.out" 2>"$work/host.log" &
+# The user's side: the host window (it also prints `code …` and `connected …` for scripts like this one).
+DISPLAY=$user_display HOME=${HOME:-/root} "$bin/tether-host" --relay "$relay" --relay-fingerprint "$fingerprint" \
+    >"$work/host.out" 2>"$work/host.log" &
 pids+=($!)
 code=$(await_line code "$work/host.out")
-echo "2. Host is waiting; the user reads out the code: $code"
+echo "2. The host window shows the code the user reads out: $code"
 
-echo "3. The technician's window connects with the code..."
+echo "3. The technician's window connects with the code; the user is asked to allow it..."
 viewer_args=(--relay "$relay" --relay-fingerprint "$fingerprint" --code "$code" --name "Demo Technician")
 if ! $headless_demo; then
+    echo "   Click Allow in the host window. Close the viewer window to end."
     "$bin/tether-viewer" "${viewer_args[@]}"
-    echo "Done: the window was closed, the session ended."
+    echo "Done: the viewer window was closed, the session ended."
     exit 0
 fi
 DISPLAY=$tech_display XDG_RUNTIME_DIR=$work TETHER_VIEWER_CONFIG=$work/viewer.json \
     "$bin/tether-viewer" "${viewer_args[@]}" 2>"$work/viewer.log" &
 pids+=($!)
+sleep 2
+# Nobody is at the virtual display: click the host window's Allow button for the user.
+DISPLAY=$user_display xdotool mousemove 102 445 click 1
 await_line connected "$work/host.out" >/dev/null
+echo "4. The user allowed it; the technician sees the user's screen."
 sleep 2
 window=$(DISPLAY=$tech_display xdotool search --name "Tether Viewer" | head -n 1)
-DISPLAY=$tech_display xdotool windowfocus "$window" mousemove 420 260 click 1
+DISPLAY=$tech_display xdotool windowfocus "$window" mousemove 1010 300 click 1
 sleep 0.5
 DISPLAY=$tech_display xdotool type --delay 30 "echo Hello from your technician"
 DISPLAY=$tech_display xdotool key Return
 sleep 1.5
-DISPLAY=$tech_display import -window root "$PWD/tether-viewer.png"
-echo "4. Through the viewer window the technician clicked into the user's terminal and typed a command."
-echo "Done. What the technician saw: $PWD/tether-viewer.png"
+DISPLAY=$tech_display import -window "$window" "$PWD/tether-viewer.png"
+host_window=$(DISPLAY=$user_display xdotool search --name "share your screen" | head -n 1)
+DISPLAY=$user_display import -window "$host_window" "$PWD/tether-host.png"
+echo "5. Through the viewer window the technician clicked into the user's terminal and typed a command."
+echo "Done. What the technician saw: $PWD/tether-viewer.png; the user's host window: $PWD/tether-host.png"

@@ -121,3 +121,92 @@ async fn the_viewer_window_shows_the_host_screen_and_types_into_it() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     window_shot(&viewer_x, &window).save(screenshot_dir().join("viewer-typed.png")).expect("save");
 }
+
+/// Where the host window's Allow button is for a technician with an unverified name (the window sits at
+/// the top left of a bare X server; see docs/screenshots/host-consent.png).
+const ALLOW_BUTTON: (&str, &str) = ("102", "445");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_windows_in_a_live_session() {
+    let mut host_x = Xvfb::start(1280, 800);
+    host_x.run("xsetroot", &["-solid", "#cc3366"]);
+    host_x.spawn("xterm", &["-geometry", "60x20+800+100", "-fa", "Monospace", "-fs", "11"]);
+    let viewer_x = Xvfb::start(1600, 1000);
+    let relay = start_relay(|_| {});
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let home = tempfile::tempdir().expect("temp dir");
+    let home_dir = home.path().to_str().expect("utf-8");
+    let env = |display: &'static str| {
+        let display = if display == "host" { host_x.display.clone() } else { viewer_x.display.clone() };
+        vec![("DISPLAY".to_string(), display), ("HOME".to_string(), home_dir.to_string())]
+    };
+    let host_env = env("host");
+    let host_env: Vec<(&str, &str)> = host_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut host = Proc::spawn_with_env(
+        "tether-host",
+        &["--relay", &addr, "--relay-fingerprint", &fp, "--quality", "lossless"],
+        &[host_env.as_slice(), &[("XDG_RUNTIME_DIR", home_dir)]].concat(),
+    );
+    let code = host.line("code").await;
+    let host_window = find_window(&host_x, "share your screen").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    window_shot(&host_x, &host_window).save(screenshot_dir().join("host-code.png")).expect("save");
+
+    let viewer_env = env("viewer");
+    let config = home.path().join("viewer.json");
+    let config = config.to_str().expect("utf-8");
+    let viewer_env: Vec<(&str, &str)> = viewer_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let _viewer = Proc::spawn_with_env(
+        "tether-viewer",
+        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Sam Tech"],
+        &[viewer_env.as_slice(), &[("TETHER_VIEWER_CONFIG", config), ("XDG_RUNTIME_DIR", home_dir)]].concat(),
+    );
+
+    // The user is asked; nothing is shared until they allow it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    window_shot(&host_x, &host_window).save(screenshot_dir().join("host-consent.png")).expect("save");
+    let shot = viewer_x.screenshot();
+    assert!(host_share(&shot) < 0.01, "the viewer shows the host's screen before the user allowed it");
+    host_x.run("xdotool", &["mousemove", ALLOW_BUTTON.0, ALLOW_BUTTON.1, "click", "1"]);
+    let connected = tokio::time::timeout(Duration::from_secs(10), host.line("connected")).await;
+    assert_eq!(
+        connected.expect("the click on Allow connected the session (did the dialog move?)"),
+        "Sam Tech"
+    );
+
+    // The technician sees the user's screen — with the host window and its red "shared" bar on it.
+    let start = Instant::now();
+    let viewer_window = find_window(&viewer_x, "Tether Viewer").await;
+    loop {
+        // The host window and the terminal cover much of the user's desktop: less of its colour shows.
+        let shot = viewer_x.screenshot();
+        if host_share(&shot) > 0.1 {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            shot.save(screenshot_dir().join("failed-viewer.png")).expect("save");
+            panic!("the viewer window never showed the host's screen (see failed-viewer.png)");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Type into the user's terminal through the viewer window (the terminal is on the right of the
+    // shared screen; fit-to-window keeps its place within the picture).
+    let marker = home.path().join("typed-through-both-windows");
+    viewer_x.run("xdotool", &["windowfocus", &viewer_window]);
+    viewer_x.run("xdotool", &["mousemove", "1010", "300", "click", "1"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    viewer_x.run("xdotool", &["type", "--delay", "20", &format!("touch {}", marker.display())]);
+    viewer_x.run("xdotool", &["key", "Return"]);
+    let start = Instant::now();
+    while !marker.exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the typed command did not run on the host");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let host_shot = window_shot(&host_x, &host_window);
+    // The always-visible indicator: the top of the host window is the red "being shared" bar.
+    let red = host_shot.get_pixel(4, 4).0;
+    assert!(red[0] > 150 && red[1] < 80 && red[2] < 80, "no red 'shared' bar at the top: {red:?}");
+    host_shot.save(screenshot_dir().join("host-sharing.png")).expect("save");
+    window_shot(&viewer_x, &viewer_window).save(screenshot_dir().join("viewer-live.png")).expect("save");
+}

@@ -41,7 +41,7 @@ impl Launcher {
 impl Share for Launcher {
     fn start(&mut self) -> Attempt {
         let _guard = self.runtime.enter();
-        let (events_in, events) = waking_unbounded(&self.ctx);
+        let (events_in, events) = waking_unbounded(&self.ctx, announce);
         let (access_in, access) = waking_bounded(&self.ctx);
         let (uploads_in, uploads) = waking_bounded(&self.ctx);
         let (done_tx, done) = oneshot::channel();
@@ -73,15 +73,27 @@ impl Share for Launcher {
     }
 }
 
-/// An unbounded channel whose messages wake the window.
+/// The window prints the same machine-readable stdout lines as headless mode for the moments a script
+/// needs (`code`, `connected`), so demos and tests can drive a real window.
+fn announce(event: &crate::HostEvent) {
+    match event {
+        crate::HostEvent::Code { code, .. } => println!("code {code}"),
+        crate::HostEvent::Connected { technician, .. } => println!("connected {technician}"),
+        _ => {}
+    }
+}
+
+/// An unbounded channel whose messages wake the window; `tap` sees each message first.
 fn waking_unbounded<T: Send + 'static>(
     ctx: &egui::Context,
+    tap: fn(&T),
 ) -> (mpsc::UnboundedSender<T>, mpsc::UnboundedReceiver<T>) {
     let (tx, mut inner) = mpsc::unbounded_channel();
     let (out, rx) = mpsc::unbounded_channel();
     let ctx = ctx.clone();
     tokio::spawn(async move {
         while let Some(msg) = inner.recv().await {
+            tap(&msg);
             if out.send(msg).is_err() {
                 break;
             }
