@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,12 +17,10 @@ use tether_host::HostEvent;
 use tether_shared::session_proto::Permissions;
 use tether_viewer::ui::{ConnectForm, ViewerApp};
 
-/// One settings file for the whole test binary (the viewer remembers the relay there).
-fn settings_file() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
-    std::env::set_var("TETHER_VIEWER_CONFIG", dir.path().join("viewer.json"));
-    dir.path()
+/// A viewer window with a settings file of its own (tests run in parallel; the viewer remembers the
+/// relay there).
+fn app(dir: &Path, prefill: ConnectForm) -> ViewerApp {
+    ViewerApp::with_settings_file(prefill, Some(dir.join("viewer.json"))).expect("app")
 }
 
 fn harness(app: ViewerApp) -> Harness<'static, ViewerApp> {
@@ -57,19 +55,26 @@ fn fill_form(harness: &mut Harness<'_, ViewerApp>, relay: &TestRelay, code_digit
 }
 
 struct Rig {
+    /// The viewer's settings live here.
+    home: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
     relay: TestRelay,
     host: TestHost,
     incoming: tempfile::TempDir,
+    /// A folder the host shares, with `reports/summary.txt` in it.
+    shared: tempfile::TempDir,
 }
 
 fn rig() -> Rig {
-    settings_file();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     let incoming = tempfile::tempdir().expect("temp dir");
+    let shared = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(shared.path().join("reports")).expect("mkdir");
+    std::fs::write(shared.path().join("reports").join("summary.txt"), SUMMARY).expect("write");
     let (relay, host) = rt.block_on(async {
         let relay = start_relay(|_| {});
         let mut cfg = host_config(&relay, Permissions::ALL);
+        cfg.session.files.shared.push(("Documents".into(), shared.path().to_path_buf()));
         cfg.session.files.incoming = Some(incoming.path().to_path_buf());
         cfg.session.files.uploads = UploadPolicy::Allow;
         let host = start_host_with(cfg, || {
@@ -77,8 +82,10 @@ fn rig() -> Rig {
         });
         (relay, host)
     });
-    Rig { rt, relay, host, incoming }
+    Rig { home: tempfile::tempdir().expect("temp dir"), rt, relay, host, incoming, shared }
 }
+
+const SUMMARY: &[u8] = b"Printer spooler restarted at 10:42. Queue cleared.\n";
 
 impl Rig {
     fn code(&mut self) -> String {
@@ -114,7 +121,7 @@ impl egui::DroppedFile for Dropped {
 fn connect_watch_chat_revoke_and_drop_a_file() {
     let mut rig = rig();
     let code = rig.code();
-    let mut ui = harness(ViewerApp::new(ConnectForm::default()).expect("app"));
+    let mut ui = harness(app(rig.home.path(), ConnectForm::default()));
 
     // The code formats as it is typed.
     fill_form(&mut ui, &rig.relay, &code.replace('-', ""));
@@ -191,6 +198,13 @@ fn connect_watch_chat_revoke_and_drop_a_file() {
     ui.get_by_label_contains("You ended the session");
     let report = rig.rt.block_on(rig.host.report()).expect("session ran");
     assert_eq!(report.technician, "Erin");
+    // The next start remembers the relay, its fingerprint and the name — never the code.
+    let again = app(rig.home.path(), ConnectForm::default());
+    assert_eq!(again.form.relay, rig.relay.handle.local_addr().to_string());
+    assert_eq!(again.form.fingerprint, rig.relay.handle.fingerprint().to_string());
+    assert_eq!((again.form.name.as_str(), again.form.code.as_str()), ("Erin", ""));
+    let remembered = std::fs::read_to_string(rig.home.path().join("viewer.json")).expect("settings");
+    assert!(!remembered.contains(&code[4..]), "the code's secret was written down: {remembered}");
 }
 
 #[test]
@@ -201,7 +215,7 @@ fn a_wrong_code_says_so() {
     let digits: String = code.chars().filter(char::is_ascii_digit).collect();
     let last = digits.chars().last().expect("digit");
     let wrong = format!("{}{}", &digits[..digits.len() - 1], if last == '0' { '1' } else { '0' });
-    let mut ui = harness(ViewerApp::new(ConnectForm::default()).expect("app"));
+    let mut ui = harness(app(rig.home.path(), ConnectForm::default()));
     fill_form(&mut ui, &rig.relay, &wrong);
     ui.get_by_label("Connect").click();
     step_until(&mut ui, "an error", |app| app.error().is_some());
@@ -210,4 +224,89 @@ fn a_wrong_code_says_so() {
     assert!(!ui.state().is_live());
     // The form stays filled, so the technician can correct the code.
     assert_eq!(ui.state().form.relay, rig.relay.handle.local_addr().to_string());
+}
+
+#[test]
+fn browse_the_hosts_shared_folder_and_fetch_a_file() {
+    let mut rig = rig();
+    let code = rig.code();
+    let mut ui = harness(app(rig.home.path(), ConnectForm::default()));
+    fill_form(&mut ui, &rig.relay, &code);
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "the session", |app| app.is_live());
+    let downloads = tempfile::tempdir().expect("temp dir");
+    if let Some(live) = ui.state_mut().live() {
+        live.downloads = downloads.path().display().to_string();
+    }
+    ui.get_by_label("Files").click();
+    ui.run_steps(2);
+    // The shared folders, then into one, then fetch the file.
+    let start = Instant::now();
+    while ui.query_by_label("Documents/").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the shared folder never listed");
+        ui.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ui.get_by_label("Documents/").click();
+    let start = Instant::now();
+    while ui.query_by_label("reports/").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the folder never listed");
+        ui.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ui.get_by_label("reports/").click();
+    let start = Instant::now();
+    while ui.query_by_label_contains("summary.txt").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the file never listed");
+        ui.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ui.get_by_label("Fetch").click();
+    let fetched = downloads.path().join("summary.txt");
+    step_until(&mut ui, "the file fetched", |_| fetched.exists());
+    step_until(&mut ui, "the transfer done", |app| app.live().is_some_and(|l| l.files.active() == 0));
+    ui.get_by_label_contains("Done: summary.txt");
+    assert_eq!(std::fs::read(&fetched).expect("fetched"), SUMMARY);
+    drop(rig.shared);
+}
+
+#[test]
+fn an_unreachable_relay_and_a_wrong_fingerprint_say_so() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let relay = rt.block_on(async { start_relay(|_| {}) });
+    // A wrong fingerprint: the relay's certificate does not match.
+    let mut app = app(
+        home.path(),
+        ConnectForm {
+            relay: relay.handle.local_addr().to_string(),
+            fingerprint: "00".repeat(32),
+            code: "123-456-7890".into(),
+            ..ConnectForm::default()
+        },
+    );
+    app.timeouts.pairing = Duration::from_secs(3);
+    let mut ui = harness(app);
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "an error", |app| app.error().is_some());
+    let (headline, detail) = ui.state().error().cloned().expect("error");
+    assert!(headline.contains("certificate") || headline.contains("Fingerprint"), "{headline}: {detail}");
+    // Nobody listening: unreachable (quickly, not after minutes).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let mut app = self::app(
+        home.path(),
+        ConnectForm {
+            relay: port.to_string(),
+            fingerprint: relay.handle.fingerprint().to_string(),
+            code: "123-456-7890".into(),
+            ..ConnectForm::default()
+        },
+    );
+    app.timeouts = fast_timeouts();
+    let mut ui = harness(app);
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "an error", |app| app.error().is_some());
+    let (headline, detail) = ui.state().error().cloned().expect("error");
+    assert!(headline.contains("unreachable") || headline.contains("Timed out"), "{headline}: {detail}");
+    ui.get_by_label(&headline);
 }

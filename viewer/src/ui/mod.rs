@@ -12,6 +12,8 @@ pub mod live;
 pub mod screen;
 pub mod settings;
 
+use std::path::PathBuf;
+
 use tether_shared::code::Code;
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::relay_proto::RelayErrorKind;
@@ -46,6 +48,7 @@ pub struct ViewerApp {
     state: State,
     pub form: ConnectForm,
     settings: Settings,
+    settings_path: Option<PathBuf>,
     /// Why the last session ended, shown on the connect screen.
     ended: Option<String>,
     pub timeouts: Timeouts,
@@ -94,8 +97,13 @@ fn detail_mentions_cert(e: &quinn::ConnectionError) -> bool {
 impl ViewerApp {
     /// A window with the remembered settings, overridden by `form` fields that are set.
     pub fn new(prefill: ConnectForm) -> std::io::Result<Self> {
+        Self::with_settings_file(prefill, Settings::path())
+    }
+
+    /// The same, remembering settings in `settings_path` (`None`: remember nothing).
+    pub fn with_settings_file(prefill: ConnectForm, settings_path: Option<PathBuf>) -> std::io::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let settings = Settings::load();
+        let settings = Settings::load(settings_path.as_deref());
         let pick = |given: &str, remembered: &str| {
             if given.is_empty() {
                 remembered.to_owned()
@@ -115,6 +123,7 @@ impl ViewerApp {
             state: State::Connect { error: None },
             form,
             settings,
+            settings_path,
             ended: None,
             timeouts: Timeouts::default(),
         })
@@ -165,7 +174,7 @@ impl ViewerApp {
                     self.settings.relay = self.form.relay.trim().to_owned();
                     self.settings.fingerprint = self.form.fingerprint.trim().to_owned();
                     self.settings.name = self.form.name.trim().to_owned();
-                    self.settings.save();
+                    self.settings.save(self.settings_path.as_deref());
                     self.ended = None;
                     let live =
                         Live::new(session, self.rt.handle().clone(), &ctx, self.settings.downloads.clone());
@@ -187,7 +196,7 @@ impl ViewerApp {
                     };
                     let session = live.session.clone();
                     self.settings.downloads = live.downloads.clone();
-                    self.settings.save();
+                    self.settings.save(self.settings_path.as_deref());
                     self.rt.spawn(async move { session.leave().await });
                     self.ended = Some(why);
                     self.form.code.clear();

@@ -1,6 +1,6 @@
 //! What the viewer remembers between runs: the relay, its fingerprint, the technician's name, where
 //! fetched files go. A small JSON file in the user's config directory (`TETHER_VIEWER_CONFIG` overrides
-//! the path, for tests). Never the code and never a token: those are secrets.
+//! the path). Never the code and never a token: those are secrets.
 
 use std::path::PathBuf;
 
@@ -26,9 +26,9 @@ impl Settings {
         Some(base.join("tether").join("viewer.json"))
     }
 
-    /// The remembered settings, or defaults when there are none (or they cannot be read).
-    pub fn load() -> Self {
-        let loaded = Self::path()
+    /// The remembered settings in `path`, or defaults when there are none (or they cannot be read).
+    pub fn load(path: Option<&std::path::Path>) -> Self {
+        let loaded = path
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|bytes| serde_json::from_slice::<Settings>(&bytes).ok());
         let mut settings = loaded.unwrap_or_default();
@@ -38,9 +38,9 @@ impl Settings {
         settings
     }
 
-    /// Remember these settings (best effort: a read-only home only costs the convenience).
-    pub fn save(&self) {
-        let Some(path) = Self::path() else { return };
+    /// Remember these settings in `path` (best effort: a read-only home only costs the convenience).
+    pub fn save(&self, path: Option<&std::path::Path>) {
+        let Some(path) = path else { return };
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
