@@ -45,7 +45,7 @@ impl Settings {
             let _ = std::fs::create_dir_all(dir);
         }
         if let Ok(json) = serde_json::to_vec_pretty(self) {
-            if let Err(e) = std::fs::write(&path, json) {
+            if let Err(e) = std::fs::write(path, json) {
                 tracing::warn!("could not remember the settings in {}: {e}", path.display());
             }
         }
