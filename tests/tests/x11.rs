@@ -326,3 +326,25 @@ async fn without_control_the_clipboard_is_left_alone() {
     assert!(matches!(&notice, HostNotice::Notice(t) if t.contains("control")), "{notice:?}");
     assert_ne!(x.try_run("xclip", &["-o", "-selection", "clipboard"]).as_deref(), Some("should not arrive"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_captured_screen_is_in_no_shared_memory_others_can_open() {
+    let x = Xvfb::start(800, 600);
+    let relay = start_relay(|_| {});
+    let (host, viewer) = share(&relay, &x, "view").await;
+    viewer.next_frame(None).await.expect("capturing");
+    let pid = host.child.id().expect("host pid").to_string();
+    // SysV segments are what a capture library would leave open to other users (scrap used mode 0777).
+    // Columns: key shmid perms size cpid lpid …
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").expect("/proc/sysvipc/shm");
+    let ours: Vec<&str> =
+        table.lines().skip(1).filter(|l| l.split_whitespace().nth(4) == Some(pid.as_str())).collect();
+    assert!(ours.is_empty(), "the host made SysV shared memory segments: {ours:?}");
+    // What the host does hold is a memory file with no name anywhere, shared only with the X server.
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("host fds");
+    let memfds = fds
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("/memfd:tether-capture"))
+        .count();
+    assert_eq!(memfds, 1, "one private capture buffer");
+}
