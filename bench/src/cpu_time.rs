@@ -12,6 +12,12 @@ pub fn thread_cpu() -> Duration {
     Duration::new(u64::try_from(t.tv_sec).unwrap_or_default(), u32::try_from(t.tv_nsec).unwrap_or_default())
 }
 
+/// CPU time of the whole process so far (every thread, user and system).
+pub fn process_cpu() -> Duration {
+    let t = clock_gettime(ClockId::ProcessCPUTime);
+    Duration::new(u64::try_from(t.tv_sec).unwrap_or_default(), u32::try_from(t.tv_nsec).unwrap_or_default())
+}
+
 /// Measures one interval both ways.
 #[derive(Debug, Clone, Copy)]
 pub struct Stopwatch {

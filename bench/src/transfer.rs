@@ -1,5 +1,7 @@
 //! File transfer throughput through the relay on loopback: one file uploaded (viewer → host) and fetched
-//! (host → viewer), timed from start to verified-and-renamed, with BLAKE3 compared afterwards.
+//! (host → viewer), timed from start to verified-and-renamed, with BLAKE3 compared afterwards. Also the
+//! CPU time the whole process (relay, host and viewer together) spent on each, which a busy machine
+//! inflates far less than wall time.
 
 use std::io::Write;
 use std::time::Instant;
@@ -11,6 +13,7 @@ use tether_host::inject::record::RecordingSink;
 use tether_host::Sources;
 use tether_shared::session_proto::Permissions;
 
+use crate::cpu_time::process_cpu;
 use crate::session_rig;
 
 fn make_file(path: &std::path::Path, len: u64) -> Result<()> {
@@ -65,21 +68,27 @@ async fn measure(mib: u64) -> Result<()> {
     .await?;
     let files = rig.viewer.files();
 
-    let t0 = Instant::now();
+    let (t0, c0) = (Instant::now(), process_cpu());
     files.upload(&local.join("up.bin")).result().await?;
-    let up = t0.elapsed();
+    let (up, up_cpu) = (t0.elapsed(), process_cpu().saturating_sub(c0));
     ensure!(b3(&incoming.join("up.bin"))? == b3(&local.join("up.bin"))?, "upload hash mismatch");
 
-    let t0 = Instant::now();
+    let (t0, c0) = (Instant::now(), process_cpu());
     files.fetch(vec!["share".into(), "down.bin".into()], fetched.clone()).result().await?;
-    let down = t0.elapsed();
+    let (down, down_cpu) = (t0.elapsed(), process_cpu().saturating_sub(c0));
     ensure!(b3(&fetched.join("down.bin"))? == b3(&share.join("down.bin"))?, "fetch hash mismatch");
     rig.stop.cancel();
 
     let mb = (mib << 20) as f64 / 1e6;
-    println!("| direction ({mib} MiB through the relay on loopback) | seconds | MB/s |");
-    println!("|---|---:|---:|");
-    println!("| upload (viewer -> host) | {:.2} | {:.0} |", up.as_secs_f64(), mb / up.as_secs_f64());
-    println!("| fetch (host -> viewer) | {:.2} | {:.0} |", down.as_secs_f64(), mb / down.as_secs_f64());
+    println!(
+        "| direction ({mib} MiB through the relay on loopback) | seconds | MB/s | CPU s (all threads) |"
+    );
+    println!("|---|---:|---:|---:|");
+    for (what, wall, cpu) in
+        [("upload (viewer -> host)", up, up_cpu), ("fetch (host -> viewer)", down, down_cpu)]
+    {
+        let (wall, cpu) = (wall.as_secs_f64(), cpu.as_secs_f64());
+        println!("| {what} | {wall:.2} | {:.0} | {cpu:.2} |", mb / wall);
+    }
     Ok(())
 }

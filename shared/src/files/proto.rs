@@ -13,6 +13,12 @@
 //! ```
 //! Chunk data follows its header as raw bytes (no re-encoding of a megabyte per chunk). `resume[i]` is how
 //! many bytes of file `i` the receiver already holds verified from an interrupted attempt with the same id.
+//!
+//! Hashes: a chunk's `hash` is the plain BLAKE3 of its bytes. A file's `FileEnd` hash is derived from the
+//! file's size and the ordered list of its chunk hashes ([`FileDigest`]), so each side reads every byte
+//! through BLAKE3 once. Each chunk is checked against its hash before it is written; the file hash then
+//! binds the chunks' order, their number and the size, and — across a resume — that the bytes the receiver
+//! kept from the first attempt are the bytes the sender has now.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +28,40 @@ pub const CHUNK: usize = 1 << 20;
 pub const MAX_FILES_MSG: usize = 8 * 1024 * 1024;
 /// Most entries in one offer.
 pub const MAX_ENTRIES: usize = 100_000;
+
+/// BLAKE3 key-derivation context of the whole-file hash.
+const FILE_HASH_CONTEXT: &str = "tether 2025 files: whole-file hash over the size and chunk hashes";
+
+/// The whole-file hash, built from chunk hashes: `BLAKE3-derive(size as u64 LE ‖ chunk hash 0 ‖ …)`, chunks
+/// of [`CHUNK`] bytes in file order (the last one possibly shorter; none for an empty file).
+#[derive(Debug, Clone)]
+pub struct FileDigest(blake3::Hasher);
+
+impl FileDigest {
+    pub fn new(size: u64) -> Self {
+        let mut h = blake3::Hasher::new_derive_key(FILE_HASH_CONTEXT);
+        h.update(&size.to_le_bytes());
+        Self(h)
+    }
+
+    /// Add the next chunk's hash.
+    pub fn add(&mut self, chunk_hash: &[u8; 32]) {
+        self.0.update(chunk_hash);
+    }
+
+    pub fn finish(&self) -> [u8; 32] {
+        *self.0.finalize().as_bytes()
+    }
+
+    /// The whole-file hash of `data` (tests and tools; the transfer builds it chunk by chunk).
+    pub fn of(data: &[u8]) -> [u8; 32] {
+        let mut d = Self::new(data.len() as u64);
+        for chunk in data.chunks(CHUNK) {
+            d.add(blake3::hash(chunk).as_bytes());
+        }
+        d.finish()
+    }
+}
 
 /// Identifies a transfer across attempts (resume).
 pub type TransferId = [u8; 16];
@@ -65,9 +105,23 @@ pub enum ListReply {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SenderMsg {
-    Offer { id: TransferId, entries: Vec<Entry>, total: u64 },
-    Chunk { file: u32, offset: u64, len: u32, hash: [u8; 32] },
-    FileEnd { file: u32, hash: [u8; 32] },
+    Offer {
+        id: TransferId,
+        entries: Vec<Entry>,
+        total: u64,
+    },
+    /// `hash`: BLAKE3 of the `len` bytes that follow.
+    Chunk {
+        file: u32,
+        offset: u64,
+        len: u32,
+        hash: [u8; 32],
+    },
+    /// `hash`: the [`FileDigest`] of the whole file (including chunks the receiver held from before).
+    FileEnd {
+        file: u32,
+        hash: [u8; 32],
+    },
     Done,
     Failed(FileError),
 }

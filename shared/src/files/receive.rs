@@ -6,13 +6,19 @@
 //! 3. Folders are created; a top-level name that exists gets a numbered name, so nothing is merged into
 //!    or overwrites what was there.
 //! 4. Each file is written to a hidden temporary file next to its final place. Every chunk's BLAKE3 is
-//!    checked before it is written; at the file's end the whole-file BLAKE3 is checked, the data synced,
-//!    and only then does the file appear under its final name — claimed with a hard link, which fails
+//!    checked before it is written; at the file's end the file hash (derived from the chunk hashes,
+//!    [`FileDigest`]) is checked, the data synced, and only then does the file appear under its final name — claimed with a hard link, which fails
 //!    rather than replace an existing file (so `report (1).pdf` is chosen atomically), then the temporary
 //!    name is removed.
 //! 5. Any error (checksum, disk full, permission, cancel) removes every temporary file and tells the
 //!    sender why. A lost connection keeps the verified part in [`Partials`] so a new attempt with the same
 //!    transfer id resumes from the last verified chunk.
+//!
+//! Network reading and disk work overlap: a reader task takes chunks off the stream into a few reused
+//! buffers ([`PIPELINE`] of them, so memory stays bounded) while the previous chunk is hashed and written on
+//! a blocking thread.
+//! Every [`SYNC_EVERY`] bytes a background `fdatasync` starts, so the disk writes along with the transfer
+//! and the sync before the final name only waits for the tail (a 1 GiB file otherwise waits seconds there).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -20,13 +26,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use std::io::Write as _;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::names::{check_path, numbered};
 use super::progress::{Progress, Tracker};
 use super::proto::{
-    Entry, EntryKind, FileError, ReceiverMsg, SenderMsg, TransferId, CHUNK, MAX_ENTRIES, MAX_FILES_MSG,
+    Entry, EntryKind, FileDigest, FileError, ReceiverMsg, SenderMsg, TransferId, CHUNK, MAX_ENTRIES,
+    MAX_FILES_MSG,
 };
 use super::send::wire_err;
 use crate::wire;
@@ -45,8 +55,9 @@ struct Partial {
 #[derive(Debug, Clone)]
 struct PartialFile {
     temp: PathBuf,
+    size: u64,
     verified: u64,
-    hasher: blake3::Hasher,
+    digest: FileDigest,
 }
 
 impl Partials {
@@ -113,9 +124,41 @@ struct Open {
     name: String,
     size: u64,
     verified: u64,
-    hasher: blake3::Hasher,
-    file: Option<tokio::fs::File>,
+    digest: FileDigest,
+    /// `None` while a chunk is being written (or once the file is committed).
+    file: Option<std::fs::File>,
     committed: Option<String>,
+    /// Bytes written since the last background sync was started.
+    unsynced: u64,
+    /// A background `fdatasync` of the file (on a duplicate handle), started every [`SYNC_EVERY`] bytes.
+    syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Start writing a file's data to the disk every this many bytes, in the background, so the sync before
+/// the final name only waits for the last few megabytes instead of the whole file.
+const SYNC_EVERY: u64 = 32 << 20;
+
+impl Open {
+    /// Wait for a background sync; its error (a disk error reported only once) is the file's error.
+    async fn sync_done(&mut self) -> std::io::Result<()> {
+        match self.syncing.take() {
+            Some(job) => job.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Chunk buffers per transfer: being filled from the network, waiting, being hashed and written.
+pub const PIPELINE: usize = 4;
+
+/// Hashing and writing one chunk, on a blocking thread: the file and the buffer come back.
+type WriteJob = tokio::task::JoinHandle<(std::fs::File, Vec<u8>, ChunkOutcome)>;
+
+enum ChunkOutcome {
+    Written,
+    /// The bytes do not match their hash; nothing was written.
+    Corrupted,
+    Failed(std::io::Error),
 }
 
 /// Everything of one attempt, so failure handling is in one place.
@@ -123,11 +166,28 @@ struct Attempt {
     id: TransferId,
     tops: HashMap<String, String>,
     files: HashMap<u32, Open>,
+    /// The chunk being written, if any, and its file: awaited before the attempt is discarded or kept, so
+    /// no write outlives the attempt.
+    in_flight: Option<(u32, WriteJob)>,
 }
 
 impl Attempt {
+    /// Wait for a chunk write cut short by a cancel and give its file back (its bytes are not counted as
+    /// verified; a resume cuts the file back to what was).
+    async fn settle(&mut self) {
+        if let Some((i, job)) = self.in_flight.take() {
+            if let (Ok((f, _, _)), Some(open)) = (job.await, self.files.get_mut(&i)) {
+                open.file = Some(f);
+            }
+        }
+        for open in self.files.values_mut() {
+            let _ = open.sync_done().await;
+        }
+    }
+
     /// Remove every temporary file (on an error or cancel).
     async fn discard(&mut self) {
+        self.settle().await;
         for open in self.files.values_mut() {
             open.file = None;
             if open.committed.is_none() {
@@ -138,14 +198,13 @@ impl Attempt {
 
     /// Keep the verified parts for a later attempt (the connection was lost).
     async fn keep(mut self, partials: &Partials) {
+        self.settle().await;
         let mut partial = Partial { tops: std::mem::take(&mut self.tops), files: HashMap::new() };
         for (i, open) in self.files.drain() {
-            if let (Some(mut f), None) = (open.file, &open.committed) {
-                let _ = f.flush().await;
-                let _ = f.sync_data().await;
-                partial
-                    .files
-                    .insert(i, PartialFile { temp: open.temp, verified: open.verified, hasher: open.hasher });
+            if let (Some(f), None) = (open.file, &open.committed) {
+                let _ = tokio::fs::File::from_std(f).sync_data().await;
+                let (temp, size, verified, digest) = (open.temp, open.size, open.verified, open.digest);
+                partial.files.insert(i, PartialFile { temp, size, verified, digest });
             }
         }
         partials.keep(self.id, partial);
@@ -196,9 +255,8 @@ where
         attempt.keep(partials).await; // the connection went before anything was sent; keep for a retry
         return Err(e);
     }
-    let mut buf = vec![0u8; CHUNK];
     let outcome = tokio::select! {
-        outcome = receive_files(r, &mut attempt, &mut buf, &mut tracker, &mut report) => outcome,
+        outcome = receive_files(r, &mut attempt, &mut tracker, &mut report) => outcome,
         _ = cancel.cancelled() => Err(Fatal(FileError::Cancelled)),
     };
     match outcome {
@@ -249,7 +307,8 @@ async fn prepare(
         return Err(FileError::NotFound(format!("{} is not a folder", dest.display())));
     }
     let mut previous = previous.unwrap_or_default();
-    let mut attempt = Attempt { id, tops: std::mem::take(&mut previous.tops), files: HashMap::new() };
+    let tops = std::mem::take(&mut previous.tops);
+    let mut attempt = Attempt { id, tops, files: HashMap::new(), in_flight: None };
     let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
     for (i, entry) in entries.iter().enumerate() {
         let top = &entry.path[0];
@@ -292,8 +351,7 @@ async fn prepare(
                     None => {
                         let temp = dir.join(format!(".tether-{hex}-{i}.part"));
                         let file = tokio::fs::File::create(&temp).await.map_err(io(&temp))?;
-                        let hasher = blake3::Hasher::new();
-                        let file = Some(file);
+                        let file = Some(file.into_std().await);
                         Open {
                             top_level: is_top,
                             temp,
@@ -301,9 +359,11 @@ async fn prepare(
                             name,
                             size,
                             verified: 0,
-                            hasher,
+                            digest: FileDigest::new(size),
                             file,
                             committed: None,
+                            unsynced: 0,
+                            syncing: None,
                         }
                     }
                 };
@@ -316,14 +376,16 @@ async fn prepare(
 
 /// Reopen a partial file from an earlier attempt, cut back to what was verified.
 async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top_level: bool) -> Option<Open> {
+    use tokio::io::AsyncSeekExt;
     let mut file = tokio::fs::OpenOptions::new().write(true).open(&p.temp).await.ok()?;
-    if p.verified > size || file.metadata().await.ok()?.len() < p.verified {
+    if p.size != size || p.verified > size || file.metadata().await.ok()?.len() < p.verified {
         return None;
     }
     file.set_len(p.verified).await.ok()?;
     file.seek(std::io::SeekFrom::Start(p.verified)).await.ok()?;
-    let (temp, verified, hasher, file) = (p.temp, p.verified, p.hasher, Some(file));
-    Some(Open { top_level, temp, dir, name, size, verified, hasher, file, committed: None })
+    let (temp, verified, digest, file) = (p.temp, p.verified, p.digest, Some(file.into_std().await));
+    let (committed, unsynced, syncing) = (None, 0, None);
+    Some(Open { top_level, temp, dir, name, size, verified, digest, file, committed, unsynced, syncing })
 }
 
 /// `name`, or the first `name (n)` that does not exist in `dest`.
@@ -338,48 +400,146 @@ async fn free_dir_name(dest: &Path, name: &str) -> String {
     }
 }
 
+/// What the network reader hands on: a chunk with its bytes, another message, or why reading stopped.
+enum Incoming {
+    Chunk { file: u32, offset: u64, hash: [u8; 32], data: Vec<u8> },
+    Msg(SenderMsg),
+    Stop(Ending),
+}
+
 async fn receive_files<R: AsyncRead + Unpin>(
     r: &mut R,
     attempt: &mut Attempt,
-    buf: &mut [u8],
     tracker: &mut Tracker,
     report: &mut impl FnMut(Progress),
 ) -> Result<(), Ending> {
+    let (tx, mut rx) = mpsc::channel(PIPELINE);
+    let (give_back, mut pool) = mpsc::channel(PIPELINE);
+    // The reader ends by handing on a `Stop`, `Done` or `Failed`, which ends the processing.
+    let reader = async {
+        read_incoming(r, tx, &mut pool).await;
+        std::future::pending::<std::convert::Infallible>().await
+    };
+    tokio::select! {
+        outcome = process(&mut rx, &give_back, attempt, tracker, report) => outcome,
+        never = reader => match never {},
+    }
+}
+
+/// Take messages and chunk bytes off the stream, at most [`PIPELINE`] chunk buffers at a time.
+async fn read_incoming<R: AsyncRead + Unpin>(
+    r: &mut R,
+    tx: mpsc::Sender<Incoming>,
+    pool: &mut mpsc::Receiver<Vec<u8>>,
+) {
     let lost = |e: wire::WireError| match e {
         wire::WireError::Io(e) => Lost(FileError::Io(format!("connection lost: {e}"))),
         wire::WireError::Truncated => Lost(FileError::Io("connection lost mid-message".into())),
         other => Fatal(FileError::Protocol(other.to_string())),
     };
+    let mut made = 0;
     loop {
-        let msg = wire::read_msg(r, MAX_FILES_MSG).await.map_err(lost)?;
-        match msg {
-            None => return Err(Lost(FileError::Io("the sender closed the stream early".into()))),
-            Some(SenderMsg::Chunk { file, offset, len, hash }) => {
-                let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
+        let item = match wire::read_msg(r, MAX_FILES_MSG).await {
+            Err(e) => Incoming::Stop(lost(e)),
+            Ok(None) => Incoming::Stop(Lost(FileError::Io("the sender closed the stream early".into()))),
+            Ok(Some(SenderMsg::Chunk { file, offset, len, hash })) => {
                 let len = len as usize;
-                if offset != open.verified || len > CHUNK || len == 0 || offset + len as u64 > open.size {
+                if len == 0 || len > CHUNK {
+                    Incoming::Stop(bad(format!("chunk {offset}+{len} of file {file} out of place")))
+                } else {
+                    let mut data = match pool.try_recv() {
+                        Ok(buf) => buf,
+                        Err(_) if made < PIPELINE => {
+                            made += 1;
+                            Vec::with_capacity(CHUNK)
+                        }
+                        Err(_) => match pool.recv().await {
+                            Some(buf) => buf,
+                            None => return,
+                        },
+                    };
+                    data.resize(len, 0);
+                    match r.read_exact(&mut data).await {
+                        Ok(_) => Incoming::Chunk { file, offset, hash, data },
+                        Err(e) => Incoming::Stop(lost(wire::WireError::Io(e))),
+                    }
+                }
+            }
+            Ok(Some(other)) => Incoming::Msg(other),
+        };
+        let last = matches!(item, Incoming::Stop(_) | Incoming::Msg(SenderMsg::Done | SenderMsg::Failed(_)));
+        if tx.send(item).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Check, hash, write and commit what the reader hands on, in order.
+async fn process(
+    rx: &mut mpsc::Receiver<Incoming>,
+    give_back: &mpsc::Sender<Vec<u8>>,
+    attempt: &mut Attempt,
+    tracker: &mut Tracker,
+    report: &mut impl FnMut(Progress),
+) -> Result<(), Ending> {
+    while let Some(item) = rx.recv().await {
+        match item {
+            Incoming::Stop(ending) => return Err(ending),
+            Incoming::Chunk { file, offset, hash, data } => {
+                let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
+                let len = data.len() as u64;
+                if offset != open.verified || offset + len > open.size {
                     return Err(bad(format!("chunk {offset}+{len} of file {file} out of place")));
                 }
-                let data = &mut buf[..len];
-                r.read_exact(data).await.map_err(|e| lost(wire::WireError::Io(e)))?;
-                if blake3::hash(data).as_bytes() != &hash {
-                    return Err(Fatal(FileError::Corrupted { file }));
+                let f = open.file.take().ok_or_else(|| bad(format!("file {file} already ended")))?;
+                let job = tokio::task::spawn_blocking(move || {
+                    if blake3::hash(&data).as_bytes() != &hash {
+                        return (f, data, ChunkOutcome::Corrupted);
+                    }
+                    let mut f = f;
+                    let outcome = match f.write_all(&data) {
+                        Ok(()) => ChunkOutcome::Written,
+                        Err(e) => ChunkOutcome::Failed(e),
+                    };
+                    (f, data, outcome)
+                });
+                // Kept in the attempt while it runs: a cancel drops this future, not the write.
+                let (_, job) = attempt.in_flight.insert((file, job));
+                let done = job.await;
+                attempt.in_flight = None;
+                let (f, data, outcome) = done.map_err(|e| Fatal(FileError::Io(format!("writing: {e}"))))?;
+                let _ = give_back.try_send(data);
+                let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
+                open.file = Some(f);
+                match outcome {
+                    ChunkOutcome::Written => {}
+                    ChunkOutcome::Corrupted => return Err(Fatal(FileError::Corrupted { file })),
+                    ChunkOutcome::Failed(e) => {
+                        return Err(Fatal(FileError::from_io(&e, &open.temp.display().to_string())))
+                    }
                 }
-                let f = open.file.as_mut().ok_or_else(|| bad(format!("file {file} already ended")))?;
-                let what = open.temp.display().to_string();
-                f.write_all(data).await.map_err(|e| Fatal(FileError::from_io(&e, &what)))?;
-                open.hasher.update(data);
-                open.verified += len as u64;
-                if let Some(p) = tracker.add(Instant::now(), len as u64) {
+                open.digest.add(&hash);
+                open.verified += len;
+                open.unsynced += len;
+                if open.unsynced >= SYNC_EVERY && open.syncing.as_ref().is_none_or(|s| s.is_finished()) {
+                    let what = open.temp.display().to_string();
+                    open.sync_done().await.map_err(|e| Fatal(FileError::from_io(&e, &what)))?;
+                    if let Some(dup) = open.file.as_ref().and_then(|f| f.try_clone().ok()) {
+                        open.syncing = Some(tokio::task::spawn_blocking(move || dup.sync_data()));
+                        open.unsynced = 0;
+                    }
+                }
+                if let Some(p) = tracker.add(Instant::now(), len) {
                     report(p);
                 }
             }
-            Some(SenderMsg::FileEnd { file, hash }) => {
+            Incoming::Msg(SenderMsg::Chunk { .. }) => return Err(bad("a chunk without its bytes".into())),
+            Incoming::Msg(SenderMsg::FileEnd { file, hash }) => {
                 let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
                 if open.verified != open.size || open.committed.is_some() {
                     return Err(bad(format!("file {file} ended at {} of {}", open.verified, open.size)));
                 }
-                if open.hasher.finalize().as_bytes() != &hash {
+                if open.digest.finish() != hash {
                     return Err(Fatal(FileError::Corrupted { file }));
                 }
                 commit(open).await?;
@@ -387,7 +547,7 @@ async fn receive_files<R: AsyncRead + Unpin>(
                     report(tracker.progress());
                 }
             }
-            Some(SenderMsg::Done) => {
+            Incoming::Msg(SenderMsg::Done) => {
                 if let Some((i, _)) = attempt.files.iter().find(|(_, o)| o.committed.is_none()) {
                     return Err(bad(format!("done before file {i} was sent")));
                 }
@@ -400,10 +560,11 @@ async fn receive_files<R: AsyncRead + Unpin>(
                 report(tracker.progress());
                 return Ok(());
             }
-            Some(SenderMsg::Failed(e)) => return Err(Fatal(e)),
-            Some(SenderMsg::Offer { .. }) => return Err(bad("a second offer".into())),
+            Incoming::Msg(SenderMsg::Failed(e)) => return Err(Fatal(e)),
+            Incoming::Msg(SenderMsg::Offer { .. }) => return Err(bad("a second offer".into())),
         }
     }
+    Err(Lost(FileError::Io("the connection reader stopped".into())))
 }
 
 fn bad(why: String) -> Ending {
@@ -414,15 +575,18 @@ fn bad(why: String) -> Ending {
 async fn commit(open: &mut Open) -> Result<(), Ending> {
     let what = open.temp.display().to_string();
     let io = |e: std::io::Error| Fatal(FileError::from_io(&e, &what));
-    if let Some(mut f) = open.file.take() {
-        f.flush().await.map_err(io)?;
-        f.sync_all().await.map_err(io)?;
-    }
+    open.sync_done().await.map_err(io)?;
+    let file = open.file.take();
     let (temp, dir, name) = (open.temp.clone(), open.dir.clone(), open.name.clone());
-    let chosen = tokio::task::spawn_blocking(move || claim_name(&temp, &dir, &name))
-        .await
-        .map_err(|e| Fatal(FileError::Io(e.to_string())))?
-        .map_err(io)?;
+    let chosen = tokio::task::spawn_blocking(move || {
+        if let Some(f) = file {
+            f.sync_all()?;
+        }
+        claim_name(&temp, &dir, &name)
+    })
+    .await
+    .map_err(|e| Fatal(FileError::Io(e.to_string())))?
+    .map_err(io)?;
     open.committed = Some(chosen);
     Ok(())
 }

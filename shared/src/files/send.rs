@@ -1,14 +1,21 @@
 //! Sending a tree: offer it, wait for the receiver's answer, then stream every file in chunks, each with
-//! its BLAKE3 hash, and each file's whole BLAKE3 at its end. Resumes where the receiver says it holds
-//! verified bytes from an earlier attempt.
+//! its BLAKE3 hash, and each file's hash (derived from the chunk hashes, [`FileDigest`]) at its end.
+//! Resumes where the receiver says it holds verified bytes from an earlier attempt.
+//!
+//! Disk reads and hashing run on a blocking thread, one chunk ahead of the network: while chunk `n` is
+//! written to the stream, chunk `n + 1` is read and hashed. Two chunk buffers per transfer.
 
 use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use std::io::Read;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::progress::{Progress, Tracker};
-use super::proto::{EntryKind, FileError, ReceiverMsg, SenderMsg, TransferId, CHUNK, MAX_FILES_MSG};
+use super::proto::{
+    EntryKind, FileDigest, FileError, ReceiverMsg, SenderMsg, TransferId, CHUNK, MAX_FILES_MSG,
+};
 use super::tree::LocalTree;
 use crate::wire;
 
@@ -56,15 +63,13 @@ where
     };
     let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum());
     report(tracker.progress());
-    let mut buf = vec![0u8; CHUNK];
     for (i, entry) in tree.entries.iter().enumerate() {
         let EntryKind::File { size } = entry.kind else { continue };
         let from = resume[i];
         if from > size || (from % CHUNK as u64 != 0 && from != size) {
             return Err(FileError::Protocol(format!("cannot resume file {i} at {from}")));
         }
-        let step =
-            send_file(w, i as u32, &tree.sources[i], size, from, &mut buf, &mut tracker, &mut report, cancel);
+        let step = send_file(w, i as u32, &tree.sources[i], size, from, &mut tracker, &mut report, cancel);
         match step.await {
             Ok(()) => {}
             // The stream broke: the receiver may have said why (disk full, cancelled…) before stopping it.
@@ -99,54 +104,69 @@ async fn send_file<W: AsyncWrite + Unpin>(
     path: &std::path::Path,
     size: u64,
     from: u64,
-    buf: &mut [u8],
     tracker: &mut Tracker,
     report: &mut impl FnMut(Progress),
     cancel: &CancellationToken,
 ) -> Result<(), FileError> {
     let what = path.display().to_string();
-    let io = |e: std::io::Error| FileError::from_io(&e, &what);
-    let mut f = tokio::fs::File::open(path).await.map_err(io)?;
-    let mut whole = blake3::Hasher::new();
-    // The whole-file hash covers the bytes the receiver already has, too.
+    let mut f =
+        tokio::fs::File::open(path).await.map_err(|e| FileError::from_io(&e, &what))?.into_std().await;
+    let chunk_len = |offset: u64| (size - offset).min(CHUNK as u64) as usize;
+    let mut digest = FileDigest::new(size);
+    // The file hash covers the chunks the receiver already has, too (`from` is on a chunk boundary or the
+    // end, so these are the same chunks as in the first attempt).
     let mut offset = 0;
+    let mut buf = Vec::new();
     while offset < from {
-        let n =
-            read_full(&mut f, &mut buf[..(from - offset).min(CHUNK as u64) as usize]).await.map_err(io)?;
-        whole.update(&buf[..n]);
-        offset += n as u64;
+        let (back, read, hash) = read_done(read_chunk(f, buf, chunk_len(offset)), &what).await?;
+        (f, buf) = (back, read);
+        digest.add(&hash);
+        offset += buf.len() as u64;
     }
-    f.seek(std::io::SeekFrom::Start(from)).await.map_err(io)?;
-    while offset < size {
+    // Read and hash the next chunk on a blocking thread while this one goes out.
+    let mut spare = Vec::new();
+    let mut ahead = (offset < size).then(|| read_chunk(f, buf, chunk_len(offset)));
+    while let Some(job) = ahead.take() {
+        let (f, data, hash) = read_done(job, &what).await?;
         if cancel.is_cancelled() {
             return Err(FileError::Cancelled);
         }
-        let want = (size - offset).min(CHUNK as u64) as usize;
-        let n = read_full(&mut f, &mut buf[..want]).await.map_err(io)?;
-        if n < want {
-            return Err(FileError::Io(format!("{what} shrank while it was being sent")));
+        let n = data.len();
+        let next = offset + n as u64;
+        if next < size {
+            ahead = Some(read_chunk(f, std::mem::take(&mut spare), chunk_len(next)));
         }
-        let data = &buf[..n];
-        whole.update(data);
-        let hash = *blake3::hash(data).as_bytes();
+        digest.add(&hash);
         write(w, &SenderMsg::Chunk { file, offset, len: n as u32, hash }).await?;
-        w.write_all(data).await.map_err(|e| FileError::Io(format!("connection: {e}")))?;
-        offset += n as u64;
+        w.write_all(&data).await.map_err(|e| FileError::Io(format!("connection: {e}")))?;
+        spare = data;
+        offset = next;
         if let Some(p) = tracker.add(Instant::now(), n as u64) {
             report(p);
         }
     }
-    write(w, &SenderMsg::FileEnd { file, hash: *whole.finalize().as_bytes() }).await
+    write(w, &SenderMsg::FileEnd { file, hash: digest.finish() }).await
 }
 
-/// Read until `buf` is full or the file ends; the number of bytes read.
-async fn read_full(f: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read(&mut buf[got..]).await? {
-            0 => break,
-            n => got += n,
+type ReadJob = tokio::task::JoinHandle<(std::fs::File, Vec<u8>, std::io::Result<[u8; 32]>)>;
+
+/// Read the next `len` bytes of `f` into `buf` and hash them, on a blocking thread. The file and the
+/// buffer come back for the next chunk.
+fn read_chunk(mut f: std::fs::File, mut buf: Vec<u8>, len: usize) -> ReadJob {
+    tokio::task::spawn_blocking(move || {
+        buf.resize(len, 0);
+        let read = f.read_exact(&mut buf).map(|()| *blake3::hash(&buf).as_bytes());
+        (f, buf, read)
+    })
+}
+
+async fn read_done(job: ReadJob, what: &str) -> Result<(std::fs::File, Vec<u8>, [u8; 32]), FileError> {
+    let (f, buf, read) = job.await.map_err(|e| FileError::Io(format!("reading {what}: {e}")))?;
+    match read {
+        Ok(hash) => Ok((f, buf, hash)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(FileError::Io(format!("{what} shrank while it was being sent")))
         }
+        Err(e) => Err(FileError::from_io(&e, what)),
     }
-    Ok(got)
 }

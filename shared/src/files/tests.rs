@@ -138,10 +138,70 @@ async fn a_flipped_byte_is_detected_and_nothing_is_kept() {
 
     // Chunk hashes right, whole-file hash wrong: also refused at the end, before the final name.
     let chunk = SenderMsg::Chunk { file: 0, offset: 0, len: 1000, hash: *blake3::hash(&flipped).as_bytes() };
-    let end = SenderMsg::FileEnd { file: 0, hash };
-    let got = rogue(dest.path(), entries, 1000, vec![(chunk, flipped), (end, vec![])]).await;
+    let end = SenderMsg::FileEnd { file: 0, hash: FileDigest::of(&data) };
+    let got =
+        rogue(dest.path(), entries.clone(), 1000, vec![(chunk.clone(), flipped.clone()), (end, vec![])])
+            .await;
     assert_eq!(got, Err(FileError::Corrupted { file: 0 }));
     assert!(listing(dest.path()).is_empty());
+
+    // The same chunk with its own file hash is accepted: the refusals above are about the bytes.
+    let end = SenderMsg::FileEnd { file: 0, hash: FileDigest::of(&flipped) };
+    let got =
+        rogue(dest.path(), entries, 1000, vec![(chunk, flipped), (end, vec![]), (SenderMsg::Done, vec![])]);
+    assert_eq!(got.await, Ok(vec!["a.bin".to_string()]));
+}
+
+#[tokio::test]
+async fn the_file_hash_binds_chunk_order_count_and_size() {
+    let a = vec![1u8; CHUNK];
+    let b = vec![2u8; CHUNK];
+    let ab = [a.clone(), b.clone()].concat();
+    let ba = [b.clone(), a.clone()].concat();
+    assert_ne!(FileDigest::of(&ab), FileDigest::of(&ba), "order");
+    assert_ne!(FileDigest::of(&ab), FileDigest::of(&a), "count");
+    assert_ne!(FileDigest::of(&[]), FileDigest::of(&[0]), "size");
+    assert_ne!(FileDigest::of(&a), *blake3::hash(&a).as_bytes(), "not the plain hash of one chunk");
+
+    // Chunks that each match their hash, sent in another order than the file hash was made for: refused.
+    let dest = tempfile::tempdir().expect("temp");
+    let size = 2 * CHUNK as u64;
+    let entries = vec![Entry { path: vec!["ab.bin".into()], kind: EntryKind::File { size } }];
+    let chunk = |offset: u64, data: &[u8]| SenderMsg::Chunk {
+        file: 0,
+        offset,
+        len: data.len() as u32,
+        hash: *blake3::hash(data).as_bytes(),
+    };
+    let script = vec![
+        (chunk(0, &b), b.clone()),
+        (chunk(CHUNK as u64, &a), a.clone()),
+        (SenderMsg::FileEnd { file: 0, hash: FileDigest::of(&ab) }, vec![]),
+    ];
+    assert_eq!(rogue(dest.path(), entries, size, script).await, Err(FileError::Corrupted { file: 0 }));
+    assert!(listing(dest.path()).is_empty());
+}
+
+#[tokio::test]
+async fn chunks_out_of_place_or_oversized_are_refused_without_panicking() {
+    let dest = tempfile::tempdir().expect("temp");
+    let entries = vec![Entry { path: vec!["x.bin".into()], kind: EntryKind::File { size: 10 } }];
+    let data = vec![3u8; 10];
+    let hash = *blake3::hash(&data).as_bytes();
+    let scripts = vec![
+        vec![(SenderMsg::Chunk { file: 0, offset: 5, len: 10, hash }, data.clone())],
+        vec![(SenderMsg::Chunk { file: 1, offset: 0, len: 10, hash }, data.clone())],
+        vec![(SenderMsg::Chunk { file: 0, offset: 0, len: 0, hash }, vec![])],
+        vec![(SenderMsg::Chunk { file: 0, offset: 0, len: u32::MAX, hash }, data.clone())],
+        vec![(SenderMsg::Chunk { file: 0, offset: u64::MAX, len: 10, hash }, data.clone())],
+        vec![(SenderMsg::FileEnd { file: 0, hash }, vec![])],
+        vec![(SenderMsg::Done, vec![])],
+    ];
+    for script in scripts {
+        let got = rogue(dest.path(), entries.clone(), 10, script.clone()).await;
+        assert!(matches!(got, Err(FileError::Protocol(_))), "{script:?}: {got:?}");
+        assert!(listing(dest.path()).is_empty());
+    }
 }
 
 #[tokio::test]
@@ -268,4 +328,54 @@ async fn a_cancelled_transfer_leaves_nothing_behind() {
     assert_eq!(received, Err(FileError::Cancelled));
     assert_eq!(sent, Err(FileError::Cancelled), "the sender hears why");
     assert!(listing(&dest).is_empty(), "{:?}", listing(&dest));
+}
+
+#[tokio::test]
+async fn a_resume_against_a_changed_source_is_refused() {
+    let src = tempfile::tempdir().expect("temp");
+    let file = src.path().join("big.bin");
+    write_file(&file, 3 * CHUNK, 7);
+    let bytes = std::fs::read(&file).expect("read");
+    let tree = scan(&file).expect("scan");
+    let dest = tempfile::tempdir().expect("temp");
+    let partials = Partials::default();
+    let id = super::new_transfer_id();
+    let cancel = CancellationToken::new();
+
+    // First attempt: one chunk arrives, then the link drops.
+    let (a, b) = duplex(4 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let (tree_ref, bytes_ref) = (&tree, &bytes);
+    let first_sender = async move {
+        let offer = SenderMsg::Offer { id, entries: tree_ref.entries.clone(), total: tree_ref.total_bytes() };
+        wire::write_msg(&mut aw, &offer, MAX_FILES_MSG).await.expect("offer");
+        let _: Option<ReceiverMsg> = wire::read_msg(&mut ar, MAX_FILES_MSG).await.expect("accept");
+        let data = &bytes_ref[..CHUNK];
+        let hash = *blake3::hash(data).as_bytes();
+        wire::write_msg(
+            &mut aw,
+            &SenderMsg::Chunk { file: 0, offset: 0, len: CHUNK as u32, hash },
+            MAX_FILES_MSG,
+        )
+        .await
+        .expect("chunk");
+        aw.write_all(data).await.expect("data");
+        drop((ar, aw));
+    };
+    let (_, first) =
+        tokio::join!(first_sender, receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel));
+    assert!(matches!(first, Err(FileError::Io(_))), "{first:?}");
+    assert_eq!(partials.len(), 1);
+
+    // The source's first chunk changes (same size) before the retry: the receiver's kept chunk no longer
+    // matches, and the file hash says so.
+    write_file(&file, 3 * CHUNK, 8);
+    let (a, b) = duplex(4 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let (_, received) = tokio::join!(
+        send(&mut aw, &mut ar, id, &tree, |_| {}, &cancel),
+        receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel)
+    );
+    assert_eq!(received, Err(FileError::Corrupted { file: 0 }));
+    assert!(listing(dest.path()).is_empty(), "{:?}", listing(dest.path()));
 }
