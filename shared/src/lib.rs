@@ -31,4 +31,7 @@ pub mod wire;
 
 /// The protocol version every first message carries. A peer with another version is refused with an
 /// error naming both.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// 2: session requests (chat, clipboard, permissions, quality, monitor, system info) and the file digest
+/// derived from the chunk hashes.
+pub const PROTOCOL_VERSION: u32 = 2;
