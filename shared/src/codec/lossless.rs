@@ -88,13 +88,14 @@ pub(super) fn choose(bgrx: &[u8], w: u32, h: u32, quality: Quality) -> Choice {
     Choice::Bgr(bgr)
 }
 
-/// What a tile bound for a bundle is: one colour, photographic (JPEG allowed and over
-/// [`PHOTO_COLOURS`] colours), or anything else (sent as BGR). Cheaper than [`choose`]: a bundle needs
-/// no palette, so in lossless mode no colour census is taken at all.
+/// What a tile bound for a bundle is: one colour; more than [`MAX_PALETTE`] colours (photographic or
+/// nearly: compressed on its own, where zstd's entropy tables fit the one tile, or as JPEG when allowed
+/// and over [`PHOTO_COLOURS`]); or text and UI (sent as BGR in the bundle's shared stream).
 pub(super) enum Class {
     Solid([u8; 4]),
-    Photo { jpeg_quality: u8 },
-    Other,
+    Jpeg { jpeg_quality: u8 },
+    Alone,
+    Bundled,
 }
 
 pub(super) fn classify(bgrx: &[u8], quality: Quality) -> Class {
@@ -104,11 +105,11 @@ pub(super) fn classify(bgrx: &[u8], quality: Quality) -> Class {
             return Class::Solid([b, g, r, 0]);
         }
     }
+    let distinct = census(bgrx).distinct;
     match quality {
-        Quality::Balanced { jpeg_quality } if census(bgrx).distinct > PHOTO_COLOURS => {
-            Class::Photo { jpeg_quality }
-        }
-        _ => Class::Other,
+        _ if distinct <= MAX_PALETTE => Class::Bundled,
+        Quality::Balanced { jpeg_quality } if distinct > PHOTO_COLOURS => Class::Jpeg { jpeg_quality },
+        _ => Class::Alone,
     }
 }
 
@@ -128,7 +129,7 @@ pub(super) fn encode(bgrx: &[u8], w: u32, h: u32, quality: Quality) -> TileData 
     }
 }
 
-fn zstd_or_raw(bgr: Vec<u8>) -> TileData {
+pub(super) fn zstd_or_raw(bgr: Vec<u8>) -> TileData {
     match zstd::bulk::compress(&bgr, ZSTD_LEVEL) {
         Ok(z) if z.len() < bgr.len() => TileData::Zstd(z),
         _ => TileData::Raw(bgr),

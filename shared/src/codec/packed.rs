@@ -73,14 +73,19 @@ impl PartEncoder {
     pub fn push(&mut self, x: u32, y: u32, w: u32, h: u32, bgrx: &[u8]) {
         match lossless::classify(bgrx, self.quality) {
             Class::Solid(c) => return self.push_tile(Tile { x, y, w, h, data: TileData::Solid(c) }),
-            Class::Photo { jpeg_quality } => {
+            Class::Jpeg { jpeg_quality } => {
                 let bgr: Vec<u8> = bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
-                if let Ok(jpeg) = lossy::encode(&bgr, w, h, jpeg_quality) {
-                    return self.push_tile(Tile { x, y, w, h, data: TileData::Jpeg(jpeg) });
-                }
-                self.stream.extend_from_slice(&bgr);
+                let data = match lossy::encode(&bgr, w, h, jpeg_quality) {
+                    Ok(jpeg) => TileData::Jpeg(jpeg),
+                    Err(_) => lossless::zstd_or_raw(bgr),
+                };
+                return self.push_tile(Tile { x, y, w, h, data });
             }
-            Class::Other => self.stream.extend(bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]])),
+            Class::Alone => {
+                let bgr = bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
+                return self.push_tile(Tile { x, y, w, h, data: lossless::zstd_or_raw(bgr) });
+            }
+            Class::Bundled => self.stream.extend(bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]])),
         }
         self.packed.push(PackedTile { x, y, w, h });
     }
