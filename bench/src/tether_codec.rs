@@ -3,9 +3,9 @@
 //! counts include framing), and the viewer's `Decoder` applying it. The decoded screen is compared with the
 //! source after every update: identical means lossless, otherwise the error feeds a PSNR.
 //!
-//! Nothing here depends on the tile variants: sizes come from serializing, kinds from the variant's name,
-//! so new encoder modes show up in the breakdown by themselves. How an encoder is configured is confined
-//! to [`Mode`].
+//! Sizes come from serializing and kinds from the variant's name, so new encoder modes show up in the
+//! breakdown by themselves; the one variant looked into is a bundle (`Packed`), counted as the tiles and
+//! pixels it holds. How an encoder is configured is confined to [`Mode`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use tether_host::encode::DamageEncoder;
-use tether_shared::codec::{Quality, Tile};
+use tether_shared::codec::{Quality, Tile, TileData};
 use tether_shared::frame::Frame;
 use tether_shared::session_proto::{FrameUpdate, HostToViewer};
 use tether_shared::wire::{self, MAX_VIDEO_MSG};
@@ -144,7 +144,7 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
         for (i, tiles) in parts.into_iter().enumerate() {
             tally(&tiles, if first { &mut detail.first_by_kind } else { &mut detail.by_kind })?;
             if !first {
-                detail.tiles += tiles.len();
+                detail.tiles += tiles.iter().map(|t| inner(t).0).sum::<usize>();
             }
             let msg = HostToViewer::Frame(FrameUpdate {
                 seq: seq as u64,
@@ -216,11 +216,22 @@ fn tally(tiles: &[Tile], into: &mut BTreeMap<String, KindStats>) -> Result<()> {
     for tile in tiles {
         let size = wire::encode(tile, usize::MAX).context("serializing a tile")?.len() - 4;
         let entry = into.entry(kind(tile)).or_default();
-        entry.tiles += 1;
+        let (tiles, pixels) = inner(tile);
+        entry.tiles += tiles;
         entry.bytes += size as u64;
-        entry.pixels += u64::from(tile.w) * u64::from(tile.h);
+        entry.pixels += pixels;
     }
     Ok(())
+}
+
+/// Rectangles and pixels a tile carries: a bundle's own tiles, else the tile itself.
+fn inner(tile: &Tile) -> (usize, u64) {
+    match &tile.data {
+        TileData::Packed { tiles, .. } => {
+            (tiles.len(), tiles.iter().map(|t| u64::from(t.w) * u64::from(t.h)).sum())
+        }
+        _ => (1, u64::from(tile.w) * u64::from(tile.h)),
+    }
 }
 
 /// The tile's variant name, from its `Debug` form (`Zstd(812 bytes)` → `Zstd`).

@@ -5,7 +5,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
 use tether_shared::code::Nameplate;
-use tether_shared::codec::{Tile, TileData};
+use tether_shared::codec::{PackedTile, Tile, TileData};
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
@@ -72,6 +72,10 @@ fn input() -> impl Strategy<Value = InputEvent> {
     ]
 }
 
+fn packed_tile() -> impl Strategy<Value = PackedTile> {
+    (0u32..300, 0u32..300, 0u32..80, 0u32..80).prop_map(|(x, y, w, h)| PackedTile { x, y, w, h })
+}
+
 fn tile() -> impl Strategy<Value = Tile> {
     let data = prop_oneof![
         (any::<u32>(), any::<u32>()).prop_map(|(src_x, src_y)| TileData::Copy { src_x, src_y }),
@@ -80,6 +84,7 @@ fn tile() -> impl Strategy<Value = Tile> {
         bytes().prop_map(TileData::Zstd),
         bytes().prop_map(TileData::Raw),
         bytes().prop_map(TileData::Jpeg),
+        (vec(packed_tile(), 0..5), bytes()).prop_map(|(tiles, stream)| TileData::Packed { tiles, stream }),
     ];
     (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>(), data).prop_map(|(x, y, w, h, data)| Tile {
         x,

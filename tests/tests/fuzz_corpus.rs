@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use tether_shared::code::Nameplate;
-use tether_shared::codec::{encode_tile, Tile, TileData};
+use tether_shared::codec::{encode_tile, PartEncoder, Quality, Tile, TileData};
 use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
@@ -39,7 +39,19 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
     let np = Nameplate::new("482").expect("digits");
     let tile = {
         let px: Vec<u8> = (0..64 * 4 * 4).map(|i| (i * 7 % 251) as u8).collect();
-        encode_tile(0, 0, 16, 16, &px, tether_shared::codec::Quality::Lossless)
+        encode_tile(0, 0, 16, 16, &px, Quality::Lossless)
+    };
+    // A part as the host's encoder sends it: a copy, a solid tile and a bundle of palette and BGR tiles.
+    let part = {
+        let mut part = PartEncoder::new(Quality::Lossless);
+        part.push_tile(tether_shared::codec::copy_tile(0, 100, 64, 64, 0, 90));
+        part.push(0, 0, 16, 16, &[9; 16 * 16 * 4]);
+        let text: Vec<u8> = (0..32 * 8 * 4).map(|i| if i % 12 < 4 { 0 } else { 255 }).collect();
+        part.push(16, 0, 32, 8, &text);
+        let noise: Vec<u8> =
+            (0..24 * 24 * 4u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        part.push(64, 64, 24, 24, &noise);
+        part.finish()
     };
     match name {
         "client_to_relay" => vec![
@@ -118,6 +130,14 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             })),
             body(&HostToViewer::PermissionsChanged(Permissions::ALL)),
             body(&HostToViewer::Bye { reason: "done".into() }),
+            body(&HostToViewer::Frame(FrameUpdate {
+                seq: 3,
+                capture_id: 4,
+                width: 256,
+                height: 256,
+                tiles: part,
+                last: true,
+            })),
         ],
         "file_sender_msg" => {
             use tether_shared::files::proto::{Entry, EntryKind, SenderMsg};

@@ -4,18 +4,23 @@
 //! changed, [`scroll`] looks for a band that moved vertically; if found, the update starts with one copy
 //! instruction and the tiles are compared again against the reference with that copy applied — so only the
 //! newly exposed strip is sent. The remaining changed tiles are encoded by [`tether_shared::codec`]
-//! (lossless for text and UI; JPEG for photographic tiles when the quality setting allows).
+//! (lossless for text and UI; JPEG for photographic tiles when the quality setting allows), and the
+//! lossless ones of each message part go as one bundle sharing a single zstd stream
+//! ([`tether_shared::codec::packed`]): per-tile streams cost a frame header each and find no repetition
+//! across tiles.
 //!
 //! The result is always exact for lossless tiles: a wrong scroll guess costs bytes, never correctness,
 //! because tiles are re-diffed against the reference the viewer will really have.
 
 pub mod scroll;
 
-use tether_shared::codec::{copy_tile, copy_within, encode_tile, Quality, Tile, TILE};
+use tether_shared::codec::{copy_tile, copy_within, PartEncoder, Quality, Tile, TILE};
 use tether_shared::frame::Frame;
 
-/// Payload bytes per message part, well under [`tether_shared::wire::MAX_VIDEO_MSG`].
-const PART_BUDGET: usize = 4 * 1024 * 1024;
+/// Payload bytes per message part before compression. Compressed it stays well under
+/// [`tether_shared::wire::MAX_VIDEO_MSG`] (zstd never grows data by more than a fraction of a percent),
+/// and the bundle well under [`tether_shared::codec::MAX_BUNDLE_BYTES`].
+const PART_BUDGET: usize = 8 * 1024 * 1024;
 /// Damaged tiles from which scroll detection is worth its cost.
 const SCROLL_MIN_TILES: usize = 6;
 
@@ -57,7 +62,7 @@ impl DamageEncoder {
 
     /// Encode what changed since the last call, grouped into message parts. Empty if nothing changed.
     pub fn encode(&mut self, frame: &Frame) -> Vec<Vec<Tile>> {
-        let mut tiles = Vec::new();
+        let mut part = PartEncoder::new(self.quality);
         let damaged = match self.sent.as_mut() {
             Some(prev) if prev.width() == frame.width() && prev.height() == frame.height() => {
                 let mut damaged = damaged_tiles(prev, frame, full_rect(frame));
@@ -67,7 +72,7 @@ impl DamageEncoder {
                         scroll::detect(prev, frame, (bbox.0, bbox.0 + bbox.2), (bbox.1, bbox.1 + bbox.3))
                     {
                         copy_within(prev, (s.x, s.src_y), (s.x, s.dst_y), (s.w, s.h));
-                        tiles.push(copy_tile(s.x, s.dst_y, s.w, s.h, s.x, s.src_y));
+                        part.push_tile(copy_tile(s.x, s.dst_y, s.w, s.h, s.x, s.src_y));
                         damaged = damaged_tiles(prev, frame, bbox);
                     }
                 }
@@ -77,15 +82,22 @@ impl DamageEncoder {
             }
             _ => all_tiles(frame),
         };
-        if damaged.is_empty() && tiles.is_empty() {
+        if damaged.is_empty() && part.is_empty() {
             return Vec::new();
         }
+        let mut parts = Vec::new();
         for (x, y, w, h) in damaged {
             frame.copy_rect(x, y, w, h, &mut self.scratch);
-            tiles.push(encode_tile(x, y, w, h, &self.scratch, self.quality));
+            part.push(x, y, w, h, &self.scratch);
+            if part.pending_bytes() >= PART_BUDGET {
+                parts.push(part.finish());
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part.finish());
         }
         self.sent = Some(frame.clone());
-        split_parts(tiles)
+        parts
     }
 }
 
@@ -132,25 +144,6 @@ fn bounding_box(tiles: &[Rect]) -> Rect {
     let x1 = tiles.iter().map(|t| t.0 + t.2).max().unwrap_or(0);
     let y1 = tiles.iter().map(|t| t.1 + t.3).max().unwrap_or(0);
     (x0, y0, x1 - x0, y1 - y0)
-}
-
-/// Group tiles into message parts of bounded size, keeping their order (copies first).
-fn split_parts(tiles: Vec<Tile>) -> Vec<Vec<Tile>> {
-    let mut parts = Vec::new();
-    let mut part = Vec::new();
-    let mut budget = 0;
-    for tile in tiles {
-        budget += tile.payload_len() + 32;
-        part.push(tile);
-        if budget >= PART_BUDGET {
-            parts.push(std::mem::take(&mut part));
-            budget = 0;
-        }
-    }
-    if !part.is_empty() {
-        parts.push(part);
-    }
-    parts
 }
 
 #[cfg(test)]

@@ -3,6 +3,20 @@ use crate::capture::test_pattern::render;
 use proptest::prelude::*;
 use tether_shared::codec::{apply_tile, TileData};
 use tether_shared::codec::{encode_tile, Quality};
+use tether_shared::session_proto::{FrameUpdate, HostToViewer};
+use tether_shared::wire;
+
+/// Rectangles sent, counting each tile inside a bundle.
+fn rects_sent(parts: &[Vec<Tile>]) -> usize {
+    parts
+        .iter()
+        .flatten()
+        .map(|t| match &t.data {
+            TileData::Packed { tiles, .. } => tiles.len(),
+            _ => 1,
+        })
+        .sum()
+}
 
 #[test]
 fn only_changed_tiles_are_sent_and_the_result_matches() {
@@ -13,7 +27,7 @@ fn only_changed_tiles_are_sent_and_the_result_matches() {
     for n in 0..5 {
         let frame = render(640, 480, n);
         let parts = enc.encode(&frame);
-        counts.push(parts.iter().map(Vec::len).sum::<usize>());
+        counts.push(rects_sent(&parts));
         for tile in parts.iter().flatten() {
             apply_tile(tile, &mut viewer, &mut scratch).expect("apply");
         }
@@ -46,11 +60,60 @@ fn terminal(w: u32, h: u32, first: u32) -> Frame {
     Frame::from_bgrx(w, h, px).expect("size")
 }
 
+/// A log in a terminal: 12 distinct lines of glyphs (6×8 pixels, 64 of them) repeated down the page.
+/// Text repeats across tiles — the same lines, words and glyphs — which only one stream per part sees.
+fn typeset(w: u32, h: u32) -> Frame {
+    let mut px = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let glyph = mix(u64::from(y / 8 % 12) << 16 | u64::from(x / 6)) % 64;
+            let ink = x > 20 && x < w - 20 && y % 8 < 6 && (mix(glyph) >> (x % 6 + 6 * (y % 8))) & 1 == 1;
+            px.extend_from_slice(if ink { &[30, 30, 30, 0] } else { &[250, 250, 250, 0] });
+        }
+    }
+    Frame::from_bgrx(w, h, px).expect("size")
+}
+
 fn apply(parts: &[Vec<Tile>], viewer: &mut Frame) {
     let mut scratch = Vec::new();
     for tile in parts.iter().flatten() {
         apply_tile(tile, viewer, &mut scratch).expect("apply");
     }
+}
+
+/// Send the parts the way a session does — serialized as `HostToViewer::Frame` messages within the
+/// video cap and read back — and apply what arrives. Checks the encoder's part layout on the way: copies
+/// come first, and each part's lossless pixels travel as at most one bundle.
+fn send_and_apply(parts: Vec<Vec<Tile>>, viewer: &mut Frame) {
+    let (width, height) = (viewer.width(), viewer.height());
+    let count = parts.len();
+    let mut received = Vec::new();
+    for (i, tiles) in parts.into_iter().enumerate() {
+        let bundles = tiles.iter().filter(|t| matches!(t.data, TileData::Packed { .. })).count();
+        assert!(bundles <= 1, "{bundles} bundles in one part");
+        // Tiles of up to 256 colours (text, UI) travel in the bundle, never as palette tiles.
+        assert!(
+            !tiles.iter().any(|t| matches!(t.data, TileData::Palette { .. })),
+            "palette outside the bundle"
+        );
+        let copies_first = tiles.iter().skip_while(|t| matches!(t.data, TileData::Copy { .. }));
+        assert!(i == 0 || !tiles.iter().any(|t| matches!(t.data, TileData::Copy { .. })));
+        assert!(!copies_first.clone().any(|t| matches!(t.data, TileData::Copy { .. })), "copies come first");
+        let msg = HostToViewer::Frame(FrameUpdate {
+            seq: 1,
+            capture_id: 1,
+            width,
+            height,
+            tiles,
+            last: i + 1 == count,
+        });
+        let framed = wire::encode(&msg, wire::MAX_VIDEO_MSG).expect("fits a video message");
+        let HostToViewer::Frame(update) = wire::decode(&framed[4..]).expect("decodes") else {
+            panic!("not a frame")
+        };
+        received.push(update.tiles);
+    }
+    apply(&received, viewer);
 }
 
 fn bytes(parts: &[Vec<Tile>]) -> usize {
@@ -103,8 +166,51 @@ proptest! {
                     }
                 }
             }
-            apply(&enc.encode(&frame), &mut viewer);
+            send_and_apply(enc.encode(&frame), &mut viewer);
             prop_assert_eq!(&viewer, &frame);
         }
     }
+}
+
+#[test]
+fn a_screen_too_large_for_one_part_is_split_and_each_part_decodes() {
+    // Noise does not compress: 2560x1600 is 12 MB of BGR, more than one part's budget.
+    let (w, h) = (2560, 1600);
+    let mut px = Vec::with_capacity((w * h * 4) as usize);
+    for i in 0..u64::from(w * h) {
+        let v = mix(i).to_le_bytes();
+        px.extend_from_slice(&[v[0], v[1], v[2], 0]);
+    }
+    let frame = Frame::from_bgrx(w, h, px).expect("size");
+    let parts = DamageEncoder::new().encode(&frame);
+    assert!(parts.len() >= 2, "{} parts", parts.len());
+    assert_eq!(rects_sent(&parts), 40 * 25);
+    let mut viewer = Frame::new(w, h).expect("size");
+    send_and_apply(parts, &mut viewer);
+    assert_eq!(viewer, frame);
+}
+
+#[test]
+fn a_text_screen_is_one_bundle_far_smaller_than_tile_by_tile() {
+    let (w, h) = (1280, 720);
+    let page = typeset(w, h);
+    let parts = DamageEncoder::new().encode(&page);
+    assert_eq!(parts.len(), 1);
+    let bundled = bytes(&parts);
+    let tile_by_tile: Vec<Vec<Tile>> = vec![all_tiles(&page)
+        .into_iter()
+        .map(|(x, y, tw, th)| {
+            let mut px = Vec::new();
+            page.copy_rect(x, y, tw, th, &mut px);
+            encode_tile(x, y, tw, th, &px, Quality::Lossless)
+        })
+        .collect()];
+    assert!(
+        bundled * 2 < bytes(&tile_by_tile),
+        "{bundled} bytes bundled, {} tile by tile",
+        bytes(&tile_by_tile)
+    );
+    let mut viewer = Frame::new(w, h).expect("size");
+    send_and_apply(parts, &mut viewer);
+    assert_eq!(viewer, page);
 }

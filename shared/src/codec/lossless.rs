@@ -4,9 +4,9 @@
 use super::{lossy, CodecError, Quality, TileData};
 
 /// zstd level for tiles: level 1 is fast and already gives ~90× on desktop content.
-const ZSTD_LEVEL: i32 = 1;
+pub(super) const ZSTD_LEVEL: i32 = 1;
 /// Colours a palette holds at most (indices are one byte).
-const MAX_PALETTE: usize = 256;
+pub(super) const MAX_PALETTE: usize = 256;
 /// Above this many distinct colours a tile counts as photographic (text and UI stay far below; a 64×64
 /// photo has thousands; a smooth gradient a few hundred).
 const PHOTO_COLOURS: usize = 1024;
@@ -52,27 +52,84 @@ fn census(bgrx: &[u8]) -> Census {
     Census { colours, indices, distinct }
 }
 
-pub(super) fn encode(bgrx: &[u8], w: u32, h: u32, quality: Quality) -> TileData {
+/// What a tile's pixels are best sent as, before any entropy coding.
+pub(super) enum Choice {
+    Solid([u8; 4]),
+    /// BGR colours (3 bytes each) and one index per pixel.
+    Palette {
+        colours: Vec<u8>,
+        indices: Vec<u8>,
+    },
+    Jpeg(Vec<u8>),
+    /// BGR rows.
+    Bgr(Vec<u8>),
+}
+
+/// Pick the representation of a tile: one colour, a palette when that is smaller than plain pixels,
+/// JPEG for photographic tiles when the quality allows, BGR otherwise.
+pub(super) fn choose(bgrx: &[u8], w: u32, h: u32, quality: Quality) -> Choice {
     let census = census(bgrx);
     if census.distinct == 1 {
         let [b, g, r, _] = census.colours[0].to_le_bytes();
-        return TileData::Solid([b, g, r, 0]);
+        return Choice::Solid([b, g, r, 0]);
+    }
+    let pixels = bgrx.len() / 4;
+    // A small tile with many colours can cost more as a palette than as plain pixels.
+    if census.distinct <= MAX_PALETTE && census.colours.len() * 3 + pixels < pixels * 3 {
+        let colours = census.colours.iter().flat_map(|c| c.to_le_bytes()[..3].to_vec()).collect();
+        return Choice::Palette { colours, indices: census.indices };
     }
     let bgr: Vec<u8> = bgrx.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
-    if census.distinct <= MAX_PALETTE {
-        if let Ok(indices) = zstd::bulk::compress(&census.indices, ZSTD_LEVEL) {
-            // A small tile with many colours can cost more as a palette than as plain pixels.
-            if census.colours.len() * 3 + indices.len() < bgr.len() {
-                let colours = census.colours.iter().flat_map(|c| c.to_le_bytes()[..3].to_vec()).collect();
-                return TileData::Palette { colours, indices };
-            }
-        }
-    }
     if let (Quality::Balanced { jpeg_quality }, true) = (quality, census.distinct > PHOTO_COLOURS) {
         if let Ok(jpeg) = lossy::encode(&bgr, w, h, jpeg_quality) {
-            return TileData::Jpeg(jpeg);
+            return Choice::Jpeg(jpeg);
         }
     }
+    Choice::Bgr(bgr)
+}
+
+/// What a tile bound for a bundle is: one colour; more than [`MAX_PALETTE`] colours (photographic or
+/// nearly: compressed on its own, where zstd's entropy tables fit the one tile, or as JPEG when allowed
+/// and over [`PHOTO_COLOURS`]); or text and UI (sent as BGR in the bundle's shared stream).
+pub(super) enum Class {
+    Solid([u8; 4]),
+    Jpeg { jpeg_quality: u8 },
+    Alone,
+    Bundled,
+}
+
+pub(super) fn classify(bgrx: &[u8], quality: Quality) -> Class {
+    let first = bgrx.get(..3).unwrap_or_default();
+    if bgrx.chunks_exact(4).all(|px| &px[..3] == first) {
+        if let [b, g, r] = *first {
+            return Class::Solid([b, g, r, 0]);
+        }
+    }
+    let distinct = census(bgrx).distinct;
+    match quality {
+        _ if distinct <= MAX_PALETTE => Class::Bundled,
+        Quality::Balanced { jpeg_quality } if distinct > PHOTO_COLOURS => Class::Jpeg { jpeg_quality },
+        _ => Class::Alone,
+    }
+}
+
+/// A tile as its own message element, each pixel payload its own zstd stream.
+pub(super) fn encode(bgrx: &[u8], w: u32, h: u32, quality: Quality) -> TileData {
+    match choose(bgrx, w, h, quality) {
+        Choice::Solid(c) => TileData::Solid(c),
+        Choice::Jpeg(j) => TileData::Jpeg(j),
+        Choice::Palette { colours, indices } => match zstd::bulk::compress(&indices, ZSTD_LEVEL) {
+            Ok(indices) => TileData::Palette { colours, indices },
+            Err(_) => {
+                let bgr = indices.iter().flat_map(|&i| colours[i as usize * 3..i as usize * 3 + 3].to_vec());
+                zstd_or_raw(bgr.collect())
+            }
+        },
+        Choice::Bgr(bgr) => zstd_or_raw(bgr),
+    }
+}
+
+pub(super) fn zstd_or_raw(bgr: Vec<u8>) -> TileData {
     match zstd::bulk::compress(&bgr, ZSTD_LEVEL) {
         Ok(z) if z.len() < bgr.len() => TileData::Zstd(z),
         _ => TileData::Raw(bgr),
@@ -106,7 +163,7 @@ pub(super) fn decode(data: &TileData, want: usize, out: &mut Vec<u8>) -> Result<
 }
 
 /// Decompress into exactly `want` bytes; a stream that would grow larger is refused before it does.
-fn decompress_exact(z: &[u8], want: usize, out: &mut Vec<u8>) -> Result<(), CodecError> {
+pub(super) fn decompress_exact(z: &[u8], want: usize, out: &mut Vec<u8>) -> Result<(), CodecError> {
     out.clear();
     out.reserve_exact(want);
     let n = zstd::bulk::Decompressor::new()

@@ -6,7 +6,10 @@
 //! - `Solid`: one colour (empty desktop areas cost 4 bytes);
 //! - `Palette`: up to 256 colours and zstd-compressed 1-byte indices (text and UI: sharp and small);
 //! - `Zstd` / `Raw`: BGR rows, compressed when that helps;
-//! - `Jpeg`: lossy, only for photographic tiles and only when the quality setting allows it.
+//! - `Jpeg`: lossy, only for photographic tiles and only when the quality setting allows it;
+//! - `Packed`: a bundle of tiles whose BGR rows share one zstd stream ([`packed`]) —
+//!   what the host's encoder sends; the single-tile `Palette` / `Zstd` / `Raw` forms remain for
+//!   [`encode_tile`].
 //!
 //! Everything but `Jpeg` is lossless. Pixel payloads are BGR (the fourth byte of a captured BGRX pixel
 //! carries nothing). Decoding validates everything a peer could get wrong (bounds, lengths, decompressed
@@ -15,6 +18,9 @@
 
 mod lossless;
 mod lossy;
+pub mod packed;
+
+pub use packed::{PackedTile, PartEncoder, MAX_BUNDLE_BYTES};
 
 use serde::{Deserialize, Serialize};
 
@@ -40,12 +46,23 @@ impl Default for Quality {
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TileData {
-    Copy { src_x: u32, src_y: u32 },
+    Copy {
+        src_x: u32,
+        src_y: u32,
+    },
     Solid([u8; 4]),
-    Palette { colours: Vec<u8>, indices: Vec<u8> },
+    Palette {
+        colours: Vec<u8>,
+        indices: Vec<u8>,
+    },
     Zstd(Vec<u8>),
     Raw(Vec<u8>),
     Jpeg(Vec<u8>),
+    /// Several tiles inside this tile's rectangle whose payloads are one zstd stream, in list order.
+    Packed {
+        tiles: Vec<PackedTile>,
+        stream: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for TileData {
@@ -59,6 +76,9 @@ impl std::fmt::Debug for TileData {
             Self::Zstd(d) => write!(f, "Zstd({} bytes)", d.len()),
             Self::Raw(d) => write!(f, "Raw({} bytes)", d.len()),
             Self::Jpeg(d) => write!(f, "Jpeg({} bytes)", d.len()),
+            Self::Packed { tiles, stream } => {
+                write!(f, "Packed({} tiles, {} bytes)", tiles.len(), stream.len())
+            }
         }
     }
 }
@@ -80,6 +100,7 @@ impl Tile {
             TileData::Solid(_) => 4,
             TileData::Palette { colours, indices } => colours.len() + indices.len(),
             TileData::Zstd(d) | TileData::Raw(d) | TileData::Jpeg(d) => d.len(),
+            TileData::Packed { tiles, stream } => stream.len() + tiles.len() * 10,
         }
     }
 
@@ -135,6 +156,9 @@ pub fn apply_tile(tile: &Tile, frame: &mut Frame, scratch: &mut Vec<u8>) -> Resu
             copy_within(frame, (*src_x, *src_y), (tile.x, tile.y), (tile.w, tile.h));
             return Ok(());
         }
+        TileData::Packed { tiles, stream } => {
+            return packed::apply((tile.x, tile.y, tile.w, tile.h), tiles, stream, frame, scratch);
+        }
         TileData::Raw(d) => d,
         TileData::Jpeg(d) => {
             lossy::decode(d, tile.w, tile.h, scratch)?;
@@ -148,17 +172,21 @@ pub fn apply_tile(tile: &Tile, frame: &mut Frame, scratch: &mut Vec<u8>) -> Resu
     if bgr.len() != want {
         return Err(CodecError::BadLength { got: bgr.len(), want });
     }
+    write_bgr(frame, (tile.x, tile.y, tile.w, tile.h), bgr);
+    Ok(())
+}
+
+/// Write `w * h * 3` bytes of BGR rows into a rectangle already checked to lie inside the frame.
+fn write_bgr(frame: &mut Frame, (x, y, w, _h): (u32, u32, u32, u32), bgr: &[u8]) {
     let stride = frame.width() as usize * 4;
-    let row_len = tile.w as usize * 3;
     let dst = frame.bgrx_mut();
-    for (row, src) in bgr.chunks_exact(row_len).enumerate() {
-        let start = (tile.y as usize + row) * stride + tile.x as usize * 4;
-        let out = &mut dst[start..start + tile.w as usize * 4];
+    for (row, src) in bgr.chunks_exact(w as usize * 3).enumerate() {
+        let start = (y as usize + row) * stride + x as usize * 4;
+        let out = &mut dst[start..start + w as usize * 4];
         for (o, i) in out.chunks_exact_mut(4).zip(src.chunks_exact(3)) {
             o.copy_from_slice(&[i[0], i[1], i[2], 0]);
         }
     }
-    Ok(())
 }
 
 /// Copy a rectangle inside the frame; correct when source and destination overlap (scrolling).

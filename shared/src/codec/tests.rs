@@ -142,3 +142,149 @@ fn a_jpeg_larger_than_its_tile_is_refused() {
     let mut f = Frame::new(64, 64).expect("size");
     assert!(matches!(apply_tile(&claimed, &mut f, &mut Vec::new()), Err(CodecError::Decode(_))));
 }
+
+/// Encode rectangles of `src` through a [`PartEncoder`] and apply the result to a blank frame.
+fn through_part(src: &Frame, rects: &[(u32, u32, u32, u32)], quality: Quality) -> (Vec<Tile>, Frame) {
+    let mut part = PartEncoder::new(quality);
+    let mut px = Vec::new();
+    for &(x, y, w, h) in rects {
+        src.copy_rect(x, y, w, h, &mut px);
+        part.push(x, y, w, h, &px);
+    }
+    let tiles = part.finish();
+    assert!(part.is_empty(), "finish empties the encoder");
+    let mut out = Frame::new(src.width(), src.height()).expect("size");
+    for tile in &tiles {
+        apply_tile(tile, &mut out, &mut Vec::new()).expect("apply");
+    }
+    (tiles, out)
+}
+
+fn text_noise_and_flat(w: u32, h: u32) -> Frame {
+    frame_with(w, h, |x, y| match (x / 64 + y / 64) % 3 {
+        0 => [10, 20, 30, 0],
+        1 if (x / 3 + y / 5) % 2 == 0 => [0, 0, 0, 0],
+        1 => [255, 255, 255, 0],
+        _ => {
+            let v = noise(x, y).to_le_bytes();
+            [v[0], v[1], v[2], 0]
+        }
+    })
+}
+
+#[test]
+fn a_part_bundles_text_tiles_and_leaves_flat_and_noisy_tiles_alone() {
+    let src = text_noise_and_flat(192, 128);
+    let rects: Vec<_> =
+        (0..2).flat_map(|ty| (0..3).map(move |tx| (tx * 64, ty * 64, 64, 64))).collect::<Vec<_>>();
+    let (tiles, out) = through_part(&src, &rects, Quality::Lossless);
+    assert_eq!(out, src);
+    let bundles: Vec<_> = tiles.iter().filter(|t| matches!(t.data, TileData::Packed { .. })).collect();
+    assert_eq!(bundles.len(), 1, "{tiles:?}");
+    let TileData::Packed { tiles: inner, .. } = &bundles[0].data else { unreachable!() };
+    assert_eq!(inner.len(), 2, "text tiles bundled: {inner:?}");
+    let alone = tiles.iter().filter(|t| matches!(t.data, TileData::Raw(_) | TileData::Zstd(_))).count();
+    assert_eq!(alone, 2, "noise tiles (over 256 colours) compressed on their own");
+    assert!(tiles.iter().any(|t| matches!(t.data, TileData::Solid(_))), "flat tiles stay solid");
+    assert_eq!(
+        (bundles[0].x, bundles[0].y, bundles[0].w, bundles[0].h),
+        (0, 0, 128, 128),
+        "bounding box of the text tiles"
+    );
+}
+
+#[test]
+fn repeated_tiles_cost_little_in_one_stream() {
+    // The same tile of 200 colours in random order, six times: one stream finds the repetition,
+    // per-tile streams cannot.
+    let src = frame_with(384, 64, |x, y| {
+        let v = (noise(x % 64, y) % 200) as u8;
+        [v, v / 2, 255 - v, 0]
+    });
+    let rects: Vec<_> = (0..6).map(|i| (i * 64, 0, 64, 64)).collect();
+    let (tiles, out) = through_part(&src, &rects, Quality::Lossless);
+    assert_eq!(out, src);
+    let one_stream: usize = tiles.iter().map(Tile::payload_len).sum();
+    let per_tile: usize = rects
+        .iter()
+        .map(|&(x, y, w, h)| {
+            let mut px = Vec::new();
+            src.copy_rect(x, y, w, h, &mut px);
+            encode_tile(x, y, w, h, &px, Quality::Lossless).payload_len()
+        })
+        .sum();
+    assert!(one_stream * 2 < per_tile, "one stream {one_stream} bytes, per tile {per_tile}");
+}
+
+proptest! {
+    #[test]
+    fn any_set_of_rects_round_trips_as_a_part(
+        rects in proptest::collection::vec((0u32..4, 0u32..3, 1u32..=64, 1u32..=64), 1..8),
+        seed in any::<u32>(),
+        colours in 1u32..400,
+    ) {
+        let src = frame_with(256, 192, |x, y| {
+            let v = (x.wrapping_mul(seed | 1) ^ y.wrapping_mul(7919)) % colours;
+            [v as u8, (v >> 8) as u8 * 40, 255 - v as u8, 0]
+        });
+        // Disjoint rectangles: at most one per 64-pixel grid cell, like the encoder's.
+        let mut cells: Vec<_> = rects.iter().map(|&(cx, cy, w, h)| (cx * 64, cy * 64, w, h)).collect();
+        cells.sort_unstable_by_key(|r| (r.0, r.1));
+        cells.dedup_by_key(|r| (r.0, r.1));
+        let (_, out) = through_part(&src, &cells, Quality::Lossless);
+        let mut want = Frame::new(256, 192).expect("size");
+        let mut px = Vec::new();
+        for &(x, y, w, h) in &cells {
+            src.copy_rect(x, y, w, h, &mut px);
+            apply_tile(&encode_tile(x, y, w, h, &px, Quality::Lossless), &mut want, &mut Vec::new())
+                .expect("apply");
+        }
+        prop_assert_eq!(out, want);
+    }
+}
+
+fn bundle(x: u32, y: u32, w: u32, h: u32, tiles: Vec<PackedTile>, stream: Vec<u8>) -> Tile {
+    Tile { x, y, w, h, data: TileData::Packed { tiles, stream } }
+}
+
+fn packed(x: u32, y: u32, w: u32, h: u32) -> PackedTile {
+    PackedTile { x, y, w, h }
+}
+
+#[test]
+fn malformed_bundles_are_rejected() {
+    let mut f = Frame::new(64, 64).expect("size");
+    let z = |bytes: &[u8]| zstd::bulk::compress(bytes, 1).expect("compress");
+    let good = bundle(0, 0, 4, 4, vec![packed(0, 0, 2, 2)], z(&[7; 12]));
+    apply_tile(&good, &mut f, &mut Vec::new()).expect("a valid bundle applies");
+    let bad = [
+        // The bundle's own rectangle outside the screen.
+        bundle(40, 40, 32, 32, vec![packed(40, 40, 2, 2)], z(&[7; 12])),
+        // A tile outside its bundle (but on the screen), and one that overflows u32.
+        bundle(0, 0, 4, 4, vec![packed(3, 0, 2, 2)], z(&[7; 12])),
+        bundle(0, 0, 4, 4, vec![packed(u32::MAX, 0, 2, 2)], z(&[7; 12])),
+        bundle(0, 0, 4, 4, vec![packed(0, 0, 0, 2)], z(&[])),
+        // Two tiles, stream for one.
+        bundle(0, 0, 4, 4, vec![packed(0, 0, 2, 2), packed(2, 2, 2, 2)], z(&[7; 12])),
+        // Streams shorter or longer than declared, not zstd at all, or a bomb.
+        bundle(0, 0, 4, 4, vec![packed(0, 0, 2, 2)], z(&[7; 11])),
+        bundle(0, 0, 4, 4, vec![packed(0, 0, 2, 2)], z(&[7; 13])),
+        bundle(0, 0, 4, 4, vec![packed(0, 0, 2, 2)], vec![1, 2, 3, 4]),
+        bundle(0, 0, 4, 4, vec![packed(0, 0, 2, 2)], z(&vec![0; 1 << 20])),
+        bundle(0, 0, 4, 4, vec![], vec![]),
+    ];
+    for tile in &bad {
+        assert!(apply_tile(tile, &mut f, &mut Vec::new()).is_err(), "accepted {tile:?}");
+    }
+}
+
+#[test]
+fn a_bundle_declaring_more_than_the_cap_is_refused_before_decompressing() {
+    // 2,000 whole-screen BGR tiles of a 1920x1080 screen would be 12 GB; the stream is a few bytes.
+    let mut f = Frame::new(1920, 1080).expect("size");
+    let tiles = vec![packed(0, 0, 1920, 1080); 2000];
+    let mut scratch = Vec::new();
+    let err = apply_tile(&bundle(0, 0, 1920, 1080, tiles, vec![0; 16]), &mut f, &mut scratch);
+    assert!(matches!(err, Err(CodecError::Decode(ref m)) if m.contains("bundle over")), "{err:?}");
+    assert_eq!(scratch.capacity(), 0, "nothing was allocated");
+}
