@@ -38,6 +38,16 @@ fn step_until(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&m
     harness.run_steps(2);
 }
 
+/// Step the UI until a widget whose label contains `label` shows (listings arrive over the network).
+fn wait_for_label(harness: &mut Harness<'_, ViewerApp>, label: &str) {
+    let start = Instant::now();
+    while harness.query_by_label_contains(label).is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{label:?} never showed");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Fill in the connect form by typing into it, as the technician would.
 fn fill_form(harness: &mut Harness<'_, ViewerApp>, relay: &TestRelay, code_digits: &str) {
     let fields = [
@@ -241,26 +251,11 @@ fn browse_the_hosts_shared_folder_and_fetch_a_file() {
     ui.get_by_label("Files").click();
     ui.run_steps(2);
     // The shared folders, then into one, then fetch the file.
-    let start = Instant::now();
-    while ui.query_by_label("Documents/").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(10), "the shared folder never listed");
-        ui.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_label(&mut ui, "Documents/");
     ui.get_by_label("Documents/").click();
-    let start = Instant::now();
-    while ui.query_by_label("reports/").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(10), "the folder never listed");
-        ui.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_label(&mut ui, "reports/");
     ui.get_by_label("reports/").click();
-    let start = Instant::now();
-    while ui.query_by_label_contains("summary.txt").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(10), "the file never listed");
-        ui.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_label(&mut ui, "summary.txt");
     ui.get_by_label("Fetch").click();
     let fetched = downloads.path().join("summary.txt");
     step_until(&mut ui, "the file fetched", |_| fetched.exists());
