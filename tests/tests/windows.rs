@@ -210,3 +210,107 @@ async fn both_windows_in_a_live_session() {
     host_shot.save(screenshot_dir().join("host-sharing.png")).expect("save");
     window_shot(&viewer_x, &viewer_window).save(screenshot_dir().join("viewer-live.png")).expect("save");
 }
+
+/// The bounding box of the pixels of `colour` in `shot`: x, y, width, height.
+fn bounding_box(shot: &image::RgbImage, colour: [u8; 3]) -> Option<(u32, u32, u32, u32)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, p) in shot.enumerate_pixels() {
+        if p.0 == colour {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    (x0 <= x1).then(|| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+}
+
+/// At 1:1 the window's picture is the host's screen pixel for pixel — colours, text, and every partial
+/// texture update after typing — except where the host's cursor is drawn over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_one_to_one_the_window_shows_the_host_screen_pixel_for_pixel() {
+    let (hw, hh) = (640u32, 400u32);
+    let mut host_x = Xvfb::start(hw, hh);
+    host_x.run("xsetroot", &["-solid", "#cc3366"]);
+    host_x.spawn("xterm", &["-geometry", "50x12+40+40", "-fa", "Monospace", "-fs", "11", "-bg", "#fdf6e3"]);
+    // The host's pointer in the bottom-right corner: its drawn cursor is left out of the comparison.
+    host_x.run("xdotool", &["mousemove", "630", "390"]);
+    let viewer_x = Xvfb::start(1600, 1000);
+    let relay = start_relay(|_| {});
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let mut host = Proc::spawn_with_env(
+        "tether-host",
+        &[
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--headless",
+            "--grant",
+            "view",
+            "--quality",
+            "lossless",
+        ],
+        &[("DISPLAY", host_x.display.as_str())],
+    );
+    let code = host.line("code").await;
+    let home = tempfile::tempdir().expect("temp dir");
+    let config = home.path().join("viewer.json");
+    let runtime = home.path().to_str().expect("utf-8");
+    let _viewer = Proc::spawn_with_env(
+        "tether-viewer",
+        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--scale", "1:1"],
+        &[
+            ("DISPLAY", viewer_x.display.as_str()),
+            ("TETHER_VIEWER_CONFIG", config.to_str().expect("utf-8")),
+            ("XDG_RUNTIME_DIR", runtime),
+        ],
+    );
+    host.line("connected").await;
+    let window = find_window(&viewer_x, "Tether Viewer").await;
+
+    // Change the host's screen several times (each a partial update of the texture), then compare.
+    // (The keyboard follows the pointer on a bare X server; xterm ignores synthetic `--window` events.)
+    host_x.run("xdotool", &["mousemove", "200", "150"]);
+    for line in ["echo partial updates", "ls /", "echo the quick brown fox"] {
+        host_x.run("xdotool", &["type", "--delay", "5", line]);
+        host_x.run("xdotool", &["key", "Return"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    host_x.run("xdotool", &["mousemove", "630", "390"]);
+    let start = Instant::now();
+    while !host_x.screenshot().pixels().any(|p| p.0 == [0, 0, 0]) || start.elapsed() < Duration::from_secs(1)
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "the typing never showed on the host");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let start = Instant::now();
+    let mut last_diff;
+    loop {
+        let want = host_x.screenshot();
+        let shot = window_shot(&viewer_x, &window);
+        if let Some((x0, y0, w, h)) = bounding_box(&shot, HOST_BACKGROUND) {
+            if (w, h) == (hw, hh) {
+                let mut wrong = 0;
+                for (x, y, p) in want.enumerate_pixels() {
+                    let near_cursor = x >= 600 && y >= 360;
+                    if !near_cursor && shot.get_pixel(x0 + x, y0 + y) != p {
+                        wrong += 1;
+                    }
+                }
+                if wrong == 0 {
+                    shot.save(screenshot_dir().join("viewer-one-to-one.png")).expect("save");
+                    break;
+                }
+                last_diff = format!("{wrong} pixels differ");
+            } else {
+                last_diff = format!("the picture is {w}x{h} at {x0},{y0}, not {hw}x{hh}");
+            }
+        } else {
+            last_diff = "the host's screen is not in the window".into();
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            shot.save(screenshot_dir().join("failed-one-to-one.png")).expect("save");
+            want.save(screenshot_dir().join("failed-one-to-one-want.png")).expect("save");
+            panic!("the window never showed the host's screen exactly: {last_diff}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

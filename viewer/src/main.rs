@@ -18,6 +18,7 @@ use tether_shared::session_proto::Permissions;
 use tether_shared::tls::Fingerprint;
 use tether_viewer::files::Transfer;
 use tether_viewer::session::{ViewerConfig, ViewerSession};
+use tether_viewer::ui::screen::Scale;
 use tether_viewer::ui::{run_window, ConnectForm};
 use tether_viewer::{input, snapshot};
 
@@ -37,6 +38,9 @@ struct Cli {
     /// No window: connect, do the scripted actions, print machine-readable lines.
     #[arg(long)]
     headless: bool,
+    /// How the window shows the screen at first: `fit` (the default) or `1:1`.
+    #[arg(long, default_value = "fit")]
+    scale: String,
     /// Your name, shown to the host user (marked unverified).
     #[arg(long, default_value = "technician")]
     name: String,
@@ -101,6 +105,11 @@ fn main() -> anyhow::Result<()> {
             name: if cli.name == DEFAULT_NAME { String::new() } else { cli.name.clone() },
             code: cli.code.clone().unwrap_or_default(),
             token: cli.token.clone().unwrap_or_default(),
+            scale: Some(match cli.scale.as_str() {
+                "fit" => Scale::Fit,
+                "1:1" => Scale::OneToOne,
+                other => anyhow::bail!("--scale is fit or 1:1, not {other:?}"),
+            }),
         };
         return run_window(prefill, connect_now);
     }

@@ -35,6 +35,8 @@ pub struct ConnectForm {
     pub code: String,
     /// The technician's account token (never remembered).
     pub token: String,
+    /// How the screen is shown at first (the toolbar switches).
+    pub scale: Option<screen::Scale>,
 }
 
 enum State {
@@ -117,6 +119,7 @@ impl ViewerApp {
             name: pick(&prefill.name, &settings.name),
             code: format_code_input(&prefill.code),
             token: prefill.token,
+            scale: prefill.scale,
         };
         Ok(Self {
             rt,
@@ -176,8 +179,11 @@ impl ViewerApp {
                     self.settings.name = self.form.name.trim().to_owned();
                     self.settings.save(self.settings_path.as_deref());
                     self.ended = None;
-                    let live =
+                    let mut live =
                         Live::new(session, self.rt.handle().clone(), &ctx, self.settings.downloads.clone());
+                    if let Some(scale) = self.form.scale {
+                        live.scale = scale;
+                    }
                     self.state = State::Live(Box::new(live));
                 }
                 Ok(Err(error)) => self.state = State::Connect { error: Some(error) },
