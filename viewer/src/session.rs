@@ -452,7 +452,13 @@ async fn video_task(
         loop {
             let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_VIDEO_MSG).await {
                 Ok(Some(msg)) => msg,
-                Ok(None) => return Err("the host ended the session".to_string()),
+                Ok(None) => {
+                    // The stream's end can overtake the connection's close, which says why (the user
+                    // stopped sharing, say): give it a moment.
+                    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), conn.closed()).await;
+                    let why = conn.close_reason().map(|r| r.to_string());
+                    return Err(why.unwrap_or_else(|| "the host ended the session".to_string()));
+                }
                 Err(WireError::Io(e)) => {
                     return Err(conn.close_reason().map_or(e.to_string(), |r| r.to_string()))
                 }
