@@ -46,6 +46,36 @@ fn window_shot(x: &Xvfb, window: &str) -> image::RgbImage {
     image::imageops::crop_imm(&shot, wx, wy, w, h).to_image()
 }
 
+/// A headless host sharing `x` losslessly, granting `grant`.
+fn headless_host(x: &Xvfb, relay: &TestRelay, grant: &str) -> Proc {
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let args = [
+        "--relay",
+        &addr,
+        "--relay-fingerprint",
+        &fp,
+        "--headless",
+        "--grant",
+        grant,
+        "--quality",
+        "lossless",
+    ];
+    Proc::spawn_with_env("tether-host", &args, &[("DISPLAY", x.display.as_str())])
+}
+
+/// A program with a window on `x`, its home, settings and runtime directory in `home`.
+fn windowed(program: &str, x: &Xvfb, home: &std::path::Path, args: &[&str]) -> Proc {
+    let home = home.to_str().expect("utf-8");
+    let config = format!("{home}/viewer.json");
+    let env = [
+        ("DISPLAY", x.display.as_str()),
+        ("HOME", home),
+        ("TETHER_VIEWER_CONFIG", config.as_str()),
+        ("XDG_RUNTIME_DIR", home),
+    ];
+    Proc::spawn_with_env(program, args, &env)
+}
+
 /// Share of pixels that have the host's background colour.
 fn host_share(shot: &image::RgbImage) -> f64 {
     let hits = shot.pixels().filter(|p| p.0 == HOST_BACKGROUND).count();
@@ -60,35 +90,11 @@ async fn the_viewer_window_shows_the_host_screen_and_types_into_it() {
     let viewer_x = Xvfb::start(1600, 1000);
     let relay = start_relay(|_| {});
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
-    let mut host = Proc::spawn_with_env(
-        "tether-host",
-        &[
-            "--relay",
-            &addr,
-            "--relay-fingerprint",
-            &fp,
-            "--headless",
-            "--grant",
-            "view,control",
-            "--quality",
-            "lossless",
-        ],
-        &[("DISPLAY", host_x.display.as_str())],
-    );
+    let mut host = headless_host(&host_x, &relay, "view,control");
     let code = host.line("code").await;
     let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("viewer.json");
-    let config = config.to_str().expect("utf-8");
-    let runtime = home.path().to_str().expect("utf-8");
-    let _viewer = Proc::spawn_with_env(
-        "tether-viewer",
-        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Erin"],
-        &[
-            ("DISPLAY", viewer_x.display.as_str()),
-            ("TETHER_VIEWER_CONFIG", config),
-            ("XDG_RUNTIME_DIR", runtime),
-        ],
-    );
+    let viewer_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Erin"];
+    let _viewer = windowed("tether-viewer", &viewer_x, home.path(), &viewer_args);
     assert_eq!(host.line("connected").await, "Erin");
 
     // The host's screen appears in the window: a good part of the viewer's display is the host's desktop.
@@ -135,32 +141,15 @@ async fn both_windows_in_a_live_session() {
     let relay = start_relay(|_| {});
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let home = tempfile::tempdir().expect("temp dir");
-    let home_dir = home.path().to_str().expect("utf-8");
-    let env = |display: &'static str| {
-        let display = if display == "host" { host_x.display.clone() } else { viewer_x.display.clone() };
-        vec![("DISPLAY".to_string(), display), ("HOME".to_string(), home_dir.to_string())]
-    };
-    let host_env = env("host");
-    let host_env: Vec<(&str, &str)> = host_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut host = Proc::spawn_with_env(
-        "tether-host",
-        &["--relay", &addr, "--relay-fingerprint", &fp, "--quality", "lossless"],
-        &[host_env.as_slice(), &[("XDG_RUNTIME_DIR", home_dir)]].concat(),
-    );
+    let host_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--quality", "lossless"];
+    let mut host = windowed("tether-host", &host_x, home.path(), &host_args);
     let code = host.line("code").await;
     let host_window = find_window(&host_x, "share your screen").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     window_shot(&host_x, &host_window).save(screenshot_dir().join("host-code.png")).expect("save");
 
-    let viewer_env = env("viewer");
-    let config = home.path().join("viewer.json");
-    let config = config.to_str().expect("utf-8");
-    let viewer_env: Vec<(&str, &str)> = viewer_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let _viewer = Proc::spawn_with_env(
-        "tether-viewer",
-        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Sam Tech"],
-        &[viewer_env.as_slice(), &[("TETHER_VIEWER_CONFIG", config), ("XDG_RUNTIME_DIR", home_dir)]].concat(),
-    );
+    let viewer_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Sam Tech"];
+    let _viewer = windowed("tether-viewer", &viewer_x, home.path(), &viewer_args);
 
     // The user is asked; nothing is shared until they allow it.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -235,34 +224,11 @@ async fn at_one_to_one_the_window_shows_the_host_screen_pixel_for_pixel() {
     let viewer_x = Xvfb::start(1600, 1000);
     let relay = start_relay(|_| {});
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
-    let mut host = Proc::spawn_with_env(
-        "tether-host",
-        &[
-            "--relay",
-            &addr,
-            "--relay-fingerprint",
-            &fp,
-            "--headless",
-            "--grant",
-            "view",
-            "--quality",
-            "lossless",
-        ],
-        &[("DISPLAY", host_x.display.as_str())],
-    );
+    let mut host = headless_host(&host_x, &relay, "view");
     let code = host.line("code").await;
     let home = tempfile::tempdir().expect("temp dir");
-    let config = home.path().join("viewer.json");
-    let runtime = home.path().to_str().expect("utf-8");
-    let _viewer = Proc::spawn_with_env(
-        "tether-viewer",
-        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--scale", "1:1"],
-        &[
-            ("DISPLAY", viewer_x.display.as_str()),
-            ("TETHER_VIEWER_CONFIG", config.to_str().expect("utf-8")),
-            ("XDG_RUNTIME_DIR", runtime),
-        ],
-    );
+    let viewer_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--scale", "1:1"];
+    let _viewer = windowed("tether-viewer", &viewer_x, home.path(), &viewer_args);
     host.line("connected").await;
     let window = find_window(&viewer_x, "Tether Viewer").await;
 
