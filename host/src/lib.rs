@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tether_shared::code::Code;
 use tether_shared::codec::Quality;
-use tether_shared::net::pairing::{HostOutcome, HostRendezvous, Restart, Session};
+use tether_shared::net::pairing::{HostOutcome, HostRendezvous, RelayEvent, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::{MonitorInfo, Permissions};
@@ -176,6 +176,10 @@ pub enum HostEvent {
     PermissionsChanged(Permissions),
     /// The technician switched to another monitor.
     MonitorChanged(u32),
+    /// The relay is out of reach: the session waits for it (up to the end-to-end idle timeout).
+    Reconnecting,
+    /// Back: the session carries on where it was.
+    Reconnected,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -217,10 +221,14 @@ pub async fn run_host(
     let verified = session.technician.clone();
     let peer_gone = CancellationToken::new();
     let on_gone = peer_gone.clone();
-    let watch =
-        Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move |_| {
-            on_gone.cancel()
-        });
+    let relay_events = events.clone();
+    let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move |e| {
+        let _ = match e {
+            RelayEvent::PeerGone(_) => return on_gone.cancel(),
+            RelayEvent::Lost => relay_events.send(HostEvent::Reconnecting),
+            RelayEvent::Rejoined => relay_events.send(HostEvent::Reconnected),
+        };
+    });
     let on_start = |technician: &str, asked, granted, session| {
         let technician = technician.to_owned();
         let verified = verified.clone();

@@ -66,8 +66,9 @@ struct Cli {
     /// Accept files from the technician for the whole session without asking (headless mode cannot ask).
     #[arg(long)]
     accept_uploads: bool,
-    /// Seconds without traffic before the session counts as lost.
-    #[arg(long, default_value_t = 20)]
+    /// Seconds the session waits for a relay or network that went away to come back before it counts as
+    /// lost.
+    #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
 }
 
@@ -215,6 +216,14 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     eprintln!("The technician may now: {now}.");
                 }
                 HostEvent::MonitorChanged(index) => eprintln!("The technician switched to monitor {index}."),
+                HostEvent::Reconnecting => {
+                    println!("reconnecting");
+                    eprintln!("The connection was interrupted. Reconnecting…");
+                }
+                HostEvent::Reconnected => {
+                    println!("reconnected");
+                    eprintln!("The connection is back.");
+                }
             }
         }
     });

@@ -227,9 +227,30 @@ async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
     relay.kill().await;
     let at_kill = progress.borrow().map_or(0, |p| p.done);
     assert!(at_kill < 400 << 20, "the transfer was still running when the relay died");
+    // Both people are told, and the session waits.
+    let mut reconnecting = viewer.reconnecting();
+    tokio::time::timeout(Duration::from_secs(20), reconnecting.wait_for(|r| *r))
+        .await
+        .expect("viewer told")
+        .ok();
+    next_event_like(&mut host, |e| matches!(e, HostEvent::Reconnecting)).await;
+    // Down for a while: quinn's probe timer backs off meanwhile, to several seconds.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(!viewer.is_closed(), "the session waits for the relay");
     let restarted = Proc::spawn("tether-relay", &["--listen", &addr, "--data-dir", dir]);
     let mut restarted = restarted;
     assert_eq!(restarted.line("fingerprint").await, fingerprint.to_string(), "same certificate");
+    let back = std::time::Instant::now();
+    next_event_like(&mut host, |e| matches!(e, HostEvent::Reconnected)).await;
+    tokio::time::timeout(Duration::from_secs(20), reconnecting.wait_for(|r| !*r))
+        .await
+        .expect("viewer told")
+        .ok();
+    let stalled = progress.borrow().map_or(0, |p| p.done);
+    while progress.borrow_and_update().is_none_or(|p| p.done == stalled) {
+        progress.changed().await.expect("progress");
+    }
+    eprintln!("bytes flowed again {:?} after the relay was back", back.elapsed());
 
     let names = tokio::time::timeout(Duration::from_secs(120), fetch.result())
         .await
@@ -238,6 +259,12 @@ async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
     assert_eq!(names, vec!["big.bin"]);
     assert_eq!(b3(&into.path().join("big.bin")), b3(&share.path().join("big.bin")));
     assert_eq!(tree(into.path()).len(), 1, "no temporary file left");
+}
+
+/// Wait for the host's next event that `wanted` accepts (others pass by).
+async fn next_event_like(host: &mut TestHost, wanted: impl Fn(&HostEvent) -> bool) {
+    let wait = async { while !wanted(&host.next_event().await) {} };
+    tokio::time::timeout(Duration::from_secs(30), wait).await.expect("the host reported it");
 }
 
 /// Flips a bit in one forwarded packet out of fifty.

@@ -75,8 +75,9 @@ struct Cli {
     /// Stay connected for this many seconds (without --snapshot: until the session ends).
     #[arg(long)]
     stay_secs: Option<u64>,
-    /// Seconds without traffic before the session counts as lost.
-    #[arg(long, default_value_t = 20)]
+    /// Seconds the session waits for a relay or network that went away to come back before it counts as
+    /// lost.
+    #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
 }
 

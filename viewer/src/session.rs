@@ -14,7 +14,7 @@ use std::sync::Arc;
 use quinn::{Connection, SendStream};
 use tether_shared::code::Code;
 use tether_shared::codec::Quality;
-use tether_shared::net::pairing::{connect_viewer, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
+use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
     CursorShape, HostToViewer, MonitorInfo, Permissions, RefusalReason, SystemInfo, ViewerToHost,
@@ -103,6 +103,7 @@ pub struct ViewerSession {
     requests: mpsc::Sender<ViewerToHost>,
     files: FileClient,
     endpoint: quinn::Endpoint,
+    reconnecting: watch::Receiver<bool>,
 }
 
 /// Everything the control reader updates.
@@ -135,8 +136,17 @@ impl ViewerSession {
         let endpoint = session.link.endpoint().clone();
         let (ended_tx, ended) = watch::channel(None);
         let on_gone = ended_tx.clone();
-        Session::spawn_relay_watch(session.link, session.conn, session.resume_id, move |why| {
-            on_gone.send_replace(Some(why.unwrap_or_else(|| HOST_GONE.to_string())));
+        let (reconnecting_tx, reconnecting) = watch::channel(false);
+        Session::spawn_relay_watch(session.link, session.conn, session.resume_id, move |event| match event {
+            RelayEvent::PeerGone(why) => {
+                on_gone.send_replace(Some(why.unwrap_or_else(|| HOST_GONE.to_string())));
+            }
+            RelayEvent::Lost => {
+                reconnecting_tx.send_replace(true);
+            }
+            RelayEvent::Rejoined => {
+                reconnecting_tx.send_replace(false);
+            }
         });
         let (mut ctl_send, mut ctl_recv) =
             conn.open_bi().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
@@ -187,7 +197,14 @@ impl ViewerSession {
             requests,
             files,
             endpoint,
+            reconnecting,
         })
+    }
+
+    /// `true` while the relay is out of reach and the session waits for it (up to the end-to-end idle
+    /// timeout); the screen, input and transfers carry on when it is back.
+    pub fn reconnecting(&self) -> watch::Receiver<bool> {
+        self.reconnecting.clone()
     }
 
     /// The host's chat lines, clipboard and notices from the start of the session on (the first call gets

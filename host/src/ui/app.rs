@@ -57,6 +57,8 @@ struct Live {
     handle: SessionHandle,
     /// Everything granted at some point: what the toggles may switch back on.
     ever: Permissions,
+    /// The relay is out of reach and the session waits for it.
+    reconnecting: bool,
 }
 
 /// The host window.
@@ -213,6 +215,16 @@ impl HostApp {
             self.notices.remove(i);
         }
         let Some(live) = &mut self.live else { return };
+        if live.reconnecting {
+            ui.label(
+                egui::RichText::new(
+                    "The connection was interrupted. Reconnecting… Nothing is lost; Stop sharing ends the \
+                     session.",
+                )
+                .strong()
+                .color(style::CAUTION_ORANGE),
+            );
+        }
         let now = live.handle.permissions();
         if let Some(next) = sharing::toggles(ui, &live.name, now, live.ever) {
             live.handle.set_permissions(next);
@@ -296,7 +308,8 @@ impl HostApp {
                 ));
                 let short =
                     verified.as_ref().map_or(technician, |v| format!("{} ({})", v.account, v.organization));
-                self.live = Some(Live { name: short, verified, handle: session, ever: granted });
+                self.live =
+                    Some(Live { name: short, verified, handle: session, ever: granted, reconnecting: false });
                 self.code = None;
             }
             HostEvent::File(FileEvent::Received { names, bytes }) => {
@@ -336,6 +349,18 @@ impl HostApp {
             }
             HostEvent::MonitorChanged(index) => {
                 self.log.add(format!("The technician switched to screen {}.", index + 1));
+            }
+            HostEvent::Reconnecting => {
+                self.log.add("The connection was interrupted. Reconnecting…");
+                if let Some(live) = &mut self.live {
+                    live.reconnecting = true;
+                }
+            }
+            HostEvent::Reconnected => {
+                self.log.add("The connection is back.");
+                if let Some(live) = &mut self.live {
+                    live.reconnecting = false;
+                }
             }
         }
     }

@@ -227,6 +227,19 @@ fn mid_session_request_uses_the_same_dialog() {
 }
 
 #[test]
+fn an_interrupted_connection_is_shown_until_it_is_back() {
+    let mut t = setup();
+    let _session = t.connect(Permissions::VIEW_ONLY);
+    assert!(!t.shows("Reconnecting"));
+    t.feed.send(HostEvent::Reconnecting);
+    t.wait_for("The connection was interrupted. Reconnecting… Nothing is lost");
+    assert!(t.shows("Your screen is being shared with Sam"), "the red bar stays");
+    t.feed.send(HostEvent::Reconnected);
+    t.wait_for("The connection is back.");
+    assert!(!t.shows("Nothing is lost"), "the warning goes");
+}
+
+#[test]
 fn chat_shows_incoming_and_sends_outgoing() {
     let mut t = setup();
     let (_handle, mut to_viewer) = t.connect(Permissions::VIEW_ONLY);

@@ -12,7 +12,8 @@
 //!    name is removed.
 //! 5. Any error (checksum, disk full, permission, cancel) removes every temporary file and tells the
 //!    sender why. A lost connection keeps the verified part in [`Partials`] so a new attempt with the same
-//!    transfer id resumes from the last verified chunk.
+//!    transfer id resumes from the last verified chunk; when the session ends without one, the last
+//!    [`Partials`] handle going away removes those temporary files too.
 //!
 //! Network reading and disk work overlap: a reader task takes chunks off the stream into a few reused
 //! buffers ([`PIPELINE`] of them, so memory stays bounded) while the previous chunk is hashed and written on
@@ -41,9 +42,23 @@ use super::proto::{
 use super::send::wire_err;
 use crate::wire;
 
-/// Verified parts of interrupted transfers, kept for resuming (one per side of a session).
+/// Verified parts of interrupted transfers, kept for resuming (one per side of a session). When the
+/// last handle goes (the session ended), temporary files nobody resumed are removed.
 #[derive(Debug, Clone, Default)]
-pub struct Partials(Arc<Mutex<HashMap<TransferId, Partial>>>);
+pub struct Partials(Arc<Mutex<PartialMap>>);
+
+#[derive(Debug, Default)]
+struct PartialMap(HashMap<TransferId, Partial>);
+
+impl Drop for PartialMap {
+    fn drop(&mut self) {
+        for file in self.0.values().flat_map(|p| p.files.values()) {
+            if let Err(e) = std::fs::remove_file(&file.temp) {
+                tracing::warn!("could not remove {}: {e}", file.temp.display());
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 struct Partial {
@@ -62,18 +77,18 @@ struct PartialFile {
 
 impl Partials {
     fn take(&self, id: &TransferId) -> Option<Partial> {
-        self.0.lock().ok()?.remove(id)
+        self.0.lock().ok()?.0.remove(id)
     }
 
     fn keep(&self, id: TransferId, partial: Partial) {
         if let Ok(mut map) = self.0.lock() {
-            map.insert(id, partial);
+            map.0.insert(id, partial);
         }
     }
 
     /// Transfers waiting to be resumed.
     pub fn len(&self) -> usize {
-        self.0.lock().map(|m| m.len()).unwrap_or(0)
+        self.0.lock().map(|m| m.0.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use super::proto::*;
 use super::receive::{receive, Partials};
 use super::send::send;
-use super::tree::scan;
+use super::tree::{scan, LocalTree};
 use crate::wire;
 
 fn write_file(path: &Path, len: usize, seed: u8) {
@@ -231,24 +231,21 @@ async fn hostile_offers_are_declined_before_touching_the_disk() {
     assert!(listing(dest.path()).is_empty());
 }
 
-#[tokio::test]
-async fn a_dropped_link_resumes_from_the_last_verified_chunk() {
-    let src = tempfile::tempdir().expect("temp");
-    let file = src.path().join("big.bin");
-    write_file(&file, 5 * CHUNK + 7, 42);
-    let tree = scan(&file).expect("scan");
-    let dest = tempfile::tempdir().expect("temp");
-    let partials = Partials::default();
-    let id = super::new_transfer_id();
+/// A first attempt of transfer `id` whose link drops after two chunks; the receiver keeps them.
+async fn drop_after_two_chunks(
+    file: &Path,
+    tree: &LocalTree,
+    dest: &Path,
+    partials: &Partials,
+    id: TransferId,
+) {
     let cancel = CancellationToken::new();
-
-    // First attempt: the link drops after two chunks.
     let (a, b) = duplex(4 << 20);
     let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
-    let bytes = std::fs::read(&file).expect("read");
-    let (tree_ref, bytes_ref) = (&tree, &bytes);
+    let bytes = std::fs::read(file).expect("read");
+    let bytes_ref = &bytes;
     let first_sender = async move {
-        let offer = SenderMsg::Offer { id, entries: tree_ref.entries.clone(), total: tree_ref.total_bytes() };
+        let offer = SenderMsg::Offer { id, entries: tree.entries.clone(), total: tree.total_bytes() };
         wire::write_msg(&mut aw, &offer, MAX_FILES_MSG).await.expect("offer");
         let accept: Option<ReceiverMsg> = wire::read_msg(&mut ar, MAX_FILES_MSG).await.expect("accept");
         assert_eq!(accept, Some(ReceiverMsg::Accept { resume: vec![0] }));
@@ -266,9 +263,41 @@ async fn a_dropped_link_resumes_from_the_last_verified_chunk() {
         drop((ar, aw)); // the link drops
     };
     let (_, first) =
-        tokio::join!(first_sender, receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel));
+        tokio::join!(first_sender, receive(&mut bw, &mut br, dest, partials, allow, |_| {}, &cancel));
     assert!(matches!(first, Err(FileError::Io(_))), "{first:?}");
     assert_eq!(partials.len(), 1, "the verified part is kept");
+}
+
+#[tokio::test]
+async fn a_partial_nobody_resumes_is_removed_when_the_session_ends() {
+    let src = tempfile::tempdir().expect("temp");
+    let file = src.path().join("big.bin");
+    write_file(&file, 3 * CHUNK, 7);
+    let tree = scan(&file).expect("scan");
+    let dest = tempfile::tempdir().expect("temp");
+    let partials = Partials::default();
+    drop_after_two_chunks(&file, &tree, dest.path(), &partials, super::new_transfer_id()).await;
+    let kept = listing(dest.path());
+    assert_eq!(kept.len(), 1, "the hidden partial file is there while it can be resumed: {kept:?}");
+    let other_handle = partials.clone();
+    drop(partials);
+    assert_eq!(listing(dest.path()), kept, "still there while the session holds a handle");
+    drop(other_handle);
+    assert!(listing(dest.path()).is_empty(), "removed with the session");
+}
+
+#[tokio::test]
+async fn a_dropped_link_resumes_from_the_last_verified_chunk() {
+    let src = tempfile::tempdir().expect("temp");
+    let file = src.path().join("big.bin");
+    write_file(&file, 5 * CHUNK + 7, 42);
+    let tree = scan(&file).expect("scan");
+    let dest = tempfile::tempdir().expect("temp");
+    let partials = Partials::default();
+    let id = super::new_transfer_id();
+    let cancel = CancellationToken::new();
+    let bytes = std::fs::read(&file).expect("read");
+    drop_after_two_chunks(&file, &tree, dest.path(), &partials, id).await;
 
     // Second attempt, same id: the receiver asks to resume at two chunks.
     let (a, b) = duplex(4 << 20);

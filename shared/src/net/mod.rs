@@ -33,8 +33,9 @@ pub struct RelaySpec {
 pub struct Timeouts {
     /// Idle timeout of the control connection to the relay.
     pub relay_idle: Duration,
-    /// Idle timeout of the end-to-end connection: a peer that vanishes is noticed within this (sooner when
-    /// the relay reports it), and a relay restart must be rejoined within it.
+    /// Idle timeout of the end-to-end connection: how long a session (and its transfers) waits for a relay
+    /// that went away, or a network that dropped, to come back. A peer that vanishes while the relay stays
+    /// up is reported by the relay within its own idle timeout, long before this.
     pub e2e_idle: Duration,
     /// Keep-alive interval on both connections (below both idle timeouts).
     pub keep_alive: Duration,
@@ -47,7 +48,8 @@ impl Default for Timeouts {
         Self {
             // Short, so a lost relay is noticed (and rejoined) well within the end-to-end timeout.
             relay_idle: Duration::from_secs(5),
-            e2e_idle: Duration::from_secs(20),
+            // A relay restart, a Wi-Fi reconnect or a changed network is survived within this.
+            e2e_idle: Duration::from_secs(60),
             keep_alive: Duration::from_secs(1),
             pairing: Duration::from_secs(30),
         }

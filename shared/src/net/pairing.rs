@@ -34,23 +34,36 @@ pub struct Session {
     pub technician: Option<VerifiedTechnician>,
 }
 
+/// What the relay watch reports to the session (and so to the people using it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// The relay is out of reach. The session waits — up to the end-to-end idle timeout — while the watch
+    /// rejoins; transfers and the screen pick up where they were.
+    Lost,
+    /// Back on the relay with the peer; traffic flows again.
+    Rejoined,
+    /// The peer left (`None`), or the relay ended the session (its reason). The session ends now.
+    PeerGone(Option<String>),
+}
+
 impl Session {
     /// Watch the control link for the relay's word that the peer left (or that the relay ended the
-    /// session, e.g. because the technician's account was revoked): call `on_peer_gone` with `None`, or
-    /// with the relay's reason, so the session can say why it ends; then close the end-to-end connection,
-    /// so the session ends at once instead of after the idle timeout.
+    /// session, e.g. because the technician's account was revoked): report [`RelayEvent::PeerGone`] so the
+    /// session can say why it ends, then close the end-to-end connection, so the session ends at once
+    /// instead of after the idle timeout. A lost relay is reported ([`RelayEvent::Lost`]) and rejoined
+    /// ([`RelayEvent::Rejoined`]) while the end-to-end connection waits.
     pub fn spawn_relay_watch(
         mut link: RelayLink,
         conn: Connection,
         resume_id: [u8; 32],
-        on_peer_gone: impl FnOnce(Option<String>) + Send + 'static,
+        mut on_event: impl FnMut(RelayEvent) + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     msg = link.recv() => match msg {
                         Ok(RelayToClient::PeerGone) => {
-                            on_peer_gone(None);
+                            on_event(RelayEvent::PeerGone(None));
                             conn.close(CLOSE_PEER_GONE.into(), b"the other side left (relay)");
                             break;
                         }
@@ -58,7 +71,7 @@ impl Session {
                         Err(ClientError::Relay(kind)) => {
                             // The relay ended the session (e.g. the technician's account was revoked).
                             let reason = kind.to_string();
-                            on_peer_gone(Some(reason.clone()));
+                            on_event(RelayEvent::PeerGone(Some(reason.clone())));
                             conn.close(CLOSE_PEER_GONE.into(), &reason.as_bytes()[..reason.len().min(120)]);
                             break;
                         }
@@ -66,9 +79,13 @@ impl Session {
                         // end-to-end connection waits (its idle timeout is the limit).
                         Err(e) => {
                             tracing::warn!("lost the relay ({e}); rejoining");
+                            on_event(RelayEvent::Lost);
                             tokio::select! {
                                 rejoined = rejoin(&link, resume_id) => match rejoined {
-                                    Some(new_link) => link = new_link,
+                                    Some(new_link) => {
+                                        link = new_link;
+                                        on_event(RelayEvent::Rejoined);
+                                    }
                                     None => break,
                                 },
                                 _ = conn.closed() => break,

@@ -85,6 +85,7 @@ impl Live {
         rt.spawn(async move {
             let (mut frames, mut cursor, mut grants) = (s.frames(), s.cursor(), s.grants());
             let (mut monitors, mut system) = (s.monitors(), s.system_info());
+            let mut reconnecting = s.reconnecting();
             loop {
                 tokio::select! {
                     r = frames.changed() => if r.is_err() { break },
@@ -92,6 +93,7 @@ impl Live {
                     r = grants.changed() => if r.is_err() { break },
                     r = monitors.changed() => if r.is_err() { break },
                     r = system.changed() => if r.is_err() { break },
+                    r = reconnecting.changed() => if r.is_err() { break },
                     _ = s.closed() => { c.request_repaint(); break }
                 }
                 c.request_repaint();
@@ -253,6 +255,17 @@ impl Live {
             }
         }
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        if *self.session.reconnecting().borrow() {
+            egui::Panel::top("reconnecting").show(ui, |ui| {
+                ui.label(
+                    egui::RichText::new(
+                        "Connection interrupted. Reconnecting… The session and transfers continue when it is back.",
+                    )
+                    .strong()
+                    .color(egui::Color32::from_rgb(230, 140, 20)),
+                );
+            });
+        }
         egui::Panel::bottom("status").show(ui, |ui| self.status(ui));
         if let Some(panel) = self.panel {
             egui::Panel::right("side").default_size(340.0).show(ui, |ui| match panel {
