@@ -2,6 +2,11 @@
 //! child process, then measures: RSS per idle waiting host, and with N sessions each streaming about
 //! 1 Mbit/s both ways: sessions held, relay CPU per Gbit/s forwarded, one-way latency through the relay,
 //! RSS per session. Prints a Markdown table.
+//!
+//! With `--pin auto` (the default) and at least two CPUs, the relay runs on the last CPU and the load
+//! generator (this process) on the others; `--pin off` lets both run anywhere as before. Next to the
+//! end-to-end figures it reports the relay's own per-datagram dwell histogram, scraped from its admin
+//! listener's `/metrics` before and after the measurement.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -9,7 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use tether_relay_bench::pairs::{self, Latencies};
-use tether_relay_bench::relay_proc::{relay_binary, RelayProc};
+use tether_relay_bench::pin::{self, Pin};
+use tether_relay_bench::relay_proc::{own_cpu_seconds, relay_binary, Dwell, RelayProc};
 use tether_shared::net::{RelaySpec, Timeouts};
 use tether_shared::tls::RelayTrust;
 
@@ -31,6 +37,15 @@ struct Cli {
     /// Seconds of measurement once all sessions stream.
     #[arg(long, default_value_t = 10)]
     secs: u64,
+    /// CPU pinning: `auto` (relay on the last allowed CPU, load generator on the others, if there are
+    /// two or more), `off`, or `RELAY_CPUS:LOAD_CPUS` such as `1:0`.
+    #[arg(long, default_value_t = Pin::Auto)]
+    pin: Pin,
+    /// Start every sender at the same moment, so all sessions send in one burst each interval (the
+    /// pattern of runs before `--pin` existed). By default the 2N senders are spread evenly over the
+    /// interval, as independent sessions would be.
+    #[arg(long)]
+    aligned: bool,
 }
 
 fn spec(relay: &RelayProc) -> anyhow::Result<RelaySpec> {
@@ -56,14 +71,26 @@ where
     Ok(out)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let allowed = pin::allowed().context("reading CPU affinity")?;
+    let split = cli.pin.resolve(&allowed);
+    // Pin before the runtime starts: its threads inherit the main thread's affinity.
+    if let Some((_, load)) = &split {
+        pin::current_thread(load).context("pinning the load generator")?;
+    }
+    let workers = split.as_ref().map_or(allowed.len(), |(_, load)| load.len()).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?;
+    runtime.block_on(run(cli, split))
+}
+
+async fn run(cli: Cli, split: pin::Split) -> anyhow::Result<()> {
+    let relay_cpus = split.as_ref().map(|(relay, _)| relay.as_slice());
     let binary = relay_binary()?;
     let timeouts = Timeouts { pairing: Duration::from_secs(60), ..Timeouts::default() };
 
     // Idle waiting hosts, on a relay of their own.
-    let relay = RelayProc::start(&binary).context("starting tether-relay")?;
+    let relay = RelayProc::start(&binary, relay_cpus).context("starting tether-relay")?;
     let spec_w = spec(&relay)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_empty = relay.rss_kib()?;
@@ -79,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     drop(relay);
 
     // Sessions.
-    let relay = RelayProc::start(&binary).context("starting tether-relay")?;
+    let relay = RelayProc::start(&binary, relay_cpus).context("starting tether-relay")?;
     let spec_s = spec(&relay)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_base = relay.rss_kib()?;
@@ -91,15 +118,20 @@ async fn main() -> anyhow::Result<()> {
     let epoch = Instant::now();
     let lat = Latencies::default();
     let interval = Duration::from_nanos(cli.message as u64 * 8 * 1_000_000 / cli.kbit.max(1));
-    for (host, viewer) in &sessions {
-        pairs::stream(&host.conn, epoch, cli.message, interval, &lat);
-        pairs::stream(&viewer.conn, epoch, cli.message, interval, &lat);
+    let senders = 2 * sessions.len().max(1) as u32;
+    let phase = |i: usize| if cli.aligned { Duration::ZERO } else { interval * i as u32 / senders };
+    for (i, (host, viewer)) in sessions.iter().enumerate() {
+        pairs::stream(&host.conn, epoch, cli.message, interval, phase(2 * i), &lat);
+        pairs::stream(&viewer.conn, epoch, cli.message, interval, phase(2 * i + 1), &lat);
     }
     tokio::time::sleep(Duration::from_secs(2)).await; // warm-up
     lat.clear();
-    let (cpu0, t0) = (relay.cpu_seconds()?, Instant::now());
+    // An older relay has no dwell histogram: then only the end-to-end figures are reported.
+    let dwell0 = relay.dwell().ok();
+    let (cpu0, gen0, t0) = (relay.cpu_seconds()?, own_cpu_seconds()?, Instant::now());
     tokio::time::sleep(Duration::from_secs(cli.secs)).await;
-    let (cpu1, elapsed) = (relay.cpu_seconds()?, t0.elapsed().as_secs_f64());
+    let (cpu1, gen1, elapsed) = (relay.cpu_seconds()?, own_cpu_seconds()?, t0.elapsed().as_secs_f64());
+    let dwell = dwell0.and_then(|d0| Some(relay.dwell().ok()?.since(&d0)));
     let rss_sessions = relay.rss_kib()?;
     let held = sessions
         .iter()
@@ -117,20 +149,27 @@ async fn main() -> anyhow::Result<()> {
     // Baseline: the same number of connections and the same load, host ↔ viewer directly.
     let direct = batched(cli.sessions, || async move { pairs::direct_pair(timeouts).await }).await?;
     let base = Latencies::default();
-    for (host, viewer, _) in &direct {
-        pairs::stream(host, epoch, cli.message, interval, &base);
-        pairs::stream(viewer, epoch, cli.message, interval, &base);
+    for (i, (host, viewer, _)) in direct.iter().enumerate() {
+        pairs::stream(host, epoch, cli.message, interval, phase(2 * i), &base);
+        pairs::stream(viewer, epoch, cli.message, interval, phase(2 * i + 1), &base);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     base.clear();
+    let (gen2, t2) = (own_cpu_seconds()?, Instant::now());
     tokio::time::sleep(Duration::from_secs(cli.secs)).await;
+    let (gen3, elapsed_direct) = (own_cpu_seconds()?, t2.elapsed().as_secs_f64());
     let (_, d50, d99, dmax) = base.summary();
     drop(direct);
 
     println!("| measure | value |");
     println!("|---|---|");
     println!("| sessions started / held to the end | {} / {held} |", cli.sessions);
-    println!("| offered load | {} kbit/s each way per session, {}-byte messages |", cli.kbit, cli.message);
+    println!(
+        "| offered load | {} kbit/s each way per session, {}-byte messages, senders {} |",
+        cli.kbit,
+        cli.message,
+        if cli.aligned { "aligned" } else { "spread over the interval" }
+    );
     println!("| payload forwarded | {:.3} Gbit/s ({:.1} Mbit/s) |", gbit_per_s, gbit_per_s * 1000.0);
     println!("| relay CPU | {:.3} cores |", cores);
     if gbit_per_s > 0.0 {
@@ -142,6 +181,29 @@ async fn main() -> anyhow::Result<()> {
         "| latency the relay adds, p50 / p99 | {} / {} µs |",
         i64::from(p50) - i64::from(d50),
         i64::from(p99) - i64::from(d99)
+    );
+    let bound = |dwell: &Dwell, q: f64| match dwell.quantile_bound(q) {
+        u64::MAX => "> 100000".to_owned(),
+        b => format!("≤ {b}"),
+    };
+    match dwell {
+        Some(dwell) => println!(
+            "| relay dwell, receive → send (relay's histogram), p50 / p99 / mean | {} / {} / {:.1} µs ({} datagrams) |",
+            bound(&dwell, 0.5),
+            bound(&dwell, 0.99),
+            dwell.mean_micros(),
+            dwell.count()
+        ),
+        None => println!("| relay dwell, receive → send (relay's histogram) | not reported by this relay |"),
+    }
+    match &split {
+        Some((relay, load)) => println!("| CPUs: relay / load generator | {relay:?} / {load:?} |"),
+        None => println!("| CPUs: relay / load generator | not pinned |"),
+    }
+    println!(
+        "| load generator CPU, via relay / direct | {:.2} / {:.2} cores |",
+        (gen1 - gen0) / elapsed,
+        (gen3 - gen2) / elapsed_direct
     );
     println!("| relay RSS: empty / with sessions | {rss_base} / {rss_sessions} KiB |");
     println!("| relay RSS per session | {:.1} KiB |", per_session);

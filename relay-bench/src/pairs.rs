@@ -2,7 +2,8 @@
 //!
 //! Each direction of a session sends one `size`-byte message every `interval` on a unidirectional
 //! end-to-end stream; the first 8 bytes are the send time (nanoseconds since a shared epoch). Both ends
-//! live in this process, so the receiver computes the one-way latency on the same clock.
+//! live in this process, so the receiver computes the one-way latency on the same clock. Each sender
+//! starts at its own phase of the interval (see [`stream`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -94,16 +95,25 @@ impl Latencies {
     }
 }
 
-/// Stream both ways on an end-to-end connection until it closes.
-pub fn stream(conn: &Connection, epoch: Instant, size: usize, interval: Duration, lat: &Latencies) {
-    tokio::spawn(send(conn.clone(), epoch, size, interval));
+/// Stream both ways on an end-to-end connection until it closes; the first message leaves after
+/// `phase` (sessions given different phases send at different moments of each interval, as independent
+/// sessions would, instead of all in one burst).
+pub fn stream(
+    conn: &Connection,
+    epoch: Instant,
+    size: usize,
+    interval: Duration,
+    phase: Duration,
+    lat: &Latencies,
+) {
+    tokio::spawn(send(conn.clone(), epoch, size, interval, phase));
     tokio::spawn(receive(conn.clone(), epoch, size, lat.clone()));
 }
 
-async fn send(conn: Connection, epoch: Instant, size: usize, interval: Duration) {
+async fn send(conn: Connection, epoch: Instant, size: usize, interval: Duration, phase: Duration) {
     let Ok(mut out) = conn.open_uni().await else { return };
     let mut msg = vec![0x5a; size.max(8)];
-    let mut tick = tokio::time::interval(interval);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -53,6 +53,8 @@ pub struct Totals {
     pub host_to_viewer: AtomicU64,
     pub viewer_to_host: AtomicU64,
     pub over_cap: AtomicU64,
+    /// Time each forwarded datagram spent inside the relay (receive call → send call).
+    pub dwell: crate::metrics::Histogram,
 }
 
 #[derive(Clone, Default)]

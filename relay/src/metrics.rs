@@ -1,11 +1,69 @@
 //! Counters for the admin listener's `/metrics`, rendered in the Prometheus text exposition format by
 //! hand (a handful of series does not need a metrics framework). Gauges are read from the relay's state
-//! at scrape time; counters live here.
+//! at scrape time; counters live here, and so does [`Histogram`], the lock-free histogram of how long a
+//! forwarded datagram stays inside the relay (`tether_relay_forward_dwell_seconds`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the dwell histogram's buckets, in microseconds (a last `+Inf` bucket follows). Fine
+/// below a millisecond, where the relay's target lies (≤ 1 ms p99 added).
+pub const DWELL_BUCKETS_US: [u64; 16] =
+    [5, 10, 20, 50, 100, 200, 300, 500, 700, 1_000, 1_500, 2_000, 5_000, 10_000, 50_000, 100_000];
+
+/// A fixed-bucket histogram of durations, safe to update from any thread without a lock: one relaxed
+/// atomic add per observation and bucket, no allocation.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Per bucket (not cumulative), the last one is `+Inf`.
+    counts: [AtomicU64; DWELL_BUCKETS_US.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    /// Record `n` observations of `d` (a batch of datagrams that spent the same time inside the relay).
+    pub fn observe_n(&self, d: Duration, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
+        let i = DWELL_BUCKETS_US.iter().position(|&le| micros <= le).unwrap_or(DWELL_BUCKETS_US.len());
+        self.counts[i].fetch_add(n, Ordering::Relaxed);
+        let nanos = d.as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.sum_nanos.fetch_add(nanos.saturating_mul(n), Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Append the Prometheus exposition (`_bucket` cumulative with `le` in seconds, `_sum`, `_count`).
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}
+# TYPE {name} histogram"
+        );
+        let mut cumulative = 0;
+        for (i, count) in self.counts.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            match DWELL_BUCKETS_US.get(i) {
+                Some(le) => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *le as f64 / 1e6);
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+    }
+}
 
 use tether_shared::relay_proto::RelayErrorKind;
 
@@ -66,8 +124,8 @@ impl Metrics {
         bump(&self.registers_refused, reason(kind));
     }
 
-    /// The Prometheus text exposition of every series.
-    pub fn render(&self, g: &Gauges) -> String {
+    /// The Prometheus text exposition of every series; `dwell` is the forwarding path's histogram.
+    pub fn render(&self, g: &Gauges, dwell: &Histogram) -> String {
         let mut out = String::new();
         let mut series = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
@@ -125,6 +183,36 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
             }
         }
+        dwell.render(
+            &mut out,
+            "tether_relay_forward_dwell_seconds",
+            "Time a forwarded datagram spends in the relay process, from the return of the receive call \
+             that brought it to the return of the send call that passed it to the kernel (time queued in \
+             the socket before the relay reads it is not included).",
+        );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dwell_histogram_renders_cumulative_buckets_in_seconds() {
+        let h = Histogram::default();
+        h.observe_n(Duration::from_micros(3), 2);
+        h.observe_n(Duration::from_micros(800), 1);
+        h.observe_n(Duration::from_secs(1), 1);
+        let mut out = String::new();
+        h.render(&mut out, "d", "help");
+        assert!(out.contains("# TYPE d histogram\n"), "{out}");
+        assert!(out.contains("\nd_bucket{le=\"0.000005\"} 2\n"), "{out}");
+        assert!(out.contains("\nd_bucket{le=\"0.0007\"} 2\n"), "{out}");
+        assert!(out.contains("\nd_bucket{le=\"0.001\"} 3\n"), "{out}");
+        assert!(out.contains("\nd_bucket{le=\"0.1\"} 3\n"), "{out}");
+        assert!(out.contains("\nd_bucket{le=\"+Inf\"} 4\n"), "{out}");
+        assert!(out.contains("\nd_count 4\n"), "{out}");
+        assert_eq!(h.count(), 4);
     }
 }

@@ -183,6 +183,13 @@ async fn the_admin_listener_serves_metrics_and_health_and_changes_nothing() {
         .and_then(|n| n.parse::<u64>().ok())
         .expect("forwarded bytes series");
     assert!(forwarded > 0);
+    let dwell_count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tether_relay_forward_dwell_seconds_count "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("dwell histogram");
+    assert!(dwell_count > 0, "every forwarded datagram is timed");
+    assert!(metrics.contains("tether_relay_forward_dwell_seconds_bucket{le=\"+Inf\"}"), "{metrics}");
     assert!(http(admin, "GET /healthz HTTP/1.1\r\n\r\n").await.ends_with("\r\n\r\nok\n"));
     assert!(http(admin, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
         .await

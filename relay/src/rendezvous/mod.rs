@@ -122,16 +122,19 @@ impl Hub {
     pub fn render_metrics(&self) -> String {
         let stats = self.stats();
         let totals = &self.router.totals;
-        self.metrics.render(&crate::metrics::Gauges {
-            connections: stats.connections,
-            waiting_hosts: stats.waiting_hosts,
-            pairings: stats.pairings,
-            sessions: stats.sessions,
-            bytes_host_to_viewer: totals.host_to_viewer.load(Ordering::Relaxed),
-            bytes_viewer_to_host: totals.viewer_to_host.load(Ordering::Relaxed),
-            packets_over_cap: totals.over_cap.load(Ordering::Relaxed),
-            draining: self.is_draining(),
-        })
+        self.metrics.render(
+            &crate::metrics::Gauges {
+                connections: stats.connections,
+                waiting_hosts: stats.waiting_hosts,
+                pairings: stats.pairings,
+                sessions: stats.sessions,
+                bytes_host_to_viewer: totals.host_to_viewer.load(Ordering::Relaxed),
+                bytes_viewer_to_host: totals.viewer_to_host.load(Ordering::Relaxed),
+                packets_over_cap: totals.over_cap.load(Ordering::Relaxed),
+                draining: self.is_draining(),
+            },
+            &totals.dwell,
+        )
     }
 
     /// Write an audit row off the async threads. A failure is logged (metadata only), never fatal.
