@@ -209,6 +209,13 @@ fn cpu_seconds_of(pid: &str) -> Result<f64, ProcError> {
     Ok((user + system) as f64 / clock_ticks_per_second())
 }
 
+impl Drop for RelayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,12 +238,5 @@ mod tests {
         assert_eq!(d.quantile_bound(0.99), 1000);
         assert_eq!(d.quantile_bound(1.0), u64::MAX);
         assert!((d.mean_micros() - 20.0).abs() < 1e-6);
-    }
-}
-
-impl Drop for RelayProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
