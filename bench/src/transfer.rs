@@ -30,7 +30,9 @@ fn make_file(path: &std::path::Path, len: u64) -> Result<()> {
         out.write_all(&block[..n])?;
         left -= n as u64;
     }
-    Ok(out.flush()?)
+    // On disk before the clock starts: the source's own writeback must not compete with the transfer.
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    Ok(file.sync_all()?)
 }
 
 fn b3(path: &std::path::Path) -> Result<blake3::Hash> {

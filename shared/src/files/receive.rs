@@ -27,12 +27,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use std::io::Write as _;
-
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::disk::{ChunkBuf, DiskFile};
 use super::names::{check_path, numbered};
 use super::progress::{Progress, Tracker};
 use super::proto::{
@@ -141,7 +140,7 @@ struct Open {
     verified: u64,
     digest: FileDigest,
     /// `None` while a chunk is being written (or once the file is committed).
-    file: Option<std::fs::File>,
+    file: Option<DiskFile>,
     committed: Option<String>,
     /// Bytes written since the last background sync was started.
     unsynced: u64,
@@ -167,7 +166,7 @@ impl Open {
 pub const PIPELINE: usize = 4;
 
 /// Hashing and writing one chunk, on a blocking thread: the file and the buffer come back.
-type WriteJob = tokio::task::JoinHandle<(std::fs::File, Vec<u8>, ChunkOutcome)>;
+type WriteJob = tokio::task::JoinHandle<(DiskFile, ChunkBuf, ChunkOutcome)>;
 
 enum ChunkOutcome {
     Written,
@@ -217,7 +216,7 @@ impl Attempt {
         let mut partial = Partial { tops: std::mem::take(&mut self.tops), files: HashMap::new() };
         for (i, open) in self.files.drain() {
             if let (Some(f), None) = (open.file, &open.committed) {
-                let _ = tokio::fs::File::from_std(f).sync_data().await;
+                let _ = tokio::task::spawn_blocking(move || f.into_file().sync_data()).await;
                 let (temp, size, verified, digest) = (open.temp, open.size, open.verified, open.digest);
                 partial.files.insert(i, PartialFile { temp, size, verified, digest });
             }
@@ -365,8 +364,12 @@ async fn prepare(
                     Some(open) => open,
                     None => {
                         let temp = dir.join(format!(".tether-{hex}-{i}.part"));
-                        let file = tokio::fs::File::create(&temp).await.map_err(io(&temp))?;
-                        let file = Some(file.into_std().await);
+                        let created = temp.clone();
+                        let file = tokio::task::spawn_blocking(move || DiskFile::create(&created))
+                            .await
+                            .map_err(|e| FileError::Io(e.to_string()))?
+                            .map_err(io(&temp))?;
+                        let file = Some(file);
                         Open {
                             top_level: is_top,
                             temp,
@@ -391,14 +394,16 @@ async fn prepare(
 
 /// Reopen a partial file from an earlier attempt, cut back to what was verified.
 async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top_level: bool) -> Option<Open> {
-    use tokio::io::AsyncSeekExt;
-    let mut file = tokio::fs::OpenOptions::new().write(true).open(&p.temp).await.ok()?;
-    if p.size != size || p.verified > size || file.metadata().await.ok()?.len() < p.verified {
+    if p.size != size || p.verified > size {
         return None;
     }
-    file.set_len(p.verified).await.ok()?;
-    file.seek(std::io::SeekFrom::Start(p.verified)).await.ok()?;
-    let (temp, verified, digest, file) = (p.temp, p.verified, p.digest, Some(file.into_std().await));
+    let on_disk = tokio::fs::metadata(&p.temp).await.ok()?.len();
+    if on_disk < p.verified {
+        return None;
+    }
+    let (path, verified) = (p.temp.clone(), p.verified);
+    let file = tokio::task::spawn_blocking(move || DiskFile::resume(&path, verified)).await.ok()?.ok()?;
+    let (temp, verified, digest, file) = (p.temp, p.verified, p.digest, Some(file));
     let (committed, unsynced, syncing) = (None, 0, None);
     Some(Open { top_level, temp, dir, name, size, verified, digest, file, committed, unsynced, syncing })
 }
@@ -417,7 +422,7 @@ async fn free_dir_name(dest: &Path, name: &str) -> String {
 
 /// What the network reader hands on: a chunk with its bytes, another message, or why reading stopped.
 enum Incoming {
-    Chunk { file: u32, offset: u64, hash: [u8; 32], data: Vec<u8> },
+    Chunk { file: u32, offset: u64, hash: [u8; 32], data: ChunkBuf },
     Msg(SenderMsg),
     Stop(Ending),
 }
@@ -445,7 +450,7 @@ async fn receive_files<R: AsyncRead + Unpin>(
 async fn read_incoming<R: AsyncRead + Unpin>(
     r: &mut R,
     tx: mpsc::Sender<Incoming>,
-    pool: &mut mpsc::Receiver<Vec<u8>>,
+    pool: &mut mpsc::Receiver<ChunkBuf>,
 ) {
     let lost = |e: wire::WireError| match e {
         wire::WireError::Io(e) => Lost(FileError::Io(format!("connection lost: {e}"))),
@@ -466,15 +471,14 @@ async fn read_incoming<R: AsyncRead + Unpin>(
                         Ok(buf) => buf,
                         Err(_) if made < PIPELINE => {
                             made += 1;
-                            Vec::with_capacity(CHUNK)
+                            ChunkBuf::default()
                         }
                         Err(_) => match pool.recv().await {
                             Some(buf) => buf,
                             None => return,
                         },
                     };
-                    data.resize(len, 0);
-                    match r.read_exact(&mut data).await {
+                    match r.read_exact(data.fill(len)).await {
                         Ok(_) => Incoming::Chunk { file, offset, hash, data },
                         Err(e) => Incoming::Stop(lost(wire::WireError::Io(e))),
                     }
@@ -492,7 +496,7 @@ async fn read_incoming<R: AsyncRead + Unpin>(
 /// Check, hash, write and commit what the reader hands on, in order.
 async fn process(
     rx: &mut mpsc::Receiver<Incoming>,
-    give_back: &mpsc::Sender<Vec<u8>>,
+    give_back: &mpsc::Sender<ChunkBuf>,
     attempt: &mut Attempt,
     tracker: &mut Tracker,
     report: &mut impl FnMut(Progress),
@@ -502,17 +506,17 @@ async fn process(
             Incoming::Stop(ending) => return Err(ending),
             Incoming::Chunk { file, offset, hash, data } => {
                 let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
-                let len = data.len() as u64;
+                let len = data.bytes().len() as u64;
                 if offset != open.verified || offset + len > open.size {
                     return Err(bad(format!("chunk {offset}+{len} of file {file} out of place")));
                 }
                 let f = open.file.take().ok_or_else(|| bad(format!("file {file} already ended")))?;
                 let job = tokio::task::spawn_blocking(move || {
-                    if blake3::hash(&data).as_bytes() != &hash {
+                    if blake3::hash(data.bytes()).as_bytes() != &hash {
                         return (f, data, ChunkOutcome::Corrupted);
                     }
                     let mut f = f;
-                    let outcome = match f.write_all(&data) {
+                    let outcome = match f.write_chunk(data.bytes()) {
                         Ok(()) => ChunkOutcome::Written,
                         Err(e) => ChunkOutcome::Failed(e),
                     };
@@ -539,7 +543,7 @@ async fn process(
                 if open.unsynced >= SYNC_EVERY && open.syncing.as_ref().is_none_or(|s| s.is_finished()) {
                     let what = open.temp.display().to_string();
                     open.sync_done().await.map_err(|e| Fatal(FileError::from_io(&e, &what)))?;
-                    if let Some(dup) = open.file.as_ref().and_then(|f| f.try_clone().ok()) {
+                    if let Some(dup) = open.file.as_ref().and_then(|f| f.file().try_clone().ok()) {
                         open.syncing = Some(tokio::task::spawn_blocking(move || dup.sync_data()));
                         open.unsynced = 0;
                     }
@@ -595,7 +599,7 @@ async fn commit(open: &mut Open) -> Result<(), Ending> {
     let (temp, dir, name) = (open.temp.clone(), open.dir.clone(), open.name.clone());
     let chosen = tokio::task::spawn_blocking(move || {
         if let Some(f) = file {
-            f.sync_all()?;
+            f.file().sync_all()?;
         }
         claim_name(&temp, &dir, &name)
     })
