@@ -79,7 +79,7 @@ impl DiskFile {
         file.set_len(verified)?;
         let mut this = Self { file, direct: false };
         this.file.seek(SeekFrom::Start(verified))?;
-        if verified % ALIGN as u64 == 0 {
+        if verified.is_multiple_of(ALIGN as u64) {
             this.direct = this.set_direct(true).is_ok();
         }
         Ok(this)
@@ -93,7 +93,7 @@ impl DiskFile {
     /// Append `data` (one chunk). On an unaligned chunk, or a file system that refuses the direct write,
     /// the file switches to buffered writes and the chunk is written again from its start.
     pub fn write_chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.direct && !(data.as_ptr().align_offset(ALIGN) == 0 && data.len() % ALIGN == 0) {
+        if self.direct && !(data.as_ptr().align_offset(ALIGN) == 0 && data.len().is_multiple_of(ALIGN)) {
             self.buffered()?;
         }
         if !self.direct {
