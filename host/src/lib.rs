@@ -223,11 +223,15 @@ pub async fn run_host(
     let on_gone = peer_gone.clone();
     let relay_events = events.clone();
     let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move |e| {
-        let _ = match e {
-            RelayEvent::PeerGone(_) => return on_gone.cancel(),
-            RelayEvent::Lost => relay_events.send(HostEvent::Reconnecting),
-            RelayEvent::Rejoined => relay_events.send(HostEvent::Reconnected),
+        let told = match e {
+            RelayEvent::PeerGone(_) => {
+                on_gone.cancel();
+                return;
+            }
+            RelayEvent::Lost => HostEvent::Reconnecting,
+            RelayEvent::Rejoined => HostEvent::Reconnected,
         };
+        let _ = relay_events.send(told);
     });
     let on_start = |technician: &str, asked, granted, session| {
         let technician = technician.to_owned();

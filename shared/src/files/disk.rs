@@ -73,9 +73,16 @@ impl DiskFile {
         }
     }
 
-    /// Reopen a partial file to resume it: cut back to `verified` bytes, positioned there.
+    /// Reopen a partial file to resume it: cut back to `verified` bytes, positioned there. Fails if the
+    /// file holds fewer than `verified` bytes (it was changed behind our back).
     pub fn resume(path: &Path, verified: u64) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        if file.metadata()?.len() < verified {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "shorter than what was verified",
+            ));
+        }
         file.set_len(verified)?;
         let mut this = Self { file, direct: false };
         this.file.seek(SeekFrom::Start(verified))?;
@@ -83,11 +90,6 @@ impl DiskFile {
             this.direct = this.set_direct(true).is_ok();
         }
         Ok(this)
-    }
-
-    /// Length on disk so far.
-    pub fn len_on_disk(&self) -> std::io::Result<u64> {
-        Ok(self.file.metadata()?.len())
     }
 
     /// Append `data` (one chunk). On an unaligned chunk, or a file system that refuses the direct write,
@@ -200,8 +202,9 @@ mod tests {
         let mut file = DiskFile::create(&path).expect("create");
         write_all_chunks(&mut file, &data[..2 * CHUNK]);
         drop(file);
+        assert!(DiskFile::resume(&path, 3 * CHUNK as u64).is_err(), "more than the file holds");
         let mut file = DiskFile::resume(&path, CHUNK as u64).expect("resume");
-        assert_eq!(file.len_on_disk().expect("len"), CHUNK as u64);
+        assert_eq!(file.file().metadata().expect("len").len(), CHUNK as u64);
         write_all_chunks(&mut file, &data[CHUNK..]);
         drop(file);
         assert_eq!(std::fs::read(&path).expect("read"), data);

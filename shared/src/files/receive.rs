@@ -397,10 +397,6 @@ async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top_level
     if p.size != size || p.verified > size {
         return None;
     }
-    let on_disk = tokio::fs::metadata(&p.temp).await.ok()?.len();
-    if on_disk < p.verified {
-        return None;
-    }
     let (path, verified) = (p.temp.clone(), p.verified);
     let file = tokio::task::spawn_blocking(move || DiskFile::resume(&path, verified)).await.ok()?.ok()?;
     let (temp, verified, digest, file) = (p.temp, p.verified, p.digest, Some(file));
