@@ -79,6 +79,7 @@ async fn measure(mib: u64) -> Result<()> {
     files.fetch(vec!["share".into(), "down.bin".into()], fetched.clone()).result().await?;
     let (down, down_cpu) = (t0.elapsed(), process_cpu().saturating_sub(c0));
     ensure!(b3(&fetched.join("down.bin"))? == b3(&share.join("down.bin"))?, "fetch hash mismatch");
+    let mtu = files.path_mtu();
     rig.stop.cancel();
 
     let mb = (mib << 20) as f64 / 1e6;
@@ -92,5 +93,6 @@ async fn measure(mib: u64) -> Result<()> {
         let (wall, cpu) = (wall.as_secs_f64(), cpu.as_secs_f64());
         println!("| {what} | {wall:.2} | {:.0} | {cpu:.2} |", mb / wall);
     }
+    println!("\nPath MTU the viewer's connection discovered: {mtu} bytes of UDP payload.");
     Ok(())
 }

@@ -365,21 +365,62 @@ pub const E2E_STREAM_WINDOW: u32 = 8 << 20;
 /// The connection-wide receive window and the send buffer of the end-to-end connection.
 pub const E2E_CONNECTION_WINDOW: u32 = 16 << 20;
 
+/// Largest UDP payload path MTU discovery may find for the end-to-end connection.
+///
+/// quinn stops at 1452 bytes by default (Ethernet's 1500 less IP and UDP headers). Every packet costs
+/// quinn, the crypto and the relay the same fixed work whatever its size, so where the path carries
+/// bigger datagrams (loopback, a LAN with jumbo frames) bigger packets make a transfer cheaper and
+/// faster (`docs/BENCHMARKS.md`). Raising the bound is safe on any path: discovery probes with
+/// don't-fragment packets, a probe that does not arrive leaves the MTU where it was, and black-hole
+/// detection falls back if the path shrinks later; the cost is a few probes after the handshake.
+///
+/// Two limits set the bound:
+/// - quinn 0.11 does not exempt CONNECTION_CLOSE from congestion control while anything ack-eliciting
+///   is pending (quinn issue #2785, fixed upstream in PR #2787 but not in a 0.11 release): a close is
+///   held back for good once the packets in flight plus twice the packet size reach the window. Right
+///   after the handshake the window is quinn's initial 14 720 bytes and a discovery probe may be in
+///   flight, so three packets of the bound must fit in it, or a host closing a brand-new session (a
+///   protocol error) is never heard and the viewer waits for its idle timeout. 6541-byte packets did
+///   exactly that in `tests/tests/malformed.rs`. Remove this limit with a quinn that has the fix.
+/// - quinn hands the socket up to 10 packets in one GSO send, each gets our 9-byte tag
+///   ([`crate::packet::HEADER_LEN`]), and one GSO send must fit in one IPv4 UDP datagram (65 507 bytes).
+pub const E2E_MTU_UPPER_BOUND: u16 = (QUINN_INITIAL_WINDOW / 3 - 1) as u16;
+/// quinn's initial congestion window in bytes (`Cubic`'s default, also RFC 9002's for our packet sizes).
+const QUINN_INITIAL_WINDOW: usize = 14_720;
+/// The most packets quinn 0.11 puts in one transmit (`MAX_TRANSMIT_SEGMENTS` in quinn's connection.rs).
+const QUINN_GSO_SEGMENTS: usize = 10;
+/// The largest UDP payload of an IPv4 datagram (65 535 less the IP and UDP headers).
+const MAX_UDP_PAYLOAD_V4: usize = 65_507;
+const _: () = assert!(
+    QUINN_GSO_SEGMENTS * (E2E_MTU_UPPER_BOUND as usize + crate::packet::HEADER_LEN) <= MAX_UDP_PAYLOAD_V4
+);
+
 /// Transport settings of the end-to-end connection: [`transport`] plus windows sized for a fast
-/// transfer ([`E2E_STREAM_WINDOW`], [`E2E_CONNECTION_WINDOW`]).
+/// transfer ([`E2E_STREAM_WINDOW`], [`E2E_CONNECTION_WINDOW`]) and path MTU discovery up to
+/// [`E2E_MTU_UPPER_BOUND`].
 pub fn e2e_transport(idle: Duration, keep_alive: Option<Duration>) -> quinn::TransportConfig {
     let mut t = transport(idle, keep_alive);
     t.stream_receive_window(quinn::VarInt::from_u32(E2E_STREAM_WINDOW))
         .receive_window(quinn::VarInt::from_u32(E2E_CONNECTION_WINDOW))
         .send_window(u64::from(E2E_CONNECTION_WINDOW));
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(E2E_MTU_UPPER_BOUND);
+    t.mtu_discovery_config(Some(mtu));
     t
 }
 
 /// Endpoint settings every Tether endpoint uses: no fixed-bit greasing, so the relay can tell QUIC
-/// from tagged packets by the first byte ([`crate::packet`]).
+/// from tagged packets by the first byte ([`crate::packet`]), and datagrams up to
+/// [`E2E_MTU_UPPER_BOUND`] accepted. quinn's default accepts 1472 bytes and tells the peer so, which
+/// would stop path MTU discovery there; the price of the larger bound is quinn's receive buffer (the
+/// bound × 64 GRO segments × 32 per batch: 13 MB instead of 3 MB per endpoint).
 pub fn endpoint_config() -> quinn::EndpointConfig {
     let mut cfg = quinn::EndpointConfig::default();
     cfg.grease_quic_bit(false);
+    if let Err(e) = cfg.max_udp_payload_size(E2E_MTU_UPPER_BOUND) {
+        // Unreachable: the bound is within quinn's 1200..=65527; keeping quinn's default is still safe.
+        tracing::warn!("max_udp_payload_size not set: {e}");
+    }
     cfg
 }
 

@@ -63,6 +63,11 @@ impl FileClient {
         Self { conn, partials: Partials::default() }
     }
 
+    /// The largest UDP payload the end-to-end path carries from here, as path MTU discovery found it.
+    pub fn path_mtu(&self) -> u16 {
+        self.conn.stats().path.current_mtu
+    }
+
     /// List a folder the host shares (`[]`: the shared folders themselves).
     pub async fn list(&self, path: &[String]) -> Result<Vec<Listed>, FileError> {
         let (mut send, mut recv) = self.conn.open_bi().await.map_err(stream_err)?;

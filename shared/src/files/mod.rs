@@ -5,7 +5,7 @@
 //! - [`tree`]: what a sender offers from a local file or folder (links skipped).
 //! - [`send`] / [`receive`]: the transfer itself — BLAKE3 per 1 MiB chunk and per file, temporary files
 //!   renamed only after verification, resume from the last verified chunk.
-//! - [`disk`]: received chunks go to the disk without the page cache where the file system allows.
+//! - [`disk`]: the reused chunk buffers and the temporary file received chunks are appended to.
 //! - [`progress`]: bytes, rate and time left, for the people waiting.
 //!
 //! The engine is generic over byte streams; the host and viewer give it QUIC streams, tests give it

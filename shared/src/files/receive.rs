@@ -15,9 +15,10 @@
 //!    transfer id resumes from the last verified chunk; when the session ends without one, the last
 //!    [`Partials`] handle going away removes those temporary files too.
 //!
-//! Network reading and disk work overlap: a reader task takes chunks off the stream into a few reused
-//! buffers ([`PIPELINE`] of them, so memory stays bounded) while the previous chunk is hashed and written on
-//! a blocking thread.
+//! Network reading, hashing and disk writing overlap: a reader task takes chunks off the stream into a few
+//! reused buffers ([`PIPELINE`] of them, so memory stays bounded) and starts each chunk's hash on a
+//! blocking thread at once, while an earlier chunk is being written on another. Hashing in the write job
+//! instead put hash and write in series and capped a 1 GiB transfer below 200 MB/s (`docs/BENCHMARKS.md`).
 //! Every [`SYNC_EVERY`] bytes a background `fdatasync` starts, so the disk writes along with the transfer
 //! and the sync before the final name only waits for the tail (a 1 GiB file otherwise waits seconds there).
 
@@ -162,18 +163,15 @@ impl Open {
     }
 }
 
-/// Chunk buffers per transfer: being filled from the network, waiting, being hashed and written.
+/// Chunk buffers per transfer: being filled from the network, being hashed or waiting, being written.
 pub const PIPELINE: usize = 4;
 
-/// Hashing and writing one chunk, on a blocking thread: the file and the buffer come back.
-type WriteJob = tokio::task::JoinHandle<(DiskFile, ChunkBuf, ChunkOutcome)>;
+/// Writing one chunk, on a blocking thread: the file and the buffer come back with the outcome.
+type WriteJob = tokio::task::JoinHandle<(DiskFile, ChunkBuf, std::io::Result<()>)>;
 
-enum ChunkOutcome {
-    Written,
-    /// The bytes do not match their hash; nothing was written.
-    Corrupted,
-    Failed(std::io::Error),
-}
+/// Checking one chunk's BLAKE3 against the hash the sender announced, on a blocking thread: the buffer
+/// comes back with the verdict.
+type HashJob = tokio::task::JoinHandle<(ChunkBuf, bool)>;
 
 /// Everything of one attempt, so failure handling is in one place.
 struct Attempt {
@@ -418,7 +416,7 @@ async fn free_dir_name(dest: &Path, name: &str) -> String {
 
 /// What the network reader hands on: a chunk with its bytes, another message, or why reading stopped.
 enum Incoming {
-    Chunk { file: u32, offset: u64, hash: [u8; 32], data: ChunkBuf },
+    Chunk { file: u32, offset: u64, hash: [u8; 32], checked: HashJob },
     Msg(SenderMsg),
     Stop(Ending),
 }
@@ -475,7 +473,13 @@ async fn read_incoming<R: AsyncRead + Unpin>(
                         },
                     };
                     match r.read_exact(data.fill(len)).await {
-                        Ok(_) => Incoming::Chunk { file, offset, hash, data },
+                        Ok(_) => {
+                            let checked = tokio::task::spawn_blocking(move || {
+                                let ok = blake3::hash(data.bytes()).as_bytes() == &hash;
+                                (data, ok)
+                            });
+                            Incoming::Chunk { file, offset, hash, checked }
+                        }
                         Err(e) => Incoming::Stop(lost(wire::WireError::Io(e))),
                     }
                 }
@@ -489,7 +493,7 @@ async fn read_incoming<R: AsyncRead + Unpin>(
     }
 }
 
-/// Check, hash, write and commit what the reader hands on, in order.
+/// Check, write and commit what the reader hands on, in order.
 async fn process(
     rx: &mut mpsc::Receiver<Incoming>,
     give_back: &mpsc::Sender<ChunkBuf>,
@@ -500,22 +504,19 @@ async fn process(
     while let Some(item) = rx.recv().await {
         match item {
             Incoming::Stop(ending) => return Err(ending),
-            Incoming::Chunk { file, offset, hash, data } => {
+            Incoming::Chunk { file, offset, hash, checked } => {
+                let (data, ok) = checked.await.map_err(|e| Fatal(FileError::Io(format!("hashing: {e}"))))?;
                 let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
                 let len = data.bytes().len() as u64;
                 if offset != open.verified || offset + len > open.size {
                     return Err(bad(format!("chunk {offset}+{len} of file {file} out of place")));
                 }
-                let f = open.file.take().ok_or_else(|| bad(format!("file {file} already ended")))?;
+                if !ok {
+                    return Err(Fatal(FileError::Corrupted { file }));
+                }
+                let mut f = open.file.take().ok_or_else(|| bad(format!("file {file} already ended")))?;
                 let job = tokio::task::spawn_blocking(move || {
-                    if blake3::hash(data.bytes()).as_bytes() != &hash {
-                        return (f, data, ChunkOutcome::Corrupted);
-                    }
-                    let mut f = f;
-                    let outcome = match f.write_chunk(data.bytes()) {
-                        Ok(()) => ChunkOutcome::Written,
-                        Err(e) => ChunkOutcome::Failed(e),
-                    };
+                    let outcome = f.write_chunk(data.bytes());
                     (f, data, outcome)
                 });
                 // Kept in the attempt while it runs: a cancel drops this future, not the write.
@@ -526,12 +527,8 @@ async fn process(
                 let _ = give_back.try_send(data);
                 let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
                 open.file = Some(f);
-                match outcome {
-                    ChunkOutcome::Written => {}
-                    ChunkOutcome::Corrupted => return Err(Fatal(FileError::Corrupted { file })),
-                    ChunkOutcome::Failed(e) => {
-                        return Err(Fatal(FileError::from_io(&e, &open.temp.display().to_string())))
-                    }
+                if let Err(e) = outcome {
+                    return Err(Fatal(FileError::from_io(&e, &open.temp.display().to_string())));
                 }
                 open.digest.add(&hash);
                 open.verified += len;
