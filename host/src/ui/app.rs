@@ -267,7 +267,8 @@ impl HostApp {
         while let Ok(request) = self.attempt.uploads.try_recv() {
             // Name the technician as the bar does (the request carries only the typed name).
             let who = self.live.as_ref().map_or_else(|| request.technician.clone(), |l| l.name.clone());
-            self.uploads.push_back(UploadDialog { request, who, folder: self.incoming.clone() });
+            let folder = self.incoming.clone();
+            self.uploads.push_back(UploadDialog { request, who, folder, arming: Default::default() });
         }
         match self.attempt.done.try_recv() {
             Ok(result) => self.finish(&result),

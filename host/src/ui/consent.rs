@@ -4,6 +4,13 @@
 //! Each question is a card with the technician's identity stated plainly — a name they typed is marked
 //! "(name not verified)"; an account the relay checked is marked as verified, with its organization — and
 //! one checkbox per permission asked, pre-set to what was asked, so the user can grant less.
+//!
+//! A card's buttons take clicks only once it has been on screen for [`ARM_DELAY`]: when two questions
+//! queue up, the second click of a double click on the first card (or a click already on its way) would
+//! otherwise land on the next card's button, in the same place, and answer a question nobody read.
+//! Browsers hold their permission prompts back the same way.
+
+use std::time::Duration;
 
 use eframe::egui::{self, RichText};
 use tether_shared::relay_proto::VerifiedTechnician;
@@ -18,6 +25,27 @@ pub const VIEW: &str = "See your screen";
 pub const CONTROL: &str = "Use your mouse and keyboard";
 pub const FILES: &str = "Send and receive files";
 
+/// How long a question is shown before its buttons take a click (seconds of the window's clock).
+pub const ARM_DELAY: f64 = 0.6;
+
+/// When a card was first drawn, to hold its buttons back for [`ARM_DELAY`].
+#[derive(Debug, Default)]
+pub struct Arming {
+    since: Option<f64>,
+}
+
+impl Arming {
+    /// Whether the card's buttons take clicks now; until they do, asks for a repaint when they will.
+    fn armed(&mut self, ui: &egui::Ui) -> bool {
+        let now = ui.input(|i| i.time);
+        let left = ARM_DELAY - (now - *self.since.get_or_insert(now));
+        if left > 0.0 {
+            ui.ctx().request_repaint_after(Duration::from_secs_f64(left));
+        }
+        left <= 0.0
+    }
+}
+
 /// A pending "may they?" question.
 #[derive(Debug)]
 pub struct AccessDialog {
@@ -27,6 +55,7 @@ pub struct AccessDialog {
     /// Who they are: from the request, or (for a request during a session) from the session's start.
     pub verified: Option<VerifiedTechnician>,
     pub mid_session: bool,
+    arming: Arming,
 }
 
 /// The user's answer to an [`AccessDialog`].
@@ -43,11 +72,12 @@ impl AccessDialog {
         mid_session: bool,
     ) -> Self {
         let verified = request.verified.clone().or(session_verified);
-        Self { choice: request.asked, request, verified, mid_session }
+        Self { choice: request.asked, request, verified, mid_session, arming: Arming::default() }
     }
 
     pub fn show(&mut self, ui: &mut egui::Ui) -> Option<AccessAnswer> {
         let mut answer = None;
+        let armed = self.arming.armed(ui);
         card(ui, |ui| {
             let heading = if self.mid_session {
                 "Your technician asks for more access"
@@ -76,10 +106,10 @@ impl AccessDialog {
             ui.weak("No answer within 2 minutes counts as Deny.");
             ui.add_space(8.0);
             ui.horizontal(|ui| {
-                if ui.add(style::big_button("Allow")).clicked() {
+                if ui.add_enabled(armed, style::big_button("Allow")).clicked() {
                     answer = Some(AccessAnswer::Allow(self.choice));
                 }
-                if ui.add(style::big_button("Deny")).clicked() {
+                if ui.add_enabled(armed, style::big_button("Deny")).clicked() {
                     answer = Some(AccessAnswer::Deny);
                 }
             });
@@ -96,11 +126,13 @@ pub struct UploadDialog {
     pub who: String,
     /// Where accepted files go, as the user should read it.
     pub folder: String,
+    pub arming: Arming,
 }
 
 impl UploadDialog {
     pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Decision> {
         let mut decision = None;
+        let armed = self.arming.armed(ui);
         let r = &self.request;
         card(ui, |ui| {
             ui.heading("Your technician wants to send you files");
@@ -117,13 +149,13 @@ impl UploadDialog {
             ui.label(format!("They will be saved in {}.", self.folder));
             ui.add_space(8.0);
             ui.horizontal_wrapped(|ui| {
-                if ui.add(style::big_button("Allow once")).clicked() {
+                if ui.add_enabled(armed, style::big_button("Allow once")).clicked() {
                     decision = Some(Decision::AllowOnce);
                 }
-                if ui.add(style::big_button("Allow for this session")).clicked() {
+                if ui.add_enabled(armed, style::big_button("Allow for this session")).clicked() {
                     decision = Some(Decision::AllowForSession);
                 }
-                if ui.add(style::big_button("Deny")).clicked() {
+                if ui.add_enabled(armed, style::big_button("Deny")).clicked() {
                     decision = Some(Decision::Deny);
                 }
             });

@@ -291,6 +291,36 @@ fn incoming_files_are_asked_about_and_logged() {
 }
 
 #[test]
+fn a_double_click_cannot_answer_the_next_question() {
+    let mut t = setup();
+    let (_handle, _to_viewer) = t.connect(Permissions::ALL);
+    let mut decisions = Vec::new();
+    for name in ["first.txt", "second.txt"] {
+        let (reply, decision) = oneshot::channel();
+        let request =
+            ConsentRequest { technician: "Sam".into(), names: vec![name.into()], files: 1, bytes: 10, reply };
+        t.feed.with(|e| e.uploads.try_send(request).expect("queue"));
+        decisions.push(decision);
+    }
+    t.wait_for("first.txt");
+    // Two clicks in quick succession, one frame apart: the first answers the first card...
+    t.harness.get_by_label("Allow once").click();
+    t.harness.step();
+    assert_eq!(decisions[0].try_recv().expect("first answered"), Decision::AllowOnce);
+    t.harness.step();
+    assert!(t.shows("second.txt"), "the next question is up");
+    // ...the second lands on the next card, which has not been shown long enough to take it.
+    t.harness.get_by_label("Allow once").click();
+    t.harness.step();
+    assert!(decisions[1].try_recv().is_err(), "a click meant for the first card answered the second");
+    assert!(t.shows("second.txt"));
+    // Once it has been readable for a moment, it takes a click as usual.
+    t.settle();
+    t.click("Deny");
+    assert_eq!(decisions[1].try_recv().expect("second answered"), Decision::Deny);
+}
+
+#[test]
 fn stop_cancels_and_the_end_offers_share_again() {
     let mut t = setup();
     let (_handle, _to_viewer) = t.connect(Permissions::VIEW_ONLY);
