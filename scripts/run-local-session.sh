@@ -85,8 +85,12 @@ DISPLAY=$tech_display XDG_RUNTIME_DIR=$work TETHER_VIEWER_CONFIG=$work/viewer.js
     "$bin/tether-viewer" "${viewer_args[@]}" 2>"$work/viewer.log" &
 pids+=($!)
 sleep 2
-# Nobody is at the virtual display: click the host window's Allow button for the user.
-DISPLAY=$user_display xdotool mousemove 102 445 click 1
+# Nobody is at the virtual display: click the host window's Allow button for the user. The button takes
+# clicks once the question has been readable for a moment, so click again until the session starts.
+for _ in $(seq 10); do
+    DISPLAY=$user_display xdotool mousemove 102 445 click 1
+    for _ in $(seq 15); do grep -q '^connected ' "$work/host.out" && break 2; sleep 0.1; done
+done
 await_line connected "$work/host.out" >/dev/null
 echo "4. The user allowed it; the technician sees the user's screen."
 sleep 2
