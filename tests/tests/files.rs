@@ -184,6 +184,30 @@ async fn folder_trees_with_empty_folders_and_unicode_names_go_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetching_into_a_folder_that_does_not_exist_yet_creates_it() {
+    let relay = start_relay(|_| {});
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |_| {});
+    make_file(&fh.share.path().join("report.pdf"), 70_000);
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    // A fresh account has no ~/Downloads; the viewer's default is to save there.
+    let home = tempfile::tempdir().expect("temp");
+    let to = home.path().join("Downloads/Tether");
+    let names = viewer.files().fetch(vec!["Shared".into(), "report.pdf".into()], to.clone()).result().await;
+    assert_eq!(names.expect("fetched"), vec!["report.pdf"]);
+    assert_eq!(b3(&to.join("report.pdf")), b3(&fh.share.path().join("report.pdf")));
+
+    // A destination that is a file, not a folder, is a clear error and changes nothing.
+    let not_a_folder = home.path().join("notes.txt");
+    std::fs::write(&not_a_folder, b"mine").expect("write");
+    let got =
+        viewer.files().fetch(vec!["Shared".into(), "report.pdf".into()], not_a_folder.clone()).result().await;
+    let err = got.expect_err("a file is no folder to save into");
+    assert_eq!(err.to_string(), format!("{} is not a folder", not_a_folder.display()));
+    assert_eq!(std::fs::read(&not_a_folder).expect("read"), b"mine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
     let data = tempfile::tempdir().expect("temp");
     let dir = data.path().to_str().expect("utf-8");

@@ -98,10 +98,18 @@ impl FileClient {
         })
     }
 
-    /// Fetch a file or folder the host shares into the local folder `to`.
+    /// Fetch a file or folder the host shares into the local folder `to`, which is created if it does not
+    /// exist yet (the technician chose it; a fresh account has no `~/Downloads`).
     pub fn fetch(&self, remote: Vec<String>, to: PathBuf) -> Transfer {
         let (conn, partials) = (self.conn.clone(), self.partials.clone());
         self.spawn(move |report, cancel| async move {
+            if let Err(e) = tokio::fs::create_dir_all(&to).await {
+                let what = to.display().to_string();
+                return Err(match tokio::fs::metadata(&to).await {
+                    Ok(m) if !m.is_dir() => FileError::NotAFolder(what),
+                    _ => FileError::from_io(&e, &what),
+                });
+            }
             let (mut send, mut recv) = conn.open_bi().await.map_err(stream_err)?;
             let request = FileRequest::Fetch { path: remote, id: new_transfer_id() };
             wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;

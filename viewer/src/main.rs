@@ -69,7 +69,7 @@ struct Cli {
     /// Fetch this file or folder from the host's shared folders, e.g. `Documents/report.pdf` (repeatable).
     #[arg(long)]
     fetch: Vec<String>,
-    /// Where fetched files go.
+    /// Where fetched files go (created if missing).
     #[arg(long, default_value = ".")]
     to: PathBuf,
     /// Stay connected for this many seconds (without --snapshot: until the session ends).

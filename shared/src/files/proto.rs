@@ -150,6 +150,8 @@ pub enum FileError {
     NotShared(String),
     #[error("{0} was not found")]
     NotFound(String),
+    #[error("{0} is not a folder")]
+    NotAFolder(String),
     #[error("refused a name: {0}")]
     BadName(String),
     #[error("the disk is full on the receiving side")]

@@ -316,7 +316,7 @@ async fn prepare(
     };
     let meta = tokio::fs::metadata(dest).await.map_err(io(dest))?;
     if !meta.is_dir() {
-        return Err(FileError::NotFound(format!("{} is not a folder", dest.display())));
+        return Err(FileError::NotAFolder(dest.display().to_string()));
     }
     let mut previous = previous.unwrap_or_default();
     let tops = std::mem::take(&mut previous.tops);
