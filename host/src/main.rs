@@ -59,8 +59,8 @@ struct Cli {
     /// Share this folder with the technician (browse and fetch; repeatable). Needs `--grant files`.
     #[arg(long = "share")]
     share: Vec<std::path::PathBuf>,
-    /// Where files the technician sends are saved (the window's default: ~/Downloads/Tether). Headless
-    /// mode needs `--grant files`.
+    /// Where files the technician sends are saved, created if missing (the window's default:
+    /// ~/Downloads/Tether). Headless mode needs `--grant files`.
     #[arg(long)]
     incoming: Option<std::path::PathBuf>,
     /// Accept files from the technician for the whole session without asking (headless mode cannot ask).
@@ -149,6 +149,10 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
             .map(str::to_owned)
             .with_context(|| format!("--share {}: the folder needs a name", folder.display()))?;
         cfg.session.files.shared.push((name, folder.clone()));
+    }
+    if let Some(dir) = &cli.incoming {
+        // Made now, so a mistyped or unwritable folder fails at start, not at the technician's first file.
+        std::fs::create_dir_all(dir).with_context(|| format!("--incoming {}", dir.display()))?;
     }
     cfg.session.files.incoming = cli.incoming.clone();
     cfg.session.files.uploads = if cli.accept_uploads { UploadPolicy::Allow } else { UploadPolicy::Deny };

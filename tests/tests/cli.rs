@@ -125,3 +125,58 @@ async fn the_relay_keeps_its_certificate_and_a_wrong_pin_is_refused() {
     assert!(stderr.contains("could not reach the relay") && stderr.contains("certificate"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "no code shown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_lines_list_send_and_fetch_files_into_folders_they_create() {
+    let dir = tempfile::tempdir().expect("temp");
+    let relay = relay(dir.path()).await;
+    let (share, local) = (dir.path().join("Reports"), dir.path().join("local"));
+    std::fs::create_dir_all(&share).expect("mkdir");
+    std::fs::create_dir_all(&local).expect("mkdir");
+    std::fs::write(share.join("summary é.txt"), b"what the user has").expect("write");
+    std::fs::write(local.join("fix.sh"), b"#!/bin/sh\necho fixed\n").expect("write");
+    // Neither the host's incoming folder nor the viewer's destination exists yet.
+    let (incoming, to) = (dir.path().join("in/coming"), dir.path().join("fetched/here"));
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
+    let (share_arg, incoming_arg) = (path(&share), path(&incoming));
+    let host_args =
+        ["--grant", "view,files", "--share", &share_arg, "--incoming", &incoming_arg, "--accept-uploads"];
+    let mut host = host(&relay, &host_args);
+    let code = host.line("code").await;
+    assert!(incoming.is_dir(), "the host makes its incoming folder at start");
+
+    let (upload, to_arg) = (path(&local.join("fix.sh")), path(&to));
+    #[rustfmt::skip]
+    let mut viewer = Proc::spawn("tether-viewer", &[
+        "--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--code", &code,
+        "--want", "view,files", "--list", "Reports", "--upload", &upload,
+        "--fetch", "Reports/summary é.txt", "--to", &to_arg,
+    ]);
+    assert_eq!(viewer.line("granted").await, "view, files");
+    assert_eq!(viewer.line("entry").await, "f 17 summary é.txt");
+    assert_eq!(viewer.line("uploaded").await, "fix.sh");
+    assert_eq!(viewer.line("fetched").await, "summary é.txt");
+    assert!(viewer.wait().await.success());
+    assert_eq!(std::fs::read(incoming.join("fix.sh")).expect("uploaded"), b"#!/bin/sh\necho fixed\n");
+    assert_eq!(std::fs::read(to.join("summary é.txt")).expect("fetched"), b"what the user has");
+    assert_eq!(host.line("received").await, "fix.sh");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_whose_incoming_folder_cannot_be_made_says_so_at_start() {
+    let dir = tempfile::tempdir().expect("temp");
+    let relay = relay(dir.path()).await;
+    let file = dir.path().join("a file");
+    std::fs::write(&file, b"").expect("write");
+    let incoming = file.join("incoming");
+    let out = tokio::process::Command::new(common::bin("tether-host"))
+        .args(["--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--headless"])
+        .args(["--grant", "files", "--incoming", incoming.to_str().expect("utf-8")])
+        .output()
+        .await
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--incoming") && stderr.contains("a file/incoming"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "no code shown");
+}

@@ -72,7 +72,8 @@ struct Cli {
     /// Where fetched files go (created if missing).
     #[arg(long, default_value = ".")]
     to: PathBuf,
-    /// Stay connected for this many seconds (without --snapshot: until the session ends).
+    /// Stay connected for this many seconds. Without it, a run with --snapshot or file operations leaves
+    /// when they are done, and any other run stays until the session ends.
     #[arg(long)]
     stay_secs: Option<u64>,
     /// Seconds the session waits for a relay or network that went away to come back before it counts as
@@ -89,9 +90,12 @@ impl Cli {
             || self.stay_secs.is_some()
             || !self.type_text.is_empty()
             || !self.click.is_empty()
-            || !self.list.is_empty()
-            || !self.upload.is_empty()
-            || !self.fetch.is_empty()
+            || self.has_file_operations()
+    }
+
+    /// Whether this run lists, sends or fetches files (and so is done when they are).
+    fn has_file_operations(&self) -> bool {
+        !self.list.is_empty() || !self.upload.is_empty() || !self.fetch.is_empty()
     }
 }
 
@@ -150,11 +154,11 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                 why = session.closed() => anyhow::bail!("{why}"),
             }
         }
-        (None, None) => {
+        (None, None) if !cli.has_file_operations() => {
             let why = session.closed().await;
             eprintln!("{why}");
         }
-        (None, Some(_)) => {}
+        (None, _) => {}
     }
     // The snapshot is the last thing before leaving: after --stay-secs it shows what the input did.
     if let Some(path) = &cli.snapshot {
