@@ -41,6 +41,9 @@ pub struct Screen {
     /// Whether keyboard input goes to the host.
     pub keyboard_captured: bool,
     last_pointer: Option<(i32, i32)>,
+    /// Buttons pressed on the screen and not yet released: their release goes to the host wherever it
+    /// happens (a drag may end outside the picture); other releases (clicks in the side panel) do not.
+    held: Vec<MouseButton>,
     /// The screen widget's id, to give its keyboard focus back.
     focus_id: Option<egui::Id>,
     /// Statistics: full and partial uploads so far.
@@ -238,11 +241,13 @@ impl Screen {
                             out.push(InputEvent::MouseMove { x: at.0, y: at.1 });
                         }
                     }
-                    egui::Event::PointerButton { pos, button, pressed, .. }
-                        if rect.contains(*pos) || !pressed =>
-                    {
+                    egui::Event::PointerButton { pos, button, pressed, .. } => {
                         let Some(button) = map_button(*button) else { continue };
-                        if rect.contains(*pos) {
+                        let on_screen = rect.contains(*pos);
+                        if !track_button(&mut self.held, button, *pressed, on_screen) {
+                            continue;
+                        }
+                        if on_screen {
                             let at = to_host(*pos);
                             out.push(InputEvent::MouseMove { x: at.0, y: at.1 });
                         }
@@ -282,6 +287,20 @@ impl Screen {
     }
 }
 
+/// Whether a button event goes to the host: presses on the screen do, and the release of a button
+/// pressed there does, wherever it happens. `held` keeps the buttons pressed on the screen.
+fn track_button(held: &mut Vec<MouseButton>, button: MouseButton, pressed: bool, on_screen: bool) -> bool {
+    if pressed && on_screen {
+        held.push(button);
+        true
+    } else if !pressed && held.contains(&button) {
+        held.retain(|b| *b != button);
+        true
+    } else {
+        false
+    }
+}
+
 fn map_button(button: egui::PointerButton) -> Option<MouseButton> {
     Some(match button {
         egui::PointerButton::Primary => MouseButton::Left,
@@ -290,4 +309,30 @@ fn map_button(button: egui::PointerButton) -> Option<MouseButton> {
         egui::PointerButton::Extra1 => MouseButton::Back,
         egui::PointerButton::Extra2 => MouseButton::Forward,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_buttons_pressed_on_the_screen_are_released_on_the_host() {
+        let mut held = Vec::new();
+        // A click in the side panel: neither half goes to the host.
+        assert!(!track_button(&mut held, MouseButton::Left, true, false));
+        assert!(!track_button(&mut held, MouseButton::Left, false, false));
+        // A drag that starts on the screen and ends over the panel: both halves go, once.
+        assert!(track_button(&mut held, MouseButton::Left, true, true));
+        assert!(track_button(&mut held, MouseButton::Left, false, false));
+        assert!(!track_button(&mut held, MouseButton::Left, false, true), "released twice");
+        // Buttons are tracked apart: a right click on the screen does not release the left button.
+        assert!(track_button(&mut held, MouseButton::Left, true, true));
+        assert!(track_button(&mut held, MouseButton::Right, true, true));
+        assert!(track_button(&mut held, MouseButton::Right, false, true));
+        assert_eq!(held, [MouseButton::Left]);
+        // A press that starts off the screen and is released on it is not half a click on the host.
+        held.clear();
+        assert!(!track_button(&mut held, MouseButton::Middle, true, false));
+        assert!(!track_button(&mut held, MouseButton::Middle, false, true));
+    }
 }
