@@ -52,9 +52,19 @@ pub enum UploadPolicy {
 /// What the user's session log records about files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileEvent {
-    Received { names: Vec<String>, bytes: u64 },
-    Sent { names: Vec<String>, bytes: u64 },
-    Failed { what: String, error: FileError },
+    Received {
+        names: Vec<String>,
+        bytes: u64,
+    },
+    /// `names`: what was fetched, as `share/path` on this machine.
+    Sent {
+        names: Vec<String>,
+        bytes: u64,
+    },
+    Failed {
+        what: String,
+        error: FileError,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -222,8 +232,10 @@ async fn fetch(
         Err(e) => return Err(failed(FileError::Io(e.to_string()))),
     };
     let bytes = tree.total_bytes();
-    let names = send::send(send, recv, id, &tree, |_| {}, &files.cancel).await.map_err(failed)?;
-    files.log(FileEvent::Sent { names, bytes });
+    // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
+    // the technician's side stored it under (`report (1).pdf` when theirs was taken).
+    send::send(send, recv, id, &tree, |_| {}, &files.cancel).await.map_err(failed)?;
+    files.log(FileEvent::Sent { names: vec![what], bytes });
     Ok(())
 }
 

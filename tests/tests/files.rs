@@ -179,6 +179,11 @@ async fn folder_trees_with_empty_folders_and_unicode_names_go_both_ways() {
         .await
         .expect("fetched");
     assert_eq!(names, vec!["Ünïcödé 文件夹 (1)"]);
+    // The user's log names what left their machine as they know it, not the technician's new name.
+    next_event_like(&mut fh.host, |e| {
+        matches!(e, HostEvent::File(FileEvent::Sent { names, .. }) if names == &["Shared/Ünïcödé 文件夹"])
+    })
+    .await;
     assert_eq!(tree(&back.path().join("Ünïcödé 文件夹 (1)")), tree(&root));
     assert!(tree(&back.path().join("Ünïcödé 文件夹")).is_empty(), "the existing folder is untouched");
 }
