@@ -8,6 +8,7 @@
 //! - [`tls`]: ephemeral certificates, fingerprints and the pinned verifiers of the end-to-end QUIC connection.
 //! - [`packet`]: the relay's tagged-packet header, shared by the relay and the clients' sockets.
 //! - [`net`]: the client side of the relay (control link, tagged socket, pairing flow).
+//! - [`human`]: sizes and durations as people read them.
 //! - [`flow`], [`codec`], [`frame`], [`input`]: pure screen and input state, no I/O.
 //!
 //! Protocol logic does no I/O: pairing, flow control and codecs are plain types tested without sockets; the
@@ -19,6 +20,7 @@ pub mod files;
 pub mod flow;
 pub mod frame;
 pub mod fuzz;
+pub mod human;
 pub mod input;
 pub mod logging;
 pub mod net;

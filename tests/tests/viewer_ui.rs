@@ -256,6 +256,7 @@ fn browse_the_hosts_shared_folder_and_fetch_a_file() {
     wait_for_label(&mut ui, "reports/");
     ui.get_by_label("reports/").click();
     wait_for_label(&mut ui, "summary.txt");
+    ui.run_steps(2); // a new grid lays itself out in its first frame, without taking clicks
     ui.get_by_label("Fetch").click();
     let fetched = downloads.path().join("summary.txt");
     step_until(&mut ui, "the file fetched", |_| fetched.exists());

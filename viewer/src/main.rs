@@ -203,9 +203,7 @@ async fn watch_transfer(transfer: Transfer, what: &str) -> anyhow::Result<Vec<St
     let printer = tokio::spawn(async move {
         while progress.changed().await.is_ok() {
             if let Some(p) = *progress.borrow() {
-                let eta = p.eta.map_or("?".into(), |d| format!("{}s", d.as_secs()));
-                let (done, total) = (p.done as f64 / 1e6, p.total as f64 / 1e6);
-                eprintln!("{what_owned}: {done:.1} of {total:.1} MB, {:.1} MB/s, {eta} left", p.rate / 1e6);
+                eprintln!("{what_owned}: {}", p.describe());
             }
         }
     });

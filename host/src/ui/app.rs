@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
+use tether_shared::human;
 use tether_shared::net::pairing::Restart;
 use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::Permissions;
@@ -317,15 +318,14 @@ impl HostApp {
                 let text = format!(
                     "You received {} ({}) in {}.",
                     names.join(", "),
-                    consent::human_bytes(bytes),
+                    human::bytes(bytes),
                     self.incoming
                 );
                 self.log.add(text.clone());
                 self.notices.push(text);
             }
             HostEvent::File(FileEvent::Sent { names, bytes }) => {
-                let text =
-                    format!("Your technician copied {} ({}).", names.join(", "), consent::human_bytes(bytes));
+                let text = format!("Your technician copied {} ({}).", names.join(", "), human::bytes(bytes));
                 self.log.add(text.clone());
                 self.notices.push(text);
             }
@@ -389,7 +389,7 @@ impl HostApp {
     fn decide_upload(&mut self, decision: Decision) {
         let Some(dialog) = self.uploads.pop_front() else { return };
         let (r, who) = (dialog.request, dialog.who);
-        let what = format!("{} ({})", r.names.join(", "), consent::human_bytes(r.bytes));
+        let what = format!("{} ({})", r.names.join(", "), human::bytes(r.bytes));
         self.log.add(match decision {
             Decision::AllowOnce => format!("You let {who} send you {what}."),
             Decision::AllowForSession => {

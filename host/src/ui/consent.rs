@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use eframe::egui::{self, RichText};
+use tether_shared::human;
 use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::Permissions;
 
@@ -138,7 +139,7 @@ impl UploadDialog {
             ui.heading("Your technician wants to send you files");
             ui.add_space(4.0);
             let files = if r.files == 1 { "1 file".to_owned() } else { format!("{} files", r.files) };
-            ui.label(format!("{} wants to send {files} ({}):", self.who, human_bytes(r.bytes)));
+            ui.label(format!("{} wants to send {files} ({}):", self.who, human::bytes(r.bytes)));
             const SHOWN: usize = 8;
             for name in r.names.iter().take(SHOWN) {
                 ui.label(RichText::new(format!("  • {name}")).monospace());
@@ -212,22 +213,6 @@ pub fn describe(p: Permissions) -> String {
     }
 }
 
-/// "1.5 MB".
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// A framed card that stands out from the window.
 fn card(ui: &mut egui::Ui, content: impl FnOnce(&mut egui::Ui)) {
     egui::Frame::group(ui.style())
@@ -243,12 +228,6 @@ fn card(ui: &mut egui::Ui, content: impl FnOnce(&mut egui::Ui)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(999), "999 bytes");
-        assert_eq!(human_bytes(1_500_000), "1.5 MB");
-    }
 
     #[test]
     fn permissions_in_words() {

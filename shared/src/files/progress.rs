@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::human;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Progress {
     pub done: u64,
@@ -9,6 +11,18 @@ pub struct Progress {
     /// Bytes per second, smoothed.
     pub rate: f64,
     pub eta: Option<Duration>,
+}
+
+impl Progress {
+    /// "328.2 MB of 838.9 MB · 146.2 MB/s · 3 s left", as both windows and the command line show it.
+    pub fn describe(&self) -> String {
+        let left = match self.eta {
+            Some(eta) => format!("{} left", human::duration(eta)),
+            None => "time left unknown".to_owned(),
+        };
+        let rate = human::bytes(self.rate as u64);
+        format!("{} of {} · {rate}/s · {left}", human::bytes(self.done), human::bytes(self.total))
+    }
 }
 
 /// Turns byte counts into [`Progress`] with an exponentially smoothed rate.
@@ -53,6 +67,14 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_reads_as_one_line() {
+        let p = Progress { done: 328_200_000, total: 838_860_800, rate: 146_200_000.0, eta: None };
+        assert_eq!(p.describe(), "328.2 MB of 838.9 MB · 146.2 MB/s · time left unknown");
+        let p = Progress { eta: Some(Duration::from_secs(125)), ..p };
+        assert_eq!(p.describe(), "328.2 MB of 838.9 MB · 146.2 MB/s · 2 min 05 s left");
+    }
 
     #[test]
     fn rate_and_eta_follow_the_bytes() {

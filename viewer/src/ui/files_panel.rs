@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::Listed;
+use tether_shared::human;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -136,14 +137,9 @@ impl FilesPanel {
                         match p {
                             Some(p) if p.total > 0 => {
                                 let fraction = p.done as f32 / p.total as f32;
-                                let eta = p.eta.map_or("?".into(), |d| format!("{} s", d.as_secs()));
-                                let text = format!(
-                                    "{:.1} / {:.1} MB · {:.1} MB/s · {eta} left",
-                                    p.done as f64 / 1e6,
-                                    p.total as f64 / 1e6,
-                                    p.rate / 1e6
+                                ui.add(
+                                    egui::ProgressBar::new(fraction).text(p.describe()).desired_width(300.0),
                                 );
-                                ui.add(egui::ProgressBar::new(fraction).text(text).desired_width(260.0));
                             }
                             _ => {
                                 ui.add(
@@ -207,20 +203,24 @@ impl FilesPanel {
                 ui.label(if self.path.is_empty() { "The host shares no folders." } else { "(empty folder)" });
             }
             Some(Ok(entries)) => {
-                for entry in entries {
-                    ui.horizontal(|ui| {
+                // Name, size, Fetch: columns, so the buttons line up however long the names are.
+                egui::Grid::new("host-files-grid").striped(true).show(ui, |ui| {
+                    for entry in entries {
                         if entry.is_dir {
                             if ui.link(format!("{}/", entry.name)).clicked() {
                                 open = Some(entry.name.clone());
                             }
+                            ui.label("");
                         } else {
-                            ui.label(format!("{}  ({})", entry.name, human_bytes(entry.size)));
+                            ui.label(&entry.name);
+                            ui.weak(human::bytes(entry.size));
                         }
                         if !self.path.is_empty() && ui.small_button("Fetch").clicked() {
                             fetch = Some(entry.name.clone());
                         }
-                    });
-                }
+                        ui.end_row();
+                    }
+                });
             }
         });
         if let Some(name) = open {
@@ -231,15 +231,5 @@ impl FilesPanel {
             remote.push(name);
             self.fetch(files, rt, remote, PathBuf::from(downloads));
         }
-    }
-}
-
-/// Bytes for people: 1.2 MB, 340 KB.
-pub fn human_bytes(n: u64) -> String {
-    match n {
-        0..=999 => format!("{n} B"),
-        1_000..=999_999 => format!("{:.0} KB", n as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1} MB", n as f64 / 1e6),
-        _ => format!("{:.2} GB", n as f64 / 1e9),
     }
 }

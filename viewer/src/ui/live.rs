@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tether_shared::codec::Quality;
+use tether_shared::human;
 use tether_shared::input::InputEvent;
 use tether_shared::session_proto::{Permissions, SystemInfo};
 use tokio::sync::{broadcast, mpsc};
 
 use super::clipboard_sync::ClipboardSync;
-use super::files_panel::{human_bytes, FilesPanel};
+use super::files_panel::FilesPanel;
 use super::keys;
 use super::screen::{Scale, Screen};
 use crate::session::{HostNotice, ViewerSession};
@@ -39,7 +40,8 @@ struct Rates {
     frames_then: u64,
     bytes_then: u64,
     fps: f64,
-    kbit: f64,
+    /// Bits per second received.
+    bits: f64,
 }
 
 pub struct Live {
@@ -133,7 +135,7 @@ impl Live {
             quality: None,
             frames_seen: 0,
             last_seq: None,
-            rates: Rates { since: Instant::now(), frames_then: 0, bytes_then: 0, fps: 0.0, kbit: 0.0 },
+            rates: Rates { since: Instant::now(), frames_then: 0, bytes_then: 0, fps: 0.0, bits: 0.0 },
             downloads,
             leaving: false,
             unread_chat: 0,
@@ -215,7 +217,7 @@ impl Live {
             let bytes = self.session.link_stats().bytes_received;
             let secs = elapsed.as_secs_f64();
             self.rates.fps = (self.frames_seen - self.rates.frames_then) as f64 / secs;
-            self.rates.kbit = (bytes - self.rates.bytes_then.min(bytes)) as f64 * 8.0 / 1000.0 / secs;
+            self.rates.bits = (bytes - self.rates.bytes_then.min(bytes)) as f64 * 8.0 / secs;
             self.rates = Rates {
                 since: Instant::now(),
                 frames_then: self.frames_seen,
@@ -443,10 +445,10 @@ impl Live {
             ui.separator();
             let rtt = self.session.link_stats().rtt;
             ui.label(format!(
-                "{:.0} ms · {:.0} fps · {:.0} kbit/s",
+                "{:.0} ms · {:.0} fps · {}",
                 rtt.as_secs_f64() * 1000.0,
                 self.rates.fps,
-                self.rates.kbit
+                human::bits_per_second(self.rates.bits)
             ));
             if grants.control {
                 ui.separator();
@@ -462,7 +464,11 @@ impl Live {
             let active = self.files.active();
             if active > 0 {
                 ui.separator();
-                ui.label(format!("{active} transfer(s) running"));
+                ui.label(if active == 1 {
+                    "1 transfer running".to_owned()
+                } else {
+                    format!("{active} transfers running")
+                });
             }
         });
     }
@@ -510,7 +516,7 @@ impl Live {
                 ("Processor", format!("{} ({} cores)", info.cpu, info.cpu_cores)),
                 (
                     "Memory",
-                    format!("{} used of {}", human_bytes(info.memory_used), human_bytes(info.memory_total)),
+                    format!("{} used of {}", human::bytes(info.memory_used), human::bytes(info.memory_total)),
                 ),
                 ("Up for", format!("{} h {} min", uptime.as_secs() / 3600, uptime.as_secs() / 60 % 60)),
             ];
@@ -521,7 +527,7 @@ impl Live {
             }
             for disk in &info.disks {
                 ui.label(format!("Disk {}", disk.mount));
-                ui.label(format!("{} free of {}", human_bytes(disk.available), human_bytes(disk.total)));
+                ui.label(format!("{} free of {}", human::bytes(disk.available), human::bytes(disk.total)));
                 ui.end_row();
             }
         });
@@ -537,9 +543,9 @@ impl Live {
             let rows = [
                 ("Round trip", format!("{:.1} ms", link.rtt.as_secs_f64() * 1000.0)),
                 ("Screen updates", format!("{:.0} per second", self.rates.fps)),
-                ("Receiving", format!("{:.0} kbit/s", self.rates.kbit)),
-                ("Received in all", human_bytes(link.bytes_received)),
-                ("Sent in all", human_bytes(link.bytes_sent)),
+                ("Receiving", human::bits_per_second(self.rates.bits)),
+                ("Received in all", human::bytes(link.bytes_received)),
+                ("Sent in all", human::bytes(link.bytes_sent)),
                 (
                     "Texture uploads",
                     format!("{} partial, {} full", self.screen.partial_uploads, self.screen.full_uploads),
