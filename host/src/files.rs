@@ -133,8 +133,16 @@ async fn handle(files: Arc<Files>, mut send: SendStream, mut recv: RecvStream) {
             let _ = wire::write_msg(&mut send, &reply, MAX_FILES_MSG).await;
             Ok(())
         }
-        FileRequest::Fetch { path, id } => fetch(&files, &mut send, &mut recv, &path, id).await,
-        FileRequest::Upload => upload(&files, &mut send, &mut recv).await,
+        FileRequest::Fetch { path, id } => {
+            let stop = files.transfer_stop();
+            let _over = stop.clone().drop_guard();
+            fetch(&files, &mut send, &mut recv, &path, id, &stop).await
+        }
+        FileRequest::Upload => {
+            let stop = files.transfer_stop();
+            let _over = stop.clone().drop_guard();
+            upload(&files, &mut send, &mut recv, &stop).await
+        }
     };
     if let Err(event) = outcome {
         tracing::info!("file transfer: {event:?}");
@@ -145,6 +153,22 @@ async fn handle(files: Arc<Files>, mut send: SendStream, mut recv: RecvStream) {
 }
 
 impl Files {
+    /// What stops one transfer: the end of the session, or the user taking back file access — unticking
+    /// "Send and receive files" stops transfers under way, not just the next one. Cancel it when the
+    /// transfer is over, to end the watch.
+    fn transfer_stop(&self) -> CancellationToken {
+        let stop = self.cancel.child_token();
+        let mut grants = self.grants.clone();
+        let watching = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = grants.wait_for(|g| !g.files) => watching.cancel(),
+                () = watching.cancelled() => {}
+            }
+        });
+        stop
+    }
+
     fn log(&self, event: FileEvent) {
         if let Some(log) = &self.cfg.log {
             let _ = log.send(event);
@@ -192,7 +216,12 @@ async fn reply_refusal(
     }
 }
 
-async fn upload(files: &Files, send: &mut SendStream, recv: &mut RecvStream) -> Result<(), FileEvent> {
+async fn upload(
+    files: &Files,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    stop: &CancellationToken,
+) -> Result<(), FileEvent> {
     let failed = |error: FileError| FileEvent::Failed { what: "upload".into(), error };
     let Some(dest) = files.cfg.incoming.clone() else {
         let _ = reply_refusal(send, &FileRequest::Upload, FileError::Declined).await;
@@ -200,7 +229,7 @@ async fn upload(files: &Files, send: &mut SendStream, recv: &mut RecvStream) -> 
     };
     let consent = |entries: Vec<Entry>, total: u64| async move { files.consent(&entries, total).await };
     let mut bytes = 0;
-    let names = receive(send, recv, &dest, &files.partials, consent, |p| bytes = p.done, &files.cancel)
+    let names = receive(send, recv, &dest, &files.partials, consent, |p| bytes = p.done, stop)
         .await
         .map_err(failed)?;
     files.log(FileEvent::Received { names, bytes });
@@ -213,6 +242,7 @@ async fn fetch(
     recv: &mut RecvStream,
     path: &[String],
     id: [u8; 16],
+    stop: &CancellationToken,
 ) -> Result<(), FileEvent> {
     let what = path.join("/");
     let failed = |error: FileError| FileEvent::Failed { what: format!("fetch {what}"), error };
@@ -234,7 +264,7 @@ async fn fetch(
     let bytes = tree.total_bytes();
     // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).
-    send::send(send, recv, id, &tree, |_| {}, &files.cancel).await.map_err(failed)?;
+    send::send(send, recv, id, &tree, |_| {}, stop).await.map_err(failed)?;
     files.log(FileEvent::Sent { names: vec![what], bytes });
     Ok(())
 }

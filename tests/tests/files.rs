@@ -393,6 +393,42 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taking_back_file_access_stops_transfers_under_way_and_leaves_nothing_behind() {
+    // The relay holds each session to 10 MB/s, so a 60 MB file is still on its way when the user acts.
+    let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 10_000_000);
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |_| {});
+    make_file(&fh.share.path().join("big.bin"), 60_000_000);
+    let local = tempfile::tempdir().expect("temp");
+    make_file(&local.path().join("up.bin"), 60_000_000);
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let handle = match fh.host.next_event().await {
+        HostEvent::Connected { session, .. } => session,
+        other => panic!("{other:?}"),
+    };
+    let to = tempfile::tempdir().expect("temp");
+    let fetch = viewer.files().fetch(vec!["Shared".into(), "big.bin".into()], to.path().to_path_buf());
+    let upload = viewer.files().upload(&local.path().join("up.bin"));
+    for transfer in [&fetch, &upload] {
+        let mut progress = transfer.progress();
+        tokio::time::timeout(Duration::from_secs(20), progress.wait_for(|p| p.is_some_and(|p| p.done > 0)))
+            .await
+            .expect("bytes flow")
+            .expect("progress");
+    }
+
+    // The user unticks "Send and receive files": both stop at once, with what was written removed.
+    handle.set_permissions(Permissions { files: false, ..FILES });
+    let within = Duration::from_secs(5);
+    let fetched = tokio::time::timeout(within, fetch.result()).await.expect("the fetch stops");
+    let uploaded = tokio::time::timeout(within, upload.result()).await.expect("the upload stops");
+    assert_eq!((fetched, uploaded), (Err(FileError::Cancelled), Err(FileError::Cancelled)));
+    assert!(tree(to.path()).is_empty(), "nothing of the fetch is left: {:?}", tree(to.path()));
+    assert!(tree(fh.incoming.path()).is_empty(), "nothing of the upload is left");
+    assert!(!viewer.is_closed(), "the session goes on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_files_permission_or_outside_shared_folders_nothing_moves() {
     let relay = start_relay(|_| {});
     let mut fh = files_host(&relay, UploadPolicy::Allow, Permissions::VIEW_ONLY, |_| {});
