@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::files::names::check_component;
+use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{
     Entry, EntryKind, FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG,
 };
@@ -20,6 +21,8 @@ use tether_shared::session_proto::Permissions;
 use tether_shared::wire;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
+
+use crate::transfers::{Direction, Transfers};
 
 /// What the host user decided about incoming files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +78,19 @@ pub struct FilesConfig {
     pub shared: Vec<(String, PathBuf)>,
     pub uploads: UploadPolicy,
     pub log: Option<mpsc::UnboundedSender<FileEvent>>,
+    /// Where running transfers are listed for the user to watch and stop.
+    pub transfers: Transfers,
 }
 
 impl Default for FilesConfig {
     fn default() -> Self {
-        Self { incoming: None, shared: Vec::new(), uploads: UploadPolicy::Deny, log: None }
+        Self {
+            incoming: None,
+            shared: Vec::new(),
+            uploads: UploadPolicy::Deny,
+            log: None,
+            transfers: Transfers::default(),
+        }
     }
 }
 
@@ -185,7 +196,7 @@ impl Files {
             UploadPolicy::Deny => return Err(FileError::Declined),
             UploadPolicy::Ask(ask) => ask,
         };
-        let names = entries.iter().filter(|e| e.path.len() == 1).map(|e| e.path[0].clone()).collect();
+        let names = top_names(entries);
         let files = entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count();
         let (reply, answer) = oneshot::channel();
         let request = ConsentRequest { technician: self.technician.clone(), names, files, bytes, reply };
@@ -201,6 +212,11 @@ impl Files {
             Decision::Deny => Err(FileError::Declined),
         }
     }
+}
+
+/// The names of an offer's top-level files and folders, as the user will see them.
+fn top_names(entries: &[Entry]) -> Vec<String> {
+    entries.iter().filter(|e| e.path.len() == 1).map(|e| e.path[0].clone()).collect()
 }
 
 async fn reply_refusal(
@@ -227,11 +243,19 @@ async fn upload(
         let _ = reply_refusal(send, &FileRequest::Upload, FileError::Declined).await;
         return Err(failed(FileError::Declined));
     };
-    let consent = |entries: Vec<Entry>, total: u64| async move { files.consent(&entries, total).await };
+    let listed = files.cfg.transfers.start(Direction::FromTechnician, "files".into(), stop.clone());
+    let listed = &listed;
+    let consent = |entries: Vec<Entry>, total: u64| async move {
+        files.consent(&entries, total).await?;
+        listed.rename(top_names(&entries).join(", "));
+        Ok(())
+    };
     let mut bytes = 0;
-    let names = receive(send, recv, &dest, &files.partials, consent, |p| bytes = p.done, stop)
-        .await
-        .map_err(failed)?;
+    let report = |p: Progress| {
+        bytes = p.done;
+        listed.progress(p);
+    };
+    let names = receive(send, recv, &dest, &files.partials, consent, report, stop).await.map_err(failed)?;
     files.log(FileEvent::Received { names, bytes });
     Ok(())
 }
@@ -264,7 +288,8 @@ async fn fetch(
     let bytes = tree.total_bytes();
     // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).
-    send::send(send, recv, id, &tree, |_| {}, stop).await.map_err(failed)?;
+    let listed = files.cfg.transfers.start(Direction::ToTechnician, what.clone(), stop.clone());
+    send::send(send, recv, id, &tree, |p| listed.progress(p), stop).await.map_err(failed)?;
     files.log(FileEvent::Sent { names: vec![what], bytes });
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod inject;
 mod requests;
 pub mod session;
 pub mod system;
+pub mod transfers;
 pub mod ui;
 
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use common::procs::Proc;
 use common::*;
 use tether_host::capture::{self, Source};
 use tether_host::files::{ConsentRequest, Decision, FileEvent, UploadPolicy};
+use tether_host::transfers::{Direction, Transfers};
 use tether_host::HostEvent;
 use tether_relay::Tap;
 use tether_shared::files::proto::FileError;
@@ -393,10 +394,12 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn taking_back_file_access_stops_transfers_under_way_and_leaves_nothing_behind() {
-    // The relay holds each session to 10 MB/s, so a 60 MB file is still on its way when the user acts.
+async fn the_user_sees_transfers_under_way_and_can_stop_one_or_all() {
+    // The relay holds each session to 10 MB/s, so 60 MB files are still on their way when the user acts.
     let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 10_000_000);
-    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |_| {});
+    let registry = Transfers::default();
+    let listed = registry.clone();
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| cfg.session.files.transfers = listed);
     make_file(&fh.share.path().join("big.bin"), 60_000_000);
     let local = tempfile::tempdir().expect("temp");
     make_file(&local.path().join("up.bin"), 60_000_000);
@@ -417,13 +420,33 @@ async fn taking_back_file_access_stops_transfers_under_way_and_leaves_nothing_be
             .expect("progress");
     }
 
-    // The user unticks "Send and receive files": both stop at once, with what was written removed.
-    handle.set_permissions(Permissions { files: false, ..FILES });
+    // The user's window lists both, as the user knows them, with the host's own progress.
+    let running = registry.running();
+    let mut shown: Vec<_> = running.iter().map(|t| (t.direction, t.what.as_str())).collect();
+    shown.sort_by_key(|(d, _)| *d == Direction::FromTechnician);
+    assert_eq!(shown, [(Direction::ToTechnician, "Shared/big.bin"), (Direction::FromTechnician, "up.bin")]);
+    assert!(running.iter().all(|t| t.progress.is_some_and(|p| p.total == 60_000_000)), "{running:?}");
+
+    // Stop on the fetch: it ends, with nothing left behind; the upload goes on.
+    let fetch_id = running.iter().find(|t| t.direction == Direction::ToTechnician).expect("fetch").id;
+    registry.stop(fetch_id);
     let within = Duration::from_secs(5);
     let fetched = tokio::time::timeout(within, fetch.result()).await.expect("the fetch stops");
-    let uploaded = tokio::time::timeout(within, upload.result()).await.expect("the upload stops");
-    assert_eq!((fetched, uploaded), (Err(FileError::Cancelled), Err(FileError::Cancelled)));
+    assert_eq!(fetched, Err(FileError::Cancelled));
     assert!(tree(to.path()).is_empty(), "nothing of the fetch is left: {:?}", tree(to.path()));
+    // (The host takes the fetch off its list just after telling the viewer.)
+    let gone = async {
+        while registry.running().len() != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(within, gone).await.expect("the fetch leaves the list");
+    assert_eq!(registry.running()[0].what, "up.bin", "the upload still runs");
+
+    // The user unticks "Send and receive files": the upload stops at once, with what was written removed.
+    handle.set_permissions(Permissions { files: false, ..FILES });
+    let uploaded = tokio::time::timeout(within, upload.result()).await.expect("the upload stops");
+    assert_eq!(uploaded, Err(FileError::Cancelled));
     assert!(tree(fh.incoming.path()).is_empty(), "nothing of the upload is left");
     assert!(!viewer.is_closed(), "the session goes on");
 }

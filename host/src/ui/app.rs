@@ -28,6 +28,7 @@ use super::{sharing, style};
 use crate::access::{AccessRequest, SessionHandle};
 use crate::files::{ConsentRequest, Decision, FileEvent};
 use crate::session::SessionReport;
+use crate::transfers::Transfers;
 use crate::{HostError, HostEvent};
 use tether_shared::files::proto::FileError;
 
@@ -42,6 +43,8 @@ pub struct Attempt {
     pub done: oneshot::Receiver<Result<SessionReport, HostError>>,
     pub new_code: Arc<Notify>,
     pub stop: CancellationToken,
+    /// The attempt's running file transfers.
+    pub transfers: Transfers,
 }
 
 /// Starts sharing: the first time, and again after "Share again".
@@ -238,6 +241,13 @@ impl HostApp {
             });
             let text = format!("You {verb}: {changed}. {} may now: {}.", live.name, consent::describe(next));
             self.log.add(text);
+        }
+        let running = self.attempt.transfers.running();
+        if !running.is_empty() {
+            ui.separator();
+            if let Some(id) = sharing::transfers(ui, &live.name, &running) {
+                self.attempt.transfers.stop(id);
+            }
         }
         ui.separator();
         if let Some(text) = self.chat.show(ui, !self.stopping) {

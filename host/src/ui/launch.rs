@@ -19,6 +19,7 @@ use super::clock::Clock;
 use crate::access::AccessPolicy;
 use crate::capture::Source;
 use crate::files::UploadPolicy;
+use crate::transfers::Transfers;
 use crate::{run_host, HostConfig, Sources};
 
 /// Starts [`run_host`] attempts for the window.
@@ -48,6 +49,8 @@ impl Share for Launcher {
         let mut cfg = self.cfg.clone();
         cfg.session.access = AccessPolicy::Ask(access_in);
         cfg.session.files.uploads = UploadPolicy::Ask(uploads_in);
+        let transfers = Transfers::default();
+        cfg.session.files.transfers = transfers.clone();
         cfg.new_code = Arc::new(Notify::new());
         let new_code = cfg.new_code.clone();
         let stop = CancellationToken::new();
@@ -69,7 +72,7 @@ impl Share for Launcher {
             tasks.retain(|t| !t.is_finished());
             tasks.push(task);
         }
-        Attempt { events, access, uploads, done, new_code, stop }
+        Attempt { events, access, uploads, done, new_code, stop, transfers }
     }
 }
 

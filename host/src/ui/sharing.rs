@@ -1,10 +1,12 @@
 //! While the screen is shared: the red bar that never goes away ("Your screen is being shared with …",
-//! with a Stop button), and the toggles that change or take back what the technician may do.
+//! with a Stop button), the toggles that change or take back what the technician may do, and the files
+//! moving right now, each with its own Stop.
 
 use eframe::egui::{self, Color32, RichText};
 use tether_shared::session_proto::Permissions;
 
 use super::{consent, style};
+use crate::transfers::{Direction, Transfer};
 
 /// Draw the red bar across the top of `ui`. Returns true when Stop was clicked.
 pub fn bar(ui: &mut egui::Ui, with: &str, stopping: bool) -> bool {
@@ -57,4 +59,30 @@ pub fn toggles(ui: &mut egui::Ui, name: &str, now: Permissions, ever: Permission
     }
     ui.weak("Untick to take it back at once.");
     (next != now).then_some(next)
+}
+
+/// The transfers under way, with progress and a Stop button each. Returns the id of one to stop.
+pub fn transfers(ui: &mut egui::Ui, name: &str, running: &[Transfer]) -> Option<u64> {
+    ui.label(RichText::new("Files moving now").strong());
+    let mut stop = None;
+    for t in running {
+        let line = match t.direction {
+            Direction::ToTechnician => format!("{name} is copying {} from this computer", t.what),
+            Direction::FromTechnician => format!("{name} is sending you {}", t.what),
+        };
+        ui.label(line);
+        ui.horizontal(|ui| {
+            let bar = match t.progress {
+                Some(p) if p.total > 0 => {
+                    egui::ProgressBar::new(p.done as f32 / p.total as f32).text(p.describe())
+                }
+                _ => egui::ProgressBar::new(0.0).text("starting…"),
+            };
+            ui.add(bar.desired_width((ui.available_width() - 90.0).max(160.0)));
+            if ui.button("Stop").on_hover_text("Stop this transfer; the session goes on").clicked() {
+                stop = Some(t.id);
+            }
+        });
+    }
+    stop
 }

@@ -21,6 +21,7 @@ use super::clock::Clock;
 use crate::access::{self, AccessRequest, SessionHandle};
 use crate::files::{ConsentRequest, Decision, FileEvent};
 use crate::session::{SessionEnd, SessionReport};
+use crate::transfers::{Direction, Transfers};
 use crate::{HostError, HostEvent};
 
 /// The host's ends of one attempt's channels.
@@ -31,6 +32,8 @@ struct Ends {
     done: Option<oneshot::Sender<Result<SessionReport, HostError>>>,
     new_code: Arc<Notify>,
     stop: CancellationToken,
+    /// The registry the real file handlers would fill.
+    transfers: Transfers,
 }
 
 #[derive(Clone, Default)]
@@ -44,6 +47,7 @@ impl Share for Feed {
         let (done_tx, done) = oneshot::channel();
         let new_code = Arc::new(Notify::new());
         let stop = CancellationToken::new();
+        let transfers = Transfers::default();
         self.0.lock().expect("feed").push(Ends {
             events: events_tx,
             access: access_tx,
@@ -51,8 +55,9 @@ impl Share for Feed {
             done: Some(done_tx),
             new_code: new_code.clone(),
             stop: stop.clone(),
+            transfers: transfers.clone(),
         });
-        Attempt { events, access, uploads, done, new_code, stop }
+        Attempt { events, access, uploads, done, new_code, stop, transfers }
     }
 }
 
@@ -318,6 +323,40 @@ fn a_double_click_cannot_answer_the_next_question() {
     t.settle();
     t.click("Deny");
     assert_eq!(decisions[1].try_recv().expect("second answered"), Decision::Deny);
+}
+
+#[test]
+fn files_moving_show_with_progress_and_each_stops_alone() {
+    let mut t = setup();
+    let (_handle, _to_viewer) = t.connect(Permissions::ALL);
+    let (out_stop, in_stop) = (CancellationToken::new(), CancellationToken::new());
+    let registry = t.feed.with(|e| e.transfers.clone());
+    let out = registry.start(Direction::ToTechnician, "Shared/report.pdf".into(), out_stop.clone());
+    let _in = registry.start(Direction::FromTechnician, "fix.sh".into(), in_stop.clone());
+    out.progress(tether_shared::files::progress::Progress {
+        done: 2_000_000,
+        total: 8_000_000,
+        rate: 1_000_000.0,
+        eta: Some(Duration::from_secs(6)),
+    });
+    t.wait_for("Files moving now");
+    assert!(t.shows("Sam is copying Shared/report.pdf from this computer"));
+    assert!(t.shows("2.0 MB of 8.0 MB · 1.0 MB/s · 6 s left"));
+    assert!(t.shows("Sam is sending you fix.sh"));
+    assert!(t.shows("starting…"));
+    // Stop on the first row stops that transfer alone.
+    let stops = t.harness.query_all_by_label("Stop").collect::<Vec<_>>();
+    assert_eq!(stops.len(), 2);
+    stops[0].click();
+    t.settle();
+    assert!(out_stop.is_cancelled() && !in_stop.is_cancelled());
+    // Finished transfers leave the list, and the section with the last one.
+    drop(out);
+    t.settle();
+    assert!(!t.shows("Shared/report.pdf"));
+    drop(_in);
+    t.settle();
+    assert!(!t.shows("Files moving now"));
 }
 
 #[test]
