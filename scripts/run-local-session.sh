@@ -18,6 +18,8 @@ bin="${CARGO_TARGET_DIR:-target}/debug"
 work=$(mktemp -d)
 pids=()
 cleanup() {
+    # Displays are started in command substitutions (subshells), so their pids are kept in a file.
+    [ -f "$work/xvfb.pids" ] && mapfile -t -O "${#pids[@]}" pids <"$work/xvfb.pids"
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     rm -rf "$work"
 }
@@ -41,7 +43,7 @@ await_line() {
 start_xvfb() {
     local out="$work/xvfb-$1.out"
     Xvfb -displayfd 1 -screen 0 "$1x24" -noreset -nolisten tcp >"$out" 2>/dev/null &
-    pids+=($!)
+    echo $! >>"$work/xvfb.pids"
     for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.05; done
     echo ":$(cat "$out")"
 }
