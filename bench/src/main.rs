@@ -46,6 +46,10 @@ enum Top {
     Latency {
         #[arg(long, default_value_t = 200)]
         samples: usize,
+        /// Measure while the viewer fetches a large file without pause, through a relay that holds the
+        /// session to this many Mbit/s (a busy office uplink): what a transfer does to the screen and input.
+        #[arg(long)]
+        during_fetch_mbit: Option<u64>,
     },
     /// File transfer throughput through a relay on loopback, both directions, BLAKE3 checked.
     Files {
@@ -109,7 +113,7 @@ enum CodecChoice {
 fn main() -> Result<()> {
     let cmd = match Cli::parse().command {
         Top::Codec(cmd) => cmd,
-        Top::Latency { samples } => return latency::run(samples),
+        Top::Latency { samples, during_fetch_mbit } => return latency::run(samples, during_fetch_mbit),
         Top::Files { mib } => return transfer::run(mib),
     };
     match cmd {

@@ -27,8 +27,20 @@ pub struct Rig {
 
 /// Start a relay, a host sharing `sources` (lossless, up to 60 updates a second) and a viewer.
 pub async fn start(sources: Sources, grant: Permissions, tweak: impl FnOnce(&mut HostConfig)) -> Result<Rig> {
+    start_with(sources, grant, |_| {}, tweak).await
+}
+
+/// [`start`], with the relay's configuration tweaked too (a bandwidth cap, say).
+pub async fn start_with(
+    sources: Sources,
+    grant: Permissions,
+    relay_tweak: impl FnOnce(&mut RelayConfig),
+    tweak: impl FnOnce(&mut HostConfig),
+) -> Result<Rig> {
     let data = tempfile::tempdir()?;
-    let relay = Server::spawn(RelayConfig::new("127.0.0.1:0".parse()?, data.path().to_path_buf()))?;
+    let mut relay_cfg = RelayConfig::new("127.0.0.1:0".parse()?, data.path().to_path_buf());
+    relay_tweak(&mut relay_cfg);
+    let relay = Server::spawn(relay_cfg)?;
     let spec = RelaySpec {
         addr: relay.local_addr(),
         server_name: "localhost".into(),

@@ -17,7 +17,7 @@ use tether_shared::files::proto::{
 };
 use tether_shared::files::receive::{receive, Partials};
 use tether_shared::files::{send, tree};
-use tether_shared::session_proto::Permissions;
+use tether_shared::session_proto::{priority, Permissions};
 use tether_shared::wire;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -122,6 +122,7 @@ pub async fn serve(
         cancel,
     });
     while let Ok((send, recv)) = conn.accept_bi().await {
+        let _ = send.set_priority(priority::FILES);
         tokio::spawn(handle(files.clone(), send, recv));
     }
 }

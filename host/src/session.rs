@@ -18,7 +18,9 @@ use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::codec::Quality;
 use tether_shared::flow::Credit;
 use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_STOPPED_BY_USER};
-use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::session_proto::{
+    priority, FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost,
+};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
 use tokio::sync::{mpsc, watch};
@@ -109,6 +111,7 @@ pub async fn run(
         .await
         .map_err(|_| SessionError::NoHello("no control stream in time".into()))?
         .map_err(|e| SessionError::NoHello(e.to_string()))?;
+    let _ = ctl_send.set_priority(priority::CONTROL);
     let hello = tokio::time::timeout(cfg.hello_timeout, wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)).await;
     let (technician, want) = match hello {
         Ok(Ok(Some(ViewerToHost::Hello { version, technician, want }))) => {
@@ -184,6 +187,7 @@ pub async fn run(
     let end = async {
         wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
         let video_send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let _ = video_send.set_priority(priority::SCREEN); // fails only on a closed stream
         let feeds = VideoFeeds { capture, changed, swaps: capture_swap, quality };
         let video = video_loop(video_send, feeds, acks_rx, grants.subscribe(), cfg, &counters);
         let input = input_loop(&conn, sink, sink_swap, grants.subscribe(), &counters);

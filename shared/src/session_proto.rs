@@ -8,8 +8,23 @@
 //!   `Bye`.
 //! - **video** (unidirectional, host → viewer): `Frame` updates, each a part of one screen update.
 //! - **input** (unidirectional, viewer → host): `Input` events, in order.
+//! - **files** (bidirectional, one per request, opened by the viewer): see [`crate::files::proto`].
+//!
+//! Each side gives its sending half of these streams a [`priority`], so a file transfer that fills the
+//! link never holds back input, acks or the screen.
 
 use serde::{Deserialize, Serialize};
+
+/// quinn sends the data of higher-priority streams first (`SendStream::set_priority`); streams of equal
+/// priority share the link round-robin. The order is what a person at either end notices first: a key
+/// press, then the acks and cursor that keep the picture flowing, then the picture, and files last (a
+/// transfer only takes what the screen leaves; a slower transfer is better than a frozen screen).
+pub mod priority {
+    pub const INPUT: i32 = 3;
+    pub const CONTROL: i32 = 2;
+    pub const SCREEN: i32 = 1;
+    pub const FILES: i32 = -1;
+}
 
 use crate::codec::{Quality, Tile};
 use crate::input::InputEvent;

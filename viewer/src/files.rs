@@ -11,6 +11,7 @@ use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG};
 use tether_shared::files::receive::{receive, Partials};
 use tether_shared::files::{new_transfer_id, send, tree};
+use tether_shared::session_proto::priority;
 use tether_shared::wire;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -54,6 +55,14 @@ impl Transfer {
     }
 }
 
+/// A stream for one file request, behind the screen, input and control (see
+/// [`tether_shared::session_proto::priority`]).
+async fn open_stream(conn: &Connection) -> Result<(quinn::SendStream, quinn::RecvStream), FileError> {
+    let (send, recv) = conn.open_bi().await.map_err(stream_err)?;
+    let _ = send.set_priority(priority::FILES); // fails only on a closed stream
+    Ok((send, recv))
+}
+
 fn stream_err(e: impl std::fmt::Display) -> FileError {
     FileError::Io(format!("connection: {e}"))
 }
@@ -70,7 +79,7 @@ impl FileClient {
 
     /// List a folder the host shares (`[]`: the shared folders themselves).
     pub async fn list(&self, path: &[String]) -> Result<Vec<Listed>, FileError> {
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(stream_err)?;
+        let (mut send, mut recv) = open_stream(&self.conn).await?;
         let request = FileRequest::List { path: path.to_vec() };
         wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
         let _ = send.finish();
@@ -90,7 +99,7 @@ impl FileClient {
             for (path, why) in &tree.skipped {
                 tracing::warn!("not sent: {}: {why}", path.display());
             }
-            let (mut send, mut recv) = conn.open_bi().await.map_err(stream_err)?;
+            let (mut send, mut recv) = open_stream(&conn).await?;
             wire::write_msg(&mut send, &FileRequest::Upload, MAX_FILES_MSG).await.map_err(stream_err)?;
             let result = send::send(&mut send, &mut recv, new_transfer_id(), &tree, report, &cancel).await;
             let _ = send.finish();
@@ -110,7 +119,7 @@ impl FileClient {
                     _ => FileError::from_io(&e, &what),
                 });
             }
-            let (mut send, mut recv) = conn.open_bi().await.map_err(stream_err)?;
+            let (mut send, mut recv) = open_stream(&conn).await?;
             let request = FileRequest::Fetch { path: remote, id: new_transfer_id() };
             wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
             let accept = |_, _| async { Ok(()) }; // the technician asked for these files

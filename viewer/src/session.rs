@@ -17,7 +17,7 @@ use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
-    CursorShape, HostToViewer, MonitorInfo, Permissions, RefusalReason, SystemInfo, ViewerToHost,
+    priority, CursorShape, HostToViewer, MonitorInfo, Permissions, RefusalReason, SystemInfo, ViewerToHost,
     MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
 };
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
@@ -150,6 +150,7 @@ impl ViewerSession {
         });
         let (mut ctl_send, mut ctl_recv) =
             conn.open_bi().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let _ = ctl_send.set_priority(priority::CONTROL); // fails only on a closed stream
         let hello = ViewerToHost::Hello {
             version: PROTOCOL_VERSION,
             technician: cfg.technician.clone(),
@@ -163,6 +164,7 @@ impl ViewerSession {
                 other => return Err(protocol(&conn, format!("expected Welcome, got {other:?}"))),
             };
         let input = conn.open_uni().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let _ = input.set_priority(priority::INPUT);
         let (frames_tx, frames) = watch::channel(None);
         let (requests, requests_rx) = mpsc::channel(64);
         tokio::spawn(control_task(conn.clone(), ctl_send, requests_rx));
