@@ -518,7 +518,7 @@ impl Live {
                     "Memory",
                     format!("{} used of {}", human::bytes(info.memory_used), human::bytes(info.memory_total)),
                 ),
-                ("Up for", format!("{} h {} min", uptime.as_secs() / 3600, uptime.as_secs() / 60 % 60)),
+                ("Up for", human::duration(uptime)),
             ];
             for (k, v) in rows {
                 ui.label(k);
