@@ -263,6 +263,9 @@ where
     let resume: Vec<u64> =
         (0..entries.len() as u32).map(|i| attempt.files.get(&i).map_or(0, |o| o.verified)).collect();
     let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum());
+    // Progress starts at the answer, before any byte: the user sees the transfer they just allowed at
+    // once (and the sender cannot send before this is reported).
+    report(tracker.progress());
     if let Err(e) = write(w, &ReceiverMsg::Accept { resume }).await {
         attempt.keep(partials).await; // the connection went before anything was sent; keep for a retry
         return Err(e);
