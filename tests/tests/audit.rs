@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::procs::Proc;
 use common::*;
+use tether_host::capture::{self, Source};
 use tether_relay::audit::AuditRecord;
 use tether_relay::store::Store;
 use tether_shared::code::{Code, Secret};
@@ -71,7 +72,11 @@ async fn a_failed_code_is_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_viewer_is_recorded() {
     let relay = start_relay(|_| {});
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    // Only the relay may end this session: were the host to time out first and leave, the relay would
+    // rightly record that the host ended it.
+    let mut cfg = host_config(&relay, Permissions::VIEW_ONLY);
+    cfg.timeouts.e2e_idle = Duration::from_secs(30);
+    let mut host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
     let code = host.next_code().await.to_string();
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let mut viewer = Proc::spawn(

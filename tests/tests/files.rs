@@ -217,7 +217,15 @@ async fn fetching_into_a_folder_that_does_not_exist_yet_creates_it() {
 async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
     let data = tempfile::tempdir().expect("temp");
     let dir = data.path().to_str().expect("utf-8");
-    let mut relay = Proc::spawn("tether-relay", &["--listen", "127.0.0.1:0", "--data-dir", dir]);
+    // The restarted relay needs this port back: take one outside the kernel's ephemeral range (32768 and
+    // up), so no test binding port 0 meanwhile can be given it.
+    let first = std::process::id() % 12_000;
+    let port = (0..12_000u32)
+        .map(|i| 20_000 + ((first + i) % 12_000) as u16)
+        .find(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port");
+    let listen = format!("127.0.0.1:{port}");
+    let mut relay = Proc::spawn("tether-relay", &["--listen", &listen, "--data-dir", dir]);
     let addr = relay.line("listening").await;
     let fingerprint: tether_shared::tls::Fingerprint = relay.line("fingerprint").await.parse().expect("fp");
     let spec = tether_shared::net::RelaySpec {
@@ -395,14 +403,15 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_sees_transfers_under_way_and_can_stop_one_or_all() {
-    // The relay holds each session to 10 MB/s, so 60 MB files are still on their way when the user acts.
+    // The relay holds each session to 10 MB/s, so 250 MB files are still on their way when the user acts,
+    // however slow the machine running the test.
     let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 10_000_000);
     let registry = Transfers::default();
     let listed = registry.clone();
     let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| cfg.session.files.transfers = listed);
-    make_file(&fh.share.path().join("big.bin"), 60_000_000);
+    make_file(&fh.share.path().join("big.bin"), 250_000_000);
     let local = tempfile::tempdir().expect("temp");
-    make_file(&local.path().join("up.bin"), 60_000_000);
+    make_file(&local.path().join("up.bin"), 250_000_000);
     let code = fh.host.next_code().await;
     let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
     let handle = match fh.host.next_event().await {
@@ -425,12 +434,12 @@ async fn the_user_sees_transfers_under_way_and_can_stop_one_or_all() {
     let mut shown: Vec<_> = running.iter().map(|t| (t.direction, t.what.as_str())).collect();
     shown.sort_by_key(|(d, _)| *d == Direction::FromTechnician);
     assert_eq!(shown, [(Direction::ToTechnician, "Shared/big.bin"), (Direction::FromTechnician, "up.bin")]);
-    assert!(running.iter().all(|t| t.progress.is_some_and(|p| p.total == 60_000_000)), "{running:?}");
+    assert!(running.iter().all(|t| t.progress.is_some_and(|p| p.total == 250_000_000)), "{running:?}");
 
     // Stop on the fetch: it ends, with nothing left behind; the upload goes on.
     let fetch_id = running.iter().find(|t| t.direction == Direction::ToTechnician).expect("fetch").id;
     registry.stop(fetch_id);
-    let within = Duration::from_secs(5);
+    let within = Duration::from_secs(20);
     let fetched = tokio::time::timeout(within, fetch.result()).await.expect("the fetch stops");
     assert_eq!(fetched, Err(FileError::Cancelled));
     assert!(tree(to.path()).is_empty(), "nothing of the fetch is left: {:?}", tree(to.path()));

@@ -13,6 +13,7 @@ use tether_host::session::SessionEnd;
 use tether_host::{HostError, HostEvent};
 use tether_relay::Tap;
 use tether_shared::code::{Nameplate, Secret};
+use tether_shared::flow::MAX_IN_FLIGHT;
 use tether_shared::net::pairing::Restart;
 use tether_shared::net::ClientError;
 use tether_shared::pake;
@@ -56,13 +57,20 @@ async fn altering_packets_mid_session_ends_it_on_both_sides() {
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
     let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    let first = viewer.next_frame(None).await.expect("frame");
+    viewer.next_frame(None).await.expect("frame");
 
     tap.on.store(true, Ordering::Relaxed);
+    // Frames that passed the relay before this are genuine: at most MAX_IN_FLIGHT beyond what is shown.
+    let at_on = viewer.frames().borrow().as_ref().expect("frame").info.seq;
     let why = tokio::time::timeout(Duration::from_secs(15), viewer.closed()).await.expect("viewer notices");
-    assert!(why.to_string().contains("timed out"), "viewer: {why}");
+    // Whichever side times out first, the other may hear it from the relay before its own timer fires.
+    let why = why.to_string();
+    assert!(
+        why.contains("timed out") || why.contains("host's connection to the relay ended"),
+        "viewer: {why}"
+    );
     let latest = viewer.frames().borrow().clone().expect("frame");
-    assert!(latest.info.seq <= first.info.seq + 2, "no altered frame was accepted");
+    assert!(latest.info.seq <= at_on + MAX_IN_FLIGHT as u64, "no altered frame was accepted");
     // The host times out too, or hears first from the relay that the viewer's side gave up.
     match host.report().await.expect("session ran").end {
         SessionEnd::ConnectionLost(why) => {

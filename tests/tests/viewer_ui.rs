@@ -288,7 +288,9 @@ fn an_unreachable_relay_and_a_wrong_fingerprint_say_so() {
     let (headline, detail) = ui.state().error().cloned().expect("error");
     assert!(headline.contains("certificate") || headline.contains("Fingerprint"), "{headline}: {detail}");
     // Nobody listening: unreachable (quickly, not after minutes).
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    // (The socket stays bound and silent for the whole test, so no relay started meanwhile can take it.)
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr");
     let mut app = self::app(
         home.path(),
         ConnectForm {

@@ -66,7 +66,7 @@ async fn assert_view_matches(
     area: Option<(u32, u32, u32, u32)>,
     what: &str,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut frames = viewer.frames();
     loop {
         let full = x.screenshot();
@@ -91,7 +91,7 @@ async fn assert_view_matches(
 }
 
 async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -179,7 +179,7 @@ async fn the_cursor_follows_the_mouse() {
     let mut cursor = viewer.cursor();
     for (px, py) in [(100, 100), (700, 300), (5, 760)] {
         x.run("xdotool", &["mousemove", &px.to_string(), &py.to_string()]);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let state = cursor.borrow_and_update().clone();
             if state.position == Some((px, py)) && state.visible {
@@ -235,7 +235,7 @@ async fn a_monitor_that_changes_size_mid_session_is_followed() {
     x.run("xrandr", &["--delmonitor", "left"]);
     x.run("xrandr", &["--setmonitor", "left", "800/200x600/150+0+0", "none"]);
     let mut last = Some(first.info.seq);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let shown = tokio::time::timeout(Duration::from_secs(10), viewer.next_frame(last))
             .await
@@ -302,7 +302,7 @@ async fn clipboard_text_goes_both_ways_only_with_control() {
         .status()
         .expect("xclip");
     assert!(copy.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, notices.recv()).await.expect("the host's clipboard in time") {

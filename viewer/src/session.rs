@@ -360,7 +360,9 @@ impl ViewerSession {
             let mut input = self.input.lock().await;
             let _ = input.finish();
         }
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.conn.closed()).await;
+        // The host closes within milliseconds; the limit is for a host that hangs (a gone one is noticed
+        // by the relay watch sooner), generous so a busy host still gets to inject all of it.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.conn.closed()).await;
         self.conn.close(CLOSE_NORMAL.into(), b"viewer left");
         // Let the goodbye leave before the caller may exit the process.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.endpoint.wait_idle()).await;

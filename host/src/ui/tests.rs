@@ -156,7 +156,8 @@ fn code_shows_and_new_code_notifies() {
     assert!(t.shows("Connecting"));
     t.feed.send(HostEvent::Code { code: code(), expires_in: Duration::from_secs(600) });
     t.wait_for("482-913-5071");
-    assert!(t.shows("Expires in 10:00") || t.shows("Expires in 9:59"), "countdown shows");
+    // The countdown runs on the real clock: a slow machine may take a few seconds to get here.
+    assert!(t.shows("Expires in 10:00") || t.shows("Expires in 9:5"), "countdown shows");
     t.click("New code");
     assert!(t.shows("Getting a new code"));
     let notify = t.feed.with(|e| e.new_code.clone());

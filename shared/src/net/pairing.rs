@@ -21,6 +21,10 @@ use crate::pake::{self, SessionKeys};
 use crate::relay_proto::{ClientToRelay, RelayToClient, Role, VerifiedTechnician};
 use crate::tls::{self, Fingerprint, Identity};
 
+/// How long the relay watch waits, after the relay says the peer left, for the peer's own end-to-end
+/// goodbye. The two set off together; on any working path the goodbye is milliseconds behind.
+const GOODBYE_GRACE: Duration = Duration::from_millis(250);
+
 /// A paired session: the end-to-end connection plus the control link that keeps the relay's route alive.
 #[derive(Debug)]
 pub struct Session {
@@ -63,6 +67,13 @@ impl Session {
                 tokio::select! {
                     msg = link.recv() => match msg {
                         Ok(RelayToClient::PeerGone) => {
+                            // A peer that left on purpose said why end to end, and that goodbye can
+                            // arrive just after the relay's word: wait a moment for it, so the session
+                            // ends with the peer's own reason ("the user stopped sharing").
+                            let goodbye = tokio::time::timeout(GOODBYE_GRACE, conn.closed()).await;
+                            if let Ok(quinn::ConnectionError::ApplicationClosed(_)) = goodbye {
+                                break;
+                            }
                             on_event(RelayEvent::PeerGone(None));
                             conn.close(CLOSE_PEER_GONE.into(), b"the other side left (relay)");
                             break;
