@@ -278,7 +278,9 @@ async fn fetch(
             return Err(failed(e));
         }
     };
-    let tree = match tokio::task::spawn_blocking(move || tree::scan(&local)).await {
+    // Named as the technician knows it: the last component, or the share's name for a whole share.
+    let name = path.last().cloned().unwrap_or_default();
+    let tree = match tokio::task::spawn_blocking(move || tree::scan_as(&local, &name)).await {
         Ok(Ok(tree)) => tree,
         Ok(Err(e)) => {
             let _ = reply_refusal(send, &FileRequest::Fetch { path: path.to_vec(), id }, e.clone()).await;

@@ -141,14 +141,15 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
     };
     cfg.timeouts.e2e_idle = Duration::from_secs(cli.idle_timeout_secs);
     for folder in &cli.share {
-        let name = folder
-            .canonicalize()
-            .with_context(|| format!("--share {}", folder.display()))?
+        // Resolved once, now: the share is the folder the user pointed at, even if given through a link
+        // (the file engine refuses links inside it) or as `.`.
+        let real = folder.canonicalize().with_context(|| format!("--share {}", folder.display()))?;
+        let name = real
             .file_name()
             .and_then(|n| n.to_str())
             .map(str::to_owned)
             .with_context(|| format!("--share {}: the folder needs a name", folder.display()))?;
-        cfg.session.files.shared.push((name, folder.clone()));
+        cfg.session.files.shared.push((name, real));
     }
     if let Some(dir) = &cli.incoming {
         // Made now, so a mistyped or unwritable folder fails at start, not at the technician's first file.

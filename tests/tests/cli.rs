@@ -138,7 +138,11 @@ async fn the_command_lines_list_send_and_fetch_files_into_folders_they_create() 
     // Neither the host's incoming folder nor the viewer's destination exists yet.
     let (incoming, to) = (dir.path().join("in/coming"), dir.path().join("fetched/here"));
     let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
-    let (share_arg, incoming_arg) = (path(&share), path(&incoming));
+    // The user shares the folder through a link to it: the link is the user's choice, and the share is
+    // what it points to (links inside a share are still never followed).
+    let link = dir.path().join("reports-link");
+    std::os::unix::fs::symlink(&share, &link).expect("symlink");
+    let (share_arg, incoming_arg) = (path(&link), path(&incoming));
     let host_args =
         ["--grant", "view,files", "--share", &share_arg, "--incoming", &incoming_arg, "--accept-uploads"];
     let mut host = host(&relay, &host_args);
@@ -150,13 +154,15 @@ async fn the_command_lines_list_send_and_fetch_files_into_folders_they_create() 
     let mut viewer = Proc::spawn("tether-viewer", &[
         "--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--code", &code,
         "--want", "view,files", "--list", "Reports", "--upload", &upload,
-        "--fetch", "Reports/summary é.txt", "--to", &to_arg,
+        "--fetch", "Reports/summary é.txt", "--fetch", "Reports", "--to", &to_arg,
     ]);
     assert_eq!(viewer.line("granted").await, "view, files");
     assert_eq!(viewer.line("entry").await, "f 17 summary é.txt");
     assert_eq!(viewer.line("uploaded").await, "fix.sh");
     assert_eq!(viewer.line("fetched").await, "summary é.txt");
+    assert_eq!(viewer.line("fetched").await, "Reports", "a whole share comes under its shared name");
     assert!(viewer.wait().await.success());
+    assert_eq!(std::fs::read(to.join("Reports/summary é.txt")).expect("fetched"), b"what the user has");
     assert_eq!(std::fs::read(incoming.join("fix.sh")).expect("uploaded"), b"#!/bin/sh\necho fixed\n");
     assert_eq!(std::fs::read(to.join("summary é.txt")).expect("fetched"), b"what the user has");
     assert_eq!(host.line("received").await, "fix.sh");

@@ -214,6 +214,25 @@ async fn fetching_into_a_folder_that_does_not_exist_yet_creates_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_shared_folder_is_fetched_under_the_name_it_is_shared_by() {
+    let relay = start_relay(|_| {});
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |_| {});
+    let share = fh.share.path();
+    std::fs::create_dir_all(share.join("logs/old")).expect("mkdir");
+    std::fs::create_dir_all(share.join("empty")).expect("mkdir");
+    make_file(&share.join("logs/app.log"), 300_000);
+    make_file(&share.join("notes ü.txt"), 1_000);
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let to = tempfile::tempdir().expect("temp");
+    // On disk the share is a temporary folder with a random name; the technician browsed it as "Shared".
+    let names = viewer.files().fetch(vec!["Shared".into()], to.path().to_path_buf()).result().await;
+    assert_eq!(names.expect("fetched"), vec!["Shared"]);
+    assert_eq!(tree(&to.path().join("Shared")), tree(share));
+    assert_eq!(tree(share).len(), 5, "two folders with files, an empty one and two files");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
     let data = tempfile::tempdir().expect("temp");
     let dir = data.path().to_str().expect("utf-8");

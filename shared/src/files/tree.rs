@@ -25,12 +25,18 @@ impl LocalTree {
 
 /// Scan `path` (a file or a folder) into a tree whose top entry is named like `path`.
 pub fn scan(path: &Path) -> Result<LocalTree, FileError> {
-    let meta = fs::symlink_metadata(path).map_err(|e| FileError::from_io(&e, &path.display().to_string()))?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| FileError::BadName(format!("{} has no usable name", path.display())))?
-        .to_owned();
+        .ok_or_else(|| FileError::BadName(format!("{} has no usable name", path.display())))?;
+    scan_as(path, name)
+}
+
+/// Scan `path` into a tree whose top entry is named `name`: a shared folder is sent under the name the
+/// technician browsed it by, whatever its folder is called on disk (`--share .` has no name of its own).
+pub fn scan_as(path: &Path, name: &str) -> Result<LocalTree, FileError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| FileError::from_io(&e, &path.display().to_string()))?;
+    let name = name.to_owned();
     check_component(&name).map_err(|e| FileError::BadName(e.to_string()))?;
     let mut tree = LocalTree::default();
     if meta.file_type().is_symlink() {

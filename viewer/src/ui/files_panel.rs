@@ -215,7 +215,7 @@ impl FilesPanel {
                             ui.label(&entry.name);
                             ui.weak(human::bytes(entry.size));
                         }
-                        if !self.path.is_empty() && ui.small_button("Fetch").clicked() {
+                        if ui.small_button("Fetch").clicked() {
                             fetch = Some(entry.name.clone());
                         }
                         ui.end_row();
