@@ -132,27 +132,25 @@ impl FilesPanel {
                     ui.colored_label(egui::Color32::from_rgb(190, 40, 40), format!("Failed: {why}"));
                 }
                 None => {
-                    let p = *row.progress.borrow();
-                    ui.horizontal(|ui| {
-                        match p {
-                            Some(p) if p.total > 0 => {
-                                let fraction = p.done as f32 / p.total as f32;
-                                ui.add(
-                                    egui::ProgressBar::new(fraction).text(p.describe()).desired_width(300.0),
-                                );
-                            }
-                            _ => {
-                                ui.add(
-                                    egui::ProgressBar::new(0.0)
-                                        .text("waiting for the host…")
-                                        .desired_width(260.0),
-                                );
-                            }
-                        }
+                    let p = (*row.progress.borrow()).filter(|p| p.total > 0);
+                    // The bar takes the panel's width beside Cancel, and the numbers go on a line of their
+                    // own: a long description must not widen the panel (and shrink the remote screen).
+                    let row_size = egui::vec2(ui.available_width(), ui.spacing().interact_size.y);
+                    let layout = egui::Layout::right_to_left(egui::Align::Center);
+                    ui.allocate_ui_with_layout(row_size, layout, |ui| {
                         if ui.button("Cancel").clicked() {
                             row.cancel.cancel();
                         }
+                        let fraction = p.map_or(0.0, |p| p.done as f32 / p.total as f32);
+                        let bar = egui::ProgressBar::new(fraction).show_percentage();
+                        ui.add(bar.desired_width(ui.available_width()));
                     });
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(
+                            p.map_or("waiting for the host…".to_string(), |p| p.describe()),
+                        ))
+                        .wrap(),
+                    );
                 }
             }
         }
