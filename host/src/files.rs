@@ -94,6 +94,24 @@ impl Default for FilesConfig {
     }
 }
 
+impl FilesConfig {
+    /// Share `folder` under `name`, or under `name (2)`, `name (3)`… when an earlier share already has
+    /// that name (`~/Documents` and `/media/usb/Documents`): every share stays reachable. Sharing the
+    /// same folder twice keeps the first. Returns the name the technician sees.
+    pub fn add_share(&mut self, name: &str, folder: PathBuf) -> String {
+        if let Some((known, _)) = self.shared.iter().find(|(_, f)| *f == folder) {
+            return known.clone();
+        }
+        let taken = |candidate: &str| self.shared.iter().any(|(n, _)| n == candidate);
+        let chosen = std::iter::once(name.to_owned())
+            .chain((2u32..).map(|n| format!("{name} ({n})")))
+            .find(|candidate| !taken(candidate))
+            .unwrap_or_else(|| unreachable!("an endless list of names always has a free one"));
+        self.shared.push((chosen.clone(), folder));
+        chosen
+    }
+}
+
 /// State shared by the request handlers of one session.
 struct Files {
     cfg: FilesConfig,
@@ -339,4 +357,20 @@ async fn list(shared: &[(String, PathBuf)], path: &[String]) -> Result<Vec<Liste
     }
     out.sort_by(|a, b| (!a.is_dir, &a.name).cmp(&(!b.is_dir, &b.name)));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_with_the_same_name_all_stay_reachable() {
+        let mut cfg = FilesConfig::default();
+        assert_eq!(cfg.add_share("Documents", "/home/ana/Documents".into()), "Documents");
+        assert_eq!(cfg.add_share("Documents", "/media/usb/Documents".into()), "Documents (2)");
+        assert_eq!(cfg.add_share("Documents", "/home/ana/Documents".into()), "Documents", "same folder");
+        assert_eq!(cfg.add_share("Documents", "/srv/Documents".into()), "Documents (3)");
+        let names: Vec<&str> = cfg.shared.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Documents", "Documents (2)", "Documents (3)"]);
+    }
 }

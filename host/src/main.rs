@@ -149,7 +149,7 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
             .and_then(|n| n.to_str())
             .map(str::to_owned)
             .with_context(|| format!("--share {}: the folder needs a name", folder.display()))?;
-        cfg.session.files.shared.push((name, real));
+        cfg.session.files.add_share(&name, real);
     }
     if let Some(dir) = &cli.incoming {
         // Made now, so a mistyped or unwritable folder fails at start, not at the technician's first file.
