@@ -263,6 +263,11 @@ fn browse_the_hosts_shared_folder_and_fetch_a_file() {
     step_until(&mut ui, "the transfer done", |app| app.live().is_some_and(|l| l.files.active() == 0));
     ui.get_by_label_contains("Done: summary.txt");
     assert_eq!(std::fs::read(&fetched).expect("fetched"), SUMMARY);
+    // Finished transfers stay listed until the technician clears them.
+    ui.get_by_label("Clear finished").click();
+    ui.run_steps(2);
+    assert!(ui.query_by_label_contains("Done: summary.txt").is_none(), "cleared");
+    ui.get_by_label("None yet.");
     drop(rig.shared);
 }
 

@@ -15,13 +15,17 @@ pub struct Progress {
 
 impl Progress {
     /// "328.2 MB of 838.9 MB · 146.2 MB/s · 3 s left", as both windows and the command line show it.
+    /// Before the first rate is known it says "starting" rather than "0 bytes/s · time left unknown".
     pub fn describe(&self) -> String {
+        let amounts = format!("{} of {}", human::bytes(self.done), human::bytes(self.total));
+        if self.rate <= 0.0 {
+            return if self.done < self.total { format!("{amounts} · starting") } else { amounts };
+        }
         let left = match self.eta {
             Some(eta) => format!("{} left", human::duration(eta)),
             None => "time left unknown".to_owned(),
         };
-        let rate = human::bytes(self.rate as u64);
-        format!("{} of {} · {rate}/s · {left}", human::bytes(self.done), human::bytes(self.total))
+        format!("{amounts} · {}/s · {left}", human::bytes(self.rate as u64))
     }
 }
 
@@ -74,6 +78,10 @@ mod tests {
         assert_eq!(p.describe(), "328.2 MB of 838.9 MB · 146.2 MB/s · time left unknown");
         let p = Progress { eta: Some(Duration::from_secs(125)), ..p };
         assert_eq!(p.describe(), "328.2 MB of 838.9 MB · 146.2 MB/s · 2 min 05 s left");
+        let starting = Progress { done: 0, total: 838_860_800, rate: 0.0, eta: None };
+        assert_eq!(starting.describe(), "0 bytes of 838.9 MB · starting");
+        let resumed_whole = Progress { done: 17, total: 17, rate: 0.0, eta: None };
+        assert_eq!(resumed_whole.describe(), "17 bytes of 17 bytes");
     }
 
     #[test]

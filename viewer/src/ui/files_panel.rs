@@ -1,6 +1,7 @@
 //! The files panel: send files to the host (drop them on the window, or type a path), browse the
 //! folders the host shares and fetch from them, and every transfer with a progress bar, rate, time
-//! left and Cancel. Results stay listed, so the technician sees what went where (or why not).
+//! left and Cancel. Results stay listed, so the technician sees what went where (or why not), until they
+//! clear the finished ones.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -117,10 +118,21 @@ impl FilesPanel {
         });
         self.browse(ui, files, rt, downloads);
         ui.separator();
-        ui.heading("Transfers");
+        let finished = |row: &Row| row.result.lock().map_or(true, |r| r.is_some());
+        ui.horizontal(|ui| {
+            ui.heading("Transfers");
+            if self.rows.iter().any(finished) && ui.small_button("Clear finished").clicked() {
+                self.rows.retain(|row| !finished(row));
+            }
+        });
         if self.rows.is_empty() {
             ui.label("None yet.");
         }
+        // Newest first; a long session's list scrolls inside the panel instead of running off it.
+        egui::ScrollArea::vertical().id_salt("transfers").show(ui, |ui| self.transfer_rows(ui));
+    }
+
+    fn transfer_rows(&self, ui: &mut egui::Ui) {
         for row in self.rows.iter().rev() {
             ui.label(&row.label);
             let result = row.result.lock().ok().and_then(|r| r.clone());
