@@ -407,6 +407,15 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
     let up = local.path().join("note.txt");
     std::fs::write(&up, b"hello").expect("write");
 
+    // The technician gives up while the user is still reading the question: the question is withdrawn.
+    let waiting = viewer.files().upload(&up);
+    let mut q =
+        tokio::time::timeout(Duration::from_secs(10), questions.recv()).await.expect("asked").expect("open");
+    waiting.cancel();
+    assert_eq!(waiting.result().await, Err(FileError::Cancelled));
+    tokio::time::timeout(Duration::from_secs(10), q.reply.closed()).await.expect("the question is withdrawn");
+    assert!(tree(fh.incoming.path()).is_empty());
+
     let (denied, ()) =
         tokio::join!(viewer.files().upload(&up).result(), answer(&mut questions, Decision::Deny));
     assert_eq!(denied, Err(FileError::Declined));

@@ -281,6 +281,16 @@ impl HostApp {
             let folder = self.incoming.clone();
             self.uploads.push_back(UploadDialog { request, who, folder, arming: Default::default() });
         }
+        // A technician who stopped sending (cancelled, or left) is no longer waiting for an answer.
+        let log = &mut self.log;
+        self.uploads.retain(|dialog| {
+            let waiting = !dialog.request.reply.is_closed();
+            if !waiting {
+                let what = dialog.request.names.join(", ");
+                log.add(format!("{} stopped sending {what} before you answered.", dialog.who));
+            }
+            waiting
+        });
         match self.attempt.done.try_recv() {
             Ok(result) => self.finish(&result),
             Err(oneshot::error::TryRecvError::Empty) => {}

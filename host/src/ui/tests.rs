@@ -327,6 +327,26 @@ fn a_double_click_cannot_answer_the_next_question() {
 }
 
 #[test]
+fn a_question_the_technician_withdrew_leaves_the_screen() {
+    let mut t = setup();
+    let (_handle, _to_viewer) = t.connect(Permissions::ALL);
+    let (reply, decision) = oneshot::channel();
+    let request = ConsentRequest {
+        technician: "Sam".into(),
+        names: vec!["tool.exe".into()],
+        files: 1,
+        bytes: 10,
+        reply,
+    };
+    t.feed.with(|e| e.uploads.try_send(request).expect("queue"));
+    t.wait_for("tool.exe");
+    assert!(t.shows("Allow once"));
+    drop(decision); // the technician cancelled: the engine stopped waiting for the answer
+    t.wait_for("stopped sending tool.exe before you answered");
+    assert!(!t.shows("Allow once"), "no question is left that nobody waits for");
+}
+
+#[test]
 fn files_moving_show_with_progress_and_each_stops_alone() {
     let mut t = setup();
     let (_handle, _to_viewer) = t.connect(Permissions::ALL);

@@ -248,7 +248,15 @@ where
         write(w, &ReceiverMsg::Decline(e.clone())).await?;
         return Err(e);
     }
-    if let Err(e) = consent(entries.clone(), total).await {
+    // A sender sends nothing between its offer and our answer, so anything on the stream while the user
+    // thinks (its end, a reset) means it gave up: the question is withdrawn (its future dropped).
+    // (Biased: an answer that is ready at once, as for a fetch, never reads from the stream.)
+    let answer = tokio::select! {
+        biased;
+        answer = consent(entries.clone(), total) => answer,
+        gone = sender_gave_up(r) => return Err(gone),
+    };
+    if let Err(e) = answer {
         write(w, &ReceiverMsg::Decline(e.clone())).await?;
         return Err(e);
     }
@@ -290,6 +298,16 @@ where
             let _ = write(w, &ReceiverMsg::Failed(e.clone())).await;
             Err(e)
         }
+    }
+}
+
+/// Resolves when the stream yields anything at all while the user is asked: its end or an error (the
+/// sender cancelled or left), or bytes before the answer (a sender that does not follow the protocol).
+async fn sender_gave_up<R: AsyncRead + Unpin>(r: &mut R) -> FileError {
+    let mut byte = [0u8; 1];
+    match r.read(&mut byte).await {
+        Ok(1..) => FileError::Protocol("data sent before the receiver answered the offer".into()),
+        Ok(0) | Err(_) => FileError::Cancelled,
     }
 }
 
