@@ -110,6 +110,15 @@ impl Test {
         panic!("{label:?} never showed");
     }
 
+    /// Sam asks to send `names` (`files` files, `bytes` in all); the receiver gets the user's answer.
+    fn ask_upload(&mut self, names: &[&str], files: usize, bytes: u64) -> oneshot::Receiver<Decision> {
+        let (reply, decision) = oneshot::channel();
+        let names = names.iter().map(|n| n.to_string()).collect();
+        let request = ConsentRequest { technician: "Sam".into(), names, files, bytes, reply };
+        self.feed.with(|e| e.uploads.try_send(request).expect("queue"));
+        decision
+    }
+
     fn shows(&self, label: &str) -> bool {
         self.harness.query_all_by_label_contains(label).next().is_some()
     }
@@ -270,15 +279,7 @@ fn chat_shows_incoming_and_sends_outgoing() {
 fn incoming_files_are_asked_about_and_logged() {
     let mut t = setup();
     let (_handle, _to_viewer) = t.connect(Permissions::ALL);
-    let (reply, decision) = oneshot::channel();
-    let request = ConsentRequest {
-        technician: "Sam".into(),
-        names: vec!["fix.sh".into(), "notes.txt".into()],
-        files: 2,
-        bytes: 1_500_000,
-        reply,
-    };
-    t.feed.with(|e| e.uploads.try_send(request).expect("queue"));
+    let decision = t.ask_upload(&["fix.sh", "notes.txt"], 2, 1_500_000);
     t.wait_for("wants to send you files");
     assert!(t.shows("2 files (1.5 MB)"));
     assert!(t.shows("fix.sh"));
@@ -302,11 +303,7 @@ fn a_double_click_cannot_answer_the_next_question() {
     let (_handle, _to_viewer) = t.connect(Permissions::ALL);
     let mut decisions = Vec::new();
     for name in ["first.txt", "second.txt"] {
-        let (reply, decision) = oneshot::channel();
-        let request =
-            ConsentRequest { technician: "Sam".into(), names: vec![name.into()], files: 1, bytes: 10, reply };
-        t.feed.with(|e| e.uploads.try_send(request).expect("queue"));
-        decisions.push(decision);
+        decisions.push(t.ask_upload(&[name], 1, 10));
     }
     t.wait_for("first.txt");
     // Two clicks in quick succession, one frame apart: the first answers the first card...
@@ -330,15 +327,7 @@ fn a_double_click_cannot_answer_the_next_question() {
 fn a_question_the_technician_withdrew_leaves_the_screen() {
     let mut t = setup();
     let (_handle, _to_viewer) = t.connect(Permissions::ALL);
-    let (reply, decision) = oneshot::channel();
-    let request = ConsentRequest {
-        technician: "Sam".into(),
-        names: vec!["tool.exe".into()],
-        files: 1,
-        bytes: 10,
-        reply,
-    };
-    t.feed.with(|e| e.uploads.try_send(request).expect("queue"));
+    let decision = t.ask_upload(&["tool.exe"], 1, 10);
     t.wait_for("tool.exe");
     assert!(t.shows("Allow once"));
     drop(decision); // the technician cancelled: the engine stopped waiting for the answer
