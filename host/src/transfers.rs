@@ -27,7 +27,8 @@ pub struct Transfer {
     pub direction: Direction,
     /// What moves, as the user knows it: `Shared/report.pdf`, or the names of the files sent in.
     pub what: String,
-    /// `None` until the first bytes (an upload waits for the user's answer first).
+    /// `None` until the transfer is under way: the receiver accepted it (an upload waits for the user's
+    /// answer first); from then on bytes, rate and time left.
     pub progress: Option<Progress>,
     stop: CancellationToken,
 }
