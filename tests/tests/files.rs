@@ -43,6 +43,27 @@ fn make_file(path: &Path, len: u64) {
     out.flush().expect("flush");
 }
 
+/// The tests here that write hundreds of megabytes take turns, so this binary's peak disk use stays near
+/// 2 GiB however its test threads interleave. (CI once ran out of disk when three of them overlapped.)
+static BIG_FILES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Wait for a turn at writing big files, then check the temporary folder has room for `bytes` more, so a
+/// machine short of disk fails here with the numbers rather than with a `DiskFull` mid-transfer.
+async fn big_files_turn(bytes: u64) -> tokio::sync::MutexGuard<'static, ()> {
+    let turn = BIG_FILES.lock().await;
+    let tmp = std::env::temp_dir();
+    let fs = rustix::fs::statvfs(&tmp).expect("statvfs of the temporary folder");
+    let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+    assert!(
+        free > bytes + (256 << 20),
+        "this test writes {} MiB under {} and leaves 256 MiB spare, but only {} MiB is free",
+        bytes >> 20,
+        tmp.display(),
+        free >> 20
+    );
+    turn
+}
+
 fn b3(path: &Path) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new();
     hasher.update_mmap(path).expect("hash");
@@ -112,6 +133,8 @@ fn files_viewer_config(relay: &TestRelay) -> tether_viewer::session::ViewerConfi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gibibyte_each_way_arrives_with_matching_blake3() {
+    // One way at a time, each leg's files removed after it: 2 GiB on disk at most.
+    let _turn = big_files_turn(2 << 30).await;
     let relay = start_relay(|_| {});
     let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |_| {});
     let code = fh.host.next_code().await;
@@ -119,20 +142,24 @@ async fn a_gibibyte_each_way_arrives_with_matching_blake3() {
     let local = tempfile::tempdir().expect("temp");
     let up = local.path().join("upload.bin");
     make_file(&up, 1 << 30);
-    make_file(&fh.share.path().join("download.bin"), (1 << 30) + 12345);
 
     let upload = viewer.files().upload(&up);
     let mut progress = upload.progress();
     assert_eq!(upload.result().await.expect("uploaded"), vec!["upload.bin"]);
     let last = (*progress.borrow_and_update()).expect("progress was reported");
     assert_eq!((last.done, last.total), (1 << 30, 1 << 30));
-    assert_eq!(b3(&fh.incoming.path().join("upload.bin")), b3(&up));
+    let uploaded = fh.incoming.path().join("upload.bin");
+    assert_eq!(b3(&uploaded), b3(&up));
+    std::fs::remove_file(&up).expect("remove");
+    std::fs::remove_file(&uploaded).expect("remove");
 
+    let shared = fh.share.path().join("download.bin");
+    make_file(&shared, (1 << 30) + 12345);
     let fetched = tempfile::tempdir().expect("temp");
     let fetch =
         viewer.files().fetch(vec!["Shared".into(), "download.bin".into()], fetched.path().to_path_buf());
     assert_eq!(fetch.result().await.expect("fetched"), vec!["download.bin"]);
-    assert_eq!(b3(&fetched.path().join("download.bin")), b3(&fh.share.path().join("download.bin")));
+    assert_eq!(b3(&fetched.path().join("download.bin")), b3(&shared));
     assert_eq!(tree(fetched.path()).len(), 1, "no temporary files left");
 
     match fh.host.next_event().await {
@@ -234,6 +261,7 @@ async fn a_whole_shared_folder_is_fetched_under_the_name_it_is_shared_by() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
+    let _turn = big_files_turn(800 << 20).await;
     let data = tempfile::tempdir().expect("temp");
     let dir = data.path().to_str().expect("utf-8");
     // The restarted relay needs this port back: take one outside the kernel's ephemeral range (32768 and
@@ -433,6 +461,7 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
 async fn the_user_sees_transfers_under_way_and_can_stop_one_or_all() {
     // The relay holds each session to 10 MB/s, so 250 MB files are still on their way when the user acts,
     // however slow the machine running the test.
+    let _turn = big_files_turn(1000 << 20).await;
     let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 10_000_000);
     let registry = Transfers::default();
     let listed = registry.clone();
