@@ -1,9 +1,10 @@
 //! File transfer through a real relay: exact (BLAKE3) both ways at 1 GiB, folder trees, a relay killed and
-//! restarted mid-transfer, tampering on the path, disk full, consent, permissions and path escapes.
+//! restarted mid-transfer, tampering on the path, too little room and disk full, consent, permissions and
+//! path escapes.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -387,41 +388,101 @@ async fn bytes_flipped_on_the_path_never_reach_the_file() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_fails_clearly_on_both_sides_and_leaves_no_partial_file() {
-    let mount = tempfile::tempdir().expect("temp");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(mount.path())
-        .status()
-        .expect("mount runs");
-    assert!(mounted.success(), "mounting a small tmpfs needs root (CI runs as root)");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
+/// A small tmpfs of `size` (`"4m"`), unmounted when the guard goes.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success(), "mounting a small tmpfs needs root (CI runs as root)");
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// The host's next file failure (the session's `Connected` passes by).
+async fn host_file_failure(host: &mut TestHost) -> FileError {
+    loop {
+        match host.next_event().await {
+            HostEvent::File(FileEvent::Failed { error, .. }) => return error,
+            HostEvent::Connected { .. } => continue,
+            other => panic!("the user is told, got {other:?}"),
         }
     }
-    let _unmount = Unmount(mount.path().to_path_buf());
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_larger_than_the_free_space_is_refused_before_a_byte_moves() {
+    let disk = SmallDisk::mount("4m");
     let relay = start_relay(|_| {});
     let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| {
-        cfg.session.files.incoming = Some(mount.path().to_path_buf())
+        cfg.session.files.incoming = Some(disk.path().to_path_buf())
     });
     let code = fh.host.next_code().await;
     let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
     let local = tempfile::tempdir().expect("temp");
     let up = local.path().join("too big.bin");
     make_file(&up, 16 << 20);
-    assert_eq!(viewer.files().upload(&up).result().await, Err(FileError::DiskFull), "the technician is told");
-    assert!(tree(mount.path()).is_empty(), "no partial data: {:?}", tree(mount.path()));
-    loop {
-        match fh.host.next_event().await {
-            HostEvent::File(FileEvent::Failed { error, .. }) => break assert_eq!(error, FileError::DiskFull),
-            HostEvent::Connected { .. } => continue,
-            other => panic!("the user is told, got {other:?}"),
-        }
-    }
+    let upload = viewer.files().upload(&up);
+    let progress = upload.progress();
+    let refused = upload.result().await;
+    assert!(
+        matches!(refused, Err(FileError::NoRoom { needed, free }) if needed == 16 << 20 && free <= 4 << 20),
+        "the technician is told how much is needed and free: {refused:?}"
+    );
+    let shown = refused.expect_err("refused").to_string();
+    assert!(shown.contains("16.8 MB needed"), "{shown}");
+    assert!(progress.borrow().is_none(), "nothing moved: {:?}", *progress.borrow());
+    assert!(tree(disk.path()).is_empty(), "nothing written: {:?}", tree(disk.path()));
+    assert!(matches!(host_file_failure(&mut fh.host).await, FileError::NoRoom { .. }), "the user is told");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_fills_up_mid_transfer_fails_clearly_on_both_sides_and_leaves_no_partial_file() {
+    // 12 MiB fits on the 16 MiB disk when offered; then something else takes 8 MiB of it. The relay holds
+    // the session to 2 MB/s, so the upload is still under way when that happens.
+    let disk = SmallDisk::mount("16m");
+    let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 2_000_000);
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| {
+        cfg.session.files.incoming = Some(disk.path().to_path_buf())
+    });
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let local = tempfile::tempdir().expect("temp");
+    let up = local.path().join("report.bin");
+    make_file(&up, 12 << 20);
+    let upload = viewer.files().upload(&up);
+    let mut progress = upload.progress();
+    tokio::time::timeout(Duration::from_secs(20), progress.wait_for(|p| p.is_some_and(|p| p.done > 0)))
+        .await
+        .expect("bytes flow")
+        .expect("progress");
+    let filler = disk.path().join("someone else's file");
+    make_file(&filler, 8 << 20);
+
+    assert_eq!(upload.result().await, Err(FileError::DiskFull), "the technician is told");
+    assert_eq!(
+        tree(disk.path()),
+        vec![("someone else's file".to_owned(), Some(b3(&filler)))],
+        "no partial data"
+    );
+    assert_eq!(host_file_failure(&mut fh.host).await, FileError::DiskFull, "the user is told");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,22 @@ use std::path::Path;
 
 use super::proto::CHUNK;
 
+/// Bytes an unprivileged writer may still put on the filesystem holding `dir` (or, for a folder not made
+/// yet, its nearest existing parent). `None` where that cannot be asked (not a Unix system): the transfer
+/// then finds out as it writes.
+pub fn free_space(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let fs = dir.ancestors().find_map(|d| rustix::fs::statvfs(d).ok())?;
+        Some(fs.f_bavail.saturating_mul(fs.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
 /// A reusable buffer for one chunk's bytes.
 pub struct ChunkBuf {
     raw: Vec<u8>,

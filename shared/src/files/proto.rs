@@ -166,6 +166,14 @@ pub enum FileError {
     Io(String),
     #[error("protocol error: {0}")]
     Protocol(String),
+    // New variants go last: the wire tells variants apart by position.
+    /// Found before a byte moved: the offer is larger than the free space where it would be written.
+    #[error(
+        "not enough space on the receiving side: {} needed, {} free",
+        crate::human::bytes(*needed),
+        crate::human::bytes(*free)
+    )]
+    NoRoom { needed: u64, free: u64 },
 }
 
 impl FileError {

@@ -2,15 +2,17 @@
 //!
 //! 1. The offer is checked whole before anything touches the disk: every name ([`super::names`]), every
 //!    parent announced before its children, no duplicates, sizes adding up.
-//! 2. The host user consents (the caller's `consent` future) — or the sender hears why not.
-//! 3. Folders are created; a top-level name that exists gets a numbered name, so nothing is merged into
+//! 2. An offer larger than the free space where it would go is refused ([`FileError::NoRoom`]) before the
+//!    user is asked or a byte moves; a disk that fills up later is still caught as it is written.
+//! 3. The host user consents (the caller's `consent` future) — or the sender hears why not.
+//! 4. Folders are created; a top-level name that exists gets a numbered name, so nothing is merged into
 //!    or overwrites what was there.
-//! 4. Each file is written to a hidden temporary file next to its final place. Every chunk's BLAKE3 is
+//! 5. Each file is written to a hidden temporary file next to its final place. Every chunk's BLAKE3 is
 //!    checked before it is written; at the file's end the file hash (derived from the chunk hashes,
 //!    [`FileDigest`]) is checked, the data synced, and only then does the file appear under its final name — claimed with a hard link, which fails
 //!    rather than replace an existing file (so `report (1).pdf` is chosen atomically), then the temporary
 //!    name is removed.
-//! 5. Any error (checksum, disk full, permission, cancel) removes every temporary file and tells the
+//! 6. Any error (checksum, disk full, permission, cancel) removes every temporary file and tells the
 //!    sender why. A lost connection keeps the verified part in [`Partials`] so a new attempt with the same
 //!    transfer id resumes from the last verified chunk; when the session ends without one, the last
 //!    [`Partials`] handle going away removes those temporary files too.
@@ -84,6 +86,15 @@ impl Partials {
         if let Ok(mut map) = self.0.lock() {
             map.0.insert(id, partial);
         }
+    }
+
+    /// Bytes already verified and kept on disk for transfer `id` (what a resume need not send again).
+    fn verified(&self, id: &TransferId) -> u64 {
+        let map = match self.0.lock() {
+            Ok(map) => map,
+            Err(_) => return 0,
+        };
+        map.0.get(id).map_or(0, |p| p.files.values().map(|f| f.verified).sum())
     }
 
     /// Transfers waiting to be resumed.
@@ -244,7 +255,11 @@ where
         Some(SenderMsg::Failed(e)) => return Err(e), // e.g. the path is not shared
         other => return Err(FileError::Protocol(format!("expected an offer, got {other:?}"))),
     };
-    if let Err(e) = check_offer(&entries, total) {
+    let checked = match check_offer(&entries, total) {
+        Ok(()) => room_for(dest, total.saturating_sub(partials.verified(&id))).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
         write(w, &ReceiverMsg::Decline(e.clone())).await?;
         return Err(e);
     }
@@ -298,6 +313,18 @@ where
             let _ = write(w, &ReceiverMsg::Failed(e.clone())).await;
             Err(e)
         }
+    }
+}
+
+/// Refuse an offer that cannot fit where it would be written (`needed` = bytes not already kept from an
+/// earlier attempt). Without an answer from the filesystem the transfer goes ahead and finds out as it
+/// writes.
+async fn room_for(dest: &Path, needed: u64) -> Result<(), FileError> {
+    let dir = dest.to_path_buf();
+    let free = tokio::task::spawn_blocking(move || super::disk::free_space(&dir)).await.ok().flatten();
+    match free {
+        Some(free) if free < needed => Err(FileError::NoRoom { needed, free }),
+        _ => Ok(()),
     }
 }
 

@@ -408,3 +408,15 @@ async fn a_resume_against_a_changed_source_is_refused() {
     assert_eq!(received, Err(FileError::Corrupted { file: 0 }));
     assert!(listing(dest.path()).is_empty(), "{:?}", listing(dest.path()));
 }
+
+#[cfg(unix)]
+#[test]
+fn free_space_is_asked_of_the_nearest_folder_that_exists() {
+    let dir = tempfile::tempdir().expect("temp");
+    let here = super::disk::free_space(dir.path()).expect("statvfs answers on unix");
+    assert!(here > 0, "a temporary folder with no room left");
+    // A folder the receiver will create: its parent's filesystem is asked (within what others wrote
+    // meanwhile).
+    let later = super::disk::free_space(&dir.path().join("not/made/yet")).expect("a parent exists");
+    assert!(later.abs_diff(here) < 1 << 30, "{later} vs {here}");
+}
