@@ -14,8 +14,10 @@
 //!    name is removed.
 //! 6. Any error (checksum, disk full, permission, cancel) removes every temporary file and tells the
 //!    sender why. A lost connection keeps the verified part in [`Partials`] so a new attempt with the same
-//!    transfer id resumes from the last verified chunk; when the session ends without one, the last
-//!    [`Partials`] handle going away removes those temporary files too.
+//!    transfer id resumes from the last verified chunk; files of a folder that were already committed are
+//!    only confirmed (the sender's file hash against the kept one), never sent or written twice. When the
+//!    session ends without a new attempt, the last [`Partials`] handle going away removes the temporary
+//!    files.
 //!
 //! Network reading, hashing and disk writing overlap: a reader task takes chunks off the stream into a few
 //! reused buffers ([`PIPELINE`] of them, so memory stays bounded) and starts each chunk's hash on a
@@ -54,7 +56,7 @@ struct PartialMap(HashMap<TransferId, Partial>);
 
 impl Drop for PartialMap {
     fn drop(&mut self) {
-        for file in self.0.values().flat_map(|p| p.files.values()) {
+        for file in self.0.values().flat_map(|p| p.files.values()).filter(|f| f.committed.is_none()) {
             if let Err(e) = std::fs::remove_file(&file.temp) {
                 tracing::warn!("could not remove {}: {e}", file.temp.display());
             }
@@ -75,6 +77,8 @@ struct PartialFile {
     size: u64,
     verified: u64,
     digest: FileDigest,
+    /// Already under its final name (this name, in its folder): nothing of it is sent again.
+    committed: Option<String>,
 }
 
 impl Partials {
@@ -154,6 +158,8 @@ struct Open {
     /// `None` while a chunk is being written (or once the file is committed).
     file: Option<DiskFile>,
     committed: Option<String>,
+    /// Committed in an earlier attempt: the sender's `FileEnd` confirms it is still the same file.
+    confirm: bool,
     /// Bytes written since the last background sync was started.
     unsynced: u64,
     /// A background `fdatasync` of the file (on a duplicate handle), started every [`SYNC_EVERY`] bytes.
@@ -224,10 +230,18 @@ impl Attempt {
         self.settle().await;
         let mut partial = Partial { tops: std::mem::take(&mut self.tops), files: HashMap::new() };
         for (i, open) in self.files.drain() {
-            if let (Some(f), None) = (open.file, &open.committed) {
-                let _ = tokio::task::spawn_blocking(move || f.into_file().sync_data()).await;
-                let (temp, size, verified, digest) = (open.temp, open.size, open.verified, open.digest);
-                partial.files.insert(i, PartialFile { temp, size, verified, digest });
+            let (temp, size, verified, digest) = (open.temp, open.size, open.verified, open.digest);
+            match (open.file, open.committed) {
+                (_, Some(name)) => {
+                    let committed = Some(name);
+                    partial.files.insert(i, PartialFile { temp, size, verified, digest, committed });
+                }
+                (Some(f), None) => {
+                    let _ = tokio::task::spawn_blocking(move || f.into_file().sync_data()).await;
+                    let committed = None;
+                    partial.files.insert(i, PartialFile { temp, size, verified, digest, committed });
+                }
+                (None, None) => {} // not reachable after settle(); sent again from the start if so
             }
         }
         partials.keep(self.id, partial);
@@ -426,6 +440,7 @@ async fn prepare(
                             digest: FileDigest::new(size),
                             file,
                             committed: None,
+                            confirm: false,
                             unsynced: 0,
                             syncing: None,
                         }
@@ -438,16 +453,53 @@ async fn prepare(
     Ok(attempt)
 }
 
-/// Reopen a partial file from an earlier attempt, cut back to what was verified.
+/// Reopen a partial file from an earlier attempt, cut back to what was verified; or take up a file the
+/// earlier attempt committed, if it is still there at its size (else it is received again, afresh).
 async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top_level: bool) -> Option<Open> {
     if p.size != size || p.verified > size {
         return None;
     }
+    let (unsynced, syncing) = (0, None);
+    if let Some(committed) = p.committed {
+        let there = tokio::fs::symlink_metadata(dir.join(&committed)).await.ok()?;
+        if !there.is_file() || there.len() != size {
+            return None;
+        }
+        let (temp, verified, digest, file, committed, confirm) =
+            (p.temp, size, p.digest, None, Some(committed), true);
+        return Some(Open {
+            top_level,
+            temp,
+            dir,
+            name,
+            size,
+            verified,
+            digest,
+            file,
+            committed,
+            confirm,
+            unsynced,
+            syncing,
+        });
+    }
     let (path, verified) = (p.temp.clone(), p.verified);
     let file = tokio::task::spawn_blocking(move || DiskFile::resume(&path, verified)).await.ok()?.ok()?;
     let (temp, verified, digest, file) = (p.temp, p.verified, p.digest, Some(file));
-    let (committed, unsynced, syncing) = (None, 0, None);
-    Some(Open { top_level, temp, dir, name, size, verified, digest, file, committed, unsynced, syncing })
+    let (committed, confirm) = (None, false);
+    Some(Open {
+        top_level,
+        temp,
+        dir,
+        name,
+        size,
+        verified,
+        digest,
+        file,
+        committed,
+        confirm,
+        unsynced,
+        syncing,
+    })
 }
 
 /// `name`, or the first `name (n)` that does not exist in `dest`.
@@ -596,6 +648,14 @@ async fn process(
             Incoming::Msg(SenderMsg::Chunk { .. }) => return Err(bad("a chunk without its bytes".into())),
             Incoming::Msg(SenderMsg::FileEnd { file, hash }) => {
                 let open = attempt.files.get_mut(&file).ok_or_else(|| bad(format!("no file {file}")))?;
+                if open.confirm {
+                    // Committed in an earlier attempt: the sender's file must still be the one kept.
+                    open.confirm = false;
+                    if open.digest.finish() != hash {
+                        return Err(Fatal(FileError::Corrupted { file }));
+                    }
+                    continue;
+                }
                 if open.verified != open.size || open.committed.is_some() {
                     return Err(bad(format!("file {file} ended at {} of {}", open.verified, open.size)));
                 }
@@ -608,7 +668,7 @@ async fn process(
                 }
             }
             Incoming::Msg(SenderMsg::Done) => {
-                if let Some((i, _)) = attempt.files.iter().find(|(_, o)| o.committed.is_none()) {
+                if let Some((i, _)) = attempt.files.iter().find(|(_, o)| o.committed.is_none() || o.confirm) {
                     return Err(bad(format!("done before file {i} was sent")));
                 }
                 // Top-level files may have been given numbered names.

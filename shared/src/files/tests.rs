@@ -420,3 +420,84 @@ fn free_space_is_asked_of_the_nearest_folder_that_exists() {
     let later = super::disk::free_space(&dir.path().join("not/made/yet")).expect("a parent exists");
     assert!(later.abs_diff(here) < 1 << 30, "{later} vs {here}");
 }
+
+#[tokio::test]
+async fn a_folder_resumed_after_some_files_arrived_sends_and_keeps_each_file_once() {
+    let src = tempfile::tempdir().expect("temp");
+    let root = src.path().join("proj");
+    std::fs::create_dir(&root).expect("mkdir");
+    write_file(&root.join("a.txt"), 10, 1);
+    write_file(&root.join("b.bin"), 3 * CHUNK + 5, 2);
+    let tree = scan(&root).expect("scan");
+    let index = |name: &str| tree.entries.iter().position(|e| e.path.last().is_some_and(|n| n == name));
+    let (a, b) = (index("a.txt").expect("a"), index("b.bin").expect("b"));
+    let a_bytes = std::fs::read(root.join("a.txt")).expect("read");
+    let b_bytes = std::fs::read(root.join("b.bin")).expect("read");
+    let dest = tempfile::tempdir().expect("temp");
+    let partials = Partials::default();
+    let id = super::new_transfer_id();
+    let cancel = CancellationToken::new();
+
+    // First attempt: a.txt arrives whole and is committed, then the link drops two chunks into b.bin.
+    let (x, y) = duplex(4 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(x), split(y));
+    let first_sender = async {
+        let offer = SenderMsg::Offer { id, entries: tree.entries.clone(), total: tree.total_bytes() };
+        wire::write_msg(&mut aw, &offer, MAX_FILES_MSG).await.expect("offer");
+        let _: Option<ReceiverMsg> = wire::read_msg(&mut ar, MAX_FILES_MSG).await.expect("accept");
+        let hash = *blake3::hash(&a_bytes).as_bytes();
+        let chunk = SenderMsg::Chunk { file: a as u32, offset: 0, len: a_bytes.len() as u32, hash };
+        wire::write_msg(&mut aw, &chunk, MAX_FILES_MSG).await.expect("chunk");
+        aw.write_all(&a_bytes).await.expect("data");
+        let end = SenderMsg::FileEnd { file: a as u32, hash: FileDigest::of(&a_bytes) };
+        wire::write_msg(&mut aw, &end, MAX_FILES_MSG).await.expect("end");
+        for k in 0..2 {
+            let data = &b_bytes[k * CHUNK..(k + 1) * CHUNK];
+            let hash = *blake3::hash(data).as_bytes();
+            let chunk =
+                SenderMsg::Chunk { file: b as u32, offset: (k * CHUNK) as u64, len: CHUNK as u32, hash };
+            wire::write_msg(&mut aw, &chunk, MAX_FILES_MSG).await.expect("chunk");
+            aw.write_all(data).await.expect("data");
+        }
+        aw.flush().await.expect("flush");
+        // Let the receiver commit a.txt before the link drops.
+        while !dest.path().join("proj/a.txt").exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        drop((ar, aw));
+    };
+    let (_, first) =
+        tokio::join!(first_sender, receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel));
+    assert!(matches!(first, Err(FileError::Io(_))), "{first:?}");
+
+    // Second attempt with the real sender: a.txt is confirmed, not sent again; b.bin resumes.
+    let (x, y) = duplex(4 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(x), split(y));
+    let mut first_report = None;
+    let (sent, received) = tokio::join!(
+        send(
+            &mut aw,
+            &mut ar,
+            id,
+            &tree,
+            |p| {
+                first_report.get_or_insert(p);
+            },
+            &cancel
+        ),
+        receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel)
+    );
+    assert_eq!(sent.expect("sent"), vec!["proj"]);
+    assert_eq!(received.expect("received"), vec!["proj"]);
+    assert_eq!(first_report.expect("progress").done, 10 + 2 * CHUNK as u64, "resumed where it stopped");
+    assert_eq!(
+        listing(dest.path()),
+        vec![
+            ("proj".into(), None),
+            ("proj/a.txt".into(), Some(a_bytes)),
+            ("proj/b.bin".into(), Some(b_bytes))
+        ],
+        "each file once, no temporary file left"
+    );
+    assert!(partials.is_empty());
+}
