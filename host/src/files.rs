@@ -7,6 +7,7 @@
 //! the incoming folder. Every transfer is reported to the user's session log.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use quinn::{Connection, RecvStream, SendStream};
@@ -264,8 +265,14 @@ async fn upload(
     };
     let listed = files.cfg.transfers.start(Direction::FromTechnician, "files".into(), stop.clone());
     let listed = &listed;
+    // Set once the question is answered (or needed no asking): a technician who stops sending before
+    // that withdrew the question, which the user's window already says; it is no failed transfer.
+    let answered = AtomicBool::new(false);
+    let answered = &answered;
     let consent = |entries: Vec<Entry>, total: u64| async move {
-        files.consent(&entries, total).await?;
+        let answer = files.consent(&entries, total).await;
+        answered.store(true, Ordering::Relaxed);
+        answer?;
         listed.rename(top_names(&entries).join(", "));
         Ok(())
     };
@@ -274,7 +281,11 @@ async fn upload(
         bytes = p.done;
         listed.progress(p);
     };
-    let names = receive(send, recv, &dest, &files.partials, consent, report, stop).await.map_err(failed)?;
+    let names = match receive(send, recv, &dest, &files.partials, consent, report, stop).await {
+        Ok(names) => names,
+        Err(FileError::Cancelled) if !answered.load(Ordering::Relaxed) => return Ok(()),
+        Err(e) => return Err(failed(e)),
+    };
     files.log(FileEvent::Received { names, bytes });
     Ok(())
 }

@@ -515,6 +515,22 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
     // Allowed for the session: no more questions.
     assert_eq!(viewer.files().upload(&up).result().await.expect("allowed"), vec!["note (1).txt"]);
     assert!(questions.try_recv().is_err());
+
+    // The user's log: the refusal and the two files. The withdrawn question is no failed transfer (the
+    // window already said the technician stopped sending).
+    let mut logged = Vec::new();
+    while logged.len() < 3 {
+        match fh.host.next_event().await {
+            HostEvent::Connected { .. } => {}
+            HostEvent::File(event) => logged.push(event),
+            other => panic!("{other:?}"),
+        }
+    }
+    let declined = FileEvent::Failed { what: "upload".into(), error: FileError::Declined };
+    let received = |name: &str| FileEvent::Received { names: vec![name.into()], bytes: 5 };
+    for expected in [declined, received("note.txt"), received("note (1).txt")] {
+        assert!(logged.contains(&expected), "{expected:?} in {logged:?}");
+    }
     drop(fh.host.stop);
 }
 
