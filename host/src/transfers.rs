@@ -109,7 +109,7 @@ mod tests {
     use super::*;
 
     fn progress(done: u64) -> Progress {
-        Progress { done, total: 100, rate: 10.0, eta: None }
+        Progress { done, total: 100, rate: 10.0, ..Default::default() }
     }
 
     #[test]

@@ -348,6 +348,8 @@ fn files_moving_show_with_progress_and_each_stops_alone() {
         total: 8_000_000,
         rate: 1_000_000.0,
         eta: Some(Duration::from_secs(6)),
+        files_done: 0,
+        files_total: 1,
     });
     t.wait_for("Files moving now");
     assert!(t.shows("Sam is copying Shared/report.pdf from this computer"));

@@ -299,7 +299,8 @@ where
     };
     let resume: Vec<u64> =
         (0..entries.len() as u32).map(|i| attempt.files.get(&i).map_or(0, |o| o.verified)).collect();
-    let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum());
+    let files = attempt.files.len() as u32;
+    let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum(), files);
     // Progress starts at the answer, before any byte: the user sees the transfer they just allowed at
     // once (and the sender cannot send before this is reported).
     report(tracker.progress());
@@ -654,6 +655,7 @@ async fn process(
                     if open.digest.finish() != hash {
                         return Err(Fatal(FileError::Corrupted { file }));
                     }
+                    tracker.file_done();
                     continue;
                 }
                 if open.verified != open.size || open.committed.is_some() {
@@ -663,6 +665,7 @@ async fn process(
                     return Err(Fatal(FileError::Corrupted { file }));
                 }
                 commit(open).await?;
+                tracker.file_done();
                 if open.size == 0 {
                     report(tracker.progress());
                 }

@@ -61,7 +61,8 @@ where
         },
         _ = cancel.cancelled() => return Err(FileError::Cancelled),
     };
-    let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum());
+    let files = tree.entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count();
+    let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum(), files as u32);
     report(tracker.progress());
     for (i, entry) in tree.entries.iter().enumerate() {
         let EntryKind::File { size } = entry.kind else { continue };
@@ -71,7 +72,7 @@ where
         }
         let step = send_file(w, i as u32, &tree.sources[i], size, from, &mut tracker, &mut report, cancel);
         match step.await {
-            Ok(()) => {}
+            Ok(()) => tracker.file_done(),
             // The stream broke: the receiver may have said why (disk full, cancelled…) before stopping it.
             Err(FileError::Io(e)) if e.starts_with("connection") => return Err(receiver_reason(r, e).await),
             Err(e) => {
@@ -80,6 +81,7 @@ where
             }
         }
     }
+    report(tracker.progress()); // with the last file counted
     write(w, &SenderMsg::Done).await?;
     w.flush().await.map_err(|e| FileError::Io(e.to_string()))?;
     match read(r).await? {

@@ -3,6 +3,7 @@ use std::path::Path;
 use tokio::io::{duplex, split, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use super::progress::Progress;
 use super::proto::*;
 use super::receive::{receive, Partials};
 use super::send::send;
@@ -38,21 +39,31 @@ async fn allow(_: Vec<Entry>, _: u64) -> Result<(), FileError> {
     Ok(())
 }
 
+type Outcome = Result<Vec<String>, FileError>;
+
 /// Send `src` into `dest` over an in-memory stream pair.
-async fn transfer(
+async fn transfer(src: &Path, dest: &Path, partials: &Partials) -> (Outcome, Outcome) {
+    let (sent, received, _) = transfer_watched(src, dest, partials).await;
+    (sent, received)
+}
+
+/// [`transfer`], with the last progress each side reported.
+async fn transfer_watched(
     src: &Path,
     dest: &Path,
     partials: &Partials,
-) -> (Result<Vec<String>, FileError>, Result<Vec<String>, FileError>) {
+) -> (Outcome, Outcome, [Option<Progress>; 2]) {
     let tree = scan(src).expect("scan");
     let (a, b) = duplex(1 << 20);
     let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
     let cancel = CancellationToken::new();
     let id = super::new_transfer_id();
-    tokio::join!(
-        send(&mut aw, &mut ar, id, &tree, |_| {}, &cancel),
-        receive(&mut bw, &mut br, dest, partials, allow, |_| {}, &cancel)
-    )
+    let (mut sender_saw, mut receiver_saw) = (None, None);
+    let (sent, received) = tokio::join!(
+        send(&mut aw, &mut ar, id, &tree, |p| sender_saw = Some(p), &cancel),
+        receive(&mut bw, &mut br, dest, partials, allow, |p| receiver_saw = Some(p), &cancel)
+    );
+    (sent, received, [sender_saw, receiver_saw])
 }
 
 #[tokio::test]
@@ -68,12 +79,17 @@ async fn a_tree_with_empty_folders_unicode_names_and_big_files_arrives_exactly()
     #[cfg(unix)]
     std::os::unix::fs::symlink("/etc/passwd", root.join("link-to-passwd")).expect("symlink");
     let dest = tempfile::tempdir().expect("temp");
-    let (sent, received) = transfer(&root, dest.path(), &Partials::default()).await;
+    let (sent, received, last) = transfer_watched(&root, dest.path(), &Partials::default()).await;
     assert_eq!(sent.expect("sent"), vec!["Projekt Größe 日本".to_string()]);
     assert_eq!(received.expect("received"), vec!["Projekt Größe 日本".to_string()]);
     let mut expected = listing(src.path());
     expected.retain(|(name, _)| !name.ends_with("link-to-passwd"));
     assert_eq!(listing(dest.path()), expected, "same tree, same bytes, no link, no temporary files");
+    for side in last {
+        let side = side.expect("progress");
+        assert_eq!((side.files_done, side.files_total), (4, 4), "both sides end at 4 of 4 files: {side:?}");
+        assert_eq!(side.done, side.total);
+    }
 }
 
 #[tokio::test]
@@ -473,6 +489,7 @@ async fn a_folder_resumed_after_some_files_arrived_sends_and_keeps_each_file_onc
     // Second attempt with the real sender: a.txt is confirmed, not sent again; b.bin resumes.
     let (x, y) = duplex(4 << 20);
     let ((mut ar, mut aw), (mut br, mut bw)) = (split(x), split(y));
+    let mut receiver_last = None;
     let mut first_report = None;
     let (sent, received) = tokio::join!(
         send(
@@ -485,7 +502,13 @@ async fn a_folder_resumed_after_some_files_arrived_sends_and_keeps_each_file_onc
             },
             &cancel
         ),
-        receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel)
+        receive(&mut bw, &mut br, dest.path(), &partials, allow, |p| receiver_last = Some(p), &cancel)
+    );
+    let receiver_last = receiver_last.expect("progress");
+    assert_eq!(
+        (receiver_last.files_done, receiver_last.files_total),
+        (2, 2),
+        "a.txt confirmed, b.bin received"
     );
     assert_eq!(sent.expect("sent"), vec!["proj"]);
     assert_eq!(received.expect("received"), vec!["proj"]);
