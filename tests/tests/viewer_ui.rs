@@ -200,7 +200,7 @@ fn connect_watch_chat_revoke_and_drop_a_file() {
         app.live().is_some_and(|l| l.files.active() == 0)
     });
     // The files panel opened by itself when the file was dropped, and shows the result.
-    ui.get_by_label_contains("Done: diagnostics.log");
+    ui.get_by_label_contains("Done: diagnostics.log (1.2 MB)");
 
     // End session: back at the connect screen, which says so.
     ui.get_by_label("End session").click();

@@ -34,6 +34,14 @@ impl Progress {
         };
         format!("{amounts} · {}/s · {left}", human::bytes(self.rate as u64))
     }
+
+    /// What the whole transfer is: "838.9 MB", or "120 files, 838.9 MB" — for a finished one.
+    pub fn summary(&self) -> String {
+        match self.files_total {
+            0 | 1 => human::bytes(self.total),
+            n => format!("{n} files, {}", human::bytes(self.total)),
+        }
+    }
 }
 
 /// Turns byte counts into [`Progress`] with an exponentially smoothed rate.
@@ -110,6 +118,7 @@ mod tests {
             folder.describe(),
             "328.2 MB of 838.9 MB · 12 of 120 files · 146.2 MB/s · 2 min 05 s left"
         );
+        assert_eq!((p.summary(), folder.summary()), ("838.9 MB".into(), "120 files, 838.9 MB".into()));
     }
 
     #[test]

@@ -138,7 +138,11 @@ impl FilesPanel {
             let result = row.result.lock().ok().and_then(|r| r.clone());
             match result {
                 Some(Ok(names)) => {
-                    ui.colored_label(egui::Color32::from_rgb(40, 140, 60), format!("Done: {names}"));
+                    let text = match *row.progress.borrow() {
+                        Some(p) => format!("Done: {names} ({})", p.summary()),
+                        None => format!("Done: {names}"),
+                    };
+                    ui.colored_label(egui::Color32::from_rgb(40, 140, 60), text);
                 }
                 Some(Err(why)) => {
                     ui.colored_label(egui::Color32::from_rgb(190, 40, 40), format!("Failed: {why}"));
