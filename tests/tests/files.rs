@@ -416,6 +416,16 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A session whose host takes uploads (without asking) into `disk`.
+async fn uploads_into(disk: &SmallDisk, relay: &TestRelay) -> (FileHost, ViewerSession) {
+    let incoming = disk.path().to_path_buf();
+    let mut fh =
+        files_host(relay, UploadPolicy::Allow, FILES, |cfg| cfg.session.files.incoming = Some(incoming));
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(relay), &code).await.expect("pairs");
+    (fh, viewer)
+}
+
 /// The host's next file failure (the session's `Connected` passes by).
 async fn host_file_failure(host: &mut TestHost) -> FileError {
     loop {
@@ -431,11 +441,7 @@ async fn host_file_failure(host: &mut TestHost) -> FileError {
 async fn a_file_larger_than_the_free_space_is_refused_before_a_byte_moves() {
     let disk = SmallDisk::mount("4m");
     let relay = start_relay(|_| {});
-    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| {
-        cfg.session.files.incoming = Some(disk.path().to_path_buf())
-    });
-    let code = fh.host.next_code().await;
-    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let (mut fh, viewer) = uploads_into(&disk, &relay).await;
     let local = tempfile::tempdir().expect("temp");
     let up = local.path().join("too big.bin");
     make_file(&up, 16 << 20);
@@ -459,11 +465,7 @@ async fn a_disk_that_fills_up_mid_transfer_fails_clearly_on_both_sides_and_leave
     // the session to 2 MB/s, so the upload is still under way when that happens.
     let disk = SmallDisk::mount("16m");
     let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 2_000_000);
-    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| {
-        cfg.session.files.incoming = Some(disk.path().to_path_buf())
-    });
-    let code = fh.host.next_code().await;
-    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+    let (mut fh, viewer) = uploads_into(&disk, &relay).await;
     let local = tempfile::tempdir().expect("temp");
     let up = local.path().join("report.bin");
     make_file(&up, 12 << 20);

@@ -460,33 +460,22 @@ async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top_level
     if p.size != size || p.verified > size {
         return None;
     }
-    let (unsynced, syncing) = (0, None);
-    if let Some(committed) = p.committed {
-        let there = tokio::fs::symlink_metadata(dir.join(&committed)).await.ok()?;
-        if !there.is_file() || there.len() != size {
-            return None;
+    let (file, verified, confirm) = match &p.committed {
+        Some(committed) => {
+            let there = tokio::fs::symlink_metadata(dir.join(committed)).await.ok()?;
+            if !there.is_file() || there.len() != size {
+                return None;
+            }
+            (None, size, true)
         }
-        let (temp, verified, digest, file, committed, confirm) =
-            (p.temp, size, p.digest, None, Some(committed), true);
-        return Some(Open {
-            top_level,
-            temp,
-            dir,
-            name,
-            size,
-            verified,
-            digest,
-            file,
-            committed,
-            confirm,
-            unsynced,
-            syncing,
-        });
-    }
-    let (path, verified) = (p.temp.clone(), p.verified);
-    let file = tokio::task::spawn_blocking(move || DiskFile::resume(&path, verified)).await.ok()?.ok()?;
-    let (temp, verified, digest, file) = (p.temp, p.verified, p.digest, Some(file));
-    let (committed, confirm) = (None, false);
+        None => {
+            let (path, verified) = (p.temp.clone(), p.verified);
+            let file =
+                tokio::task::spawn_blocking(move || DiskFile::resume(&path, verified)).await.ok()?.ok()?;
+            (Some(file), verified, false)
+        }
+    };
+    let (temp, digest, committed, unsynced, syncing) = (p.temp, p.digest, p.committed, 0, None);
     Some(Open {
         top_level,
         temp,

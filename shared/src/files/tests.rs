@@ -302,6 +302,34 @@ async fn a_partial_nobody_resumes_is_removed_when_the_session_ends() {
     assert!(listing(dest.path()).is_empty(), "removed with the session");
 }
 
+/// A new attempt of transfer `id` with the real sender: both outcomes, the sender's first progress (where
+/// it resumed) and the receiver's last.
+async fn resume(
+    tree: &LocalTree,
+    id: TransferId,
+    dest: &Path,
+    partials: &Partials,
+) -> (Outcome, Outcome, Option<Progress>, Option<Progress>) {
+    let cancel = CancellationToken::new();
+    let (x, y) = duplex(4 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(x), split(y));
+    let (mut first, mut last) = (None, None);
+    let (sent, received) = tokio::join!(
+        send(
+            &mut aw,
+            &mut ar,
+            id,
+            tree,
+            |p| {
+                first.get_or_insert(p);
+            },
+            &cancel
+        ),
+        receive(&mut bw, &mut br, dest, partials, allow, |p| last = Some(p), &cancel)
+    );
+    (sent, received, first, last)
+}
+
 #[tokio::test]
 async fn a_dropped_link_resumes_from_the_last_verified_chunk() {
     let src = tempfile::tempdir().expect("temp");
@@ -311,27 +339,11 @@ async fn a_dropped_link_resumes_from_the_last_verified_chunk() {
     let dest = tempfile::tempdir().expect("temp");
     let partials = Partials::default();
     let id = super::new_transfer_id();
-    let cancel = CancellationToken::new();
     let bytes = std::fs::read(&file).expect("read");
     drop_after_two_chunks(&file, &tree, dest.path(), &partials, id).await;
 
     // Second attempt, same id: the receiver asks to resume at two chunks.
-    let (a, b) = duplex(4 << 20);
-    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
-    let mut first_report = None;
-    let (sent, received) = tokio::join!(
-        send(
-            &mut aw,
-            &mut ar,
-            id,
-            &tree,
-            |p| {
-                first_report.get_or_insert(p);
-            },
-            &cancel
-        ),
-        receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel)
-    );
+    let (sent, received, first_report, _) = resume(&tree, id, dest.path(), &partials).await;
     assert_eq!(sent.expect("sent"), vec!["big.bin"]);
     assert_eq!(received.expect("received"), vec!["big.bin"]);
     assert_eq!(first_report.expect("progress").done, 2 * CHUNK as u64, "resumed after two chunks");
@@ -487,23 +499,7 @@ async fn a_folder_resumed_after_some_files_arrived_sends_and_keeps_each_file_onc
     assert!(matches!(first, Err(FileError::Io(_))), "{first:?}");
 
     // Second attempt with the real sender: a.txt is confirmed, not sent again; b.bin resumes.
-    let (x, y) = duplex(4 << 20);
-    let ((mut ar, mut aw), (mut br, mut bw)) = (split(x), split(y));
-    let mut receiver_last = None;
-    let mut first_report = None;
-    let (sent, received) = tokio::join!(
-        send(
-            &mut aw,
-            &mut ar,
-            id,
-            &tree,
-            |p| {
-                first_report.get_or_insert(p);
-            },
-            &cancel
-        ),
-        receive(&mut bw, &mut br, dest.path(), &partials, allow, |p| receiver_last = Some(p), &cancel)
-    );
+    let (sent, received, first_report, receiver_last) = resume(&tree, id, dest.path(), &partials).await;
     let receiver_last = receiver_last.expect("progress");
     assert_eq!(
         (receiver_last.files_done, receiver_last.files_total),
