@@ -17,7 +17,7 @@ use tether_shared::files::proto::{
     Entry, EntryKind, FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG,
 };
 use tether_shared::files::receive::{receive, Partials};
-use tether_shared::files::{send, tree};
+use tether_shared::files::{send, stream, tree};
 use tether_shared::session_proto::{priority, Permissions};
 use tether_shared::wire;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -321,7 +321,9 @@ async fn fetch(
     // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).
     let listed = files.cfg.transfers.start(Direction::ToTechnician, what.clone(), stop.clone());
-    send::send(send, recv, id, &tree, |p| listed.progress(p), stop).await.map_err(failed)?;
+    let sent = send::send(send, recv, id, &tree, |p| listed.progress(p), stop).await;
+    stream::end_sending(send, stop.is_cancelled());
+    sent.map_err(failed)?;
     files.log(FileEvent::Sent { names: vec![what], bytes });
     Ok(())
 }

@@ -597,6 +597,70 @@ async fn the_user_sees_transfers_under_way_and_can_stop_one_or_all() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_drops_what_is_still_queued_instead_of_delivering_it_first() {
+    // At 1 MB/s, the sender has megabytes queued in its stream window (8 MiB). A stop that only sent word
+    // after them would deliver all of that first: seconds of a transfer that seems not to stop.
+    const QUEUED: u64 = 8 << 20;
+    let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 1_000_000);
+    let registry = Transfers::default();
+    let listed = registry.clone();
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| cfg.session.files.transfers = listed);
+    make_file(&fh.share.path().join("big.bin"), 40 << 20);
+    let local = tempfile::tempdir().expect("temp");
+    make_file(&local.path().join("up.bin"), 40 << 20);
+    let code = fh.host.next_code().await;
+    let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
+
+    // The user stops a fetch: the technician's side takes in at most a little of what was on its way.
+    let to = tempfile::tempdir().expect("temp");
+    let fetch = viewer.files().fetch(vec!["Shared".into(), "big.bin".into()], to.path().to_path_buf());
+    let mut progress = fetch.progress();
+    tokio::time::timeout(Duration::from_secs(30), progress.wait_for(|p| p.is_some_and(|p| p.done > 2 << 20)))
+        .await
+        .expect("bytes flow")
+        .expect("progress");
+    let at_stop = progress.borrow().map_or(0, |p| p.done);
+    registry.stop(registry.running()[0].id);
+    assert_eq!(fetch.result().await, Err(FileError::Cancelled));
+    let after = progress.borrow().map_or(0, |p| p.done) - at_stop;
+    assert!(after < QUEUED / 2, "{after} bytes arrived after the stop");
+    assert!(tree(to.path()).is_empty(), "nothing of the fetch is left: {:?}", tree(to.path()));
+    while !registry.running().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The technician cancels an upload: the user's side, too, stops taking bytes in at once.
+    let upload = viewer.files().upload(&local.path().join("up.bin"));
+    let mut sent = upload.progress();
+    tokio::time::timeout(Duration::from_secs(30), sent.wait_for(|p| p.is_some_and(|p| p.done > 2 << 20)))
+        .await
+        .expect("bytes flow")
+        .expect("progress");
+    let received = |r: &Transfers| r.running().first().and_then(|t| t.progress).map_or(0, |p| p.done);
+    let at_cancel = received(&registry);
+    upload.cancel();
+    assert_eq!(upload.result().await, Err(FileError::Cancelled));
+    let mut last = at_cancel;
+    while !registry.running().is_empty() {
+        last = last.max(received(&registry));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(last - at_cancel < QUEUED / 2, "{} bytes taken in after the cancel", last - at_cancel);
+    let mut told = Vec::new();
+    while told.len() < 2 {
+        match fh.host.next_event().await {
+            HostEvent::File(FileEvent::Failed { what, error }) => told.push((what, error)),
+            HostEvent::Connected { .. } => {}
+            other => panic!("the user is told, got {other:?}"),
+        }
+    }
+    let cancelled = |what: &str| (what.to_owned(), FileError::Cancelled);
+    assert_eq!(told, [cancelled("fetch Shared/big.bin"), cancelled("upload")], "the user's log");
+    assert!(tree(fh.incoming.path()).is_empty(), "nothing of the upload is left");
+    assert!(!viewer.is_closed(), "the session goes on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_files_permission_or_outside_shared_folders_nothing_moves() {
     let relay = start_relay(|_| {});
     let mut fh = files_host(&relay, UploadPolicy::Allow, Permissions::VIEW_ONLY, |_| {});

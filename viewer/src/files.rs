@@ -10,7 +10,7 @@ use quinn::Connection;
 use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG};
 use tether_shared::files::receive::{receive, Partials};
-use tether_shared::files::{new_transfer_id, send, tree};
+use tether_shared::files::{new_transfer_id, send, stream, tree};
 use tether_shared::session_proto::priority;
 use tether_shared::wire;
 use tokio::sync::watch;
@@ -102,7 +102,7 @@ impl FileClient {
             let (mut send, mut recv) = open_stream(&conn).await?;
             wire::write_msg(&mut send, &FileRequest::Upload, MAX_FILES_MSG).await.map_err(stream_err)?;
             let result = send::send(&mut send, &mut recv, new_transfer_id(), &tree, report, &cancel).await;
-            let _ = send.finish();
+            stream::end_sending(&mut send, cancel.is_cancelled());
             result
         })
     }

@@ -6,7 +6,8 @@
 //! - [`send`] / [`receive`]: the transfer itself — BLAKE3 per 1 MiB chunk and per file, temporary files
 //!   renamed only after verification, resume from the last verified chunk.
 //! - [`disk`]: the reused chunk buffers and the temporary file received chunks are appended to.
-//! - [`progress`]: bytes, rate and time left, for the people waiting.
+//! - [`progress`]: bytes, files, rate and time left, for the people waiting.
+//! - [`stream`]: a stop resets the QUIC stream, so nothing still queued is delivered first.
 //!
 //! The engine is generic over byte streams; the host and viewer give it QUIC streams, tests give it
 //! whatever they like.
@@ -17,6 +18,7 @@ pub mod progress;
 pub mod proto;
 pub mod receive;
 pub mod send;
+pub mod stream;
 pub mod tree;
 
 /// A fresh transfer id from the OS CSPRNG.

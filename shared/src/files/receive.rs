@@ -537,6 +537,7 @@ async fn read_incoming<R: AsyncRead + Unpin>(
     pool: &mut mpsc::Receiver<ChunkBuf>,
 ) {
     let lost = |e: wire::WireError| match e {
+        wire::WireError::Io(e) if super::stream::stopped_by_sender(&e) => Fatal(FileError::Cancelled),
         wire::WireError::Io(e) => Lost(FileError::Io(format!("connection lost: {e}"))),
         wire::WireError::Truncated => Lost(FileError::Io("connection lost mid-message".into())),
         other => Fatal(FileError::Protocol(other.to_string())),
