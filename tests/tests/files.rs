@@ -621,13 +621,17 @@ async fn a_stop_drops_what_is_still_queued_instead_of_delivering_it_first() {
         .expect("progress");
     let at_stop = progress.borrow().map_or(0, |p| p.done);
     registry.stop(registry.running()[0].id);
-    assert_eq!(fetch.result().await, Err(FileError::Cancelled));
+    let within = Duration::from_secs(30);
+    assert_eq!(tokio::time::timeout(within, fetch.result()).await.expect("stops"), Err(FileError::Cancelled));
     let after = progress.borrow().map_or(0, |p| p.done) - at_stop;
     assert!(after < QUEUED / 2, "{after} bytes arrived after the stop");
     assert!(tree(to.path()).is_empty(), "nothing of the fetch is left: {:?}", tree(to.path()));
-    while !registry.running().is_empty() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let gone = async {
+        while !registry.running().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), gone).await.expect("the fetch leaves the user's list");
 
     // The technician cancels an upload: the user's side, too, stops taking bytes in at once.
     let upload = viewer.files().upload(&local.path().join("up.bin"));
@@ -639,12 +643,18 @@ async fn a_stop_drops_what_is_still_queued_instead_of_delivering_it_first() {
     let received = |r: &Transfers| r.running().first().and_then(|t| t.progress).map_or(0, |p| p.done);
     let at_cancel = received(&registry);
     upload.cancel();
-    assert_eq!(upload.result().await, Err(FileError::Cancelled));
+    assert_eq!(
+        tokio::time::timeout(within, upload.result()).await.expect("stops"),
+        Err(FileError::Cancelled)
+    );
     let mut last = at_cancel;
-    while !registry.running().is_empty() {
-        last = last.max(received(&registry));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let gone = async {
+        while !registry.running().is_empty() {
+            last = last.max(received(&registry));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), gone).await.expect("the upload leaves the user's list");
     assert!(last - at_cancel < QUEUED / 2, "{} bytes taken in after the cancel", last - at_cancel);
     let mut told = Vec::new();
     while told.len() < 2 {
