@@ -56,13 +56,16 @@ pub enum UploadPolicy {
 /// What the user's session log records about files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileEvent {
+    /// `files`: how many files the top-level `names` held between them.
     Received {
         names: Vec<String>,
+        files: u32,
         bytes: u64,
     },
     /// `names`: what was fetched, as `share/path` on this machine.
     Sent {
         names: Vec<String>,
+        files: u32,
         bytes: u64,
     },
     Failed {
@@ -276,9 +279,9 @@ async fn upload(
         listed.rename(top_names(&entries).join(", "));
         Ok(())
     };
-    let mut bytes = 0;
+    let (mut bytes, mut count) = (0, 0);
     let report = |p: Progress| {
-        bytes = p.done;
+        (bytes, count) = (p.done, p.files_total);
         listed.progress(p);
     };
     let names = match receive(send, recv, &dest, &files.partials, consent, report, stop).await {
@@ -286,7 +289,7 @@ async fn upload(
         Err(FileError::Cancelled) if !answered.load(Ordering::Relaxed) => return Ok(()),
         Err(e) => return Err(failed(e)),
     };
-    files.log(FileEvent::Received { names, bytes });
+    files.log(FileEvent::Received { names, files: count, bytes });
     Ok(())
 }
 
@@ -317,14 +320,14 @@ async fn fetch(
         }
         Err(e) => return Err(failed(FileError::Io(e.to_string()))),
     };
-    let bytes = tree.total_bytes();
+    let (bytes, count) = (tree.total_bytes(), tree.file_count());
     // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).
     let listed = files.cfg.transfers.start(Direction::ToTechnician, what.clone(), stop.clone());
     let sent = send::send(send, recv, id, &tree, |p| listed.progress(p), stop).await;
     stream::end_sending(send, stop.is_cancelled());
     sent.map_err(failed)?;
-    files.log(FileEvent::Sent { names: vec![what], bytes });
+    files.log(FileEvent::Sent { names: vec![what], files: count, bytes });
     Ok(())
 }
 

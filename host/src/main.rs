@@ -183,11 +183,11 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 HostEvent::CodeReplaced(why) => eprintln!("The code was replaced ({why:?})."),
-                HostEvent::File(FileEvent::Received { names, bytes }) => {
+                HostEvent::File(FileEvent::Received { names, bytes, .. }) => {
                     println!("received {}", names.join(", "));
                     eprintln!("Received from the technician: {} ({bytes} bytes)", names.join(", "));
                 }
-                HostEvent::File(FileEvent::Sent { names, bytes }) => {
+                HostEvent::File(FileEvent::Sent { names, bytes, .. }) => {
                     println!("sent {}", names.join(", "));
                     eprintln!("Sent to the technician: {} ({bytes} bytes)", names.join(", "));
                 }

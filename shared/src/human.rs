@@ -19,6 +19,14 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// "838.9 MB" for one file (or none), "120 files, 838.9 MB" for more.
+pub fn files_and_bytes(files: u32, bytes: u64) -> String {
+    match files {
+        0 | 1 => self::bytes(bytes),
+        n => format!("{n} files, {}", self::bytes(bytes)),
+    }
+}
+
 /// A link rate: "850 kbit/s", "12.4 Mbit/s", "1.29 Gbit/s".
 pub fn bits_per_second(bits: f64) -> String {
     match bits {

@@ -168,8 +168,8 @@ async fn a_gibibyte_each_way_arrives_with_matching_blake3() {
         other => panic!("{other:?}"),
     }
     match fh.host.next_event().await {
-        HostEvent::File(FileEvent::Received { names, bytes }) => {
-            assert_eq!((names, bytes), (vec!["upload.bin".into()], 1 << 30))
+        HostEvent::File(FileEvent::Received { names, files, bytes }) => {
+            assert_eq!((names, files, bytes), (vec!["upload.bin".into()], 1, 1 << 30))
         }
         other => panic!("the user's log shows the upload, got {other:?}"),
     }
@@ -529,7 +529,7 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
         }
     }
     let declined = FileEvent::Failed { what: "upload".into(), error: FileError::Declined };
-    let received = |name: &str| FileEvent::Received { names: vec![name.into()], bytes: 5 };
+    let received = |name: &str| FileEvent::Received { names: vec![name.into()], files: 1, bytes: 5 };
     for expected in [declined, received("note.txt"), received("note (1).txt")] {
         assert!(logged.contains(&expected), "{expected:?} in {logged:?}");
     }

@@ -334,18 +334,22 @@ impl HostApp {
                     Some(Live { name: short, verified, handle: session, ever: granted, reconnecting: false });
                 self.code = None;
             }
-            HostEvent::File(FileEvent::Received { names, bytes }) => {
+            HostEvent::File(FileEvent::Received { names, files, bytes }) => {
                 let text = format!(
                     "You received {} ({}) in {}.",
                     names.join(", "),
-                    human::bytes(bytes),
+                    human::files_and_bytes(files, bytes),
                     self.incoming
                 );
                 self.log.add(text.clone());
                 self.notices.push(text);
             }
-            HostEvent::File(FileEvent::Sent { names, bytes }) => {
-                let text = format!("Your technician copied {} ({}).", names.join(", "), human::bytes(bytes));
+            HostEvent::File(FileEvent::Sent { names, files, bytes }) => {
+                let text = format!(
+                    "Your technician copied {} ({}).",
+                    names.join(", "),
+                    human::files_and_bytes(files, bytes)
+                );
                 self.log.add(text.clone());
                 self.notices.push(text);
             }

@@ -292,9 +292,10 @@ fn incoming_files_are_asked_about_and_logged() {
     assert!(logged, "the decision is in the session log");
     t.feed.send(HostEvent::File(FileEvent::Received {
         names: vec!["fix.sh".into(), "notes.txt".into()],
+        files: 2,
         bytes: 1_500_000,
     }));
-    t.wait_for("You received fix.sh, notes.txt");
+    t.wait_for("You received fix.sh, notes.txt (2 files, 1.5 MB)");
 }
 
 #[test]

@@ -37,10 +37,7 @@ impl Progress {
 
     /// What the whole transfer is: "838.9 MB", or "120 files, 838.9 MB" — for a finished one.
     pub fn summary(&self) -> String {
-        match self.files_total {
-            0 | 1 => human::bytes(self.total),
-            n => format!("{n} files, {}", human::bytes(self.total)),
-        }
+        human::files_and_bytes(self.files_total, self.total)
     }
 }
 

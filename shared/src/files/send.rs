@@ -61,8 +61,7 @@ where
         },
         _ = cancel.cancelled() => return Err(FileError::Cancelled),
     };
-    let files = tree.entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count();
-    let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum(), files as u32);
+    let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum(), tree.file_count());
     report(tracker.progress());
     for (i, entry) in tree.entries.iter().enumerate() {
         let EntryKind::File { size } = entry.kind else { continue };

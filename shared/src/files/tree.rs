@@ -18,6 +18,11 @@ pub struct LocalTree {
 }
 
 impl LocalTree {
+    /// How many files (not folders) the tree holds.
+    pub fn file_count(&self) -> u32 {
+        self.entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count() as u32
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.entries.iter().map(|e| if let EntryKind::File { size } = e.kind { size } else { 0 }).sum()
     }
