@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use tokio::io::{duplex, split, AsyncWriteExt};
+use tokio::io::{duplex, split, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use super::progress::Progress;
@@ -33,6 +33,15 @@ fn listing(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
     }
     walk(root, root, &mut out);
     out
+}
+
+/// Write one sound chunk of file `file` at `offset`, as a well-behaved sender would: its message, then its
+/// bytes.
+async fn write_chunk<W: AsyncWrite + Unpin>(w: &mut W, file: u32, offset: u64, data: &[u8]) {
+    let hash = *blake3::hash(data).as_bytes();
+    let chunk = SenderMsg::Chunk { file, offset, len: data.len() as u32, hash };
+    wire::write_msg(w, &chunk, MAX_FILES_MSG).await.expect("chunk");
+    w.write_all(data).await.expect("data");
 }
 
 async fn allow(_: Vec<Entry>, _: u64) -> Result<(), FileError> {
@@ -266,15 +275,7 @@ async fn drop_after_two_chunks(
         let accept: Option<ReceiverMsg> = wire::read_msg(&mut ar, MAX_FILES_MSG).await.expect("accept");
         assert_eq!(accept, Some(ReceiverMsg::Accept { resume: vec![0] }));
         for k in 0..2 {
-            let data = &bytes_ref[k * CHUNK..(k + 1) * CHUNK];
-            let chunk = SenderMsg::Chunk {
-                file: 0,
-                offset: (k * CHUNK) as u64,
-                len: CHUNK as u32,
-                hash: *blake3::hash(data).as_bytes(),
-            };
-            wire::write_msg(&mut aw, &chunk, MAX_FILES_MSG).await.expect("chunk");
-            aw.write_all(data).await.expect("data");
+            write_chunk(&mut aw, 0, (k * CHUNK) as u64, &bytes_ref[k * CHUNK..(k + 1) * CHUNK]).await;
         }
         drop((ar, aw)); // the link drops
     };
@@ -407,16 +408,7 @@ async fn a_resume_against_a_changed_source_is_refused() {
         let offer = SenderMsg::Offer { id, entries: tree_ref.entries.clone(), total: tree_ref.total_bytes() };
         wire::write_msg(&mut aw, &offer, MAX_FILES_MSG).await.expect("offer");
         let _: Option<ReceiverMsg> = wire::read_msg(&mut ar, MAX_FILES_MSG).await.expect("accept");
-        let data = &bytes_ref[..CHUNK];
-        let hash = *blake3::hash(data).as_bytes();
-        wire::write_msg(
-            &mut aw,
-            &SenderMsg::Chunk { file: 0, offset: 0, len: CHUNK as u32, hash },
-            MAX_FILES_MSG,
-        )
-        .await
-        .expect("chunk");
-        aw.write_all(data).await.expect("data");
+        write_chunk(&mut aw, 0, 0, &bytes_ref[..CHUNK]).await;
         drop((ar, aw));
     };
     let (_, first) =
@@ -473,19 +465,11 @@ async fn a_folder_resumed_after_some_files_arrived_sends_and_keeps_each_file_onc
         let offer = SenderMsg::Offer { id, entries: tree.entries.clone(), total: tree.total_bytes() };
         wire::write_msg(&mut aw, &offer, MAX_FILES_MSG).await.expect("offer");
         let _: Option<ReceiverMsg> = wire::read_msg(&mut ar, MAX_FILES_MSG).await.expect("accept");
-        let hash = *blake3::hash(&a_bytes).as_bytes();
-        let chunk = SenderMsg::Chunk { file: a as u32, offset: 0, len: a_bytes.len() as u32, hash };
-        wire::write_msg(&mut aw, &chunk, MAX_FILES_MSG).await.expect("chunk");
-        aw.write_all(&a_bytes).await.expect("data");
+        write_chunk(&mut aw, a as u32, 0, &a_bytes).await;
         let end = SenderMsg::FileEnd { file: a as u32, hash: FileDigest::of(&a_bytes) };
         wire::write_msg(&mut aw, &end, MAX_FILES_MSG).await.expect("end");
         for k in 0..2 {
-            let data = &b_bytes[k * CHUNK..(k + 1) * CHUNK];
-            let hash = *blake3::hash(data).as_bytes();
-            let chunk =
-                SenderMsg::Chunk { file: b as u32, offset: (k * CHUNK) as u64, len: CHUNK as u32, hash };
-            wire::write_msg(&mut aw, &chunk, MAX_FILES_MSG).await.expect("chunk");
-            aw.write_all(data).await.expect("data");
+            write_chunk(&mut aw, b as u32, (k * CHUNK) as u64, &b_bytes[k * CHUNK..(k + 1) * CHUNK]).await;
         }
         aw.flush().await.expect("flush");
         // Let the receiver commit a.txt before the link drops.
