@@ -14,7 +14,7 @@ use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::files::names::check_component;
 use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{
-    Entry, EntryKind, FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG,
+    file_count, Entry, FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG,
 };
 use tether_shared::files::receive::{receive, Partials};
 use tether_shared::files::{send, stream, tree};
@@ -220,7 +220,7 @@ impl Files {
             UploadPolicy::Ask(ask) => ask,
         };
         let names = top_names(entries);
-        let files = entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count();
+        let files = file_count(entries) as usize;
         let (reply, answer) = oneshot::channel();
         let request = ConsentRequest { technician: self.technician.clone(), names, files, bytes, reply };
         ask.send(request).await.map_err(|_| FileError::Declined)?;

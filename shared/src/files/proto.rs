@@ -63,6 +63,11 @@ impl FileDigest {
     }
 }
 
+/// How many of `entries` are files (not folders).
+pub fn file_count(entries: &[Entry]) -> u32 {
+    entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count() as u32
+}
+
 /// Identifies a transfer across attempts (resume).
 pub type TransferId = [u8; 16];
 

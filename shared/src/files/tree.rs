@@ -20,7 +20,7 @@ pub struct LocalTree {
 impl LocalTree {
     /// How many files (not folders) the tree holds.
     pub fn file_count(&self) -> u32 {
-        self.entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count() as u32
+        super::proto::file_count(&self.entries)
     }
 
     pub fn total_bytes(&self) -> u64 {
