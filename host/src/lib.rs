@@ -7,6 +7,7 @@
 pub mod access;
 pub mod capture;
 pub mod clipboard;
+pub mod codes;
 pub mod encode;
 pub mod files;
 pub mod inject;
@@ -23,7 +24,7 @@ use tether_shared::code::Code;
 use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, RelayEvent, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
-use tether_shared::relay_proto::VerifiedTechnician;
+use tether_shared::relay_proto::{RelayErrorKind, VerifiedTechnician};
 use tether_shared::session_proto::{MonitorInfo, Permissions};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,7 @@ use capture::cursor::{self, CursorEvent};
 use capture::monitors;
 use capture::{CaptureError, CaptureHandle, Source};
 use clipboard::ClipboardHandle;
+use codes::{AfterTooMany, CodeGate, CodePolicy, Next};
 use files::{FileEvent, FilesConfig};
 use inject::record::RecordingSink;
 use inject::x11::EnigoSink;
@@ -131,6 +133,8 @@ pub struct HostConfig {
     pub session: SessionConfig,
     /// Notified when the user wants a new code (the current one is dropped at the relay).
     pub new_code: Arc<Notify>,
+    /// Wrong codes in a row and back-off (see [`codes`]).
+    pub codes: CodePolicy,
 }
 
 impl HostConfig {
@@ -148,6 +152,7 @@ impl HostConfig {
                 events: None,
             },
             new_code: Arc::new(Notify::new()),
+            codes: CodePolicy::default(),
         }
     }
 }
@@ -159,6 +164,12 @@ pub enum HostEvent {
     Code { code: Code, expires_in: Duration },
     /// The previous code is gone (expired, or someone tried a wrong code); a new one follows.
     CodeReplaced(Restart),
+    /// Someone entered a wrong code this many times in a row: no new code is offered until the user asks
+    /// for one (the host's `new_code`). Headless mode ends instead.
+    TooManyWrongCodes(u32),
+    /// The next code comes in this long: the relay refused a registration (too many, or full) and is asked
+    /// again after a back-off.
+    CodeDelayed(Duration),
     /// A technician connected: their name (as typed, unverified), the account the relay verified (`None`:
     /// the name is all there is, show it as unverified), what they asked for, what was granted, and the
     /// handle to change permissions and chat.
@@ -191,6 +202,11 @@ pub enum HostError {
     Session(#[from] SessionError),
     #[error("stopped before a technician connected")]
     Stopped,
+    #[error(
+        "someone entered a wrong code {0} times in a row; no new code was offered. If that was not your \
+         technician, do not share"
+    )]
+    TooManyWrongCodes(u32),
     #[error(transparent)]
     Capture(#[from] CaptureError),
     #[error(transparent)]
@@ -247,27 +263,53 @@ pub async fn run_host(
     Ok(report?)
 }
 
-async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Result<Session, ClientError> {
+async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Result<Session, HostError> {
+    let mut gate = CodeGate::new(cfg.codes);
     let mut rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
     loop {
-        let (code, expires_in) = rendezvous.register().await?;
+        let (code, expires_in) = match rendezvous.register().await {
+            Ok(registered) => registered,
+            // The relay refused this registration (rate limit, full): ask again later, do not give up.
+            Err(ClientError::Relay(kind @ (RelayErrorKind::RateLimited | RelayErrorKind::Busy))) => {
+                let wait = gate.on_refused();
+                tracing::info!("the relay refused a new code ({kind}); asking again in {wait:?}");
+                let _ = events.send(HostEvent::CodeDelayed(wait));
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        gate.on_registered();
         let _ = events.send(HostEvent::Code { code: code.clone(), expires_in });
         let outcome = tokio::select! {
             outcome = rendezvous.wait_for_viewer(&code) => Some(outcome?),
             () = cfg.new_code.notified() => None,
         };
-        let Some(outcome) = outcome else {
-            // The old connection (and with it the code) is gone: the relay frees it. A fresh one registers.
-            let _ = events.send(HostEvent::CodeReplaced(Restart::Requested));
-            rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
-            continue;
+        let (again, why) = match outcome {
+            Some(HostOutcome::Paired(session)) => return Ok(session),
+            Some(HostOutcome::Restart(again, why)) => (again, why),
+            None => {
+                // The old connection (and with it the code) is gone: the relay frees it. A fresh one registers.
+                (HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?, Restart::Requested)
+            }
         };
-        match outcome {
-            HostOutcome::Paired(session) => return Ok(session),
-            HostOutcome::Restart(again, why) => {
-                tracing::info!(?why, "making a new code");
-                let _ = events.send(HostEvent::CodeReplaced(why));
-                rendezvous = again;
+        tracing::info!(?why, "making a new code");
+        let _ = events.send(HostEvent::CodeReplaced(why));
+        rendezvous = again;
+        match gate.on_restart(why) {
+            Next::After(wait) => tokio::time::sleep(wait).await,
+            Next::Stop => {
+                let times = gate.wrong_in_a_row();
+                tracing::warn!("{times} wrong codes in a row: no new code until the user asks");
+                let _ = events.send(HostEvent::TooManyWrongCodes(times));
+                if cfg.codes.after_too_many == AfterTooMany::Stop {
+                    return Err(HostError::TooManyWrongCodes(times));
+                }
+                // Offer nothing while the user decides: leave the relay, come back when asked.
+                drop(rendezvous);
+                cfg.new_code.notified().await;
+                gate.on_restart(Restart::Requested);
+                rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
             }
         }
     }

@@ -3,13 +3,15 @@
 //!
 //! Headless mode prints machine-readable lines on stdout for scripts: `code <code>` whenever a (new) code is ready,
 //! `connected <technician>` when a session starts, followed by `verified <account> (<organization>)` when the
-//! relay verified the technician's account, `ended <how>` when it ends.
+//! relay verified the technician's account, `ended <how>` when it ends; `stopped wrong-codes <n>` when someone
+//! entered a wrong code too many times in a row, after which it exits with an error.
 
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use tether_host::capture::Source;
+use tether_host::codes::AfterTooMany;
 use tether_host::files::{FileEvent, UploadPolicy};
 use tether_host::{run_host, HostConfig, HostEvent, Sources};
 use tether_shared::codec::Quality;
@@ -162,7 +164,9 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
 
 /// The command line host: prints the code and session events (the lines scripts and tests read).
 async fn headless(cli: Cli) -> anyhow::Result<()> {
-    let (cfg, source) = configure(&cli).await?;
+    let (mut cfg, source) = configure(&cli).await?;
+    // Nobody to ask whether to go on after wrong codes: end, and exit non-zero.
+    cfg.codes.after_too_many = AfterTooMany::Stop;
     let sources = Sources::open(source).context("opening the screen to share")?;
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
@@ -183,6 +187,19 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 HostEvent::CodeReplaced(why) => eprintln!("The code was replaced ({why:?})."),
+                HostEvent::TooManyWrongCodes(times) => {
+                    println!("stopped wrong-codes {times}");
+                    eprintln!(
+                        "Someone entered a wrong code {times} times. If that was not your technician, do not \
+                         share. No new code is offered; start again when your technician is ready."
+                    );
+                }
+                HostEvent::CodeDelayed(wait) => {
+                    eprintln!(
+                        "The relay is busy; asking for a new code again in {} s.",
+                        wait.as_secs_f32().ceil()
+                    )
+                }
                 HostEvent::File(FileEvent::Received { names, bytes, .. }) => {
                     println!("received {}", names.join(", "));
                     eprintln!("Received from the technician: {} ({bytes} bytes)", names.join(", "));

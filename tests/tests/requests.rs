@@ -28,10 +28,6 @@ fn asking_host(relay: &TestRelay) -> (TestHost, mpsc::Receiver<AccessRequest>) {
     (start_host_with(cfg, test_pattern), questions)
 }
 
-fn test_pattern() -> Result<Box<dyn tether_host::capture::Capturer>, tether_host::capture::CaptureError> {
-    tether_host::capture::open(tether_host::capture::Source::TestPattern { width: W, height: H })
-}
-
 async fn question(questions: &mut mpsc::Receiver<AccessRequest>) -> AccessRequest {
     tokio::time::timeout(Duration::from_secs(10), questions.recv())
         .await
@@ -123,13 +119,13 @@ async fn control_asked_mid_session_is_granted_then_revoked() {
     host_event(&mut host, |e| matches!(e, HostEvent::PermissionsChanged(p) if *p == VIEW_CONTROL)).await;
     viewer.send_input(InputEvent::Key { key: Key::Control, pressed: true }).await.expect("send");
     viewer.send_input(InputEvent::Text("typed".into())).await.expect("send");
-    wait_until(|| host.sink.events().contains(&InputEvent::Text("typed".into()))).await;
+    eventually(|| host.sink.events().contains(&InputEvent::Text("typed".into())), "typed text arrives").await;
     assert!(!host.sink.events().contains(&InputEvent::Text("dropped".into())));
 
     // The user revokes control: the held Ctrl is released at once, later input is dropped.
     handle.set_permissions(VIEW);
     grants_become(&viewer, VIEW).await;
-    wait_until(|| host.sink.held().is_empty()).await;
+    eventually(|| host.sink.held().is_empty(), "held keys are released").await;
     assert!(host.sink.events().contains(&InputEvent::Key { key: Key::Control, pressed: false }));
     viewer.send_input(InputEvent::Text("after revoke".into())).await.expect("send");
 
@@ -206,14 +202,4 @@ async fn a_new_code_on_demand_retires_the_old_one() {
     let viewer = ViewerSession::connect(&viewer_config(&relay), &new).await.expect("the new code pairs");
     viewer.close().await;
     host.report().await.expect("session ran");
-}
-
-async fn wait_until(cond: impl Fn() -> bool) {
-    for _ in 0..200 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met within 10 s");
 }

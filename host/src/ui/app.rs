@@ -74,6 +74,8 @@ pub struct HostApp {
     code: Option<ShownCode>,
     /// A new code was asked for or is coming.
     replacing: bool,
+    /// Too many wrong codes in a row (how many): no code is offered until the user asks for one.
+    stopped: Option<u32>,
     code_status: String,
     live: Option<Live>,
     access: VecDeque<AccessDialog>,
@@ -107,6 +109,7 @@ impl HostApp {
             incoming: incoming.into(),
             code: None,
             replacing: false,
+            stopped: None,
             code_status: String::new(),
             live: None,
             access: VecDeque::new(),
@@ -195,7 +198,11 @@ impl HostApp {
             self.sharing_view(ui);
             return;
         }
-        match code::show(ui, self.code.as_ref(), self.replacing, &self.code_status) {
+        let action = match self.stopped {
+            Some(times) => code::stopped(ui, times),
+            None => code::show(ui, self.code.as_ref(), self.replacing, &self.code_status),
+        };
+        match action {
             CodeAction::Copy => self.copy_code(),
             CodeAction::NewCode => self.new_code(),
             CodeAction::None => {}
@@ -319,7 +326,22 @@ impl HostApp {
                     }
                     Restart::PeerLeft => "Someone started connecting and left; a new code was made.",
                     Restart::Requested => "You asked for a new code. The old one no longer works.",
+                    Restart::Abandoned => {
+                        "Someone entered a code and did not finish connecting. That code no longer works; \
+                         a new one was made."
+                    }
                 });
+            }
+            HostEvent::TooManyWrongCodes(times) => {
+                self.stopped = Some(times);
+                self.code = None;
+                self.log.add(format!(
+                    "Someone entered a wrong code {times} times. No new code is offered until you ask for one."
+                ));
+            }
+            HostEvent::CodeDelayed(wait) => {
+                self.code_status =
+                    format!("The relay is busy. Asking again in {} s…", wait.as_secs_f32().ceil());
             }
             HostEvent::Connected { technician, verified, asked, granted, session } => {
                 let name = consent::display_name(&technician, verified.as_ref());
@@ -454,6 +476,7 @@ impl HostApp {
     fn new_code(&mut self) {
         self.attempt.new_code.notify_one();
         self.replacing = true;
+        self.stopped = None;
         self.code_status.clear();
     }
 
@@ -483,6 +506,7 @@ impl HostApp {
         self.ended = None;
         self.stopping = false;
         self.replacing = false;
+        self.stopped = None;
         self.chat = Chat::default();
         self.notices.clear();
         self.log.add("Sharing again: waiting for a new code.");

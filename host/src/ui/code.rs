@@ -69,10 +69,34 @@ pub fn show(ui: &mut egui::Ui, code: Option<&ShownCode>, replacing: bool, status
                 ui.add_space(20.0);
                 ui.spinner();
                 ui.label(if replacing { "Getting a new code…" } else { "Connecting…" });
+                if !status.is_empty() {
+                    ui.label(status);
+                }
             }
         }
         ui.add_space(12.0);
         ui.weak("Only share this code with someone you trust. Nothing is shared until you say yes.");
+    });
+    action
+}
+
+/// The card after too many wrong codes in a row: no code, the warning, and *New code* to go on.
+pub fn stopped(ui: &mut egui::Ui, times: u32) -> CodeAction {
+    let mut action = CodeAction::None;
+    ui.vertical_centered(|ui| {
+        ui.add_space(12.0);
+        ui.heading("No code is being offered");
+        ui.add_space(8.0);
+        let warning = format!(
+            "Someone entered a wrong code {times} times. If that was not your technician, do not share."
+        );
+        ui.label(RichText::new(warning).strong().color(style::SHARING_RED));
+        ui.add_space(6.0);
+        ui.label("When your technician is ready, ask for a new code and read it to them.");
+        ui.add_space(6.0);
+        if ui.add(style::big_button("New code")).clicked() {
+            action = CodeAction::NewCode;
+        }
     });
     action
 }

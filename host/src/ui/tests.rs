@@ -184,6 +184,31 @@ fn code_shows_and_new_code_notifies() {
 }
 
 #[test]
+fn too_many_wrong_codes_hide_the_code_warn_and_new_code_goes_on() {
+    let mut t = setup();
+    t.feed.send(HostEvent::Code { code: code(), expires_in: Duration::from_secs(600) });
+    t.wait_for("482-913-5071");
+    t.feed.send(HostEvent::CodeReplaced(tether_shared::net::pairing::Restart::WrongCode));
+    t.feed.send(HostEvent::TooManyWrongCodes(3));
+    t.wait_for("Someone entered a wrong code 3 times. If that was not your technician, do not share.");
+    assert!(!t.shows("482-913-5071"), "no code is on screen");
+    assert!(!t.shows("Copy"), "nothing to copy");
+    t.click("New code");
+    let notify = t.feed.with(|e| e.new_code.clone());
+    let notified =
+        t.rt.block_on(async { tokio::time::timeout(Duration::from_secs(1), notify.notified()).await });
+    assert!(notified.is_ok(), "New code tells the host to go on");
+    assert!(t.shows("Getting a new code"));
+    assert!(!t.shows("do not share"), "the warning is gone once the user chose to go on");
+    t.feed.send(HostEvent::Code {
+        code: Code::parse("482 111 2222").expect("code"),
+        expires_in: Duration::from_secs(600),
+    });
+    t.wait_for("482-111-2222");
+    assert!(t.harness.state().log().entries().iter().any(|e| e.text.contains("wrong code 3 times")));
+}
+
+#[test]
 fn unverified_name_is_marked_and_allow_grants_what_is_ticked() {
     let mut t = setup();
     let answer = t.ask(None, Permissions::ALL, Permissions::default());

@@ -15,7 +15,7 @@ use crate::PROTOCOL_VERSION;
 pub struct RelayLink {
     pub(crate) endpoint: Endpoint,
     pub(crate) socket: Arc<TaggedSocket>,
-    relay: RelaySpec,
+    pub(crate) relay: RelaySpec,
     role: Role,
     timeouts: Timeouts,
     conn: quinn::Connection,

@@ -87,6 +87,21 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
 }
 
+impl ClientError {
+    /// Whether this is our own connection to the relay failing (as opposed to the peer misbehaving):
+    /// nothing a peer sends can cause it.
+    pub fn is_link_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::RelayUnreachable { .. }
+                | Self::Connect(_)
+                | Self::RelayConnection(_)
+                | Self::RelayClosed
+                | Self::Io(_)
+        )
+    }
+}
+
 impl From<crate::pake::PakeError> for ClientError {
     fn from(_: crate::pake::PakeError) -> Self {
         Self::WrongCode

@@ -150,10 +150,22 @@ pub enum Restart {
     Expired,
     /// Someone tried a wrong code (or tampered with the pairing); the code is burned.
     WrongCode,
-    /// The viewer left before pairing completed.
+    /// The viewer left before it could have tested a guess (it never sent its PAKE message).
     PeerLeft,
     /// The host user asked for a new code.
     Requested,
+    /// Someone claimed the code and could have tested a guess, but the pairing did not finish: it broke the
+    /// protocol (a message out of order), went silent until the deadline, or left after the host's key
+    /// confirmation — which tells a guesser whether its guess was right as surely as a wrong-code verdict.
+    Abandoned,
+}
+
+impl Restart {
+    /// Whether this attempt could have been a guess at the secret, and so counts against the host's limit
+    /// of wrong codes in a row.
+    pub fn is_failed_guess(self) -> bool {
+        matches!(self, Self::WrongCode | Self::Abandoned)
+    }
 }
 
 pub enum HostOutcome {
@@ -193,6 +205,12 @@ impl HostRendezvous {
     }
 
     /// Wait until a viewer claims `code`, then pair. Blocks until the code expires at the latest.
+    ///
+    /// Whatever the claiming client does — a wrong code, messages out of order, silence, leaving halfway —
+    /// ends in a [`HostOutcome::Restart`], never in an error: an error here would end the host, and anyone
+    /// who can claim a nameplate could sweep every waiting host away. Only a failure of the host's own link
+    /// to the relay is an error. After anything but a clean verdict the link's state is unknown, so the host
+    /// drops it (which retires the code at the relay) and connects afresh.
     pub async fn wait_for_viewer(mut self, code: &Code) -> Result<HostOutcome, ClientError> {
         let (tag, technician) = match self.link.recv().await? {
             RelayToClient::PeerJoined { tag, technician } => (tag, technician),
@@ -200,32 +218,44 @@ impl HostRendezvous {
             other => return Err(ClientError::Unexpected(format!("{other:?} while waiting"))),
         };
         self.link.socket.set_tag(tag);
-        let deadline = self.timeouts.pairing;
-        match tokio::time::timeout(deadline, self.pair(code)).await {
-            Ok(Ok(Some((conn, peer, resume_id)))) => Ok(HostOutcome::Paired(Session {
-                conn,
-                peer_fingerprint: peer,
-                resume_id,
-                link: self.link,
-                technician,
-            })),
+        let mut progress = Progress::default();
+        let attempt = tokio::time::timeout(self.timeouts.pairing, self.pair(code, &mut progress)).await;
+        let why = match attempt {
+            Ok(Ok(Some((conn, peer, resume_id)))) => {
+                return Ok(HostOutcome::Paired(Session {
+                    conn,
+                    peer_fingerprint: peer,
+                    resume_id,
+                    link: self.link,
+                    technician,
+                }))
+            }
             Ok(Ok(None)) => {
                 self.link.endpoint.set_server_config(None);
-                Ok(HostOutcome::Restart(self, Restart::WrongCode))
+                return Ok(HostOutcome::Restart(self, Restart::WrongCode));
             }
-            Ok(Err(ClientError::PeerLeft)) => Ok(HostOutcome::Restart(self, Restart::PeerLeft)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(ClientError::Timeout("pairing with the viewer")),
-        }
+            Ok(Err(ClientError::PeerLeft)) if !progress.peer_pake => {
+                return Ok(HostOutcome::Restart(self, Restart::PeerLeft))
+            }
+            Ok(Err(e)) if e.is_link_failure() => return Err(e),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the viewer did not finish pairing in time".to_owned(),
+        };
+        tracing::info!("pairing attempt abandoned: {why}");
+        self.link.close();
+        let fresh = Self::connect(&self.link.relay, self.timeouts).await?;
+        Ok(HostOutcome::Restart(fresh, Restart::Abandoned))
     }
 
     /// `Ok(None)`: the pairing failed on a wrong code and the relay has acknowledged it.
     async fn pair(
         &mut self,
         code: &Code,
+        progress: &mut Progress,
     ) -> Result<Option<(Connection, Fingerprint, [u8; 32])>, ClientError> {
         let ours = self.identity.fingerprint();
-        let verdict = exchange(&mut self.link, Role::Host, &code.nameplate, &code.secret, &ours).await?;
+        let verdict =
+            exchange(&mut self.link, Role::Host, &code.nameplate, &code.secret, &ours, progress).await?;
         let (peer, resume_id) = match verdict {
             Ok(found) => found,
             Err(()) => return self.await_failure_ack().await.map(|()| None),
@@ -288,14 +318,22 @@ pub async fn connect_viewer(
     let attempt = async {
         let identity = Identity::generate(&["viewer.tether.invalid"])?;
         let ours = identity.fingerprint();
-        let (peer, resume_id) =
-            match exchange(&mut link, Role::Viewer, &code.nameplate, &code.secret, &ours).await? {
-                Ok(found) => found,
-                Err(()) => {
-                    await_relay_verdict(&mut link).await;
-                    return Err(ClientError::WrongCode);
-                }
-            };
+        let (peer, resume_id) = match exchange(
+            &mut link,
+            Role::Viewer,
+            &code.nameplate,
+            &code.secret,
+            &ours,
+            &mut Progress::default(),
+        )
+        .await?
+        {
+            Ok(found) => found,
+            Err(()) => {
+                await_relay_verdict(&mut link).await;
+                return Err(ClientError::WrongCode);
+            }
+        };
         link.send(&ClientToRelay::PairingResult { ok: true }).await?;
         match link.recv().await {
             Ok(RelayToClient::SessionReady) => {}
@@ -331,6 +369,13 @@ async fn await_relay_verdict(link: &mut RelayLink) {
     let _ = tokio::time::timeout(Duration::from_secs(5), verdict).await;
 }
 
+/// How far a pairing got, for telling a failed guess from a visitor who left before guessing.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The peer sent its PAKE message: from here on it can learn whether its guess was right.
+    peer_pake: bool,
+}
+
 /// The symmetric middle of pairing: PAKE and key confirmation. `Ok(Err(()))` means the code was wrong (or
 /// the exchange was tampered with); the relay has been told with `PairingResult { ok: false }`.
 async fn exchange(
@@ -339,6 +384,7 @@ async fn exchange(
     nameplate: &Nameplate,
     secret: &Secret,
     ours: &Fingerprint,
+    progress: &mut Progress,
 ) -> Result<Result<(Fingerprint, [u8; 32]), ()>, ClientError> {
     let (state, msg) = pake::start(role, nameplate, secret);
     link.send(&ClientToRelay::Pake { msg }).await?;
@@ -347,6 +393,7 @@ async fn exchange(
         RelayToClient::PeerGone => return Err(ClientError::PeerLeft),
         other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerPake"))),
     };
+    progress.peer_pake = true;
     let keys: SessionKeys = match state.finish(&peer_msg) {
         Ok(keys) => keys,
         Err(_) => {

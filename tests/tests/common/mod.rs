@@ -99,13 +99,27 @@ pub fn host_config(relay: &TestRelay, allowed: Permissions) -> HostConfig {
     cfg.timeouts = fast_timeouts();
     cfg.session.hello_timeout = Duration::from_secs(5);
     cfg.session.quality = Quality::Lossless; // the tests compare pixels exactly
+                                             // Wrong-code back-off stays in force, at a pace that keeps the tests quick.
+    cfg.codes.backoff = Duration::from_millis(100);
     cfg
 }
 
 pub fn start_host(relay: &TestRelay, allowed: Permissions) -> TestHost {
-    start_host_with(host_config(relay, allowed), move || {
-        capture::open(Source::TestPattern { width: W, height: H })
-    })
+    start_host_with(host_config(relay, allowed), test_pattern)
+}
+
+/// The host's screen in most tests: the animated test pattern at [`W`]×[`H`].
+pub fn test_pattern() -> Result<Box<dyn Capturer>, capture::CaptureError> {
+    capture::open(Source::TestPattern { width: W, height: H })
+}
+
+/// Wait (up to 20 s, polling) until `cond` holds; fail naming `what` otherwise.
+pub async fn eventually(mut cond: impl FnMut() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "not within 20 s: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub fn start_host_with<F>(cfg: HostConfig, make: F) -> TestHost
