@@ -146,7 +146,7 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
         let token = token.clone();
         let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let mut slot = slot;
             handshakes.fetch_add(1, Ordering::Relaxed);
             let connected = match incoming.accept() {
                 Ok(connecting) => match tokio::time::timeout_at(hello_by, connecting).await {
@@ -161,6 +161,13 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
                 Ok(conn) => conn,
                 Err(e) => return tracing::debug!("{e}"),
             };
+            // Now that the address is proven, it counts against its address key's cap.
+            if slot.establish().is_err() {
+                hub.metrics.connection_refused("per_address");
+                tracing::debug!(addr = %conn.remote_address(), "connection refused: over the per_address cap");
+                conn.close(rendezvous::CLOSE_BUSY.into(), b"too many connections from this address");
+                return;
+            }
             tokio::select! {
                 _ = rendezvous::serve(conn.clone(), hub, hello_by) => {}
                 _ = token.cancelled() => conn.close(0u32.into(), b"relay shutting down"),

@@ -46,6 +46,7 @@ use crate::resume::ResumeLive;
 use crate::revocation::LiveAccounts;
 use crate::store::{now_ms, Store};
 use io::ClientIo;
+pub use io::CLOSE_BUSY;
 pub use state::Nameplates;
 
 /// What one side of a pairing tells the other's task.
