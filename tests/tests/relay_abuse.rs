@@ -106,11 +106,20 @@ fn patient() -> Timeouts {
 
 /// An organization's relay on `dir`, on `listen` (retried while the old one lets go of the port).
 async fn org_relay_at(dir: tempfile::TempDir, listen: std::net::SocketAddr) -> TestRelay {
+    org_relay_with(dir, listen, |_| {}).await
+}
+
+async fn org_relay_with(
+    dir: tempfile::TempDir,
+    listen: std::net::SocketAddr,
+    tweak: impl Fn(&mut RelayConfig),
+) -> TestRelay {
     for _ in 0..100 {
         let mut cfg = RelayConfig::new(listen, dir.path().to_path_buf());
         cfg.idle_timeout = Duration::from_secs(3);
         cfg.handshake_timeout = Duration::from_secs(3);
         org(&mut cfg);
+        tweak(&mut cfg);
         match Server::spawn(cfg) {
             Ok(handle) => return TestRelay { handle, dir },
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -181,6 +190,24 @@ async fn an_account_revoked_while_the_relay_was_down_does_not_rejoin() {
     let relay = org_relay_at(dir, addr).await;
     ends_revoked(host, viewer).await;
     assert_eq!(relay.handle.stats().sessions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoin_counts_against_the_session_cap() {
+    let relay = start_relay(org);
+    let (_host, _viewer) = org_session(&relay).await;
+    let (dir, addr) = stop(relay).await;
+    // The restarted relay is full (a cap of 0 stands for "every place is taken").
+    let relay = org_relay_with(dir, addr, |cfg| cfg.max_sessions = 0).await;
+    let refused = tokio::time::timeout(Duration::from_secs(30), async {
+        while metric(&relay, "tether_relay_rejoins_refused_total{reason=\"busy\"}").is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "the rejoin was refused as busy:\n{}", relay.handle.metrics_text());
+    assert_eq!(relay.handle.stats().sessions, 0, "no route over the cap");
+    assert_eq!(metric(&relay, "tether_relay_rejoins_total"), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
