@@ -60,6 +60,7 @@ pub struct LimitsSection {
     pub rejoin_burst: Option<u32>,
     pub resume_window_secs: Option<u64>,
     pub max_token_checks: Option<usize>,
+    pub token_check_wait_secs: Option<u64>,
     pub max_connections_per_address: Option<usize>,
     pub max_connections: Option<usize>,
     pub failed_claims_per_address: Option<u32>,
@@ -129,6 +130,7 @@ impl FileConfig {
         set(&mut cfg.idle_timeout, l.idle_timeout_secs);
         set(&mut cfg.drain_deadline, l.drain_deadline_secs);
         set(&mut cfg.resume_window, l.resume_window_secs);
+        set(&mut cfg.token_check_wait, l.token_check_wait_secs);
         set(&mut cfg.failed_claims_address_window, l.failed_claims_address_window_secs);
         set(&mut cfg.failed_claims_global_window, l.failed_claims_global_window_secs);
         cfg.rejoins_per_minute = l.rejoins_per_minute.unwrap_or(cfg.rejoins_per_minute);

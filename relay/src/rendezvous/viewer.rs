@@ -85,8 +85,12 @@ async fn refuse(
     addr: SocketAddr,
     kind: RelayErrorKind,
 ) -> Result<(), RelayErrorKind> {
-    if kind == RelayErrorKind::RateLimited {
-        tracing::info!(%addr, "claim rate-limited");
+    match kind {
+        RelayErrorKind::RateLimited => tracing::info!(%addr, "claim rate-limited"),
+        RelayErrorKind::TooManyWrongCodes => {
+            tracing::info!(%addr, "claim refused: failed-claim budget spent")
+        }
+        _ => {}
     }
     hub.metrics.claim_refused(&kind);
     io.notify(kind).await
