@@ -109,6 +109,16 @@ pub struct Metrics {
     pub token_checks_peak: AtomicU64,
 }
 
+/// A token check in progress (see [`Metrics::token_check`]).
+#[derive(Debug)]
+pub struct TokenCheck<'a>(&'a Metrics);
+
+impl Drop for TokenCheck<'_> {
+    fn drop(&mut self) {
+        self.0.token_checks.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Values read from the relay's state when scraped.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
@@ -144,14 +154,11 @@ impl Metrics {
         bump(&self.connections_refused, why);
     }
 
-    /// A token check starts: counts it and keeps the peak. The caller calls [`Self::token_check_done`].
-    pub fn token_check_started(&self) {
+    /// A token check starts: counts it (and the peak) until the returned guard is dropped.
+    pub fn token_check(&self) -> TokenCheck<'_> {
         let now = self.token_checks.fetch_add(1, Ordering::Relaxed) + 1;
         self.token_checks_peak.fetch_max(now, Ordering::Relaxed);
-    }
-
-    pub fn token_check_done(&self) {
-        self.token_checks.fetch_sub(1, Ordering::Relaxed);
+        TokenCheck(self)
     }
 
     /// The Prometheus text exposition of every series; `dwell` is the forwarding path's histogram.

@@ -114,9 +114,9 @@ async fn authenticate(
         return Err(RelayErrorKind::Busy);
     };
     let store = hub.store.clone();
-    hub.metrics.token_check_started();
+    let checking = hub.metrics.token_check();
     let verified = tokio::task::spawn_blocking(move || store.verify_token(&token)).await;
-    hub.metrics.token_check_done();
+    drop(checking);
     match verified {
         Ok(Ok(Some(account))) => {
             Ok(Some(VerifiedTechnician { account, organization: hub.cfg.organization.clone() }))
