@@ -193,6 +193,24 @@ async fn an_account_revoked_while_the_relay_was_down_does_not_rejoin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_rejoin_window_passed_does_not_rejoin_and_its_ends_are_told() {
+    let relay = start_relay(|cfg| {
+        org(cfg);
+        cfg.resume_window = Duration::ZERO;
+    });
+    let (host, viewer) = org_session(&relay).await;
+    let (dir, addr) = stop(relay).await;
+    let relay = org_relay_with(dir, addr, |cfg| cfg.resume_window = Duration::ZERO).await;
+    let report = host.report().await;
+    assert!(report.is_ok(), "{report:?}");
+    let ended = tokio::time::timeout(Duration::from_secs(20), viewer.closed())
+        .await
+        .expect("the viewer's session ends");
+    assert!(ended.to_string().contains("no session to rejoin"), "the viewer is told why: {ended}");
+    assert_eq!(relay.handle.stats().sessions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejoin_counts_against_the_session_cap() {
     let relay = start_relay(org);
     let (_host, _viewer) = org_session(&relay).await;
