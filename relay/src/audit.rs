@@ -1,4 +1,6 @@
-//! The audit log: metadata of every registered code, never content. One row per code a host registered:
+//! The audit log: metadata of every registered code, never content. One row per code a host registered
+//! (plus one per rejoined part of a session, under the session's id, and one per failed-claim budget
+//! spent, naming the viewer address that spent it):
 //! session id, when it was registered / claimed / ended, the technician's verified account, both client
 //! addresses, bytes forwarded each way, and how it ended ([`Outcome`]). Rows are written when the attempt
 //! ends. `tether-relay audit list` and `audit export --format csv|json` read them.
@@ -31,6 +33,14 @@ pub enum Outcome {
     Revoked,
     /// The relay ended it (shutdown) or a protocol error did.
     Aborted,
+    /// The rejoined part of a session (its two ends found each other again after losing the relay) ended.
+    Rejoined,
+    /// The rejoined part of a session ended because the technician's account was revoked.
+    RejoinedRevoked,
+    /// Not a code: a viewer address used up its failed-claim budget (its claims are refused for a while).
+    FailedClaimBudget,
+    /// Not a code: the relay-wide failed-claim budget is spent (every claim is refused for a while).
+    FailedClaimBudgetGlobal,
 }
 
 impl Outcome {
@@ -47,6 +57,10 @@ impl Outcome {
             Self::ViewerVanished => "viewer_vanished",
             Self::Revoked => "revoked",
             Self::Aborted => "aborted",
+            Self::Rejoined => "rejoined",
+            Self::RejoinedRevoked => "rejoined_revoked",
+            Self::FailedClaimBudget => "failed_claim_budget",
+            Self::FailedClaimBudgetGlobal => "failed_claim_budget_global",
         }
     }
 }

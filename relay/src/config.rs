@@ -44,6 +44,27 @@ pub struct RelayConfig {
     /// Registrations per minute per client IP address, and the burst allowed.
     pub registers_per_minute: u32,
     pub register_burst: u32,
+    /// Rejoins per minute per client address key (see [`crate::limits::client_key`]), and the burst allowed.
+    pub rejoins_per_minute: u32,
+    pub rejoin_burst: u32,
+    /// How long after a paired session was last seen live (its end noticed, or the relay started) its two
+    /// ends may still rejoin it. Covers the relay's own idle timeout plus a client's retries.
+    pub resume_window: Duration,
+    /// Most technician tokens checked (argon2, ~tens of MiB each) at once; further claims wait up to
+    /// `token_check_wait` for a turn, then are refused as `Busy`.
+    pub max_token_checks: usize,
+    pub token_check_wait: Duration,
+    /// Most live control connections (handshakes included) from one address key, and in all.
+    pub max_connections_per_address: usize,
+    pub max_connections: usize,
+    /// Failed-claim budget (claims whose PAKE failed: a wrong code): at most this many per viewer address
+    /// key per window; over it, claims from that key are refused (`TooManyWrongCodes`) until the window
+    /// ends.
+    pub failed_claims_per_address: u32,
+    pub failed_claims_address_window: Duration,
+    /// The same across all addresses: over it, every claim is refused until the window ends.
+    pub failed_claims_global: u32,
+    pub failed_claims_global_window: Duration,
     /// Bytes per second each direction of one session may forward (0: no cap). Packets over the cap are
     /// dropped; QUIC's congestion control at the ends adapts.
     pub session_bytes_per_sec: u64,
@@ -98,6 +119,25 @@ impl RelayConfig {
             claim_burst: 10,
             registers_per_minute: 60,
             register_burst: 20,
+            rejoins_per_minute: 20,
+            rejoin_burst: 10,
+            resume_window: Duration::from_secs(120),
+            // argon2 (default parameters) takes ~19 MiB and a core for tens of ms: 4 at once bounds the
+            // memory to ~80 MiB whatever the number of claims, and still checks ~100 tokens a second.
+            max_token_checks: 4,
+            token_check_wait: Duration::from_secs(3),
+            // A host or a viewer holds one control connection; 64 leaves room for an office behind one
+            // NAT address. The global cap sits above `max_sessions` * 2 + `max_waiting_hosts`.
+            max_connections_per_address: 64,
+            max_connections: 40_000,
+            // A technician who mistypes a code a few times stays far below 10 in 10 minutes (an office
+            // behind one address too); an attacker gets 10 guesses per address per 10 minutes.
+            failed_claims_per_address: 10,
+            failed_claims_address_window: Duration::from_secs(600),
+            // Relay-wide: ~100 times the wrong codes a busy relay sees from typos, and a hard ceiling of
+            // 144,000 guesses a day against 10^7 secrets, whatever the number of addresses.
+            failed_claims_global: 100,
+            failed_claims_global_window: Duration::from_secs(60),
             // Off by default: with a 100 Mbit/s cap, a full-screen lossless update of a large monitor
             // (several MB at once) was dropped in bulk and the host's session sometimes ended (the X11
             // resize test, 1 run in 3). Until the host paces its frames, the cap is opt-in.

@@ -56,6 +56,17 @@ pub struct LimitsSection {
     pub claim_burst: Option<u32>,
     pub registers_per_minute: Option<u32>,
     pub register_burst: Option<u32>,
+    pub rejoins_per_minute: Option<u32>,
+    pub rejoin_burst: Option<u32>,
+    pub resume_window_secs: Option<u64>,
+    pub max_token_checks: Option<usize>,
+    pub token_check_wait_secs: Option<u64>,
+    pub max_connections_per_address: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub failed_claims_per_address: Option<u32>,
+    pub failed_claims_address_window_secs: Option<u64>,
+    pub failed_claims_global: Option<u32>,
+    pub failed_claims_global_window_secs: Option<u64>,
     pub session_bandwidth_kbit: Option<u64>,
     pub max_incoming: Option<usize>,
     pub retry_above: Option<usize>,
@@ -118,6 +129,18 @@ impl FileConfig {
         set(&mut cfg.pairing_timeout, l.pairing_timeout_secs);
         set(&mut cfg.idle_timeout, l.idle_timeout_secs);
         set(&mut cfg.drain_deadline, l.drain_deadline_secs);
+        set(&mut cfg.resume_window, l.resume_window_secs);
+        set(&mut cfg.token_check_wait, l.token_check_wait_secs);
+        set(&mut cfg.failed_claims_address_window, l.failed_claims_address_window_secs);
+        set(&mut cfg.failed_claims_global_window, l.failed_claims_global_window_secs);
+        cfg.rejoins_per_minute = l.rejoins_per_minute.unwrap_or(cfg.rejoins_per_minute);
+        cfg.rejoin_burst = l.rejoin_burst.unwrap_or(cfg.rejoin_burst);
+        cfg.max_token_checks = l.max_token_checks.unwrap_or(cfg.max_token_checks);
+        cfg.max_connections_per_address =
+            l.max_connections_per_address.unwrap_or(cfg.max_connections_per_address);
+        cfg.max_connections = l.max_connections.unwrap_or(cfg.max_connections);
+        cfg.failed_claims_per_address = l.failed_claims_per_address.unwrap_or(cfg.failed_claims_per_address);
+        cfg.failed_claims_global = l.failed_claims_global.unwrap_or(cfg.failed_claims_global);
         cfg.max_waiting_hosts = l.max_waiting_hosts.unwrap_or(cfg.max_waiting_hosts);
         cfg.max_sessions = l.max_sessions.unwrap_or(cfg.max_sessions);
         cfg.claims_per_minute = l.claims_per_minute.unwrap_or(cfg.claims_per_minute);
@@ -150,14 +173,18 @@ mod tests {
 
     #[test]
     fn settings_apply_over_the_defaults() {
-        let file =
-            parse("organization = \"Acme\"\n[limits]\nsession_bandwidth_kbit = 8000\nmax_sessions = 3\n")
-                .expect("valid");
+        let file = parse(
+            "organization = \"Acme\"\n[limits]\nsession_bandwidth_kbit = 8000\nmax_sessions = 3\n\
+                   failed_claims_per_address = 5\nfailed_claims_global_window_secs = 30\n",
+        )
+        .expect("valid");
         let mut cfg = RelayConfig::new("127.0.0.1:0".parse().expect("addr"), "d".into());
         file.apply(&mut cfg, Path::new("x.toml")).expect("applies");
         assert_eq!(cfg.organization, "Acme");
         assert_eq!(cfg.session_bytes_per_sec, 1_000_000);
         assert_eq!(cfg.max_sessions, 3);
+        assert_eq!(cfg.failed_claims_per_address, 5);
+        assert_eq!(cfg.failed_claims_global_window, Duration::from_secs(30));
         assert_eq!(cfg.claims_per_minute, 20, "untouched default");
     }
 }

@@ -6,7 +6,10 @@
 //!
 //! - [`rendezvous`]: nameplates (pure state) and the per-connection tasks of hosts and viewers.
 //! - [`forward`]: the routing table of live sessions and the forwarding of tagged packets.
-//! - [`limits`]: per-address rate limits.
+//! - [`limits`]: per-address rate limits, and [`limits::client_key`] (IPv4 address or IPv6 /64) that
+//!   every per-address limit keys on; [`conns`]: caps on live connections; [`budget`]: the relay-wide
+//!   failed-claim budget.
+//! - [`resume`]: records of paired sessions, the only ones that may rejoin.
 //! - [`bandwidth`]: the per-session bandwidth cap (token buckets).
 //! - [`store`], [`accounts`], [`audit`]: the SQLite file of technician accounts and the audit log.
 //! - [`revocation`]: live sessions by account, so revoking an account ends them.
@@ -19,13 +22,16 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod bandwidth;
+pub mod budget;
 pub mod certs;
 pub mod config;
 pub mod config_file;
+pub mod conns;
 pub mod forward;
 pub mod limits;
 pub mod metrics;
 pub mod rendezvous;
+pub mod resume;
 pub mod revocation;
 pub mod server;
 pub mod socket;

@@ -84,6 +84,8 @@ pub fn reason(kind: &RelayErrorKind) -> &'static str {
         RelayErrorKind::BadToken => "bad_token",
         RelayErrorKind::Revoked => "revoked",
         RelayErrorKind::ShuttingDown => "shutting_down",
+        RelayErrorKind::UnknownSession => "unknown_session",
+        RelayErrorKind::TooManyWrongCodes => "failed_budget",
     }
 }
 
@@ -96,6 +98,25 @@ pub struct Metrics {
     pub sessions_started: AtomicU64,
     pub retries_sent: AtomicU64,
     pub revoked_sessions: AtomicU64,
+    rejoins_refused: Mutex<BTreeMap<&'static str, u64>>,
+    connections_refused: Mutex<BTreeMap<&'static str, u64>>,
+    pub rejoins: AtomicU64,
+    /// Claims whose PAKE failed (wrong codes), and failed-claim budgets spent.
+    pub failed_claims: AtomicU64,
+    pub failed_claim_budget_trips: AtomicU64,
+    /// Technician tokens being checked now, and the most at once since the start.
+    pub token_checks: AtomicU64,
+    pub token_checks_peak: AtomicU64,
+}
+
+/// A token check in progress (see [`Metrics::token_check`]).
+#[derive(Debug)]
+pub struct TokenCheck<'a>(&'a Metrics);
+
+impl Drop for TokenCheck<'_> {
+    fn drop(&mut self) {
+        self.0.token_checks.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Values read from the relay's state when scraped.
@@ -122,6 +143,22 @@ impl Metrics {
 
     pub fn register_refused(&self, kind: &RelayErrorKind) {
         bump(&self.registers_refused, reason(kind));
+    }
+
+    pub fn rejoin_refused(&self, kind: &RelayErrorKind) {
+        bump(&self.rejoins_refused, reason(kind));
+    }
+
+    /// A connection refused at the accept: `why` is "per_address" or "total".
+    pub fn connection_refused(&self, why: &'static str) {
+        bump(&self.connections_refused, why);
+    }
+
+    /// A token check starts: counts it (and the peak) until the returned guard is dropped.
+    pub fn token_check(&self) -> TokenCheck<'_> {
+        let now = self.token_checks.fetch_add(1, Ordering::Relaxed) + 1;
+        self.token_checks_peak.fetch_max(now, Ordering::Relaxed);
+        TokenCheck(self)
     }
 
     /// The Prometheus text exposition of every series; `dwell` is the forwarding path's histogram.
@@ -156,6 +193,31 @@ impl Metrics {
             "Sessions ended because the technician's account was revoked.",
             load(&self.revoked_sessions),
         );
+        series("tether_relay_rejoins_total", "counter", "Sessions rejoined.", load(&self.rejoins));
+        series(
+            "tether_relay_failed_claims_total",
+            "counter",
+            "Claims whose code was wrong (the PAKE failed).",
+            load(&self.failed_claims),
+        );
+        series(
+            "tether_relay_failed_claim_budget_trips_total",
+            "counter",
+            "Failed-claim budgets spent (per address or relay-wide).",
+            load(&self.failed_claim_budget_trips),
+        );
+        series(
+            "tether_relay_token_checks",
+            "gauge",
+            "Technician tokens being checked (argon2) now.",
+            load(&self.token_checks),
+        );
+        series(
+            "tether_relay_token_checks_peak",
+            "gauge",
+            "The most technician tokens checked at once since the relay started.",
+            load(&self.token_checks_peak),
+        );
         series(
             "tether_relay_packets_over_cap_total",
             "counter",
@@ -176,6 +238,12 @@ impl Metrics {
                 "tether_relay_registrations_refused_total",
                 "Registrations refused, by reason.",
                 &self.registers_refused,
+            ),
+            ("tether_relay_rejoins_refused_total", "Rejoins refused, by reason.", &self.rejoins_refused),
+            (
+                "tether_relay_connections_refused_total",
+                "Control connections refused at the accept, by cap.",
+                &self.connections_refused,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

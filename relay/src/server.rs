@@ -4,7 +4,9 @@
 //!
 //! Memory per connection is bounded: control connections get small flow-control windows and one stream;
 //! quinn holds at most `max_incoming` connection attempts; above `retry_above` handshakes in progress,
-//! clients must prove their address with a QUIC retry before the relay keeps any state for them.
+//! clients must prove their address with a QUIC retry before the relay keeps any state for them; live
+//! connections are capped per address key and in all ([`crate::conns`]), refused at the accept; one
+//! deadline (`handshake_timeout`) runs from a connection's first packet to its `Hello`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,6 +57,12 @@ impl Server {
             TlsSource::Files { cert, key } => certs::load_files(cert, key)?,
         };
         let store = Arc::new(Store::open(&cfg.data_dir)?);
+        // Sessions that were live when the relay stopped may rejoin for one window from now.
+        let window = i64::try_from(cfg.resume_window.as_millis()).unwrap_or(i64::MAX);
+        let resumable = store.resume_after_restart(crate::store::now_ms().saturating_add(window))?;
+        if resumable > 0 {
+            tracing::info!(sessions = resumable, "sessions from before the restart may rejoin");
+        }
         let router = Router::with_cap(cfg.tap.clone(), cfg.session_bytes_per_sec);
         let socket = RelaySocket::bind(cfg.listen, router.clone())
             .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
@@ -112,6 +120,20 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
             incoming.refuse();
             continue;
         }
+        let hello_by = tokio::time::Instant::now() + hub.cfg.handshake_timeout;
+        let slot = match hub.conns.admit(incoming.remote_address().ip()) {
+            Ok(slot) => slot,
+            Err(over) => {
+                let why = match over {
+                    crate::conns::Over::Address => "per_address",
+                    crate::conns::Over::Total => "total",
+                };
+                hub.metrics.connection_refused(why);
+                tracing::debug!(addr = %incoming.remote_address(), "connection refused: over the {why} cap");
+                incoming.refuse();
+                continue;
+            }
+        };
         if handshakes.load(Ordering::Relaxed) >= hub.cfg.retry_above
             && !incoming.remote_address_validated()
             && incoming.may_retry()
@@ -124,9 +146,10 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
         let token = token.clone();
         let handshakes = handshakes.clone();
         tokio::spawn(async move {
+            let mut slot = slot;
             handshakes.fetch_add(1, Ordering::Relaxed);
             let connected = match incoming.accept() {
-                Ok(connecting) => match tokio::time::timeout(hub.cfg.handshake_timeout, connecting).await {
+                Ok(connecting) => match tokio::time::timeout_at(hello_by, connecting).await {
                     Ok(Ok(conn)) => Ok(conn),
                     Ok(Err(e)) => Err(format!("handshake failed: {e}")),
                     Err(_) => Err("handshake timed out".to_owned()),
@@ -138,21 +161,36 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
                 Ok(conn) => conn,
                 Err(e) => return tracing::debug!("{e}"),
             };
+            // Now that the address is proven, it counts against its address key's cap.
+            if slot.establish().is_err() {
+                hub.metrics.connection_refused("per_address");
+                tracing::debug!(addr = %conn.remote_address(), "connection refused: over the per_address cap");
+                conn.close(rendezvous::CLOSE_BUSY.into(), b"too many connections from this address");
+                return;
+            }
             tokio::select! {
-                _ = rendezvous::serve(conn.clone(), hub) => {}
+                _ = rendezvous::serve(conn.clone(), hub, hello_by) => {}
                 _ = token.cancelled() => conn.close(0u32.into(), b"relay shutting down"),
             }
         });
     }
 }
 
-/// Periodic clean-up of rate-limiter state.
+/// Periodic clean-up of rate-limiter and failed-claim state, and of expired resume records.
 async fn housekeeping(hub: Arc<Hub>, token: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
-            _ = tick.tick() => hub.limits.prune(),
+            _ = tick.tick() => {}
             _ = token.cancelled() => break,
+        }
+        hub.limits.prune();
+        hub.failed_claims().prune(std::time::Instant::now());
+        let store = hub.store.clone();
+        match tokio::task::spawn_blocking(move || store.prune_resume(crate::store::now_ms())).await {
+            Ok(Err(e)) => tracing::error!("pruning resume records: {e}"),
+            Err(e) => tracing::error!("pruning resume records: {e}"),
+            Ok(Ok(_)) => {}
         }
     }
 }

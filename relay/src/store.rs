@@ -1,5 +1,6 @@
 //! The relay's embedded database: one SQLite file in the data directory holding technician accounts
-//! ([`crate::accounts`]) and the audit log ([`crate::audit`]). The running relay and the admin's
+//! ([`crate::accounts`]) and the audit log ([`crate::audit`]).
+//! Also the resume records of paired sessions ([`crate::resume`]). The running relay and the admin's
 //! `tether-relay user …` / `audit …` commands open the same file; WAL mode lets them work side by side.
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        conn.execute_batch(crate::resume::SCHEMA).map_err(open_err)?;
         Ok(Self { conn: Mutex::new(conn), path })
     }
 

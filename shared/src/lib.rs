@@ -36,4 +36,6 @@ pub mod wire;
 ///
 /// 2: session requests (chat, clipboard, permissions, quality, monitor, system info) and the file digest
 /// derived from the chunk hashes.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: `ResumeCommit` before `PairingResult { ok: true }` (the relay admits `Rejoin` only for sessions it
+/// paired), `RelayErrorKind::{UnknownSession, TooManyWrongCodes}`.
+pub const PROTOCOL_VERSION: u32 = 3;

@@ -8,10 +8,19 @@
 //! viewer → relay: Claim{nameplate, token}  relay → both:   PeerJoined{tag, technician}
 //! both   → relay: Pake{msg}                relay → other:  PeerPake{msg}
 //! both   → relay: Confirm{msg}             relay → other:  PeerConfirm{msg}
+//! both   → relay: ResumeCommit{commitment} (just before PairingResult{ok: true})
 //! both   → relay: PairingResult{ok}        relay → both:   SessionReady  (only if both ok)
 //! ```
 //! A paired client that loses the relay reconnects and sends `Rejoin{resume_id}`; when both ends have,
 //! both get `Rejoined{tag}` and their end-to-end connection carries on.
+//!
+//! Rejoining is only for sessions this relay paired. The relay never learns the PAKE key, so each end sends
+//! [`resume_commitment`]`(resume_id)` in `ResumeCommit` before its `PairingResult { ok: true }`; when both
+//! ends of a pairing sent the same commitment, the relay keeps a *resume record* (the commitment, both
+//! addresses, the verified technician account) in its database until a configurable window after the
+//! session was last seen live. `Rejoin{resume_id}` is accepted only if the commitment of `resume_id`
+//! matches a live record (`UnknownSession` otherwise), the technician's account is not revoked since
+//! (`Revoked`), and the address's rejoin rate and the relay's session cap allow it.
 //!
 //! A failed pairing burns the nameplate: the viewer gets `Error{WrongCode}`, the host `Error{PeerWrongCode}`
 //! and may `Register` again for a fresh code. The PAKE and confirmation payloads are opaque to the relay.
@@ -71,6 +80,17 @@ pub enum ClientToRelay {
     Rejoin {
         resume_id: [u8; 32],
     },
+    /// Sent just before `PairingResult { ok: true }`: [`resume_commitment`] of this session's resume id, so
+    /// the relay can later admit `Rejoin` for this session, and only for it.
+    ResumeCommit {
+        commitment: [u8; 32],
+    },
+}
+
+/// What a client tells the relay about its session's resume id at pairing: a one-way, domain-separated
+/// hash, so the relay can recognize the id at `Rejoin` without learning it before.
+pub fn resume_commitment(resume_id: &[u8; 32]) -> [u8; 32] {
+    blake3::derive_key("tether relay resume commitment v1", resume_id)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,4 +162,8 @@ pub enum RelayErrorKind {
     Revoked,
     #[error("the relay is shutting down")]
     ShuttingDown,
+    #[error("the relay knows no session to rejoin under this id (it ended, or its rejoin window passed)")]
+    UnknownSession,
+    #[error("too many wrong codes were tried recently; wait a few minutes and try again")]
+    TooManyWrongCodes,
 }

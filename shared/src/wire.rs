@@ -1,7 +1,8 @@
 //! Framing: every message is a little-endian `u32` length followed by a postcard body.
 //!
-//! The length is checked against a per-stream cap *before* anything is allocated, so a hostile peer cannot
-//! make us reserve memory by announcing a huge message. Encoding and decoding are pure functions
+//! The length is checked against a per-stream cap *before* anything is allocated, and the body's buffer
+//! grows with the bytes that actually arrive (from [`FIRST_READ`]), so a hostile peer cannot make us
+//! reserve memory by announcing a huge message, even one under the cap, and then sending little. Encoding and decoding are pure functions
 //! ([`encode`], [`decode`]); [`read_msg`] and [`write_msg`] are the thin async glue over any byte stream.
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -11,6 +12,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAX_CONTROL_MSG: usize = 64 * 1024;
 /// Cap for one video message (a frame is split into several when larger).
 pub const MAX_VIDEO_MSG: usize = 16 * 1024 * 1024;
+
+/// The body buffer [`read_msg`] starts with; it at most doubles as bytes arrive.
+pub const FIRST_READ: usize = 8 * 1024;
 
 /// What can go wrong reading or writing a framed message.
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +85,12 @@ where
         got += n;
     }
     let len = check_len(header, cap)?;
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => WireError::Truncated,
-        _ => WireError::Io(e),
-    })?;
+    // Grow with what arrives rather than allocate the announced length up front.
+    let mut body = Vec::with_capacity(len.min(FIRST_READ));
+    (&mut *r).take(len as u64).read_to_end(&mut body).await?;
+    if body.len() < len {
+        return Err(WireError::Truncated);
+    }
     decode(&body).map(Some)
 }
 
@@ -119,6 +124,45 @@ mod tests {
         a.write_all(b"abc").await.expect("write");
         drop(a);
         assert!(matches!(read_msg::<_, String>(&mut b, 100).await, Err(WireError::Truncated)));
+    }
+
+    /// Records the largest buffer a reader was asked to fill.
+    struct Counting<R> {
+        inner: R,
+        largest: usize,
+    }
+
+    impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            self.largest = self.largest.max(buf.remaining());
+            std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_announced_body_is_not_allocated_before_it_arrives() {
+        let (mut a, b) = tokio::io::duplex(64);
+        a.write_all(&(16u32 << 20).to_le_bytes()).await.expect("write");
+        a.write_all(&[1; 10]).await.expect("write");
+        drop(a);
+        let mut r = Counting { inner: b, largest: 0 };
+        let got = read_msg::<_, Vec<u8>>(&mut r, MAX_VIDEO_MSG).await;
+        assert!(matches!(got, Err(WireError::Truncated)), "{got:?}");
+        assert!(r.largest <= 2 * FIRST_READ, "a buffer of {} bytes for 10 that came", r.largest);
+    }
+
+    #[tokio::test]
+    async fn a_body_larger_than_the_first_read_arrives_whole() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let big = vec![7u8; 100_000];
+        let sent = big.clone();
+        tokio::spawn(async move { write_msg(&mut a, &sent, MAX_VIDEO_MSG).await.expect("write") });
+        let got: Option<Vec<u8>> = read_msg(&mut b, MAX_VIDEO_MSG).await.expect("read");
+        assert_eq!(got, Some(big));
     }
 
     #[test]

@@ -112,6 +112,8 @@ fn relay_error() -> impl Strategy<Value = RelayErrorKind> {
             RelayErrorKind::BadToken,
             RelayErrorKind::Revoked,
             RelayErrorKind::ShuttingDown,
+            RelayErrorKind::UnknownSession,
+            RelayErrorKind::TooManyWrongCodes,
         ]),
         ".{0,40}".prop_map(RelayErrorKind::Protocol),
     ]
@@ -127,6 +129,8 @@ fn client_to_relay() -> impl Strategy<Value = ClientToRelay> {
         bytes().prop_map(|msg| ClientToRelay::Pake { msg }),
         bytes().prop_map(|msg| ClientToRelay::Confirm { msg }),
         any::<bool>().prop_map(|ok| ClientToRelay::PairingResult { ok }),
+        any::<[u8; 32]>().prop_map(|resume_id| ClientToRelay::Rejoin { resume_id }),
+        any::<[u8; 32]>().prop_map(|commitment| ClientToRelay::ResumeCommit { commitment }),
     ]
 }
 

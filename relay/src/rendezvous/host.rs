@@ -17,6 +17,7 @@ use super::io::ClientIo;
 use super::{Hub, Mailbox, PeerEvent, MAILBOX};
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::{Endpoint, RouteGuard};
+use crate::resume::ResumeRecord;
 use crate::store::now_ms;
 
 /// How waiting under a nameplate ended.
@@ -28,7 +29,13 @@ enum Waited {
 
 /// How a pairing ended, from the host task's point of view.
 enum Paired {
-    Both { viewer: Mailbox, host_tag: u64, viewer_tag: u64 },
+    /// `commitment`: both ends committed to this resume id (the session may rejoin).
+    Both {
+        viewer: Mailbox,
+        host_tag: u64,
+        viewer_tag: u64,
+        commitment: Option<[u8; 32]>,
+    },
     Failed(Mailbox, RelayErrorKind),
     ViewerLeft,
     HostLeft,
@@ -167,7 +174,33 @@ async fn one_code(
             io.send(&RelayToClient::PairingFailed).await?;
             Ok((Next::Again, Outcome::Busy))
         }
-        Paired::Both { viewer, host_tag, viewer_tag } => {
+        Paired::Both { viewer, host_tag, viewer_tag, commitment } => {
+            let _resumable = match commitment {
+                Some(commitment) => {
+                    let record = ResumeRecord {
+                        commitment,
+                        session_id: draft.session_id.clone(),
+                        host_addr: addr.to_string(),
+                        viewer_addr: viewer_addr.to_string(),
+                        technician: draft.technician.clone(),
+                        created_at: now_ms(),
+                    };
+                    // Stored before the session starts, so a relay killed right after still knows it.
+                    let store = hub.store.clone();
+                    match tokio::task::spawn_blocking(move || store.save_resume(&record)).await {
+                        Ok(Ok(())) => Some(hub.resume_live.enter(commitment)),
+                        Ok(Err(e)) => {
+                            tracing::error!("could not store the resume record: {e}");
+                            None
+                        }
+                        Err(e) => {
+                            tracing::error!("could not store the resume record: {e}");
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
             let guard = hub
                 .router
                 .activate(Endpoint { tag: host_tag, addr }, Endpoint { tag: viewer_tag, addr: viewer_addr });
@@ -183,6 +216,9 @@ async fn one_code(
         }
         Paired::Failed(viewer, kind) => {
             tracing::info!(%addr, %nameplate, "pairing failed: {kind}");
+            if kind == RelayErrorKind::WrongCode {
+                hub.wrong_code(viewer_addr, addr);
+            }
             let outcome = match kind {
                 RelayErrorKind::Timeout => Outcome::PairingTimeout,
                 _ => Outcome::WrongCode,
@@ -199,10 +235,14 @@ async fn one_code(
     }
 }
 
-fn is_pairing(msg: &ClientToRelay) -> bool {
+/// Pairing traffic, ignored when it comes late (after the pairing ended).
+pub(super) fn is_pairing(msg: &ClientToRelay) -> bool {
     matches!(
         msg,
-        ClientToRelay::Pake { .. } | ClientToRelay::Confirm { .. } | ClientToRelay::PairingResult { .. }
+        ClientToRelay::Pake { .. }
+            | ClientToRelay::Confirm { .. }
+            | ClientToRelay::PairingResult { .. }
+            | ClientToRelay::ResumeCommit { .. }
     )
 }
 
@@ -273,12 +313,16 @@ async fn pair(
     io.send(&RelayToClient::PeerJoined { tag: host_tag, technician }).await?;
     let deadline = tokio::time::Instant::now() + hub.cfg.pairing_timeout;
     let (mut host_ok, mut viewer_ok) = (None, None);
+    let (mut host_commit, mut viewer_commit) = (None, None);
     loop {
         match (host_ok, viewer_ok) {
             (Some(false), _) | (_, Some(false)) => {
                 return Ok(Paired::Failed(viewer, RelayErrorKind::WrongCode))
             }
-            (Some(true), Some(true)) => return Ok(Paired::Both { viewer, host_tag, viewer_tag }),
+            (Some(true), Some(true)) => {
+                let commitment = host_commit.filter(|_| host_commit == viewer_commit);
+                return Ok(Paired::Both { viewer, host_tag, viewer_tag, commitment });
+            }
             _ => {}
         }
         tokio::select! {
@@ -294,6 +338,7 @@ async fn pair(
                     }
                     Some(ClientToRelay::Confirm { msg }) => { check_payload(&msg)?; PeerEvent::Confirm(msg) }
                     Some(ClientToRelay::PairingResult { ok }) => { host_ok = Some(ok); PeerEvent::Result(ok) }
+                    Some(ClientToRelay::ResumeCommit { commitment }) => { host_commit = Some(commitment); continue }
                     Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} while pairing"))),
                 };
                 if viewer.send(event).await.is_err() {
@@ -305,6 +350,7 @@ async fn pair(
                 Some(PeerEvent::Pake(msg)) => io.send(&RelayToClient::PeerPake { msg }).await?,
                 Some(PeerEvent::Confirm(msg)) => io.send(&RelayToClient::PeerConfirm { msg }).await?,
                 Some(PeerEvent::Result(ok)) => viewer_ok = Some(ok),
+                Some(PeerEvent::Commit(commitment)) => viewer_commit = Some(commitment),
                 Some(_) => {}
             },
             _ = tokio::time::sleep_until(deadline) => return Ok(Paired::Failed(viewer, RelayErrorKind::Timeout)),

@@ -7,6 +7,8 @@ use tether_shared::PROTOCOL_VERSION;
 
 pub const CLOSE_PROTOCOL: u32 = 1;
 pub const CLOSE_TIMEOUT: u32 = 2;
+/// Over a connection cap.
+pub const CLOSE_BUSY: u32 = 3;
 
 pub struct ClientIo {
     conn: Connection,

@@ -11,11 +11,14 @@
 //!        verified technician} ──────► (PeerJoined to the host names the technician)
 //!            ◄──────────────────────── Tag(viewer tag)
 //! Pake / Confirm / Result ──────────► forwarded to the host client (and back the same way)
+//! Commit(resume commitment) ────────► kept: a resume record if both ends committed the same
 //!            ◄──────────────────────── Ready (routes installed) | Failed(reason)
 //! Ended(outcome) ───────────────────► (why the viewer's side ended: for the audit log)
 //! ```
 //!
-//! The host task writes one audit row per registered code when it is done with it.
+//! The host task writes one audit row per registered code when it is done with it, counts wrong codes
+//! against the failed-claim budget ([`crate::budget`]) and stores the resume record of a paired session
+//! ([`crate::resume`]); [`rejoin`] admits only sessions with a record.
 
 pub mod host;
 mod io;
@@ -26,19 +29,24 @@ pub mod viewer;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tether_shared::relay_proto::{RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::PROTOCOL_VERSION;
 use tokio::sync::mpsc;
 
 use crate::audit::{AuditRecord, Outcome};
+use crate::budget::{FailedClaims, Tripped};
 use crate::config::RelayConfig;
+use crate::conns::ConnLimits;
 use crate::forward::Router;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::resume::ResumeLive;
 use crate::revocation::LiveAccounts;
-use crate::store::Store;
+use crate::store::{now_ms, Store};
 use io::ClientIo;
+pub use io::CLOSE_BUSY;
 pub use state::Nameplates;
 
 /// What one side of a pairing tells the other's task.
@@ -53,6 +61,8 @@ pub enum PeerEvent {
     Pake(Vec<u8>),
     Confirm(Vec<u8>),
     Result(bool),
+    /// The viewer's commitment to the session's resume id.
+    Commit([u8; 32]),
     Ready,
     Failed(RelayErrorKind),
     /// To the first of two rejoining ends: the routes are back, under `tag`; `partner` reaches the other.
@@ -78,8 +88,16 @@ pub struct Hub {
     pub limits: Limits,
     pub connections: AtomicUsize,
     pub pairings: AtomicUsize,
-    /// Ends of paired sessions waiting for their peer to rejoin, by resume id.
+    /// Ends of paired sessions waiting for their peer to rejoin, by resume commitment.
     pub rejoins: Mutex<std::collections::HashMap<[u8; 32], rejoin::Waiting>>,
+    /// Live sessions under each resume record (see [`crate::resume`]).
+    pub resume_live: Arc<ResumeLive>,
+    /// Wrong codes per viewer address key and relay-wide.
+    pub failed_claims: Mutex<FailedClaims>,
+    /// Turns for checking technician tokens (argon2): bounds its memory and CPU.
+    pub token_checks: tokio::sync::Semaphore,
+    /// Live control connections per address key and in all.
+    pub conns: Arc<ConnLimits>,
     pub store: Arc<Store>,
     pub metrics: Metrics,
     pub live: Arc<LiveAccounts>,
@@ -93,14 +111,50 @@ impl Hub {
             nameplates: Mutex::new(Nameplates::new(cfg.code_ttl, cfg.max_waiting_hosts)),
             limits: Limits::new(&cfg),
             router,
-            cfg,
             connections: AtomicUsize::new(0),
             pairings: AtomicUsize::new(0),
             rejoins: Mutex::default(),
+            resume_live: ResumeLive::new(store.clone(), cfg.resume_window),
+            failed_claims: Mutex::new(FailedClaims::new(&cfg)),
+            token_checks: tokio::sync::Semaphore::new(cfg.max_token_checks.max(1)),
+            conns: ConnLimits::new(cfg.max_connections_per_address, cfg.max_connections),
             store,
             metrics: Metrics::default(),
             live: Arc::default(),
             draining: AtomicBool::new(false),
+            cfg,
+        }
+    }
+
+    pub fn failed_claims(&self) -> std::sync::MutexGuard<'_, FailedClaims> {
+        self.failed_claims.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A claim from `viewer` failed on a wrong code: count it; a budget it used up is logged, counted and
+    /// written to the audit log.
+    pub fn wrong_code(&self, viewer: SocketAddr, host: SocketAddr) {
+        self.metrics.failed_claims.fetch_add(1, Ordering::Relaxed);
+        let tripped = self.failed_claims().fail(Instant::now(), viewer.ip());
+        for budget in tripped {
+            self.metrics.failed_claim_budget_trips.fetch_add(1, Ordering::Relaxed);
+            let (outcome, scope) = match budget {
+                Tripped::Address => (Outcome::FailedClaimBudget, "this address"),
+                Tripped::Global => (Outcome::FailedClaimBudgetGlobal, "the whole relay"),
+            };
+            tracing::warn!(%viewer, "failed-claim budget spent: claims from {scope} are refused for a while");
+            let now = now_ms();
+            self.audit(AuditRecord {
+                session_id: format!("{:016x}", rand::random::<u64>()),
+                registered_at: now,
+                claimed_at: Some(now),
+                ended_at: now,
+                technician: None,
+                host_addr: host.to_string(),
+                viewer_addr: Some(viewer.to_string()),
+                bytes_host_to_viewer: 0,
+                bytes_viewer_to_host: 0,
+                outcome: outcome.as_str().to_owned(),
+            });
         }
     }
 
@@ -172,10 +226,12 @@ impl Drop for Counted<'_> {
 
 /// Serve one control connection from hello to close. Never panics on client input: every protocol
 /// violation ends this connection with an error message, and nothing else.
-pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>) {
+/// `hello_by` is the deadline for the client's `Hello`, counted from its first packet (so the QUIC
+/// handshake and the hello share one `handshake_timeout`).
+pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>, hello_by: tokio::time::Instant) {
     let _live = Counted::new(&hub.connections);
     let addr = conn.remote_address();
-    let hello = tokio::time::timeout(hub.cfg.handshake_timeout, ClientIo::accept(conn.clone())).await;
+    let hello = tokio::time::timeout_at(hello_by, ClientIo::accept(conn.clone())).await;
     let (mut io, role) = match hello {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => {

@@ -1,6 +1,7 @@
 //! The relay's side of a viewer connection: claim (with the technician's token, checked here) → pair →
 //! session. A session of a verified account is registered with [`crate::revocation`] so revoking the
-//! account ends it.
+//! account ends it. Claims are refused while the viewer's address (or the relay) is over its failed-claim
+//! budget, and token checks take turns (`max_token_checks` at once).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -36,6 +37,11 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         // The rate limit comes first: it also bounds the argon2 work a client can cause.
         if !hub.limits.allow_claim(addr.ip()) {
             refuse(io, hub, addr, RelayErrorKind::RateLimited).await?;
+            continue;
+        }
+        let over_budget = hub.failed_claims().check(Instant::now(), addr.ip());
+        if over_budget.is_err() {
+            refuse(io, hub, addr, RelayErrorKind::TooManyWrongCodes).await?;
             continue;
         }
         let technician = match authenticate(hub, token).await {
@@ -79,8 +85,12 @@ async fn refuse(
     addr: SocketAddr,
     kind: RelayErrorKind,
 ) -> Result<(), RelayErrorKind> {
-    if kind == RelayErrorKind::RateLimited {
-        tracing::info!(%addr, "claim rate-limited");
+    match kind {
+        RelayErrorKind::RateLimited => tracing::info!(%addr, "claim rate-limited"),
+        RelayErrorKind::TooManyWrongCodes => {
+            tracing::info!(%addr, "claim refused: failed-claim budget spent")
+        }
+        _ => {}
     }
     hub.metrics.claim_refused(&kind);
     io.notify(kind).await
@@ -97,8 +107,16 @@ async fn authenticate(
     if token.len() > MAX_TOKEN_LEN {
         return Err(RelayErrorKind::BadToken);
     }
+    // One argon2 check takes ~19 MiB and a core for tens of ms: wait (briefly) for a turn.
+    let Ok(Ok(_turn)) = tokio::time::timeout(hub.cfg.token_check_wait, hub.token_checks.acquire()).await
+    else {
+        tracing::info!("claim refused: too many token checks at once");
+        return Err(RelayErrorKind::Busy);
+    };
     let store = hub.store.clone();
+    let checking = hub.metrics.token_check();
     let verified = tokio::task::spawn_blocking(move || store.verify_token(&token)).await;
+    drop(checking);
     match verified {
         Ok(Ok(Some(account))) => {
             Ok(Some(VerifiedTechnician { account, organization: hub.cfg.organization.clone() }))
@@ -137,6 +155,7 @@ async fn pair(
                     }
                     Some(ClientToRelay::Confirm { msg }) => { check_payload(&msg)?; PeerEvent::Confirm(msg) }
                     Some(ClientToRelay::PairingResult { ok }) => PeerEvent::Result(ok),
+                    Some(ClientToRelay::ResumeCommit { commitment }) => PeerEvent::Commit(commitment),
                     Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} while pairing"))),
                 };
                 if host.send(event).await.is_err() {
@@ -184,7 +203,7 @@ async fn session(
                     let _ = host.try_send(PeerEvent::Ended(outcome));
                     return Ok(());
                 }
-                Some(ClientToRelay::Pake { .. } | ClientToRelay::Confirm { .. } | ClientToRelay::PairingResult { .. }) => continue,
+                Some(msg) if super::host::is_pairing(&msg) => continue,
                 Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} in a session"))),
             },
             event = rx.recv() => if event.is_none() {

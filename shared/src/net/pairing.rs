@@ -18,7 +18,9 @@ use super::link::RelayLink;
 use super::{ClientError, RelaySpec, Timeouts};
 use crate::code::{Code, Nameplate, Secret};
 use crate::pake::{self, SessionKeys};
-use crate::relay_proto::{ClientToRelay, RelayToClient, Role, VerifiedTechnician};
+use crate::relay_proto::{
+    resume_commitment, ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician,
+};
 use crate::tls::{self, Fingerprint, Identity};
 
 /// How long the relay watch waits, after the relay says the peer left, for the peer's own end-to-end
@@ -93,11 +95,18 @@ impl Session {
                             on_event(RelayEvent::Lost);
                             tokio::select! {
                                 rejoined = rejoin(&link, resume_id) => match rejoined {
-                                    Some(new_link) => {
+                                    Ok(new_link) => {
                                         link = new_link;
                                         on_event(RelayEvent::Rejoined);
                                     }
-                                    None => break,
+                                    // The relay will not rejoin this session (e.g. the technician's
+                                    // account was revoked meanwhile): end it and say why.
+                                    Err(kind) => {
+                                        let reason = kind.to_string();
+                                        on_event(RelayEvent::PeerGone(Some(reason.clone())));
+                                        conn.close(CLOSE_PEER_GONE.into(), &reason.as_bytes()[..reason.len().min(120)]);
+                                        break;
+                                    }
                                 },
                                 _ = conn.closed() => break,
                             }
@@ -110,13 +119,18 @@ impl Session {
     }
 }
 
-/// Reconnect to the relay and rejoin the session; retried until the end-to-end connection gives up.
-async fn rejoin(link: &RelayLink, resume_id: [u8; 32]) -> Option<RelayLink> {
+/// Reconnect to the relay and rejoin the session; retried until the end-to-end connection gives up, or
+/// the relay refuses for good (the account was revoked, the relay knows no such session).
+async fn rejoin(link: &RelayLink, resume_id: [u8; 32]) -> Result<RelayLink, RelayErrorKind> {
     loop {
         match try_rejoin(link, resume_id).await {
             Ok(new_link) => {
                 tracing::info!("rejoined the session on the relay");
-                return Some(new_link);
+                return Ok(new_link);
+            }
+            Err(ClientError::Relay(kind @ (RelayErrorKind::Revoked | RelayErrorKind::UnknownSession))) => {
+                tracing::warn!("the relay refused to rejoin: {kind}");
+                return Err(kind);
             }
             Err(e) => {
                 tracing::debug!("rejoin failed: {e}");
@@ -263,6 +277,7 @@ impl HostRendezvous {
         let transport = tls::e2e_transport(self.timeouts.e2e_idle, Some(self.timeouts.keep_alive));
         let server = tls::e2e_server_config(&self.identity, peer, transport)?;
         self.link.endpoint.set_server_config(Some(server));
+        self.link.send(&ClientToRelay::ResumeCommit { commitment: resume_commitment(&resume_id) }).await?;
         self.link.send(&ClientToRelay::PairingResult { ok: true }).await?;
         match self.link.recv().await {
             Ok(RelayToClient::SessionReady) => {}
@@ -334,6 +349,7 @@ pub async fn connect_viewer(
                 return Err(ClientError::WrongCode);
             }
         };
+        link.send(&ClientToRelay::ResumeCommit { commitment: resume_commitment(&resume_id) }).await?;
         link.send(&ClientToRelay::PairingResult { ok: true }).await?;
         match link.recv().await {
             Ok(RelayToClient::SessionReady) => {}
