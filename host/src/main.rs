@@ -2,8 +2,10 @@
 //! itself is the library.
 //!
 //! Headless mode prints machine-readable lines on stdout for scripts: `code <code>` whenever a (new) code is ready,
-//! `connected <technician>` when a session starts, followed by `verified <account> (<organization>)` when the
-//! relay verified the technician's account, `ended <how>` when it ends.
+//! `connected <technician>` when a session starts, followed by
+//! `verified <account> by <relay> (organization, as the relay states it: <organization>)` when the relay
+//! verified the technician's account (`<relay>`: the relay this host connected to, as given with
+//! `--relay`; the organization is the relay's word), `ended <how>` when it ends.
 
 use std::time::Duration;
 
@@ -199,10 +201,11 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     println!("connected {technician}");
                     match verified {
                         Some(v) => {
-                            println!("verified {} ({})", v.account, v.organization);
+                            let by = v.verifier();
+                            println!("verified {} by {by} (organization, as the relay states it: {})", v.account, v.organization);
                             eprintln!(
-                                "Technician {} of {} (account verified by the relay; calls themselves {technician:?}) \
-                                 asked for {asked}; granted {granted}.",
+                                "Technician {} (account verified by {by}, which names their organization {:?}; they \
+                                 call themselves {technician:?}) asked for {asked}; granted {granted}.",
                                 v.account, v.organization
                             );
                         }

@@ -85,6 +85,19 @@ pub enum ClientError {
     Timeout(&'static str),
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
+    /// The technician token was not sent: it names another relay, or has no relay at all.
+    #[error("{0}")]
+    Token(#[from] crate::token::TokenError),
+    /// The relay speaks an older protocol than this program.
+    #[error("the relay is too old (it speaks protocol version {relay}, this program needs {ours}): update the relay")]
+    RelayTooOld { relay: u32, ours: u32 },
+    /// The relay speaks a newer protocol than this program.
+    #[error("the relay is newer than this program (it speaks protocol version {relay}, this program {ours}): update Tether")]
+    RelayTooNew { relay: u32, ours: u32 },
+    /// The relay sent a message that does not decode, or holds a field this program refuses to show (a
+    /// code that is not digits, a name with control characters). Nothing of it was used.
+    #[error("the relay sent an invalid message ({0}); nothing of it was shown or used. The relay may be faulty or hostile")]
+    RelayInvalid(crate::wire::WireError),
 }
 
 impl From<crate::pake::PakeError> for ClientError {
