@@ -7,6 +7,7 @@
 //! - [`rendezvous`]: nameplates (pure state) and the per-connection tasks of hosts and viewers.
 //! - [`forward`]: the routing table of live sessions and the forwarding of tagged packets.
 //! - [`limits`]: per-address rate limits.
+//! - [`log_text`]: text from the network escaped for the log.
 //! - [`bandwidth`]: the per-session bandwidth cap (token buckets).
 //! - [`store`], [`accounts`], [`audit`]: the SQLite file of technician accounts and the audit log.
 //! - [`revocation`]: live sessions by account, so revoking an account ends them.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod config_file;
 pub mod forward;
 pub mod limits;
+pub mod log_text;
 pub mod metrics;
 pub mod rendezvous;
 pub mod revocation;

@@ -145,7 +145,8 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
             handshakes.fetch_sub(1, Ordering::Relaxed);
             let conn = match connected {
                 Ok(conn) => conn,
-                Err(e) => return tracing::debug!("{e}"),
+                // The error may carry the client's own words (its close reason): escaped.
+                Err(e) => return tracing::debug!("{}", crate::log_text::Escaped(e)),
             };
             tokio::select! {
                 _ = rendezvous::serve(conn.clone(), hub) => {}

@@ -193,7 +193,8 @@ enum RawClient {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cannot_forge_lines_in_the_relay_log() {
     let dir = tempfile::tempdir().expect("temp");
-    let (relay, addr, fp) = relay(dir.path().to_str().expect("utf-8"), &[], &[]).await;
+    let debug = [("RUST_LOG", "debug")];
+    let (relay, addr, fp) = relay(dir.path().to_str().expect("utf-8"), &[], &debug).await;
     let forged = "2026-01-01T00:00:00.000000Z  INFO tether_relay: FORGED admin session approved";
 
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -202,6 +203,14 @@ async fn a_client_cannot_forge_lines_in_the_relay_log() {
     let trust = RelayTrust::Pinned(fp.parse().expect("fingerprint"));
     let cfg =
         tls::relay_client_config(&trust, tls::transport(Duration::from_secs(10), None)).expect("config");
+
+    // A client that leaves before its hello, giving a reason of its own (quinn shows close reasons as
+    // they are: the relay logs "hello failed" with it, at debug level).
+    let early =
+        endpoint.connect_with(cfg.clone(), addr.parse().expect("addr"), "localhost").expect("connect");
+    let early = early.await.expect("handshake");
+    early.close(0u32.into(), format!("bye\n{forged}").as_bytes());
+    drop(early);
     let conn = endpoint
         .connect_with(cfg, addr.parse().expect("addr"), "localhost")
         .expect("connect")
@@ -235,10 +244,13 @@ async fn a_client_cannot_forge_lines_in_the_relay_log() {
 
     let log = relay.finish().await;
     assert!(log.contains("nameplate=999"), "claims are logged: {log}");
+    assert!(log.contains("hello failed"), "the early leaver is logged: {log}");
+    // The client's words may appear escaped inside a line of the relay's (the close reason), never as a
+    // line of their own, and nothing can move the terminal's cursor or break a line another way.
     for line in log.lines() {
-        assert!(!line.contains("FORGED"), "a forged line or fragment in the relay's log: {line:?}");
+        assert!(!line.starts_with("2026-01-01"), "a forged line in the relay's log: {line:?}");
     }
-    assert!(!log.contains('\u{2028}'));
+    assert!(!log.contains('\r') && !log.contains('\u{2028}'), "{log:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

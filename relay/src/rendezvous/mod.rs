@@ -35,6 +35,7 @@ use crate::audit::{AuditRecord, Outcome};
 use crate::config::RelayConfig;
 use crate::forward::Router;
 use crate::limits::Limits;
+use crate::log_text::Escaped;
 use crate::metrics::Metrics;
 use crate::revocation::LiveAccounts;
 use crate::store::Store;
@@ -179,7 +180,7 @@ pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>) {
     let (mut io, role) = match hello {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => {
-            tracing::debug!(%addr, "hello failed: {e}");
+            tracing::debug!(%addr, "hello failed: {}", Escaped(&e));
             return;
         }
         Err(_) => {
@@ -198,7 +199,7 @@ pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>) {
     match result {
         Ok(()) => tracing::debug!(%addr, ?role, "connection ended"),
         Err(kind) => {
-            tracing::info!(%addr, ?role, "connection closed: {kind}");
+            tracing::info!(%addr, ?role, "connection closed: {}", Escaped(&kind));
             io.fail(kind).await;
         }
     }
