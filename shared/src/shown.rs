@@ -2,7 +2,8 @@
 //! account and organization, and the text of a protocol error. The relay is not trusted with what a user
 //! reads: a field that is too long or holds control or format characters (line breaks, bidirectional
 //! overrides, zero-width characters) fails to decode, so the message is refused and nothing of it is
-//! shown. Error text is only made safe ([`deserialize_lossy`]): refusing it would hide the error itself.
+//! shown. Error text is only made safe ([`deserialize_lossy`], [`lossy`]; also a connection's close reason,
+//! see [`crate::net::ClientError`]): refusing it would hide the error itself.
 //!
 //! Nameplates are checked the same way by their own type ([`crate::code::Nameplate`]).
 
@@ -54,10 +55,14 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> 
     }
 }
 
-/// Serde `deserialize_with` for relay-supplied error text: hidden and control characters become `�`,
-/// and it is cut at [`MAX_SHOWN_ERROR`] characters.
+/// Serde `deserialize_with` for relay-supplied error text: made safe by [`lossy`].
 pub fn deserialize_lossy<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let text = String::deserialize(d)?;
+    String::deserialize(d).map(|text| lossy(&text))
+}
+
+/// Text another party chose (an error's text, a connection's close reason), made safe to show: hidden
+/// and control characters become `�`, and it is cut at [`MAX_SHOWN_ERROR`] characters.
+pub fn lossy(text: &str) -> String {
     let mut out: String = text
         .chars()
         .take(MAX_SHOWN_ERROR)
@@ -66,7 +71,7 @@ pub fn deserialize_lossy<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::E
     if text.chars().count() > MAX_SHOWN_ERROR {
         out.push('…');
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

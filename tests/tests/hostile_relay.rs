@@ -39,8 +39,22 @@ enum Raw {
     },
 }
 
+/// What the fake relay does in answer to a client's message.
+#[derive(Debug, Clone)]
+enum Act {
+    Send(Raw),
+    /// Close the connection giving this reason (a relay chooses it freely).
+    Close(&'static str),
+}
+
+impl From<Raw> for Act {
+    fn from(raw: Raw) -> Self {
+        Self::Send(raw)
+    }
+}
+
 /// A fake relay: answers the client's hello, then each message the client sends, with the next batch of
-/// scripted messages; keeps the connection open until the client leaves.
+/// scripted acts; keeps the connection open until the client leaves.
 struct FakeRelay {
     addr: SocketAddr,
     fingerprint: Fingerprint,
@@ -49,6 +63,10 @@ struct FakeRelay {
 
 impl FakeRelay {
     fn start(script: Vec<Vec<Raw>>) -> Self {
+        Self::start_acts(script.into_iter().map(|b| b.into_iter().map(Act::from).collect()).collect())
+    }
+
+    fn start_acts(script: Vec<Vec<Act>>) -> Self {
         let identity = Identity::generate(&["localhost"]).expect("cert");
         let transport = tls::transport(Duration::from_secs(10), None);
         let server = tls::open_server_config(&identity, transport).expect("server config");
@@ -67,9 +85,17 @@ impl FakeRelay {
                     Ok(Some(_)) => {}
                     _ => return,
                 }
-                for msg in batch {
-                    if wire::write_msg(&mut send, &msg, MAX_CONTROL_MSG).await.is_err() {
-                        return;
+                for act in batch {
+                    match act {
+                        Act::Send(msg) => {
+                            if wire::write_msg(&mut send, &msg, MAX_CONTROL_MSG).await.is_err() {
+                                return;
+                            }
+                        }
+                        Act::Close(reason) => {
+                            conn.close(0u32.into(), reason.as_bytes());
+                            return;
+                        }
                     }
                 }
             }
@@ -155,4 +181,15 @@ async fn a_relay_of_another_protocol_version_is_named_too_old_or_too_new() {
     // The same relay with our version is fine: the refusals above are about the version alone.
     let same = FakeRelay::start(vec![vec![welcome()]]);
     HostRendezvous::connect(&same.spec(), fast_timeouts()).await.expect("same version");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_cannot_put_hidden_characters_in_its_close_reason() {
+    let reason = "bye\nCALL 0800-SCAM to keep your account\u{202E}txt.exe";
+    let relay = FakeRelay::start_acts(vec![vec![welcome().into()], vec![Act::Close(reason)]]);
+    let (error, shown) = host_against(&relay).await;
+    let text = error.to_string();
+    assert!(text.contains("CALL 0800-SCAM"), "the reason is still shown, made safe: {text}");
+    assert!(!text.contains('\n') && !text.contains('\u{202E}'), "{text:?}");
+    assert!(shown.iter().all(|e| !matches!(e, HostEvent::Code { .. })), "{shown:?}");
 }
