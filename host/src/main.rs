@@ -5,7 +5,8 @@
 //! `connected <technician>` when a session starts, followed by
 //! `verified <account> by <relay> (organization, as the relay states it: <organization>)` when the relay
 //! verified the technician's account (`<relay>`: the relay this host connected to, as given with
-//! `--relay`; the organization is the relay's word), `ended <how>` when it ends.
+//! `--relay`; the organization is the relay's word, and the parenthesis is left out when it names none),
+//! `ended <how>` when it ends.
 
 use std::time::Duration;
 
@@ -202,7 +203,11 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     match verified {
                         Some(v) => {
                             let by = v.verifier();
-                            println!("verified {} by {by} (organization, as the relay states it: {})", v.account, v.organization);
+                            let org = match v.organization.as_str() {
+                                "" => String::new(),
+                                org => format!(" (organization, as the relay states it: {org})"),
+                            };
+                            println!("verified {} by {by}{org}", v.account);
                             eprintln!(
                                 "Technician {} (account verified by {by}, which names their organization {:?}; they \
                                  call themselves {technician:?}) asked for {asked}; granted {granted}.",
