@@ -2,9 +2,12 @@
 //! itself is the library.
 //!
 //! Headless mode prints machine-readable lines on stdout for scripts: `code <code>` whenever a (new) code is ready,
-//! `connected <technician>` when a session starts, followed by `verified <account> (<organization>)` when the
-//! relay verified the technician's account, `ended <how>` when it ends; `stopped wrong-codes <n>` when someone
-//! entered a wrong code too many times in a row, after which it exits with an error.
+//! `connected <technician>` when a session starts, followed by
+//! `verified <account> by <relay> (organization, as the relay states it: <organization>)` when the relay
+//! verified the technician's account (`<relay>`: the relay this host connected to, as given with
+//! `--relay`; the organization is the relay's word, and the parenthesis is left out when it names none),
+//! `ended <how>` when it ends; `stopped wrong-codes <n>` when someone entered a wrong code too many times in
+//! a row, after which it exits with an error.
 
 use std::time::Duration;
 
@@ -216,10 +219,15 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     println!("connected {technician}");
                     match verified {
                         Some(v) => {
-                            println!("verified {} ({})", v.account, v.organization);
+                            let by = v.verifier();
+                            let org = match v.organization.as_str() {
+                                "" => String::new(),
+                                org => format!(" (organization, as the relay states it: {org})"),
+                            };
+                            println!("verified {} by {by}{org}", v.account);
                             eprintln!(
-                                "Technician {} of {} (account verified by the relay; calls themselves {technician:?}) \
-                                 asked for {asked}; granted {granted}.",
+                                "Technician {} (account verified by {by}, which names their organization {:?}; they \
+                                 call themselves {technician:?}) asked for {asked}; granted {granted}.",
                                 v.account, v.organization
                             );
                         }

@@ -1,6 +1,9 @@
 //! Technician accounts: `tether-relay user add NAME` makes a token, shown once; only its argon2 hash is
-//! stored. A token reads `tether_<id>_<secret>`: the id finds the row, argon2's verify compares the secret
-//! (in constant time). Revoked accounts stay in the table (the audit log names them) but verify no more.
+//! stored. A token reads `tether1.<relay-id>.<id>.<secret>` ([`tether_shared::token`]): the relay id names
+//! this relay so viewers send the token nowhere else, the id finds the row, argon2's verify compares the
+//! secret (in constant time). Tokens of the first format (`tether_<id>_<secret>`, no relay id) verify no
+//! more: `user reissue NAME` gives the account a new token. Revoked accounts stay in the table (the audit
+//! log names them) but verify no more.
 //!
 //! Verifying costs an argon2 hash (tens of milliseconds): callers rate-limit claims first and run it on a
 //! blocking thread.
@@ -11,9 +14,9 @@ use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::store::{now_ms, Store, StoreError};
+use tether_shared::token::{RelayId, TechnicianToken};
 
-const TOKEN_PREFIX: &str = "tether_";
+use crate::store::{now_ms, Store, StoreError};
 
 /// One account as listed to the admin (never with its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,24 +36,31 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A fresh secret and its argon2 hash.
+fn new_secret() -> Result<(String, String), StoreError> {
+    let mut secret = [0u8; 24];
+    rand::rng().fill_bytes(&mut secret);
+    let secret = hex(&secret);
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Account(e.to_string()))?;
+    let hash = Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| StoreError::Account(e.to_string()))?
+        .to_string();
+    Ok((secret, hash))
+}
+
 impl Store {
-    /// Create an account and return its token (the only time it exists in clear).
-    pub fn add_account(&self, name: &str) -> Result<String, StoreError> {
+    /// Create an account and return its token (the only time it exists in clear), bound to `relay`: the
+    /// relay as its viewers verify it.
+    pub fn add_account(&self, name: &str, relay: &RelayId) -> Result<String, StoreError> {
         if !valid_name(name) {
             return Err(StoreError::Account(format!(
                 "invalid account name {name:?}: 1–64 letters, digits, spaces, '.', '-', '_' or '@'"
             )));
         }
-        let mut secret = [0u8; 24];
-        rand::rng().fill_bytes(&mut secret);
-        let secret = hex(&secret);
-        let mut salt = [0u8; 16];
-        rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Account(e.to_string()))?;
-        let hash = Argon2::default()
-            .hash_password(secret.as_bytes(), &salt)
-            .map_err(|e| StoreError::Account(e.to_string()))?
-            .to_string();
+        let (secret, hash) = new_secret()?;
         let conn = self.conn();
         let exists: Option<i64> =
             conn.query_row("SELECT id FROM accounts WHERE name = ?1", [name], |r| r.get(0)).optional()?;
@@ -61,7 +71,21 @@ impl Store {
             "INSERT INTO accounts (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
             params![name, hash, now_ms()],
         )?;
-        Ok(format!("{TOKEN_PREFIX}{}_{secret}", conn.last_insert_rowid()))
+        Ok(TechnicianToken::new(relay.clone(), conn.last_insert_rowid(), secret).to_text())
+    }
+
+    /// A new token for an active account (bound to `relay`); its old token verifies no more.
+    pub fn reissue_account(&self, name: &str, relay: &RelayId) -> Result<String, StoreError> {
+        let (secret, hash) = new_secret()?;
+        let conn = self.conn();
+        let id: Option<i64> = conn
+            .query_row("SELECT id FROM accounts WHERE name = ?1 AND revoked_at IS NULL", [name], |r| r.get(0))
+            .optional()?;
+        let Some(id) = id else {
+            return Err(StoreError::Account(format!("no active account named {name:?}")));
+        };
+        conn.execute("UPDATE accounts SET token_hash = ?1 WHERE id = ?2", params![hash, id])?;
+        Ok(TechnicianToken::new(relay.clone(), id, secret).to_text())
     }
 
     pub fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
@@ -82,12 +106,12 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The account a token belongs to, if it is valid and not revoked.
+    /// The account a token belongs to, if it is valid and not revoked. Tokens of the first format (no
+    /// relay id) are not valid. The relay id is not compared: viewers check it, and only the secret proves
+    /// anything.
     pub fn verify_token(&self, token: &str) -> Result<Option<String>, StoreError> {
-        let Some((id, secret)) = token.strip_prefix(TOKEN_PREFIX).and_then(|t| t.split_once('_')) else {
-            return Ok(None);
-        };
-        let Ok(id) = id.parse::<i64>() else { return Ok(None) };
+        let Ok(token) = TechnicianToken::parse(token) else { return Ok(None) };
+        let (id, secret) = (token.account_id, token.secret());
         let row: Option<(String, String)> = self
             .conn()
             .query_row(
@@ -124,14 +148,23 @@ mod tests {
     fn tokens_verify_until_revoked_and_are_stored_hashed() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(dir.path()).expect("open");
-        let token = store.add_account("ann").expect("add");
+        let relay = RelayId::Name("relay.example.org".into());
+        let token = store.add_account("ann", &relay).expect("add");
+        assert!(token.starts_with("tether1.relay.example.org."), "{token}");
         assert_eq!(store.verify_token(&token).expect("verify"), Some("ann".into()));
         assert_eq!(store.verify_token(&format!("{token}x")).expect("verify"), None);
         assert_eq!(store.verify_token("nonsense").expect("verify"), None);
         let hash: String =
             store.conn().query_row("SELECT token_hash FROM accounts", [], |r| r.get(0)).expect("row");
-        assert!(hash.starts_with("$argon2") && !hash.contains(token.rsplit('_').next().expect("secret")));
-        assert!(store.add_account("ann").is_err(), "names are unique");
+        assert!(hash.starts_with("$argon2") && !hash.contains(token.rsplit('.').next().expect("secret")));
+        assert!(store.add_account("ann", &relay).is_err(), "names are unique");
+        let id = token.split('.').nth(4).expect("id");
+        let secret = token.rsplit('.').next().expect("secret");
+        assert_eq!(store.verify_token(&format!("tether_{id}_{secret}")).expect("verify"), None, "old format");
+        let reissued = store.reissue_account("ann", &relay).expect("reissue");
+        assert_eq!(store.verify_token(&token).expect("verify"), None, "the old token is replaced");
+        assert_eq!(store.verify_token(&reissued).expect("verify"), Some("ann".into()));
+        let token = reissued;
         assert!(store.revoke_account("ann").expect("revoke"));
         assert_eq!(store.verify_token(&token).expect("verify"), None);
         assert_eq!(store.revoked_among(&["ann".into(), "bob".into()]).expect("q"), vec!["ann".to_string()]);

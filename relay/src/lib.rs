@@ -10,6 +10,7 @@
 //!   every per-address limit keys on; [`conns`]: caps on live connections; [`budget`]: the relay-wide
 //!   failed-claim budget.
 //! - [`resume`]: records of paired sessions, the only ones that may rejoin.
+//! - [`log_text`]: text from the network escaped for the log.
 //! - [`bandwidth`]: the per-session bandwidth cap (token buckets).
 //! - [`store`], [`accounts`], [`audit`]: the SQLite file of technician accounts and the audit log.
 //! - [`revocation`]: live sessions by account, so revoking an account ends them.
@@ -29,6 +30,7 @@ pub mod config_file;
 pub mod conns;
 pub mod forward;
 pub mod limits;
+pub mod log_text;
 pub mod metrics;
 pub mod rendezvous;
 pub mod resume;

@@ -3,7 +3,7 @@
 //! With no subcommand it runs the relay (stdout: `listening <addr>`, `fingerprint <hex>`, and
 //! `admin <addr>` when the admin listener is on). Settings come from the defaults, then the TOML file
 //! (`--config`), then the flags. Subcommands manage the data directory of a relay (running or not):
-//! `user add|list|revoke`, `audit list|export`.
+//! `user add|reissue|list|revoke`, `audit list|export`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,8 +69,23 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
-    /// Create an account and print its token (shown only this once; only a hash is stored).
-    Add { name: String },
+    /// Create an account and print its token (shown only this once; only a hash is stored). The token
+    /// names this relay (its certificate fingerprint, or with a CA-issued certificate its name), and
+    /// viewers send it to no other relay.
+    Add {
+        name: String,
+        /// With a CA-issued certificate naming several hosts: the name viewers reach the relay by.
+        #[arg(long)]
+        relay_name: Option<String>,
+    },
+    /// Give an account a new token (printed like `add`); its old token stops working. Tokens made before
+    /// tokens named their relay (`tether_…`) must be reissued.
+    Reissue {
+        name: String,
+        /// As for `add`.
+        #[arg(long)]
+        relay_name: Option<String>,
+    },
     /// List accounts.
     List,
     /// Revoke an account's token; its live sessions on a running relay end within seconds.
@@ -101,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     let cfg = config(&cli)?;
     match cli.command.take() {
         None => run(cfg).await,
-        Some(Command::User(cmd)) => user(&cfg.data_dir, cmd),
+        Some(Command::User(cmd)) => user(&cfg, cmd),
         Some(Command::Audit(cmd)) => audit(&cfg.data_dir, cmd),
     }
 }
@@ -163,15 +178,29 @@ async fn run(cfg: RelayConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn user(data_dir: &Path, cmd: UserCommand) -> anyhow::Result<()> {
-    let store = Store::open(data_dir)?;
+fn user(cfg: &RelayConfig, cmd: UserCommand) -> anyhow::Result<()> {
+    let store = Store::open(&cfg.data_dir)?;
+    let relay_id = |name: Option<&str>| {
+        tether_relay::certs::relay_id(&cfg.tls, &cfg.data_dir, name).context("naming this relay in the token")
+    };
     match cmd {
-        UserCommand::Add { name } => {
-            let token = store.add_account(&name)?;
+        UserCommand::Add { name, relay_name } => {
+            let relay = relay_id(relay_name.as_deref())?;
+            let token = store.add_account(&name, &relay)?;
             println!("token {token}");
             eprintln!(
                 "Account {name:?} created. Give the technician this token now; it is not stored and cannot be \
-                 shown again. They pass it to the viewer with TETHER_TOKEN=… (or --token)."
+                 shown again. They pass it to the viewer with TETHER_TOKEN=… (or --token). It works only \
+                 with this relay ({relay}): viewers send it nowhere else."
+            );
+        }
+        UserCommand::Reissue { name, relay_name } => {
+            let relay = relay_id(relay_name.as_deref())?;
+            let token = store.reissue_account(&name, &relay)?;
+            println!("token {token}");
+            eprintln!(
+                "Account {name:?} has a new token; the old one no longer works. Give the technician this one \
+                 now; it cannot be shown again. It works only with this relay ({relay})."
             );
         }
         UserCommand::List => {

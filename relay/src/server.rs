@@ -34,6 +34,8 @@ pub enum ServerError {
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A snapshot of the relay's state, for tests and metrics.
@@ -52,6 +54,13 @@ impl Server {
     /// Start a relay on `cfg.listen` (and the admin listener on `cfg.admin_listen`, if set). Must be called
     /// inside a tokio runtime.
     pub fn spawn(cfg: RelayConfig) -> Result<RelayHandle, ServerError> {
+        if !tether_shared::shown::is_showable_name(&cfg.organization) {
+            // Hosts would refuse every verified technician's name with it.
+            return Err(ServerError::Config(format!(
+                "the organization name must be at most {} bytes, without control or format characters",
+                tether_shared::shown::MAX_SHOWN_NAME
+            )));
+        }
         let identity = match &cfg.tls {
             TlsSource::SelfSigned => certs::load_or_create(&cfg.data_dir)?,
             TlsSource::Files { cert, key } => certs::load_files(cert, key)?,
@@ -159,7 +168,8 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
             handshakes.fetch_sub(1, Ordering::Relaxed);
             let conn = match connected {
                 Ok(conn) => conn,
-                Err(e) => return tracing::debug!("{e}"),
+                // The error may carry the client's own words (its close reason): escaped.
+                Err(e) => return tracing::debug!("{}", crate::log_text::Escaped(e)),
             };
             // Now that the address is proven, it counts against its address key's cap.
             if slot.establish().is_err() {

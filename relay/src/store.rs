@@ -2,6 +2,10 @@
 //! ([`crate::accounts`]) and the audit log ([`crate::audit`]).
 //! Also the resume records of paired sessions ([`crate::resume`]). The running relay and the admin's
 //! `tether-relay user …` / `audit …` commands open the same file; WAL mode lets them work side by side.
+//!
+//! The data directory is made readable by its owner only (0700) and the database file 0600 (SQLite gives
+//! its `-wal` and `-shm` files the database's mode), whatever the umask: it holds the account hashes and
+//! the audit log, and next to it the relay's private key ([`crate::certs`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -56,9 +60,11 @@ pub struct Store {
 impl Store {
     /// Open (and create if needed) the database in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
+        create_private_dir(data_dir)
             .map_err(|source| StoreError::Dir { path: data_dir.display().to_string(), source })?;
         let path = data_dir.join(DB_FILE);
+        create_private_file(&path)
+            .map_err(|source| StoreError::Dir { path: path.display().to_string(), source })?;
         let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
         let conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
@@ -77,6 +83,38 @@ impl Store {
         // Every statement leaves the connection consistent, so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Create `dir` and its missing parents readable by their owner only (0700). An existing directory keeps
+/// its mode: the admin (or systemd's `StateDirectory`) chose it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Make sure `path` exists and is readable and writable by its owner only (0600), before SQLite opens it.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        let file = opts.open(path)?;
+        // A database made by an earlier version took the umask's mode: tighten it.
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        return Ok(());
+    }
+    #[allow(unreachable_code)]
+    opts.open(path).map(drop)
 }
 
 /// Milliseconds since the Unix epoch.

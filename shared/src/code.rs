@@ -23,9 +23,18 @@ pub enum CodeError {
     BadLength { got: usize, min: usize, max: usize },
 }
 
-/// The relay-visible half of a code.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+/// The relay-visible half of a code. Always 1..=9 ASCII digits: decoding checks it like [`Nameplate::new`],
+/// so a relay cannot make a host show other text as its code, nor a client put other text in the relay's
+/// logs.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Nameplate(String);
+
+impl<'de> serde::Deserialize<'de> for Nameplate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::new(&text).ok_or_else(|| serde::de::Error::custom("a nameplate is 1 to 9 digits"))
+    }
+}
 
 impl Nameplate {
     /// A nameplate from digits; `None` unless it is 1..=9 ASCII digits.
@@ -146,6 +155,16 @@ mod tests {
         assert_eq!(Code::parse("482-913-507a"), Err(CodeError::BadCharacter('a')));
         assert!(matches!(Code::parse("1234567"), Err(CodeError::BadLength { got: 7, .. })));
         assert!(matches!(Code::parse(&"1".repeat(17)), Err(CodeError::BadLength { .. })));
+    }
+
+    #[test]
+    fn a_nameplate_decodes_only_as_digits() {
+        let decode =
+            |text: &str| postcard::from_bytes::<Nameplate>(&postcard::to_stdvec(text).expect("encode"));
+        assert_eq!(decode("482").expect("digits").as_str(), "482");
+        for bad in ["CALL 0800-SCAM", "", "1234567890", "12\n3", "４８２"] {
+            assert!(decode(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

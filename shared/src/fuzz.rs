@@ -25,8 +25,23 @@ pub fn client_to_relay(data: &[u8]) {
     let _ = wire::decode::<ClientToRelay>(data);
 }
 
+/// Decodes, and checks that whatever decodes shows nothing a relay should not be able to make a client
+/// show: a nameplate is digits, names and error text hold no control or format characters.
 pub fn relay_to_client(data: &[u8]) {
-    let _ = wire::decode::<RelayToClient>(data);
+    use crate::relay_proto::RelayErrorKind;
+    use crate::shown::{is_hidden_or_control, is_showable_name};
+    match wire::decode::<RelayToClient>(data) {
+        Ok(RelayToClient::Registered { nameplate, .. }) => {
+            assert!(crate::code::Nameplate::new(nameplate.as_str()).is_some(), "{nameplate:?}")
+        }
+        Ok(RelayToClient::PeerJoined { technician: Some(t), .. }) => {
+            assert!(is_showable_name(&t.account) && is_showable_name(&t.organization), "{t:?}")
+        }
+        Ok(RelayToClient::Error { kind: RelayErrorKind::Protocol(text) }) => {
+            assert!(!text.chars().any(is_hidden_or_control), "{text:?}")
+        }
+        _ => {}
+    }
 }
 
 pub fn viewer_to_host(data: &[u8]) {

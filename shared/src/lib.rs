@@ -8,6 +8,8 @@
 //! - [`tls`]: ephemeral certificates, fingerprints and the pinned verifiers of the end-to-end QUIC connection.
 //! - [`packet`]: the relay's tagged-packet header, shared by the relay and the clients' sockets.
 //! - [`net`]: the client side of the relay (control link, tagged socket, pairing flow).
+//! - [`token`]: technician account tokens, bound to the relay that issued them.
+//! - [`shown`]: decode-time checks of the strings a relay sends that clients show.
 //! - [`human`]: sizes and durations as people read them.
 //! - [`flow`], [`codec`], [`frame`], [`input`]: pure screen and input state, no I/O.
 //!
@@ -28,7 +30,9 @@ pub mod packet;
 pub mod pake;
 pub mod relay_proto;
 pub mod session_proto;
+pub mod shown;
 pub mod tls;
+pub mod token;
 pub mod wire;
 
 /// The protocol version every first message carries. A peer with another version is refused with an

@@ -33,6 +33,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::code::Nameplate;
+use crate::token::Token;
 
 /// Which end of a session a client is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,14 +45,39 @@ pub enum Role {
 /// Largest PAKE or confirmation payload the relay forwards.
 pub const MAX_PAIRING_PAYLOAD: usize = 256;
 
-/// Longest technician token the relay accepts.
-pub const MAX_TOKEN_LEN: usize = 256;
+/// Longest technician token the relay accepts (a relay id of up to 253 characters, then the secret).
+pub const MAX_TOKEN_LEN: usize = 512;
 
 /// A technician account the relay has verified by its token, told to the host.
+///
+/// `account` and `organization` are the relay's word: a client refuses to decode them unless they are
+/// short and free of control and format characters ([`crate::shown`]). `verified_by` is not sent: the host
+/// fills it in with the relay it connected to (its TLS name or address), the one thing here that does not
+/// come from the relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifiedTechnician {
+    #[serde(deserialize_with = "crate::shown::deserialize")]
     pub account: String,
+    #[serde(deserialize_with = "crate::shown::deserialize")]
     pub organization: String,
+    #[serde(skip)]
+    pub verified_by: String,
+}
+
+impl VerifiedTechnician {
+    /// As the relay sends it (`verified_by` empty: the host fills it in).
+    pub fn new(account: impl Into<String>, organization: impl Into<String>) -> Self {
+        Self { account: account.into(), organization: organization.into(), verified_by: String::new() }
+    }
+
+    /// The relay that verified the account, as the host names it ("the relay" if unknown).
+    pub fn verifier(&self) -> &str {
+        if self.verified_by.is_empty() {
+            "the relay"
+        } else {
+            &self.verified_by
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,10 +87,11 @@ pub enum ClientToRelay {
         role: Role,
     },
     Register,
-    /// `token`: the technician's account token, if they have one (never logged by the relay).
+    /// `token`: the technician's account token, if they have one (its `Debug` is redacted; the viewer
+    /// sends it only to the relay it names, see [`crate::token`]).
     Claim {
         nameplate: Nameplate,
-        token: Option<String>,
+        token: Option<Token>,
     },
     Pake {
         msg: Vec<u8>,
@@ -152,8 +179,9 @@ pub enum RelayErrorKind {
     Busy,
     #[error("pairing took too long and was abandoned")]
     Timeout,
+    /// The relay's description (made safe to show as it is decoded: [`crate::shown::deserialize_lossy`]).
     #[error("protocol violation: {0}")]
-    Protocol(String),
+    Protocol(#[serde(deserialize_with = "crate::shown::deserialize_lossy")] String),
     #[error("this relay admits only technicians with an account: pass your token (--token or TETHER_TOKEN)")]
     AuthRequired,
     #[error("the technician token was not accepted (mistyped, or the account does not exist)")]

@@ -115,7 +115,7 @@ fn relay_error() -> impl Strategy<Value = RelayErrorKind> {
             RelayErrorKind::UnknownSession,
             RelayErrorKind::TooManyWrongCodes,
         ]),
-        ".{0,40}".prop_map(RelayErrorKind::Protocol),
+        "[a-zA-Z0-9 :!?,.é{}()-]{0,40}".prop_map(RelayErrorKind::Protocol),
     ]
 }
 
@@ -124,8 +124,10 @@ fn client_to_relay() -> impl Strategy<Value = ClientToRelay> {
     prop_oneof![
         (any::<u32>(), role).prop_map(|(version, role)| ClientToRelay::Hello { version, role }),
         Just(ClientToRelay::Register),
-        (nameplate(), prop::option::of(".{0,60}"))
-            .prop_map(|(nameplate, token)| ClientToRelay::Claim { nameplate, token }),
+        (nameplate(), prop::option::of(".{0,60}")).prop_map(|(nameplate, token)| ClientToRelay::Claim {
+            nameplate,
+            token: token.map(tether_shared::token::Token::new)
+        }),
         bytes().prop_map(|msg| ClientToRelay::Pake { msg }),
         bytes().prop_map(|msg| ClientToRelay::Confirm { msg }),
         any::<bool>().prop_map(|ok| ClientToRelay::PairingResult { ok }),
@@ -140,10 +142,14 @@ fn relay_to_client() -> impl Strategy<Value = RelayToClient> {
         (nameplate(), any::<u64>()).prop_map(|(nameplate, expires_in_ms)| {
             RelayToClient::Registered { nameplate, expires_in_ms }
         }),
-        (any::<u64>(), prop::option::of((".{0,20}", ".{0,20}"))).prop_map(|(tag, t)| {
-            let technician = t.map(|(account, organization)| VerifiedTechnician { account, organization });
-            RelayToClient::PeerJoined { tag, technician }
-        }),
+        // Names a relay may send (decoding refuses control and format characters).
+        (any::<u64>(), prop::option::of(("[a-zA-Z0-9@. é]{0,20}", "[a-zA-Z0-9 &ü]{0,20}"))).prop_map(
+            |(tag, t)| {
+                let technician =
+                    t.map(|(account, organization)| VerifiedTechnician::new(account, organization));
+                RelayToClient::PeerJoined { tag, technician }
+            }
+        ),
         bytes().prop_map(|msg| RelayToClient::PeerPake { msg }),
         bytes().prop_map(|msg| RelayToClient::PeerConfirm { msg }),
         Just(RelayToClient::SessionReady),

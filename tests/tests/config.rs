@@ -68,7 +68,7 @@ async fn user_commands_add_list_and_revoke() {
     let mut add = Proc::spawn("tether-relay", &["--data-dir", data, "user", "add", "dana"]);
     let token = add.line("token").await;
     assert!(add.wait().await.success());
-    assert!(token.starts_with("tether_"));
+    assert!(token.starts_with("tether1."), "{token}");
     let store = tether_relay::store::Store::open(dir.path()).expect("store");
     assert_eq!(store.verify_token(&token).expect("verify"), Some("dana".into()));
 

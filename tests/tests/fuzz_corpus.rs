@@ -10,6 +10,7 @@ use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::token::Token;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
@@ -35,6 +36,12 @@ fn body<T: serde::Serialize>(msg: &T) -> Vec<u8> {
     tether_shared::wire::encode(msg, usize::MAX).expect("encode")[4..].to_vec()
 }
 
+/// A short string as postcard encodes it: its length, then its bytes.
+fn text(s: &str) -> Vec<u8> {
+    assert!(s.len() < 128, "one length byte");
+    [&[s.len() as u8][..], s.as_bytes()].concat()
+}
+
 fn seeds(name: &str) -> Vec<Vec<u8>> {
     let np = Nameplate::new("482").expect("digits");
     let tile = {
@@ -58,7 +65,10 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&ClientToRelay::Hello { version: 1, role: Role::Host }),
             body(&ClientToRelay::Register),
             body(&ClientToRelay::Claim { nameplate: np.clone(), token: None }),
-            body(&ClientToRelay::Claim { nameplate: np, token: Some("tether_1_00ff".into()) }),
+            body(&ClientToRelay::Claim {
+                nameplate: np,
+                token: Some(Token::new("tether1.relay.example.org.1.00ff")),
+            }),
             body(&ClientToRelay::Pake { msg: vec![1; 33] }),
             body(&ClientToRelay::Confirm { msg: vec![2; 64] }),
             body(&ClientToRelay::PairingResult { ok: false }),
@@ -69,13 +79,18 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&RelayToClient::PeerJoined { tag: u64::MAX, technician: None }),
             body(&RelayToClient::PeerJoined {
                 tag: 7,
-                technician: Some(VerifiedTechnician { account: "ann".into(), organization: "Acme".into() }),
+                technician: Some(VerifiedTechnician::new("ann", "Acme")),
             }),
             body(&RelayToClient::Error { kind: RelayErrorKind::Revoked }),
             body(&RelayToClient::PeerPake { msg: vec![3; 33] }),
             body(&RelayToClient::SessionReady),
             body(&RelayToClient::Error { kind: RelayErrorKind::VersionMismatch { relay: 1, client: 2 } }),
             body(&RelayToClient::Error { kind: RelayErrorKind::Protocol("x".into()) }),
+            // What a hostile relay may send: a "code" that is not digits, a verified name with a
+            // bidirectional override, error text with a line break. Each must be refused or made safe.
+            [&[1][..], &text("CALL 0800-SCAM"), &[1]].concat(),
+            [&[2, 7, 1][..], &text("alice\u{202E}gpj.exe"), &text("Acme")].concat(),
+            [&[10, 9][..], &text("x\nINFO forged line")].concat(),
         ],
         "viewer_to_host" => vec![
             body(&ViewerToHost::Hello { version: 1, technician: "Ann".into(), want: Permissions::ALL }),

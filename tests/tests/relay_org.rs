@@ -14,6 +14,7 @@ use tether_shared::net::link::RelayLink;
 use tether_shared::net::ClientError;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, Role, VerifiedTechnician};
 use tether_shared::session_proto::Permissions;
+use tether_shared::token::RelayId;
 use tether_viewer::session::{ViewerError, ViewerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -26,7 +27,8 @@ fn org_relay() -> TestRelay {
 }
 
 fn add_account(relay: &TestRelay, name: &str) -> String {
-    Store::open(relay.dir.path()).expect("store").add_account(name).expect("account")
+    let id = RelayId::Fingerprint(relay.handle.fingerprint());
+    Store::open(relay.dir.path()).expect("store").add_account(name, &id).expect("account")
 }
 
 fn relay_error(result: Result<ViewerSession, ViewerError>) -> RelayErrorKind {
@@ -48,8 +50,14 @@ async fn only_technicians_with_a_valid_token_may_claim_and_the_host_sees_them_ve
     assert_eq!(relay_error(ViewerSession::connect(&no_token, &code).await), RelayErrorKind::AuthRequired);
     let bad = ViewerConfigExt::with_token(viewer_config(&relay), &format!("{token}0"));
     assert_eq!(relay_error(ViewerSession::connect(&bad, &code).await), RelayErrorKind::BadToken);
+    let unknown = format!("tether1.{}.999.00ff", relay.handle.fingerprint());
+    let unknown = ViewerConfigExt::with_token(viewer_config(&relay), &unknown);
+    assert_eq!(relay_error(ViewerSession::connect(&unknown, &code).await), RelayErrorKind::BadToken);
     let garbage = ViewerConfigExt::with_token(viewer_config(&relay), "not a token");
-    assert_eq!(relay_error(ViewerSession::connect(&garbage, &code).await), RelayErrorKind::BadToken);
+    match ViewerSession::connect(&garbage, &code).await {
+        Err(ViewerError::Connect(ClientError::Token(_))) => {}
+        other => panic!("a token that is not one is not sent: {:?}", other.err().map(|e| e.to_string())),
+    }
 
     // The code survived the refused claims: they never reached the nameplate.
     let good = ViewerConfigExt::with_token(viewer_config(&relay), &token);
@@ -57,7 +65,10 @@ async fn only_technicians_with_a_valid_token_may_claim_and_the_host_sees_them_ve
     match host.next_event().await {
         HostEvent::Connected { technician, verified, .. } => {
             assert_eq!(technician, "Test Technician", "the typed name is still shown");
-            let expected = VerifiedTechnician { account: "ann".into(), organization: "Acme IT".into() };
+            let expected = VerifiedTechnician {
+                verified_by: "localhost".into(),
+                ..VerifiedTechnician::new("ann", "Acme IT")
+            };
             assert_eq!(verified, Some(expected));
         }
         other => panic!("expected Connected, got {other:?}"),
@@ -226,7 +237,9 @@ async fn the_headless_host_prints_the_verified_account_of_a_viewer_with_a_token_
     use common::procs::Proc;
     let dir = tempfile::tempdir().expect("temp");
     let data = dir.path().to_str().expect("utf-8");
-    let token = Store::open(dir.path()).expect("store").add_account("erin").expect("account");
+    let id =
+        tether_relay::certs::relay_id(&tether_relay::TlsSource::SelfSigned, dir.path(), None).expect("id");
+    let token = Store::open(dir.path()).expect("store").add_account("erin", &id).expect("account");
     let mut relay = Proc::spawn(
         "tether-relay",
         &[
@@ -248,7 +261,8 @@ async fn the_headless_host_prints_the_verified_account_of_a_viewer_with_a_token_
     let mut viewer = Proc::spawn_with_env("tether-viewer", &viewer_args, &[("TETHER_TOKEN", &token)]);
     viewer.line("connected").await;
     assert_eq!(host.line("connected").await, "Erin");
-    assert_eq!(host.line("verified").await, "erin (Acme)");
+    let verified = host.line("verified").await;
+    assert_eq!(verified, "erin by 127.0.0.1 (organization, as the relay states it: Acme)");
     viewer.wait().await;
 }
 

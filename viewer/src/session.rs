@@ -28,15 +28,28 @@ use crate::decode::{Decoder, FrameInfo};
 use crate::files::FileClient;
 use tether_shared::frame::Frame;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ViewerConfig {
     pub relay: RelaySpec,
     pub timeouts: Timeouts,
     /// The technician's name as typed (the host shows it as unverified).
     pub technician: String,
     pub want: Permissions,
-    /// The technician's account token, for relays that verify technicians.
+    /// The technician's account token, for relays that verify technicians (sent only to the relay it
+    /// names; never in `Debug`).
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ViewerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewerConfig")
+            .field("relay", &self.relay)
+            .field("timeouts", &self.timeouts)
+            .field("technician", &self.technician)
+            .field("want", &self.want)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -350,8 +350,7 @@ impl HostApp {
                     consent::describe(asked),
                     consent::describe(granted)
                 ));
-                let short =
-                    verified.as_ref().map_or(technician, |v| format!("{} ({})", v.account, v.organization));
+                let short = verified.as_ref().map_or(technician, |v| v.account.clone());
                 self.live =
                     Some(Live { name: short, verified, handle: session, ever: granted, reconnecting: false });
                 self.code = None;

@@ -2,7 +2,9 @@
 //! session, or when they ask for more later), and may these files come in.
 //!
 //! Each question is a card with the technician's identity stated plainly — a name they typed is marked
-//! "(name not verified)"; an account the relay checked is marked as verified, with its organization — and
+//! "(name not verified)"; an account a relay checked is marked "Verified by <that relay>" (the relay this
+//! host connected to, by the name or address it was given), and the organization the relay states is shown
+//! as the relay's word — and
 //! one checkbox per permission asked, pre-set to what was asked, so the user can grant less.
 //!
 //! A card's buttons take clicks only once it has been on screen for [`ARM_DELAY`]: when two questions
@@ -169,18 +171,21 @@ impl UploadDialog {
 pub fn who(ui: &mut egui::Ui, typed: &str, verified: Option<&VerifiedTechnician>) {
     match verified {
         Some(v) => {
-            ui.label(RichText::new(format!("{} ({})", v.account, v.organization)).size(24.0).strong());
+            ui.label(RichText::new(&v.account).size(24.0).strong());
             egui::Frame::new()
                 .fill(style::VERIFIED_GREEN)
                 .corner_radius(4.0)
                 .inner_margin(egui::Margin::symmetric(10, 4))
                 .show(ui, |ui| {
                     ui.label(
-                        RichText::new("Verified by your organization's relay")
+                        RichText::new(format!("Verified by {}", v.verifier()))
                             .color(egui::Color32::WHITE)
                             .strong(),
                     );
                 });
+            if !v.organization.is_empty() {
+                ui.weak(format!("Organization, as that relay states it: {}", v.organization));
+            }
             ui.weak(format!("They call themselves “{typed}”."));
         }
         None => {
@@ -194,7 +199,7 @@ pub fn who(ui: &mut egui::Ui, typed: &str, verified: Option<&VerifiedTechnician>
 /// How the log and notices name a technician.
 pub fn display_name(typed: &str, verified: Option<&VerifiedTechnician>) -> String {
     match verified {
-        Some(v) => format!("{} ({}, verified)", v.account, v.organization),
+        Some(v) => format!("{} (verified by {})", v.account, v.verifier()),
         None => format!("{typed} (name not verified)"),
     }
 }

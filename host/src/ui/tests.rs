@@ -215,7 +215,7 @@ fn unverified_name_is_marked_and_allow_grants_what_is_ticked() {
     t.wait_for("Someone wants to connect");
     assert!(t.shows("Sam"));
     assert!(t.shows("(name not verified)"));
-    assert!(!t.shows("Verified by your organization's relay"));
+    assert!(!t.shows("Verified by"));
     // Pre-set to what was asked; the user takes files away.
     t.click("Send and receive files");
     t.click("Allow");
@@ -227,12 +227,15 @@ fn unverified_name_is_marked_and_allow_grants_what_is_ticked() {
 #[test]
 fn verified_account_is_marked_and_deny_denies() {
     let mut t = setup();
-    let verified =
-        VerifiedTechnician { account: "alice@helpdesk".into(), organization: "Example Ltd".into() };
+    let verified = VerifiedTechnician {
+        verified_by: "relay.example.org".into(),
+        ..VerifiedTechnician::new("alice@helpdesk", "Example Ltd")
+    };
     let answer = t.ask(Some(verified), Permissions::VIEW_ONLY, Permissions::default());
     t.wait_for("Someone wants to connect");
-    assert!(t.shows("alice@helpdesk (Example Ltd)"));
-    assert!(t.shows("Verified by your organization's relay"));
+    assert!(t.shows("alice@helpdesk"));
+    assert!(t.shows("Verified by relay.example.org"), "the relay the host connected to");
+    assert!(t.shows("Organization, as that relay states it: Example Ltd"), "the relay's word, marked so");
     assert!(!t.shows("(name not verified)"));
     t.click("Deny");
     // Deny at the start answers "what they have now": nothing, which refuses the session.

@@ -41,6 +41,7 @@ use crate::config::RelayConfig;
 use crate::conns::ConnLimits;
 use crate::forward::Router;
 use crate::limits::Limits;
+use crate::log_text::Escaped;
 use crate::metrics::Metrics;
 use crate::resume::ResumeLive;
 use crate::revocation::LiveAccounts;
@@ -235,7 +236,7 @@ pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>, hello_by: tokio::time
     let (mut io, role) = match hello {
         Ok(Ok(pair)) => pair,
         Ok(Err(e)) => {
-            tracing::debug!(%addr, "hello failed: {e}");
+            tracing::debug!(%addr, "hello failed: {}", Escaped(&e));
             return;
         }
         Err(_) => {
@@ -254,7 +255,7 @@ pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>, hello_by: tokio::time
     match result {
         Ok(()) => tracing::debug!(%addr, ?role, "connection ended"),
         Err(kind) => {
-            tracing::info!(%addr, ?role, "connection closed: {kind}");
+            tracing::info!(%addr, ?role, "connection closed: {}", Escaped(&kind));
             io.fail(kind).await;
         }
     }

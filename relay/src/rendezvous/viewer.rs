@@ -10,6 +10,7 @@ use std::time::Instant;
 use tether_shared::relay_proto::{
     ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician, MAX_TOKEN_LEN,
 };
+use tether_shared::token::Token;
 use tokio::sync::mpsc;
 
 use super::host::check_payload;
@@ -97,14 +98,11 @@ async fn refuse(
 }
 
 /// Check the technician's token (if any) against the account store. Never logs the token.
-async fn authenticate(
-    hub: &Hub,
-    token: Option<String>,
-) -> Result<Option<VerifiedTechnician>, RelayErrorKind> {
+async fn authenticate(hub: &Hub, token: Option<Token>) -> Result<Option<VerifiedTechnician>, RelayErrorKind> {
     let Some(token) = token else {
         return if hub.cfg.require_technician_auth { Err(RelayErrorKind::AuthRequired) } else { Ok(None) };
     };
-    if token.len() > MAX_TOKEN_LEN {
+    if token.expose().len() > MAX_TOKEN_LEN {
         return Err(RelayErrorKind::BadToken);
     }
     // One argon2 check takes ~19 MiB and a core for tens of ms: wait (briefly) for a turn.
@@ -115,12 +113,10 @@ async fn authenticate(
     };
     let store = hub.store.clone();
     let checking = hub.metrics.token_check();
-    let verified = tokio::task::spawn_blocking(move || store.verify_token(&token)).await;
+    let verified = tokio::task::spawn_blocking(move || store.verify_token(token.expose())).await;
     drop(checking);
     match verified {
-        Ok(Ok(Some(account))) => {
-            Ok(Some(VerifiedTechnician { account, organization: hub.cfg.organization.clone() }))
-        }
+        Ok(Ok(Some(account))) => Ok(Some(VerifiedTechnician::new(account, hub.cfg.organization.clone()))),
         Ok(Ok(None)) => Err(RelayErrorKind::BadToken),
         Ok(Err(e)) => {
             tracing::error!("account store: {e}");

@@ -7,7 +7,7 @@ use quinn::{Endpoint, RecvStream, SendStream, TokioRuntime};
 
 use super::socket::TaggedSocket;
 use super::{ClientError, RelaySpec, Timeouts};
-use crate::relay_proto::{ClientToRelay, RelayToClient, Role};
+use crate::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
 use crate::tls;
 use crate::wire::{self, MAX_CONTROL_MSG};
 use crate::PROTOCOL_VERSION;
@@ -65,9 +65,14 @@ impl RelayLink {
         let (relay, timeouts) = (relay.clone(), *timeouts);
         let mut link = Self { endpoint, socket, relay, role, timeouts, conn, send, recv };
         link.send(&ClientToRelay::Hello { version: PROTOCOL_VERSION, role }).await?;
-        match link.recv().await? {
-            RelayToClient::Welcome { .. } => Ok(link),
-            other => Err(ClientError::Unexpected(format!("{other:?} instead of Welcome"))),
+        match link.recv().await {
+            Ok(RelayToClient::Welcome { version }) => check_version(version).map(|()| link),
+            Ok(other) => Err(ClientError::Unexpected(format!("{other:?} instead of Welcome"))),
+            // A relay of another version may answer with its own message set: say what matters.
+            Err(ClientError::Relay(kind @ RelayErrorKind::VersionMismatch { relay, .. })) => {
+                Err(check_version(relay).err().unwrap_or(ClientError::Relay(kind)))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -75,12 +80,16 @@ impl RelayLink {
         wire::write_msg(&mut self.send, msg, MAX_CONTROL_MSG).await.map_err(|e| self.explain(e))
     }
 
-    /// The next message; the relay's `Error` becomes [`ClientError::Relay`].
+    /// The next message; the relay's `Error` becomes [`ClientError::Relay`], a message that does not
+    /// decode (or fails a field's check, e.g. a nameplate that is not digits) [`ClientError::RelayInvalid`].
     pub async fn recv(&mut self) -> Result<RelayToClient, ClientError> {
         match wire::read_msg(&mut self.recv, MAX_CONTROL_MSG).await {
             Ok(Some(RelayToClient::Error { kind })) => Err(ClientError::Relay(kind)),
             Ok(Some(msg)) => Ok(msg),
             Ok(None) => Err(ClientError::RelayClosed),
+            Err(e @ (wire::WireError::Malformed(_) | wire::WireError::TooLarge { .. })) => {
+                Err(ClientError::RelayInvalid(e))
+            }
             Err(e) => Err(self.explain(e)),
         }
     }
@@ -97,8 +106,22 @@ impl RelayLink {
         &self.endpoint
     }
 
+    /// The relay this link is connected to, as this client knows it.
+    pub fn relay(&self) -> &RelaySpec {
+        &self.relay
+    }
+
     /// Close the control connection politely.
     pub fn close(&self) {
         self.conn.close(0u32.into(), b"bye");
+    }
+}
+
+/// The relay's announced version against ours: a clear "update the relay" or "update Tether".
+fn check_version(relay: u32) -> Result<(), ClientError> {
+    match relay.cmp(&PROTOCOL_VERSION) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Less => Err(ClientError::RelayTooOld { relay, ours: PROTOCOL_VERSION }),
+        std::cmp::Ordering::Greater => Err(ClientError::RelayTooNew { relay, ours: PROTOCOL_VERSION }),
     }
 }

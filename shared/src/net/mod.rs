@@ -57,13 +57,16 @@ impl Default for Timeouts {
 }
 
 /// Errors of the client side, each with a message a person can act on.
+///
+/// A connection error shows the reason the other end gave for closing, which that end chose: it is shown
+/// made safe ([`crate::shown::lossy`]), so a relay cannot put line breaks or hidden characters there.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("could not reach the relay at {addr}: {source}")]
+    #[error("could not reach the relay at {addr}: {}", crate::shown::lossy(&.source.to_string()))]
     RelayUnreachable { addr: SocketAddr, source: quinn::ConnectionError },
     #[error("could not start a connection: {0}")]
     Connect(#[from] quinn::ConnectError),
-    #[error("the connection to the relay failed: {0}")]
+    #[error("the connection to the relay failed: {}", crate::shown::lossy(&.0.to_string()))]
     RelayConnection(quinn::ConnectionError),
     #[error("{0}")]
     Relay(#[from] crate::relay_proto::RelayErrorKind),
@@ -73,18 +76,31 @@ pub enum ClientError {
     RelayClosed,
     #[error("the relay sent something unexpected: {0}")]
     Unexpected(String),
-    #[error("message error: {0}")]
+    #[error("message error: {}", crate::shown::lossy(&.0.to_string()))]
     Wire(#[from] crate::wire::WireError),
     #[error("{0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("wrong code: the secret part did not match, or someone interfered (key confirmation failed)")]
     WrongCode,
-    #[error("the end-to-end connection to the peer failed: {0}")]
+    #[error("the end-to-end connection to the peer failed: {}", crate::shown::lossy(&.0.to_string()))]
     EndToEnd(quinn::ConnectionError),
     #[error("timed out: {0}")]
     Timeout(&'static str),
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
+    /// The technician token was not sent: it names another relay, or has no relay at all.
+    #[error("{0}")]
+    Token(#[from] crate::token::TokenError),
+    /// The relay speaks an older protocol than this program.
+    #[error("the relay is too old (it speaks protocol version {relay}, this program needs {ours}): update the relay")]
+    RelayTooOld { relay: u32, ours: u32 },
+    /// The relay speaks a newer protocol than this program.
+    #[error("the relay is newer than this program (it speaks protocol version {relay}, this program {ours}): update Tether")]
+    RelayTooNew { relay: u32, ours: u32 },
+    /// The relay sent a message that does not decode, or holds a field this program refuses to show (a
+    /// code that is not digits, a name with control characters). Nothing of it was used.
+    #[error("the relay sent an invalid message ({0}); nothing of it was shown or used. The relay may be faulty or hostile")]
+    RelayInvalid(crate::wire::WireError),
 }
 
 impl ClientError {

@@ -22,6 +22,7 @@ use crate::relay_proto::{
     resume_commitment, ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician,
 };
 use crate::tls::{self, Fingerprint, Identity};
+use crate::token::{TechnicianToken, Token};
 
 /// How long the relay watch waits, after the relay says the peer left, for the peer's own end-to-end
 /// goodbye. The two set off together; on any working path the goodbye is milliseconds behind.
@@ -36,7 +37,8 @@ pub struct Session {
     pub resume_id: [u8; 32],
     pub link: RelayLink,
     /// On the host: the technician's account as the relay verified it (`None`: no account, the name the
-    /// viewer sends is unverified). Always `None` on the viewer.
+    /// viewer sends is unverified), with `verified_by` set to the relay this host connected to. Always
+    /// `None` on the viewer.
     pub technician: Option<VerifiedTechnician>,
 }
 
@@ -227,7 +229,11 @@ impl HostRendezvous {
     /// drops it (which retires the code at the relay) and connects afresh.
     pub async fn wait_for_viewer(mut self, code: &Code) -> Result<HostOutcome, ClientError> {
         let (tag, technician) = match self.link.recv().await? {
-            RelayToClient::PeerJoined { tag, technician } => (tag, technician),
+            RelayToClient::PeerJoined { tag, technician } => {
+                // The relay's claim, and the one part that is ours: which relay made it.
+                let verified_by = self.link.relay().server_name.clone();
+                (tag, technician.map(|t| VerifiedTechnician { verified_by, ..t }))
+            }
             RelayToClient::CodeExpired => return Ok(HostOutcome::Restart(self, Restart::Expired)),
             other => return Err(ClientError::Unexpected(format!("{other:?} while waiting"))),
         };
@@ -316,14 +322,20 @@ impl HostRendezvous {
 
 /// The viewer's whole pairing: claim the nameplate (with the technician's account token, if any), run the
 /// PAKE, connect end to end.
+///
+/// A token is sent only to the relay it names: one for another relay (or of the old format, naming
+/// none) fails with [`ClientError::Token`] before anything is sent anywhere.
 pub async fn connect_viewer(
     relay: &RelaySpec,
     code: &Code,
     timeouts: Timeouts,
     token: Option<&str>,
 ) -> Result<Session, ClientError> {
+    if let Some(text) = token {
+        TechnicianToken::parse(text)?.check_relay(relay)?;
+    }
     let mut link = RelayLink::connect(relay, Role::Viewer, &timeouts).await?;
-    let token = token.map(str::to_owned);
+    let token = token.map(|t| Token::new(t.trim()));
     link.send(&ClientToRelay::Claim { nameplate: code.nameplate.clone(), token }).await?;
     let tag = match link.recv().await? {
         RelayToClient::PeerJoined { tag, .. } => tag,

@@ -26,8 +26,8 @@ use code_field::format_code_input;
 use live::Live;
 use settings::Settings;
 
-/// What the connect form holds.
-#[derive(Debug, Clone, Default)]
+/// What the connect form holds. Its `Debug` shows neither the code nor the token.
+#[derive(Clone, Default)]
 pub struct ConnectForm {
     pub relay: String,
     pub fingerprint: String,
@@ -37,6 +37,20 @@ pub struct ConnectForm {
     pub token: String,
     /// How the screen is shown at first (the toolbar switches).
     pub scale: Option<screen::Scale>,
+}
+
+impl std::fmt::Debug for ConnectForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &String| if s.is_empty() { "" } else { "<redacted>" };
+        f.debug_struct("ConnectForm")
+            .field("relay", &self.relay)
+            .field("fingerprint", &self.fingerprint)
+            .field("name", &self.name)
+            .field("code", &redacted(&self.code))
+            .field("token", &redacted(&self.token))
+            .field("scale", &self.scale)
+            .finish()
+    }
 }
 
 enum State {
