@@ -21,8 +21,8 @@ use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, Role};
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls;
-use tether_viewer::session::ViewerSession;
 use tether_shared::token::{RelayId, Token};
+use tether_viewer::session::ViewerSession;
 use tokio::sync::mpsc;
 
 fn org(cfg: &mut RelayConfig) {
@@ -132,7 +132,7 @@ async fn org_relay_with(
 
 /// A host and a verified technician ("bob") in a session through an organization's relay.
 async fn org_session(relay: &TestRelay) -> (TestHost, ViewerSession) {
-    let token = add_account(&relay, "bob");
+    let token = add_account(relay, "bob");
     let mut hcfg = host_config(relay, Permissions::VIEW_ONLY);
     hcfg.timeouts = patient();
     let mut host = start_host_with(hcfg, || capture::open(Source::TestPattern { width: W, height: H }));
