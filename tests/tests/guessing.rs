@@ -18,7 +18,7 @@ use tether_shared::net::link::RelayLink;
 use tether_shared::net::pairing::Restart;
 use tether_shared::net::{ClientError, RelaySpec};
 use tether_shared::pake;
-use tether_shared::relay_proto::{ClientToRelay, RelayToClient, Role};
+use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
 use tether_shared::session_proto::Permissions;
 use tether_viewer::session::{ViewerError, ViewerSession};
 
@@ -208,4 +208,23 @@ async fn headless_prints_a_line_and_exits_non_zero_after_three_wrong_codes() {
     let status = host.wait().await;
     assert!(!status.success(), "headless exits non-zero: {status:?}");
     assert!(!host.seen.iter().skip(3).any(|l| l.starts_with("code ")), "no fourth code: {:?}", host.seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_counts_a_guess_abandoned_after_the_hosts_confirmation_against_its_budget() {
+    let relay = start_relay(|cfg| cfg.failed_claims_per_address = 2);
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    for _ in 0..2 {
+        let code = host.next_code().await;
+        guess_and_leave(&relay.spec(), &code).await;
+    }
+    // The relay's budget for this address is spent: even the right code is refused from it.
+    let code = host.next_code().await;
+    let refused = ViewerSession::connect(&viewer_config(&relay), &code).await;
+    match refused {
+        Err(ViewerError::Connect(ClientError::Relay(RelayErrorKind::TooManyWrongCodes))) => {}
+        other => panic!("expected TooManyWrongCodes, got {:?}", other.map(|_| "a session")),
+    }
+    let failed = relay.handle.metrics_text();
+    assert!(failed.lines().any(|l| l == "tether_relay_failed_claims_total 2"), "{failed}");
 }

@@ -36,8 +36,17 @@ enum Paired {
         viewer_tag: u64,
         commitment: Option<[u8; 32]>,
     },
-    Failed(Mailbox, RelayErrorKind),
-    ViewerLeft,
+    /// `after_guess`: see [`Paired::ViewerLeft`].
+    Failed {
+        viewer: Mailbox,
+        kind: RelayErrorKind,
+        after_guess: bool,
+    },
+    /// `after_guess`: the host's key confirmation had reached the viewer, which tells it whether its guess at
+    /// the secret was right: leaving (or stalling) then spent a guess as surely as a wrong-code verdict.
+    ViewerLeft {
+        after_guess: bool,
+    },
     HostLeft,
 }
 
@@ -214,9 +223,9 @@ async fn one_code(
             tracing::info!(%addr, %nameplate, "session ended");
             Ok((if host_stays { Next::Again } else { Next::Leave }, outcome))
         }
-        Paired::Failed(viewer, kind) => {
+        Paired::Failed { viewer, kind, after_guess } => {
             tracing::info!(%addr, %nameplate, "pairing failed: {kind}");
-            if kind == RelayErrorKind::WrongCode {
+            if kind == RelayErrorKind::WrongCode || after_guess {
                 hub.wrong_code(viewer_addr, addr);
             }
             let outcome = match kind {
@@ -227,7 +236,10 @@ async fn one_code(
             io.send(&RelayToClient::PairingFailed).await?;
             Ok((Next::Again, outcome))
         }
-        Paired::ViewerLeft => {
+        Paired::ViewerLeft { after_guess } => {
+            if after_guess {
+                hub.wrong_code(viewer_addr, addr);
+            }
             io.send(&RelayToClient::PeerGone).await?;
             Ok((Next::Again, Outcome::PeerLeftPairing))
         }
@@ -308,16 +320,17 @@ async fn pair(
 ) -> Result<Paired, RelayErrorKind> {
     let (host_tag, viewer_tag) = fresh_tags(hub);
     if viewer.send(PeerEvent::Tag(viewer_tag)).await.is_err() {
-        return Ok(Paired::ViewerLeft);
+        return Ok(Paired::ViewerLeft { after_guess: false });
     }
     io.send(&RelayToClient::PeerJoined { tag: host_tag, technician }).await?;
     let deadline = tokio::time::Instant::now() + hub.cfg.pairing_timeout;
     let (mut host_ok, mut viewer_ok) = (None, None);
     let (mut host_commit, mut viewer_commit) = (None, None);
+    let mut after_guess = false;
     loop {
         match (host_ok, viewer_ok) {
             (Some(false), _) | (_, Some(false)) => {
-                return Ok(Paired::Failed(viewer, RelayErrorKind::WrongCode))
+                return Ok(Paired::Failed { viewer, kind: RelayErrorKind::WrongCode, after_guess })
             }
             (Some(true), Some(true)) => {
                 let commitment = host_commit.filter(|_| host_commit == viewer_commit);
@@ -341,19 +354,25 @@ async fn pair(
                     Some(ClientToRelay::ResumeCommit { commitment }) => { host_commit = Some(commitment); continue }
                     Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} while pairing"))),
                 };
+                let confirms = matches!(event, PeerEvent::Confirm(_));
                 if viewer.send(event).await.is_err() {
-                    return Ok(Paired::ViewerLeft);
+                    return Ok(Paired::ViewerLeft { after_guess });
                 }
+                // The host's key confirmation is on its way to the viewer: from now on it can tell whether
+                // its guess was right.
+                after_guess |= confirms;
             }
             event = rx.recv() => match event {
-                None => return Ok(Paired::ViewerLeft),
+                None => return Ok(Paired::ViewerLeft { after_guess }),
                 Some(PeerEvent::Pake(msg)) => io.send(&RelayToClient::PeerPake { msg }).await?,
                 Some(PeerEvent::Confirm(msg)) => io.send(&RelayToClient::PeerConfirm { msg }).await?,
                 Some(PeerEvent::Result(ok)) => viewer_ok = Some(ok),
                 Some(PeerEvent::Commit(commitment)) => viewer_commit = Some(commitment),
                 Some(_) => {}
             },
-            _ = tokio::time::sleep_until(deadline) => return Ok(Paired::Failed(viewer, RelayErrorKind::Timeout)),
+            _ = tokio::time::sleep_until(deadline) => {
+                return Ok(Paired::Failed { viewer, kind: RelayErrorKind::Timeout, after_guess })
+            }
         }
     }
 }
