@@ -9,6 +9,7 @@
 //! - [`packet`]: the relay's tagged-packet header, shared by the relay and the clients' sockets.
 //! - [`net`]: the client side of the relay (control link, tagged socket, pairing flow).
 //! - [`human`]: sizes and durations as people read them.
+//! - [`text`]: names and chat from the other side, with invisible and text-reordering characters escaped.
 //! - [`flow`], [`codec`], [`frame`], [`input`]: pure screen and input state, no I/O.
 //!
 //! Protocol logic does no I/O: pairing, flow control and codecs are plain types tested without sockets; the
@@ -28,6 +29,7 @@ pub mod packet;
 pub mod pake;
 pub mod relay_proto;
 pub mod session_proto;
+pub mod text;
 pub mod tls;
 pub mod wire;
 

@@ -2,6 +2,10 @@
 //! its BLAKE3 hash, and each file's hash (derived from the chunk hashes, [`FileDigest`]) at its end.
 //! Resumes where the receiver says it holds verified bytes from an earlier attempt.
 //!
+//! Each file is opened without following a link and only if it is a regular file
+//! ([`super::disk::open_to_send`]): a link someone put in a shared folder after it was scanned is refused
+//! with a clear error, never followed to what it points at.
+//!
 //! Disk reads and hashing run on a blocking thread, one chunk ahead of the network: while chunk `n` is
 //! written to the stream, chunk `n + 1` is read and hashed. Two chunk buffers per transfer.
 
@@ -110,8 +114,18 @@ async fn send_file<W: AsyncWrite + Unpin>(
     cancel: &CancellationToken,
 ) -> Result<(), FileError> {
     let what = path.display().to_string();
-    let mut f =
-        tokio::fs::File::open(path).await.map_err(|e| FileError::from_io(&e, &what))?.into_std().await;
+    let source = path.to_path_buf();
+    let mut f = match tokio::task::spawn_blocking(move || super::disk::open_to_send(&source)).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) if super::disk::is_link_refused(&e) => {
+            return Err(FileError::BadName(format!("{what} is a symbolic link; links are not sent")));
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(FileError::BadName(format!("{what} is not a regular file")));
+        }
+        Ok(Err(e)) => return Err(FileError::from_io(&e, &what)),
+        Err(e) => return Err(FileError::Io(format!("opening {what}: {e}"))),
+    };
     let chunk_len = |offset: u64| (size - offset).min(CHUNK as u64) as usize;
     let mut digest = FileDigest::new(size);
     // The file hash covers the chunks the receiver already has, too (`from` is on a chunk boundary or the
