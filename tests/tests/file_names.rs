@@ -345,3 +345,38 @@ async fn a_link_planted_in_a_shared_folder_after_the_offer_does_not_hand_over_it
     .await;
     assert!(matches!(&error, FileError::BadName(why) if why.contains("symbolic link")), "{error:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_saves_in_downloads_tether_by_default_and_never_a_hidden_name() {
+    use common::procs::Proc;
+    let dir = tempfile::tempdir().expect("temp");
+    let data = dir.path().join("relay");
+    let mut relay = Proc::spawn(
+        "tether-relay",
+        &["--listen", "127.0.0.1:0", "--data-dir", data.to_str().expect("utf-8")],
+    );
+    let (addr, fingerprint) = (relay.line("listening").await, relay.line("fingerprint").await);
+    let share = dir.path().join("Reports");
+    std::fs::create_dir_all(&share).expect("mkdir");
+    std::fs::write(share.join(".profile"), b"export EDITOR=vi\n").expect("write");
+    let share_arg = share.to_str().expect("utf-8");
+    #[rustfmt::skip]
+    let mut host = Proc::spawn("tether-host", &[
+        "--relay", &addr, "--relay-fingerprint", &fingerprint, "--headless", "--grant", "view,files",
+        "--share", share_arg,
+    ]);
+    let code = host.line("code").await;
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    #[rustfmt::skip]
+    let mut viewer = Proc::spawn_with_env("tether-viewer", &[
+        "--relay", &addr, "--relay-fingerprint", &fingerprint, "--code", &code, "--want", "view,files",
+        "--fetch", "Reports/.profile",
+    ], &[("HOME", home.to_str().expect("utf-8"))]);
+    assert_eq!(viewer.line("fetched").await, "_profile", "a leading dot would hide it");
+    assert!(viewer.wait().await.success());
+    let saved = home.join("Downloads/Tether");
+    assert_eq!(everything(&saved), vec!["_profile"], "in ~/Downloads/Tether, not in the working folder");
+    assert_eq!(std::fs::read(saved.join("_profile")).expect("read"), b"export EDITOR=vi\n");
+    assert!(!home.join(".profile").exists());
+}

@@ -604,7 +604,7 @@ async fn names_with_text_reordering_characters_are_refused_before_the_disk() {
     let dest = tempfile::tempdir().expect("temp");
     let entries =
         vec![Entry { path: vec!["invoice\u{202E}fdp.exe".into()], kind: EntryKind::File { size: 1 } }];
-    let got = rogue(dest.path(), entries, 1, vec![]).await;
+    let got = rogue(dest.path(), entries, 1, whole_file(0, b"x")).await;
     let err = got.expect_err("refused");
     assert_eq!(
         err.to_string(),
