@@ -8,9 +8,10 @@
 //!
 //! Symbolic links inside a shared folder are left out: a listing does not show them, a fetched folder
 //! does not hold them (the host's log says which were skipped), and fetching one by name is refused. A
-//! file that someone swaps for a link after it was scanned is refused when it is opened to be sent
-//! (`O_NOFOLLOW`, [`tether_shared::files::disk::open_to_send`]), so a link planted by another local user
-//! never hands the technician what it points at.
+//! file or folder that someone swaps for a link after it was scanned is refused when a file is opened to
+//! be sent (`openat2` without links beneath the fetched folder, `O_NOFOLLOW` where there is none;
+//! [`tether_shared::files::disk::open_to_send`]), so a link planted by another local user never hands the
+//! technician what it points at.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

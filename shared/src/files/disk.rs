@@ -94,10 +94,22 @@ pub fn is_link_refused(e: &std::io::Error) -> bool {
     }
 }
 
-/// Open a file to send: never through a symbolic link (a link put where a scanned file was is refused,
-/// [`is_link_refused`], not followed out of the shared folder), and only a regular file — a FIFO or device
-/// put there is refused too, without waiting on it (non-blocking open).
-pub fn open_to_send(path: &Path) -> std::io::Result<File> {
+/// Open `path`, a file of the tree scanned at `root`, to send it: never through a symbolic link (a link
+/// put where a scanned file or folder was is refused, [`is_link_refused`], not followed out of the shared
+/// folder), and only a regular file — a FIFO or device put there is refused too, without waiting on it
+/// (non-blocking open). On Linux the path below `root` is resolved with `openat2(RESOLVE_NO_SYMLINKS |
+/// RESOLVE_BENEATH)`, so a folder swapped for a link is refused as well as a file; elsewhere (or on a
+/// kernel without `openat2`) the last component is opened with `O_NOFOLLOW`.
+pub fn open_to_send(root: &Path, path: &Path) -> std::io::Result<File> {
+    let file = open_beneath(root, path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(file)
+}
+
+/// `path` for reading, not following a link in its last component, without blocking on a FIFO.
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -106,11 +118,30 @@ pub fn open_to_send(path: &Path) -> std::io::Result<File> {
         let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
         options.custom_flags(flags.bits() as i32);
     }
-    let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    options.open(path)
+}
+
+#[cfg(target_os = "linux")]
+fn open_beneath(root: &Path, path: &Path) -> std::io::Result<File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let rel = match path.strip_prefix(root) {
+        Ok(rel) if !root.as_os_str().is_empty() && !rel.as_os_str().is_empty() => rel,
+        _ => return open_no_follow(path), // the tree's top itself
+    };
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let dir = rustix::fs::open(root, dir_flags, Mode::empty())?;
+    let read = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOFOLLOW;
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
+    match rustix::fs::openat2(&dir, rel, read, Mode::empty(), resolve) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(e) if e == rustix::io::Errno::NOSYS => open_no_follow(path), // a kernel before 5.6
+        Err(e) => Err(e.into()),
     }
-    Ok(file)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_beneath(_root: &Path, path: &Path) -> std::io::Result<File> {
+    open_no_follow(path)
 }
 
 impl DiskFile {

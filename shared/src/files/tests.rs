@@ -649,3 +649,33 @@ fn a_fetch_reply_must_be_what_was_asked_for_and_nothing_else() {
         "the host offered `.xsessionrc` in reply to a fetch of `report.pdf`: refused, nothing was written"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_folder_swapped_for_a_link_after_the_scan_is_not_followed() {
+    // O_NOFOLLOW guards the last component only: the link here is the folder above the file.
+    let share = tempfile::tempdir().expect("temp");
+    let outside = tempfile::tempdir().expect("temp");
+    std::fs::write(outside.path().join("inner.txt"), b"SECRET-SECRET").expect("write");
+    let folder = share.path().join("docs");
+    std::fs::create_dir_all(folder.join("sub")).expect("mkdir");
+    std::fs::write(folder.join("sub/inner.txt"), b"plain text 13").expect("write");
+    let tree = scan(&folder).expect("scan");
+    std::fs::remove_dir_all(folder.join("sub")).expect("remove");
+    std::os::unix::fs::symlink(outside.path(), folder.join("sub")).expect("symlink");
+
+    let dest = tempfile::tempdir().expect("temp");
+    let (a, b) = duplex(1 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let (cancel, partials) = (CancellationToken::new(), Partials::default());
+    let (sent, received) = tokio::join!(
+        send(&mut aw, &mut ar, super::new_transfer_id(), &tree, |_| {}, &cancel),
+        receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel)
+    );
+    let err = sent.expect_err("a link is not followed");
+    assert!(matches!(&err, FileError::BadName(why) if why.contains("symbolic link")), "{err:?}");
+    assert!(received.is_err());
+    for (name, bytes) in listing(dest.path()) {
+        assert_ne!(bytes.as_deref(), Some(&b"SECRET-SECRET"[..]), "{name} holds the link's target");
+    }
+}
