@@ -96,8 +96,7 @@ async fn offer(
     id: [u8; 16],
     entries: Vec<Entry>,
 ) -> ReceiverMsg {
-    let total = entries.iter().filter(|e| matches!(e.kind, EntryKind::File { .. })).count() as u64
-        * CONTENT.len() as u64;
+    let total = entries.iter().map(|e| if let EntryKind::File { size } = e.kind { size } else { 0 }).sum();
     let msg = SenderMsg::Offer { id, entries: entries.clone(), total };
     wire::write_msg(send, &msg, MAX_FILES_MSG).await.expect("offer");
     let answer: ReceiverMsg = wire::read_msg(recv, MAX_FILES_MSG).await.expect("answer").expect("one");
@@ -155,6 +154,12 @@ async fn a_host_offering_other_files_than_fetched_writes_nothing_and_the_session
                 file(&[".config", "autostart", "x.desktop"]),
             ],
             ".config",
+        ),
+        // A lie about its size too: still named for what it is, not "no room" (a petabyte).
+        (
+            &["Documents", "report.pdf"],
+            vec![Entry { path: vec![".xsessionrc".into()], kind: EntryKind::File { size: 1 << 50 } }],
+            ".xsessionrc",
         ),
         // The right name, and a second copy of it with something else.
         (

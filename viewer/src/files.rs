@@ -5,7 +5,8 @@
 //! — the names the files were stored under, or why they were not (the same reason the host shows).
 //!
 //! A fetch takes only what it asked for: the host's offer must be that one file or folder, under the
-//! requested name, with everything else inside it ([`check_reply`]). Anything else — a hostile host
+//! requested name, with everything else inside it
+//! ([`tether_shared::files::receive::check_reply`]). Anything else — a hostile host
 //! offering `.xsessionrc` for `report.pdf`, or a folder with a stray file beside it — ends that transfer
 //! with [`FileError::Unrequested`] before a byte is written; the session goes on (the technician reads
 //! why, and can leave a host that does this). A top-level name that would be hidden arrives visible
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use quinn::Connection;
 use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG};
-use tether_shared::files::receive::{check_reply, receive, Partials};
+use tether_shared::files::receive::{receive_reply, Partials};
 use tether_shared::files::{names, new_transfer_id, send, stream, tree};
 use tether_shared::session_proto::priority;
 use tether_shared::text::visible;
@@ -154,11 +155,8 @@ impl FileClient {
             let request = FileRequest::Fetch { path: remote, id: new_transfer_id() };
             wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
             // The technician asked for these files: no question, but only what was asked for comes in.
-            let accept = |entries: Vec<_>, _| {
-                let answer = check_reply(&requested, &entries);
-                async move { answer }
-            };
-            let result = receive(&mut send, &mut recv, &to, &partials, accept, report, &cancel).await;
+            let result =
+                receive_reply(&mut send, &mut recv, &to, &partials, &requested, report, &cancel).await;
             let _ = send.finish();
             if result.is_err() {
                 let _ = recv.stop(0u32.into());

@@ -285,6 +285,47 @@ pub async fn receive<W, R, C, F>(
     dest: &Path,
     partials: &Partials,
     consent: C,
+    report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, FileError>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    C: FnOnce(Vec<Entry>, u64) -> F,
+    F: Future<Output = Result<(), FileError>>,
+{
+    receive_checked(w, r, dest, partials, None, consent, report, cancel).await
+}
+
+/// Receive the reply to a fetch of `requested` (the fetched path's last component) into `dest`: the
+/// offer must be that and nothing else ([`check_reply`]), checked before anything else about it — an
+/// offer of something else is [`FileError::Unrequested`] whatever size it claims. No question is asked:
+/// the receiver asked for these files.
+pub async fn receive_reply<W, R>(
+    w: &mut W,
+    r: &mut R,
+    dest: &Path,
+    partials: &Partials,
+    requested: &str,
+    report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, FileError>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+{
+    let asked = |_, _| std::future::ready(Ok(()));
+    receive_checked(w, r, dest, partials, Some(requested), asked, report, cancel).await
+}
+
+#[allow(clippy::too_many_arguments)] // receive's arguments and what a fetch asked for
+async fn receive_checked<W, R, C, F>(
+    w: &mut W,
+    r: &mut R,
+    dest: &Path,
+    partials: &Partials,
+    requested: Option<&str>,
+    consent: C,
     mut report: impl FnMut(Progress),
     cancel: &CancellationToken,
 ) -> Result<Vec<String>, FileError>
@@ -299,7 +340,9 @@ where
         Some(SenderMsg::Failed(e)) => return Err(e), // e.g. the path is not shared
         other => return Err(FileError::Protocol(format!("expected an offer, got {other:?}"))),
     };
-    let checked = match check_offer(&entries, total) {
+    let sound = check_offer(&entries, total)
+        .and_then(|()| requested.map_or(Ok(()), |requested| check_reply(requested, &entries)));
+    let checked = match sound {
         Ok(()) => room_for(dest, total.saturating_sub(partials.verified(&id))).await,
         Err(e) => Err(e),
     };
