@@ -5,6 +5,13 @@
 //! with the shared transfer engine. Paths from the viewer are checked component by component and walked
 //! without following links, so nothing outside a shared folder can be read and nothing is written outside
 //! the incoming folder. Every transfer is reported to the user's session log.
+//!
+//! Symbolic links inside a shared folder are left out: a listing does not show them, a fetched folder
+//! does not hold them (the host's log says which were skipped), and fetching one by name is refused. A
+//! file or folder that someone swaps for a link after it was scanned is refused when a file is opened to
+//! be sent (`openat2` without links beneath the fetched folder, `O_NOFOLLOW` where there is none;
+//! [`tether_shared::files::disk::open_to_send`]), so a link planted by another local user never hands the
+//! technician what it points at.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -320,6 +327,9 @@ async fn fetch(
         }
         Err(e) => return Err(failed(FileError::Io(e.to_string()))),
     };
+    for (skipped, why) in &tree.skipped {
+        tracing::info!("not sent with {what}: {}: {why}", skipped.display());
+    }
     let (bytes, count) = (tree.total_bytes(), tree.file_count());
     // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).

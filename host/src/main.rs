@@ -20,6 +20,7 @@ use tether_host::{run_host, HostConfig, HostEvent, Sources};
 use tether_shared::codec::Quality;
 use tether_shared::net::RelaySpec;
 use tether_shared::session_proto::Permissions;
+use tether_shared::text::visible;
 use tether_shared::tls::Fingerprint;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -203,15 +204,20 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                         wait.as_secs_f32().ceil()
                     )
                 }
+                // File names and errors carry the technician's text: escaped, so a terminal shows it
+                // as sent (`\u{202E}`) and obeys none of it.
                 HostEvent::File(FileEvent::Received { names, bytes, .. }) => {
-                    println!("received {}", names.join(", "));
-                    eprintln!("Received from the technician: {} ({bytes} bytes)", names.join(", "));
+                    let names = visible(&names.join(", ")).into_owned();
+                    println!("received {names}");
+                    eprintln!("Received from the technician: {names} ({bytes} bytes)");
                 }
                 HostEvent::File(FileEvent::Sent { names, bytes, .. }) => {
-                    println!("sent {}", names.join(", "));
-                    eprintln!("Sent to the technician: {} ({bytes} bytes)", names.join(", "));
+                    let names = visible(&names.join(", ")).into_owned();
+                    println!("sent {names}");
+                    eprintln!("Sent to the technician: {names} ({bytes} bytes)");
                 }
                 HostEvent::File(FileEvent::Failed { what, error }) => {
+                    let (what, error) = (visible(&what), visible(&error.to_string()).into_owned());
                     println!("file-failed {what}: {error}");
                     eprintln!("A file transfer did not complete ({what}): {error}");
                 }

@@ -116,8 +116,9 @@ impl Requests {
     async fn handle(&mut self, request: ViewerToHost) {
         match request {
             ViewerToHost::Chat { text } => {
-                let text: String = text.chars().filter(|c| *c == '\n' || !c.is_control()).collect();
                 if !text.trim().is_empty() && text.len() <= MAX_CHAT_TEXT {
+                    // Shown as sent: a right-to-left override or a control character is escaped, not obeyed.
+                    let text = tether_shared::text::visible_lines(&text).into_owned();
                     self.event(HostEvent::Chat { from: self.technician.clone(), text });
                 }
             }

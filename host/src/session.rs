@@ -256,13 +256,14 @@ fn close_protocol(conn: &Connection, why: String) -> SessionError {
     SessionError::NoHello(why)
 }
 
-/// A name for display: printable characters only, bounded length.
+/// A name for display, bounded length: control, format and text-reordering characters escaped
+/// ([`tether_shared::text::visible`]), so the name the user is asked to trust reads as it was typed.
 fn sanitize_name(name: &str) -> String {
-    let clean: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
-    if clean.trim().is_empty() {
+    let bounded: String = name.chars().take(64).collect();
+    if bounded.trim().is_empty() {
         "(no name given)".into()
     } else {
-        clean
+        tether_shared::text::visible(&bounded).into_owned()
     }
 }
 

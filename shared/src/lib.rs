@@ -11,6 +11,7 @@
 //! - [`token`]: technician account tokens, bound to the relay that issued them.
 //! - [`shown`]: decode-time checks of the strings a relay sends that clients show.
 //! - [`human`]: sizes and durations as people read them.
+//! - [`text`]: names and chat from the other side, with invisible and text-reordering characters escaped.
 //! - [`flow`], [`codec`], [`frame`], [`input`]: pure screen and input state, no I/O.
 //!
 //! Protocol logic does no I/O: pairing, flow control and codecs are plain types tested without sockets; the
@@ -31,6 +32,7 @@ pub mod pake;
 pub mod relay_proto;
 pub mod session_proto;
 pub mod shown;
+pub mod text;
 pub mod tls;
 pub mod token;
 pub mod wire;

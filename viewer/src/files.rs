@@ -3,19 +3,50 @@
 //! Every operation opens its own QUIC stream, so transfers never delay the screen or input. A running
 //! transfer is a [`Transfer`]: progress (bytes, rate, time left) as it happens, `cancel()`, and its result
 //! — the names the files were stored under, or why they were not (the same reason the host shows).
+//!
+//! A fetch takes only what it asked for: the host's offer must be that one file or folder, under the
+//! requested name, with everything else inside it
+//! ([`tether_shared::files::receive::check_reply`]). Anything else — a hostile host
+//! offering `.xsessionrc` for `report.pdf`, or a folder with a stray file beside it — ends that transfer
+//! with [`FileError::Unrequested`] before a byte is written; the session goes on (the technician reads
+//! why, and can leave a host that does this). A top-level name that would be hidden arrives visible
+//! (`.bashrc` as `_bashrc`, see [`tether_shared::files::names::unhidden`]).
 
 use std::path::{Path, PathBuf};
 
 use quinn::Connection;
 use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG};
-use tether_shared::files::receive::{receive, Partials};
-use tether_shared::files::{new_transfer_id, send, stream, tree};
+use tether_shared::files::receive::{receive_reply, Partials};
+use tether_shared::files::{names, new_transfer_id, send, stream, tree};
 use tether_shared::session_proto::priority;
+use tether_shared::text::visible;
 use tether_shared::wire;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Where fetched files go unless the technician chose another folder: `~/Downloads/Tether` (`None`
+/// without a home folder). The window's setting and the command line's `--to` both start here.
+pub fn default_folder() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join("Downloads").join("Tether"))
+}
+
+/// What to tell the technician when a fetch of `asked` was stored under another name (`names`: what
+/// [`Transfer::result`] gave): a hidden name made visible, or a taken name numbered. `None` when it kept
+/// its name.
+pub fn saved_as(asked: &str, names: &[String]) -> Option<String> {
+    let stored = names.first()?;
+    if stored == asked {
+        return None;
+    }
+    let why = if names::unhidden(asked) != asked {
+        "a name starting with a dot would be hidden"
+    } else {
+        "that name was taken"
+    };
+    Some(format!("`{}` was saved as `{}`: {why}.", visible(asked), visible(stored)))
+}
 
 /// File operations of one session.
 #[derive(Debug, Clone)]
@@ -120,10 +151,12 @@ impl FileClient {
                 });
             }
             let (mut send, mut recv) = open_stream(&conn).await?;
+            let requested = remote.last().cloned().unwrap_or_default();
             let request = FileRequest::Fetch { path: remote, id: new_transfer_id() };
             wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
-            let accept = |_, _| async { Ok(()) }; // the technician asked for these files
-            let result = receive(&mut send, &mut recv, &to, &partials, accept, report, &cancel).await;
+            // The technician asked for these files: no question, but only what was asked for comes in.
+            let result =
+                receive_reply(&mut send, &mut recv, &to, &partials, &requested, report, &cancel).await;
             let _ = send.finish();
             if result.is_err() {
                 let _ = recv.stop(0u32.into());

@@ -15,8 +15,9 @@ use tether_shared::code::Code;
 use tether_shared::input::MouseButton;
 use tether_shared::net::{RelaySpec, Timeouts};
 use tether_shared::session_proto::Permissions;
+use tether_shared::text::visible;
 use tether_shared::tls::Fingerprint;
-use tether_viewer::files::Transfer;
+use tether_viewer::files::{self as files_api, Transfer};
 use tether_viewer::session::{ViewerConfig, ViewerSession};
 use tether_viewer::ui::screen::Scale;
 use tether_viewer::ui::{run_window, ConnectForm};
@@ -69,9 +70,9 @@ struct Cli {
     /// Fetch this file or folder from the host's shared folders, e.g. `Documents/report.pdf` (repeatable).
     #[arg(long)]
     fetch: Vec<String>,
-    /// Where fetched files go (created if missing).
-    #[arg(long, default_value = ".")]
-    to: PathBuf,
+    /// Where fetched files go (created if missing). Default: ~/Downloads/Tether, as in the window.
+    #[arg(long)]
+    to: Option<PathBuf>,
     /// Stay connected for this many seconds. Without it, a run with --snapshot or file operations leaves
     /// when they are done, and any other run stays until the session ends.
     #[arg(long)]
@@ -178,22 +179,40 @@ fn remote_path(text: &str) -> Vec<String> {
 
 /// The command line's file operations, in order: lists, uploads, fetches.
 async fn files(session: &ViewerSession, cli: &Cli) -> anyhow::Result<()> {
+    // Names and error texts come from the host: shown with invisible and text-reordering characters
+    // escaped, so a terminal neither obeys nor hides them.
     let files = session.files();
     for path in &cli.list {
-        for entry in files.list(&remote_path(path)).await.with_context(|| format!("listing {path}"))? {
+        let listed = files.list(&remote_path(path)).await;
+        for entry in listed.map_err(|e| anyhow::anyhow!("listing {}: {}", visible(path), shown(&e)))? {
             let kind = if entry.is_dir { "d" } else { "f" };
-            println!("entry {kind} {} {}", entry.size, entry.name);
+            println!("entry {kind} {} {}", entry.size, visible(&entry.name));
         }
     }
     for local in &cli.upload {
         let names = watch_transfer(files.upload(local), &local.display().to_string()).await?;
-        println!("uploaded {}", names.join(", "));
+        println!("uploaded {}", visible(&names.join(", ")));
     }
+    if cli.fetch.is_empty() {
+        return Ok(());
+    }
+    let to = match &cli.to {
+        Some(to) => to.clone(),
+        None => files_api::default_folder().context("no home folder to save fetched files in: pass --to")?,
+    };
     for remote in &cli.fetch {
-        let names = watch_transfer(files.fetch(remote_path(remote), cli.to.clone()), remote).await?;
-        println!("fetched {}", names.join(", "));
+        let path = remote_path(remote);
+        let names = watch_transfer(files.fetch(path.clone(), to.clone()), remote).await?;
+        println!("fetched {}", visible(&names.join(", ")));
+        if let Some(note) = path.last().and_then(|asked| files_api::saved_as(asked, &names)) {
+            eprintln!("{note}");
+        }
     }
     Ok(())
+}
+
+fn shown(e: &impl std::fmt::Display) -> String {
+    visible(&e.to_string()).into_owned()
 }
 
 /// Show progress on stderr until the transfer ends.
@@ -209,5 +228,5 @@ async fn watch_transfer(transfer: Transfer, what: &str) -> anyhow::Result<Vec<St
     });
     let result = transfer.result().await;
     printer.abort();
-    result.with_context(|| format!("transferring {what}"))
+    result.map_err(|e| anyhow::anyhow!("transferring {}: {}", visible(what), shown(&e)))
 }

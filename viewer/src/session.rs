@@ -443,7 +443,10 @@ async fn control_reader(conn: Connection, mut recv: quinn::RecvStream, state: Ho
             HostToViewer::PermissionsChanged(now) => {
                 grants.send_replace(now);
             }
+            // Shown to the technician: invisible and text-reordering characters escaped (the clipboard
+            // stays as it is: it is data, pasted, not read).
             HostToViewer::Chat { text } => {
+                let text = tether_shared::text::visible_lines(&text).into_owned();
                 let _ = notices.send(HostNotice::Chat(text));
             }
             HostToViewer::Clipboard { text } => {
@@ -453,6 +456,7 @@ async fn control_reader(conn: Connection, mut recv: quinn::RecvStream, state: Ho
                 let _ = notices.send(HostNotice::Declined(asked));
             }
             HostToViewer::Notice { text } => {
+                let text = tether_shared::text::visible_lines(&text).into_owned();
                 let _ = notices.send(HostNotice::Notice(text));
             }
             HostToViewer::Monitors { monitors: list, current } => {

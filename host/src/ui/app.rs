@@ -15,6 +15,7 @@ use tether_shared::human;
 use tether_shared::net::pairing::Restart;
 use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::Permissions;
+use tether_shared::text::visible;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -362,6 +363,7 @@ impl HostApp {
                     human::files_and_bytes(files, bytes),
                     self.incoming
                 );
+                let text = visible(&text).into_owned(); // names chosen by the technician
                 self.log.add(text.clone());
                 self.notices.push(text);
             }
@@ -371,11 +373,13 @@ impl HostApp {
                     names.join(", "),
                     human::files_and_bytes(files, bytes)
                 );
+                let text = visible(&text).into_owned(); // names chosen by the technician
                 self.log.add(text.clone());
                 self.notices.push(text);
             }
             HostEvent::File(FileEvent::Failed { what, error }) => {
                 let text = format!("A file transfer did not complete ({what}): {error}.");
+                let text = visible(&text).into_owned(); // names chosen by the technician
                 self.log.add(text.clone());
                 // The user's own "Deny" needs no notice.
                 if error != FileError::Declined {

@@ -4,7 +4,13 @@
 //! anything touches the disk: nothing can climb out of the folder the receiver chose (`..`, absolute
 //! paths, drive and UNC prefixes, separators inside a component), and nothing that some system treats
 //! specially gets through (NUL and control characters, Windows device names, trailing dots and spaces,
-//! over-long names). Links are not representable in a manifest at all.
+//! over-long names). Nor does a name that would not read as what it is: one holding a format character
+//! such as a right-to-left override (`invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`) or a zero-width
+//! space ([`crate::text::is_hidden_char`]). Links are not representable in a manifest at all.
+//!
+//! A received top-level name never hides: a leading `.` becomes `_` ([`unhidden`]), so `.xsessionrc`
+//! arrives as `_xsessionrc` where the person can see it, and is never a dot-file a desktop session or
+//! shell would read at login. Names inside a received folder keep their dots (the folder itself shows).
 //!
 //! A name that already exists is never overwritten: the file gets the first free name of `report (1).pdf`,
 //! `report (2).pdf`, … — claimed atomically (see [`super::receive`]).
@@ -24,6 +30,8 @@ pub enum NameError {
     Separator(String),
     #[error("{0:?} contains a NUL or control character")]
     Control(String),
+    #[error("“{}” contains an invisible or text-reordering character", crate::text::visible(.0))]
+    Invisible(String),
     #[error("{0:?} is a reserved device name")]
     Device(String),
     #[error("{0:?} ends with a dot or a space")]
@@ -50,6 +58,9 @@ pub fn check_component(name: &str) -> Result<(), NameError> {
     if name.chars().any(|c| c == '\0' || c.is_control()) {
         return Err(NameError::Control(name.into()));
     }
+    if name.chars().any(crate::text::is_hidden_char) {
+        return Err(NameError::Invisible(name.into()));
+    }
     if name.contains(['/', '\\', ':']) {
         return Err(NameError::Separator(name.into()));
     }
@@ -75,6 +86,16 @@ pub fn check_path(components: &[String]) -> Result<(), NameError> {
         return Err(NameError::TooDeep(components.len()));
     }
     components.iter().try_for_each(|c| check_component(c))
+}
+
+/// The name a received top-level entry is stored under: `name` itself, or, for a name that would be
+/// hidden (a leading `.`), the same name with `_` for the dot — `.xsessionrc` → `_xsessionrc`. The
+/// receiver says so when it renames ([`crate::files::receive`] returns the stored names).
+pub fn unhidden(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.strip_prefix('.') {
+        Some(rest) => format!("_{rest}").into(),
+        None => name.into(),
+    }
 }
 
 /// The `n`-th alternative of a file name: `report.pdf` → `report (n).pdf`; `archive.tar.gz` →
@@ -116,6 +137,10 @@ mod tests {
             ("AUX .txt", |e| matches!(e, NameError::Device(_))),
             ("trailing.", |e| matches!(e, NameError::TrailingDotOrSpace(_))),
             ("trailing ", |e| matches!(e, NameError::TrailingDotOrSpace(_))),
+            ("invoice\u{202E}fdp.exe", |e| matches!(e, NameError::Invisible(_))),
+            ("a\u{2066}b", |e| matches!(e, NameError::Invisible(_))),
+            ("zero\u{200B}width", |e| matches!(e, NameError::Invisible(_))),
+            ("\u{FEFF}bom", |e| matches!(e, NameError::Invisible(_))),
         ];
         for (name, expected) in cases {
             let err = check_component(name).expect_err(name);
@@ -135,9 +160,27 @@ mod tests {
             "COM10",
             "console.log",
             "a..b",
+            "می\u{200C}خواهم.txt",
         ] {
             check_component(name).unwrap_or_else(|e| panic!("{name:?}: {e}"));
         }
+    }
+
+    #[test]
+    fn a_refused_invisible_character_is_named_visibly() {
+        let err = check_component("invoice\u{202E}fdp.exe").expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "“invoice\\u{202E}fdp.exe” contains an invisible or text-reordering character"
+        );
+    }
+
+    #[test]
+    fn hidden_top_level_names_become_visible() {
+        assert_eq!(unhidden(".xsessionrc"), "_xsessionrc");
+        assert_eq!(unhidden("..bashrc"), "_.bashrc");
+        assert_eq!(unhidden("report.pdf"), "report.pdf");
+        assert!(matches!(unhidden("report.pdf"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

@@ -179,6 +179,15 @@ pub enum FileError {
         crate::human::bytes(*free)
     )]
     NoRoom { needed: u64, free: u64 },
+    /// A fetch was answered with something other than what was asked for — another name, more than that
+    /// one file or folder, or nothing: the host broke the protocol. Found before a byte was written
+    /// ([`crate::files::receive::check_reply`]).
+    #[error(
+        "the host offered `{}` in reply to a fetch of `{}`: refused, nothing was written",
+        crate::text::visible(offered),
+        crate::text::visible(requested)
+    )]
+    Unrequested { requested: String, offered: String },
 }
 
 impl FileError {

@@ -6,8 +6,10 @@
 //!    user is asked or a byte moves; a disk that fills up later is still caught as it is written.
 //! 3. The host user consents (the caller's `consent` future) — or the sender hears why not.
 //! 4. Folders are created; a top-level name that exists gets a numbered name, so nothing is merged into
-//!    or overwrites what was there.
-//! 5. Each file is written to a hidden temporary file next to its final place. Every chunk's BLAKE3 is
+//!    or overwrites what was there, and a top-level name that would be hidden gets a visible one
+//!    ([`unhidden`]: `.xsessionrc` is stored as `_xsessionrc`; the stored names are returned).
+//! 5. Each file is written to a hidden temporary file next to its final place, made with exclusive create
+//!    under a random name ([`DiskFile::create_temp`]), so nothing already there is written through. Every chunk's BLAKE3 is
 //!    checked before it is written; at the file's end the file hash (derived from the chunk hashes,
 //!    [`FileDigest`]) is checked, the data synced, and only then does the file appear under its final name — claimed with a hard link, which fails
 //!    rather than replace an existing file (so `report (1).pdf` is chosen atomically), then the temporary
@@ -37,7 +39,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::disk::{ChunkBuf, DiskFile};
-use super::names::{check_path, numbered};
+use super::names::{check_path, numbered, unhidden};
 use super::progress::{Progress, Tracker};
 use super::proto::{
     Entry, EntryKind, FileDigest, FileError, ReceiverMsg, SenderMsg, TransferId, CHUNK, MAX_ENTRIES,
@@ -141,14 +143,42 @@ pub fn check_offer(entries: &[Entry], total: u64) -> Result<(), FileError> {
     Ok(())
 }
 
+/// Check that an offer answering a fetch of `requested` (the last component of the fetched path) is that
+/// and only that: one top-level entry named `requested` — a file, or a folder with every other entry
+/// under it. Anything else (`.xsessionrc` offered for `report.pdf`, a folder plus a stray top-level file,
+/// an empty offer) is the host breaking the protocol, refused before anything is written. Run after
+/// [`check_offer`] (names and structure).
+pub fn check_reply(requested: &str, entries: &[Entry]) -> Result<(), FileError> {
+    let tops = entries.iter().filter(|e| e.path.len() == 1).count();
+    let inside = |e: &Entry| e.path.first().is_some_and(|top| top == requested);
+    if tops == 1 && entries.iter().all(inside) {
+        return Ok(());
+    }
+    // What was offered instead, as the top-level names (a few), for the person to read.
+    const NAMED: usize = 3;
+    let mut names: Vec<&str> = Vec::new();
+    for top in entries.iter().filter_map(|e| e.path.first()) {
+        if !names.contains(&top.as_str()) {
+            names.push(top);
+        }
+    }
+    let offered = match names.len() {
+        0 => "nothing".to_owned(),
+        n if n <= NAMED => names.join(", "),
+        n => format!("{} and {} more", names[..NAMED].join(", "), n - NAMED),
+    };
+    Err(FileError::Unrequested { requested: requested.to_owned(), offered })
+}
+
 async fn write<W: AsyncWrite + Unpin>(w: &mut W, msg: &ReceiverMsg) -> Result<(), FileError> {
     wire::write_msg(w, msg, MAX_FILES_MSG).await.map_err(wire_err)
 }
 
 /// One file being received.
 struct Open {
-    /// A top-level file: its final name is what the sender sees as the stored name.
-    top_level: bool,
+    /// For a top-level file, the name it was offered as: its final name is what the sender is told it was
+    /// stored under.
+    top: Option<String>,
     temp: PathBuf,
     dir: PathBuf,
     name: String,
@@ -255,6 +285,47 @@ pub async fn receive<W, R, C, F>(
     dest: &Path,
     partials: &Partials,
     consent: C,
+    report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, FileError>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    C: FnOnce(Vec<Entry>, u64) -> F,
+    F: Future<Output = Result<(), FileError>>,
+{
+    receive_checked(w, r, dest, partials, None, consent, report, cancel).await
+}
+
+/// Receive the reply to a fetch of `requested` (the fetched path's last component) into `dest`: the
+/// offer must be that and nothing else ([`check_reply`]), checked before anything else about it — an
+/// offer of something else is [`FileError::Unrequested`] whatever size it claims. No question is asked:
+/// the receiver asked for these files.
+pub async fn receive_reply<W, R>(
+    w: &mut W,
+    r: &mut R,
+    dest: &Path,
+    partials: &Partials,
+    requested: &str,
+    report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, FileError>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+{
+    let asked = |_, _| std::future::ready(Ok(()));
+    receive_checked(w, r, dest, partials, Some(requested), asked, report, cancel).await
+}
+
+#[allow(clippy::too_many_arguments)] // receive's arguments and what a fetch asked for
+async fn receive_checked<W, R, C, F>(
+    w: &mut W,
+    r: &mut R,
+    dest: &Path,
+    partials: &Partials,
+    requested: Option<&str>,
+    consent: C,
     mut report: impl FnMut(Progress),
     cancel: &CancellationToken,
 ) -> Result<Vec<String>, FileError>
@@ -269,7 +340,9 @@ where
         Some(SenderMsg::Failed(e)) => return Err(e), // e.g. the path is not shared
         other => return Err(FileError::Protocol(format!("expected an offer, got {other:?}"))),
     };
-    let checked = match check_offer(&entries, total) {
+    let sound = check_offer(&entries, total)
+        .and_then(|()| requested.map_or(Ok(()), |requested| check_reply(requested, &entries)));
+    let checked = match sound {
         Ok(()) => room_for(dest, total.saturating_sub(partials.verified(&id))).await,
         Err(e) => Err(e),
     };
@@ -384,15 +457,15 @@ async fn prepare(
     let mut previous = previous.unwrap_or_default();
     let tops = std::mem::take(&mut previous.tops);
     let mut attempt = Attempt { id, tops, files: HashMap::new(), in_flight: None };
-    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
     for (i, entry) in entries.iter().enumerate() {
         let top = &entry.path[0];
         let is_top = entry.path.len() == 1;
         if !attempt.tops.contains_key(top) {
+            let visible = unhidden(top);
             let chosen = if is_top && matches!(entry.kind, EntryKind::File { .. }) {
-                top.clone() // files get their free name when committed
+                visible.into_owned() // files get their free name when committed
             } else {
-                free_dir_name(dest, top).await
+                free_dir_name(dest, &visible).await
             };
             attempt.tops.insert(top.clone(), chosen);
         }
@@ -417,22 +490,22 @@ async fn prepare(
             EntryKind::File { size } => {
                 let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| dest.to_path_buf());
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+                let offered = is_top.then(|| top.clone());
                 let open = match previous.files.remove(&(i as u32)) {
-                    Some(p) => reopen(p, dir.clone(), name.clone(), size, is_top).await,
+                    Some(p) => reopen(p, dir.clone(), name.clone(), size, offered.clone()).await,
                     None => None,
                 };
                 let open = match open {
                     Some(open) => open,
                     None => {
-                        let temp = dir.join(format!(".tether-{hex}-{i}.part"));
-                        let created = temp.clone();
-                        let file = tokio::task::spawn_blocking(move || DiskFile::create(&created))
+                        let made = dir.clone();
+                        let (temp, file) = tokio::task::spawn_blocking(move || DiskFile::create_temp(&made))
                             .await
                             .map_err(|e| FileError::Io(e.to_string()))?
-                            .map_err(io(&temp))?;
+                            .map_err(io(&dir))?;
                         let file = Some(file);
                         Open {
-                            top_level: is_top,
+                            top: offered,
                             temp,
                             dir,
                             name,
@@ -456,7 +529,7 @@ async fn prepare(
 
 /// Reopen a partial file from an earlier attempt, cut back to what was verified; or take up a file the
 /// earlier attempt committed, if it is still there at its size (else it is received again, afresh).
-async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top_level: bool) -> Option<Open> {
+async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top: Option<String>) -> Option<Open> {
     if p.size != size || p.verified > size {
         return None;
     }
@@ -476,20 +549,7 @@ async fn reopen(p: PartialFile, dir: PathBuf, name: String, size: u64, top_level
         }
     };
     let (temp, digest, committed, unsynced, syncing) = (p.temp, p.digest, p.committed, 0, None);
-    Some(Open {
-        top_level,
-        temp,
-        dir,
-        name,
-        size,
-        verified,
-        digest,
-        file,
-        committed,
-        confirm,
-        unsynced,
-        syncing,
-    })
+    Some(Open { top, temp, dir, name, size, verified, digest, file, committed, confirm, unsynced, syncing })
 }
 
 /// `name`, or the first `name (n)` that does not exist in `dest`.
@@ -665,9 +725,9 @@ async fn process(
                     return Err(bad(format!("done before file {i} was sent")));
                 }
                 // Top-level files may have been given numbered names.
-                for open in attempt.files.values().filter(|o| o.top_level) {
-                    if let Some(committed) = &open.committed {
-                        attempt.tops.insert(open.name.clone(), committed.clone());
+                for open in attempt.files.values() {
+                    if let (Some(top), Some(committed)) = (&open.top, &open.committed) {
+                        attempt.tops.insert(top.clone(), committed.clone());
                     }
                 }
                 report(tracker.progress());

@@ -2,6 +2,11 @@
 //! its BLAKE3 hash, and each file's hash (derived from the chunk hashes, [`FileDigest`]) at its end.
 //! Resumes where the receiver says it holds verified bytes from an earlier attempt.
 //!
+//! Each file is opened beneath the scanned folder without following a link anywhere on the way, and only
+//! if it is a regular file ([`super::disk::open_to_send`]): a link someone put in a shared folder after it
+//! was scanned — in place of a file or of a folder — is refused with a clear error, never followed to
+//! what it points at.
+//!
 //! Disk reads and hashing run on a blocking thread, one chunk ahead of the network: while chunk `n` is
 //! written to the stream, chunk `n + 1` is read and hashed. Two chunk buffers per transfer.
 
@@ -69,7 +74,17 @@ where
         if from > size || (from % CHUNK as u64 != 0 && from != size) {
             return Err(FileError::Protocol(format!("cannot resume file {i} at {from}")));
         }
-        let step = send_file(w, i as u32, &tree.sources[i], size, from, &mut tracker, &mut report, cancel);
+        let step = send_file(
+            w,
+            i as u32,
+            &tree.root,
+            &tree.sources[i],
+            size,
+            from,
+            &mut tracker,
+            &mut report,
+            cancel,
+        );
         match step.await {
             Ok(()) => tracker.file_done(),
             // The stream broke: the receiver may have said why (disk full, cancelled…) before stopping it.
@@ -102,6 +117,7 @@ async fn receiver_reason<R: AsyncRead + Unpin>(r: &mut R, connection_error: Stri
 async fn send_file<W: AsyncWrite + Unpin>(
     w: &mut W,
     file: u32,
+    root: &std::path::Path,
     path: &std::path::Path,
     size: u64,
     from: u64,
@@ -110,8 +126,18 @@ async fn send_file<W: AsyncWrite + Unpin>(
     cancel: &CancellationToken,
 ) -> Result<(), FileError> {
     let what = path.display().to_string();
-    let mut f =
-        tokio::fs::File::open(path).await.map_err(|e| FileError::from_io(&e, &what))?.into_std().await;
+    let (root, source) = (root.to_path_buf(), path.to_path_buf());
+    let mut f = match tokio::task::spawn_blocking(move || super::disk::open_to_send(&root, &source)).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) if super::disk::is_link_refused(&e) => {
+            return Err(FileError::BadName(format!("{what} is a symbolic link; links are not sent")));
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(FileError::BadName(format!("{what} is not a regular file")));
+        }
+        Ok(Err(e)) => return Err(FileError::from_io(&e, &what)),
+        Err(e) => return Err(FileError::Io(format!("opening {what}: {e}"))),
+    };
     let chunk_len = |offset: u64| (size - offset).min(CHUNK as u64) as usize;
     let mut digest = FileDigest::new(size);
     // The file hash covers the chunks the receiver already has, too (`from` is on a chunk boundary or the

@@ -504,3 +504,178 @@ async fn a_folder_resumed_after_some_files_arrived_sends_and_keeps_each_file_onc
     );
     assert!(partials.is_empty());
 }
+
+/// A sound chunk, its file end and the end of the transfer, for one small file (`rogue`'s script).
+fn whole_file(file: u32, data: &[u8]) -> Vec<(SenderMsg, Vec<u8>)> {
+    let hash = *blake3::hash(data).as_bytes();
+    vec![
+        (SenderMsg::Chunk { file, offset: 0, len: data.len() as u32, hash }, data.to_vec()),
+        (SenderMsg::FileEnd { file, hash: FileDigest::of(data) }, vec![]),
+        (SenderMsg::Done, vec![]),
+    ]
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_or_file_where_a_temporary_file_would_go_is_never_written_through() {
+    // Temporary files used to be named after the transfer id, which the sender chooses: a link planted
+    // under that name (by another local user of a shared download folder, say) was followed, and the
+    // file it pointed at truncated and overwritten.
+    let dest = tempfile::tempdir().expect("temp");
+    let elsewhere = tempfile::tempdir().expect("temp");
+    let victim = elsewhere.path().join("victim");
+    std::fs::write(&victim, b"the technician's own file").expect("write");
+    let old_name = format!(".tether-{}-0.part", "07".repeat(16));
+    std::os::unix::fs::symlink(&victim, dest.path().join(&old_name)).expect("symlink");
+    let data = b"sent bytes".to_vec();
+    let entries = vec![Entry { path: vec!["note.txt".into()], kind: EntryKind::File { size: 10 } }];
+    let got = rogue(dest.path(), entries, 10, whole_file(0, &data)).await;
+    assert_eq!(got.expect("received"), vec!["note.txt"]);
+    assert_eq!(std::fs::read(&victim).expect("read"), b"the technician's own file", "not written through");
+    assert_eq!(std::fs::read(dest.path().join("note.txt")).expect("read"), data);
+    let meta = std::fs::symlink_metadata(dest.path().join("note.txt")).expect("meta");
+    assert!(meta.is_file(), "the received file is a file of its own, not the planted link");
+    assert!(std::fs::symlink_metadata(dest.path().join(&old_name)).expect("meta").is_symlink(), "left alone");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_swapped_for_a_link_after_the_scan_is_refused_not_followed() {
+    // A local user plants a link in a shared folder after the technician's fetch scanned it: the sender
+    // refuses to open the link instead of sending what it points at.
+    let share = tempfile::tempdir().expect("temp");
+    let outside = tempfile::tempdir().expect("temp");
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, b"SECRET-SECRET").expect("write");
+    let folder = share.path().join("docs");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::write(folder.join("a.txt"), b"plain text 13").expect("write"); // as long as the secret
+    let tree = scan(&folder).expect("scan");
+    std::fs::remove_file(folder.join("a.txt")).expect("remove");
+    std::os::unix::fs::symlink(&secret, folder.join("a.txt")).expect("symlink");
+
+    let dest = tempfile::tempdir().expect("temp");
+    let (a, b) = duplex(1 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let (cancel, partials) = (CancellationToken::new(), Partials::default());
+    let (sent, received) = tokio::join!(
+        send(&mut aw, &mut ar, super::new_transfer_id(), &tree, |_| {}, &cancel),
+        receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel)
+    );
+    let err = sent.expect_err("a link is not sent");
+    assert!(
+        matches!(&err, FileError::BadName(why) if why.contains("symbolic link")),
+        "a clear error: {err:?}"
+    );
+    assert_eq!(received.expect_err("nothing arrives"), err, "the receiver hears why");
+    for (name, bytes) in listing(dest.path()) {
+        assert_ne!(bytes.as_deref(), Some(&b"SECRET-SECRET"[..]), "{name} holds the link's target");
+    }
+    assert_eq!(listing(dest.path()), vec![("docs".into(), None)], "no file, no temporary file");
+}
+
+#[tokio::test]
+async fn a_top_level_dot_name_arrives_visible_and_is_named_so() {
+    let src = tempfile::tempdir().expect("temp");
+    write_file(&src.path().join(".bashrc"), 20, 1);
+    std::fs::create_dir_all(src.path().join(".config/autostart")).expect("mkdir");
+    write_file(&src.path().join(".config/autostart/.hidden inside"), 5, 2);
+    let dest = tempfile::tempdir().expect("temp");
+    let partials = Partials::default();
+    let (sent, received) = transfer(&src.path().join(".bashrc"), dest.path(), &partials).await;
+    assert_eq!(
+        (sent.expect("sent"), received.expect("received")),
+        (vec!["_bashrc".into()], vec!["_bashrc".into()])
+    );
+    let (_, received) = transfer(&src.path().join(".bashrc"), dest.path(), &partials).await;
+    assert_eq!(received.expect("received"), vec!["_bashrc (1)"]);
+    let (_, received) = transfer(&src.path().join(".config"), dest.path(), &partials).await;
+    assert_eq!(received.expect("received"), vec!["_config"]);
+    let names: Vec<String> = listing(dest.path()).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(
+        names,
+        ["_bashrc", "_bashrc (1)", "_config", "_config/autostart", "_config/autostart/.hidden inside"],
+        "nothing hidden at the top; names inside a folder are kept"
+    );
+}
+
+#[tokio::test]
+async fn names_with_text_reordering_characters_are_refused_before_the_disk() {
+    let dest = tempfile::tempdir().expect("temp");
+    let entries =
+        vec![Entry { path: vec!["invoice\u{202E}fdp.exe".into()], kind: EntryKind::File { size: 1 } }];
+    let got = rogue(dest.path(), entries, 1, whole_file(0, b"x")).await;
+    let err = got.expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "refused a name: “invoice\\u{202E}fdp.exe” contains an invisible or text-reordering character"
+    );
+    assert!(listing(dest.path()).is_empty());
+}
+
+#[test]
+fn a_fetch_reply_must_be_what_was_asked_for_and_nothing_else() {
+    use super::receive::check_reply;
+    let file = |path: &[&str]| Entry {
+        path: path.iter().map(|s| s.to_string()).collect(),
+        kind: EntryKind::File { size: 1 },
+    };
+    let dir =
+        |path: &[&str]| Entry { path: path.iter().map(|s| s.to_string()).collect(), kind: EntryKind::Dir };
+    assert_eq!(check_reply("report.pdf", &[file(&["report.pdf"])]), Ok(()));
+    assert_eq!(check_reply("photos", &[dir(&["photos"]), file(&["photos", "a.jpg"])]), Ok(()));
+    let refused = |requested: &str, offered: &str| {
+        Err(FileError::Unrequested { requested: requested.into(), offered: offered.into() })
+    };
+    assert_eq!(check_reply("report.pdf", &[file(&[".xsessionrc"])]), refused("report.pdf", ".xsessionrc"));
+    assert_eq!(check_reply("report.pdf", &[]), refused("report.pdf", "nothing"));
+    assert_eq!(
+        check_reply("report.pdf", &[file(&["report.pdf"]), file(&[".profile"])]),
+        refused("report.pdf", "report.pdf, .profile")
+    );
+    assert_eq!(
+        check_reply("photos", &[dir(&["photos"]), file(&["photos", "a.jpg"]), file(&[".xsessionrc"])]),
+        refused("photos", "photos, .xsessionrc")
+    );
+    assert_eq!(
+        check_reply("photos", &[dir(&[".config"]), file(&[".config", "evil"])]),
+        refused("photos", ".config")
+    );
+    let many: Vec<Entry> = ["a", "b", "c", "d", "e"].iter().map(|n| file(&[n])).collect();
+    assert_eq!(check_reply("x", &many), refused("x", "a, b, c and 2 more"));
+    let shown = check_reply("report.pdf", &[file(&[".xsessionrc"])]).expect_err("refused").to_string();
+    assert_eq!(
+        shown,
+        "the host offered `.xsessionrc` in reply to a fetch of `report.pdf`: refused, nothing was written"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_folder_swapped_for_a_link_after_the_scan_is_not_followed() {
+    // O_NOFOLLOW guards the last component only: the link here is the folder above the file.
+    let share = tempfile::tempdir().expect("temp");
+    let outside = tempfile::tempdir().expect("temp");
+    std::fs::write(outside.path().join("inner.txt"), b"SECRET-SECRET").expect("write");
+    let folder = share.path().join("docs");
+    std::fs::create_dir_all(folder.join("sub")).expect("mkdir");
+    std::fs::write(folder.join("sub/inner.txt"), b"plain text 13").expect("write");
+    let tree = scan(&folder).expect("scan");
+    std::fs::remove_dir_all(folder.join("sub")).expect("remove");
+    std::os::unix::fs::symlink(outside.path(), folder.join("sub")).expect("symlink");
+
+    let dest = tempfile::tempdir().expect("temp");
+    let (a, b) = duplex(1 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (split(a), split(b));
+    let (cancel, partials) = (CancellationToken::new(), Partials::default());
+    let (sent, received) = tokio::join!(
+        send(&mut aw, &mut ar, super::new_transfer_id(), &tree, |_| {}, &cancel),
+        receive(&mut bw, &mut br, dest.path(), &partials, allow, |_| {}, &cancel)
+    );
+    let err = sent.expect_err("a link is not followed");
+    assert!(matches!(&err, FileError::BadName(why) if why.contains("symbolic link")), "{err:?}");
+    assert!(received.is_err());
+    for (name, bytes) in listing(dest.path()) {
+        assert_ne!(bytes.as_deref(), Some(&b"SECRET-SECRET"[..]), "{name} holds the link's target");
+    }
+}

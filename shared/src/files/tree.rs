@@ -15,6 +15,9 @@ pub struct LocalTree {
     /// For each entry, its path on disk (files and folders alike).
     pub sources: Vec<PathBuf>,
     pub skipped: Vec<(PathBuf, String)>,
+    /// The scanned file or folder: files are opened beneath it, without following links
+    /// ([`super::disk::open_to_send`]).
+    pub root: PathBuf,
 }
 
 impl LocalTree {
@@ -43,7 +46,7 @@ pub fn scan_as(path: &Path, name: &str) -> Result<LocalTree, FileError> {
     let meta = fs::symlink_metadata(path).map_err(|e| FileError::from_io(&e, &path.display().to_string()))?;
     let name = name.to_owned();
     check_component(&name).map_err(|e| FileError::BadName(e.to_string()))?;
-    let mut tree = LocalTree::default();
+    let mut tree = LocalTree { root: path.to_owned(), ..LocalTree::default() };
     if meta.file_type().is_symlink() {
         return Err(FileError::BadName(format!("{} is a symbolic link; links are not sent", path.display())));
     }

@@ -2,6 +2,9 @@
 //! folders the host shares and fetch from them, and every transfer with a progress bar, rate, time
 //! left and Cancel. Results stay listed, so the technician sees what went where (or why not), until they
 //! clear the finished ones.
+//!
+//! Every name and error text from the host is shown through [`visible`]: a right-to-left override or a
+//! zero-width character in a file name shows as `\u{202E}`, it does not disguise `exe` as `pdf`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::Listed;
 use tether_shared::human;
+use tether_shared::text::visible;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -50,17 +54,25 @@ impl FilesPanel {
         );
         let _guard = rt.enter();
         let transfer = files.upload(&local);
-        self.track(rt, label, transfer);
+        self.track(rt, label, transfer, None);
     }
 
     fn fetch(&mut self, files: &FileClient, rt: &tokio::runtime::Handle, remote: Vec<String>, to: PathBuf) {
-        let label = format!("Fetch {} to {}", remote.join("/"), to.display());
+        let label = format!("Fetch {} to {}", visible(&remote.join("/")), to.display());
+        let asked = remote.last().cloned();
         let _guard = rt.enter();
         let transfer = files.fetch(remote, to);
-        self.track(rt, label, transfer);
+        self.track(rt, label, transfer, asked);
     }
 
-    fn track(&mut self, rt: &tokio::runtime::Handle, label: String, transfer: Transfer) {
+    /// `asked`: for a fetch, the name asked for, to say so when it was saved under another one.
+    fn track(
+        &mut self,
+        rt: &tokio::runtime::Handle,
+        label: String,
+        transfer: Transfer,
+        asked: Option<String>,
+    ) {
         let result = Arc::new(Mutex::new(None));
         let row = Row {
             label,
@@ -69,7 +81,17 @@ impl FilesPanel {
             result: result.clone(),
         };
         rt.spawn(async move {
-            let done = transfer.result().await.map(|names| names.join(", ")).map_err(|e| e.to_string());
+            let done = transfer
+                .result()
+                .await
+                .map(|names| {
+                    let shown = visible(&names.join(", ")).into_owned();
+                    match asked.and_then(|asked| crate::files::saved_as(&asked, &names)) {
+                        Some(note) => format!("{shown} — {note}"),
+                        None => shown,
+                    }
+                })
+                .map_err(|e| visible(&e.to_string()).into_owned());
             if let Ok(mut slot) = result.lock() {
                 *slot = Some(done);
             }
@@ -198,7 +220,7 @@ impl FilesPanel {
             if ui.add_enabled(!self.path.is_empty(), egui::Button::new("Up")).clicked() {
                 self.path.pop();
             }
-            ui.label(format!("/{}", self.path.join("/")));
+            ui.label(format!("/{}", visible(&self.path.join("/"))));
             if ui.button("Refresh").on_hover_text("List again").clicked() {
                 self.listed_path = None;
             }
@@ -211,7 +233,7 @@ impl FilesPanel {
                 ui.label("Listing…");
             }
             Some(Err(why)) => {
-                ui.colored_label(egui::Color32::from_rgb(190, 40, 40), why);
+                ui.colored_label(egui::Color32::from_rgb(190, 40, 40), visible(&why));
             }
             Some(Ok(entries)) if entries.is_empty() => {
                 ui.label(if self.path.is_empty() { "The host shares no folders." } else { "(empty folder)" });
@@ -221,12 +243,12 @@ impl FilesPanel {
                 egui::Grid::new("host-files-grid").striped(true).show(ui, |ui| {
                     for entry in entries {
                         if entry.is_dir {
-                            if ui.link(format!("{}/", entry.name)).clicked() {
+                            if ui.link(format!("{}/", visible(&entry.name))).clicked() {
                                 open = Some(entry.name.clone());
                             }
                             ui.label("");
                         } else {
-                            ui.label(&entry.name);
+                            ui.label(visible(&entry.name));
                             ui.weak(human::bytes(entry.size));
                         }
                         if ui.small_button("Fetch").clicked() {

@@ -520,13 +520,14 @@ impl Live {
                 ),
                 ("Up for", human::duration(uptime)),
             ];
+            // The host names these: shown with invisible and text-reordering characters escaped.
             for (k, v) in rows {
                 ui.label(k);
-                ui.label(v);
+                ui.label(tether_shared::text::visible(&v));
                 ui.end_row();
             }
             for disk in &info.disks {
-                ui.label(format!("Disk {}", disk.mount));
+                ui.label(format!("Disk {}", tether_shared::text::visible(&disk.mount)));
                 ui.label(format!("{} free of {}", human::bytes(disk.available), human::bytes(disk.total)));
                 ui.end_row();
             }

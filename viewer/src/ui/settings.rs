@@ -53,7 +53,5 @@ impl Settings {
 }
 
 fn default_downloads() -> String {
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join("Downloads").display().to_string())
-        .unwrap_or_else(|| ".".into())
+    crate::files::default_folder().map_or_else(|| ".".into(), |f| f.display().to_string())
 }
