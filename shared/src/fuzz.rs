@@ -29,7 +29,8 @@ pub fn client_to_relay(data: &[u8]) {
 /// show: a nameplate is digits, names and error text hold no control or format characters.
 pub fn relay_to_client(data: &[u8]) {
     use crate::relay_proto::RelayErrorKind;
-    use crate::shown::{is_hidden_or_control, is_showable_name};
+    use crate::shown::is_showable_name;
+    use crate::text::is_hidden_char;
     match wire::decode::<RelayToClient>(data) {
         Ok(RelayToClient::Registered { nameplate, .. }) => {
             assert!(crate::code::Nameplate::new(nameplate.as_str()).is_some(), "{nameplate:?}")
@@ -38,7 +39,7 @@ pub fn relay_to_client(data: &[u8]) {
             assert!(is_showable_name(&t.account) && is_showable_name(&t.organization), "{t:?}")
         }
         Ok(RelayToClient::Error { kind: RelayErrorKind::Protocol(text) }) => {
-            assert!(!text.chars().any(is_hidden_or_control), "{text:?}")
+            assert!(!text.chars().any(is_hidden_char), "{text:?}")
         }
         _ => {}
     }

@@ -5,44 +5,21 @@
 //! shown. Error text is only made safe ([`deserialize_lossy`], [`lossy`]; also a connection's close reason,
 //! see [`crate::net::ClientError`]): refusing it would hide the error itself.
 //!
+//! Which characters count as hidden is decided in one place, [`crate::text::is_hidden_char`].
 //! Nameplates are checked the same way by their own type ([`crate::code::Nameplate`]).
 
 use serde::{Deserialize, Deserializer};
+
+use crate::text::is_hidden_char;
 
 /// Longest account or organization name a client accepts from a relay, in bytes.
 pub const MAX_SHOWN_NAME: usize = 128;
 /// Longest error text a client keeps from a relay, in characters (the rest is cut).
 pub const MAX_SHOWN_ERROR: usize = 300;
 
-/// Characters that change how text around them is shown, or hide: control characters, bidirectional
-/// marks and overrides, zero-width characters, line and paragraph separators.
-pub fn is_hidden_or_control(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{034F}'
-                | '\u{061C}'
-                | '\u{115F}'
-                | '\u{1160}'
-                | '\u{17B4}'
-                | '\u{17B5}'
-                | '\u{180B}'..='\u{180F}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{206F}'
-                | '\u{3164}'
-                | '\u{FE00}'..='\u{FE0F}'
-                | '\u{FEFF}'
-                | '\u{FFA0}'
-                | '\u{FFF0}'..='\u{FFFB}'
-                | '\u{E0000}'..='\u{E0FFF}'
-        )
-}
-
 /// Whether a relay-supplied name may be shown: at most [`MAX_SHOWN_NAME`] bytes, nothing hidden.
 pub fn is_showable_name(text: &str) -> bool {
-    text.len() <= MAX_SHOWN_NAME && !text.chars().any(is_hidden_or_control)
+    text.len() <= MAX_SHOWN_NAME && !text.chars().any(is_hidden_char)
 }
 
 /// Serde `deserialize_with` for a relay-supplied name: refused unless [`is_showable_name`].
@@ -66,7 +43,7 @@ pub fn lossy(text: &str) -> String {
     let mut out: String = text
         .chars()
         .take(MAX_SHOWN_ERROR)
-        .map(|c| if is_hidden_or_control(c) { char::REPLACEMENT_CHARACTER } else { c })
+        .map(|c| if is_hidden_char(c) { char::REPLACEMENT_CHARACTER } else { c })
         .collect();
     if text.chars().count() > MAX_SHOWN_ERROR {
         out.push('…');
