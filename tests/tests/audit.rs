@@ -36,8 +36,7 @@ async fn row_with(relay: &TestRelay, outcome: &str) -> AuditRecord {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_session_is_recorded_with_its_technician_and_traffic() {
     let relay = start_relay(|cfg| cfg.organization = "Acme".into());
-    let id = tether_shared::token::RelayId::Fingerprint(relay.handle.fingerprint());
-    let token = Store::open(relay.dir.path()).expect("store").add_account("carol", &id).expect("account");
+    let token = relay.add_account("carol");
     let mut host = start_host(&relay, Permissions { view: true, control: true, files: false });
     let code = host.next_code().await;
     let mut cfg = viewer_config(&relay);

@@ -21,7 +21,7 @@ use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, Role};
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls;
-use tether_shared::token::{RelayId, Token};
+use tether_shared::token::Token;
 use tether_viewer::session::ViewerSession;
 use tokio::sync::mpsc;
 
@@ -29,11 +29,6 @@ fn org(cfg: &mut RelayConfig) {
     cfg.require_technician_auth = true;
     cfg.organization = "Acme IT".into();
     cfg.revocation_poll = Duration::from_millis(200);
-}
-
-fn add_account(relay: &TestRelay, name: &str) -> String {
-    let id = RelayId::Fingerprint(relay.handle.fingerprint());
-    Store::open(relay.dir.path()).expect("store").add_account(name, &id).expect("account")
 }
 
 fn from(relay: &TestRelay, ip: &str) -> RelaySpec {
@@ -68,7 +63,7 @@ async fn strangers_rejoining_with_invented_ids_get_no_route_and_take_no_session(
         org(cfg);
         cfg.max_sessions = 1;
     });
-    let token = add_account(&relay, "ann");
+    let token = relay.add_account("ann");
     // Two strangers agree on an id nobody paired, one as each role.
     let mut a =
         RelayLink::connect(&from(&relay, "127.0.0.2"), Role::Host, &fast_timeouts()).await.expect("a");
@@ -132,7 +127,7 @@ async fn org_relay_with(
 
 /// A host and a verified technician ("bob") in a session through an organization's relay.
 async fn org_session(relay: &TestRelay) -> (TestHost, ViewerSession) {
-    let token = add_account(relay, "bob");
+    let token = relay.add_account("bob");
     let mut hcfg = host_config(relay, Permissions::VIEW_ONLY);
     hcfg.timeouts = patient();
     let mut host = start_host_with(hcfg, || capture::open(Source::TestPattern { width: W, height: H }));
@@ -239,7 +234,7 @@ async fn bad_token_claims_in_bulk_take_turns_at_the_token_check() {
         cfg.max_token_checks = 2;
         cfg.token_check_wait = Duration::from_secs(120);
     });
-    let token = add_account(&relay, "ann");
+    let token = relay.add_account("ann");
     // The right account id with a wrong secret: each claim costs a full argon2 verification.
     let bad = format!("{}{}", &token[..token.rfind('.').expect("token") + 1], "0".repeat(48));
     let mut claims = Vec::new();

@@ -14,7 +14,6 @@ use tether_shared::net::link::RelayLink;
 use tether_shared::net::ClientError;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, Role, VerifiedTechnician};
 use tether_shared::session_proto::Permissions;
-use tether_shared::token::RelayId;
 use tether_viewer::session::{ViewerError, ViewerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -24,11 +23,6 @@ fn org_relay() -> TestRelay {
         cfg.organization = "Acme IT".into();
         cfg.revocation_poll = Duration::from_millis(200);
     })
-}
-
-fn add_account(relay: &TestRelay, name: &str) -> String {
-    let id = RelayId::Fingerprint(relay.handle.fingerprint());
-    Store::open(relay.dir.path()).expect("store").add_account(name, &id).expect("account")
 }
 
 fn relay_error(result: Result<ViewerSession, ViewerError>) -> RelayErrorKind {
@@ -42,7 +36,7 @@ fn relay_error(result: Result<ViewerSession, ViewerError>) -> RelayErrorKind {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_technicians_with_a_valid_token_may_claim_and_the_host_sees_them_verified() {
     let relay = org_relay();
-    let token = add_account(&relay, "ann");
+    let token = relay.add_account("ann");
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
 
@@ -94,7 +88,7 @@ async fn without_a_token_the_host_sees_the_name_unverified() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_token_ends_the_live_session_and_later_claims() {
     let relay = org_relay();
-    let token = add_account(&relay, "bob");
+    let token = relay.add_account("bob");
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
     let cfg = ViewerConfigExt::with_token(viewer_config(&relay), &token);

@@ -6,16 +6,10 @@ mod common;
 
 use common::*;
 use tether_host::HostEvent;
-use tether_relay::store::Store;
 use tether_shared::net::ClientError;
 use tether_shared::session_proto::Permissions;
-use tether_shared::token::{RelayId, TokenError};
+use tether_shared::token::TokenError;
 use tether_viewer::session::{ViewerError, ViewerSession};
-
-fn issue(relay: &TestRelay, name: &str) -> String {
-    let id = RelayId::Fingerprint(relay.handle.fingerprint());
-    Store::open(relay.dir.path()).expect("store").add_account(name, &id).expect("account")
-}
 
 fn token_error(result: Result<ViewerSession, ViewerError>) -> TokenError {
     match result {
@@ -42,7 +36,7 @@ async fn a_token_is_sent_only_to_the_relay_that_issued_it() {
     // through. It takes claims with or without a token; one that carried a token would show here as a
     // refused claim (the token is not its own), or as an accepted one.
     let rogue = start_relay(|_| {});
-    let token = issue(&ours, "ann");
+    let token = ours.add_account("ann");
     let mut lure = start_host(&rogue, Permissions::VIEW_ONLY);
     let code = lure.next_code().await;
     let mut cfg = viewer_config(&rogue);

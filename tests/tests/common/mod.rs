@@ -41,6 +41,13 @@ pub struct TestRelay {
 }
 
 impl TestRelay {
+    /// A technician account on this relay (its store, bound to its certificate): the token, shown once.
+    pub fn add_account(&self, name: &str) -> String {
+        let id = tether_shared::token::RelayId::Fingerprint(self.handle.fingerprint());
+        let store = tether_relay::store::Store::open(self.dir.path()).expect("store");
+        store.add_account(name, &id).expect("account")
+    }
+
     pub fn spec(&self) -> RelaySpec {
         RelaySpec {
             addr: self.handle.local_addr(),
