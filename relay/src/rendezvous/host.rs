@@ -297,19 +297,6 @@ async fn wait(
     result
 }
 
-/// Two fresh, distinct, nonzero tags not in use.
-pub(super) fn fresh_tags(hub: &Hub) -> (u64, u64) {
-    let mut rng = rand::rng();
-    let mut fresh = |other: u64| loop {
-        let tag: u64 = rng.random();
-        if tag != 0 && tag != other && !hub.router.contains(tag) {
-            return tag;
-        }
-    };
-    let host = fresh(0);
-    (host, fresh(host))
-}
-
 /// Pass the PAKE and confirmation messages both ways until both sides have given their verdict.
 async fn pair(
     io: &mut ClientIo,
@@ -318,7 +305,7 @@ async fn pair(
     technician: Option<VerifiedTechnician>,
     rx: &mut mpsc::Receiver<PeerEvent>,
 ) -> Result<Paired, RelayErrorKind> {
-    let (host_tag, viewer_tag) = fresh_tags(hub);
+    let (host_tag, viewer_tag) = hub.router.fresh_tags();
     if viewer.send(PeerEvent::Tag(viewer_tag)).await.is_err() {
         return Ok(Paired::ViewerLeft { after_guess: false });
     }

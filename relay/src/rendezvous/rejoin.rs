@@ -19,7 +19,7 @@ use std::time::Duration;
 use tether_shared::relay_proto::{resume_commitment, RelayErrorKind, RelayToClient, Role};
 use tokio::sync::mpsc;
 
-use super::host::{fresh_tags, is_pairing};
+use super::host::is_pairing;
 use super::io::ClientIo;
 use super::{Hub, Mailbox, PeerEvent, MAILBOX};
 use crate::audit::{AuditRecord, Outcome};
@@ -160,7 +160,7 @@ async fn second(
         let _ = first.mailbox.send(PeerEvent::Failed(RelayErrorKind::Busy)).await;
         return Err(RelayErrorKind::Busy);
     }
-    let (mine, theirs) = fresh_tags(hub);
+    let (mine, theirs) = hub.router.fresh_tags();
     let (me, them) = (Endpoint { tag: mine, addr }, Endpoint { tag: theirs, addr: first.addr });
     let guard = match role {
         Role::Host => hub.router.activate(me, them),
