@@ -8,12 +8,11 @@ use std::time::Instant;
 
 use rand::Rng;
 use tether_shared::code::Nameplate;
-use tether_shared::relay_proto::{
-    ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician, MAX_PAIRING_PAYLOAD,
-};
+use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tokio::sync::mpsc;
 
 use super::io::ClientIo;
+use super::pairing::{self, is_pairing, Decided, PairingVerdict};
 use super::{Hub, Mailbox, PeerEvent, MAILBOX};
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::{Endpoint, RouteGuard};
@@ -247,17 +246,6 @@ async fn one_code(
     }
 }
 
-/// Pairing traffic, ignored when it comes late (after the pairing ended).
-pub(super) fn is_pairing(msg: &ClientToRelay) -> bool {
-    matches!(
-        msg,
-        ClientToRelay::Pake { .. }
-            | ClientToRelay::Confirm { .. }
-            | ClientToRelay::PairingResult { .. }
-            | ClientToRelay::ResumeCommit { .. }
-    )
-}
-
 /// Waiting under a nameplate until a viewer joins, the code expires or the host leaves.
 async fn wait(
     io: &mut ClientIo,
@@ -311,64 +299,48 @@ async fn pair(
     }
     io.send(&RelayToClient::PeerJoined { tag: host_tag, technician }).await?;
     let deadline = tokio::time::Instant::now() + hub.cfg.pairing_timeout;
-    let (mut host_ok, mut viewer_ok) = (None, None);
-    let (mut host_commit, mut viewer_commit) = (None, None);
-    let mut after_guess = false;
+    let mut verdict = PairingVerdict::new();
     loop {
-        match (host_ok, viewer_ok) {
-            (Some(false), _) | (_, Some(false)) => {
-                return Ok(Paired::Failed { viewer, kind: RelayErrorKind::WrongCode, after_guess })
+        match verdict.decided() {
+            Some(Decided::WrongCode) => {
+                let after_guess = verdict.after_guess();
+                return Ok(Paired::Failed { viewer, kind: RelayErrorKind::WrongCode, after_guess });
             }
-            (Some(true), Some(true)) => {
-                let commitment = host_commit.filter(|_| host_commit == viewer_commit);
-                return Ok(Paired::Both { viewer, host_tag, viewer_tag, commitment });
+            Some(Decided::Paired { commitment }) => {
+                return Ok(Paired::Both { viewer, host_tag, viewer_tag, commitment })
             }
-            _ => {}
+            None => {}
         }
         tokio::select! {
             msg = io.recv() => {
-                let event = match msg? {
-                    None => return Ok(Paired::HostLeft),
-                    Some(ClientToRelay::Pake { mut msg }) => {
-                        check_payload(&msg)?;
-                        if let Some(tap) = hub.router.tap() {
-                            tap.pake(Role::Host, &mut msg);
-                        }
-                        PeerEvent::Pake(msg)
-                    }
-                    Some(ClientToRelay::Confirm { msg }) => { check_payload(&msg)?; PeerEvent::Confirm(msg) }
-                    Some(ClientToRelay::PairingResult { ok }) => { host_ok = Some(ok); PeerEvent::Result(ok) }
-                    Some(ClientToRelay::ResumeCommit { commitment }) => { host_commit = Some(commitment); continue }
-                    Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} while pairing"))),
+                let Some(msg) = msg? else { return Ok(Paired::HostLeft) };
+                let event = match pairing::from_client(msg, Role::Host, &hub.router)? {
+                    PeerEvent::Commit(commitment) => { verdict.handle_host_commit(commitment); continue }
+                    PeerEvent::Result(ok) => { verdict.handle_host_result(ok); PeerEvent::Result(ok) }
+                    event => event,
                 };
                 let confirms = matches!(event, PeerEvent::Confirm(_));
                 if viewer.send(event).await.is_err() {
-                    return Ok(Paired::ViewerLeft { after_guess });
+                    return Ok(Paired::ViewerLeft { after_guess: verdict.after_guess() });
                 }
                 // The host's key confirmation is on its way to the viewer: from now on it can tell whether
                 // its guess was right.
-                after_guess |= confirms;
+                if confirms {
+                    verdict.handle_host_confirm_forwarded();
+                }
             }
             event = rx.recv() => match event {
-                None => return Ok(Paired::ViewerLeft { after_guess }),
-                Some(PeerEvent::Pake(msg)) => io.send(&RelayToClient::PeerPake { msg }).await?,
-                Some(PeerEvent::Confirm(msg)) => io.send(&RelayToClient::PeerConfirm { msg }).await?,
-                Some(PeerEvent::Result(ok)) => viewer_ok = Some(ok),
-                Some(PeerEvent::Commit(commitment)) => viewer_commit = Some(commitment),
-                Some(_) => {}
+                None => return Ok(Paired::ViewerLeft { after_guess: verdict.after_guess() }),
+                Some(PeerEvent::Result(ok)) => verdict.handle_viewer_result(ok),
+                Some(PeerEvent::Commit(commitment)) => verdict.handle_viewer_commit(commitment),
+                Some(event) => if let Some(msg) = pairing::to_client(event) { io.send(&msg).await? },
             },
             _ = tokio::time::sleep_until(deadline) => {
+                let after_guess = verdict.after_guess();
                 return Ok(Paired::Failed { viewer, kind: RelayErrorKind::Timeout, after_guess })
             }
         }
     }
-}
-
-pub(super) fn check_payload(msg: &[u8]) -> Result<(), RelayErrorKind> {
-    if msg.len() > MAX_PAIRING_PAYLOAD {
-        return Err(RelayErrorKind::Protocol(format!("pairing message of {} bytes", msg.len())));
-    }
-    Ok(())
 }
 
 /// A live session: the routes exist until the host leaves (`false`) or the viewer's side ends (`true`: the

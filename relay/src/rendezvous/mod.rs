@@ -16,12 +16,16 @@
 //! Ended(outcome) ───────────────────► (why the viewer's side ended: for the audit log)
 //! ```
 //!
+//! Both tasks relay pairing messages the same way and the host task decides the outcome with a pure
+//! [`pairing::PairingVerdict`] ([`pairing`]).
+//!
 //! The host task writes one audit row per registered code when it is done with it, counts wrong codes
 //! against the failed-claim budget ([`crate::budget`]) and stores the resume record of a paired session
 //! ([`crate::resume`]); [`rejoin`] admits only sessions with a record.
 
 pub mod host;
 mod io;
+pub mod pairing;
 pub mod rejoin;
 pub mod state;
 pub mod viewer;

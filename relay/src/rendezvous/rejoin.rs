@@ -19,8 +19,8 @@ use std::time::Duration;
 use tether_shared::relay_proto::{resume_commitment, RelayErrorKind, RelayToClient, Role};
 use tokio::sync::mpsc;
 
-use super::host::is_pairing;
 use super::io::ClientIo;
+use super::pairing::is_pairing;
 use super::{Hub, Mailbox, PeerEvent, MAILBOX};
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::Endpoint;

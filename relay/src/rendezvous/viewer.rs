@@ -13,8 +13,8 @@ use tether_shared::relay_proto::{
 use tether_shared::token::Token;
 use tokio::sync::mpsc;
 
-use super::host::check_payload;
 use super::io::ClientIo;
+use super::pairing::{self, is_pairing};
 use super::{Hub, Mailbox, PeerEvent, MAILBOX};
 use crate::audit::Outcome;
 use crate::revocation::LiveGuard;
@@ -140,20 +140,8 @@ async fn pair(
     loop {
         tokio::select! {
             msg = io.recv() => {
-                let event = match msg? {
-                    None => return Ok(None),
-                    Some(ClientToRelay::Pake { mut msg }) => {
-                        check_payload(&msg)?;
-                        if let Some(tap) = hub.router.tap() {
-                            tap.pake(Role::Viewer, &mut msg);
-                        }
-                        PeerEvent::Pake(msg)
-                    }
-                    Some(ClientToRelay::Confirm { msg }) => { check_payload(&msg)?; PeerEvent::Confirm(msg) }
-                    Some(ClientToRelay::PairingResult { ok }) => PeerEvent::Result(ok),
-                    Some(ClientToRelay::ResumeCommit { commitment }) => PeerEvent::Commit(commitment),
-                    Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} while pairing"))),
-                };
+                let Some(msg) = msg? else { return Ok(None) };
+                let event = pairing::from_client(msg, Role::Viewer, &hub.router)?;
                 if host.send(event).await.is_err() {
                     io.send(&RelayToClient::PeerGone).await?;
                     return Ok(Some(false));
@@ -165,8 +153,6 @@ async fn pair(
                     return Ok(Some(false));
                 }
                 Some(PeerEvent::Tag(tag)) => io.send(&RelayToClient::PeerJoined { tag, technician: None }).await?,
-                Some(PeerEvent::Pake(msg)) => io.send(&RelayToClient::PeerPake { msg }).await?,
-                Some(PeerEvent::Confirm(msg)) => io.send(&RelayToClient::PeerConfirm { msg }).await?,
                 Some(PeerEvent::Ready) => {
                     io.send(&RelayToClient::SessionReady).await?;
                     return Ok(Some(true));
@@ -175,7 +161,7 @@ async fn pair(
                     io.notify(kind).await?;
                     return Ok(Some(false));
                 }
-                Some(_) => {}
+                Some(event) => if let Some(msg) = pairing::to_client(event) { io.send(&msg).await? },
             },
         }
     }
@@ -199,7 +185,7 @@ async fn session(
                     let _ = host.try_send(PeerEvent::Ended(outcome));
                     return Ok(());
                 }
-                Some(msg) if super::host::is_pairing(&msg) => continue,
+                Some(msg) if is_pairing(&msg) => continue,
                 Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} in a session"))),
             },
             event = rx.recv() => if event.is_none() {
