@@ -110,7 +110,12 @@ impl Server {
         tokio::spawn(housekeeping(hub.clone(), token.clone()));
         tokio::spawn(revocations(hub.clone(), token.clone()));
         if let Some(listener) = admin {
-            tokio::spawn(crate::admin::serve(listener, hub.clone(), token.clone()));
+            let (metrics, draining) = (hub.clone(), hub.clone());
+            let probes = crate::admin::Probes {
+                metrics: Arc::new(move || metrics.render_metrics()),
+                draining: Arc::new(move || draining.is_draining()),
+            };
+            tokio::spawn(crate::admin::serve(listener, probes, token.clone()));
             tracing::info!(admin = ?admin_addr, "admin listener (metrics, healthz)");
         }
         tracing::info!(%addr, "relay listening");
