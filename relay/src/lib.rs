@@ -29,6 +29,7 @@ pub mod config;
 pub mod config_file;
 pub mod conns;
 pub mod forward;
+pub mod hub;
 pub mod limits;
 pub mod log_text;
 pub mod metrics;
@@ -41,4 +42,5 @@ pub mod store;
 
 pub use config::{RelayConfig, TlsSource};
 pub use forward::Tap;
-pub use server::{RelayHandle, RelayStats, Server};
+pub use hub::RelayStats;
+pub use server::{RelayHandle, Server};

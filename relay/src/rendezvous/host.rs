@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::io::ClientIo;
 use super::pairing::{self, is_pairing, Decided, PairingVerdict};
-use super::{Hub, Mailbox, PeerEvent, MAILBOX};
+use super::{Mailbox, PeerEvent, Rendezvous, MAILBOX};
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::{Endpoint, RouteGuard};
 use crate::resume::ResumeRecord;
@@ -99,7 +99,7 @@ impl Draft {
     }
 }
 
-pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), RelayErrorKind> {
+pub async fn run(io: &mut ClientIo, hub: &Rendezvous, addr: SocketAddr) -> Result<(), RelayErrorKind> {
     loop {
         // Idle: wait for Register. Stale pairing messages from a pairing that just failed are ignored.
         match io.recv().await? {
@@ -113,13 +113,13 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         }
         let refused = if hub.is_draining() {
             Some(RelayErrorKind::ShuttingDown)
-        } else if !hub.limits.allow_register(addr.ip()) {
+        } else if !hub.limits().allow_register(addr.ip()) {
             Some(RelayErrorKind::RateLimited)
         } else {
             None
         };
         if let Some(kind) = refused {
-            hub.metrics.register_refused(&kind);
+            hub.metrics().register_refused(&kind);
             io.notify(kind).await?;
             continue;
         }
@@ -128,12 +128,12 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         let (nameplate, expires) = match registered {
             Ok(ok) => ok,
             Err(kind) => {
-                hub.metrics.register_refused(&kind);
+                hub.metrics().register_refused(&kind);
                 io.notify(kind).await?;
                 continue;
             }
         };
-        hub.metrics.registrations.fetch_add(1, Ordering::Relaxed);
+        hub.metrics().registrations.fetch_add(1, Ordering::Relaxed);
         let mut draft = Draft::new(addr);
         let expires_in_ms = expires.saturating_duration_since(Instant::now()).as_millis() as u64;
         tracing::info!(%addr, %nameplate, session = %draft.session_id, "host waiting");
@@ -158,7 +158,7 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
 /// One registered code, from waiting to the end of its session (if any).
 async fn one_code(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     addr: SocketAddr,
     nameplate: &Nameplate,
     expires: Instant,
@@ -173,11 +173,11 @@ async fn one_code(
     draft.claimed_at = Some(now_ms());
     draft.viewer_addr = Some(viewer_addr);
     draft.technician = technician.as_ref().map(|t| t.account.clone());
-    hub.pairings.fetch_add(1, Ordering::Relaxed);
+    let pairing = hub.pairing();
     let outcome = pair(io, hub, viewer, technician, rx).await;
-    hub.pairings.fetch_sub(1, Ordering::Relaxed);
+    drop(pairing);
     match outcome? {
-        Paired::Both { viewer, .. } if hub.router.len() / 2 >= hub.cfg.max_sessions => {
+        Paired::Both { viewer, .. } if hub.at_session_cap() => {
             let _ = viewer.send(PeerEvent::Failed(RelayErrorKind::Busy)).await;
             io.send(&RelayToClient::PairingFailed).await?;
             Ok((Next::Again, Outcome::Busy))
@@ -194,9 +194,9 @@ async fn one_code(
                         created_at: now_ms(),
                     };
                     // Stored before the session starts, so a relay killed right after still knows it.
-                    let store = hub.store.clone();
+                    let store = hub.store().clone();
                     match tokio::task::spawn_blocking(move || store.save_resume(&record)).await {
-                        Ok(Ok(())) => Some(hub.resume_live.enter(commitment)),
+                        Ok(Ok(())) => Some(hub.resume_live().enter(commitment)),
                         Ok(Err(e)) => {
                             tracing::error!("could not store the resume record: {e}");
                             None
@@ -210,11 +210,11 @@ async fn one_code(
                 None => None,
             };
             let guard = hub
-                .router
+                .router()
                 .activate(Endpoint { tag: host_tag, addr }, Endpoint { tag: viewer_tag, addr: viewer_addr });
             draft.traffic =
                 Some((guard.traffic.host_to_viewer.clone(), guard.traffic.viewer_to_host.clone()));
-            hub.metrics.sessions_started.fetch_add(1, Ordering::Relaxed);
+            hub.metrics().sessions_started.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%addr, %viewer_addr, %nameplate, "session started");
             let _ = viewer.send(PeerEvent::Ready).await;
             io.send(&RelayToClient::SessionReady).await?;
@@ -249,7 +249,7 @@ async fn one_code(
 /// Waiting under a nameplate until a viewer joins, the code expires or the host leaves.
 async fn wait(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     nameplate: &Nameplate,
     expires: Instant,
     rx: &mut mpsc::Receiver<PeerEvent>,
@@ -288,17 +288,17 @@ async fn wait(
 /// Pass the PAKE and confirmation messages both ways until both sides have given their verdict.
 async fn pair(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     viewer: Mailbox,
     technician: Option<VerifiedTechnician>,
     rx: &mut mpsc::Receiver<PeerEvent>,
 ) -> Result<Paired, RelayErrorKind> {
-    let (host_tag, viewer_tag) = hub.router.fresh_tags();
+    let (host_tag, viewer_tag) = hub.router().fresh_tags();
     if viewer.send(PeerEvent::Tag(viewer_tag)).await.is_err() {
         return Ok(Paired::ViewerLeft { after_guess: false });
     }
     io.send(&RelayToClient::PeerJoined { tag: host_tag, technician }).await?;
-    let deadline = tokio::time::Instant::now() + hub.cfg.pairing_timeout;
+    let deadline = tokio::time::Instant::now() + hub.cfg().pairing_timeout;
     let mut verdict = PairingVerdict::new();
     loop {
         match verdict.decided() {
@@ -314,7 +314,7 @@ async fn pair(
         tokio::select! {
             msg = io.recv() => {
                 let Some(msg) = msg? else { return Ok(Paired::HostLeft) };
-                let event = match pairing::from_client(msg, Role::Host, &hub.router)? {
+                let event = match pairing::from_client(msg, Role::Host, hub.router())? {
                     PeerEvent::Commit(commitment) => { verdict.handle_host_commit(commitment); continue }
                     PeerEvent::Result(ok) => { verdict.handle_host_result(ok); PeerEvent::Result(ok) }
                     event => event,

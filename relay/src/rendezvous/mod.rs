@@ -30,26 +30,17 @@ pub mod rejoin;
 pub mod state;
 pub mod viewer;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tether_shared::relay_proto::{RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::PROTOCOL_VERSION;
 use tokio::sync::mpsc;
 
-use crate::audit::{AuditRecord, Outcome};
-use crate::budget::{FailedClaims, Tripped};
-use crate::config::RelayConfig;
-use crate::conns::ConnLimits;
-use crate::forward::Router;
-use crate::limits::Limits;
+use crate::audit::Outcome;
+use crate::hub::{Hub, RelayStats};
 use crate::log_text::Escaped;
-use crate::metrics::Metrics;
-use crate::resume::ResumeLive;
-use crate::revocation::LiveAccounts;
-use crate::store::{now_ms, Store};
 use io::ClientIo;
 pub use io::CLOSE_BUSY;
 pub use state::Nameplates;
@@ -84,148 +75,48 @@ pub type Mailbox = mpsc::Sender<PeerEvent>;
 /// Room in a mailbox: a pairing exchanges a handful of messages.
 const MAILBOX: usize = 16;
 
-/// State shared by all connection tasks.
+/// The rendezvous's own tables (nameplates, waiting rejoins) on top of the relay-wide [`Hub`]. Tasks
+/// reach the hub's methods through it (`Deref`): it is the hub as rendezvous sees it.
 #[derive(Debug)]
-pub struct Hub {
-    pub cfg: RelayConfig,
-    pub nameplates: Mutex<Nameplates<Mailbox>>,
-    pub router: Router,
-    pub limits: Limits,
-    pub connections: AtomicUsize,
-    pub pairings: AtomicUsize,
+pub struct Rendezvous {
+    hub: Arc<Hub>,
+    nameplates: Mutex<Nameplates<Mailbox>>,
     /// Ends of paired sessions waiting for their peer to rejoin, by resume commitment.
-    pub rejoins: Mutex<std::collections::HashMap<[u8; 32], rejoin::Waiting>>,
-    /// Live sessions under each resume record (see [`crate::resume`]).
-    pub resume_live: Arc<ResumeLive>,
-    /// Wrong codes per viewer address key and relay-wide.
-    pub failed_claims: Mutex<FailedClaims>,
-    /// Turns for checking technician tokens (argon2): bounds its memory and CPU.
-    pub token_checks: tokio::sync::Semaphore,
-    /// Live control connections per address key and in all.
-    pub conns: Arc<ConnLimits>,
-    pub store: Arc<Store>,
-    pub metrics: Metrics,
-    pub live: Arc<LiveAccounts>,
-    /// Shutting down: no new codes, no new claims; live sessions go on until the drain deadline.
-    pub draining: AtomicBool,
+    rejoins: Mutex<HashMap<[u8; 32], rejoin::Waiting>>,
 }
 
-impl Hub {
-    pub fn new(cfg: RelayConfig, router: Router, store: Arc<Store>) -> Self {
-        Self {
-            nameplates: Mutex::new(Nameplates::new(cfg.code_ttl, cfg.max_waiting_hosts)),
-            limits: Limits::new(&cfg),
-            router,
-            connections: AtomicUsize::new(0),
-            pairings: AtomicUsize::new(0),
-            rejoins: Mutex::default(),
-            resume_live: ResumeLive::new(store.clone(), cfg.resume_window),
-            failed_claims: Mutex::new(FailedClaims::new(&cfg)),
-            token_checks: tokio::sync::Semaphore::new(cfg.max_token_checks.max(1)),
-            conns: ConnLimits::new(cfg.max_connections_per_address, cfg.max_connections),
-            store,
-            metrics: Metrics::default(),
-            live: Arc::default(),
-            draining: AtomicBool::new(false),
-            cfg,
-        }
-    }
+impl std::ops::Deref for Rendezvous {
+    type Target = Hub;
 
-    pub fn failed_claims(&self) -> std::sync::MutexGuard<'_, FailedClaims> {
-        self.failed_claims.lock().unwrap_or_else(|p| p.into_inner())
+    fn deref(&self) -> &Hub {
+        &self.hub
     }
+}
 
-    /// A claim from `viewer` failed on a wrong code: count it; a budget it used up is logged, counted and
-    /// written to the audit log.
-    pub fn wrong_code(&self, viewer: SocketAddr, host: SocketAddr) {
-        self.metrics.failed_claims.fetch_add(1, Ordering::Relaxed);
-        let tripped = self.failed_claims().fail(Instant::now(), viewer.ip());
-        for budget in tripped {
-            self.metrics.failed_claim_budget_trips.fetch_add(1, Ordering::Relaxed);
-            let (outcome, scope) = match budget {
-                Tripped::Address => (Outcome::FailedClaimBudget, "this address"),
-                Tripped::Global => (Outcome::FailedClaimBudgetGlobal, "the whole relay"),
-            };
-            tracing::warn!(%viewer, "failed-claim budget spent: claims from {scope} are refused for a while");
-            let now = now_ms();
-            self.audit(AuditRecord {
-                session_id: format!("{:016x}", rand::random::<u64>()),
-                registered_at: now,
-                claimed_at: Some(now),
-                ended_at: now,
-                technician: None,
-                host_addr: host.to_string(),
-                viewer_addr: Some(viewer.to_string()),
-                bytes_host_to_viewer: 0,
-                bytes_viewer_to_host: 0,
-                outcome: outcome.as_str().to_owned(),
-            });
-        }
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+impl Rendezvous {
+    pub fn new(hub: Arc<Hub>) -> Self {
+        let nameplates = Nameplates::new(hub.cfg().code_ttl, hub.cfg().max_waiting_hosts);
+        Self { hub, nameplates: Mutex::new(nameplates), rejoins: Mutex::default() }
     }
 
     /// The relay's state as a snapshot.
-    pub fn stats(&self) -> crate::server::RelayStats {
-        crate::server::RelayStats {
-            connections: self.connections.load(Ordering::Relaxed),
-            waiting_hosts: self.nameplates().waiting(),
-            pairings: self.pairings.load(Ordering::Relaxed),
-            sessions: self.router.len() / 2,
-        }
+    pub fn stats(&self) -> RelayStats {
+        self.hub.stats(self.nameplates().waiting())
     }
 
     /// `/metrics` in the Prometheus text format.
     pub fn render_metrics(&self) -> String {
-        let stats = self.stats();
-        let totals = &self.router.totals;
-        self.metrics.render(
-            &crate::metrics::Gauges {
-                connections: stats.connections,
-                waiting_hosts: stats.waiting_hosts,
-                pairings: stats.pairings,
-                sessions: stats.sessions,
-                bytes_host_to_viewer: totals.host_to_viewer.load(Ordering::Relaxed),
-                bytes_viewer_to_host: totals.viewer_to_host.load(Ordering::Relaxed),
-                packets_over_cap: totals.over_cap.load(Ordering::Relaxed),
-                draining: self.is_draining(),
-            },
-            &totals.dwell,
-        )
+        self.hub.render_metrics(self.nameplates().waiting())
     }
 
-    /// Write an audit row off the async threads. A failure is logged (metadata only), never fatal.
-    pub fn audit(&self, record: AuditRecord) {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.record(&record) {
-                tracing::error!(session = %record.session_id, "could not write the audit row: {e}");
-            }
-        });
-    }
-
-    fn nameplates(&self) -> std::sync::MutexGuard<'_, Nameplates<Mailbox>> {
+    fn nameplates(&self) -> MutexGuard<'_, Nameplates<Mailbox>> {
         // A poisoned lock means a task panicked while holding it; the state is still consistent (every
         // method leaves it so), so carry on rather than take the relay down.
         self.nameplates.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-/// Counts a live connection for as long as it exists.
-struct Counted<'a>(&'a AtomicUsize);
-
-impl<'a> Counted<'a> {
-    fn new(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+    fn rejoins(&self) -> MutexGuard<'_, HashMap<[u8; 32], rejoin::Waiting>> {
+        self.rejoins.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -233,8 +124,8 @@ impl Drop for Counted<'_> {
 /// violation ends this connection with an error message, and nothing else.
 /// `hello_by` is the deadline for the client's `Hello`, counted from its first packet (so the QUIC
 /// handshake and the hello share one `handshake_timeout`).
-pub async fn serve(conn: quinn::Connection, hub: Arc<Hub>, hello_by: tokio::time::Instant) {
-    let _live = Counted::new(&hub.connections);
+pub async fn serve(conn: quinn::Connection, hub: Arc<Rendezvous>, hello_by: tokio::time::Instant) {
+    let _live = hub.connection();
     let addr = conn.remote_address();
     let hello = tokio::time::timeout_at(hello_by, ClientIo::accept(conn.clone())).await;
     let (mut io, role) = match hello {
