@@ -1,5 +1,5 @@
 //! The relay's side of a host connection: register → wait → pair → session, and again. Each registered
-//! code ends in one audit row ([`Draft`] collects it).
+//! code ends in one audit row (`Draft` collects it).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 
 use super::io::ClientIo;
 use super::pairing::{self, is_pairing, Decided, PairingVerdict};
-use super::{Mailbox, PeerEvent, Rendezvous, MAILBOX};
+use super::peer::{Mailbox, PeerEvent, MAILBOX};
+use super::shared::Rendezvous;
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::{Endpoint, RouteGuard};
 use crate::resume::ResumeRecord;

@@ -26,99 +26,23 @@
 pub mod host;
 mod io;
 pub mod pairing;
+pub mod peer;
 pub mod rejoin;
+pub mod shared;
 pub mod state;
 pub mod viewer;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use tether_shared::relay_proto::{RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
+use tether_shared::relay_proto::{RelayToClient, Role};
 use tether_shared::PROTOCOL_VERSION;
-use tokio::sync::mpsc;
 
-use crate::audit::Outcome;
-use crate::hub::{Hub, RelayStats};
 use crate::log_text::Escaped;
 use io::ClientIo;
 pub use io::CLOSE_BUSY;
+pub use peer::{Mailbox, PeerEvent};
+pub use shared::Rendezvous;
 pub use state::Nameplates;
-
-/// What one side of a pairing tells the other's task.
-#[derive(Debug)]
-pub enum PeerEvent {
-    Joined {
-        viewer: Mailbox,
-        addr: SocketAddr,
-        technician: Option<VerifiedTechnician>,
-    },
-    Tag(u64),
-    Pake(Vec<u8>),
-    Confirm(Vec<u8>),
-    Result(bool),
-    /// The viewer's commitment to the session's resume id.
-    Commit([u8; 32]),
-    Ready,
-    Failed(RelayErrorKind),
-    /// To the first of two rejoining ends: the routes are back, under `tag`; `partner` reaches the other.
-    Rejoined {
-        tag: u64,
-        partner: Mailbox,
-    },
-    /// The viewer's side of a live session ended, and how.
-    Ended(Outcome),
-}
-
-pub type Mailbox = mpsc::Sender<PeerEvent>;
-
-/// Room in a mailbox: a pairing exchanges a handful of messages.
-const MAILBOX: usize = 16;
-
-/// The rendezvous's own tables (nameplates, waiting rejoins) on top of the relay-wide [`Hub`]. Tasks
-/// reach the hub's methods through it (`Deref`): it is the hub as rendezvous sees it.
-#[derive(Debug)]
-pub struct Rendezvous {
-    hub: Arc<Hub>,
-    nameplates: Mutex<Nameplates<Mailbox>>,
-    /// Ends of paired sessions waiting for their peer to rejoin, by resume commitment.
-    rejoins: Mutex<HashMap<[u8; 32], rejoin::Waiting>>,
-}
-
-impl std::ops::Deref for Rendezvous {
-    type Target = Hub;
-
-    fn deref(&self) -> &Hub {
-        &self.hub
-    }
-}
-
-impl Rendezvous {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        let nameplates = Nameplates::new(hub.cfg().code_ttl, hub.cfg().max_waiting_hosts);
-        Self { hub, nameplates: Mutex::new(nameplates), rejoins: Mutex::default() }
-    }
-
-    /// The relay's state as a snapshot.
-    pub fn stats(&self) -> RelayStats {
-        self.hub.stats(self.nameplates().waiting())
-    }
-
-    /// `/metrics` in the Prometheus text format.
-    pub fn render_metrics(&self) -> String {
-        self.hub.render_metrics(self.nameplates().waiting())
-    }
-
-    fn nameplates(&self) -> MutexGuard<'_, Nameplates<Mailbox>> {
-        // A poisoned lock means a task panicked while holding it; the state is still consistent (every
-        // method leaves it so), so carry on rather than take the relay down.
-        self.nameplates.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn rejoins(&self) -> MutexGuard<'_, HashMap<[u8; 32], rejoin::Waiting>> {
-        self.rejoins.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// Serve one control connection from hello to close. Never panics on client input: every protocol
 /// violation ends this connection with an error message, and nothing else.

@@ -1,14 +1,14 @@
 //! Pairing as the relay sees it: the messages it passes between the two ends, and the verdict.
 //!
-//! Both tasks of a pairing relay the same client messages to the peer's mailbox ([`from_client`]: size
-//! check, tap hook) and the same mailbox events back to their client ([`to_client`]). The host task alone
+//! Both tasks of a pairing relay the same client messages to the peer's mailbox (`from_client`: size
+//! check, tap hook) and the same mailbox events back to their client (`to_client`). The host task alone
 //! decides the outcome, with [`PairingVerdict`]: a pure record of what each side said, with no I/O, so its
 //! rules (a refusal wins; both must accept; the resume commitment counts only if both ends sent the same
 //! one; a guess is spent once the host's key confirmation reached the viewer) are tested on their own.
 
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, MAX_PAIRING_PAYLOAD};
 
-use super::PeerEvent;
+use super::peer::PeerEvent;
 use crate::forward::Router;
 
 /// Pairing traffic, ignored when it comes late (after the pairing ended).

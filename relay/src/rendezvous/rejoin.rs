@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 
 use super::io::ClientIo;
 use super::pairing::is_pairing;
-use super::{Mailbox, PeerEvent, Rendezvous, MAILBOX};
+use super::peer::{Mailbox, PeerEvent, Waiting, MAILBOX};
+use super::shared::Rendezvous;
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::Endpoint;
 use crate::resume::ResumeRecord;
@@ -30,13 +31,6 @@ use crate::store::now_ms;
 
 /// How long the first end waits for the second.
 const WAIT: Duration = Duration::from_secs(60);
-
-#[derive(Debug)]
-pub struct Waiting {
-    role: Role,
-    addr: SocketAddr,
-    mailbox: Mailbox,
-}
 
 pub async fn run(
     io: &mut ClientIo,

@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 
 use super::io::ClientIo;
 use super::pairing::{self, is_pairing};
-use super::{Mailbox, PeerEvent, Rendezvous, MAILBOX};
+use super::peer::{Mailbox, PeerEvent, MAILBOX};
+use super::shared::Rendezvous;
 use crate::audit::Outcome;
 use crate::revocation::LiveGuard;
 
