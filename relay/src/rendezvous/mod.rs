@@ -17,7 +17,9 @@
 //! ```
 //!
 //! Both tasks relay pairing messages the same way and the host task decides the outcome with a pure
-//! [`pairing::PairingVerdict`] ([`pairing`]).
+//! [`pairing::PairingVerdict`] ([`pairing`]). The mailbox messages are in [`peer`]; the state the tasks
+//! share ([`Rendezvous`]: the relay's [`crate::hub::Hub`] plus nameplates and waiting rejoins) in
+//! [`shared`]. The children import each other (never this module), so the module graph has no cycle.
 //!
 //! The host task writes one audit row per registered code when it is done with it, counts wrong codes
 //! against the failed-claim budget ([`crate::budget`]) and stores the resume record of a paired session
