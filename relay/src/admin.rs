@@ -2,6 +2,9 @@
 //! off unless configured. Read-only by design: no route changes state, so it needs no authentication;
 //! anything else is answered 404 or 405. A tiny hand-rolled HTTP/1.1 responder (one request per
 //! connection) instead of a web framework: two fixed routes do not justify the dependency.
+//!
+//! It knows nothing of the relay's internals: the server hands it [`Probes`], two functions that render
+//! the metrics and tell whether the relay is draining.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,10 +14,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::rendezvous::Hub;
-
 /// Largest request head read; a scrape is a few hundred bytes.
 const MAX_REQUEST: usize = 8 * 1024;
+
+/// What the admin listener reads of the relay.
+#[derive(Clone)]
+pub struct Probes {
+    /// `/metrics` in the Prometheus text format.
+    pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Whether the relay is draining (`/healthz` then answers 503).
+    pub draining: Arc<dyn Fn() -> bool + Send + Sync>,
+}
 
 /// Bind the listener (inside a tokio runtime).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -23,7 +33,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(std)
 }
 
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, token: CancellationToken) {
+pub async fn serve(listener: TcpListener, probes: Probes, token: CancellationToken) {
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -35,14 +45,14 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, token: CancellationToke
             },
             _ = token.cancelled() => break,
         };
-        let hub = hub.clone();
+        let probes = probes.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &hub)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &probes)).await;
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, probes: &Probes) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < MAX_REQUEST {
@@ -56,8 +66,8 @@ async fn answer(mut stream: TcpStream, hub: &Hub) -> std::io::Result<()> {
     let mut parts = head.lines().next().unwrap_or("").split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, body) = match (method, path) {
-        ("GET", "/metrics") => ("200 OK", hub.render_metrics()),
-        ("GET", "/healthz") if hub.is_draining() => ("503 Service Unavailable", "draining\n".to_owned()),
+        ("GET", "/metrics") => ("200 OK", (probes.metrics)()),
+        ("GET", "/healthz") if (probes.draining)() => ("503 Service Unavailable", "draining\n".to_owned()),
         ("GET", "/healthz") => ("200 OK", "ok\n".to_owned()),
         ("GET", _) => ("404 Not Found", "not found\n".to_owned()),
         _ => ("405 Method Not Allowed", "read-only\n".to_owned()),

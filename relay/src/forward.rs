@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use rand::Rng;
 use tether_shared::packet;
 use tether_shared::relay_proto::Role;
 
@@ -171,6 +172,19 @@ impl Router {
         self.routes.read().map(|r| r.contains_key(&tag)).unwrap_or(true)
     }
 
+    /// Two fresh, distinct, nonzero tags not in use, for the two ends of a new session.
+    pub fn fresh_tags(&self) -> (u64, u64) {
+        let mut rng = rand::rng();
+        let mut fresh = |other: u64| loop {
+            let tag: u64 = rng.random();
+            if tag != 0 && tag != other && !self.contains(tag) {
+                return tag;
+            }
+        };
+        let host = fresh(0);
+        (host, fresh(host))
+    }
+
     /// Rewrite a tagged datagram for its partner. Returns where to send it, or `None` to drop it.
     pub fn route(&self, src: SocketAddr, datagram: &mut [u8]) -> Option<SocketAddr> {
         let tag = packet::tag_of(datagram)?;
@@ -234,6 +248,20 @@ mod tests {
         packet::write_header(&mut pkt, 1);
         assert_eq!(router.route(addr(1000), &mut pkt), None, "route removed with its guard");
         assert!(router.is_empty());
+    }
+
+    #[test]
+    fn fresh_tags_are_nonzero_distinct_and_unused() {
+        let router = Router::new(None);
+        let (a, b) = router.fresh_tags();
+        assert!(a != 0 && b != 0 && a != b);
+        let _guard =
+            router.activate(Endpoint { tag: a, addr: addr(1000) }, Endpoint { tag: b, addr: addr(2000) });
+        for _ in 0..100 {
+            let (c, d) = router.fresh_tags();
+            assert!(c != 0 && d != 0 && c != d);
+            assert!(![a, b].contains(&c) && ![a, b].contains(&d), "tags in use are not handed out again");
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! Records are rows of the `resume` table in the relay's database, so a restart keeps them. A record's
 //! `expires_at` is NULL while a session under it is live on this relay ([`ResumeLive`] counts them), and
 //! set to `resume_window` after the last one ended — or after the relay started, for records that were
-//! live when it stopped. Expired rows are deleted by the relay's housekeeping.
+//! live when it stopped. Expired rows are deleted by the relay's housekeeping. The table's schema is in
+//! [`crate::store`], with the others.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,18 +19,6 @@ use std::time::Duration;
 use rusqlite::{params, OptionalExtension};
 
 use crate::store::{now_ms, Store, StoreError};
-
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS resume (
-    commitment BLOB PRIMARY KEY,
-    session_id TEXT NOT NULL,
-    host_addr TEXT NOT NULL,
-    viewer_addr TEXT NOT NULL,
-    technician TEXT,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER
-);
-";
 
 /// One paired session that may be rejoined.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::certs::{self, CertError};
 use crate::config::{RelayConfig, TlsSource};
 use crate::forward::Router;
-use crate::rendezvous::{self, Hub};
+use crate::hub::{Hub, RelayStats};
+use crate::rendezvous::{self, Rendezvous};
 use crate::socket::RelaySocket;
 use crate::store::{Store, StoreError};
 
@@ -36,15 +37,6 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Config(String),
-}
-
-/// A snapshot of the relay's state, for tests and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RelayStats {
-    pub connections: usize,
-    pub waiting_hosts: usize,
-    pub pairings: usize,
-    pub sessions: usize,
 }
 
 #[derive(Debug)]
@@ -104,13 +96,18 @@ impl Server {
             None => None,
         };
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
-        let hub = Arc::new(Hub::new(cfg, router, store));
+        let hub = Arc::new(Rendezvous::new(Arc::new(Hub::new(cfg, router, store))));
         let token = CancellationToken::new();
         tokio::spawn(accept_loop(endpoint.clone(), hub.clone(), token.clone()));
         tokio::spawn(housekeeping(hub.clone(), token.clone()));
         tokio::spawn(revocations(hub.clone(), token.clone()));
         if let Some(listener) = admin {
-            tokio::spawn(crate::admin::serve(listener, hub.clone(), token.clone()));
+            let (metrics, draining) = (hub.clone(), hub.clone());
+            let probes = crate::admin::Probes {
+                metrics: Arc::new(move || metrics.render_metrics()),
+                draining: Arc::new(move || draining.is_draining()),
+            };
+            tokio::spawn(crate::admin::serve(listener, probes, token.clone()));
             tracing::info!(admin = ?admin_addr, "admin listener (metrics, healthz)");
         }
         tracing::info!(%addr, "relay listening");
@@ -118,7 +115,7 @@ impl Server {
     }
 }
 
-async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken) {
+async fn accept_loop(endpoint: Endpoint, hub: Arc<Rendezvous>, token: CancellationToken) {
     let handshakes = Arc::new(AtomicUsize::new(0));
     loop {
         let incoming = tokio::select! {
@@ -129,25 +126,25 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
             incoming.refuse();
             continue;
         }
-        let hello_by = tokio::time::Instant::now() + hub.cfg.handshake_timeout;
-        let slot = match hub.conns.admit(incoming.remote_address().ip()) {
+        let hello_by = tokio::time::Instant::now() + hub.cfg().handshake_timeout;
+        let slot = match hub.conns().admit(incoming.remote_address().ip()) {
             Ok(slot) => slot,
             Err(over) => {
                 let why = match over {
                     crate::conns::Over::Address => "per_address",
                     crate::conns::Over::Total => "total",
                 };
-                hub.metrics.connection_refused(why);
+                hub.metrics().connection_refused(why);
                 tracing::debug!(addr = %incoming.remote_address(), "connection refused: over the {why} cap");
                 incoming.refuse();
                 continue;
             }
         };
-        if handshakes.load(Ordering::Relaxed) >= hub.cfg.retry_above
+        if handshakes.load(Ordering::Relaxed) >= hub.cfg().retry_above
             && !incoming.remote_address_validated()
             && incoming.may_retry()
         {
-            hub.metrics.retries_sent.fetch_add(1, Ordering::Relaxed);
+            hub.metrics().retries_sent.fetch_add(1, Ordering::Relaxed);
             let _ = incoming.retry();
             continue;
         }
@@ -173,7 +170,7 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
             };
             // Now that the address is proven, it counts against its address key's cap.
             if slot.establish().is_err() {
-                hub.metrics.connection_refused("per_address");
+                hub.metrics().connection_refused("per_address");
                 tracing::debug!(addr = %conn.remote_address(), "connection refused: over the per_address cap");
                 conn.close(rendezvous::CLOSE_BUSY.into(), b"too many connections from this address");
                 return;
@@ -187,16 +184,16 @@ async fn accept_loop(endpoint: Endpoint, hub: Arc<Hub>, token: CancellationToken
 }
 
 /// Periodic clean-up of rate-limiter and failed-claim state, and of expired resume records.
-async fn housekeeping(hub: Arc<Hub>, token: CancellationToken) {
+async fn housekeeping(hub: Arc<Rendezvous>, token: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = token.cancelled() => break,
         }
-        hub.limits.prune();
+        hub.limits().prune();
         hub.failed_claims().prune(std::time::Instant::now());
-        let store = hub.store.clone();
+        let store = hub.store().clone();
         match tokio::task::spawn_blocking(move || store.prune_resume(crate::store::now_ms())).await {
             Ok(Err(e)) => tracing::error!("pruning resume records: {e}"),
             Err(e) => tracing::error!("pruning resume records: {e}"),
@@ -206,22 +203,22 @@ async fn housekeeping(hub: Arc<Hub>, token: CancellationToken) {
 }
 
 /// Re-read revocations of accounts with live sessions, and end those sessions.
-async fn revocations(hub: Arc<Hub>, token: CancellationToken) {
-    let mut tick = tokio::time::interval(hub.cfg.revocation_poll);
+async fn revocations(hub: Arc<Rendezvous>, token: CancellationToken) {
+    let mut tick = tokio::time::interval(hub.cfg().revocation_poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = token.cancelled() => break,
         }
-        let accounts = hub.live.accounts();
+        let accounts = hub.live().accounts();
         if accounts.is_empty() {
             continue;
         }
-        let store = hub.store.clone();
+        let store = hub.store().clone();
         match tokio::task::spawn_blocking(move || store.revoked_among(&accounts)).await {
             Ok(Ok(revoked)) if !revoked.is_empty() => {
-                let n = hub.live.revoke(&revoked);
+                let n = hub.live().revoke(&revoked);
                 tracing::info!(accounts = ?revoked, sessions = n, "revoked accounts: ending their sessions");
             }
             Ok(Ok(_)) => {}
@@ -237,7 +234,7 @@ pub struct RelayHandle {
     addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     fingerprint: Fingerprint,
-    hub: Arc<Hub>,
+    hub: Arc<Rendezvous>,
     endpoint: Endpoint,
     token: CancellationToken,
 }
@@ -268,13 +265,13 @@ impl RelayHandle {
     /// Graceful stop: refuse new connections, codes and claims at once; let live sessions run until they
     /// end or `deadline` passes; then close everything.
     pub async fn drain(self, deadline: Duration) {
-        self.hub.draining.store(true, Ordering::Relaxed);
+        self.hub.start_draining();
         let live = async {
-            while !self.hub.router.is_empty() {
+            while !self.hub.router().is_empty() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         };
-        let sessions = self.hub.router.len() / 2;
+        let sessions = self.hub.sessions();
         tracing::info!(sessions, ?deadline, "draining: waiting for live sessions to end");
         if tokio::time::timeout(deadline, live).await.is_err() {
             tracing::info!("drain deadline reached: closing the remaining sessions");

@@ -50,6 +50,19 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 ";
 
+/// The resume records of paired sessions ([`crate::resume`]).
+const RESUME_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS resume (
+    commitment BLOB PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    host_addr TEXT NOT NULL,
+    viewer_addr TEXT NOT NULL,
+    technician TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+);
+";
+
 /// The open database. Calls are short; the lock is never held across an `.await`.
 #[derive(Debug)]
 pub struct Store {
@@ -71,7 +84,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
-        conn.execute_batch(crate::resume::SCHEMA).map_err(open_err)?;
+        conn.execute_batch(RESUME_SCHEMA).map_err(open_err)?;
         Ok(Self { conn: Mutex::new(conn), path })
     }
 

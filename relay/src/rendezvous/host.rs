@@ -1,5 +1,5 @@
 //! The relay's side of a host connection: register → wait → pair → session, and again. Each registered
-//! code ends in one audit row ([`Draft`] collects it).
+//! code ends in one audit row (`Draft` collects it).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use rand::Rng;
 use tether_shared::code::Nameplate;
-use tether_shared::relay_proto::{
-    ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician, MAX_PAIRING_PAYLOAD,
-};
+use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tokio::sync::mpsc;
 
 use super::io::ClientIo;
-use super::{Hub, Mailbox, PeerEvent, MAILBOX};
+use super::pairing::{self, is_pairing, Decided, PairingVerdict};
+use super::peer::{Mailbox, PeerEvent, MAILBOX};
+use super::shared::Rendezvous;
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::{Endpoint, RouteGuard};
 use crate::resume::ResumeRecord;
@@ -100,7 +100,7 @@ impl Draft {
     }
 }
 
-pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), RelayErrorKind> {
+pub async fn run(io: &mut ClientIo, hub: &Rendezvous, addr: SocketAddr) -> Result<(), RelayErrorKind> {
     loop {
         // Idle: wait for Register. Stale pairing messages from a pairing that just failed are ignored.
         match io.recv().await? {
@@ -114,13 +114,13 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         }
         let refused = if hub.is_draining() {
             Some(RelayErrorKind::ShuttingDown)
-        } else if !hub.limits.allow_register(addr.ip()) {
+        } else if !hub.limits().allow_register(addr.ip()) {
             Some(RelayErrorKind::RateLimited)
         } else {
             None
         };
         if let Some(kind) = refused {
-            hub.metrics.register_refused(&kind);
+            hub.metrics().register_refused(&kind);
             io.notify(kind).await?;
             continue;
         }
@@ -129,12 +129,12 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
         let (nameplate, expires) = match registered {
             Ok(ok) => ok,
             Err(kind) => {
-                hub.metrics.register_refused(&kind);
+                hub.metrics().register_refused(&kind);
                 io.notify(kind).await?;
                 continue;
             }
         };
-        hub.metrics.registrations.fetch_add(1, Ordering::Relaxed);
+        hub.metrics().registrations.fetch_add(1, Ordering::Relaxed);
         let mut draft = Draft::new(addr);
         let expires_in_ms = expires.saturating_duration_since(Instant::now()).as_millis() as u64;
         tracing::info!(%addr, %nameplate, session = %draft.session_id, "host waiting");
@@ -159,7 +159,7 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
 /// One registered code, from waiting to the end of its session (if any).
 async fn one_code(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     addr: SocketAddr,
     nameplate: &Nameplate,
     expires: Instant,
@@ -174,11 +174,11 @@ async fn one_code(
     draft.claimed_at = Some(now_ms());
     draft.viewer_addr = Some(viewer_addr);
     draft.technician = technician.as_ref().map(|t| t.account.clone());
-    hub.pairings.fetch_add(1, Ordering::Relaxed);
+    let pairing = hub.pairing();
     let outcome = pair(io, hub, viewer, technician, rx).await;
-    hub.pairings.fetch_sub(1, Ordering::Relaxed);
+    drop(pairing);
     match outcome? {
-        Paired::Both { viewer, .. } if hub.router.len() / 2 >= hub.cfg.max_sessions => {
+        Paired::Both { viewer, .. } if hub.at_session_cap() => {
             let _ = viewer.send(PeerEvent::Failed(RelayErrorKind::Busy)).await;
             io.send(&RelayToClient::PairingFailed).await?;
             Ok((Next::Again, Outcome::Busy))
@@ -195,9 +195,9 @@ async fn one_code(
                         created_at: now_ms(),
                     };
                     // Stored before the session starts, so a relay killed right after still knows it.
-                    let store = hub.store.clone();
+                    let store = hub.store().clone();
                     match tokio::task::spawn_blocking(move || store.save_resume(&record)).await {
-                        Ok(Ok(())) => Some(hub.resume_live.enter(commitment)),
+                        Ok(Ok(())) => Some(hub.resume_live().enter(commitment)),
                         Ok(Err(e)) => {
                             tracing::error!("could not store the resume record: {e}");
                             None
@@ -211,11 +211,11 @@ async fn one_code(
                 None => None,
             };
             let guard = hub
-                .router
+                .router()
                 .activate(Endpoint { tag: host_tag, addr }, Endpoint { tag: viewer_tag, addr: viewer_addr });
             draft.traffic =
                 Some((guard.traffic.host_to_viewer.clone(), guard.traffic.viewer_to_host.clone()));
-            hub.metrics.sessions_started.fetch_add(1, Ordering::Relaxed);
+            hub.metrics().sessions_started.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%addr, %viewer_addr, %nameplate, "session started");
             let _ = viewer.send(PeerEvent::Ready).await;
             io.send(&RelayToClient::SessionReady).await?;
@@ -247,21 +247,10 @@ async fn one_code(
     }
 }
 
-/// Pairing traffic, ignored when it comes late (after the pairing ended).
-pub(super) fn is_pairing(msg: &ClientToRelay) -> bool {
-    matches!(
-        msg,
-        ClientToRelay::Pake { .. }
-            | ClientToRelay::Confirm { .. }
-            | ClientToRelay::PairingResult { .. }
-            | ClientToRelay::ResumeCommit { .. }
-    )
-}
-
 /// Waiting under a nameplate until a viewer joins, the code expires or the host leaves.
 async fn wait(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     nameplate: &Nameplate,
     expires: Instant,
     rx: &mut mpsc::Receiver<PeerEvent>,
@@ -297,91 +286,62 @@ async fn wait(
     result
 }
 
-/// Two fresh, distinct, nonzero tags not in use.
-pub(super) fn fresh_tags(hub: &Hub) -> (u64, u64) {
-    let mut rng = rand::rng();
-    let mut fresh = |other: u64| loop {
-        let tag: u64 = rng.random();
-        if tag != 0 && tag != other && !hub.router.contains(tag) {
-            return tag;
-        }
-    };
-    let host = fresh(0);
-    (host, fresh(host))
-}
-
 /// Pass the PAKE and confirmation messages both ways until both sides have given their verdict.
 async fn pair(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     viewer: Mailbox,
     technician: Option<VerifiedTechnician>,
     rx: &mut mpsc::Receiver<PeerEvent>,
 ) -> Result<Paired, RelayErrorKind> {
-    let (host_tag, viewer_tag) = fresh_tags(hub);
+    let (host_tag, viewer_tag) = hub.router().fresh_tags();
     if viewer.send(PeerEvent::Tag(viewer_tag)).await.is_err() {
         return Ok(Paired::ViewerLeft { after_guess: false });
     }
     io.send(&RelayToClient::PeerJoined { tag: host_tag, technician }).await?;
-    let deadline = tokio::time::Instant::now() + hub.cfg.pairing_timeout;
-    let (mut host_ok, mut viewer_ok) = (None, None);
-    let (mut host_commit, mut viewer_commit) = (None, None);
-    let mut after_guess = false;
+    let deadline = tokio::time::Instant::now() + hub.cfg().pairing_timeout;
+    let mut verdict = PairingVerdict::new();
     loop {
-        match (host_ok, viewer_ok) {
-            (Some(false), _) | (_, Some(false)) => {
-                return Ok(Paired::Failed { viewer, kind: RelayErrorKind::WrongCode, after_guess })
+        match verdict.decided() {
+            Some(Decided::WrongCode) => {
+                let after_guess = verdict.after_guess();
+                return Ok(Paired::Failed { viewer, kind: RelayErrorKind::WrongCode, after_guess });
             }
-            (Some(true), Some(true)) => {
-                let commitment = host_commit.filter(|_| host_commit == viewer_commit);
-                return Ok(Paired::Both { viewer, host_tag, viewer_tag, commitment });
+            Some(Decided::Paired { commitment }) => {
+                return Ok(Paired::Both { viewer, host_tag, viewer_tag, commitment })
             }
-            _ => {}
+            None => {}
         }
         tokio::select! {
             msg = io.recv() => {
-                let event = match msg? {
-                    None => return Ok(Paired::HostLeft),
-                    Some(ClientToRelay::Pake { mut msg }) => {
-                        check_payload(&msg)?;
-                        if let Some(tap) = hub.router.tap() {
-                            tap.pake(Role::Host, &mut msg);
-                        }
-                        PeerEvent::Pake(msg)
-                    }
-                    Some(ClientToRelay::Confirm { msg }) => { check_payload(&msg)?; PeerEvent::Confirm(msg) }
-                    Some(ClientToRelay::PairingResult { ok }) => { host_ok = Some(ok); PeerEvent::Result(ok) }
-                    Some(ClientToRelay::ResumeCommit { commitment }) => { host_commit = Some(commitment); continue }
-                    Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} while pairing"))),
+                let Some(msg) = msg? else { return Ok(Paired::HostLeft) };
+                let event = match pairing::from_client(msg, Role::Host, hub.router())? {
+                    PeerEvent::Commit(commitment) => { verdict.handle_host_commit(commitment); continue }
+                    PeerEvent::Result(ok) => { verdict.handle_host_result(ok); PeerEvent::Result(ok) }
+                    event => event,
                 };
                 let confirms = matches!(event, PeerEvent::Confirm(_));
                 if viewer.send(event).await.is_err() {
-                    return Ok(Paired::ViewerLeft { after_guess });
+                    return Ok(Paired::ViewerLeft { after_guess: verdict.after_guess() });
                 }
                 // The host's key confirmation is on its way to the viewer: from now on it can tell whether
                 // its guess was right.
-                after_guess |= confirms;
+                if confirms {
+                    verdict.handle_host_confirm_forwarded();
+                }
             }
             event = rx.recv() => match event {
-                None => return Ok(Paired::ViewerLeft { after_guess }),
-                Some(PeerEvent::Pake(msg)) => io.send(&RelayToClient::PeerPake { msg }).await?,
-                Some(PeerEvent::Confirm(msg)) => io.send(&RelayToClient::PeerConfirm { msg }).await?,
-                Some(PeerEvent::Result(ok)) => viewer_ok = Some(ok),
-                Some(PeerEvent::Commit(commitment)) => viewer_commit = Some(commitment),
-                Some(_) => {}
+                None => return Ok(Paired::ViewerLeft { after_guess: verdict.after_guess() }),
+                Some(PeerEvent::Result(ok)) => verdict.handle_viewer_result(ok),
+                Some(PeerEvent::Commit(commitment)) => verdict.handle_viewer_commit(commitment),
+                Some(event) => if let Some(msg) = pairing::to_client(event) { io.send(&msg).await? },
             },
             _ = tokio::time::sleep_until(deadline) => {
+                let after_guess = verdict.after_guess();
                 return Ok(Paired::Failed { viewer, kind: RelayErrorKind::Timeout, after_guess })
             }
         }
     }
-}
-
-pub(super) fn check_payload(msg: &[u8]) -> Result<(), RelayErrorKind> {
-    if msg.len() > MAX_PAIRING_PAYLOAD {
-        return Err(RelayErrorKind::Protocol(format!("pairing message of {} bytes", msg.len())));
-    }
-    Ok(())
 }
 
 /// A live session: the routes exist until the host leaves (`false`) or the viewer's side ends (`true`: the

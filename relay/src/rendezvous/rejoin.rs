@@ -19,9 +19,10 @@ use std::time::Duration;
 use tether_shared::relay_proto::{resume_commitment, RelayErrorKind, RelayToClient, Role};
 use tokio::sync::mpsc;
 
-use super::host::{fresh_tags, is_pairing};
 use super::io::ClientIo;
-use super::{Hub, Mailbox, PeerEvent, MAILBOX};
+use super::pairing::is_pairing;
+use super::peer::{Mailbox, PeerEvent, Waiting, MAILBOX};
+use super::shared::Rendezvous;
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::Endpoint;
 use crate::resume::ResumeRecord;
@@ -31,16 +32,9 @@ use crate::store::now_ms;
 /// How long the first end waits for the second.
 const WAIT: Duration = Duration::from_secs(60);
 
-#[derive(Debug)]
-pub struct Waiting {
-    role: Role,
-    addr: SocketAddr,
-    mailbox: Mailbox,
-}
-
 pub async fn run(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     addr: SocketAddr,
     role: Role,
     id: [u8; 32],
@@ -49,16 +43,16 @@ pub async fn run(
         Ok(record) => record,
         Err(kind) => {
             tracing::info!(%addr, ?role, "rejoin refused: {kind}");
-            hub.metrics.rejoin_refused(&kind);
+            hub.metrics().rejoin_refused(&kind);
             return Err(kind);
         }
     };
     let key = record.commitment;
-    let live = record.technician.as_deref().map(|a| hub.live.enter(a));
+    let live = record.technician.as_deref().map(|a| hub.live().enter(a));
     let (tx, mut rx) = mpsc::channel(MAILBOX);
     let mut tx = Some(tx);
     let partner = {
-        let mut waiting = hub.rejoins.lock().unwrap_or_else(|p| p.into_inner());
+        let mut waiting = hub.rejoins();
         match waiting.remove(&key) {
             Some(w) if w.role != role => Some(w),
             _ => {
@@ -74,7 +68,7 @@ pub async fn run(
         (Some(first), Some(tx)) => second(io, hub, addr, role, first, tx, rx, record, live).await,
         _ => {
             let result = first(io, &mut rx, live).await;
-            let mut waiting = hub.rejoins.lock().unwrap_or_else(|p| p.into_inner());
+            let mut waiting = hub.rejoins();
             if waiting.get(&key).is_some_and(|w| w.addr == addr && w.role == role) {
                 waiting.remove(&key);
             }
@@ -84,15 +78,15 @@ pub async fn run(
 }
 
 /// Check a rejoin before anything is kept for it: the address's rate, the record, the account.
-async fn admit(hub: &Hub, addr: SocketAddr, id: &[u8; 32]) -> Result<ResumeRecord, RelayErrorKind> {
+async fn admit(hub: &Rendezvous, addr: SocketAddr, id: &[u8; 32]) -> Result<ResumeRecord, RelayErrorKind> {
     if hub.is_draining() {
         return Err(RelayErrorKind::ShuttingDown);
     }
-    if !hub.limits.allow_rejoin(addr.ip()) {
+    if !hub.limits().allow_rejoin(addr.ip()) {
         return Err(RelayErrorKind::RateLimited);
     }
     let commitment = resume_commitment(id);
-    let store = hub.store.clone();
+    let store = hub.store().clone();
     let found = tokio::task::spawn_blocking(move || {
         let record = store.find_resume(&commitment, now_ms())?;
         let revoked = match record.as_ref().and_then(|r| r.technician.clone()) {
@@ -146,7 +140,7 @@ async fn first(
 #[allow(clippy::too_many_arguments)]
 async fn second(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     addr: SocketAddr,
     role: Role,
     first: Waiting,
@@ -155,25 +149,25 @@ async fn second(
     record: ResumeRecord,
     live: Option<LiveGuard>,
 ) -> Result<(), RelayErrorKind> {
-    if hub.router.len() / 2 >= hub.cfg.max_sessions {
-        hub.metrics.rejoin_refused(&RelayErrorKind::Busy);
+    if hub.at_session_cap() {
+        hub.metrics().rejoin_refused(&RelayErrorKind::Busy);
         let _ = first.mailbox.send(PeerEvent::Failed(RelayErrorKind::Busy)).await;
         return Err(RelayErrorKind::Busy);
     }
-    let (mine, theirs) = fresh_tags(hub);
+    let (mine, theirs) = hub.router().fresh_tags();
     let (me, them) = (Endpoint { tag: mine, addr }, Endpoint { tag: theirs, addr: first.addr });
     let guard = match role {
-        Role::Host => hub.router.activate(me, them),
-        Role::Viewer => hub.router.activate(them, me),
+        Role::Host => hub.router().activate(me, them),
+        Role::Viewer => hub.router().activate(them, me),
     };
-    let _resumable = hub.resume_live.enter(record.commitment);
+    let _resumable = hub.resume_live().enter(record.commitment);
     let traffic = (guard.traffic.host_to_viewer.clone(), guard.traffic.viewer_to_host.clone());
     if first.mailbox.send(PeerEvent::Rejoined { tag: theirs, partner: tx }).await.is_err() {
         io.send(&RelayToClient::PeerGone).await?;
         return Ok(());
     }
     let rejoined_at = now_ms();
-    hub.metrics.rejoins.fetch_add(1, Ordering::Relaxed);
+    hub.metrics().rejoins.fetch_add(1, Ordering::Relaxed);
     tracing::info!(%addr, session = %record.session_id, "session rejoined");
     let (host_addr, viewer_addr) = match role {
         Role::Host => (addr, first.addr),
@@ -186,7 +180,7 @@ async fn second(
     drop(guard);
     let outcome = match &result {
         Err(RelayErrorKind::Revoked) => {
-            hub.metrics.revoked_sessions.fetch_add(1, Ordering::Relaxed);
+            hub.metrics().revoked_sessions.fetch_add(1, Ordering::Relaxed);
             Outcome::RejoinedRevoked
         }
         _ => Outcome::Rejoined,

@@ -13,13 +13,14 @@ use tether_shared::relay_proto::{
 use tether_shared::token::Token;
 use tokio::sync::mpsc;
 
-use super::host::check_payload;
 use super::io::ClientIo;
-use super::{Hub, Mailbox, PeerEvent, MAILBOX};
+use super::pairing::{self, is_pairing};
+use super::peer::{Mailbox, PeerEvent, MAILBOX};
+use super::shared::Rendezvous;
 use crate::audit::Outcome;
 use crate::revocation::LiveGuard;
 
-pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), RelayErrorKind> {
+pub async fn run(io: &mut ClientIo, hub: &Rendezvous, addr: SocketAddr) -> Result<(), RelayErrorKind> {
     loop {
         let (nameplate, token) = match io.recv().await? {
             None => return Ok(()),
@@ -36,7 +37,7 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
             continue;
         }
         // The rate limit comes first: it also bounds the argon2 work a client can cause.
-        if !hub.limits.allow_claim(addr.ip()) {
+        if !hub.limits().allow_claim(addr.ip()) {
             refuse(io, hub, addr, RelayErrorKind::RateLimited).await?;
             continue;
         }
@@ -67,11 +68,11 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
             io.notify(RelayErrorKind::UnknownCode).await?;
             continue;
         }
-        hub.metrics.claims.fetch_add(1, Ordering::Relaxed);
+        hub.metrics().claims.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%addr, %nameplate, account = account.as_deref().unwrap_or("-"), "code claimed");
         match pair(io, hub, &host, &mut rx).await? {
             Some(true) => {
-                let live = account.map(|a| hub.live.enter(&a));
+                let live = account.map(|a| hub.live().enter(&a));
                 return session(io, hub, &mut rx, host, live).await;
             }
             Some(false) => continue,
@@ -82,7 +83,7 @@ pub async fn run(io: &mut ClientIo, hub: &Hub, addr: SocketAddr) -> Result<(), R
 
 async fn refuse(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     addr: SocketAddr,
     kind: RelayErrorKind,
 ) -> Result<(), RelayErrorKind> {
@@ -93,30 +94,32 @@ async fn refuse(
         }
         _ => {}
     }
-    hub.metrics.claim_refused(&kind);
+    hub.metrics().claim_refused(&kind);
     io.notify(kind).await
 }
 
 /// Check the technician's token (if any) against the account store. Never logs the token.
-async fn authenticate(hub: &Hub, token: Option<Token>) -> Result<Option<VerifiedTechnician>, RelayErrorKind> {
+async fn authenticate(
+    hub: &Rendezvous,
+    token: Option<Token>,
+) -> Result<Option<VerifiedTechnician>, RelayErrorKind> {
     let Some(token) = token else {
-        return if hub.cfg.require_technician_auth { Err(RelayErrorKind::AuthRequired) } else { Ok(None) };
+        return if hub.cfg().require_technician_auth { Err(RelayErrorKind::AuthRequired) } else { Ok(None) };
     };
     if token.expose().len() > MAX_TOKEN_LEN {
         return Err(RelayErrorKind::BadToken);
     }
     // One argon2 check takes ~19 MiB and a core for tens of ms: wait (briefly) for a turn.
-    let Ok(Ok(_turn)) = tokio::time::timeout(hub.cfg.token_check_wait, hub.token_checks.acquire()).await
-    else {
+    let Some(_turn) = hub.token_turn().await else {
         tracing::info!("claim refused: too many token checks at once");
         return Err(RelayErrorKind::Busy);
     };
-    let store = hub.store.clone();
-    let checking = hub.metrics.token_check();
+    let store = hub.store().clone();
+    let checking = hub.metrics().token_check();
     let verified = tokio::task::spawn_blocking(move || store.verify_token(token.expose())).await;
     drop(checking);
     match verified {
-        Ok(Ok(Some(account))) => Ok(Some(VerifiedTechnician::new(account, hub.cfg.organization.clone()))),
+        Ok(Ok(Some(account))) => Ok(Some(VerifiedTechnician::new(account, hub.cfg().organization.clone()))),
         Ok(Ok(None)) => Err(RelayErrorKind::BadToken),
         Ok(Err(e)) => {
             tracing::error!("account store: {e}");
@@ -133,27 +136,15 @@ async fn authenticate(hub: &Hub, token: Option<Token>) -> Result<Option<Verified
 /// viewer was told why), or the viewer leaves (`None`).
 async fn pair(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     host: &Mailbox,
     rx: &mut mpsc::Receiver<PeerEvent>,
 ) -> Result<Option<bool>, RelayErrorKind> {
     loop {
         tokio::select! {
             msg = io.recv() => {
-                let event = match msg? {
-                    None => return Ok(None),
-                    Some(ClientToRelay::Pake { mut msg }) => {
-                        check_payload(&msg)?;
-                        if let Some(tap) = hub.router.tap() {
-                            tap.pake(Role::Viewer, &mut msg);
-                        }
-                        PeerEvent::Pake(msg)
-                    }
-                    Some(ClientToRelay::Confirm { msg }) => { check_payload(&msg)?; PeerEvent::Confirm(msg) }
-                    Some(ClientToRelay::PairingResult { ok }) => PeerEvent::Result(ok),
-                    Some(ClientToRelay::ResumeCommit { commitment }) => PeerEvent::Commit(commitment),
-                    Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} while pairing"))),
-                };
+                let Some(msg) = msg? else { return Ok(None) };
+                let event = pairing::from_client(msg, Role::Viewer, hub.router())?;
                 if host.send(event).await.is_err() {
                     io.send(&RelayToClient::PeerGone).await?;
                     return Ok(Some(false));
@@ -165,8 +156,6 @@ async fn pair(
                     return Ok(Some(false));
                 }
                 Some(PeerEvent::Tag(tag)) => io.send(&RelayToClient::PeerJoined { tag, technician: None }).await?,
-                Some(PeerEvent::Pake(msg)) => io.send(&RelayToClient::PeerPake { msg }).await?,
-                Some(PeerEvent::Confirm(msg)) => io.send(&RelayToClient::PeerConfirm { msg }).await?,
                 Some(PeerEvent::Ready) => {
                     io.send(&RelayToClient::SessionReady).await?;
                     return Ok(Some(true));
@@ -175,7 +164,7 @@ async fn pair(
                     io.notify(kind).await?;
                     return Ok(Some(false));
                 }
-                Some(_) => {}
+                Some(event) => if let Some(msg) = pairing::to_client(event) { io.send(&msg).await? },
             },
         }
     }
@@ -185,7 +174,7 @@ async fn pair(
 /// account is revoked (both are told). The host task hears how the viewer's side ended.
 async fn session(
     io: &mut ClientIo,
-    hub: &Hub,
+    hub: &Rendezvous,
     rx: &mut mpsc::Receiver<PeerEvent>,
     host: Mailbox,
     live: Option<LiveGuard>,
@@ -199,7 +188,7 @@ async fn session(
                     let _ = host.try_send(PeerEvent::Ended(outcome));
                     return Ok(());
                 }
-                Some(msg) if super::host::is_pairing(&msg) => continue,
+                Some(msg) if is_pairing(&msg) => continue,
                 Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} in a session"))),
             },
             event = rx.recv() => if event.is_none() {
@@ -209,7 +198,7 @@ async fn session(
             },
             _ = revoked.cancelled() => {
                 tracing::info!(addr = %io.addr(), "technician's account revoked: ending the session");
-                hub.metrics.revoked_sessions.fetch_add(1, Ordering::Relaxed);
+                hub.metrics().revoked_sessions.fetch_add(1, Ordering::Relaxed);
                 let _ = host.try_send(PeerEvent::Ended(Outcome::Revoked));
                 return Err(RelayErrorKind::Revoked);
             }

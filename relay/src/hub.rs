@@ -1,0 +1,264 @@
+//! The hub: relay-wide state every connection task shares (configuration, routing table, rate limits,
+//! connection caps, failed-claim budget, account store, metrics, live accounts, draining), behind methods.
+//!
+//! It knows nothing of rendezvous: the nameplates and waiting rejoins live in `rendezvous::Rendezvous`,
+//! which builds on it. Counters change through guards
+//! ([`Hub::connection`], [`Hub::pairing`]) so a task that ends, however it ends, is no longer counted.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::audit::{AuditRecord, Outcome};
+use crate::budget::{FailedClaims, Tripped};
+use crate::config::RelayConfig;
+use crate::conns::ConnLimits;
+use crate::forward::Router;
+use crate::limits::Limits;
+use crate::metrics::{Gauges, Metrics};
+use crate::resume::ResumeLive;
+use crate::revocation::LiveAccounts;
+use crate::store::{now_ms, Store};
+
+/// A snapshot of the relay's state, for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayStats {
+    pub connections: usize,
+    pub waiting_hosts: usize,
+    pub pairings: usize,
+    pub sessions: usize,
+}
+
+/// State shared by all connection tasks.
+#[derive(Debug)]
+pub struct Hub {
+    cfg: RelayConfig,
+    router: Router,
+    limits: Limits,
+    connections: AtomicUsize,
+    pairings: AtomicUsize,
+    /// Live sessions under each resume record (see [`crate::resume`]).
+    resume_live: Arc<ResumeLive>,
+    /// Wrong codes per viewer address key and relay-wide.
+    failed_claims: Mutex<FailedClaims>,
+    /// Turns for checking technician tokens (argon2): bounds its memory and CPU.
+    token_checks: Semaphore,
+    /// Live control connections per address key and in all.
+    conns: Arc<ConnLimits>,
+    store: Arc<Store>,
+    metrics: Metrics,
+    live: Arc<LiveAccounts>,
+    /// Shutting down: no new codes, no new claims; live sessions go on until the drain deadline.
+    draining: AtomicBool,
+}
+
+impl Hub {
+    pub fn new(cfg: RelayConfig, router: Router, store: Arc<Store>) -> Self {
+        Self {
+            limits: Limits::new(&cfg),
+            router,
+            connections: AtomicUsize::new(0),
+            pairings: AtomicUsize::new(0),
+            resume_live: ResumeLive::new(store.clone(), cfg.resume_window),
+            failed_claims: Mutex::new(FailedClaims::new(&cfg)),
+            token_checks: Semaphore::new(cfg.max_token_checks.max(1)),
+            conns: ConnLimits::new(cfg.max_connections_per_address, cfg.max_connections),
+            store,
+            metrics: Metrics::default(),
+            live: Arc::default(),
+            draining: AtomicBool::new(false),
+            cfg,
+        }
+    }
+
+    pub fn cfg(&self) -> &RelayConfig {
+        &self.cfg
+    }
+
+    /// The routing table of live sessions.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Per-address rate limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Caps on live control connections.
+    pub fn conns(&self) -> &Arc<ConnLimits> {
+        &self.conns
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The account store (SQLite): call it off the async threads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Live sessions by technician account (revocation).
+    pub fn live(&self) -> &Arc<LiveAccounts> {
+        &self.live
+    }
+
+    /// Live sessions by resume record.
+    pub fn resume_live(&self) -> &Arc<ResumeLive> {
+        &self.resume_live
+    }
+
+    /// Counts a live control connection until the guard drops.
+    pub fn connection(&self) -> Counted<'_> {
+        Counted::new(&self.connections)
+    }
+
+    /// Counts a pairing in progress until the guard drops.
+    pub fn pairing(&self) -> Counted<'_> {
+        Counted::new(&self.pairings)
+    }
+
+    /// Live sessions (two routes each).
+    pub fn sessions(&self) -> usize {
+        self.router.len() / 2
+    }
+
+    /// Whether `max_sessions` are live: no more may start.
+    pub fn at_session_cap(&self) -> bool {
+        self.sessions() >= self.cfg.max_sessions
+    }
+
+    /// A turn to check a technician token, waiting at most `token_check_wait`; `None`: too many at once.
+    pub async fn token_turn(&self) -> Option<SemaphorePermit<'_>> {
+        match tokio::time::timeout(self.cfg.token_check_wait, self.token_checks.acquire()).await {
+            Ok(Ok(turn)) => Some(turn),
+            _ => None,
+        }
+    }
+
+    pub fn failed_claims(&self) -> MutexGuard<'_, FailedClaims> {
+        self.failed_claims.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A claim from `viewer` failed on a wrong code: count it; a budget it used up is logged, counted and
+    /// written to the audit log.
+    pub fn wrong_code(&self, viewer: SocketAddr, host: SocketAddr) {
+        self.metrics.failed_claims.fetch_add(1, Ordering::Relaxed);
+        let tripped = self.failed_claims().fail(Instant::now(), viewer.ip());
+        for budget in tripped {
+            self.metrics.failed_claim_budget_trips.fetch_add(1, Ordering::Relaxed);
+            let (outcome, scope) = match budget {
+                Tripped::Address => (Outcome::FailedClaimBudget, "this address"),
+                Tripped::Global => (Outcome::FailedClaimBudgetGlobal, "the whole relay"),
+            };
+            tracing::warn!(%viewer, "failed-claim budget spent: claims from {scope} are refused for a while");
+            let now = now_ms();
+            self.audit(AuditRecord {
+                session_id: format!("{:016x}", rand::random::<u64>()),
+                registered_at: now,
+                claimed_at: Some(now),
+                ended_at: now,
+                technician: None,
+                host_addr: host.to_string(),
+                viewer_addr: Some(viewer.to_string()),
+                bytes_host_to_viewer: 0,
+                bytes_viewer_to_host: 0,
+                outcome: outcome.as_str().to_owned(),
+            });
+        }
+    }
+
+    /// From now on: no new connections, codes, claims or rejoins.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// The relay's state as a snapshot; `waiting_hosts` comes from the rendezvous.
+    pub fn stats(&self, waiting_hosts: usize) -> RelayStats {
+        RelayStats {
+            connections: self.connections.load(Ordering::Relaxed),
+            waiting_hosts,
+            pairings: self.pairings.load(Ordering::Relaxed),
+            sessions: self.sessions(),
+        }
+    }
+
+    /// `/metrics` in the Prometheus text format.
+    pub fn render_metrics(&self, waiting_hosts: usize) -> String {
+        let stats = self.stats(waiting_hosts);
+        let totals = &self.router.totals;
+        self.metrics.render(
+            &Gauges {
+                connections: stats.connections,
+                waiting_hosts: stats.waiting_hosts,
+                pairings: stats.pairings,
+                sessions: stats.sessions,
+                bytes_host_to_viewer: totals.host_to_viewer.load(Ordering::Relaxed),
+                bytes_viewer_to_host: totals.viewer_to_host.load(Ordering::Relaxed),
+                packets_over_cap: totals.over_cap.load(Ordering::Relaxed),
+                draining: self.is_draining(),
+            },
+            &totals.dwell,
+        )
+    }
+
+    /// Write an audit row off the async threads. A failure is logged (metadata only), never fatal.
+    pub fn audit(&self, record: AuditRecord) {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.record(&record) {
+                tracing::error!(session = %record.session_id, "could not write the audit row: {e}");
+            }
+        });
+    }
+}
+
+/// Counts something live (a connection, a pairing) for as long as it exists.
+#[derive(Debug)]
+pub struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_count_while_they_live() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(Store::open(dir.path()).expect("store"));
+        let hub = Hub::new(
+            RelayConfig::new(([127, 0, 0, 1], 0).into(), dir.path().into()),
+            Router::new(None),
+            store,
+        );
+        let connection = hub.connection();
+        let pairing = hub.pairing();
+        assert_eq!(hub.stats(3), RelayStats { connections: 1, waiting_hosts: 3, pairings: 1, sessions: 0 });
+        drop(connection);
+        drop(pairing);
+        assert_eq!(hub.stats(0), RelayStats::default());
+        assert!(!hub.is_draining());
+        hub.start_draining();
+        assert!(hub.is_draining());
+    }
+}
