@@ -6,6 +6,7 @@
 //! - [`link::RelayLink`]: the control connection and its message stream.
 //! - [`pairing`]: register / claim, SPAKE2, key confirmation, then the pinned end-to-end QUIC connection.
 
+pub mod handshake;
 pub mod link;
 pub mod pairing;
 pub mod socket;

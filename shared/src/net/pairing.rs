@@ -8,19 +8,18 @@
 //! Both sides run the same steps once the relay has matched them: SPAKE2 over the relay, key confirmation
 //! carrying each side's certificate fingerprint, `PairingResult`, then a QUIC connection viewer → host
 //! through the relay whose TLS verifiers accept only the confirmed fingerprints. Any failure ends the
-//! attempt; nothing falls back.
+//! attempt; nothing falls back. The steps are a pure state machine ([`super::handshake::Handshake`]);
+//! [`drive`] here is its thin async shell.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use quinn::Connection;
 
+use super::handshake::{Action, Failure, Handshake, Progress};
 use super::link::RelayLink;
 use super::{ClientError, RelaySpec, Timeouts};
-use crate::code::{Code, Nameplate, Secret};
-use crate::pake::{self, SessionKeys};
-use crate::relay_proto::{
-    resume_commitment, ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician,
-};
+use crate::code::{Code, Secret};
+use crate::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use crate::tls::{self, Fingerprint, Identity};
 use crate::token::{TechnicianToken, Token};
 
@@ -238,10 +237,9 @@ impl HostRendezvous {
             other => return Err(ClientError::Unexpected(format!("{other:?} while waiting"))),
         };
         self.link.socket.set_tag(tag);
-        let mut progress = Progress::default();
-        let attempt = tokio::time::timeout(self.timeouts.pairing, self.pair(code, &mut progress)).await;
-        let why = match attempt {
-            Ok(Ok(Some((conn, peer, resume_id)))) => {
+        let deadline = Instant::now() + self.timeouts.pairing;
+        let why = match self.pair(code, deadline).await {
+            Ok(Paired::Connected(conn, peer, resume_id)) => {
                 return Ok(HostOutcome::Paired(Session {
                     conn,
                     peer_fingerprint: peer,
@@ -250,16 +248,16 @@ impl HostRendezvous {
                     technician,
                 }))
             }
-            Ok(Ok(None)) => {
+            Ok(Paired::Failed(Failure::WrongCode, _)) => {
                 self.link.endpoint.set_server_config(None);
                 return Ok(HostOutcome::Restart(self, Restart::WrongCode));
             }
-            Ok(Err(ClientError::PeerLeft)) if !progress.peer_pake => {
+            Ok(Paired::Failed(Failure::PeerLeft, progress)) if !progress.peer_pake => {
                 return Ok(HostOutcome::Restart(self, Restart::PeerLeft))
             }
-            Ok(Err(e)) if e.is_link_failure() => return Err(e),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "the viewer did not finish pairing in time".to_owned(),
+            Ok(Paired::Failed(failure, _)) => format!("{failure:?}"),
+            Err(e) if e.is_link_failure() => return Err(e),
+            Err(e) => e.to_string(),
         };
         tracing::info!("pairing attempt abandoned: {why}");
         self.link.close();
@@ -267,43 +265,32 @@ impl HostRendezvous {
         Ok(HostOutcome::Restart(fresh, Restart::Abandoned))
     }
 
-    /// `Ok(None)`: the pairing failed on a wrong code and the relay has acknowledged it.
-    async fn pair(
-        &mut self,
-        code: &Code,
-        progress: &mut Progress,
-    ) -> Result<Option<(Connection, Fingerprint, [u8; 32])>, ClientError> {
-        let ours = self.identity.fingerprint();
-        let verdict =
-            exchange(&mut self.link, Role::Host, &code.nameplate, &code.secret, &ours, progress).await?;
-        let (peer, resume_id) = match verdict {
-            Ok(found) => found,
-            Err(()) => return self.await_failure_ack().await.map(|()| None),
+    /// Run the handshake; once both keys are confirmed, accept the viewer's end-to-end connection (by
+    /// `deadline` too).
+    async fn pair(&mut self, code: &Code, deadline: Instant) -> Result<Paired, ClientError> {
+        let (handshake, first) = Handshake::start(
+            Role::Host,
+            &code.nameplate,
+            &code.secret,
+            self.identity.fingerprint(),
+            deadline,
+        );
+        let (identity, endpoint, timeouts) = (&self.identity, self.link.endpoint.clone(), self.timeouts);
+        // The viewer may connect as soon as the relay says ready: be ready for exactly that peer first.
+        let accept_only = |peer| {
+            let transport = tls::e2e_transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
+            endpoint.set_server_config(Some(tls::e2e_server_config(identity, peer, transport)?));
+            Ok(())
         };
-        let transport = tls::e2e_transport(self.timeouts.e2e_idle, Some(self.timeouts.keep_alive));
-        let server = tls::e2e_server_config(&self.identity, peer, transport)?;
-        self.link.endpoint.set_server_config(Some(server));
-        self.link.send(&ClientToRelay::ResumeCommit { commitment: resume_commitment(&resume_id) }).await?;
-        self.link.send(&ClientToRelay::PairingResult { ok: true }).await?;
-        match self.link.recv().await {
-            Ok(RelayToClient::SessionReady) => {}
-            Ok(RelayToClient::PairingFailed) => return Ok(None),
-            Ok(RelayToClient::PeerGone) => return Err(ClientError::PeerLeft),
-            Ok(other) => return Err(ClientError::Unexpected(format!("{other:?} instead of SessionReady"))),
-            Err(e) => return Err(e),
-        }
-        let conn = self.accept_viewer().await?;
+        let (peer, resume_id) = match drive(&mut self.link, handshake, first, accept_only).await? {
+            Driven::Ready { peer, resume_id } => (peer, resume_id),
+            Driven::Failed(failure, progress) => return Ok(Paired::Failed(failure, progress)),
+        };
+        let accepted = tokio::time::timeout_at(deadline.into(), self.accept_viewer()).await;
         self.link.endpoint.set_server_config(None);
-        Ok(Some((conn, peer, resume_id)))
-    }
-
-    async fn await_failure_ack(&mut self) -> Result<(), ClientError> {
-        loop {
-            match self.link.recv().await? {
-                RelayToClient::PairingFailed | RelayToClient::PeerGone => return Ok(()),
-                RelayToClient::PeerConfirm { .. } | RelayToClient::PeerPake { .. } => continue,
-                other => return Err(ClientError::Unexpected(format!("{other:?} after a failed pairing"))),
-            }
+        match accepted {
+            Ok(conn) => Ok(Paired::Connected(conn?, peer, resume_id)),
+            Err(_) => Ok(Paired::Failed(Failure::TimedOut, Progress { peer_pake: true })),
         }
     }
 
@@ -342,104 +329,84 @@ pub async fn connect_viewer(
         other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerJoined"))),
     };
     link.socket.set_tag(tag);
-    let attempt = async {
-        let identity = Identity::generate(&["viewer.tether.invalid"])?;
-        let ours = identity.fingerprint();
-        let (peer, resume_id) = match exchange(
-            &mut link,
-            Role::Viewer,
-            &code.nameplate,
-            &code.secret,
-            &ours,
-            &mut Progress::default(),
-        )
-        .await?
-        {
-            Ok(found) => found,
-            Err(()) => {
-                await_relay_verdict(&mut link).await;
-                return Err(ClientError::WrongCode);
-            }
-        };
-        link.send(&ClientToRelay::ResumeCommit { commitment: resume_commitment(&resume_id) }).await?;
-        link.send(&ClientToRelay::PairingResult { ok: true }).await?;
-        match link.recv().await {
-            Ok(RelayToClient::SessionReady) => {}
-            Err(ClientError::Relay(crate::relay_proto::RelayErrorKind::WrongCode)) => {
-                return Err(ClientError::WrongCode)
-            }
-            Ok(RelayToClient::PeerGone) => return Err(ClientError::PeerLeft),
-            Ok(other) => return Err(ClientError::Unexpected(format!("{other:?} instead of SessionReady"))),
-            Err(e) => return Err(e),
+    let deadline = Instant::now() + timeouts.pairing;
+    let identity = Identity::generate(&["viewer.tether.invalid"])?;
+    let (handshake, first) =
+        Handshake::start(Role::Viewer, &code.nameplate, &code.secret, identity.fingerprint(), deadline);
+    let (peer, resume_id) = match drive(&mut link, handshake, first, |_| Ok(())).await? {
+        Driven::Ready { peer, resume_id } => (peer, resume_id),
+        Driven::Failed(failure, _) => {
+            return Err(match failure {
+                Failure::WrongCode => ClientError::WrongCode,
+                Failure::PeerLeft => ClientError::PeerLeft,
+                Failure::Relay(kind) => ClientError::Relay(kind),
+                Failure::Unexpected(what) => ClientError::Unexpected(what),
+                Failure::TimedOut => ClientError::Timeout("pairing with the host"),
+            })
         }
-        let transport = tls::e2e_transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
-        let cfg = tls::e2e_client_config(&identity, peer, transport)?;
-        let conn = link
-            .endpoint
-            .connect_with(cfg, link.socket.virtual_peer(), tls::E2E_SERVER_NAME)?
-            .await
-            .map_err(ClientError::EndToEnd)?;
-        Ok((conn, peer, resume_id))
     };
-    let (conn, peer, resume_id) = tokio::time::timeout(timeouts.pairing, attempt)
+    let transport = tls::e2e_transport(timeouts.e2e_idle, Some(timeouts.keep_alive));
+    let cfg = tls::e2e_client_config(&identity, peer, transport)?;
+    let connecting = link.endpoint.connect_with(cfg, link.socket.virtual_peer(), tls::E2E_SERVER_NAME)?;
+    let conn = tokio::time::timeout_at(deadline.into(), connecting)
         .await
-        .map_err(|_| ClientError::Timeout("pairing with the host"))??;
+        .map_err(|_| ClientError::Timeout("pairing with the host"))?
+        .map_err(ClientError::EndToEnd)?;
     Ok(Session { conn, peer_fingerprint: peer, resume_id, link, technician: None })
 }
 
-/// After a failed pairing, wait (briefly) for the relay's verdict before leaving: closing the link at once
-/// could discard our `PairingResult`, and the host would hear "the viewer left" instead of "wrong code".
-async fn await_relay_verdict(link: &mut RelayLink) {
-    let verdict = async {
-        while let Ok(RelayToClient::PeerConfirm { .. } | RelayToClient::PeerPake { .. }) = link.recv().await {
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), verdict).await;
+/// How a host's pairing attempt ended.
+enum Paired {
+    Connected(Connection, Fingerprint, [u8; 32]),
+    Failed(Failure, Progress),
 }
 
-/// How far a pairing got, for telling a failed guess from a visitor who left before guessing.
-#[derive(Debug, Default)]
-struct Progress {
-    /// The peer sent its PAKE message: from here on it can learn whether its guess was right.
-    peer_pake: bool,
+/// What driving a [`Handshake`] to its end gave.
+enum Driven {
+    Ready { peer: Fingerprint, resume_id: [u8; 32] },
+    Failed(Failure, Progress),
 }
 
-/// The symmetric middle of pairing: PAKE and key confirmation. `Ok(Err(()))` means the code was wrong (or
-/// the exchange was tampered with); the relay has been told with `PairingResult { ok: false }`.
-async fn exchange(
+/// The async shell of a [`Handshake`]: send `first`, then feed the machine each relay message (or the
+/// deadline) and do what it says until it settles. `on_confirmed` runs when both keys are confirmed,
+/// before our verdict leaves. Only our own link failing is an error; everything the peer or the relay
+/// sends ends in a [`Driven`].
+async fn drive(
     link: &mut RelayLink,
-    role: Role,
-    nameplate: &Nameplate,
-    secret: &Secret,
-    ours: &Fingerprint,
-    progress: &mut Progress,
-) -> Result<Result<(Fingerprint, [u8; 32]), ()>, ClientError> {
-    let (state, msg) = pake::start(role, nameplate, secret);
-    link.send(&ClientToRelay::Pake { msg }).await?;
-    let peer_msg = match link.recv().await? {
-        RelayToClient::PeerPake { msg } => msg,
-        RelayToClient::PeerGone => return Err(ClientError::PeerLeft),
-        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerPake"))),
-    };
-    progress.peer_pake = true;
-    let keys: SessionKeys = match state.finish(&peer_msg) {
-        Ok(keys) => keys,
-        Err(_) => {
-            link.send(&ClientToRelay::PairingResult { ok: false }).await?;
-            return Ok(Err(()));
-        }
-    };
-    link.send(&ClientToRelay::Confirm { msg: keys.confirm(ours) }).await?;
-    let confirm = match link.recv().await? {
-        RelayToClient::PeerConfirm { msg } => msg,
-        RelayToClient::PeerGone => return Err(ClientError::PeerLeft),
-        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerConfirm"))),
-    };
-    match keys.verify_peer(&confirm) {
-        Ok(peer) => Ok(Ok((peer, keys.resume_id()))),
-        Err(_) => {
-            link.send(&ClientToRelay::PairingResult { ok: false }).await?;
-            Ok(Err(()))
+    mut handshake: Handshake,
+    first: ClientToRelay,
+    mut on_confirmed: impl FnMut(Fingerprint) -> Result<(), ClientError>,
+) -> Result<Driven, ClientError> {
+    link.send(&first).await?;
+    loop {
+        let action = tokio::select! {
+            received = link.recv() => match received {
+                Ok(msg) => handshake.handle(msg),
+                Err(ClientError::Relay(kind)) => handshake.handle_error(kind),
+                Err(e) => return Err(e),
+            },
+            () = tokio::time::sleep_until(handshake.deadline().into()) => {
+                match handshake.poll_timeout(Instant::now()) {
+                    Some(action) => action,
+                    None => continue,
+                }
+            }
+        };
+        match action {
+            Action::Send(msgs) => {
+                for msg in &msgs {
+                    link.send(msg).await?;
+                }
+            }
+            Action::Wait => {}
+            Action::Confirmed { peer, then_send, .. } => {
+                on_confirmed(peer)?;
+                for msg in &then_send {
+                    link.send(msg).await?;
+                }
+            }
+            Action::Ready { peer, resume_id } => return Ok(Driven::Ready { peer, resume_id }),
+            Action::Failed(failure) => return Ok(Driven::Failed(failure, handshake.progress())),
         }
     }
 }
