@@ -397,10 +397,13 @@ fn check_len(what: &'static str, text: &str, max: usize) -> Result<(), ViewerErr
     Ok(())
 }
 
+/// A control stream that failed during the handshake: the connection's reason if it closed; a message
+/// that does not decode or is over its cap is the host breaking the protocol, not the session ending.
 fn stream_ended(conn: &Connection, e: WireError) -> ViewerError {
-    match conn.close_reason() {
-        Some(reason) => ViewerError::Ended(reason.to_string()),
-        None => ViewerError::Ended(e.to_string()),
+    match (conn.close_reason(), e) {
+        (Some(reason), _) => ViewerError::Ended(reason.to_string()),
+        (None, e @ (WireError::Malformed(_) | WireError::TooLarge { .. })) => protocol(conn, e.to_string()),
+        (None, e) => ViewerError::Ended(e.to_string()),
     }
 }
 
