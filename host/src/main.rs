@@ -106,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         Some(dir) => dir.display().to_string(),
         None => "(no folder: files cannot be received)".to_owned(),
     };
-    tether_host::ui::run_window(runtime, cfg, source, incoming)
+    Ok(tether_host::ui::run_window(runtime, cfg, source, incoming)?)
 }
 
 /// `~/Downloads/Tether`, created if needed; `None` when there is no home folder or it cannot be made.
