@@ -17,20 +17,13 @@ use tether_viewer::session::ViewerSession;
 /// Wait (bounded) until the audit log has a row with this outcome, and return it.
 async fn row_with(relay: &TestRelay, outcome: &str) -> AuditRecord {
     let store = Store::open(relay.dir.path()).expect("store");
-    let found = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let rows = store.audit_rows().expect("rows");
-            if let Some(row) = rows.into_iter().find(|r| r.outcome == outcome) {
-                return row;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    match found {
-        Ok(row) => row,
-        Err(_) => panic!("no {outcome:?} row; rows: {:?}", store.audit_rows()),
-    }
+    let mut found = None;
+    let find = || {
+        found = store.audit_rows().expect("rows").into_iter().find(|r| r.outcome == outcome);
+        found.is_some()
+    };
+    eventually(find, Later(|| format!("no {outcome:?} row; rows: {:?}", store.audit_rows()))).await;
+    found.expect("found")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,10 +72,8 @@ async fn a_vanished_viewer_is_recorded() {
     let mut host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
     let code = host.next_code().await.to_string();
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
-    let mut viewer = Proc::spawn(
-        "tether-viewer",
-        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--stay-secs", "60"],
-    );
+    let mut viewer =
+        Proc::spawn("tether-viewer", &cli_args(&addr, &fp, &["--code", &code, "--stay-secs", "60"]));
     viewer.line("connected").await;
     viewer.kill().await;
     let row = row_with(&relay, "viewer_vanished").await;

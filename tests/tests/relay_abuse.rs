@@ -45,16 +45,9 @@ fn metric(relay: &TestRelay, line_start: &str) -> Option<u64> {
 /// Poll the audit log until a row satisfies `want` (rows are written off the async threads).
 async fn audit_row(dir: &std::path::Path, want: impl Fn(&tether_relay::audit::AuditRecord) -> bool) {
     let store = Store::open(dir).expect("store");
-    let found = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if store.audit_rows().expect("rows").iter().any(&want) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(found.is_ok(), "no such audit row in {:#?}", store.audit_rows().expect("rows"));
+    let found = || store.audit_rows().expect("rows").iter().any(&want);
+    eventually(found, Later(|| format!("no such audit row in {:#?}", store.audit_rows().expect("rows"))))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,13 +207,12 @@ async fn a_rejoin_counts_against_the_session_cap() {
     let (dir, addr) = stop(relay).await;
     // The restarted relay is full (a cap of 0 stands for "every place is taken").
     let relay = org_relay_with(dir, addr, |cfg| cfg.max_sessions = 0).await;
-    let refused = tokio::time::timeout(Duration::from_secs(30), async {
-        while metric(&relay, "tether_relay_rejoins_refused_total{reason=\"busy\"}").is_none() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
+    let refused = || metric(&relay, "tether_relay_rejoins_refused_total{reason=\"busy\"}").is_some();
+    eventually(
+        refused,
+        Later(|| format!("the rejoin was refused as busy:\n{}", relay.handle.metrics_text())),
+    )
     .await;
-    assert!(refused.is_ok(), "the rejoin was refused as busy:\n{}", relay.handle.metrics_text());
     assert_eq!(relay.handle.stats().sessions, 0, "no route over the cap");
     assert_eq!(metric(&relay, "tether_relay_rejoins_total"), Some(0));
 }

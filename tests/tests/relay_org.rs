@@ -248,10 +248,9 @@ async fn the_headless_host_prints_the_verified_account_of_a_viewer_with_a_token_
     );
     let addr = relay.line("listening").await;
     let fp = relay.line("fingerprint").await;
-    let mut host = Proc::spawn("tether-host", &["--relay", &addr, "--relay-fingerprint", &fp, "--headless"]);
+    let mut host = Proc::spawn("tether-host", &cli_args(&addr, &fp, &["--headless"]));
     let code = host.line("code").await;
-    let viewer_args =
-        ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Erin", "--stay-secs", "1"];
+    let viewer_args = cli_args(&addr, &fp, &["--code", &code, "--name", "Erin", "--stay-secs", "1"]);
     let mut viewer = Proc::spawn_with_env("tether-viewer", &viewer_args, &[("TETHER_TOKEN", &token)]);
     viewer.line("connected").await;
     assert_eq!(host.line("connected").await, "Erin");

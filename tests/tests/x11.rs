@@ -29,21 +29,21 @@ async fn share(relay: &TestRelay, x: &Xvfb, grant: &str) -> (Proc, ViewerSession
 async fn share_monitor(relay: &TestRelay, x: &Xvfb, grant: &str, monitor: u32) -> (Proc, ViewerSession) {
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let monitor = monitor.to_string();
-    let args = [
-        "--relay",
+    let args = cli_args(
         &addr,
-        "--relay-fingerprint",
         &fp,
-        "--headless",
-        "--grant",
-        grant,
-        "--idle-timeout-secs",
-        "3",
-        "--quality",
-        "lossless",
-        "--monitor",
-        &monitor,
-    ];
+        &[
+            "--headless",
+            "--grant",
+            grant,
+            "--idle-timeout-secs",
+            "3",
+            "--quality",
+            "lossless",
+            "--monitor",
+            &monitor,
+        ],
+    );
     let mut host = Proc::spawn_with_env("tether-host", &args, &[("DISPLAY", x.display.as_str())]);
     let code = Code::parse(&host.line("code").await).expect("code");
     let viewer = ViewerSession::connect(&viewer_config(relay), &code).await.expect("pairs");

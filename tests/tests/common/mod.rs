@@ -121,11 +121,21 @@ pub fn test_pattern() -> Result<Box<dyn Capturer>, capture::CaptureError> {
 }
 
 /// Wait (up to 20 s, polling) until `cond` holds; fail naming `what` otherwise.
-pub async fn eventually(mut cond: impl FnMut() -> bool, what: &str) {
+pub async fn eventually(mut cond: impl FnMut() -> bool, what: impl std::fmt::Display) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !cond() {
         assert!(tokio::time::Instant::now() < deadline, "not within 20 s: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A description for [`eventually`] worked out only when the wait fails, so it can show the state at
+/// that moment: `eventually(cond, Later(|| format!("stats: {:?}", relay.handle.stats())))`.
+pub struct Later<F>(pub F);
+
+impl<F: Fn() -> String> std::fmt::Display for Later<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&(self.0)())
     }
 }
 
@@ -153,6 +163,13 @@ pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
 }
 
 /// Path of a workspace binary (built by `cargo build --workspace --bins` before the tests).
+/// The arguments that point a program at a relay (`--relay ADDR --relay-fingerprint FP`), then `extra`.
+pub fn cli_args<'a>(addr: &'a str, fingerprint: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--relay", addr, "--relay-fingerprint", fingerprint];
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
