@@ -130,10 +130,7 @@ async fn bad_relay_clients_are_cut_off_and_the_relay_keeps_working() {
     assert!(viewer_result.is_err(), "the viewer learns the pairing is off");
 
     // After all that, a real session still pairs and streams.
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("frame");
+    let (_host, _viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

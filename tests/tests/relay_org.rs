@@ -172,10 +172,7 @@ async fn the_admin_listener_serves_metrics_and_health_and_changes_nothing() {
 
     let relay = start_relay(|cfg| cfg.admin_listen = Some("127.0.0.1:0".parse().expect("addr")));
     let admin = relay.handle.admin_addr().expect("admin listener on");
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("a frame");
+    let (_host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
 
     let metrics = http(admin, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
@@ -206,10 +203,7 @@ async fn the_admin_listener_serves_metrics_and_health_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_pair_when_every_client_must_pass_a_quic_retry() {
     let relay = start_relay(|cfg| cfg.retry_above = 0);
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs after retry");
-    viewer.next_frame(None).await.expect("a frame");
+    let (_host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
     assert!(!relay.handle.metrics_text().contains("tether_relay_retries_total 0\n"));
     viewer.close().await;
 }
@@ -297,9 +291,6 @@ async fn a_relay_with_its_certificate_from_pem_files_pairs_sessions() {
     std::fs::write(&key, leaf.signing_key.serialize_pem()).expect("write");
     let relay = start_relay(|cfg| cfg.tls = tether_relay::TlsSource::Files { cert, key });
     assert_eq!(relay.handle.fingerprint(), tether_shared::tls::Fingerprint::of(leaf.cert.der()));
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("a frame");
+    let (_host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
     viewer.close().await;
 }

@@ -17,7 +17,7 @@ use tether_shared::codec::Quality;
 use tether_shared::net::{RelaySpec, Timeouts};
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls::RelayTrust;
-use tether_viewer::session::ViewerConfig;
+use tether_viewer::session::{ViewerConfig, ViewerSession};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -116,6 +116,16 @@ pub fn start_host(relay: &TestRelay, allowed: Permissions) -> TestHost {
 }
 
 /// The host's screen in most tests: the animated test pattern at [`W`]×[`H`].
+/// A host sharing the test pattern with `allowed`, and a viewer paired with it through `relay` that
+/// has shown its first frame: the setup most session tests start from.
+pub async fn paired(relay: &TestRelay, allowed: Permissions) -> (TestHost, ViewerSession) {
+    let mut host = start_host(relay, allowed);
+    let code = host.next_code().await;
+    let viewer = ViewerSession::connect(&viewer_config(relay), &code).await.expect("the viewer pairs");
+    viewer.next_frame(None).await.expect("the first frame");
+    (host, viewer)
+}
+
 pub fn test_pattern() -> Result<Box<dyn Capturer>, capture::CaptureError> {
     capture::open(Source::TestPattern { width: W, height: H })
 }
