@@ -5,6 +5,8 @@
 //! - **video** (our unidirectional stream): capture → damage encode → send, paced by credit and max fps.
 //! - **input** (viewer's unidirectional stream): events to the [`InputSink`] — only while control is
 //!   granted; otherwise dropped and counted, never injected.
+//! - **files** (one bidirectional stream per request, opened by the viewer): [`crate::files`], only
+//!   while files are granted.
 //!
 //! Switching monitors swaps the capture, the input sink and the cursor feed at safe points (between
 //! messages: a stream is never cut mid-message). The first task to end ends the session; every held key

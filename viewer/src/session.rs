@@ -1,5 +1,5 @@
-//! A live session on the viewer side. Network work runs in background tasks; callers (the CLI, tests, the
-//! GUI later) read the latest complete frame from a `watch` channel and send input through a handle.
+//! A live session on the viewer side. Network work runs in background tasks; callers (the CLI, the window,
+//! tests) read the latest complete frame from a `watch` channel and send input through a handle.
 //!
 //! Streams, one task per family: **control** (we open it: hello, welcome, then our frame acks and requests
 //! out; cursor, permissions and the host's notices in), **video** (the host opens it: frame updates →

@@ -2,7 +2,8 @@
 //!
 //! Host: [`HostRendezvous::connect`] → [`HostRendezvous::register`] (show the code) →
 //! [`HostRendezvous::wait_for_viewer`], which returns either a [`Session`] or why it must start over
-//! (the code expired, someone tried a wrong code, the viewer left mid-pairing).
+//! ([`Restart`]: the code expired, someone tried a wrong code, the viewer left before or during the
+//! pairing, or the user asked for a new code).
 //! Viewer: [`connect_viewer`] with the code the user read.
 //!
 //! Both sides run the same steps once the relay has matched them: SPAKE2 over the relay, key confirmation
