@@ -189,6 +189,9 @@ pub enum FileError {
         crate::text::visible(requested)
     )]
     Unrequested { requested: String, offered: String },
+    /// The file or folder to send holds more than [`MAX_ENTRIES`] files and folders: nothing was offered.
+    #[error("more than {max} files and folders to send; send a smaller folder")]
+    TooManyEntries { max: u32 },
 }
 
 impl FileError {
