@@ -263,16 +263,8 @@ async fn connections_over_the_per_address_cap_are_refused_at_once() {
     assert!(other.is_ok(), "another address is unaffected");
     // A connection that closes gives its place back.
     held.pop().expect("one").close();
-    let again = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if RelayLink::connect(&spec, Role::Viewer, &fast_timeouts()).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    assert!(again.is_ok(), "the place came back");
+    let again = || async { RelayLink::connect(&spec, Role::Viewer, &fast_timeouts()).await.is_ok() };
+    eventually_async(again, "the place came back").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,14 +130,29 @@ pub fn test_pattern() -> Result<Box<dyn Capturer>, capture::CaptureError> {
     capture::open(Source::TestPattern { width: W, height: H })
 }
 
-/// Wait (up to 20 s, polling) until `cond` holds; fail naming `what` otherwise.
+/// Wait (up to [`EVENTUALLY`], polling) until `cond` holds; fail naming `what` otherwise.
 pub async fn eventually(mut cond: impl FnMut() -> bool, what: impl std::fmt::Display) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "not within 20 s: {what}");
+        assert!(tokio::time::Instant::now() < deadline, "not within {EVENTUALLY:?}: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// [`eventually`] for a condition that needs the network to find out (a connection attempt, say).
+pub async fn eventually_async<F>(mut cond: impl FnMut() -> F, what: impl std::fmt::Display)
+where
+    F: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "not within {EVENTUALLY:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How long [`eventually`] waits: generous, since a loaded 2-core machine runs these tests.
+pub const EVENTUALLY: Duration = Duration::from_secs(30);
 
 /// A description for [`eventually`] worked out only when the wait fails, so it can show the state at
 /// that moment: `eventually(cond, Later(|| format!("stats: {:?}", relay.handle.stats())))`.
