@@ -7,9 +7,13 @@
 //! Viewer: [`connect_viewer`] with the code the user read.
 //!
 //! Both sides run the same steps once the relay has matched them: SPAKE2 over the relay, key confirmation
-//! carrying each side's certificate fingerprint, `PairingResult`, then a QUIC connection viewer → host
-//! through the relay whose TLS verifiers accept only the confirmed fingerprints. Any failure ends the
-//! attempt; nothing falls back.
+//! carrying each side's certificate fingerprint, a commitment to the session's resume id (`ResumeCommit`),
+//! `PairingResult`, then a QUIC connection viewer → host through the relay whose TLS verifiers accept only
+//! the confirmed fingerprints. Any failure ends the attempt; nothing falls back.
+//!
+//! Once paired, [`Session::spawn_relay_watch`] keeps the control link: it reports the peer leaving (or the
+//! relay ending the session) and, when the relay is lost, reconnects and rejoins with the resume id while
+//! the end-to-end connection waits ([`RelayEvent`]).
 
 use std::time::Duration;
 
