@@ -30,12 +30,10 @@ async fn row_with(relay: &TestRelay, outcome: &str) -> AuditRecord {
 async fn a_completed_session_is_recorded_with_its_technician_and_traffic() {
     let relay = start_relay(|cfg| cfg.organization = "Acme".into());
     let token = relay.add_account("carol");
-    let mut host = start_host(&relay, Permissions { view: true, control: true, files: false });
-    let code = host.next_code().await;
     let mut cfg = viewer_config(&relay);
     cfg.token = Some(token.clone());
-    let viewer = ViewerSession::connect(&cfg, &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("a frame");
+    let (host, viewer) =
+        paired_with(&relay, Permissions { view: true, control: true, files: false }, &cfg).await;
     viewer.close().await;
     host.report().await.expect("session ran");
 

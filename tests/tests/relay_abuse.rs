@@ -75,12 +75,9 @@ async fn strangers_rejoining_with_invented_ids_get_no_route_and_take_no_session(
     assert_eq!(metric(&relay, "tether_relay_rejoins_refused_total{reason=\"unknown_session\"}"), Some(2));
 
     // The relay's one session is still there for a real technician.
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
     let mut cfg = viewer_config(&relay);
     cfg.token = Some(token);
-    let viewer = ViewerSession::connect(&cfg, &code).await.expect("a real technician pairs");
-    viewer.next_frame(None).await.expect("the session works");
+    let (_host, viewer) = paired_with(&relay, Permissions::VIEW_ONLY, &cfg).await;
     viewer.close().await;
 }
 

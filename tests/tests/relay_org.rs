@@ -89,11 +89,8 @@ async fn without_a_token_the_host_sees_the_name_unverified() {
 async fn revoking_a_token_ends_the_live_session_and_later_claims() {
     let relay = org_relay();
     let token = relay.add_account("bob");
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
     let cfg = ViewerConfigExt::with_token(viewer_config(&relay), &token);
-    let viewer = ViewerSession::connect(&cfg, &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("the session works");
+    let (host, viewer) = paired_with(&relay, Permissions::VIEW_ONLY, &cfg).await;
     assert_eq!(relay.handle.stats().sessions, 1);
 
     assert!(Store::open(relay.dir.path()).expect("store").revoke_account("bob").expect("revoke"));

@@ -119,9 +119,18 @@ pub fn start_host(relay: &TestRelay, allowed: Permissions) -> TestHost {
 /// A host sharing the test pattern with `allowed`, and a viewer paired with it through `relay` that
 /// has shown its first frame: the setup most session tests start from.
 pub async fn paired(relay: &TestRelay, allowed: Permissions) -> (TestHost, ViewerSession) {
+    paired_with(relay, allowed, &viewer_config(relay)).await
+}
+
+/// [`paired`] with a viewer configured by the test (a token, other timeouts).
+pub async fn paired_with(
+    relay: &TestRelay,
+    allowed: Permissions,
+    viewer: &ViewerConfig,
+) -> (TestHost, ViewerSession) {
     let mut host = start_host(relay, allowed);
     let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(relay), &code).await.expect("the viewer pairs");
+    let viewer = ViewerSession::connect(viewer, &code).await.expect("the viewer pairs");
     viewer.next_frame(None).await.expect("the first frame");
     (host, viewer)
 }
