@@ -106,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         Some(dir) => dir.display().to_string(),
         None => "(no folder: files cannot be received)".to_owned(),
     };
-    tether_host::ui::run_window(runtime, cfg, source, incoming)
+    Ok(tether_host::ui::run_window(runtime, cfg, source, incoming)?)
 }
 
 /// `~/Downloads/Tether`, created if needed; `None` when there is no home folder or it cannot be made.
@@ -180,7 +180,7 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         stop_on_signal.cancel();
     });
-    tokio::spawn(async move {
+    let printer = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
                 HostEvent::Code { code, expires_in } => {
@@ -263,7 +263,12 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
             }
         }
     });
-    let report = run_host(cfg, sources, events_tx, stop).await?;
+    let result = run_host(cfg, sources, events_tx, stop).await;
+    // Print every event before the outcome (a script waits for `stopped wrong-codes 3` before the exit):
+    // run_host's sender is gone, so the printer ends once the queue is empty. A transfer task still
+    // winding down may hold a clone, hence the bound.
+    let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
+    let report = result?;
     println!("ended {:?}", report.end);
     eprintln!(
         "Session with {} ended: {:?}. {} screen updates sent, {} input events injected, {} dropped.",

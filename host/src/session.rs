@@ -5,6 +5,8 @@
 //! - **video** (our unidirectional stream): capture → damage encode → send, paced by credit and max fps.
 //! - **input** (viewer's unidirectional stream): events to the [`InputSink`] — only while control is
 //!   granted; otherwise dropped and counted, never injected.
+//! - **files** (one bidirectional stream per request, opened by the viewer): [`crate::files`], only
+//!   while files are granted.
 //!
 //! Switching monitors swaps the capture, the input sink and the cursor feed at safe points (between
 //! messages: a stream is never cut mid-message). The first task to end ends the session; every held key
@@ -79,8 +81,15 @@ pub struct SessionReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("the viewer did not open the session: {0}")]
-    NoHello(String),
+    /// No control stream, or no hello on it, within [`SessionConfig::hello_timeout`].
+    #[error("the viewer did not open the session in time ({0})")]
+    NoHello(&'static str),
+    /// The connection failed before the viewer's hello arrived.
+    #[error("the connection failed before the session opened: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    /// The viewer's first message was not a hello, or could not be read; the connection was closed.
+    #[error("the viewer broke the protocol: {0}")]
+    Protocol(String),
     #[error("the viewer speaks protocol version {viewer}, this host {host}")]
     VersionMismatch { viewer: u32, host: u32 },
     #[error(transparent)]
@@ -109,8 +118,7 @@ pub async fn run(
 ) -> Result<SessionReport, SessionError> {
     let (mut ctl_send, mut ctl_recv) = tokio::time::timeout(cfg.hello_timeout, conn.accept_bi())
         .await
-        .map_err(|_| SessionError::NoHello("no control stream in time".into()))?
-        .map_err(|e| SessionError::NoHello(e.to_string()))?;
+        .map_err(|_| SessionError::NoHello("no control stream"))??;
     let _ = ctl_send.set_priority(priority::CONTROL);
     let hello = tokio::time::timeout(cfg.hello_timeout, wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)).await;
     let (technician, want) = match hello {
@@ -128,7 +136,7 @@ pub async fn run(
         }
         Ok(Ok(other)) => return Err(close_protocol(&conn, format!("expected Hello, got {other:?}"))),
         Ok(Err(e)) => return Err(close_protocol(&conn, e.to_string())),
-        Err(_) => return Err(SessionError::NoHello("no hello in time".into())),
+        Err(_) => return Err(SessionError::NoHello("no hello")),
     };
     let granted = match &cfg.access {
         AccessPolicy::Auto => Some(want.intersect(cfg.allowed)),
@@ -253,7 +261,7 @@ pub async fn run(
 
 fn close_protocol(conn: &Connection, why: String) -> SessionError {
     conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
-    SessionError::NoHello(why)
+    SessionError::Protocol(why)
 }
 
 /// A name for display, bounded length: control, format and text-reordering characters escaped

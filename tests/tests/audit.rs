@@ -17,32 +17,23 @@ use tether_viewer::session::ViewerSession;
 /// Wait (bounded) until the audit log has a row with this outcome, and return it.
 async fn row_with(relay: &TestRelay, outcome: &str) -> AuditRecord {
     let store = Store::open(relay.dir.path()).expect("store");
-    let found = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let rows = store.audit_rows().expect("rows");
-            if let Some(row) = rows.into_iter().find(|r| r.outcome == outcome) {
-                return row;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    match found {
-        Ok(row) => row,
-        Err(_) => panic!("no {outcome:?} row; rows: {:?}", store.audit_rows()),
-    }
+    let mut found = None;
+    let find = || {
+        found = store.audit_rows().expect("rows").into_iter().find(|r| r.outcome == outcome);
+        found.is_some()
+    };
+    eventually(find, Later(|| format!("no {outcome:?} row; rows: {:?}", store.audit_rows()))).await;
+    found.expect("found")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_session_is_recorded_with_its_technician_and_traffic() {
     let relay = start_relay(|cfg| cfg.organization = "Acme".into());
     let token = relay.add_account("carol");
-    let mut host = start_host(&relay, Permissions { view: true, control: true, files: false });
-    let code = host.next_code().await;
     let mut cfg = viewer_config(&relay);
     cfg.token = Some(token.clone());
-    let viewer = ViewerSession::connect(&cfg, &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("a frame");
+    let (host, viewer) =
+        paired_with(&relay, Permissions { view: true, control: true, files: false }, &cfg).await;
     viewer.close().await;
     host.report().await.expect("session ran");
 
@@ -79,10 +70,8 @@ async fn a_vanished_viewer_is_recorded() {
     let mut host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
     let code = host.next_code().await.to_string();
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
-    let mut viewer = Proc::spawn(
-        "tether-viewer",
-        &["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--stay-secs", "60"],
-    );
+    let mut viewer =
+        Proc::spawn("tether-viewer", &cli_args(&addr, &fp, &["--code", &code, "--stay-secs", "60"]));
     viewer.line("connected").await;
     viewer.kill().await;
     let row = row_with(&relay, "viewer_vanished").await;

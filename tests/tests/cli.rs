@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::cli_args;
 use common::procs::Proc;
 use tether_host::capture::test_pattern::render;
 
@@ -21,7 +22,7 @@ async fn relay(data_dir: &std::path::Path) -> Relay {
 }
 
 fn host(relay: &Relay, extra: &[&str]) -> Proc {
-    let mut args = vec!["--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--headless"];
+    let mut args = cli_args(&relay.addr, &relay.fingerprint, &["--headless"]);
     args.extend_from_slice(extra);
     Proc::spawn("tether-host", &args)
 }
@@ -42,20 +43,11 @@ async fn a_scripted_session_snapshots_the_host_screen_and_types() {
     let shot_text = shot.to_str().expect("utf-8");
     let mut viewer = Proc::spawn(
         "tether-viewer",
-        &[
-            "--relay",
+        &cli_args(
             &relay.addr,
-            "--relay-fingerprint",
             &relay.fingerprint,
-            "--code",
-            &code,
-            "--snapshot",
-            shot_text,
-            "--type",
-            "hello from the cli",
-            "--click",
-            "12,34",
-        ],
+            &["--code", &code, "--snapshot", shot_text, "--type", "hello from the cli", "--click", "12,34"],
+        ),
     );
     assert_eq!(viewer.line("granted").await, "view, control");
     assert_eq!(viewer.line("snapshot").await, shot_text);
@@ -86,15 +78,7 @@ async fn a_wrong_code_is_a_clear_error_and_the_host_gets_a_new_code() {
     digits[last] = if digits[last] == '0' { '1' } else { '0' };
     let wrong: String = digits.into_iter().collect();
     let out = tokio::process::Command::new(common::bin("tether-viewer"))
-        .args([
-            "--relay",
-            &relay.addr,
-            "--relay-fingerprint",
-            &relay.fingerprint,
-            "--code",
-            &wrong,
-            "--headless",
-        ])
+        .args(cli_args(&relay.addr, &relay.fingerprint, &["--code", &wrong, "--headless"]))
         .output()
         .await
         .expect("runs");
@@ -116,7 +100,7 @@ async fn the_relay_keeps_its_certificate_and_a_wrong_pin_is_refused() {
 
     let wrong_pin = "00".repeat(32);
     let out = tokio::process::Command::new(common::bin("tether-host"))
-        .args(["--relay", &second.addr, "--relay-fingerprint", &wrong_pin, "--headless"])
+        .args(cli_args(&second.addr, &wrong_pin, &["--headless"]))
         .output()
         .await
         .expect("runs");
@@ -150,12 +134,29 @@ async fn the_command_lines_list_send_and_fetch_files_into_folders_they_create() 
     assert!(incoming.is_dir(), "the host makes its incoming folder at start");
 
     let (upload, to_arg) = (path(&local.join("fix.sh")), path(&to));
-    #[rustfmt::skip]
-    let mut viewer = Proc::spawn("tether-viewer", &[
-        "--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--code", &code,
-        "--want", "view,files", "--list", "Reports", "--upload", &upload,
-        "--fetch", "Reports/summary é.txt", "--fetch", "Reports", "--to", &to_arg,
-    ]);
+    let mut viewer = Proc::spawn(
+        "tether-viewer",
+        &cli_args(
+            &relay.addr,
+            &relay.fingerprint,
+            &[
+                "--code",
+                &code,
+                "--want",
+                "view,files",
+                "--list",
+                "Reports",
+                "--upload",
+                &upload,
+                "--fetch",
+                "Reports/summary é.txt",
+                "--fetch",
+                "Reports",
+                "--to",
+                &to_arg,
+            ],
+        ),
+    );
     assert_eq!(viewer.line("granted").await, "view, files");
     assert_eq!(viewer.line("entry").await, "f 17 summary é.txt");
     assert_eq!(viewer.line("uploaded").await, "fix.sh");
@@ -176,7 +177,7 @@ async fn a_host_whose_incoming_folder_cannot_be_made_says_so_at_start() {
     std::fs::write(&file, b"").expect("write");
     let incoming = file.join("incoming");
     let out = tokio::process::Command::new(common::bin("tether-host"))
-        .args(["--relay", &relay.addr, "--relay-fingerprint", &relay.fingerprint, "--headless"])
+        .args(cli_args(&relay.addr, &relay.fingerprint, &["--headless"]))
         .args(["--grant", "files", "--incoming", incoming.to_str().expect("utf-8")])
         .output()
         .await

@@ -5,6 +5,7 @@ mod common;
 
 use std::process::Command;
 
+use common::eventually_async;
 use common::procs::Proc;
 use tether_relay::config_file;
 
@@ -112,16 +113,10 @@ async fn on_sigterm_live_sessions_go_on_new_ones_are_refused_and_the_relay_exits
     let pid = relay.child.id().expect("pid").to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
     // New connections are refused while the live session goes on.
-    let refused = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        loop {
-            match HostRendezvous::connect(&spec, timeouts).await {
-                Err(ClientError::RelayUnreachable { .. }) => return,
-                Ok(_) | Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            }
-        }
-    })
-    .await;
-    assert!(refused.is_ok(), "new connections are refused after SIGTERM");
+    let refused = || async {
+        matches!(HostRendezvous::connect(&spec, timeouts).await, Err(ClientError::RelayUnreachable { .. }))
+    };
+    eventually_async(refused, "new connections are refused after SIGTERM").await;
     assert!(relay.child.try_wait().expect("status").is_none(), "the relay waits for the live session");
     let mut out = viewer.conn.open_uni().await.expect("the session still carries data");
     out.write_all(b"still here").await.expect("write");

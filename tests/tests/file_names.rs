@@ -365,19 +365,22 @@ async fn the_command_line_saves_in_downloads_tether_by_default_and_never_a_hidde
     std::fs::create_dir_all(&share).expect("mkdir");
     std::fs::write(share.join(".profile"), b"export EDITOR=vi\n").expect("write");
     let share_arg = share.to_str().expect("utf-8");
-    #[rustfmt::skip]
-    let mut host = Proc::spawn("tether-host", &[
-        "--relay", &addr, "--relay-fingerprint", &fingerprint, "--headless", "--grant", "view,files",
-        "--share", share_arg,
-    ]);
+    let mut host = Proc::spawn(
+        "tether-host",
+        &cli_args(&addr, &fingerprint, &["--headless", "--grant", "view,files", "--share", share_arg]),
+    );
     let code = host.line("code").await;
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).expect("mkdir");
-    #[rustfmt::skip]
-    let mut viewer = Proc::spawn_with_env("tether-viewer", &[
-        "--relay", &addr, "--relay-fingerprint", &fingerprint, "--code", &code, "--want", "view,files",
-        "--fetch", "Reports/.profile",
-    ], &[("HOME", home.to_str().expect("utf-8"))]);
+    let mut viewer = Proc::spawn_with_env(
+        "tether-viewer",
+        &cli_args(
+            &addr,
+            &fingerprint,
+            &["--code", &code, "--want", "view,files", "--fetch", "Reports/.profile"],
+        ),
+        &[("HOME", home.to_str().expect("utf-8"))],
+    );
     assert_eq!(viewer.line("fetched").await, "_profile", "a leading dot would hide it");
     assert!(viewer.wait().await.success());
     let saved = home.join("Downloads/Tether");

@@ -580,12 +580,7 @@ async fn the_user_sees_transfers_under_way_and_can_stop_one_or_all() {
     assert_eq!(fetched, Err(FileError::Cancelled));
     assert!(tree(to.path()).is_empty(), "nothing of the fetch is left: {:?}", tree(to.path()));
     // (The host takes the fetch off its list just after telling the viewer.)
-    let gone = async {
-        while registry.running().len() != 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(within, gone).await.expect("the fetch leaves the list");
+    eventually(|| registry.running().len() == 1, "the fetch leaves the list").await;
     assert_eq!(registry.running()[0].what, "up.bin", "the upload still runs");
 
     // The user unticks "Send and receive files": the upload stops at once, with what was written removed.
@@ -626,12 +621,7 @@ async fn a_stop_drops_what_is_still_queued_instead_of_delivering_it_first() {
     let after = progress.borrow().map_or(0, |p| p.done) - at_stop;
     assert!(after < QUEUED / 2, "{after} bytes arrived after the stop");
     assert!(tree(to.path()).is_empty(), "nothing of the fetch is left: {:?}", tree(to.path()));
-    let gone = async {
-        while !registry.running().is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), gone).await.expect("the fetch leaves the user's list");
+    eventually(|| registry.running().is_empty(), "the fetch leaves the user's list").await;
 
     // The technician cancels an upload: the user's side, too, stops taking bytes in at once.
     let upload = viewer.files().upload(&local.path().join("up.bin"));
@@ -648,13 +638,11 @@ async fn a_stop_drops_what_is_still_queued_instead_of_delivering_it_first() {
         Err(FileError::Cancelled)
     );
     let mut last = at_cancel;
-    let gone = async {
-        while !registry.running().is_empty() {
-            last = last.max(received(&registry));
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    let gone = || {
+        last = last.max(received(&registry));
+        registry.running().is_empty()
     };
-    tokio::time::timeout(Duration::from_secs(30), gone).await.expect("the upload leaves the user's list");
+    eventually(gone, "the upload leaves the user's list").await;
     assert!(last - at_cancel < QUEUED / 2, "{} bytes taken in after the cancel", last - at_cancel);
     let mut told = Vec::new();
     while told.len() < 2 {

@@ -198,7 +198,7 @@ async fn headless_prints_a_line_and_exits_non_zero_after_three_wrong_codes() {
     let fingerprint = relay.handle.fingerprint().to_string();
     let mut host = Proc::spawn(
         "tether-host",
-        &["--relay", &addr, "--relay-fingerprint", &fingerprint, "--headless", "--source", "test-pattern"],
+        &cli_args(&addr, &fingerprint, &["--headless", "--source", "test-pattern"]),
     );
     for _ in 0..3 {
         let code = Code::parse(&host.line("code").await).expect("a code");

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use quinn::{Endpoint, TokioRuntime};
-use tether_host::session::SessionEnd;
+use tether_host::session::{SessionEnd, SessionError};
+use tether_host::HostError;
 use tether_shared::code::Code;
 use tether_shared::codec::{Tile, TileData};
 use tether_shared::net::pairing::{connect_viewer, HostOutcome, HostRendezvous};
@@ -129,10 +130,7 @@ async fn bad_relay_clients_are_cut_off_and_the_relay_keeps_working() {
     assert!(viewer_result.is_err(), "the viewer learns the pairing is off");
 
     // After all that, a real session still pairs and streams.
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("frame");
+    let (_host, _viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,6 +153,42 @@ async fn a_viewer_sending_garbage_is_disconnected_by_the_host() {
             tokio::time::timeout(Duration::from_secs(5), session.conn.closed()).await.expect("closed");
         assert!(reason.to_string().contains("protocol error"), "{reason}");
     }
+}
+
+/// A first message that is not a hello is the viewer breaking the protocol (not "no hello").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_whose_first_message_is_garbage_is_a_protocol_error() {
+    let relay = start_relay(|_| {});
+    let mut host = start_host(&relay, Permissions::ALL);
+    let code = host.next_code().await;
+    let session = connect_viewer(&relay.spec(), &code, fast_timeouts(), None).await.expect("pairs");
+    let (mut send, _recv) = session.conn.open_bi().await.expect("stream");
+    send.write_all(&[3u8, 0, 0, 0, 0xff, 0xff, 0xff]).await.expect("write");
+    let report = host.report().await;
+    assert!(matches!(report, Err(HostError::Session(SessionError::Protocol(_)))), "{report:?}");
+    let reason = tokio::time::timeout(Duration::from_secs(5), session.conn.closed()).await.expect("closed");
+    assert!(reason.to_string().contains("protocol error"), "{reason}");
+}
+
+/// A welcome that does not decode is the host breaking the protocol (not the session ending).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_whose_welcome_is_garbage_is_a_protocol_error() {
+    let relay = start_relay(|_| {});
+    let mut rendezvous =
+        HostRendezvous::connect(&relay.spec(), fast_timeouts()).await.expect("host connects");
+    let (code, _) = rendezvous.register().await.expect("code");
+    let (viewer_cfg, claim) = (viewer_config(&relay), code.clone());
+    let viewer = tokio::spawn(async move { ViewerSession::connect(&viewer_cfg, &claim).await });
+    let HostOutcome::Paired(session) = rendezvous.wait_for_viewer(&code).await.expect("pairs") else {
+        panic!("no pairing");
+    };
+    let (mut ctl_send, mut ctl_recv) = session.conn.accept_bi().await.expect("control stream");
+    let _hello: Option<ViewerToHost> = wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.expect("hello");
+    ctl_send.write_all(&[3u8, 0, 0, 0, 0xff, 0xff, 0xff]).await.expect("write");
+    let err = viewer.await.expect("no panic").expect_err("a garbage welcome opens nothing");
+    assert!(matches!(&err, ViewerError::Protocol(_)), "{err}");
+    let reason = tokio::time::timeout(Duration::from_secs(5), session.conn.closed()).await.expect("closed");
+    assert!(reason.to_string().contains("protocol error"), "{reason}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,11 +253,6 @@ async fn a_client_that_never_says_hello_is_dropped_at_the_handshake_deadline() {
     assert_closed(&conn).await;
     let reason = conn.close_reason().expect("closed").to_string();
     assert!(reason.contains("handshake timeout"), "{reason}");
-    let freed = tokio::time::timeout(Duration::from_secs(5), async {
-        while relay.handle.stats().connections > 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(freed.is_ok(), "relay still holds {:?}", relay.handle.stats());
+    let freed = || relay.handle.stats().connections == 0;
+    eventually(freed, Later(|| format!("relay still holds {:?}", relay.handle.stats()))).await;
 }

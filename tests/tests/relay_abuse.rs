@@ -45,16 +45,9 @@ fn metric(relay: &TestRelay, line_start: &str) -> Option<u64> {
 /// Poll the audit log until a row satisfies `want` (rows are written off the async threads).
 async fn audit_row(dir: &std::path::Path, want: impl Fn(&tether_relay::audit::AuditRecord) -> bool) {
     let store = Store::open(dir).expect("store");
-    let found = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if store.audit_rows().expect("rows").iter().any(&want) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(found.is_ok(), "no such audit row in {:#?}", store.audit_rows().expect("rows"));
+    let found = || store.audit_rows().expect("rows").iter().any(&want);
+    eventually(found, Later(|| format!("no such audit row in {:#?}", store.audit_rows().expect("rows"))))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,12 +75,9 @@ async fn strangers_rejoining_with_invented_ids_get_no_route_and_take_no_session(
     assert_eq!(metric(&relay, "tether_relay_rejoins_refused_total{reason=\"unknown_session\"}"), Some(2));
 
     // The relay's one session is still there for a real technician.
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
     let mut cfg = viewer_config(&relay);
     cfg.token = Some(token);
-    let viewer = ViewerSession::connect(&cfg, &code).await.expect("a real technician pairs");
-    viewer.next_frame(None).await.expect("the session works");
+    let (_host, viewer) = paired_with(&relay, Permissions::VIEW_ONLY, &cfg).await;
     viewer.close().await;
 }
 
@@ -214,13 +204,12 @@ async fn a_rejoin_counts_against_the_session_cap() {
     let (dir, addr) = stop(relay).await;
     // The restarted relay is full (a cap of 0 stands for "every place is taken").
     let relay = org_relay_with(dir, addr, |cfg| cfg.max_sessions = 0).await;
-    let refused = tokio::time::timeout(Duration::from_secs(30), async {
-        while metric(&relay, "tether_relay_rejoins_refused_total{reason=\"busy\"}").is_none() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
+    let refused = || metric(&relay, "tether_relay_rejoins_refused_total{reason=\"busy\"}").is_some();
+    eventually(
+        refused,
+        Later(|| format!("the rejoin was refused as busy:\n{}", relay.handle.metrics_text())),
+    )
     .await;
-    assert!(refused.is_ok(), "the rejoin was refused as busy:\n{}", relay.handle.metrics_text());
     assert_eq!(relay.handle.stats().sessions, 0, "no route over the cap");
     assert_eq!(metric(&relay, "tether_relay_rejoins_total"), Some(0));
 }
@@ -271,16 +260,8 @@ async fn connections_over_the_per_address_cap_are_refused_at_once() {
     assert!(other.is_ok(), "another address is unaffected");
     // A connection that closes gives its place back.
     held.pop().expect("one").close();
-    let again = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if RelayLink::connect(&spec, Role::Viewer, &fast_timeouts()).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    assert!(again.is_ok(), "the place came back");
+    let again = || async { RelayLink::connect(&spec, Role::Viewer, &fast_timeouts()).await.is_ok() };
+    eventually_async(again, "the place came back").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

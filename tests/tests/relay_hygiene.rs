@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::cli_args;
 use serde::Serialize;
 use tether_relay::TlsSource;
 use tether_shared::code::Nameplate;
@@ -129,13 +130,12 @@ async fn no_token_and_no_secret_code_digits_in_any_log_at_trace_level() {
     let trace = [("RUST_LOG", "trace")];
     let (relay, addr, fp) = relay(data, &["--require-technician-auth"], &trace).await;
 
-    let mut host =
-        Logged::spawn("tether-host", &["--relay", &addr, "--relay-fingerprint", &fp, "--headless"], &trace);
+    let mut host = Logged::spawn("tether-host", &cli_args(&addr, &fp, &["--headless"]), &trace);
     let code = host.line("code").await;
     let digits: String = code.chars().filter(char::is_ascii_digit).collect();
     let code_secret = digits[digits.len() - 7..].to_owned();
     let spoken_secret = format!("{}-{}", &code_secret[..3], &code_secret[3..]);
-    let viewer_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--stay-secs", "1"];
+    let viewer_args = cli_args(&addr, &fp, &["--code", &code, "--stay-secs", "1"]);
     let mut viewer =
         Logged::spawn("tether-viewer", &viewer_args, &[("RUST_LOG", "trace"), ("TETHER_TOKEN", &token)]);
     viewer.line("connected").await;

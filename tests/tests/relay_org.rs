@@ -89,11 +89,8 @@ async fn without_a_token_the_host_sees_the_name_unverified() {
 async fn revoking_a_token_ends_the_live_session_and_later_claims() {
     let relay = org_relay();
     let token = relay.add_account("bob");
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
     let cfg = ViewerConfigExt::with_token(viewer_config(&relay), &token);
-    let viewer = ViewerSession::connect(&cfg, &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("the session works");
+    let (host, viewer) = paired_with(&relay, Permissions::VIEW_ONLY, &cfg).await;
     assert_eq!(relay.handle.stats().sessions, 1);
 
     assert!(Store::open(relay.dir.path()).expect("store").revoke_account("bob").expect("revoke"));
@@ -172,10 +169,7 @@ async fn the_admin_listener_serves_metrics_and_health_and_changes_nothing() {
 
     let relay = start_relay(|cfg| cfg.admin_listen = Some("127.0.0.1:0".parse().expect("addr")));
     let admin = relay.handle.admin_addr().expect("admin listener on");
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("a frame");
+    let (_host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
 
     let metrics = http(admin, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
@@ -206,10 +200,7 @@ async fn the_admin_listener_serves_metrics_and_health_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_pair_when_every_client_must_pass_a_quic_retry() {
     let relay = start_relay(|cfg| cfg.retry_above = 0);
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs after retry");
-    viewer.next_frame(None).await.expect("a frame");
+    let (_host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
     assert!(!relay.handle.metrics_text().contains("tether_relay_retries_total 0\n"));
     viewer.close().await;
 }
@@ -248,10 +239,9 @@ async fn the_headless_host_prints_the_verified_account_of_a_viewer_with_a_token_
     );
     let addr = relay.line("listening").await;
     let fp = relay.line("fingerprint").await;
-    let mut host = Proc::spawn("tether-host", &["--relay", &addr, "--relay-fingerprint", &fp, "--headless"]);
+    let mut host = Proc::spawn("tether-host", &cli_args(&addr, &fp, &["--headless"]));
     let code = host.line("code").await;
-    let viewer_args =
-        ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Erin", "--stay-secs", "1"];
+    let viewer_args = cli_args(&addr, &fp, &["--code", &code, "--name", "Erin", "--stay-secs", "1"]);
     let mut viewer = Proc::spawn_with_env("tether-viewer", &viewer_args, &[("TETHER_TOKEN", &token)]);
     viewer.line("connected").await;
     assert_eq!(host.line("connected").await, "Erin");
@@ -298,9 +288,6 @@ async fn a_relay_with_its_certificate_from_pem_files_pairs_sessions() {
     std::fs::write(&key, leaf.signing_key.serialize_pem()).expect("write");
     let relay = start_relay(|cfg| cfg.tls = tether_relay::TlsSource::Files { cert, key });
     assert_eq!(relay.handle.fingerprint(), tether_shared::tls::Fingerprint::of(leaf.cert.der()));
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("a frame");
+    let (_host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
     viewer.close().await;
 }

@@ -107,10 +107,7 @@ async fn keys_held_when_the_session_ends_are_released() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_user_can_stop_the_session() {
     let relay = start_relay(|_| {});
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("viewer pairs");
-    viewer.next_frame(None).await.expect("frame");
+    let (host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
     host.stop.cancel();
     let why =
         tokio::time::timeout(Duration::from_secs(5), viewer.closed()).await.expect("viewer notices at once");

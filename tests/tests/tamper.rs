@@ -54,10 +54,7 @@ async fn altering_packets_mid_session_ends_it_on_both_sides() {
     let tap = Arc::new(Corrupter::default());
     let tap_dyn: Arc<dyn Tap> = tap.clone();
     let relay = start_relay(|cfg| cfg.tap = Some(tap_dyn));
-    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    viewer.next_frame(None).await.expect("frame");
+    let (host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
 
     tap.on.store(true, Ordering::Relaxed);
     // Frames that passed the relay before this are genuine: at most MAX_IN_FLIGHT beyond what is shown.

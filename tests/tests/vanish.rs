@@ -14,21 +14,11 @@ use tether_viewer::session::ViewerSession;
 
 /// Wait until the relay holds nothing (bounded, so a leak fails the test).
 async fn relay_drains(relay: &TestRelay) {
-    let drained = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            let stats = relay.handle.stats();
-            if stats.connections == 0
-                && stats.sessions == 0
-                && stats.pairings == 0
-                && stats.waiting_hosts == 0
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    assert!(drained.is_ok(), "relay still holds state: {:?}", relay.handle.stats());
+    let drained = || {
+        let stats = relay.handle.stats();
+        stats.connections == 0 && stats.sessions == 0 && stats.pairings == 0 && stats.waiting_hosts == 0
+    };
+    eventually(drained, Later(|| format!("relay still holds state: {:?}", relay.handle.stats()))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,18 +30,7 @@ async fn a_vanished_viewer_is_noticed_by_host_and_relay() {
     let code_text = code.to_string();
     let mut viewer = Proc::spawn(
         "tether-viewer",
-        &[
-            "--relay",
-            &addr,
-            "--relay-fingerprint",
-            &fp,
-            "--code",
-            &code_text,
-            "--stay-secs",
-            "60",
-            "--idle-timeout-secs",
-            "3",
-        ],
+        &cli_args(&addr, &fp, &["--code", &code_text, "--stay-secs", "60", "--idle-timeout-secs", "3"]),
     );
     viewer.line("connected").await;
     assert_eq!(relay.handle.stats().sessions, 1);
@@ -72,17 +51,7 @@ async fn a_vanished_host_is_noticed_by_viewer_and_relay() {
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let mut host = Proc::spawn(
         "tether-host",
-        &[
-            "--relay",
-            &addr,
-            "--relay-fingerprint",
-            &fp,
-            "--headless",
-            "--size",
-            "320x240",
-            "--idle-timeout-secs",
-            "3",
-        ],
+        &cli_args(&addr, &fp, &["--headless", "--size", "320x240", "--idle-timeout-secs", "3"]),
     );
     let code = Code::parse(&host.line("code").await).expect("a code");
     let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");

@@ -49,17 +49,7 @@ fn window_shot(x: &Xvfb, window: &str) -> image::RgbImage {
 /// A headless host sharing `x` losslessly, granting `grant`.
 fn headless_host(x: &Xvfb, relay: &TestRelay, grant: &str) -> Proc {
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
-    let args = [
-        "--relay",
-        &addr,
-        "--relay-fingerprint",
-        &fp,
-        "--headless",
-        "--grant",
-        grant,
-        "--quality",
-        "lossless",
-    ];
+    let args = cli_args(&addr, &fp, &["--headless", "--grant", grant, "--quality", "lossless"]);
     Proc::spawn_with_env("tether-host", &args, &[("DISPLAY", x.display.as_str())])
 }
 
@@ -94,7 +84,7 @@ async fn the_viewer_window_shows_the_host_screen_and_types_into_it() {
     let mut host = headless_host(&host_x, &relay, "view,control");
     let code = host.line("code").await;
     let home = tempfile::tempdir().expect("temp dir");
-    let viewer_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Erin"];
+    let viewer_args = cli_args(&addr, &fp, &["--code", &code, "--name", "Erin"]);
     let _viewer = windowed("tether-viewer", &viewer_x, home.path(), &viewer_args);
     assert_eq!(host.line("connected").await, "Erin");
 
@@ -143,14 +133,14 @@ async fn both_windows_in_a_live_session() {
     let relay = start_relay(|_| {});
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let home = tempfile::tempdir().expect("temp dir");
-    let host_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--quality", "lossless"];
+    let host_args = cli_args(&addr, &fp, &["--quality", "lossless"]);
     let mut host = windowed("tether-host", &host_x, home.path(), &host_args);
     let code = host.line("code").await;
     let host_window = find_window(&host_x, "share your screen").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     window_shot(&host_x, &host_window).save(screenshot_dir().join("host-code.png")).expect("save");
 
-    let viewer_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--name", "Sam Tech"];
+    let viewer_args = cli_args(&addr, &fp, &["--code", &code, "--name", "Sam Tech"]);
     let _viewer = windowed("tether-viewer", &viewer_x, home.path(), &viewer_args);
 
     // The user is asked; nothing is shared until they allow it.
@@ -237,7 +227,7 @@ async fn at_one_to_one_the_window_shows_the_host_screen_pixel_for_pixel() {
     let mut host = headless_host(&host_x, &relay, "view");
     let code = host.line("code").await;
     let home = tempfile::tempdir().expect("temp dir");
-    let viewer_args = ["--relay", &addr, "--relay-fingerprint", &fp, "--code", &code, "--scale", "1:1"];
+    let viewer_args = cli_args(&addr, &fp, &["--code", &code, "--scale", "1:1"]);
     let _viewer = windowed("tether-viewer", &viewer_x, home.path(), &viewer_args);
     host.line("connected").await;
     let window = find_window(&viewer_x, "Tether Viewer").await;

@@ -29,21 +29,21 @@ async fn share(relay: &TestRelay, x: &Xvfb, grant: &str) -> (Proc, ViewerSession
 async fn share_monitor(relay: &TestRelay, x: &Xvfb, grant: &str, monitor: u32) -> (Proc, ViewerSession) {
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let monitor = monitor.to_string();
-    let args = [
-        "--relay",
+    let args = cli_args(
         &addr,
-        "--relay-fingerprint",
         &fp,
-        "--headless",
-        "--grant",
-        grant,
-        "--idle-timeout-secs",
-        "3",
-        "--quality",
-        "lossless",
-        "--monitor",
-        &monitor,
-    ];
+        &[
+            "--headless",
+            "--grant",
+            grant,
+            "--idle-timeout-secs",
+            "3",
+            "--quality",
+            "lossless",
+            "--monitor",
+            &monitor,
+        ],
+    );
     let mut host = Proc::spawn_with_env("tether-host", &args, &[("DISPLAY", x.display.as_str())]);
     let code = Code::parse(&host.line("code").await).expect("code");
     let viewer = ViewerSession::connect(&viewer_config(relay), &code).await.expect("pairs");
@@ -90,14 +90,6 @@ async fn assert_view_matches(
     }
 }
 
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn file_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -109,7 +101,7 @@ async fn the_viewer_sees_the_x_screen_exactly_and_types_and_clicks_into_it() {
     let typed = dir.path().join("typed.txt");
     let script = format!("cat > '{}'", typed.display());
     x.spawn("xterm", &["-geometry", "80x24+40+40", "-e", "sh", "-c", &script]);
-    wait_for("the xterm window", || x.try_run("xdotool", &["search", "--class", "xterm"]).is_some()).await;
+    eventually(|| x.try_run("xdotool", &["search", "--class", "xterm"]).is_some(), "the xterm window").await;
 
     let relay = start_relay(|_| {});
     let (mut host, viewer) = share(&relay, &x, "view,control").await;
@@ -120,15 +112,15 @@ async fn the_viewer_sees_the_x_screen_exactly_and_types_and_clicks_into_it() {
     for event in tether_viewer::input::click(200, 150, MouseButton::Left) {
         viewer.send_input(event).await.expect("send");
     }
-    wait_for("the pointer to move", || x.mouse() == (200, 150)).await;
+    eventually(|| x.mouse() == (200, 150), "the pointer to move").await;
     viewer.send_input(InputEvent::Text("hello from tether\n".into())).await.expect("send");
-    wait_for("typed text", || file_text(&typed).contains("hello from tether\n")).await;
+    eventually(|| file_text(&typed).contains("hello from tether\n"), "typed text").await;
     assert_view_matches_screen(&viewer, &x, "after typing").await;
 
     // Enough lines to make the xterm scroll.
     let lines: String = (1..=40).map(|i| format!("line {i} of a long text\n")).collect();
     viewer.send_input(InputEvent::Text(lines)).await.expect("send");
-    wait_for("all lines", || file_text(&typed).contains("line 40 of a long text\n")).await;
+    eventually(|| file_text(&typed).contains("line 40 of a long text\n"), "all lines").await;
     assert_view_matches_screen(&viewer, &x, "after scrolling").await;
 
     // Keys by physical key work too.
@@ -137,7 +129,7 @@ async fn the_viewer_sees_the_x_screen_exactly_and_types_and_clicks_into_it() {
     {
         viewer.send_input(InputEvent::Key { key, pressed }).await.expect("send");
     }
-    wait_for("a key press", || file_text(&typed).ends_with("z\n")).await;
+    eventually(|| file_text(&typed).ends_with("z\n"), "a key press").await;
 
     viewer.close().await;
     assert_eq!(host.line("ended").await, "ViewerLeft");
@@ -164,11 +156,11 @@ async fn keys_and_buttons_held_at_disconnect_are_released() {
         .send_input(InputEvent::MouseButton { button: MouseButton::Left, pressed: true })
         .await
         .expect("send");
-    wait_for("the keys to be down", || keys_down() && button1_down()).await;
+    eventually(|| keys_down() && button1_down(), "the keys to be down").await;
 
     drop(viewer); // the technician's side goes away without releasing anything
     assert!(!host.line("ended").await.is_empty());
-    wait_for("everything released", || !keys_down() && !button1_down()).await;
+    eventually(|| !keys_down() && !button1_down(), "everything released").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,16 +204,16 @@ async fn a_chosen_monitor_is_what_is_shared_and_where_input_lands() {
     x.run("xrandr", &["--setmonitor", "left", "640/160x800/200+0+0", "none"]);
     x.run("xrandr", &["--setmonitor", "right", "640/160x800/200+640+0", "none"]);
     x.spawn("xterm", &["-geometry", "40x10+700+100"]);
-    wait_for("the xterm window", || x.try_run("xdotool", &["search", "--class", "xterm"]).is_some()).await;
+    eventually(|| x.try_run("xdotool", &["search", "--class", "xterm"]).is_some(), "the xterm window").await;
     let relay = start_relay(|_| {});
     let (_host, viewer) = share_monitor(&relay, &x, "view,control", 1).await;
     let first = viewer.next_frame(None).await.expect("frame");
     assert_eq!((first.frame.width(), first.frame.height()), (640, 800));
     assert_view_matches(&viewer, &x, Some((640, 0, 640, 800)), "the right monitor").await;
     viewer.send_input(InputEvent::MouseMove { x: 10, y: 20 }).await.expect("send");
-    wait_for("the pointer on the right monitor", || x.mouse() == (650, 20)).await;
+    eventually(|| x.mouse() == (650, 20), "the pointer on the right monitor").await;
     viewer.send_input(InputEvent::MouseMove { x: -500, y: 5000 }).await.expect("send");
-    wait_for("the pointer clamped to the monitor", || x.mouse() == (640, 799)).await;
+    eventually(|| x.mouse() == (640, 799), "the pointer clamped to the monitor").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,7 +267,7 @@ async fn the_technician_switches_monitors_mid_session() {
     assert_view_matches(&viewer, &x, Some((640, 0, 640, 800)), "the right monitor after the switch").await;
     // Input now lands on the right monitor.
     viewer.send_input(InputEvent::MouseMove { x: 10, y: 20 }).await.expect("send");
-    wait_for("the pointer on the right monitor", || x.mouse() == (650, 20)).await;
+    eventually(|| x.mouse() == (650, 20), "the pointer on the right monitor").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,11 +280,11 @@ async fn clipboard_text_goes_both_ways_only_with_control() {
 
     // Technician → host: lands on the host's X clipboard.
     viewer.send_clipboard("from the technician: ünïcödé ✓").await.expect("send");
-    wait_for("the host's clipboard", || {
+    let arrived = || {
         x.try_run("xclip", &["-o", "-selection", "clipboard"]).as_deref()
             == Some("from the technician: ünïcödé ✓")
-    })
-    .await;
+    };
+    eventually(arrived, "the host's clipboard").await;
 
     // Host → technician, once the viewer watches the clipboard.
     viewer.watch_clipboard(true).await.expect("watch");

@@ -117,7 +117,7 @@ fn main() -> anyhow::Result<()> {
                 other => anyhow::bail!("--scale is fit or 1:1, not {other:?}"),
             }),
         };
-        return run_window(prefill, connect_now);
+        return Ok(run_window(prefill, connect_now)?);
     }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(headless(cli))
 }

@@ -1,5 +1,5 @@
-//! A live session on the viewer side. Network work runs in background tasks; callers (the CLI, tests, the
-//! GUI later) read the latest complete frame from a `watch` channel and send input through a handle.
+//! A live session on the viewer side. Network work runs in background tasks; callers (the CLI, the window,
+//! tests) read the latest complete frame from a `watch` channel and send input through a handle.
 //!
 //! Streams, one task per family: **control** (we open it: hello, welcome, then our frame acks and requests
 //! out; cursor, permissions and the host's notices in), **video** (the host opens it: frame updates →
@@ -397,10 +397,13 @@ fn check_len(what: &'static str, text: &str, max: usize) -> Result<(), ViewerErr
     Ok(())
 }
 
+/// A control stream that failed during the handshake: the connection's reason if it closed; a message
+/// that does not decode or is over its cap is the host breaking the protocol, not the session ending.
 fn stream_ended(conn: &Connection, e: WireError) -> ViewerError {
-    match conn.close_reason() {
-        Some(reason) => ViewerError::Ended(reason.to_string()),
-        None => ViewerError::Ended(e.to_string()),
+    match (conn.close_reason(), e) {
+        (Some(reason), _) => ViewerError::Ended(reason.to_string()),
+        (None, e @ (WireError::Malformed(_) | WireError::TooLarge { .. })) => protocol(conn, e.to_string()),
+        (None, e) => ViewerError::Ended(e.to_string()),
     }
 }
 

@@ -8,7 +8,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::anyhow;
 use eframe::egui;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -122,13 +121,22 @@ fn waking_bounded<T: Send + 'static>(ctx: &egui::Context) -> (mpsc::Sender<T>, m
     (tx, rx)
 }
 
+/// Why the window did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    /// eframe could not create the window or its graphics context (no display, no GL…).
+    #[error("the window could not open: {0}")]
+    /// (Its text: `eframe::Error` is neither `Send` nor `Sync`, so it cannot travel in an error chain.)
+    Open(String),
+}
+
 /// Open the host window and share until the user quits. `incoming` names the folder uploads go to.
 pub fn run_window(
     runtime: tokio::runtime::Runtime,
     cfg: HostConfig,
     source: Source,
     incoming: String,
-) -> anyhow::Result<()> {
+) -> Result<(), WindowError> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Tether — share your screen")
@@ -149,7 +157,7 @@ pub fn run_window(
             Ok(Box::new(HostApp::new_styled(&cc.egui_ctx, Box::new(launcher), Clock::local(), incoming)))
         }),
     )
-    .map_err(|e| anyhow!("the window could not open: {e}"))?;
+    .map_err(|e| WindowError::Open(e.to_string()))?;
     // The app cancelled its attempt on exit; let the session tell the viewer goodbye.
     let pending: Vec<_> = tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
     runtime.block_on(async {

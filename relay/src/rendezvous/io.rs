@@ -10,6 +10,17 @@ pub const CLOSE_TIMEOUT: u32 = 2;
 /// Over a connection cap.
 pub const CLOSE_BUSY: u32 = 3;
 
+/// Why a client's hello was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum HelloError {
+    /// The stream failed or carried no readable message.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The hello was read but refused (wrong version, another message first); the client was told this.
+    #[error("refused: {0}")]
+    Refused(RelayErrorKind),
+}
+
 pub struct ClientIo {
     conn: Connection,
     send: SendStream,
@@ -19,22 +30,24 @@ pub struct ClientIo {
 impl ClientIo {
     /// Accept the client's control stream and read its hello. A wrong version is answered with an error
     /// naming both versions.
-    pub async fn accept(conn: Connection) -> Result<(Self, Role), WireError> {
+    pub async fn accept(conn: Connection) -> Result<(Self, Role), HelloError> {
         let (send, recv) = conn.accept_bi().await.map_err(|e| WireError::Io(e.into()))?;
         let mut io = Self { conn, send, recv };
         match io.recv_raw().await {
             Ok(Some(ClientToRelay::Hello { version, role })) if version == PROTOCOL_VERSION => Ok((io, role)),
             Ok(Some(ClientToRelay::Hello { version, .. })) => {
-                io.fail(RelayErrorKind::VersionMismatch { relay: PROTOCOL_VERSION, client: version }).await;
-                Err(WireError::Truncated)
+                let kind = RelayErrorKind::VersionMismatch { relay: PROTOCOL_VERSION, client: version };
+                io.fail(kind.clone()).await;
+                Err(HelloError::Refused(kind))
             }
             Ok(other) => {
-                io.fail(RelayErrorKind::Protocol(format!("expected Hello, got {other:?}"))).await;
-                Err(WireError::Truncated)
+                let kind = RelayErrorKind::Protocol(format!("expected Hello, got {other:?}"));
+                io.fail(kind.clone()).await;
+                Err(HelloError::Refused(kind))
             }
             Err(e) => {
                 io.fail(RelayErrorKind::Protocol(e.to_string())).await;
-                Err(e)
+                Err(HelloError::Wire(e))
             }
         }
     }

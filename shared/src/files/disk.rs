@@ -1,9 +1,8 @@
 //! Where received chunks go: a reused chunk buffer and the temporary file they are appended to.
 //!
-//! Writes go through the page cache. `O_DIRECT` was tried (`docs/BENCHMARKS.md`): it saves some system
-//! time, but each 1 MiB direct write then waits for the device — about 5 ms on the development VM while the
-//! transfer keeps both cores busy — and those waits add up to the whole transfer (170–230 MB/s for 1 GiB
-//! through the relay, against 210–300 MB/s buffered). Buffered writes return once the bytes are in memory,
+//! Writes go through the page cache, not `O_DIRECT`: a direct write saves some CPU but waits for the
+//! device, and in a transfer those waits add up to the whole transfer time (measured in
+//! `docs/BENCHMARKS.md`, "the receiver's write path"). Buffered writes return once the bytes are in memory,
 //! and the receiver's background `fdatasync` every few megabytes keeps the disk writing along with the
 //! transfer, so the sync before the final name only waits for the tail.
 //!

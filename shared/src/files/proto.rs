@@ -7,9 +7,10 @@
 //! viewer → host: FileRequest::Fetch{path, id} then the host is the sender below
 //!
 //! sender → receiver: Offer{id, entries, total}
-//! receiver → sender: Accept{resume} | Decline{reason}          (after the host user's consent)
+//! receiver → sender: Accept{resume} | Decline(FileError)       (after the host user's consent)
 //! sender → receiver: Chunk{file, offset, len, hash} + len raw bytes, …, FileEnd{file, hash}, …, Done
-//! receiver → sender: Finished{files} | Failed{error}
+//!                    (or Failed(FileError) at any point)
+//! receiver → sender: Finished{names} | Failed(FileError)
 //! ```
 //! Chunk data follows its header as raw bytes (no re-encoding of a megabyte per chunk). `resume[i]` is how
 //! many bytes of file `i` the receiver already holds verified from an interrupted attempt with the same id.
@@ -188,6 +189,9 @@ pub enum FileError {
         crate::text::visible(requested)
     )]
     Unrequested { requested: String, offered: String },
+    /// The file or folder to send holds more than [`MAX_ENTRIES`] files and folders: nothing was offered.
+    #[error("more than {max} files and folders to send; send a smaller folder")]
+    TooManyEntries { max: u32 },
 }
 
 impl FileError {

@@ -56,7 +56,7 @@ pub fn scan_as(path: &Path, name: &str) -> Result<LocalTree, FileError> {
 
 fn add(tree: &mut LocalTree, path: &Path, rel: Vec<String>, meta: &fs::Metadata) -> Result<(), FileError> {
     if tree.entries.len() >= MAX_ENTRIES {
-        return Err(FileError::Io(format!("more than {MAX_ENTRIES} entries")));
+        return Err(FileError::TooManyEntries { max: MAX_ENTRIES as u32 });
     }
     let io = |e: std::io::Error| FileError::from_io(&e, &path.display().to_string());
     if meta.is_file() {
@@ -92,4 +92,22 @@ fn add(tree: &mut LocalTree, path: &Path, rel: Vec<String>, meta: &fs::Metadata)
         add(tree, &child_path, child_rel, &child_meta)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_over_the_entry_limit_is_refused_as_too_many_entries() {
+        let dir = tempfile::tempdir().expect("temp");
+        let folder = dir.path().join("big");
+        fs::create_dir(&folder).expect("folder");
+        // The folder itself is an entry, so this many files make one more than the limit.
+        for i in 0..MAX_ENTRIES {
+            fs::File::create(folder.join(i.to_string())).expect("file");
+        }
+        let err = scan(&folder).expect_err("too many");
+        assert_eq!(err, FileError::TooManyEntries { max: MAX_ENTRIES as u32 });
+    }
 }

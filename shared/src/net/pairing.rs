@@ -2,14 +2,19 @@
 //!
 //! Host: [`HostRendezvous::connect`] → [`HostRendezvous::register`] (show the code) →
 //! [`HostRendezvous::wait_for_viewer`], which returns either a [`Session`] or why it must start over
-//! (the code expired, someone tried a wrong code, the viewer left mid-pairing).
+//! ([`Restart`]: the code expired, someone tried a wrong code, the viewer left before or during the
+//! pairing, or the user asked for a new code).
 //! Viewer: [`connect_viewer`] with the code the user read.
 //!
 //! Both sides run the same steps once the relay has matched them: SPAKE2 over the relay, key confirmation
-//! carrying each side's certificate fingerprint, `PairingResult`, then a QUIC connection viewer → host
-//! through the relay whose TLS verifiers accept only the confirmed fingerprints. Any failure ends the
-//! attempt; nothing falls back. The steps are a pure state machine ([`super::handshake::Handshake`]);
-//! [`drive`] here is its thin async shell.
+//! carrying each side's certificate fingerprint, a commitment to the session's resume id (`ResumeCommit`),
+//! `PairingResult`, then a QUIC connection viewer → host through the relay whose TLS verifiers accept only
+//! the confirmed fingerprints. Any failure ends the attempt; nothing falls back. The steps are a pure state
+//! machine ([`super::handshake::Handshake`]); [`drive`] here is its thin async shell.
+//!
+//! Once paired, [`Session::spawn_relay_watch`] keeps the control link: it reports the peer leaving (or the
+//! relay ending the session) and, when the relay is lost, reconnects and rejoins with the resume id while
+//! the end-to-end connection waits ([`RelayEvent`]).
 
 use std::time::{Duration, Instant};
 

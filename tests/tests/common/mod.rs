@@ -17,7 +17,7 @@ use tether_shared::codec::Quality;
 use tether_shared::net::{RelaySpec, Timeouts};
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls::RelayTrust;
-use tether_viewer::session::ViewerConfig;
+use tether_viewer::session::{ViewerConfig, ViewerSession};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -116,16 +116,60 @@ pub fn start_host(relay: &TestRelay, allowed: Permissions) -> TestHost {
 }
 
 /// The host's screen in most tests: the animated test pattern at [`W`]×[`H`].
+/// A host sharing the test pattern with `allowed`, and a viewer paired with it through `relay` that
+/// has shown its first frame: the setup most session tests start from.
+pub async fn paired(relay: &TestRelay, allowed: Permissions) -> (TestHost, ViewerSession) {
+    paired_with(relay, allowed, &viewer_config(relay)).await
+}
+
+/// [`paired`] with a viewer configured by the test (a token, other timeouts).
+pub async fn paired_with(
+    relay: &TestRelay,
+    allowed: Permissions,
+    viewer: &ViewerConfig,
+) -> (TestHost, ViewerSession) {
+    let mut host = start_host(relay, allowed);
+    let code = host.next_code().await;
+    let viewer = ViewerSession::connect(viewer, &code).await.expect("the viewer pairs");
+    viewer.next_frame(None).await.expect("the first frame");
+    (host, viewer)
+}
+
 pub fn test_pattern() -> Result<Box<dyn Capturer>, capture::CaptureError> {
     capture::open(Source::TestPattern { width: W, height: H })
 }
 
-/// Wait (up to 20 s, polling) until `cond` holds; fail naming `what` otherwise.
-pub async fn eventually(mut cond: impl FnMut() -> bool, what: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+/// Wait (up to [`EVENTUALLY`], polling) until `cond` holds; fail naming `what` otherwise.
+pub async fn eventually(mut cond: impl FnMut() -> bool, what: impl std::fmt::Display) {
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "not within 20 s: {what}");
+        assert!(tokio::time::Instant::now() < deadline, "not within {EVENTUALLY:?}: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`eventually`] for a condition that needs the network to find out (a connection attempt, say).
+pub async fn eventually_async<F>(mut cond: impl FnMut() -> F, what: impl std::fmt::Display)
+where
+    F: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "not within {EVENTUALLY:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How long [`eventually`] waits: generous, since a loaded 2-core machine runs these tests.
+pub const EVENTUALLY: Duration = Duration::from_secs(30);
+
+/// A description for [`eventually`] worked out only when the wait fails, so it can show the state at
+/// that moment: `eventually(cond, Later(|| format!("stats: {:?}", relay.handle.stats())))`.
+pub struct Later<F>(pub F);
+
+impl<F: Fn() -> String> std::fmt::Display for Later<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&(self.0)())
     }
 }
 
@@ -153,6 +197,13 @@ pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
 }
 
 /// Path of a workspace binary (built by `cargo build --workspace --bins` before the tests).
+/// The arguments that point a program at a relay (`--relay ADDR --relay-fingerprint FP`), then `extra`.
+pub fn cli_args<'a>(addr: &'a str, fingerprint: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--relay", addr, "--relay-fingerprint", fingerprint];
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");

@@ -362,13 +362,27 @@ impl eframe::App for ViewerApp {
     }
 }
 
+/// Why the window did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error(
+        "there is no display to open the window on (DISPLAY is not set); \
+         use --headless with --code for the command line"
+    )]
+    NoDisplay,
+    /// The window's network runtime could not start.
+    #[error("{0}")]
+    Runtime(#[from] std::io::Error),
+    /// eframe could not create the window or its graphics context.
+    #[error("could not open the window: {0}")]
+    /// (Its text: `eframe::Error` is neither `Send` nor `Sync`, so it cannot travel in an error chain.)
+    Open(String),
+}
+
 /// Open the window and run until it is closed.
-pub fn run_window(prefill: ConnectForm, connect_now: bool) -> anyhow::Result<()> {
+pub fn run_window(prefill: ConnectForm, connect_now: bool) -> Result<(), WindowError> {
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        anyhow::bail!(
-            "there is no display to open the window on (DISPLAY is not set); \
-             use --headless with --code for the command line"
-        );
+        return Err(WindowError::NoDisplay);
     }
     let mut app = ViewerApp::new(prefill)?;
     let options = eframe::NativeOptions {
@@ -389,5 +403,5 @@ pub fn run_window(prefill: ConnectForm, connect_now: bool) -> anyhow::Result<()>
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+    .map_err(|e| WindowError::Open(e.to_string()))
 }
