@@ -85,6 +85,7 @@ async fn a_wrong_code_is_a_clear_error_and_the_host_gets_a_new_code() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("wrong code"), "{stderr}");
+    assert_eq!(stderr.matches("wrong code").count(), 1, "said once, not once per wrapping error: {stderr}");
     let fresh = host.line("code").await;
     assert_ne!(fresh, code);
 }

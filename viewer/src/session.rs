@@ -54,7 +54,7 @@ impl std::fmt::Debug for ViewerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewerError {
-    #[error("{0}")]
+    #[error(transparent)]
     Connect(#[from] ClientError),
     #[error("the host refused the session: {0}")]
     Refused(RefusalReason),

@@ -69,7 +69,7 @@ pub enum ClientError {
     Connect(#[from] quinn::ConnectError),
     #[error("the connection to the relay failed: {}", crate::shown::lossy(&.0.to_string()))]
     RelayConnection(quinn::ConnectionError),
-    #[error("{0}")]
+    #[error(transparent)]
     Relay(#[from] crate::relay_proto::RelayErrorKind),
     #[error("the other side left before the session started")]
     PeerLeft,
@@ -79,7 +79,7 @@ pub enum ClientError {
     Unexpected(String),
     #[error("message error: {}", crate::shown::lossy(&.0.to_string()))]
     Wire(#[from] crate::wire::WireError),
-    #[error("{0}")]
+    #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error("wrong code: the secret part did not match, or someone interfered (key confirmation failed)")]
     WrongCode,
@@ -90,7 +90,7 @@ pub enum ClientError {
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
     /// The technician token was not sent: it names another relay, or has no relay at all.
-    #[error("{0}")]
+    #[error(transparent)]
     Token(#[from] crate::token::TokenError),
     /// The relay speaks an older protocol than this program.
     #[error("the relay is too old (it speaks protocol version {relay}, this program needs {ours}): update the relay")]

@@ -371,7 +371,7 @@ pub enum WindowError {
     )]
     NoDisplay,
     /// The window's network runtime could not start.
-    #[error("{0}")]
+    #[error(transparent)]
     Runtime(#[from] std::io::Error),
     /// eframe could not create the window or its graphics context.
     #[error("could not open the window: {0}")]
