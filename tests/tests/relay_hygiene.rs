@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::cli_args;
+use common::procs::Proc;
 use serde::Serialize;
 use tether_relay::TlsSource;
 use tether_shared::code::Nameplate;
@@ -18,83 +18,13 @@ use tether_shared::tls::{self, Fingerprint, RelayTrust};
 use tether_shared::token::Token;
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tether_shared::PROTOCOL_VERSION;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-/// A real binary with its stdout lines read as they come and its whole stderr kept.
-struct Logged {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    reader: tokio::task::JoinHandle<()>,
-}
-
-impl Logged {
-    fn spawn(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::spawn_command(Command::new(common::bin(name)).args(args), env)
-    }
-
-    fn spawn_command(cmd: &mut Command, env: &[(&str, &str)]) -> Self {
-        let mut child = cmd
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr.clone();
-        let reader = tokio::spawn(async move {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = err.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().expect("lock").extend_from_slice(&buf[..n]);
-            }
-        });
-        Self { child, lines: BufReader::new(stdout).lines(), stderr, reader }
-    }
-
-    /// Wait for a stdout line `PREFIX rest` and return `rest`.
-    async fn line(&mut self, prefix: &str) -> String {
-        let wanted = format!("{prefix} ");
-        let found = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = self.lines.next_line().await {
-                if line == prefix {
-                    return Some(String::new());
-                }
-                if let Some(rest) = line.strip_prefix(&wanted) {
-                    return Some(rest.to_owned());
-                }
-            }
-            None
-        })
-        .await;
-        found.ok().flatten().unwrap_or_else(|| panic!("no {prefix:?} line; stderr: {}", self.stderr_now()))
-    }
-
-    fn stderr_now(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().expect("lock")).into_owned()
-    }
-
-    /// Stop the program (if it still runs) and return all it wrote to stderr.
-    async fn finish(mut self) -> String {
-        let _ = self.child.start_kill();
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
-        let _ = tokio::time::timeout(Duration::from_secs(20), &mut self.reader).await;
-        self.stderr_now()
-    }
-}
+use tokio::process::Command;
 
 /// A relay binary on a fresh port; its address and fingerprint.
-async fn relay(data: &str, extra: &[&str], env: &[(&str, &str)]) -> (Logged, String, String) {
+async fn relay(data: &str, extra: &[&str], env: &[(&str, &str)]) -> (Proc, String, String) {
     let mut args = vec!["--listen", "127.0.0.1:0", "--data-dir", data];
     args.extend_from_slice(extra);
-    let mut relay = Logged::spawn("tether-relay", &args, env);
+    let mut relay = Proc::spawn_logged("tether-relay", &args, env);
     let addr = relay.line("listening").await;
     let fp = relay.line("fingerprint").await;
     (relay, addr, fp)
@@ -130,14 +60,14 @@ async fn no_token_and_no_secret_code_digits_in_any_log_at_trace_level() {
     let trace = [("RUST_LOG", "trace")];
     let (relay, addr, fp) = relay(data, &["--require-technician-auth"], &trace).await;
 
-    let mut host = Logged::spawn("tether-host", &cli_args(&addr, &fp, &["--headless"]), &trace);
+    let mut host = Proc::spawn_logged("tether-host", &cli_args(&addr, &fp, &["--headless"]), &trace);
     let code = host.line("code").await;
     let digits: String = code.chars().filter(char::is_ascii_digit).collect();
     let code_secret = digits[digits.len() - 7..].to_owned();
     let spoken_secret = format!("{}-{}", &code_secret[..3], &code_secret[3..]);
     let viewer_args = cli_args(&addr, &fp, &["--code", &code, "--stay-secs", "1"]);
     let mut viewer =
-        Logged::spawn("tether-viewer", &viewer_args, &[("RUST_LOG", "trace"), ("TETHER_TOKEN", &token)]);
+        Proc::spawn_logged("tether-viewer", &viewer_args, &[("RUST_LOG", "trace"), ("TETHER_TOKEN", &token)]);
     viewer.line("connected").await;
     assert!(host.line("verified").await.starts_with("canary by "));
     let _ = tokio::time::timeout(Duration::from_secs(30), viewer.child.wait()).await;
@@ -266,7 +196,7 @@ async fn the_relay_keeps_its_data_dir_and_files_private_whatever_the_umask() {
         common::bin("tether-relay").to_str().expect("utf-8"),
         data.to_str().expect("utf-8"),
     ]);
-    let mut relay = Logged::spawn_command(&mut cmd, &[]);
+    let mut relay = Proc::spawn_command_logged(&mut cmd);
     relay.line("listening").await;
     let mode = |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700, "the data directory");
@@ -285,7 +215,7 @@ async fn the_relay_keeps_its_data_dir_and_files_private_whatever_the_umask() {
         common::bin("tether-relay").to_str().expect("utf-8"),
         other.to_str().expect("utf-8"),
     ]);
-    let mut add = Logged::spawn_command(&mut cmd, &[]);
+    let mut add = Proc::spawn_command_logged(&mut cmd);
     assert!(add.line("token").await.starts_with("tether1."));
     add.finish().await;
     assert_eq!(mode(&other), 0o700);
