@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use quinn::{Endpoint, TokioRuntime};
 use tether_host::session::{SessionEnd, SessionError};
 use tether_host::HostError;
 use tether_shared::code::Code;
@@ -22,19 +20,7 @@ use tether_viewer::session::{ViewerError, ViewerSession};
 
 /// A bare QUIC connection to the relay's control port, speaking whatever bytes the test writes.
 async fn raw_relay_stream(relay: &TestRelay) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let endpoint =
-        Endpoint::new(tls::endpoint_config(), None, socket, Arc::new(TokioRuntime)).expect("endpoint");
-    let cfg = tls::relay_client_config(
-        &tls::RelayTrust::Pinned(relay.handle.fingerprint()),
-        tls::transport(Duration::from_secs(5), None),
-    )
-    .expect("config");
-    let conn = endpoint
-        .connect_with(cfg, relay.handle.local_addr(), "localhost")
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn = relay.raw_connection(tls::transport(Duration::from_secs(5), None)).await;
     let (send, recv) = conn.open_bi().await.expect("stream");
     (conn, send, recv)
 }

@@ -5,11 +5,9 @@
 mod common;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use quinn::{Endpoint, TokioRuntime};
 use tether_host::capture::{self, Source};
 use tether_host::HostEvent;
 use tether_relay::store::Store;
@@ -267,20 +265,9 @@ async fn connections_over_the_per_address_cap_are_refused_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_completes_quic_but_never_opens_a_stream_is_dropped_at_the_hello_deadline() {
     let relay = start_relay(|cfg| cfg.handshake_timeout = Duration::from_secs(1));
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let endpoint =
-        Endpoint::new(tls::endpoint_config(), None, socket, Arc::new(TokioRuntime)).expect("endpoint");
     // Keep-alives, so only the relay's deadline (not its idle timeout) can end this connection.
-    let cfg = tls::relay_client_config(
-        &tls::RelayTrust::Pinned(relay.handle.fingerprint()),
-        tls::transport(Duration::from_secs(60), Some(Duration::from_millis(200))),
-    )
-    .expect("config");
-    let conn = endpoint
-        .connect_with(cfg, relay.handle.local_addr(), "localhost")
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let conn =
+        relay.raw_connection(tls::transport(Duration::from_secs(60), Some(Duration::from_millis(200)))).await;
     let closed = tokio::time::timeout(Duration::from_secs(20), conn.closed()).await.expect("dropped");
     assert!(closed.to_string().contains("handshake timeout"), "{closed}");
 }

@@ -48,6 +48,27 @@ impl TestRelay {
         store.add_account(name, &id).expect("account")
     }
 
+    /// A bare QUIC connection to this relay's control port (pinned to its certificate), from a fresh
+    /// endpoint of its own: for tests that speak to the relay byte by byte, or not at all.
+    pub async fn raw_connection(&self, transport: quinn::TransportConfig) -> quinn::Connection {
+        use tether_shared::tls;
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let endpoint = quinn::Endpoint::new(
+            tls::endpoint_config(),
+            None,
+            socket,
+            std::sync::Arc::new(quinn::TokioRuntime),
+        )
+        .expect("endpoint");
+        let cfg = tls::relay_client_config(&RelayTrust::Pinned(self.handle.fingerprint()), transport)
+            .expect("config");
+        endpoint
+            .connect_with(cfg, self.handle.local_addr(), "localhost")
+            .expect("connect")
+            .await
+            .expect("handshake")
+    }
+
     pub fn spec(&self) -> RelaySpec {
         RelaySpec {
             addr: self.handle.local_addr(),
