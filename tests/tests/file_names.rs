@@ -20,7 +20,7 @@ use tether_shared::files::proto::{
     Entry, EntryKind, FileDigest, FileError, FileRequest, ReceiverMsg, SenderMsg, MAX_FILES_MSG,
 };
 use tether_shared::files::{send, tree};
-use tether_shared::net::pairing::{connect_viewer, HostOutcome, HostRendezvous, Session};
+use tether_shared::net::pairing::{connect_viewer, Session};
 use tether_shared::session_proto::{HostToViewer, Permissions, ViewerToHost};
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tether_shared::PROTOCOL_VERSION;
@@ -49,13 +49,7 @@ fn everything(root: &Path) -> Vec<String> {
     out
 }
 
-/// A host that pairs through the real relay like any host, grants files, and then speaks the file
-/// protocol by hand.
-struct HandHost {
-    session: Session,
-    _control: (SendStream, RecvStream),
-}
-
+/// The hand-driven host ([`host_by_hand`]) grants files and then speaks the file protocol by hand.
 impl HandHost {
     /// The viewer's next file request, on its own stream.
     async fn next_request(&self) -> (SendStream, RecvStream, FileRequest) {
@@ -68,23 +62,13 @@ impl HandHost {
     }
 }
 
+/// A host that pairs through the real relay like any host and grants files.
 async fn hostile_host(relay: &TestRelay) -> (HandHost, ViewerSession) {
-    let mut rendezvous =
-        HostRendezvous::connect(&relay.spec(), fast_timeouts()).await.expect("host connects");
-    let (code, _) = rendezvous.register().await.expect("code");
-    let mut viewer_cfg = viewer_config(relay);
-    viewer_cfg.want = FILES;
-    let claim = code.clone();
-    let viewer = tokio::spawn(async move { ViewerSession::connect(&viewer_cfg, &claim).await });
-    let HostOutcome::Paired(session) = rendezvous.wait_for_viewer(&code).await.expect("pairs") else {
-        panic!("no pairing");
-    };
-    let (mut ctl_send, mut ctl_recv) = session.conn.accept_bi().await.expect("control stream");
-    let _hello: Option<ViewerToHost> = wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.expect("hello");
+    let mut host = host_by_hand(relay, FILES).await;
     let welcome = HostToViewer::Welcome { version: PROTOCOL_VERSION, granted: FILES, width: 64, height: 64 };
-    wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
-    let viewer = viewer.await.expect("no panic").expect("viewer session opens");
-    (HandHost { session, _control: (ctl_send, ctl_recv) }, viewer)
+    wire::write_msg(&mut host.control.0, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
+    let viewer = (&mut host.viewer).await.expect("no panic").expect("viewer session opens");
+    (host, viewer)
 }
 
 /// Offer `entries` (every file holding `CONTENT`) in reply to the request on this stream. If the viewer

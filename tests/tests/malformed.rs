@@ -10,13 +10,13 @@ use tether_host::session::{SessionEnd, SessionError};
 use tether_host::HostError;
 use tether_shared::code::Code;
 use tether_shared::codec::{Tile, TileData};
-use tether_shared::net::pairing::{connect_viewer, HostOutcome, HostRendezvous};
+use tether_shared::net::pairing::connect_viewer;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, ViewerToHost};
 use tether_shared::tls;
 use tether_shared::wire::{self, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
-use tether_viewer::session::{ViewerError, ViewerSession};
+use tether_viewer::session::ViewerError;
 
 /// A bare QUIC connection to the relay's control port, speaking whatever bytes the test writes.
 async fn raw_relay_stream(relay: &TestRelay) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
@@ -160,16 +160,8 @@ async fn a_viewer_whose_first_message_is_garbage_is_a_protocol_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_whose_welcome_is_garbage_is_a_protocol_error() {
     let relay = start_relay(|_| {});
-    let mut rendezvous =
-        HostRendezvous::connect(&relay.spec(), fast_timeouts()).await.expect("host connects");
-    let (code, _) = rendezvous.register().await.expect("code");
-    let (viewer_cfg, claim) = (viewer_config(&relay), code.clone());
-    let viewer = tokio::spawn(async move { ViewerSession::connect(&viewer_cfg, &claim).await });
-    let HostOutcome::Paired(session) = rendezvous.wait_for_viewer(&code).await.expect("pairs") else {
-        panic!("no pairing");
-    };
-    let (mut ctl_send, mut ctl_recv) = session.conn.accept_bi().await.expect("control stream");
-    let _hello: Option<ViewerToHost> = wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.expect("hello");
+    let HandHost { session, control: (mut ctl_send, _ctl_recv), viewer } =
+        host_by_hand(&relay, viewer_config(&relay).want).await;
     ctl_send.write_all(&[3u8, 0, 0, 0, 0xff, 0xff, 0xff]).await.expect("write");
     let err = viewer.await.expect("no panic").expect_err("a garbage welcome opens nothing");
     assert!(matches!(&err, ViewerError::Protocol(_)), "{err}");
@@ -200,17 +192,8 @@ async fn a_host_sending_hostile_frames_is_disconnected_by_the_viewer() {
         },
     ];
     for update in hostile {
-        let mut rendezvous =
-            HostRendezvous::connect(&relay.spec(), fast_timeouts()).await.expect("host connects");
-        let (code, _) = rendezvous.register().await.expect("code");
-        let (viewer_cfg, claim) = (viewer_config(&relay), code.clone());
-        let viewer = tokio::spawn(async move { ViewerSession::connect(&viewer_cfg, &claim).await });
-        let HostOutcome::Paired(session) = rendezvous.wait_for_viewer(&code).await.expect("pairs") else {
-            panic!("no pairing");
-        };
-        let (mut ctl_send, mut ctl_recv) = session.conn.accept_bi().await.expect("control stream");
-        let _hello: Option<ViewerToHost> =
-            wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.expect("hello");
+        let HandHost { session, control: (mut ctl_send, _ctl_recv), viewer } =
+            host_by_hand(&relay, viewer_config(&relay).want).await;
         let welcome = HostToViewer::Welcome {
             version: PROTOCOL_VERSION,
             granted: Permissions::VIEW_ONLY,

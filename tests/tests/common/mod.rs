@@ -207,6 +207,34 @@ where
     TestHost { events, sink, stop, task }
 }
 
+/// A host the test drives by hand (to attack a real viewer): paired through the relay with a viewer that
+/// asks for `want`, its control stream accepted and the viewer's hello read. The viewer's connect is
+/// still under way: it finishes when the test writes a Welcome (or fails on whatever else it writes).
+pub struct HandHost {
+    pub session: tether_shared::net::pairing::Session,
+    pub control: (quinn::SendStream, quinn::RecvStream),
+    pub viewer: JoinHandle<Result<ViewerSession, tether_viewer::session::ViewerError>>,
+}
+
+pub async fn host_by_hand(relay: &TestRelay, want: Permissions) -> HandHost {
+    use tether_shared::net::pairing::{HostOutcome, HostRendezvous};
+    use tether_shared::session_proto::ViewerToHost;
+    use tether_shared::wire::{self, MAX_CONTROL_MSG};
+    let mut rendezvous =
+        HostRendezvous::connect(&relay.spec(), fast_timeouts()).await.expect("host connects");
+    let (code, _) = rendezvous.register().await.expect("code");
+    let mut viewer_cfg = viewer_config(relay);
+    viewer_cfg.want = want;
+    let claim = code.clone();
+    let viewer = tokio::spawn(async move { ViewerSession::connect(&viewer_cfg, &claim).await });
+    let HostOutcome::Paired(session) = rendezvous.wait_for_viewer(&code).await.expect("pairs") else {
+        panic!("no pairing");
+    };
+    let (send, mut recv) = session.conn.accept_bi().await.expect("control stream");
+    let _hello: Option<ViewerToHost> = wire::read_msg(&mut recv, MAX_CONTROL_MSG).await.expect("hello");
+    HandHost { session, control: (send, recv), viewer }
+}
+
 pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
     ViewerConfig {
         relay: relay.spec(),
@@ -217,7 +245,6 @@ pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
     }
 }
 
-/// Path of a workspace binary (built by `cargo build --workspace --bins` before the tests).
 /// The arguments that point a program at a relay (`--relay ADDR --relay-fingerprint FP`), then `extra`.
 pub fn cli_args<'a>(addr: &'a str, fingerprint: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["--relay", addr, "--relay-fingerprint", fingerprint];
@@ -225,6 +252,7 @@ pub fn cli_args<'a>(addr: &'a str, fingerprint: &'a str, extra: &[&'a str]) -> V
     args
 }
 
+/// Path of a workspace binary (built by `cargo build --workspace --bins` before the tests).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
