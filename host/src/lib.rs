@@ -3,11 +3,16 @@
 //!
 //! The data path reads left to right: [`capture`] → [`encode`] → [`session`] (video out, input in) →
 //! [`inject`]. [`run_host`] is the whole host, used by the CLI and the tests alike.
+//!
+//! The host is a hub: one [`Hub`] (the [`display::Display`] everyone sees, the [`controller::Controller`]
+//! that lets one participant at a time drive the input, the clipboard) and a [`session`] per technician.
 
 pub mod access;
 pub mod capture;
 pub mod clipboard;
 pub mod codes;
+pub mod controller;
+pub mod display;
 pub mod encode;
 pub mod files;
 pub mod inject;
@@ -35,11 +40,13 @@ use capture::monitors;
 use capture::{CaptureError, CaptureHandle, Source};
 use clipboard::ClipboardHandle;
 use codes::{AfterTooMany, CodeGate, CodePolicy, Next};
+use controller::Controller;
+use display::Display;
 use files::{FileEvent, FilesConfig};
 use inject::record::RecordingSink;
 use inject::x11::EnigoSink;
 use inject::{InjectError, InputSink};
-use session::{SessionConfig, SessionError, SessionReport};
+use session::{SessionConfig, SessionError, SessionIo, SessionReport, Started};
 
 /// Where a session's screen comes from and where its input goes.
 pub struct Sources {
@@ -135,6 +142,8 @@ pub struct HostConfig {
     pub new_code: Arc<Notify>,
     /// Wrong codes in a row and back-off (see [`codes`]).
     pub codes: CodePolicy,
+    /// Grant without asking (headless), or ask the user (the window).
+    pub access: AccessPolicy,
 }
 
 impl HostConfig {
@@ -148,11 +157,10 @@ impl HostConfig {
                 quality: Quality::default(),
                 files: FilesConfig::default(),
                 hello_timeout: Duration::from_secs(10),
-                access: AccessPolicy::Auto,
-                events: None,
             },
             new_code: Arc::new(Notify::new()),
             codes: CodePolicy::default(),
+            access: AccessPolicy::Auto,
         }
     }
 }
@@ -213,33 +221,63 @@ pub enum HostError {
     Inject(#[from] InjectError),
 }
 
+/// What every participant of the host shares: the screen, the controls, the clipboard.
+#[derive(Debug)]
+pub struct Hub {
+    pub display: Display,
+    pub controller: Controller,
+    pub clipboard: Option<ClipboardHandle>,
+}
+
+impl Hub {
+    /// The hub for `sources`. Needs a tokio runtime.
+    pub fn new(sources: Sources) -> Self {
+        let (display, controller, clipboard) = Display::open(sources);
+        Self { display, controller, clipboard }
+    }
+}
+
 /// Run the host: codes until a viewer pairs, then one session until it ends.
+///
+/// The code loop ([`pair`]) and the session ([`serve`]) are separate steps over a shared [`Hub`]: a host
+/// that invites a second technician runs the code loop again while the first session goes on.
 pub async fn run_host(
     cfg: HostConfig,
     sources: Sources,
     events: mpsc::UnboundedSender<HostEvent>,
     stop: CancellationToken,
 ) -> Result<SessionReport, HostError> {
-    let session = tokio::select! {
+    let hub = Hub::new(sources);
+    let paired = tokio::select! {
         s = pair(&cfg, &events) => s?,
         _ = stop.cancelled() => return Err(HostError::Stopped),
     };
-    let mut cfg = cfg;
-    cfg.session.events = Some(events.clone());
+    Ok(serve(&cfg, &hub, paired, events, stop).await?)
+}
+
+/// One paired technician's session on `hub`, from the relay watch to the goodbye.
+async fn serve(
+    cfg: &HostConfig,
+    hub: &Hub,
+    paired: Session,
+    events: mpsc::UnboundedSender<HostEvent>,
+    stop: CancellationToken,
+) -> Result<SessionReport, SessionError> {
+    let mut session_cfg = cfg.session.clone();
     let (file_log, mut file_events) = mpsc::unbounded_channel();
-    cfg.session.files.log = Some(file_log);
+    session_cfg.files.log = Some(file_log);
     let forward = events.clone();
     tokio::spawn(async move {
         while let Some(event) = file_events.recv().await {
             let _ = forward.send(HostEvent::File(event));
         }
     });
-    let endpoint = session.link.endpoint().clone();
-    let verified = session.technician.clone();
+    let endpoint = paired.link.endpoint().clone();
+    let verified = paired.technician.clone();
     let peer_gone = CancellationToken::new();
     let on_gone = peer_gone.clone();
     let relay_events = events.clone();
-    let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move |e| {
+    let watch = Session::spawn_relay_watch(paired.link, paired.conn.clone(), paired.resume_id, move |e| {
         let told = match e {
             RelayEvent::PeerGone(_) => {
                 on_gone.cancel();
@@ -250,17 +288,16 @@ pub async fn run_host(
         };
         let _ = relay_events.send(told);
     });
-    let on_start = |technician: &str, asked, granted, session| {
-        let technician = technician.to_owned();
-        let verified = verified.clone();
+    let on_start = |s: session::Started| {
+        let Started { technician, verified, asked, granted, session } = s;
         let _ = events.send(HostEvent::Connected { technician, verified, asked, granted, session });
     };
-    let report =
-        session::run(session.conn, &cfg.session, sources, stop, peer_gone, verified.clone(), on_start).await;
+    let io = SessionIo { events: Some(events.clone()), access: cfg.access.clone(), stop, peer_gone };
+    let report = session::run(paired.conn, &session_cfg, hub, io, verified, on_start).await;
     watch.abort();
     // Let the goodbye (CONNECTION_CLOSE) leave before the caller may exit the process.
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
-    Ok(report?)
+    report
 }
 
 async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Result<Session, HostError> {

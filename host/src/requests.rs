@@ -11,41 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether_shared::codec::Quality;
-use tether_shared::session_proto::{HostToViewer, MonitorInfo, Permissions, ViewerToHost, MAX_CHAT_TEXT};
+use tether_shared::session_proto::{HostToViewer, Permissions, ViewerToHost, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, watch};
 
 use crate::access::{self, AccessPolicy};
-use crate::capture::cursor::CursorEvent;
-use crate::capture::{CaptureHandle, Source};
 use crate::clipboard::ClipboardHandle;
-use crate::inject::InputSink;
-use crate::{HostEvent, Sources};
+use crate::display::Display;
+use crate::HostEvent;
 
 /// How often a watched clipboard is looked at.
 const CLIPBOARD_POLL: Duration = Duration::from_millis(300);
-
-/// Where a monitor switch hands the new capture, input sink and cursor feed to the loops using them.
-pub(crate) struct Swaps {
-    capture: mpsc::Sender<CaptureHandle>,
-    sink: mpsc::Sender<Box<dyn InputSink>>,
-    cursor: mpsc::Sender<Option<mpsc::Receiver<CursorEvent>>>,
-}
-
-type SwapReceivers = (
-    Swaps,
-    mpsc::Receiver<CaptureHandle>,
-    mpsc::Receiver<Box<dyn InputSink>>,
-    mpsc::Receiver<Option<mpsc::Receiver<CursorEvent>>>,
-);
-
-impl Swaps {
-    pub(crate) fn new() -> SwapReceivers {
-        let (capture, capture_rx) = mpsc::channel(1);
-        let (sink, sink_rx) = mpsc::channel(1);
-        let (cursor, cursor_rx) = mpsc::channel(1);
-        (Self { capture, sink, cursor }, capture_rx, sink_rx, cursor_rx)
-    }
-}
 
 type Answer = Pin<Box<dyn Future<Output = (Permissions, Option<Permissions>)> + Send>>;
 
@@ -57,11 +32,9 @@ pub(crate) struct Requests {
     pub allowed: Permissions,
     pub events: Option<mpsc::UnboundedSender<HostEvent>>,
     pub clipboard: Option<ClipboardHandle>,
-    pub source: Option<Source>,
-    pub monitors: Vec<MonitorInfo>,
-    pub current_monitor: u32,
+    /// The host's screen: a monitor switch is one call on it, for every participant.
+    pub display: Display,
     pub quality: watch::Sender<Quality>,
-    pub swaps: Swaps,
 }
 
 impl Requests {
@@ -201,30 +174,13 @@ impl Requests {
     }
 
     async fn select_monitor(&mut self, index: u32) {
-        let Some(Source::X11 { .. }) = self.source else {
-            return self.notice("this host shares no monitor to choose from".into());
-        };
-        if index as usize >= self.monitors.len() {
-            return self.notice(format!("there is no monitor {index}"));
-        }
-        if index == self.current_monitor {
-            return;
-        }
-        let source = Source::X11 { monitor: index as usize };
-        let opened = tokio::task::spawn_blocking(move || Sources::open(source)).await;
-        match opened {
-            Ok(Ok(new)) => {
-                let _ = self.swaps.capture.send(new.capture).await;
-                let _ = self.swaps.sink.send(new.sink).await;
-                let _ = self.swaps.cursor.send(new.cursor).await;
-                self.current_monitor = index;
-                self.monitors = new.monitors;
-                let msg = HostToViewer::Monitors { monitors: self.monitors.clone(), current: index };
-                let _ = self.out.send(msg).await;
+        match self.display.switch_monitor(index).await {
+            Ok(None) => {}
+            Ok(Some((monitors, current))) => {
+                let _ = self.out.send(HostToViewer::Monitors { monitors, current }).await;
                 self.event(HostEvent::MonitorChanged(index));
             }
-            Ok(Err(e)) => self.notice(format!("could not switch to monitor {index}: {e}")),
-            Err(e) => self.notice(format!("could not switch to monitor {index}: {e}")),
+            Err(e) => self.notice(e.to_string()),
         }
     }
 

@@ -24,7 +24,7 @@ const VIEW_CONTROL: Permissions = Permissions { view: true, control: true, files
 fn asking_host(relay: &TestRelay) -> (TestHost, mpsc::Receiver<AccessRequest>) {
     let (ask, questions) = mpsc::channel(4);
     let mut cfg = host_config(relay, Permissions::ALL);
-    cfg.session.access = AccessPolicy::Ask(ask);
+    cfg.access = AccessPolicy::Ask(ask);
     (start_host_with(cfg, test_pattern), questions)
 }
 

@@ -46,7 +46,7 @@ impl Share for Launcher {
         let (uploads_in, uploads) = waking_bounded(&self.ctx);
         let (done_tx, done) = oneshot::channel();
         let mut cfg = self.cfg.clone();
-        cfg.session.access = AccessPolicy::Ask(access_in);
+        cfg.access = AccessPolicy::Ask(access_in);
         cfg.session.files.uploads = UploadPolicy::Ask(uploads_in);
         let transfers = Transfers::default();
         cfg.session.files.transfers = transfers.clone();

@@ -1,0 +1,84 @@
+//! The control stream of one participant: the reader (frame acknowledgements to the video task,
+//! requests to [`crate::requests`]), the one writer of our side (queued messages and permission changes),
+//! and the cursor forwarded from the [`crate::display::Display`].
+
+use quinn::{RecvStream, SendStream};
+use tether_shared::session_proto::{HostToViewer, Permissions, ViewerToHost};
+use tether_shared::wire::{self, MAX_CONTROL_MSG};
+use tokio::sync::{mpsc, watch};
+
+use super::{lost, read_error, SessionEnd, Step};
+use crate::capture::cursor::CursorEvent;
+use crate::display::{CursorSent, CursorState};
+
+/// Reads the viewer's control stream: acks go to the video loop, requests to [`crate::requests`].
+pub(super) async fn control_loop(
+    mut recv: RecvStream,
+    acks: mpsc::Sender<u64>,
+    requests: mpsc::Sender<ViewerToHost>,
+) -> Step {
+    loop {
+        match wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
+            None | Some(ViewerToHost::Bye) => return Err(SessionEnd::ViewerLeft),
+            Some(ViewerToHost::FrameAck { seq }) => {
+                if acks.send(seq).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Some(msg @ (ViewerToHost::Hello { .. } | ViewerToHost::Input(_))) => {
+                return Err(SessionEnd::ProtocolError(format!("unexpected {msg:?} on control")))
+            }
+            Some(request) => {
+                // A viewer that floods requests faster than they are answered waits here (backpressure).
+                if requests.send(request).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// The one writer of our side of the control stream: queued messages, and permission changes as they
+/// happen (the window's toggles, answered requests).
+pub(super) async fn control_writer(
+    mut send: SendStream,
+    mut out: mpsc::Receiver<HostToViewer>,
+    mut grants: watch::Receiver<Permissions>,
+) -> Step {
+    grants.mark_unchanged();
+    loop {
+        let msg = tokio::select! {
+            changed = grants.changed() => match changed {
+                Ok(()) => HostToViewer::PermissionsChanged(*grants.borrow_and_update()),
+                Err(_) => return Ok(()),
+            },
+            msg = out.recv() => match msg {
+                Some(msg) => msg,
+                None => return Ok(()),
+            },
+        };
+        wire::write_msg(&mut send, &msg, MAX_CONTROL_MSG).await.map_err(lost)?;
+    }
+}
+
+/// Forward the display's cursor to the control writer: what changed since this participant last sent
+/// it, the shape first. Without a cursor source (test pattern) nothing ever changes.
+pub(super) async fn cursor_loop(out: mpsc::Sender<HostToViewer>, mut cursor: watch::Receiver<CursorState>) {
+    let mut sent = CursorSent::default();
+    loop {
+        let news = cursor.borrow_and_update().news(&mut sent);
+        for event in news {
+            let msg = match event {
+                CursorEvent::Shape(shape) => HostToViewer::CursorShape(shape),
+                CursorEvent::Position { x, y, visible } => HostToViewer::CursorPosition { x, y, visible },
+            };
+            if out.send(msg).await.is_err() {
+                return;
+            }
+        }
+        if cursor.changed().await.is_err() {
+            // The display is gone: the host is ending, and so will the session; no cursor meanwhile.
+            return std::future::pending().await;
+        }
+    }
+}
