@@ -65,7 +65,7 @@ async fn measure(mib: u64) -> Result<()> {
     let rig = session_rig::start(sources, grant, |cfg| {
         cfg.session.files.shared = vec![("share".into(), share.clone())];
         cfg.session.files.incoming = Some(incoming.clone());
-        cfg.session.files.uploads = UploadPolicy::Allow;
+        cfg.uploads = UploadPolicy::Allow;
     })
     .await?;
     let files = rig.viewer.files();

@@ -81,27 +81,28 @@ pub enum FileEvent {
     },
 }
 
-#[derive(Debug, Clone)]
+/// Where files may come from and go to: plain settings.
+#[derive(Debug, Clone, Default)]
 pub struct FilesConfig {
     /// Where uploads go (none: uploads are refused).
     pub incoming: Option<PathBuf>,
     /// Folders the technician may browse and fetch from, by the name they see.
     pub shared: Vec<(String, PathBuf)>,
+}
+
+/// What the files part of a session talks to: the user's consent to uploads, the session log, and the
+/// list of running transfers the user watches and stops.
+#[derive(Debug, Clone)]
+pub struct FilesIo {
     pub uploads: UploadPolicy,
     pub log: Option<mpsc::UnboundedSender<FileEvent>>,
     /// Where running transfers are listed for the user to watch and stop.
     pub transfers: Transfers,
 }
 
-impl Default for FilesConfig {
+impl Default for FilesIo {
     fn default() -> Self {
-        Self {
-            incoming: None,
-            shared: Vec::new(),
-            uploads: UploadPolicy::Deny,
-            log: None,
-            transfers: Transfers::default(),
-        }
+        Self { uploads: UploadPolicy::Deny, log: None, transfers: Transfers::default() }
     }
 }
 
@@ -126,6 +127,7 @@ impl FilesConfig {
 /// State shared by the request handlers of one session.
 struct Files {
     cfg: FilesConfig,
+    io: FilesIo,
     technician: String,
     grants: watch::Receiver<Permissions>,
     partials: Partials,
@@ -137,6 +139,7 @@ struct Files {
 pub async fn serve(
     conn: Connection,
     cfg: FilesConfig,
+    io: FilesIo,
     technician: String,
     grants: watch::Receiver<Permissions>,
 ) {
@@ -144,6 +147,7 @@ pub async fn serve(
     let _stop_all = cancel.clone().drop_guard();
     let files = Arc::new(Files {
         cfg,
+        io,
         technician,
         grants,
         partials: Partials::default(),
@@ -211,7 +215,7 @@ impl Files {
     }
 
     fn log(&self, event: FileEvent) {
-        if let Some(log) = &self.cfg.log {
+        if let Some(log) = &self.io.log {
             let _ = log.send(event);
         }
     }
@@ -221,7 +225,7 @@ impl Files {
         if *self.allowed_for_session.lock().map_err(|_| FileError::Declined)? {
             return Ok(());
         }
-        let ask = match &self.cfg.uploads {
+        let ask = match &self.io.uploads {
             UploadPolicy::Allow => return Ok(()),
             UploadPolicy::Deny => return Err(FileError::Declined),
             UploadPolicy::Ask(ask) => ask,
@@ -273,7 +277,7 @@ async fn upload(
         let _ = reply_refusal(send, &FileRequest::Upload, FileError::Declined).await;
         return Err(failed(FileError::Declined));
     };
-    let listed = files.cfg.transfers.start(Direction::FromTechnician, "files".into(), stop.clone());
+    let listed = files.io.transfers.start(Direction::FromTechnician, "files".into(), stop.clone());
     let listed = &listed;
     // Set once the question is answered (or needed no asking): a technician who stops sending before
     // that withdrew the question, which the user's window already says; it is no failed transfer.
@@ -333,7 +337,7 @@ async fn fetch(
     let (bytes, count) = (tree.total_bytes(), tree.file_count());
     // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).
-    let listed = files.cfg.transfers.start(Direction::ToTechnician, what.clone(), stop.clone());
+    let listed = files.io.transfers.start(Direction::ToTechnician, what.clone(), stop.clone());
     let sent = send::send(send, recv, id, &tree, |p| listed.progress(p), stop).await;
     stream::end_sending(send, stop.is_cancelled());
     sent.map_err(failed)?;

@@ -42,11 +42,12 @@ use clipboard::ClipboardHandle;
 use codes::{AfterTooMany, CodeGate, CodePolicy, Next};
 use controller::Controller;
 use display::Display;
-use files::{FileEvent, FilesConfig};
+use files::{FileEvent, FilesConfig, FilesIo, UploadPolicy};
 use inject::record::RecordingSink;
 use inject::x11::EnigoSink;
 use inject::{InjectError, InputSink};
 use session::{SessionConfig, SessionError, SessionIo, SessionReport, Started};
+use transfers::Transfers;
 
 /// Where a session's screen comes from and where its input goes.
 pub struct Sources {
@@ -144,6 +145,10 @@ pub struct HostConfig {
     pub codes: CodePolicy,
     /// Grant without asking (headless), or ask the user (the window).
     pub access: AccessPolicy,
+    /// Uploads allowed, refused, or asked about (the window).
+    pub uploads: UploadPolicy,
+    /// Where running transfers are listed for the user to watch and stop.
+    pub transfers: Transfers,
 }
 
 impl HostConfig {
@@ -161,6 +166,8 @@ impl HostConfig {
             new_code: Arc::new(Notify::new()),
             codes: CodePolicy::default(),
             access: AccessPolicy::Auto,
+            uploads: UploadPolicy::Deny,
+            transfers: Transfers::default(),
         }
     }
 }
@@ -263,9 +270,7 @@ async fn serve(
     events: mpsc::UnboundedSender<HostEvent>,
     stop: CancellationToken,
 ) -> Result<SessionReport, SessionError> {
-    let mut session_cfg = cfg.session.clone();
     let (file_log, mut file_events) = mpsc::unbounded_channel();
-    session_cfg.files.log = Some(file_log);
     let forward = events.clone();
     tokio::spawn(async move {
         while let Some(event) = file_events.recv().await {
@@ -292,8 +297,10 @@ async fn serve(
         let Started { technician, verified, asked, granted, session } = s;
         let _ = events.send(HostEvent::Connected { technician, verified, asked, granted, session });
     };
-    let io = SessionIo { events: Some(events.clone()), access: cfg.access.clone(), stop, peer_gone };
-    let report = session::run(paired.conn, &session_cfg, hub, io, verified, on_start).await;
+    let files =
+        FilesIo { uploads: cfg.uploads.clone(), log: Some(file_log), transfers: cfg.transfers.clone() };
+    let io = SessionIo { events: Some(events.clone()), access: cfg.access.clone(), files, stop, peer_gone };
+    let report = session::run(paired.conn, &cfg.session, hub, io, verified, on_start).await;
     watch.abort();
     // Let the goodbye (CONNECTION_CLOSE) leave before the caller may exit the process.
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;

@@ -162,7 +162,7 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
         std::fs::create_dir_all(dir).with_context(|| format!("--incoming {}", dir.display()))?;
     }
     cfg.session.files.incoming = cli.incoming.clone();
-    cfg.session.files.uploads = if cli.accept_uploads { UploadPolicy::Allow } else { UploadPolicy::Deny };
+    cfg.uploads = if cli.accept_uploads { UploadPolicy::Allow } else { UploadPolicy::Deny };
     Ok((cfg, source))
 }
 

@@ -209,7 +209,7 @@ fn files_host(relay: &TestRelay) -> FileHost {
     let mut cfg = host_config(relay, FILES);
     cfg.session.files.shared = vec![("Shared".into(), share.path().to_path_buf())];
     cfg.session.files.incoming = Some(incoming.path().to_path_buf());
-    cfg.session.files.uploads = UploadPolicy::Allow;
+    cfg.uploads = UploadPolicy::Allow;
     let host = start_host_with(cfg, || {
         tether_host::capture::open(tether_host::capture::Source::TestPattern { width: W, height: H })
     });

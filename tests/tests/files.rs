@@ -118,7 +118,7 @@ fn files_host(
     let mut cfg = host_config(relay, grant);
     cfg.session.files.shared = vec![("Shared".into(), share.path().to_path_buf())];
     cfg.session.files.incoming = Some(incoming.path().to_path_buf());
-    cfg.session.files.uploads = uploads;
+    cfg.uploads = uploads;
     tweak(&mut cfg);
     let host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
     FileHost { host, share, incoming }
@@ -544,7 +544,7 @@ async fn the_user_sees_transfers_under_way_and_can_stop_one_or_all() {
     let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 10_000_000);
     let registry = Transfers::default();
     let listed = registry.clone();
-    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| cfg.session.files.transfers = listed);
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| cfg.transfers = listed);
     make_file(&fh.share.path().join("big.bin"), 250_000_000);
     let local = tempfile::tempdir().expect("temp");
     make_file(&local.path().join("up.bin"), 250_000_000);
@@ -599,7 +599,7 @@ async fn a_stop_drops_what_is_still_queued_instead_of_delivering_it_first() {
     let relay = start_relay(|cfg| cfg.session_bytes_per_sec = 1_000_000);
     let registry = Transfers::default();
     let listed = registry.clone();
-    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| cfg.session.files.transfers = listed);
+    let mut fh = files_host(&relay, UploadPolicy::Allow, FILES, |cfg| cfg.transfers = listed);
     make_file(&fh.share.path().join("big.bin"), 40 << 20);
     let local = tempfile::tempdir().expect("temp");
     make_file(&local.path().join("up.bin"), 40 << 20);

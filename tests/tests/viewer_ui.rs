@@ -86,7 +86,7 @@ fn rig() -> Rig {
         let mut cfg = host_config(&relay, Permissions::ALL);
         cfg.session.files.shared.push(("Documents".into(), shared.path().to_path_buf()));
         cfg.session.files.incoming = Some(incoming.path().to_path_buf());
-        cfg.session.files.uploads = UploadPolicy::Allow;
+        cfg.uploads = UploadPolicy::Allow;
         let host = start_host_with(cfg, || {
             tether_host::capture::open(tether_host::capture::Source::TestPattern { width: W, height: H })
         });

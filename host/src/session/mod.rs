@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::access::{AccessPolicy, SessionHandle};
 use crate::capture::CaptureError;
 use crate::controller::ParticipantId;
-use crate::files::{self, FilesConfig};
+use crate::files::{self, FilesConfig, FilesIo};
 use crate::requests;
 use crate::{HostEvent, Hub};
 
@@ -64,6 +64,8 @@ pub struct SessionIo {
     pub events: Option<mpsc::UnboundedSender<HostEvent>>,
     /// Grant without asking (headless), or ask the user (the window).
     pub access: AccessPolicy,
+    /// Upload consent, the file log, the list of running transfers.
+    pub files: FilesIo,
     /// The host user stopped sharing.
     pub stop: CancellationToken,
     /// The relay said the viewer's side of the session is gone.
@@ -250,8 +252,9 @@ pub async fn run(
             helper.serve(requests_rx).await;
             Ok(())
         });
+        let (files_cfg, files_io) = (cfg.files.clone(), io.files.clone());
         let files =
-            files::serve(conn.clone(), cfg.files.clone(), me.technician.clone(), me.grants.subscribe());
+            files::serve(conn.clone(), files_cfg, files_io, me.technician.clone(), me.grants.subscribe());
         tasks.spawn(async move {
             files.await;
             Err(SessionEnd::ConnectionLost("the connection closed".into()))

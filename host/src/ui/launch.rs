@@ -47,9 +47,9 @@ impl Share for Launcher {
         let (done_tx, done) = oneshot::channel();
         let mut cfg = self.cfg.clone();
         cfg.access = AccessPolicy::Ask(access_in);
-        cfg.session.files.uploads = UploadPolicy::Ask(uploads_in);
+        cfg.uploads = UploadPolicy::Ask(uploads_in);
         let transfers = Transfers::default();
-        cfg.session.files.transfers = transfers.clone();
+        cfg.transfers = transfers.clone();
         cfg.new_code = Arc::new(Notify::new());
         let new_code = cfg.new_code.clone();
         let stop = CancellationToken::new();
