@@ -4,7 +4,8 @@
 //! Participants never hold the capture or the cursor feed themselves: they watch the current [`Screen`]
 //! (a new one after every switch, with a new generation) and the [`CursorState`], so a monitor switch is
 //! one call, [`Display::switch_monitor`], whoever asked for it and however many participants watch.
-//! The cursor thread's events are folded into a state by one pump task; each participant sends its
+//! X Damage notices are relayed to every participant ([`Damage`]). The cursor thread's events are
+//! folded into a state by one pump task; each participant sends its
 //! technician what changed since it last looked ([`CursorState::news`]), so a participant that joins
 //! late gets the shape and position at once, and a slow one skips positions instead of queueing them.
 
@@ -94,18 +95,36 @@ struct Inner {
     cursor: watch::Sender<CursorState>,
     /// A new cursor feed for the pump after a switch.
     feeds: mpsc::Sender<Option<mpsc::Receiver<CursorEvent>>>,
-    changed: Option<Arc<Notify>>,
+    /// Counts X Damage notices; `None` without X Damage (capture on a timer).
+    drawn: Option<watch::Sender<u64>>,
     source: Option<Source>,
     /// One switch at a time.
     switching: Mutex<()>,
     controller: Controller,
     next_participant: AtomicU64,
-    pump: JoinHandle<()>,
+    /// The cursor pump and the damage relay.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.pump.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// One participant's view of "something was drawn": every participant wakes for each notice (the X
+/// Damage thread pokes one waiter; the display relays that to all).
+#[derive(Debug, Clone)]
+pub struct Damage(watch::Receiver<u64>);
+
+impl Damage {
+    /// Wait until something was drawn since the last call (at once if it was meanwhile).
+    pub async fn notified(&mut self) {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await; // the display is gone: only the safety tick is left
+        }
     }
 }
 
@@ -131,17 +150,22 @@ impl Display {
         let screen = Screen { capture, monitors, current: current_monitor, generation: 0 };
         let (cursor_tx, _) = watch::channel(CursorState::default());
         let (feeds, feeds_rx) = mpsc::channel(1);
-        let pump = tokio::spawn(pump(cursor, feeds_rx, cursor_tx.clone()));
+        let mut tasks = vec![tokio::spawn(pump(cursor, feeds_rx, cursor_tx.clone()))];
+        let drawn = changed.map(|notify| {
+            let (drawn, _) = watch::channel(0u64);
+            tasks.push(tokio::spawn(relay_damage(notify, drawn.clone())));
+            drawn
+        });
         let inner = Inner {
             screen: watch::channel(screen).0,
             cursor: cursor_tx,
             feeds,
-            changed,
+            drawn,
             source,
             switching: Mutex::new(()),
             controller: controller.clone(),
             next_participant: AtomicU64::new(1),
-            pump,
+            tasks,
         };
         (Self { inner: Arc::new(inner) }, controller, clipboard)
     }
@@ -156,9 +180,14 @@ impl Display {
         self.inner.cursor.subscribe()
     }
 
-    /// Poked when the screen changed (X Damage watches the whole display, so it outlives switches).
-    pub fn changed(&self) -> Option<Arc<Notify>> {
-        self.inner.changed.clone()
+    /// Something was drawn (X Damage watches the whole display, so it outlives switches); `None`
+    /// without X Damage.
+    pub fn damage(&self) -> Option<Damage> {
+        self.inner.drawn.as_ref().map(|drawn| {
+            let mut drawn = drawn.subscribe();
+            drawn.mark_changed(); // a new participant has seen nothing yet: its first look is at once
+            Damage(drawn)
+        })
     }
 
     /// A new participant's id.
@@ -200,6 +229,14 @@ impl Display {
             screen.generation += 1;
         });
         Ok(Some((monitors, index)))
+    }
+}
+
+/// Hands each X Damage notice to every participant.
+async fn relay_damage(notify: Arc<Notify>, drawn: watch::Sender<u64>) {
+    loop {
+        notify.notified().await;
+        drawn.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -312,6 +349,22 @@ mod tests {
         assert_eq!(watched.borrow_and_update().news(&mut sent), vec![position(5)]);
         drop(feeds_tx);
         pump.await.expect("the pump ends with the display");
+    }
+
+    #[tokio::test]
+    async fn every_participant_wakes_for_a_damage_notice() {
+        let capture = CaptureHandle::spawn(|| capture::open(Source::TestPattern { width: 8, height: 8 }))
+            .expect("capture");
+        let mut sources = Sources::new(capture, Box::new(RecordingSink::new()));
+        let notify = Arc::new(Notify::new());
+        sources.changed = Some(notify.clone());
+        let display = Display::open(sources).0;
+        let (mut a, mut b) = (display.damage().expect("damage"), display.damage().expect("damage"));
+        a.notified().await; // the first look is at once
+        b.notified().await;
+        notify.notify_one();
+        let both = async { tokio::join!(a.notified(), b.notified()) };
+        tokio::time::timeout(std::time::Duration::from_secs(30), both).await.expect("both woke");
     }
 
     #[tokio::test]

@@ -222,7 +222,7 @@ pub async fn run(
     let end = async {
         wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
         let video_send = video::open(conn).await?;
-        let feeds = video::VideoFeeds { screen, changed: hub.display.changed(), quality };
+        let feeds = video::VideoFeeds { screen, changed: hub.display.damage(), quality };
         let pace = video::Pace { max_fps: cfg.max_fps, quality: cfg.quality };
         let counters = &me.counters;
         tasks.spawn(video::video_loop(

@@ -10,10 +10,10 @@ use tether_shared::codec::Quality;
 use tether_shared::flow::Credit;
 use tether_shared::session_proto::{priority, FrameUpdate, HostToViewer, Permissions};
 use tether_shared::wire::{self, MAX_VIDEO_MSG};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 
 use super::{lost, Counters, SessionEnd, Step};
-use crate::display::Screen;
+use crate::display::{Damage, Screen};
 use crate::encode::DamageEncoder;
 
 /// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
@@ -30,7 +30,8 @@ pub(super) async fn open(conn: &Connection) -> Result<SendStream, SessionEnd> {
 pub(super) struct VideoFeeds {
     /// The display's current screen: a new capture after a monitor switch.
     pub screen: watch::Receiver<Screen>,
-    pub changed: Option<Arc<Notify>>,
+    /// Something was drawn (X Damage), if the display can tell.
+    pub changed: Option<Damage>,
     pub quality: watch::Receiver<Quality>,
 }
 
@@ -49,7 +50,7 @@ pub(super) async fn video_loop(
     cfg: Pace,
     counters: Arc<Counters>,
 ) -> Step {
-    let VideoFeeds { mut screen, changed, mut quality } = feeds;
+    let VideoFeeds { mut screen, mut changed, mut quality } = feeds;
     let mut capture = screen.borrow_and_update().capture.clone();
     let mut credit = Credit::new();
     let mut encoder = DamageEncoder::with_quality(cfg.quality);
@@ -69,7 +70,7 @@ pub(super) async fn video_loop(
         }
         // With X Damage: capture when something was drawn (at most max_fps times a second; a slow safety
         // tick covers anything Damage does not report). Without it: capture at every frame tick.
-        match &changed {
+        match &mut changed {
             Some(changed) => {
                 tokio::select! {
                     _ = changed.notified() => {}
