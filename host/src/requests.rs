@@ -176,10 +176,8 @@ impl Requests {
     async fn select_monitor(&mut self, index: u32) {
         match self.display.switch_monitor(index).await {
             Ok(None) => {}
-            Ok(Some((monitors, current))) => {
-                let _ = self.out.send(HostToViewer::Monitors { monitors, current }).await;
-                self.event(HostEvent::MonitorChanged(index));
-            }
+            // Every participant's control side tells its viewer the new list.
+            Ok(Some(_)) => self.event(HostEvent::MonitorChanged(index)),
             Err(e) => self.notice(e.to_string()),
         }
     }

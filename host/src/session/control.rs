@@ -1,6 +1,7 @@
 //! The control stream of one participant: the reader (frame acknowledgements to the video task,
 //! requests to [`crate::requests`]), the one writer of our side (queued messages and permission changes),
-//! and the cursor forwarded from the [`crate::display::Display`].
+//! and what it forwards from the [`crate::display::Display`]: the cursor, and the monitor list after a
+//! switch (whichever participant asked for it).
 
 use quinn::{RecvStream, SendStream};
 use tether_shared::session_proto::{HostToViewer, Permissions, ViewerToHost};
@@ -9,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::{lost, read_error, SessionEnd, Step};
 use crate::capture::cursor::CursorEvent;
-use crate::display::{CursorSent, CursorState};
+use crate::display::{CursorSent, CursorState, Screen};
 
 /// Reads the viewer's control stream: acks go to the video loop, requests to [`crate::requests`].
 pub(super) async fn control_loop(
@@ -81,4 +82,27 @@ pub(super) async fn cursor_loop(out: mpsc::Sender<HostToViewer>, mut cursor: wat
             return std::future::pending().await;
         }
     }
+}
+
+/// Tell the viewer about every monitor switch after generation `told` (the one the session started
+/// on, whose list went out with the welcome).
+pub(super) async fn monitors_loop(
+    out: mpsc::Sender<HostToViewer>,
+    mut screen: watch::Receiver<Screen>,
+    mut told: u64,
+) {
+    while screen.changed().await.is_ok() {
+        let msg = {
+            let now = screen.borrow_and_update();
+            if now.generation == told {
+                continue;
+            }
+            told = now.generation;
+            HostToViewer::Monitors { monitors: now.monitors.clone(), current: now.current }
+        };
+        if out.send(msg).await.is_err() {
+            return;
+        }
+    }
+    std::future::pending().await // the display is gone: the host is ending
 }

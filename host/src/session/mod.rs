@@ -188,10 +188,10 @@ pub async fn run(
     let conn = &me.conn;
     on_start(me.started(want));
     let _seat = hub.controller.seat(me.id);
-    let screen = hub.display.screen();
-    let (first_capture, monitors, current) = {
-        let now = screen.borrow();
-        (now.capture.clone(), now.monitors.clone(), now.current)
+    let mut screen = hub.display.screen();
+    let (first_capture, monitors, current, generation) = {
+        let now = screen.borrow_and_update();
+        (now.capture.clone(), now.monitors.clone(), now.current, now.generation)
     };
     let first = first_capture.grab().await?;
     let welcome = HostToViewer::Welcome {
@@ -222,6 +222,7 @@ pub async fn run(
     let end = async {
         wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
         let video_send = video::open(conn).await?;
+        let monitors = control::monitors_loop(me.out.clone(), screen.clone(), generation);
         let feeds = video::VideoFeeds { screen, changed: hub.display.damage(), quality };
         let pace = video::Pace { max_fps: cfg.max_fps, quality: cfg.quality };
         let counters = &me.counters;
@@ -243,15 +244,9 @@ pub async fn run(
         ));
         tasks.spawn(control::control_loop(ctl_recv, acks_tx, requests_tx));
         tasks.spawn(control::control_writer(ctl_send, out_rx, me.grants.subscribe()));
-        let cursor = control::cursor_loop(me.out.clone(), hub.display.cursor());
-        tasks.spawn(async move {
-            cursor.await;
-            Ok(())
-        });
-        tasks.spawn(async move {
-            helper.serve(requests_rx).await;
-            Ok(())
-        });
+        tasks.spawn(quietly(monitors));
+        tasks.spawn(quietly(control::cursor_loop(me.out.clone(), hub.display.cursor())));
+        tasks.spawn(quietly(helper.serve(requests_rx)));
         let (files_cfg, files_io) = (cfg.files.clone(), io.files.clone());
         let files =
             files::serve(conn.clone(), files_cfg, files_io, me.technician.clone(), me.grants.subscribe());
@@ -314,6 +309,12 @@ pub async fn run(
         input_dropped: me.counters.dropped.load(Ordering::Relaxed),
         end,
     })
+}
+
+/// A task whose end ends the session as if the viewer left (it ends when the session's channels do).
+async fn quietly(task: impl std::future::Future<Output = ()>) -> Step {
+    task.await;
+    Ok(())
 }
 
 fn lost(e: WireError) -> SessionEnd {
