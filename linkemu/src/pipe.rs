@@ -106,6 +106,13 @@ impl Pipe {
         Verdict::Deliver { at, copies }
     }
 
+    /// Start counting afresh (a benchmark's measuring phase after its warm-up); the link's state — the
+    /// queue, the random sequence — goes on.
+    pub fn reset_stats(&mut self) {
+        self.stats = DirectionStats::default();
+        self.queue_delays = Histogram::default();
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> DirectionStats {
         DirectionStats {
@@ -224,6 +231,8 @@ mod tests {
         assert_eq!(p.handle_packet(t0, 10), Verdict::Deliver { at: t0, copies: 2 });
         assert_eq!(p.stats().duplicated, 1);
         assert_eq!(p.stats().delivered, 2);
+        p.reset_stats();
+        assert_eq!(p.stats(), DirectionStats::default());
     }
 
     #[test]

@@ -111,7 +111,15 @@ impl Emulator {
         Some((pipes.up.config(), pipes.down.config()))
     }
 
-    /// What the link did so far.
+    /// Count afresh from now on (see [`Pipe::reset_stats`]).
+    pub fn reset_stats(&self) {
+        if let Ok(mut pipes) = self.pipes.lock() {
+            pipes.up.reset_stats();
+            pipes.down.reset_stats();
+        }
+    }
+
+    /// What the link did so far (since the start or the last [`Self::reset_stats`]).
     pub fn stats(&self) -> LinkStats {
         match self.pipes.lock() {
             Ok(pipes) => LinkStats { up: pipes.up.stats(), down: pipes.down.stats() },
