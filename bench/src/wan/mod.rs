@@ -103,7 +103,7 @@ async fn cell(
         |cfg| {
             cfg.session.files.shared = vec![("Bench".into(), shared)];
             cfg.session.files.incoming = Some(incoming);
-            cfg.session.files.uploads = UploadPolicy::Allow;
+            cfg.uploads = UploadPolicy::Allow;
         },
     )
     .await?;
