@@ -9,7 +9,6 @@
 //! technician what changed since it last looked ([`CursorState::news`]), so a participant that joins
 //! late gets the shape and position at once, and a slow one skips positions instead of queueing them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tether_shared::session_proto::{CursorShape, MonitorInfo};
@@ -19,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::capture::cursor::CursorEvent;
 use crate::capture::{CaptureHandle, Source};
 use crate::clipboard::ClipboardHandle;
-use crate::controller::{Controller, ParticipantId};
+use crate::controller::Controller;
 use crate::Sources;
 
 /// What is being shared now.
@@ -101,7 +100,6 @@ struct Inner {
     /// One switch at a time.
     switching: Mutex<()>,
     controller: Controller,
-    next_participant: AtomicU64,
     /// The cursor pump and the damage relay.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -164,7 +162,6 @@ impl Display {
             source,
             switching: Mutex::new(()),
             controller: controller.clone(),
-            next_participant: AtomicU64::new(1),
             tasks,
         };
         (Self { inner: Arc::new(inner) }, controller, clipboard)
@@ -188,11 +185,6 @@ impl Display {
             drawn.mark_changed(); // a new participant has seen nothing yet: its first look is at once
             Damage(drawn)
         })
-    }
-
-    /// A new participant's id.
-    pub fn join(&self) -> ParticipantId {
-        ParticipantId(self.inner.next_participant.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Share monitor `index` instead: a new capture for every participant, the input sink swapped
@@ -365,11 +357,5 @@ mod tests {
         notify.notify_one();
         let both = async { tokio::join!(a.notified(), b.notified()) };
         tokio::time::timeout(std::time::Duration::from_secs(30), both).await.expect("both woke");
-    }
-
-    #[tokio::test]
-    async fn participants_get_distinct_ids() {
-        let display = test_display();
-        assert_ne!(display.join(), display.join());
     }
 }

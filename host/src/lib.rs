@@ -15,6 +15,7 @@ pub mod controller;
 pub mod display;
 pub mod encode;
 pub mod files;
+mod hub;
 pub mod inject;
 mod requests;
 pub mod session;
@@ -40,9 +41,8 @@ use capture::monitors;
 use capture::{CaptureError, CaptureHandle, Source};
 use clipboard::ClipboardHandle;
 use codes::{AfterTooMany, CodeGate, CodePolicy, Next};
-use controller::Controller;
-use display::Display;
 use files::{FileEvent, FilesConfig, FilesIo, UploadPolicy};
+pub use hub::Hub;
 use inject::record::RecordingSink;
 use inject::x11::EnigoSink;
 use inject::{InjectError, InputSink};
@@ -226,22 +226,6 @@ pub enum HostError {
     Capture(#[from] CaptureError),
     #[error(transparent)]
     Inject(#[from] InjectError),
-}
-
-/// What every participant of the host shares: the screen, the controls, the clipboard.
-#[derive(Debug)]
-pub struct Hub {
-    pub display: Display,
-    pub controller: Controller,
-    pub clipboard: Option<ClipboardHandle>,
-}
-
-impl Hub {
-    /// The hub for `sources`. Needs a tokio runtime.
-    pub fn new(sources: Sources) -> Self {
-        let (display, controller, clipboard) = Display::open(sources);
-        Self { display, controller, clipboard }
-    }
 }
 
 /// Run the host: codes until a viewer pairs, then one session until it ends.

@@ -177,7 +177,7 @@ pub async fn run(
     let handshake::Hello { send: mut ctl_send, recv: ctl_recv, technician, want } = hello;
     let (out_tx, out_rx) = mpsc::channel(64);
     let me = Participant {
-        id: hub.display.join(),
+        id: hub.join(),
         conn,
         technician,
         verified,
