@@ -13,6 +13,7 @@ use tether_host::{HostError, HostEvent};
 use tether_shared::codec::Quality;
 use tether_shared::input::{InputEvent, Key};
 use tether_shared::net::pairing::Restart;
+use tether_shared::record::{EventKind, Side};
 use tether_shared::session_proto::{Permissions, RefusalReason};
 use tether_viewer::session::{HostNotice, ViewerError, ViewerSession};
 use tokio::sync::{broadcast, mpsc};
@@ -37,7 +38,7 @@ async fn question(questions: &mut mpsc::Receiver<AccessRequest>) -> AccessReques
 
 async fn connected(host: &mut TestHost) -> SessionHandle {
     loop {
-        if let HostEvent::Connected { session, .. } = host.next_event().await {
+        if let HostEvent::Live(session) = host.next_event().await {
             return session;
         }
     }
@@ -116,7 +117,11 @@ async fn control_asked_mid_session_is_granted_then_revoked() {
     viewer.request_permissions(VIEW_CONTROL).await.expect("request");
     question(&mut questions).await.allow();
     grants_become(&viewer, VIEW_CONTROL).await;
-    host_event(&mut host, |e| matches!(e, HostEvent::PermissionsChanged(p) if *p == VIEW_CONTROL)).await;
+    host_event(&mut host, |e| {
+        matches!(record_kind(e), Some(EventKind::PermissionsChanged { by: Side::Technician, before, now })
+            if *before == VIEW && *now == VIEW_CONTROL)
+    })
+    .await;
     viewer.send_input(InputEvent::Key { key: Key::Control, pressed: true }).await.expect("send");
     viewer.send_input(InputEvent::Text("typed".into())).await.expect("send");
     eventually(|| host.sink.events().contains(&InputEvent::Text("typed".into())), "typed text arrives").await;
@@ -150,9 +155,10 @@ async fn chat_system_info_and_requests_the_host_cannot_do() {
     let mut notices = viewer.notices();
 
     viewer.chat("Hello, I am looking at your printer settings now.").await.expect("chat");
-    match host_event(&mut host, |e| matches!(e, HostEvent::Chat { .. })).await {
-        HostEvent::Chat { from, text } => {
-            assert_eq!(from, "Test Technician");
+    let chat = host_event(&mut host, |e| matches!(record_kind(e), Some(EventKind::Chat { .. }))).await;
+    match record_kind(&chat) {
+        Some(EventKind::Chat { from, text }) => {
+            assert_eq!(*from, Side::Technician);
             assert_eq!(text, "Hello, I am looking at your printer settings now.");
         }
         _ => unreachable!(),

@@ -57,6 +57,12 @@ impl Narrator {
         self.short.as_deref().unwrap_or("The technician")
     }
 
+    /// The technician's name as typed, as their chat lines are signed ("The technician" before anyone
+    /// connected).
+    pub fn typed_name(&self) -> &str {
+        self.typed.as_deref().unwrap_or("The technician")
+    }
+
     /// The line for `event`; a [`EventKind::Connected`] also sets the names later lines use.
     pub fn line(&mut self, event: &SessionEvent) -> String {
         match &event.kind {
@@ -96,7 +102,7 @@ impl Narrator {
             EventKind::Transfer(transfer) => self.transfer(transfer),
             EventKind::Chat { from: Side::Host, text } => format!("You wrote: {text}"),
             EventKind::Chat { from: Side::Technician, text } => {
-                format!("{} wrote: {text}", self.typed.as_deref().unwrap_or("The technician"))
+                format!("{} wrote: {text}", self.typed_name())
             }
             EventKind::MonitorSwitched { index } => {
                 format!("The technician switched to screen {}.", u64::from(*index) + 1)
@@ -114,15 +120,15 @@ impl Narrator {
     fn transfer(&self, transfer: &Transfer) -> String {
         // Names are chosen by the technician (uploads) or name what they asked for (fetches).
         let text = match (&transfer.outcome, transfer.direction) {
-            (Outcome::Completed { names, files }, Direction::Upload) => {
-                let amount = human::files_and_bytes(files.len() as u32, transfer.bytes());
+            (Outcome::Completed { names, count, bytes, .. }, Direction::Upload) => {
+                let amount = human::files_and_bytes(*count, *bytes);
                 match &self.incoming {
                     Some(folder) => format!("You received {} ({amount}) in {folder}.", names.join(", ")),
                     None => format!("You received {} ({amount}).", names.join(", ")),
                 }
             }
-            (Outcome::Completed { files, .. }, Direction::Fetch) => {
-                let amount = human::files_and_bytes(files.len() as u32, transfer.bytes());
+            (Outcome::Completed { count, bytes, .. }, Direction::Fetch) => {
+                let amount = human::files_and_bytes(*count, *bytes);
                 format!("Your technician copied {} ({amount}).", transfer.what)
             }
             (Outcome::Refused(error) | Outcome::Failed(error), _) => {

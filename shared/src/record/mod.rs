@@ -140,7 +140,7 @@ impl Transfer {
     /// Bytes in all of the completed transfer's files (0 otherwise).
     pub fn bytes(&self) -> u64 {
         match &self.outcome {
-            Outcome::Completed { files, .. } => files.iter().map(|f| f.size).sum(),
+            Outcome::Completed { bytes, .. } => *bytes,
             _ => 0,
         }
     }
@@ -148,9 +148,11 @@ impl Transfer {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
-    /// Every file verified and stored. `names`: the top-level names on the receiving side; `files`: every
-    /// file moved, as the side recording it has it.
-    Completed { names: Vec<String>, files: Vec<FileRecord> },
+    /// Every file verified and stored. `names`: the top-level names on the receiving side; `count` files
+    /// of `bytes` in all, as the transfer counted them; `files`: each file as the side recording it has
+    /// it on disk once the transfer finished (empty, with a warning in the log, when they could no longer
+    /// be read: moved or deleted at once).
+    Completed { names: Vec<String>, count: u32, bytes: u64, files: Vec<FileRecord> },
     /// Turned down before a byte moved: the host user declined, or files were not granted.
     Refused(FileError),
     /// Started (or tried to) and did not complete.

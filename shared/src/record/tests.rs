@@ -39,7 +39,7 @@ fn sample() -> Vec<SessionEvent> {
         event(EventKind::Transfer(Transfer {
             direction: Direction::Upload,
             what: "logs".into(),
-            outcome: Outcome::Completed { names: vec!["logs".into()], files: vec![file] },
+            outcome: Outcome::Completed { names: vec!["logs".into()], count: 1, bytes: 5, files: vec![file] },
         })),
         event(EventKind::Transfer(Transfer {
             direction: Direction::Fetch,
@@ -157,6 +157,8 @@ fn names_from_the_technician_cannot_reorder_the_line() {
         what: String::new(),
         outcome: Outcome::Completed {
             names: vec!["invoice\u{202E}fdp.exe".into()],
+            count: 1,
+            bytes: 1,
             files: vec![FileRecord { path: "x".into(), size: 1, hash: FileHash([0; 32]) }],
         },
     };
