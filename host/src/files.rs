@@ -350,14 +350,12 @@ async fn fetch(
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).
     let (bytes, count) = (tree.total_bytes(), tree.file_count());
     let listed = files.cfg.transfers.start(Moving::ToTechnician, what.clone(), stop.clone());
-    let sent = send::send(send, recv, id, &tree, |p| listed.progress(p), stop).await;
+    let sent = send::send_recorded(send, recv, id, &tree, |p| listed.progress(p), stop).await;
     stream::end_sending(send, stop.is_cancelled());
-    let names = match sent {
-        Ok(names) => names,
+    let (names, files) = match sent {
+        Ok(sent) => sent,
         Err(e) => return failed(e),
     };
-    let hashed = tokio::task::spawn_blocking(move || hash::hash_tree(&tree)).await;
-    let files = recorded(hashed, &what);
     Transfer { direction: Direction::Fetch, what, outcome: Outcome::Completed { names, count, bytes, files } }
 }
 

@@ -138,19 +138,16 @@ impl FileClient {
                 }
                 let (mut send, mut recv) = open_stream(&conn).await?;
                 wire::write_msg(&mut send, &FileRequest::Upload, MAX_FILES_MSG).await.map_err(stream_err)?;
-                let result =
-                    send::send(&mut send, &mut recv, new_transfer_id(), &tree, report, &cancel).await;
+                let id = new_transfer_id();
+                let result = send::send_recorded(&mut send, &mut recv, id, &tree, report, &cancel).await;
                 stream::end_sending(&mut send, cancel.is_cancelled());
-                result.map(|names| (names, tree))
+                result.map(|(names, files)| (names, files, tree.file_count(), tree.total_bytes()))
             };
-            let (names, tree) = match sent.await {
+            let (names, files, count, bytes) = match sent.await {
                 Ok(done) => done,
                 Err(e) => return Err(record_failure(&record, Direction::Upload, String::new(), e)),
             };
-            let (count, bytes) = (tree.file_count(), tree.total_bytes());
-            let hashed = tokio::task::spawn_blocking(move || hash::hash_tree(&tree)).await;
-            let outcome =
-                Outcome::Completed { names: names.clone(), count, bytes, files: hashed_files(hashed) };
+            let outcome = Outcome::Completed { names: names.clone(), count, bytes, files };
             let what = names.join(", ");
             record.record(EventKind::Transfer(RecordedTransfer {
                 direction: Direction::Upload,

@@ -2,9 +2,11 @@
 //!
 //! The hash is the protocol's own ([`FileDigest`]: BLAKE3 per [`CHUNK`], then the derived whole-file
 //! hash), so the sender's record and the receiver's record of the same file carry the same value, and it
-//! is the value the transfer verified. It is computed from the files on disk once the transfer finished
-//! (blocking I/O: call it from `spawn_blocking`), which reads each file once more; the engine does not
-//! hand out its digests (yet), and this keeps the record out of the transfer's hot path.
+//! is the value the transfer verified. The sender has it from the transfer itself
+//! ([`crate::files::send::send_recorded`]); the receiver computes it here from the files it stored, once
+//! the transfer finished (blocking I/O: call it from `spawn_blocking`), reading each file once more.
+// TODO(issue 15, slice RECV): once `receive` is split, let it hand out the digests it verified, so the
+// receiver needs no second read (and records nothing else than what it checked).
 
 use std::io::Read;
 use std::path::Path;
