@@ -24,9 +24,9 @@ use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{
     file_count, Entry, FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG,
 };
-use tether_shared::files::receive::{receive, Partials};
+use tether_shared::files::receive::{receive_recorded, Partials};
 use tether_shared::files::{send, stream, tree};
-use tether_shared::record::{hash, Direction, EventKind, FileRecord, Outcome, SessionEvent, Transfer};
+use tether_shared::record::{Direction, EventKind, Outcome, SessionEvent, Transfer};
 use tether_shared::session_proto::{priority, Permissions};
 use tether_shared::wire;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -276,40 +276,15 @@ async fn upload(
         listed.rename(top_names(&entries).join(", "));
         Ok(())
     };
-    let (mut bytes, mut count) = (0, 0);
-    let report = |p: Progress| {
-        (bytes, count) = (p.done, p.files_total);
-        listed.progress(p);
-    };
-    let names = match receive(send, recv, &dest, &files.partials, consent, report, stop).await {
-        Ok(names) => names,
+    let report = |p: Progress| listed.progress(p);
+    let received = receive_recorded(send, recv, &dest, &files.partials, consent, report, stop).await;
+    let (names, files) = match received {
+        Ok(received) => received,
         Err(FileError::Cancelled) if !answered.load(Ordering::Relaxed) => return None,
         Err(e) => return Some(failed(e)),
     };
     let what = names.join(", ");
-    let stored = names.clone();
-    let hashed = tokio::task::spawn_blocking(move || hash::hash_received(&dest, &stored)).await;
-    let files = recorded(hashed, &what);
-    let outcome = Outcome::Completed { names, count, bytes, files };
-    Some(Transfer { direction: Direction::Upload, what, outcome })
-}
-
-/// The hashed files of a finished transfer; none (and a warning) when they could not be read back.
-fn recorded(
-    hashed: Result<Result<Vec<FileRecord>, FileError>, tokio::task::JoinError>,
-    what: &str,
-) -> Vec<FileRecord> {
-    match hashed {
-        Ok(Ok(files)) => files,
-        Ok(Err(e)) => {
-            tracing::warn!("the session record lacks the files of {what}: {e}");
-            Vec::new()
-        }
-        Err(e) => {
-            tracing::warn!("the session record lacks the files of {what}: {e}");
-            Vec::new()
-        }
-    }
+    Some(Transfer { direction: Direction::Upload, what, outcome: Outcome::Completed { names, files } })
 }
 
 async fn fetch(
@@ -348,7 +323,6 @@ async fn fetch(
     }
     // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).
-    let (bytes, count) = (tree.total_bytes(), tree.file_count());
     let listed = files.cfg.transfers.start(Moving::ToTechnician, what.clone(), stop.clone());
     let sent = send::send_recorded(send, recv, id, &tree, |p| listed.progress(p), stop).await;
     stream::end_sending(send, stop.is_cancelled());
@@ -356,7 +330,7 @@ async fn fetch(
         Ok(sent) => sent,
         Err(e) => return failed(e),
     };
-    Transfer { direction: Direction::Fetch, what, outcome: Outcome::Completed { names, count, bytes, files } }
+    Transfer { direction: Direction::Fetch, what, outcome: Outcome::Completed { names, files } }
 }
 
 /// Map a viewer path (`[share, components…]`) to a local path inside that share, refusing bad names and

@@ -177,9 +177,13 @@ async fn a_gibibyte_each_way_arrives_with_matching_blake3() {
     match record_kind(&fh.host.next_event().await) {
         Some(EventKind::Transfer(Transfer {
             direction: RecordDirection::Upload,
-            outcome: Outcome::Completed { names, count, bytes, .. },
+            outcome: Outcome::Completed { names, files },
             ..
-        })) => assert_eq!((names, *count, *bytes), (&vec!["upload.bin".to_owned()], 1, 1 << 30)),
+        })) => {
+            assert_eq!(names, &["upload.bin"]);
+            let files: Vec<_> = files.iter().map(|f| (f.path.as_str(), f.size)).collect();
+            assert_eq!(files, [("upload.bin", 1 << 30)]);
+        }
         other => panic!("the user's log shows the upload, got {other:?}"),
     }
 }
@@ -548,11 +552,12 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
     let upload =
         |what: &str, outcome| Transfer { direction: RecordDirection::Upload, what: what.into(), outcome };
     let declined = upload("", Outcome::Refused(FileError::Declined));
-    // The host records what it stored, hashed: the same five bytes each time.
+    // The host records each file as offered, with the hash it verified: the same five bytes each time,
+    // stored under a new name the second time.
     let hash = FileHash(FileDigest::of(&std::fs::read(&up).expect("sent")));
     let stored = |name: &str| {
-        let files = vec![FileRecord { path: name.into(), size: 5, hash }];
-        upload(name, Outcome::Completed { names: vec![name.into()], count: 1, bytes: 5, files })
+        let files = vec![FileRecord { path: "note.txt".into(), size: 5, hash }];
+        upload(name, Outcome::Completed { names: vec![name.into()], files })
     };
     for expected in [declined, stored("note.txt"), stored("note (1).txt")] {
         assert!(logged.contains(&expected), "{expected:?} in {logged:?}");

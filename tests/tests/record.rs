@@ -49,12 +49,7 @@ fn file(path: &str, data: &[u8]) -> FileRecord {
 }
 
 fn completed(direction: Direction, what: &str, name: &str, data: &[u8]) -> EventKind {
-    let outcome = Outcome::Completed {
-        names: vec![name.into()],
-        count: 1,
-        bytes: data.len() as u64,
-        files: vec![file(name, data)],
-    };
+    let outcome = Outcome::Completed { names: vec![name.into()], files: vec![file(name, data)] };
     EventKind::Transfer(Transfer { direction, what: what.into(), outcome })
 }
 

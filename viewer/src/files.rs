@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use quinn::Connection;
 use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG};
-use tether_shared::files::receive::{receive_reply, Partials};
+use tether_shared::files::receive::{receive_reply_recorded, Partials};
 use tether_shared::files::{names, new_transfer_id, send, stream, tree};
-use tether_shared::record::{hash, Direction, EventKind, FileRecord, Outcome, Transfer as RecordedTransfer};
+use tether_shared::record::{Direction, EventKind, FileRecord, Outcome, Transfer as RecordedTransfer};
 use tether_shared::session_proto::priority;
 use tether_shared::text::visible;
 use tether_shared::wire;
@@ -141,13 +141,13 @@ impl FileClient {
                 let id = new_transfer_id();
                 let result = send::send_recorded(&mut send, &mut recv, id, &tree, report, &cancel).await;
                 stream::end_sending(&mut send, cancel.is_cancelled());
-                result.map(|(names, files)| (names, files, tree.file_count(), tree.total_bytes()))
+                result
             };
-            let (names, files, count, bytes) = match sent.await {
+            let (names, files) = match sent.await {
                 Ok(done) => done,
                 Err(e) => return Err(record_failure(&record, Direction::Upload, String::new(), e)),
             };
-            let outcome = Outcome::Completed { names: names.clone(), count, bytes, files };
+            let outcome = Outcome::Completed { names: names.clone(), files };
             let what = names.join(", ");
             record.record(EventKind::Transfer(RecordedTransfer {
                 direction: Direction::Upload,
@@ -163,22 +163,12 @@ impl FileClient {
     pub fn fetch(&self, remote: Vec<String>, to: PathBuf) -> Transfer {
         let (conn, partials, record) = (self.conn.clone(), self.partials.clone(), self.record.clone());
         let what = remote.join("/");
-        self.spawn(move |mut report, cancel| async move {
-            let mut last = None;
-            let track = |p: Progress| {
-                last = Some(p);
-                report(p);
-            };
-            let result = fetch_into(&conn, &partials, remote, &to, track, &cancel).await;
-            let names = match result {
-                Ok(names) => names,
+        self.spawn(move |report, cancel| async move {
+            let (names, files) = match fetch_into(&conn, &partials, remote, &to, report, &cancel).await {
+                Ok(fetched) => fetched,
                 Err(e) => return Err(record_failure(&record, Direction::Fetch, what, e)),
             };
-            let (count, bytes) = last.map_or((0, 0), |p| (p.files_total, p.total));
-            let (folder, stored) = (to.clone(), names.clone());
-            let hashed = tokio::task::spawn_blocking(move || hash::hash_received(&folder, &stored)).await;
-            let outcome =
-                Outcome::Completed { names: names.clone(), count, bytes, files: hashed_files(hashed) };
+            let outcome = Outcome::Completed { names: names.clone(), files };
             record.record(EventKind::Transfer(RecordedTransfer {
                 direction: Direction::Fetch,
                 what,
@@ -210,24 +200,8 @@ fn record_failure(record: &Recorder, direction: Direction, what: String, error: 
     error
 }
 
-/// The hashed files of a finished transfer; none (and a warning) when they could not be read back.
-fn hashed_files(
-    hashed: Result<Result<Vec<FileRecord>, FileError>, tokio::task::JoinError>,
-) -> Vec<FileRecord> {
-    match hashed {
-        Ok(Ok(files)) => files,
-        Ok(Err(e)) => {
-            tracing::warn!("the session record lacks the transfer's files: {e}");
-            Vec::new()
-        }
-        Err(e) => {
-            tracing::warn!("the session record lacks the transfer's files: {e}");
-            Vec::new()
-        }
-    }
-}
-
-/// Fetch `remote` into `to` (created if missing): the names the top-level entries were stored under.
+/// Fetch `remote` into `to` (created if missing): the names the top-level entries were stored under, and
+/// the files as received.
 async fn fetch_into(
     conn: &Connection,
     partials: &Partials,
@@ -235,7 +209,7 @@ async fn fetch_into(
     to: &Path,
     report: impl FnMut(Progress),
     cancel: &CancellationToken,
-) -> Result<Vec<String>, FileError> {
+) -> Result<(Vec<String>, Vec<FileRecord>), FileError> {
     if let Err(e) = tokio::fs::create_dir_all(to).await {
         let what = to.display().to_string();
         return Err(match tokio::fs::metadata(to).await {
@@ -248,7 +222,7 @@ async fn fetch_into(
     let request = FileRequest::Fetch { path: remote, id: new_transfer_id() };
     wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
     // The technician asked for these files: no question, but only what was asked for comes in.
-    let result = receive_reply(&mut send, &mut recv, to, partials, &requested, report, cancel).await;
+    let result = receive_reply_recorded(&mut send, &mut recv, to, partials, &requested, report, cancel).await;
     let _ = send.finish();
     if result.is_err() {
         let _ = recv.stop(0u32.into());

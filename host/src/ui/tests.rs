@@ -334,8 +334,6 @@ fn incoming_files_are_asked_about_and_logged() {
         what: "fix.sh, notes.txt".into(),
         outcome: Outcome::Completed {
             names: vec!["fix.sh".into(), "notes.txt".into()],
-            count: 2,
-            bytes: 1_500_000,
             files: vec![file("fix.sh", 1_000_000), file("notes.txt", 500_000)],
         },
     })));

@@ -120,15 +120,15 @@ impl Narrator {
     fn transfer(&self, transfer: &Transfer) -> String {
         // Names are chosen by the technician (uploads) or name what they asked for (fetches).
         let text = match (&transfer.outcome, transfer.direction) {
-            (Outcome::Completed { names, count, bytes, .. }, Direction::Upload) => {
-                let amount = human::files_and_bytes(*count, *bytes);
+            (Outcome::Completed { names, files }, Direction::Upload) => {
+                let amount = human::files_and_bytes(files.len() as u32, transfer.bytes());
                 match &self.incoming {
                     Some(folder) => format!("You received {} ({amount}) in {folder}.", names.join(", ")),
                     None => format!("You received {} ({amount}).", names.join(", ")),
                 }
             }
-            (Outcome::Completed { count, bytes, .. }, Direction::Fetch) => {
-                let amount = human::files_and_bytes(*count, *bytes);
+            (Outcome::Completed { files, .. }, Direction::Fetch) => {
+                let amount = human::files_and_bytes(files.len() as u32, transfer.bytes());
                 format!("Your technician copied {} ({amount}).", transfer.what)
             }
             (Outcome::Refused(error) | Outcome::Failed(error), _) => {

@@ -5,14 +5,14 @@
 //! A [`SessionEvent`] never carries content: no screen, no file bytes, no clipboard text (a clipboard
 //! event says only who set it). Chat lines are the exception the record exists for: what was said.
 //! Events are plain serde data, so a later tamper-evident record (issue 20) can store both sides as they
-//! are. Time is what the caller read from its clock ([`UnixMs`]); nothing here reads a clock or a disk,
-//! except [`hash::hash_tree`], which the transfer code calls after a transfer finished.
+//! are. Time is what the caller read from its clock ([`UnixMs`]); nothing here reads a clock or a disk.
+//! File hashes come from the transfer engine itself ([`crate::files::send::send_recorded`],
+//! [`crate::files::receive::receive_recorded`]): the hash each side sent or verified, not a second read.
 //!
 //! [`describe::Narrator`] turns events into the host user's plain-language lines: the one formatter the
 //! host window's session log and the headless output share.
 
 pub mod describe;
-pub mod hash;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -140,7 +140,7 @@ impl Transfer {
     /// Bytes in all of the completed transfer's files (0 otherwise).
     pub fn bytes(&self) -> u64 {
         match &self.outcome {
-            Outcome::Completed { bytes, .. } => *bytes,
+            Outcome::Completed { files, .. } => files.iter().map(|f| f.size).sum(),
             _ => 0,
         }
     }
@@ -148,11 +148,10 @@ impl Transfer {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
-    /// Every file verified and stored. `names`: the top-level names on the receiving side; `count` files
-    /// of `bytes` in all, as the transfer counted them; `files`: each file as the side recording it has
-    /// it on disk once the transfer finished (empty, with a warning in the log, when they could no longer
-    /// be read: moved or deleted at once).
-    Completed { names: Vec<String>, count: u32, bytes: u64, files: Vec<FileRecord> },
+    /// Every file verified and stored. `names`: the top-level names on the receiving side; `files`: every
+    /// file, by its path as offered, with the size and whole-file hash the transfer sent and verified —
+    /// the same on both sides.
+    Completed { names: Vec<String>, files: Vec<FileRecord> },
     /// Turned down before a byte moved: the host user declined, or files were not granted.
     Refused(FileError),
     /// Started (or tried to) and did not complete.

@@ -39,7 +39,7 @@ fn sample() -> Vec<SessionEvent> {
         event(EventKind::Transfer(Transfer {
             direction: Direction::Upload,
             what: "logs".into(),
-            outcome: Outcome::Completed { names: vec!["logs".into()], count: 1, bytes: 5, files: vec![file] },
+            outcome: Outcome::Completed { names: vec!["logs".into()], files: vec![file] },
         })),
         event(EventKind::Transfer(Transfer {
             direction: Direction::Fetch,
@@ -157,12 +157,52 @@ fn names_from_the_technician_cannot_reorder_the_line() {
         what: String::new(),
         outcome: Outcome::Completed {
             names: vec!["invoice\u{202E}fdp.exe".into()],
-            count: 1,
-            bytes: 1,
             files: vec![FileRecord { path: "x".into(), size: 1, hash: FileHash([0; 32]) }],
         },
     };
     let line = narrator.line(&event(EventKind::Transfer(transfer)));
     assert!(!line.contains('\u{202E}'), "{line}");
     assert!(line.starts_with("You received invoice"), "{line}");
+}
+
+/// Both ends of a real transfer (in memory, a temporary folder each) record the same files: each path as
+/// offered, its size, and the whole-file hash sent and verified — with nothing read twice.
+#[tokio::test]
+async fn sender_and_receiver_record_the_same_files() {
+    use crate::files::{receive, send, tree};
+    use tokio_util::sync::CancellationToken;
+
+    let (from, to) = (tempfile::tempdir().expect("temp"), tempfile::tempdir().expect("temp"));
+    let root = from.path().join("logs");
+    std::fs::create_dir_all(root.join("old")).expect("mkdir");
+    let big: Vec<u8> = (0..crate::files::proto::CHUNK + 5).map(|i| (i % 251) as u8).collect();
+    std::fs::write(root.join("big.bin"), &big).expect("write");
+    std::fs::write(root.join("old").join("empty"), b"").expect("write");
+    // The receiver has a `logs` already: it stores the folder as `logs (1)`, the record keeps the offer's.
+    std::fs::create_dir(to.path().join("logs")).expect("mkdir");
+    let scanned = tree::scan(&root).expect("scan");
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let ((mut ar, mut aw), (mut br, mut bw)) = (tokio::io::split(a), tokio::io::split(b));
+    let (cancel, partials) = (CancellationToken::new(), receive::Partials::default());
+    let allow = |_, _| async { Ok(()) };
+    let (sent, received) = tokio::join!(
+        send::send_recorded(&mut aw, &mut ar, [1; 16], &scanned, |_| {}, &cancel),
+        receive::receive_recorded(&mut bw, &mut br, to.path(), &partials, allow, |_| {}, &cancel),
+    );
+    let (sent, received) = (sent.expect("sent"), received.expect("received"));
+    assert_eq!(sent.0, ["logs (1)"]);
+    assert_eq!(received.0, ["logs (1)"]);
+    let mut expected = vec![
+        FileRecord {
+            path: "logs/big.bin".into(),
+            size: big.len() as u64,
+            hash: FileHash(FileDigest::of(&big)),
+        },
+        FileRecord { path: "logs/old/empty".into(), size: 0, hash: FileHash(FileDigest::of(&[])) },
+    ];
+    expected.sort_by(|a, b| a.path.cmp(&b.path));
+    for mut files in [sent.1, received.1] {
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(files, expected);
+    }
 }
