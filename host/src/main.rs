@@ -7,7 +7,8 @@
 //! verified the technician's account (`<relay>`: the relay this host connected to, as given with
 //! `--relay`; the organization is the relay's word, and the parenthesis is left out when it names none),
 //! `ended <how>` when it ends; `stopped wrong-codes <n>` when someone entered a wrong code too many times in
-//! a row, after which it exits with an error.
+//! a row, after which it exits with an error. On stderr it writes the session log for a person: the same
+//! lines as the window's, from [`tether_shared::record::Narrator`].
 
 use std::time::Duration;
 
