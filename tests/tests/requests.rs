@@ -112,6 +112,11 @@ async fn control_asked_mid_session_is_granted_then_revoked() {
     q.deny();
     assert_eq!(notice(&mut notices).await, HostNotice::Declined(VIEW_CONTROL));
     assert_eq!(*viewer.grants().borrow(), VIEW);
+    host_event(
+        &mut host,
+        |e| matches!(record_kind(e), Some(EventKind::RequestDeclined { asked }) if *asked == VIEW_CONTROL),
+    )
+    .await;
 
     // Asking once more: allowed. Input now arrives.
     viewer.request_permissions(VIEW_CONTROL).await.expect("request");
@@ -130,6 +135,10 @@ async fn control_asked_mid_session_is_granted_then_revoked() {
     // The user revokes control: the held Ctrl is released at once, later input is dropped.
     handle.set_permissions(VIEW);
     grants_become(&viewer, VIEW).await;
+    // Both records say who took it back: the host user, not an answer to the technician.
+    let revoked = EventKind::PermissionsChanged { by: Side::Host, before: VIEW_CONTROL, now: VIEW };
+    host_event(&mut host, |e| record_kind(e) == Some(&revoked)).await;
+    assert!(viewer.record().borrow().iter().any(|e| e.kind == revoked), "{:?}", viewer.record().borrow());
     eventually(|| host.sink.held().is_empty(), "held keys are released").await;
     assert!(host.sink.events().contains(&InputEvent::Key { key: Key::Control, pressed: false }));
     viewer.send_input(InputEvent::Text("after revoke".into())).await.expect("send");
