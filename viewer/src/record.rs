@@ -30,6 +30,23 @@ impl Default for Recorder {
 }
 
 impl Recorder {
+    /// The record of a session that just started: it connected as `technician` asking for `asked` and
+    /// was granted `granted` (whether the relay verified an account is the host's to know), and it will
+    /// hold the end when `conn` closes or `ended` says why.
+    pub(crate) fn connected(
+        conn: &Connection,
+        ended: watch::Receiver<Option<String>>,
+        technician: &str,
+        asked: Permissions,
+        granted: Permissions,
+    ) -> Self {
+        let recorder = Self::default();
+        let technician = technician.to_owned();
+        recorder.record(EventKind::Connected { technician, verified: None, asked, granted });
+        recorder.record_end(conn.clone(), ended);
+        recorder
+    }
+
     /// Add `kind`, stamped now.
     pub fn record(&self, kind: EventKind) {
         let event = SessionEvent::new(SystemTime::now(), kind);
@@ -68,7 +85,7 @@ impl Recorder {
 
     /// Record how the session ended, once it has: the reason the session recorded in `ended`, or the
     /// connection's own.
-    pub(crate) fn record_end(&self, conn: Connection, mut ended: watch::Receiver<Option<String>>) {
+    fn record_end(&self, conn: Connection, mut ended: watch::Receiver<Option<String>>) {
         let recorder = self.clone();
         tokio::spawn(async move {
             let closed = tokio::select! {

@@ -182,10 +182,7 @@ impl ViewerSession {
             };
         let input = conn.open_uni().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
         let _ = input.set_priority(priority::INPUT);
-        let record = Recorder::default();
-        let (technician, asked) = (cfg.technician.clone(), cfg.want);
-        record.record(EventKind::Connected { technician, verified: None, asked, granted });
-        record.record_end(conn.clone(), ended.clone());
+        let record = Recorder::connected(&conn, ended.clone(), &cfg.technician, cfg.want, granted);
         let (frames_tx, frames) = watch::channel(None);
         let (requests, requests_rx) = mpsc::channel(64);
         tokio::spawn(control_task(conn.clone(), ctl_send, requests_rx));
