@@ -1,8 +1,12 @@
-//! The video stream of a session: capture → damage encode → send, paced by the viewer's frame
-//! acknowledgements (credit) and `max_fps`.
+//! The video stream of a session: capture → damage encode → send. A thin shell around the pure
+//! [`Link`] model, which owns the pacing decision.
 //!
-//! With X Damage the capture waits for drawing (a slow safety tick covers what Damage misses); without it,
-//! for every frame tick. A monitor switch brings a new capture between frames.
+//! Each turn of the loop: take the viewer's frame acknowledgements (`handle_ack`; a bogus one is a
+//! protocol error), ask [`Link::poll_send_at`] whether a frame may go (else wait for an acknowledgement or
+//! the instant it names), wait for the capture trigger (X Damage, a slow safety tick, at most `max_fps`;
+//! without Damage every frame tick), capture, encode within [`Link::budget`] at
+//! [`Link::target_quality`], write the frame's parts and report its bytes (`handle_sent`). A monitor switch
+//! brings a new capture between frames.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,10 +14,12 @@ use std::time::Duration;
 
 use quinn::SendStream;
 use tether_shared::codec::Quality;
-use tether_shared::flow::Credit;
+use tether_shared::link::{Link, LinkConfig, SendAt};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions};
 use tether_shared::wire::{self, MAX_VIDEO_MSG};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use crate::capture::CaptureHandle;
 use crate::encode::DamageEncoder;
@@ -40,21 +46,31 @@ pub(crate) async fn run(
     counters: &Counters,
 ) -> Step {
     let VideoFeeds { mut capture, changed, mut swaps, mut quality } = feeds;
-    let mut credit = Credit::new();
-    let mut encoder = DamageEncoder::with_quality(cfg.quality);
+    let mut link = Link::new(LinkConfig { quality: cfg.quality, ..LinkConfig::default() });
+    let mut encoder = DamageEncoder::with_quality(link.target_quality());
     let interval = Duration::from_secs(1) / cfg.max_fps.max(1);
     let mut pace = tokio::time::interval(interval);
-    let mut last_capture = tokio::time::Instant::now();
+    let mut last_capture = Instant::now();
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        // Take every acknowledgement that has arrived; wait for one if out of credit.
+        // Take every acknowledgement that has arrived; then the link says whether a frame may go.
         while let Ok(seq) = acks.try_recv() {
-            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+            ack(&mut link, seq)?;
         }
-        if !credit.can_send() {
-            let seq = acks.recv().await.ok_or(SessionEnd::ViewerLeft)?;
-            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
-            continue;
+        match link.poll_send_at(now()) {
+            SendAt::Now => {}
+            SendAt::OnAck => {
+                let seq = acks.recv().await.ok_or(SessionEnd::ViewerLeft)?;
+                ack(&mut link, seq)?;
+                continue;
+            }
+            SendAt::At(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    seq = acks.recv() => ack(&mut link, seq.ok_or(SessionEnd::ViewerLeft)?)?,
+                }
+                continue;
+            }
         }
         // With X Damage: capture when something was drawn (at most max_fps times a second; a slow safety
         // tick covers anything Damage does not report). Without it: capture at every frame tick.
@@ -70,7 +86,7 @@ pub(crate) async fn run(
                 pace.tick().await;
             }
         }
-        last_capture = tokio::time::Instant::now();
+        last_capture = Instant::now();
         if !grants.borrow().view {
             continue;
         }
@@ -79,15 +95,17 @@ pub(crate) async fn run(
             encoder.reset();
         }
         if quality.has_changed().unwrap_or(false) {
-            encoder.set_quality(*quality.borrow_and_update());
+            link.set_quality(*quality.borrow_and_update());
         }
+        encoder.set_quality(link.target_quality());
         let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
         let parts = encoder.encode(&captured.frame);
         if parts.is_empty() {
             continue;
         }
-        let seq = credit.on_send();
+        let (seq, started) = (link.next_seq(), now());
         let count = parts.len();
+        let mut bytes = 0;
         for (i, tiles) in parts.into_iter().enumerate() {
             let update = HostToViewer::Frame(FrameUpdate {
                 seq,
@@ -97,8 +115,21 @@ pub(crate) async fn run(
                 tiles,
                 last: i + 1 == count,
             });
-            wire::write_msg(&mut send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
+            let framed = wire::encode(&update, MAX_VIDEO_MSG).map_err(lost)?;
+            AsyncWriteExt::write_all(&mut send, &framed).await.map_err(|e| lost(e.into()))?;
+            bytes += framed.len() as u64;
         }
+        link.handle_sent(started, bytes);
         counters.frames.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The viewer applied frame `seq`; an acknowledgement of a frame not in flight is a protocol error.
+fn ack(link: &mut Link, seq: u64) -> Step {
+    link.handle_ack(now(), seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))
+}
+
+/// The link model's clock: tokio's, so a paused test clock pauses it too.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
 }
