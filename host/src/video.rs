@@ -76,9 +76,12 @@ pub(crate) async fn run(
         // tick covers anything Damage does not report). Without it: capture at every frame tick.
         match &changed {
             Some(changed) => {
-                tokio::select! {
-                    _ = changed.notified() => {}
-                    _ = tokio::time::sleep(SAFETY_TICK) => {}
+                // The last update stopped at its budget: the rest goes at the next tick, drawn or not.
+                if !encoder.is_behind() {
+                    tokio::select! {
+                        _ = changed.notified() => {}
+                        _ = tokio::time::sleep(SAFETY_TICK) => {}
+                    }
                 }
                 tokio::time::sleep_until(last_capture + interval).await;
             }
@@ -99,7 +102,7 @@ pub(crate) async fn run(
         }
         encoder.set_quality(link.target_quality());
         let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
-        let parts = encoder.encode(&captured.frame);
+        let parts = encoder.encode(&captured.frame, link.budget());
         if parts.is_empty() {
             continue;
         }
