@@ -37,6 +37,8 @@ pub(crate) struct VideoFeeds {
     pub(crate) quality: watch::Receiver<Quality>,
 }
 
+/// Send the screen on `send` until the session ends: `acks` are the viewer's frame acknowledgements (from
+/// the control stream), `grants` whether viewing is allowed right now.
 pub(crate) async fn run(
     mut send: SendStream,
     feeds: VideoFeeds,
