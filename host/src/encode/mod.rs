@@ -11,6 +11,11 @@
 //!
 //! The result is always exact for lossless tiles: a wrong scroll guess costs bytes, never correctness,
 //! because tiles are re-diffed against the reference the viewer will really have.
+//!
+//! An update can be held to a byte budget (the link model's, [`tether_shared::link::Link::budget`]). What
+//! does not fit carries over to the next update: the reference is updated only for the tiles that went,
+//! and a new picture's tiles that did not go yet are kept as owed. The viewer's picture still converges
+//! exactly.
 
 pub mod scroll;
 
