@@ -11,6 +11,7 @@
 //! - [`token`]: technician account tokens, bound to the relay that issued them.
 //! - [`shown`]: decode-time checks of the strings a relay sends that clients show.
 //! - [`human`]: sizes and durations as people read them.
+//! - [`record`]: the session record — typed events both ends build, never content — and its one formatter.
 //! - [`text`]: names and chat from the other side, with invisible and text-reordering characters escaped.
 //! - [`link`], [`codec`], [`frame`], [`input`]: pure screen and input state, no I/O ([`link`]: pacing
 //!   and the link estimate).
@@ -30,6 +31,7 @@ pub mod logging;
 pub mod net;
 pub mod packet;
 pub mod pake;
+pub mod record;
 pub mod relay_proto;
 pub mod session_proto;
 pub mod shown;

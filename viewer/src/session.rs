@@ -26,7 +26,9 @@ use tokio::sync::{broadcast, mpsc, watch, Mutex};
 
 use crate::decode::{Decoder, FrameInfo};
 use crate::files::FileClient;
+use crate::record::Recorder;
 use tether_shared::frame::Frame;
+use tether_shared::record::{EventKind, SessionEvent, Side};
 
 #[derive(Clone)]
 pub struct ViewerConfig {
@@ -117,6 +119,7 @@ pub struct ViewerSession {
     files: FileClient,
     endpoint: quinn::Endpoint,
     reconnecting: watch::Receiver<bool>,
+    record: Recorder,
 }
 
 /// Everything the control reader updates.
@@ -127,6 +130,7 @@ struct HostState {
     system: watch::Sender<Option<SystemInfo>>,
     notices: broadcast::Sender<HostNotice>,
     ended: watch::Sender<Option<String>>,
+    record: Recorder,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -178,6 +182,7 @@ impl ViewerSession {
             };
         let input = conn.open_uni().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
         let _ = input.set_priority(priority::INPUT);
+        let record = Recorder::connected(&conn, ended.clone(), &cfg.technician, cfg.want, granted);
         let (frames_tx, frames) = watch::channel(None);
         let (requests, requests_rx) = mpsc::channel(64);
         tokio::spawn(control_task(conn.clone(), ctl_send, requests_rx));
@@ -193,10 +198,11 @@ impl ViewerSession {
             system: system_tx,
             notices: notices_tx.clone(),
             ended: ended_tx.clone(),
+            record: record.clone(),
         };
         tokio::spawn(control_reader(conn.clone(), ctl_recv, state));
         tokio::spawn(video_task(conn.clone(), frames_tx, requests.clone(), ended_tx));
-        let files = FileClient::new(conn.clone());
+        let files = FileClient::new(conn.clone(), record.clone());
         Ok(Self {
             conn,
             granted,
@@ -213,6 +219,7 @@ impl ViewerSession {
             files,
             endpoint,
             reconnecting,
+            record,
         })
     }
 
@@ -245,16 +252,25 @@ impl ViewerSession {
         LinkStats { rtt: self.conn.rtt(), bytes_received: stats.udp_rx.bytes, bytes_sent: stats.udp_tx.bytes }
     }
 
+    /// The session record so far ([`crate::record`]), updated as events come.
+    pub fn record(&self) -> watch::Receiver<Vec<SessionEvent>> {
+        self.record.subscribe()
+    }
+
     /// Say something to the host user.
     pub async fn chat(&self, text: &str) -> Result<(), ViewerError> {
         check_len("a chat message", text, MAX_CHAT_TEXT)?;
-        self.request(ViewerToHost::Chat { text: text.to_owned() }).await
+        self.request(ViewerToHost::Chat { text: text.to_owned() }).await?;
+        self.record.record(EventKind::Chat { from: Side::Technician, text: text.to_owned() });
+        Ok(())
     }
 
     /// Put this text on the host's clipboard (the host ignores it without `control`).
     pub async fn send_clipboard(&self, text: &str) -> Result<(), ViewerError> {
         check_len("the clipboard text", text, MAX_CLIPBOARD_TEXT)?;
-        self.request(ViewerToHost::Clipboard { text: text.to_owned() }).await
+        self.request(ViewerToHost::Clipboard { text: text.to_owned() }).await?;
+        self.record.record(EventKind::Clipboard { by: Side::Technician });
+        Ok(())
     }
 
     /// Receive the host's clipboard text as [`HostNotice::Clipboard`] whenever it changes, or stop.
@@ -265,6 +281,7 @@ impl ViewerSession {
     /// Ask for other permissions (e.g. control, or back to view only). Giving up takes effect at once;
     /// asking for more waits for the host user: watch [`Self::grants`] and [`HostNotice::Declined`].
     pub async fn request_permissions(&self, want: Permissions) -> Result<(), ViewerError> {
+        self.record.requested(want);
         self.request(ViewerToHost::RequestPermissions(want)).await
     }
 
@@ -425,7 +442,7 @@ async fn control_task(conn: Connection, mut send: SendStream, mut out: mpsc::Rec
 
 /// Messages from the host on the control stream after `Welcome`: cursor, permissions, notices, goodbye.
 async fn control_reader(conn: Connection, mut recv: quinn::RecvStream, state: HostState) {
-    let HostState { cursor, grants, monitors, system, notices, ended } = state;
+    let HostState { cursor, grants, monitors, system, notices, ended, record } = state;
     loop {
         let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_CONTROL_MSG).await {
             Ok(Some(msg)) => msg,
@@ -444,18 +461,24 @@ async fn control_reader(conn: Connection, mut recv: quinn::RecvStream, state: Ho
                 c.visible = visible;
             }),
             HostToViewer::PermissionsChanged(now) => {
+                // Recorded first: whoever waits for the new grants finds the change in the record.
+                let before = *grants.borrow();
+                record.permissions_changed(before, now);
                 grants.send_replace(now);
             }
             // Shown to the technician: invisible and text-reordering characters escaped (the clipboard
             // stays as it is: it is data, pasted, not read).
             HostToViewer::Chat { text } => {
                 let text = tether_shared::text::visible_lines(&text).into_owned();
+                record.record(EventKind::Chat { from: Side::Host, text: text.clone() });
                 let _ = notices.send(HostNotice::Chat(text));
             }
             HostToViewer::Clipboard { text } => {
+                record.record(EventKind::Clipboard { by: Side::Host });
                 let _ = notices.send(HostNotice::Clipboard(text));
             }
             HostToViewer::RequestDeclined { asked } => {
+                record.declined(asked);
                 let _ = notices.send(HostNotice::Declined(asked));
             }
             HostToViewer::Notice { text } => {
@@ -463,7 +486,10 @@ async fn control_reader(conn: Connection, mut recv: quinn::RecvStream, state: Ho
                 let _ = notices.send(HostNotice::Notice(text));
             }
             HostToViewer::Monitors { monitors: list, current } => {
-                monitors.send_replace(Monitors { list, current });
+                let before = monitors.send_replace(Monitors { list, current });
+                if !before.list.is_empty() && before.current != current {
+                    record.record(EventKind::MonitorSwitched { index: current });
+                }
             }
             HostToViewer::SystemInfo(info) => {
                 system.send_replace(Some(info));

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use super::progress::{Progress, Tracker};
 use super::proto::{Entry, FileError, ReceiverMsg, SenderMsg, MAX_FILES_MSG};
 use super::send::wire_err;
+use crate::record::{FileHash, FileRecord};
 use crate::wire;
 use attempt::prepare;
 use offer::{room_for, sender_gave_up};
@@ -67,6 +68,26 @@ where
     C: FnOnce(Vec<Entry>, u64) -> F,
     F: Future<Output = Result<(), FileError>>,
 {
+    receive_recorded(w, r, dest, partials, consent, report, cancel).await.map(|(names, _)| names)
+}
+
+/// [`receive`], also returning every file received as the session record has it: its path as offered,
+/// size and the whole-file hash that was verified.
+pub async fn receive_recorded<W, R, C, F>(
+    w: &mut W,
+    r: &mut R,
+    dest: &Path,
+    partials: &Partials,
+    consent: C,
+    report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<(Vec<String>, Vec<FileRecord>), FileError>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    C: FnOnce(Vec<Entry>, u64) -> F,
+    F: Future<Output = Result<(), FileError>>,
+{
     receive_checked(w, r, dest, partials, None, consent, report, cancel).await
 }
 
@@ -87,6 +108,23 @@ where
     W: AsyncWrite + Unpin,
     R: AsyncRead + Unpin,
 {
+    receive_reply_recorded(w, r, dest, partials, requested, report, cancel).await.map(|(names, _)| names)
+}
+
+/// [`receive_reply`], also returning the files received, as [`receive_recorded`] does.
+pub async fn receive_reply_recorded<W, R>(
+    w: &mut W,
+    r: &mut R,
+    dest: &Path,
+    partials: &Partials,
+    requested: &str,
+    report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<(Vec<String>, Vec<FileRecord>), FileError>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+{
     let asked = |_, _| std::future::ready(Ok(()));
     receive_checked(w, r, dest, partials, Some(requested), asked, report, cancel).await
 }
@@ -101,7 +139,7 @@ async fn receive_checked<W, R, C, F>(
     consent: C,
     mut report: impl FnMut(Progress),
     cancel: &CancellationToken,
-) -> Result<Vec<String>, FileError>
+) -> Result<(Vec<String>, Vec<FileRecord>), FileError>
 where
     W: AsyncWrite + Unpin,
     R: AsyncRead + Unpin,
@@ -162,7 +200,12 @@ where
             let mut names: Vec<String> = attempt.tops.values().cloned().collect();
             names.sort();
             write(w, &ReceiverMsg::Finished { names: names.clone() }).await?;
-            Ok(names)
+            // Every file was verified against its whole-file hash: that hash is the record's.
+            let files = attempt.machine.tracks().filter_map(|(i, track)| {
+                let path = entries.get(i as usize)?.path.join("/");
+                Some(FileRecord { path, size: track.size, hash: FileHash(track.digest.finish()) })
+            });
+            Ok((names, files.collect()))
         }
         Err(Lost(e)) => {
             attempt.keep(partials).await;
