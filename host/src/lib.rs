@@ -22,6 +22,7 @@ pub mod session;
 pub mod system;
 pub mod transfers;
 pub mod ui;
+mod video;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

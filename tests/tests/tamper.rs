@@ -13,7 +13,7 @@ use tether_host::session::SessionEnd;
 use tether_host::HostEvent;
 use tether_relay::Tap;
 use tether_shared::code::{Nameplate, Secret};
-use tether_shared::flow::MAX_IN_FLIGHT;
+use tether_shared::link::MAX_IN_FLIGHT;
 use tether_shared::net::pairing::Restart;
 use tether_shared::net::ClientError;
 use tether_shared::pake;

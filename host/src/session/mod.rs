@@ -6,7 +6,8 @@
 //! - [`handshake`]: control stream and hello → version check → consent ([`crate::access`]), or a refusal.
 //! - [`control`]: the viewer's control stream (frame acknowledgements, requests that
 //!   [`crate::requests`] answers), the one writer of ours (cursor, permission changes, chat, answers).
-//! - [`video`]: our unidirectional stream: capture → damage encode → send, paced by credit and max fps.
+//! - [`video`]: our unidirectional stream; [`crate::video`] fills it: capture → damage encode → send,
+//!   paced by the link model and max fps.
 //! - [`input`]: the viewer's unidirectional stream: events to the controller, only while control is
 //!   granted; otherwise dropped and counted, never injected.
 //! - files (one bidirectional stream per request, opened by the viewer): [`crate::files`], only while
@@ -116,8 +117,8 @@ pub enum SessionError {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
-    frames: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) frames: AtomicU64,
     injected: AtomicU64,
     dropped: AtomicU64,
 }
@@ -223,17 +224,10 @@ pub async fn run(
         wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
         let video_send = video::open(conn).await?;
         let monitors = control::monitors_loop(me.out.clone(), screen.clone(), generation);
-        let feeds = video::VideoFeeds { screen, changed: hub.display.damage(), quality };
-        let pace = video::Pace { max_fps: cfg.max_fps, quality: cfg.quality };
+        let feeds = crate::video::VideoFeeds { screen, changed: hub.display.damage(), quality };
         let counters = &me.counters;
-        tasks.spawn(video::video_loop(
-            video_send,
-            feeds,
-            acks_rx,
-            me.grants.subscribe(),
-            pace,
-            counters.clone(),
-        ));
+        let grants = me.grants.subscribe();
+        tasks.spawn(crate::video::run(video_send, feeds, acks_rx, grants, cfg.clone(), counters.clone()));
         let controller = hub.controller.clone();
         tasks.spawn(input::input_loop(
             conn.clone(),
@@ -317,7 +311,7 @@ async fn quietly(task: impl std::future::Future<Output = ()>) -> Step {
     Ok(())
 }
 
-fn lost(e: WireError) -> SessionEnd {
+pub(crate) fn lost(e: WireError) -> SessionEnd {
     SessionEnd::ConnectionLost(e.to_string())
 }
 
@@ -329,7 +323,7 @@ fn read_error(e: WireError) -> SessionEnd {
     }
 }
 
-type Step = Result<(), SessionEnd>;
+pub(crate) type Step = Result<(), SessionEnd>;
 
 /// How long to wait for the viewer's goodbye after the relay said it is gone.
 const GOODBYE_GRACE: Duration = Duration::from_millis(300);

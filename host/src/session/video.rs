@@ -1,116 +1,14 @@
-//! The video of one participant: our unidirectional stream, and the loop that fills it — capture the
-//! display's current screen, damage-encode, send, paced by credit and max fps.
-
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
+//! The video of one participant: our unidirectional stream, opened after the welcome; the loop that
+//! fills it is [`crate::video::run`].
 
 use quinn::{Connection, SendStream};
-use tether_shared::codec::Quality;
-use tether_shared::flow::Credit;
-use tether_shared::session_proto::{priority, FrameUpdate, HostToViewer, Permissions};
-use tether_shared::wire::{self, MAX_VIDEO_MSG};
-use tokio::sync::{mpsc, watch};
+use tether_shared::session_proto::priority;
 
-use super::{lost, Counters, SessionEnd, Step};
-use crate::display::{Damage, Screen};
-use crate::encode::DamageEncoder;
-
-/// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
-const SAFETY_TICK: Duration = Duration::from_millis(500);
+use super::SessionEnd;
 
 /// Open our video stream (after the welcome, so the viewer knows the screen before the first frame).
 pub(super) async fn open(conn: &Connection) -> Result<SendStream, SessionEnd> {
     let send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
     let _ = send.set_priority(priority::SCREEN); // fails only on a closed stream
     Ok(send)
-}
-
-/// What the video loop captures from, and what may change under it.
-pub(super) struct VideoFeeds {
-    /// The display's current screen: a new capture after a monitor switch.
-    pub screen: watch::Receiver<Screen>,
-    /// Something was drawn (X Damage), if the display can tell.
-    pub changed: Option<Damage>,
-    pub quality: watch::Receiver<Quality>,
-}
-
-/// The pacing settings of [`crate::session::SessionConfig`].
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Pace {
-    pub max_fps: u32,
-    pub quality: Quality,
-}
-
-pub(super) async fn video_loop(
-    mut send: SendStream,
-    feeds: VideoFeeds,
-    mut acks: mpsc::Receiver<u64>,
-    grants: watch::Receiver<Permissions>,
-    cfg: Pace,
-    counters: Arc<Counters>,
-) -> Step {
-    let VideoFeeds { mut screen, mut changed, mut quality } = feeds;
-    let mut capture = screen.borrow_and_update().capture.clone();
-    let mut credit = Credit::new();
-    let mut encoder = DamageEncoder::with_quality(cfg.quality);
-    let interval = Duration::from_secs(1) / cfg.max_fps.max(1);
-    let mut pace = tokio::time::interval(interval);
-    let mut last_capture = tokio::time::Instant::now();
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        // Take every acknowledgement that has arrived; wait for one if out of credit.
-        while let Ok(seq) = acks.try_recv() {
-            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
-        }
-        if !credit.can_send() {
-            let seq = acks.recv().await.ok_or(SessionEnd::ViewerLeft)?;
-            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
-            continue;
-        }
-        // With X Damage: capture when something was drawn (at most max_fps times a second; a slow safety
-        // tick covers anything Damage does not report). Without it: capture at every frame tick.
-        match &mut changed {
-            Some(changed) => {
-                tokio::select! {
-                    _ = changed.notified() => {}
-                    _ = tokio::time::sleep(SAFETY_TICK) => {}
-                }
-                tokio::time::sleep_until(last_capture + interval).await;
-            }
-            None => {
-                pace.tick().await;
-            }
-        }
-        last_capture = tokio::time::Instant::now();
-        if !grants.borrow().view {
-            continue;
-        }
-        if screen.has_changed().unwrap_or(false) {
-            capture = screen.borrow_and_update().capture.clone();
-            encoder.reset();
-        }
-        if quality.has_changed().unwrap_or(false) {
-            encoder.set_quality(*quality.borrow_and_update());
-        }
-        let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
-        let parts = encoder.encode(&captured.frame);
-        if parts.is_empty() {
-            continue;
-        }
-        let seq = credit.on_send();
-        let count = parts.len();
-        for (i, tiles) in parts.into_iter().enumerate() {
-            let update = HostToViewer::Frame(FrameUpdate {
-                seq,
-                capture_id: captured.id,
-                width: captured.frame.width(),
-                height: captured.frame.height(),
-                tiles,
-                last: i + 1 == count,
-            });
-            wire::write_msg(&mut send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
-        }
-        counters.frames.fetch_add(1, Ordering::Relaxed);
-    }
 }
