@@ -236,13 +236,12 @@ pub async fn run_host(
     });
     let endpoint = session.link.endpoint().clone();
     let verified = session.technician.clone();
-    let peer_gone = CancellationToken::new();
-    let on_gone = peer_gone.clone();
+    let (gone_tx, relay_gone) = mpsc::unbounded_channel();
     let relay_events = events.clone();
     let watch = Session::spawn_relay_watch(session.link, session.conn.clone(), session.resume_id, move |e| {
         let told = match e {
-            RelayEvent::PeerGone(_) => {
-                on_gone.cancel();
+            RelayEvent::PeerGone(kind) => {
+                let _ = gone_tx.send(kind);
                 return;
             }
             RelayEvent::Lost => HostEvent::Reconnecting,
@@ -256,7 +255,7 @@ pub async fn run_host(
         let _ = events.send(HostEvent::Connected { technician, verified, asked, granted, session });
     };
     let report =
-        session::run(session.conn, &cfg.session, sources, stop, peer_gone, verified.clone(), on_start).await;
+        session::run(session.conn, &cfg.session, sources, stop, relay_gone, verified.clone(), on_start).await;
     watch.abort();
     // Let the goodbye (CONNECTION_CLOSE) leave before the caller may exit the process.
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;

@@ -14,18 +14,20 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::codec::Quality;
+use tether_shared::end::{EndArbiter, EndEvent, EndReason, Side, Violation};
 use tether_shared::flow::Credit;
-use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_STOPPED_BY_USER};
+use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL};
+use tether_shared::relay_proto::RelayErrorKind;
 use tether_shared::session_proto::{
     priority, FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost,
 };
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{self, AccessPolicy, SessionHandle};
@@ -55,19 +57,6 @@ pub struct SessionConfig {
     pub events: Option<mpsc::UnboundedSender<HostEvent>>,
 }
 
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// The viewer said goodbye or closed the connection.
-    ViewerLeft,
-    /// The host user stopped sharing.
-    Stopped,
-    /// The connection was lost (timeout, relay said the peer left, tampering on the path…).
-    ConnectionLost(String),
-    /// The viewer broke the protocol; the session was closed.
-    ProtocolError(String),
-}
-
 /// What happened in a session, for the host's log.
 #[derive(Debug, Clone)]
 pub struct SessionReport {
@@ -76,7 +65,8 @@ pub struct SessionReport {
     pub frames_sent: u64,
     pub input_injected: u64,
     pub input_dropped: u64,
-    pub end: SessionEnd,
+    /// How it ended, as the session's [`EndArbiter`] decided.
+    pub end: EndReason,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,13 +96,14 @@ struct Counters {
 }
 
 /// Run a session until it ends. `on_start` sees the technician's name, wish and what was granted, and gets
-/// the handle the user's window changes permissions and chats through.
+/// the handle the user's window changes permissions and chats through. `relay_gone` brings the relay's
+/// word that the viewer is gone (`None`) or that the relay ended the session.
 pub async fn run(
     conn: Connection,
     cfg: &SessionConfig,
     sources: Sources,
     stop: CancellationToken,
-    peer_gone: CancellationToken,
+    mut relay_gone: mpsc::UnboundedReceiver<Option<RelayErrorKind>>,
     verified: Option<VerifiedTechnician>,
     on_start: impl FnOnce(&str, Permissions, Permissions, SessionHandle),
 ) -> Result<SessionReport, SessionError> {
@@ -145,7 +136,7 @@ pub async fn run(
                 answer.map(|p| p.intersect(cfg.allowed)).filter(|p| *p != Permissions::default())
             }
             _ = stop.cancelled() => None,
-            _ = peer_gone.cancelled() => None,
+            Some(_) = relay_gone.recv() => None,
             _ = conn.closed() => None,
         },
     };
@@ -192,61 +183,86 @@ pub async fn run(
         swaps,
     };
 
-    let end = async {
-        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
-        let video_send = conn.open_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
-        let _ = video_send.set_priority(priority::SCREEN); // fails only on a closed stream
-        let feeds = VideoFeeds { capture, changed, swaps: capture_swap, quality };
-        let video = video_loop(video_send, feeds, acks_rx, grants.subscribe(), cfg, &counters);
-        let input = input_loop(&conn, sink, sink_swap, grants.subscribe(), &counters);
-        let control = control_loop(&mut ctl_recv, acks_tx, requests_tx);
-        let writer = control_writer(&mut ctl_send, out_rx, grants.subscribe());
-        let cursor = cursor_loop(out_tx.clone(), cursor, cursor_swap);
-        let requests = helper.serve(requests_rx);
-        let files = files::serve(conn.clone(), cfg.files.clone(), technician.clone(), grants.subscribe());
-        tokio::select! {
-            end = video => end,
-            end = input => end,
-            end = control => end,
-            end = writer => end,
-            () = cursor => Ok(()),
-            () = requests => Ok(()),
-            () = files => Err(SessionEnd::ConnectionLost("the connection closed".into())),
-            _ = stop.cancelled() => Err(SessionEnd::Stopped),
-            _ = peer_gone.cancelled() => {
-                // The relay's notice can overtake the viewer's own goodbye on the end-to-end
-                // connection: give that a moment, so a viewer that left is not reported as lost.
-                let _ = tokio::time::timeout(GOODBYE_GRACE, conn.closed()).await;
-                Err(SessionEnd::ConnectionLost(VIEWER_GONE.into()))
-            }
-            reason = conn.closed() => Err(SessionEnd::ConnectionLost(reason.to_string())),
-        }
+    if let Err(e) = wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await {
+        tracing::debug!("the welcome did not leave: {e}");
     }
-    .await
-    .err()
-    .unwrap_or(SessionEnd::ViewerLeft);
-    // A stream error says less than the connection's own reason (timed out, closed by peer…).
-    let end = match (end, conn.close_reason()) {
-        // The viewer closed the connection normally: it left, nothing was lost.
-        (SessionEnd::ConnectionLost(_), Some(quinn::ConnectionError::ApplicationClosed(close)))
-            if close.error_code == CLOSE_NORMAL.into() =>
-        {
-            SessionEnd::ViewerLeft
-        }
-        (SessionEnd::ConnectionLost(_), _) if peer_gone.is_cancelled() => {
-            SessionEnd::ConnectionLost(VIEWER_GONE.into())
-        }
-        (SessionEnd::ConnectionLost(_), Some(reason)) => SessionEnd::ConnectionLost(reason.to_string()),
-        (end, _) => end,
+    let video_send = conn.open_uni().await;
+    let (bye_tx, bye_rx) = oneshot::channel();
+    let video = async {
+        let mut send = video_send.map_err(|_| Stop::Done)?;
+        let _ = send.set_priority(priority::SCREEN); // fails only on a closed stream
+        let feeds = VideoFeeds { capture, changed, swaps: capture_swap, quality };
+        video_loop(&mut send, feeds, acks_rx, grants.subscribe(), cfg, &counters).await
     };
+    let input = input_loop(&conn, sink, sink_swap, grants.subscribe(), &counters);
+    let control = control_loop(&mut ctl_recv, acks_tx, requests_tx);
+    let writer = control_writer(&mut ctl_send, out_rx, bye_rx, grants.subscribe());
+    let cursor = cursor_loop(out_tx.clone(), cursor, cursor_swap);
+    let requests = helper.serve(requests_rx);
+    let files = files::serve(conn.clone(), cfg.files.clone(), technician.clone(), grants.subscribe());
+    tokio::pin!(video, input, control, writer, cursor, requests, files);
 
-    match &end {
-        SessionEnd::ProtocolError(why) => {
-            tracing::warn!("closing session: protocol error: {why}");
-            conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
+    // Every task, the user, the relay and the connection report to one arbiter; the session ends when it
+    // has decided and, if we ended it, the viewer has our Bye, or, if the viewer left, its input is in.
+    let mut arbiter = EndArbiter::new(Side::Host);
+    let mut done = Done::default();
+    let mut bye = Some(bye_tx);
+    let end = loop {
+        let now = Instant::now();
+        if let Some(end) = arbiter.poll_end(now) {
+            done.decided = true;
+            // We say why when we ended it; a violation is said by the close code alone.
+            let say_bye = arbiter.decided_here() && !matches!(end, EndReason::ProtocolViolation { .. });
+            if say_bye {
+                if let Some(bye) = bye.take() {
+                    let _ = bye.send(end.clone());
+                }
+            }
+            let gone = done.closed || done.peer_vanished;
+            let waiting_bye = say_bye && !done.writer && !gone;
+            let waiting_input =
+                end == EndReason::ViewerLeft && !arbiter.decided_here() && !done.input && !gone;
+            if !waiting_bye && !waiting_input {
+                break end;
+            }
         }
-        SessionEnd::Stopped => conn.close(CLOSE_STOPPED_BY_USER.into(), b"the user stopped sharing"),
-        _ => conn.close(CLOSE_NORMAL.into(), b"session ended"),
+        let deadline = arbiter.poll_timeout();
+        // Once the end is decided nothing more is shared or served: only our Bye is written, and the
+        // input a leaving viewer sent before its Bye is injected.
+        let live = !done.decided;
+        let draining = done.decided && !arbiter.decided_here();
+        // Biased: a task's report (the viewer's Bye, already read) before the connection's close.
+        let event = tokio::select! {
+            biased;
+            step = &mut video, if live && !done.video => { done.video = true; stopped(step) }
+            step = &mut input, if (live || draining) && !done.input => { done.input = true; stopped(step) }
+            step = &mut control, if live && !done.control => { done.control = true; stopped(step) }
+            step = &mut writer, if !done.writer => { done.writer = true; stopped(step) }
+            () = &mut cursor, if live && !done.cursor => { done.cursor = true; None }
+            () = &mut requests, if live && !done.requests => { done.requests = true; None }
+            () = &mut files, if live && !done.files => { done.files = true; None }
+            () = stop.cancelled(), if !done.stop => { done.stop = true; Some(EndEvent::Local(EndReason::HostStopped)) }
+            gone = relay_gone.recv(), if !done.relay_gone => match gone {
+                Some(kind) => {
+                    done.relay_gone = true;
+                    done.peer_vanished = kind.is_none();
+                    Some(EndEvent::RelayGone(kind))
+                }
+                None => { done.relay_gone = true; None }
+            },
+            closed = conn.closed(), if !done.closed => { done.closed = true; Some(EndEvent::Closed(closed)) }
+            () = sleep_until(deadline), if deadline.is_some() => None,
+        };
+        if let Some(event) = event {
+            arbiter.handle(Instant::now(), event);
+        }
+    };
+    match &end {
+        EndReason::ProtocolViolation { detail, .. } => {
+            tracing::warn!("closing session: protocol error: {detail}");
+            conn.close(CLOSE_PROTOCOL.into(), end.close_text());
+        }
+        _ => conn.close(end.close_code().into(), end.close_text()),
     }
     let granted = *grants.borrow();
     Ok(SessionReport {
@@ -275,27 +291,74 @@ fn sanitize_name(name: &str) -> String {
     }
 }
 
-fn lost(e: WireError) -> SessionEnd {
-    SessionEnd::ConnectionLost(e.to_string())
+/// How a task of the session stopped, when not by its work running out.
+#[derive(Debug)]
+enum Stop {
+    /// The viewer said goodbye, and why.
+    Bye(EndReason),
+    /// We end the session: the viewer broke the protocol, or the capture failed.
+    Local(EndReason),
+    /// Its stream or channel ended; the connection's close, or another task, says why.
+    Done,
 }
 
-/// Classify a read error: a malformed message is the peer's fault; a stream error is a lost connection.
-fn read_error(e: WireError) -> SessionEnd {
-    match e {
-        WireError::Io(_) => SessionEnd::ConnectionLost(e.to_string()),
-        other => SessionEnd::ProtocolError(other.to_string()),
+type Step = Result<(), Stop>;
+
+/// Which of the session's futures have finished (and must not be polled again).
+#[derive(Debug, Default)]
+struct Done {
+    video: bool,
+    input: bool,
+    control: bool,
+    writer: bool,
+    cursor: bool,
+    requests: bool,
+    files: bool,
+    stop: bool,
+    relay_gone: bool,
+    /// The relay said the viewer's connection to it dropped: nothing more will come from it.
+    peer_vanished: bool,
+    closed: bool,
+    /// The arbiter has decided the end.
+    decided: bool,
+}
+
+/// What a finished task tells the arbiter.
+fn stopped(step: Step) -> Option<EndEvent> {
+    match step {
+        Ok(()) | Err(Stop::Done) => None,
+        Err(Stop::Bye(reason)) => Some(EndEvent::Bye(reason)),
+        Err(Stop::Local(reason)) => Some(EndEvent::Local(reason)),
     }
 }
 
-type Step = Result<(), SessionEnd>;
+/// Sleep until the arbiter's deadline (the select arm is off without one).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn lost(_: WireError) -> Stop {
+    Stop::Done
+}
+
+fn violation(detail: Violation) -> Stop {
+    Stop::Local(EndReason::ProtocolViolation { by: Side::Viewer, detail })
+}
+
+/// Classify a read error: a malformed message is the peer's fault; a stream error leaves the verdict to
+/// the connection's close.
+fn read_error(e: WireError) -> Stop {
+    match e {
+        WireError::Io(_) => Stop::Done,
+        other => violation(Violation::Malformed(other.to_string())),
+    }
+}
 
 /// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
 const SAFETY_TICK: Duration = Duration::from_millis(500);
-
-/// How long to wait for the viewer's goodbye after the relay said it is gone.
-const GOODBYE_GRACE: Duration = Duration::from_millis(300);
-
-const VIEWER_GONE: &str = "the viewer's connection to the relay ended (it vanished or lost its network)";
 
 /// Reads the viewer's control stream: acks go to the video loop, requests to [`requests`].
 async fn control_loop(
@@ -305,14 +368,15 @@ async fn control_loop(
 ) -> Step {
     loop {
         match wire::read_msg::<_, ViewerToHost>(recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
-            None | Some(ViewerToHost::Bye) => return Err(SessionEnd::ViewerLeft),
+            None => return Err(Stop::Done),
+            Some(ViewerToHost::Bye { reason }) => return Err(Stop::Bye(reason)),
             Some(ViewerToHost::FrameAck { seq }) => {
                 if acks.send(seq).await.is_err() {
                     return Ok(());
                 }
             }
             Some(msg @ (ViewerToHost::Hello { .. } | ViewerToHost::Input(_))) => {
-                return Err(SessionEnd::ProtocolError(format!("unexpected {msg:?} on control")))
+                return Err(violation(Violation::Unexpected(format!("{msg:?} on control"))))
             }
             Some(request) => {
                 // A viewer that floods requests faster than they are answered waits here (backpressure).
@@ -325,15 +389,25 @@ async fn control_loop(
 }
 
 /// The one writer of our side of the control stream: queued messages, and permission changes as they
-/// happen (the window's toggles, answered requests).
+/// happen (the window's toggles, answered requests); last, our `Bye`, after which it finishes the stream
+/// and returns once the viewer has acknowledged all of it (or the connection is gone).
 async fn control_writer(
     send: &mut SendStream,
     mut out: mpsc::Receiver<HostToViewer>,
+    mut bye: oneshot::Receiver<EndReason>,
     mut grants: watch::Receiver<Permissions>,
 ) -> Step {
     grants.mark_unchanged();
     loop {
         let msg = tokio::select! {
+            biased;
+            reason = &mut bye => {
+                let Ok(reason) = reason else { return Ok(()) };
+                wire::write_msg(send, &HostToViewer::Bye { reason }, MAX_CONTROL_MSG).await.map_err(lost)?;
+                let _ = send.finish();
+                let _ = send.stopped().await;
+                return Ok(());
+            }
             changed = grants.changed() => match changed {
                 Ok(()) => HostToViewer::PermissionsChanged(*grants.borrow_and_update()),
                 Err(_) => return Ok(()),
@@ -395,7 +469,7 @@ struct VideoFeeds {
 }
 
 async fn video_loop(
-    mut send: SendStream,
+    send: &mut SendStream,
     feeds: VideoFeeds,
     mut acks: mpsc::Receiver<u64>,
     grants: watch::Receiver<Permissions>,
@@ -412,11 +486,11 @@ async fn video_loop(
     loop {
         // Take every acknowledgement that has arrived; wait for one if out of credit.
         while let Ok(seq) = acks.try_recv() {
-            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+            credit.on_ack(seq).map_err(|e| violation(Violation::BadAck(e.to_string())))?;
         }
         if !credit.can_send() {
-            let seq = acks.recv().await.ok_or(SessionEnd::ViewerLeft)?;
-            credit.on_ack(seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))?;
+            let seq = acks.recv().await.ok_or(Stop::Done)?;
+            credit.on_ack(seq).map_err(|e| violation(Violation::BadAck(e.to_string())))?;
             continue;
         }
         // With X Damage: capture when something was drawn (at most max_fps times a second; a slow safety
@@ -444,7 +518,12 @@ async fn video_loop(
         if quality.has_changed().unwrap_or(false) {
             encoder.set_quality(*quality.borrow_and_update());
         }
-        let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let captured = capture.grab().await.map_err(|e| {
+            Stop::Local(EndReason::Failed {
+                side: Side::Host,
+                why: format!("the screen capture failed: {e}"),
+            })
+        })?;
         let parts = encoder.encode(&captured.frame);
         if parts.is_empty() {
             continue;
@@ -460,7 +539,7 @@ async fn video_loop(
                 tiles,
                 last: i + 1 == count,
             });
-            wire::write_msg(&mut send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
+            wire::write_msg(send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
         }
         counters.frames.fetch_add(1, Ordering::Relaxed);
     }
@@ -483,7 +562,7 @@ async fn input_loop(
     counters: &Counters,
 ) -> Step {
     let mut sink = ReleaseOnDrop(sink);
-    let mut recv = conn.accept_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+    let mut recv = conn.accept_uni().await.map_err(|_| Stop::Done)?;
     // `read_msg` must never be cancelled mid-message, so the stream is read on its own and the events
     // come through a channel, which can be raced against a permission change safely. The reader takes
     // the next message only once the previous one was handled (a one-slot channel, reserved before
@@ -519,7 +598,8 @@ async fn input_loop(
                 sink.0 = new;
             }
             match msg.map_err(read_error)? {
-                None => return Err(SessionEnd::ViewerLeft),
+                // The viewer finished its input: everything it sent is injected. Its Bye says why.
+                None => return Err(Stop::Done),
                 Some(ViewerToHost::Input(event)) => {
                     if grants.borrow().control {
                         match sink.0.inject(&event) {
@@ -533,9 +613,7 @@ async fn input_loop(
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Some(other) => {
-                    return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on input")))
-                }
+                Some(other) => return Err(violation(Violation::Unexpected(format!("{other:?} on input")))),
             }
         }
     };

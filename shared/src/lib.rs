@@ -4,6 +4,7 @@
 //! - [`wire`]: length-prefixed postcard framing with a size cap checked before allocation.
 //! - [`relay_proto`] / [`session_proto`]: messages named by direction
 //!   (`ClientToRelay`, `RelayToClient`, `ViewerToHost`, `HostToViewer`).
+//! - [`end`]: why a session ended ([`end::EndReason`]) and the pure machine that decides it.
 //! - [`pake`]: SPAKE2 over the relay, then key confirmation that binds each side's certificate fingerprint.
 //! - [`tls`]: ephemeral certificates, fingerprints and the pinned verifiers of the end-to-end QUIC connection.
 //! - [`packet`]: the relay's tagged-packet header, shared by the relay and the clients' sockets.
@@ -19,6 +20,7 @@
 
 pub mod code;
 pub mod codec;
+pub mod end;
 pub mod files;
 pub mod flow;
 pub mod frame;
@@ -44,4 +46,5 @@ pub mod wire;
 /// derived from the chunk hashes.
 /// 3: `ResumeCommit` before `PairingResult { ok: true }` (the relay admits `Rejoin` only for sessions it
 /// paired), `RelayErrorKind::{UnknownSession, TooManyWrongCodes}`.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: the session's end is said: `Bye { reason: EndReason }` both ways.
+pub const PROTOCOL_VERSION: u32 = 4;

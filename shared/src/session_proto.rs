@@ -4,8 +4,9 @@
 //! - **control** (bidirectional, opened by the viewer): `Hello` → `Welcome`/`Refused`, then `FrameAck`s
 //!   from the viewer (the credit of the pull flow control) and its requests (chat, clipboard, more or less
 //!   permission, quality, monitor, system info); from the host the cursor (`CursorShape` when it changes,
-//!   `CursorPosition` often — small messages that never wait behind a frame), its answers and notices, and
-//!   `Bye`.
+//!   `CursorPosition` often — small messages that never wait behind a frame), its answers and notices.
+//!   The side that ends the session says so last: `Bye { reason }` ([`crate::end::EndReason`]), then it
+//!   closes the connection once the `Bye` is acknowledged.
 //! - **video** (unidirectional, host → viewer): `Frame` updates, each a part of one screen update.
 //! - **input** (unidirectional, viewer → host): `Input` events, in order.
 //! - **files** (bidirectional, one per request, opened by the viewer): see [`crate::files::proto`].
@@ -27,6 +28,7 @@ pub mod priority {
 }
 
 use crate::codec::{Quality, Tile};
+use crate::end::EndReason;
 use crate::input::InputEvent;
 
 /// What the host user allows the technician to do.
@@ -91,7 +93,10 @@ pub enum ViewerToHost {
         seq: u64,
     },
     Input(InputEvent),
-    Bye,
+    /// The viewer leaves, and why (sent on control, after the input stream's end).
+    Bye {
+        reason: EndReason,
+    },
     /// A chat line for the host user.
     Chat {
         text: String,
@@ -134,8 +139,9 @@ pub enum HostToViewer {
         y: i32,
         visible: bool,
     },
+    /// The host ends the session, and why. It closes the connection once this is acknowledged.
     Bye {
-        reason: String,
+        reason: EndReason,
     },
     /// A chat line from the host user.
     Chat {

@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
 use tether_shared::code::Nameplate;
 use tether_shared::codec::{PackedTile, Tile, TileData};
+use tether_shared::end::{EndReason, Side, Violation};
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
@@ -160,13 +161,29 @@ fn relay_to_client() -> impl Strategy<Value = RelayToClient> {
     ]
 }
 
+fn end_reason() -> impl Strategy<Value = EndReason> {
+    prop_oneof![
+        Just(EndReason::ViewerLeft),
+        Just(EndReason::HostStopped),
+        Just(EndReason::PeerVanished { peer: Side::Host }),
+        Just(EndReason::Relay(RelayErrorKind::Revoked)),
+        Just(EndReason::TimedOut),
+        ".{0,40}".prop_map(|why| EndReason::ProtocolViolation {
+            by: Side::Viewer,
+            detail: Violation::BadFrame(why)
+        }),
+        any::<u64>().prop_map(|code| EndReason::PeerClosed { peer: Side::Viewer, code }),
+        ".{0,40}".prop_map(EndReason::ConnectionLost),
+    ]
+}
+
 fn viewer_to_host() -> impl Strategy<Value = ViewerToHost> {
     prop_oneof![
         (any::<u32>(), ".{0,40}", perms())
             .prop_map(|(version, technician, want)| { ViewerToHost::Hello { version, technician, want } }),
         any::<u64>().prop_map(|seq| ViewerToHost::FrameAck { seq }),
         input().prop_map(ViewerToHost::Input),
-        Just(ViewerToHost::Bye),
+        end_reason().prop_map(|reason| ViewerToHost::Bye { reason }),
     ]
 }
 
@@ -192,7 +209,7 @@ fn host_to_viewer() -> impl Strategy<Value = HostToViewer> {
         refusal.prop_map(|reason| HostToViewer::Refused { reason }),
         update.prop_map(HostToViewer::Frame),
         perms().prop_map(HostToViewer::PermissionsChanged),
-        ".{0,40}".prop_map(|reason| HostToViewer::Bye { reason }),
+        end_reason().prop_map(|reason| HostToViewer::Bye { reason }),
     ]
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use tether_shared::code::Nameplate;
 use tether_shared::codec::{encode_tile, PartEncoder, Quality, Tile, TileData};
+use tether_shared::end::EndReason;
 use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
@@ -99,7 +100,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&ViewerToHost::Input(InputEvent::Key { key: Key::F(12), pressed: true })),
             body(&ViewerToHost::Input(InputEvent::MouseButton { button: MouseButton::Back, pressed: false })),
             body(&ViewerToHost::Input(InputEvent::Text("héllo".into()))),
-            body(&ViewerToHost::Bye),
+            body(&ViewerToHost::Bye { reason: EndReason::ViewerLeft }),
         ],
         "host_to_viewer" => vec![
             body(&HostToViewer::Welcome {
@@ -144,7 +145,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
                 last: false,
             })),
             body(&HostToViewer::PermissionsChanged(Permissions::ALL)),
-            body(&HostToViewer::Bye { reason: "done".into() }),
+            body(&HostToViewer::Bye { reason: EndReason::Relay(RelayErrorKind::Revoked) }),
             body(&HostToViewer::Frame(FrameUpdate {
                 seq: 3,
                 capture_id: 4,

@@ -6,10 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tether_host::session::{SessionEnd, SessionError};
+use tether_host::session::SessionError;
 use tether_host::HostError;
 use tether_shared::code::Code;
 use tether_shared::codec::{Tile, TileData};
+use tether_shared::end::{EndReason, Side, Violation};
 use tether_shared::net::pairing::connect_viewer;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
 use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, ViewerToHost};
@@ -132,7 +133,7 @@ async fn a_viewer_sending_garbage_is_disconnected_by_the_host() {
         wire::write_msg(&mut send, &hello, MAX_CONTROL_MSG).await.expect("hello");
         send.write_all(&garbage).await.expect("write");
         match host.report().await.expect("host survives").end {
-            SessionEnd::ProtocolError(_) => {}
+            EndReason::ProtocolViolation { by: Side::Viewer, detail: Violation::Malformed(_) } => {}
             other => panic!("expected a protocol error, got {other:?}"),
         }
         let reason =
@@ -208,7 +209,10 @@ async fn a_host_sending_hostile_frames_is_disconnected_by_the_viewer() {
             .await
             .expect("the viewer reacts")
             .expect_err("a hostile update shows nothing");
-        assert!(matches!(&err, ViewerError::Ended(why) if why.contains("broke the protocol")), "{err}");
+        assert!(
+            matches!(&err, ViewerError::Ended(EndReason::ProtocolViolation { by: Side::Host, .. })),
+            "{err:?}"
+        );
         let reason =
             tokio::time::timeout(Duration::from_secs(5), session.conn.closed()).await.expect("closed");
         assert!(reason.to_string().contains("protocol error"), "{reason}");

@@ -20,9 +20,10 @@ use super::app::{Attempt, HostApp, Share};
 use super::clock::Clock;
 use crate::access::{self, AccessRequest, SessionHandle};
 use crate::files::{ConsentRequest, Decision, FileEvent};
-use crate::session::{SessionEnd, SessionReport};
+use crate::session::SessionReport;
 use crate::transfers::{Direction, Transfers};
 use crate::{HostError, HostEvent};
+use tether_shared::end::EndReason;
 
 /// The host's ends of one attempt's channels.
 struct Ends {
@@ -412,7 +413,7 @@ fn stop_cancels_and_the_end_offers_share_again() {
         frames_sent: 42,
         input_injected: 0,
         input_dropped: 3,
-        end: SessionEnd::Stopped,
+        end: EndReason::HostStopped,
     };
     let done = t.feed.with(|e| e.done.take()).expect("done");
     let _ = done.send(Ok(report));

@@ -1,0 +1,126 @@
+//! The viewer's stream tasks: the control writer, the control reader (the host's state and notices into
+//! `watch` channels and a broadcast) and the video task (frame updates into the decoder). Each reports
+//! its end to the session's arbiter ([`super::end::EndTask`]) and decides nothing itself.
+
+use std::sync::Arc;
+
+use quinn::{Connection, SendStream};
+use tether_shared::end::{EndEvent, Violation};
+use tether_shared::session_proto::{HostToViewer, Permissions, SystemInfo, ViewerToHost};
+use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::end::violation;
+use super::{CursorState, HostNotice, Monitors, Shown};
+use crate::decode::Decoder;
+
+/// Everything the control reader updates.
+pub(super) struct HostState {
+    pub(super) cursor: watch::Sender<CursorState>,
+    pub(super) grants: watch::Sender<Permissions>,
+    pub(super) monitors: watch::Sender<Monitors>,
+    pub(super) system: watch::Sender<Option<SystemInfo>>,
+    pub(super) notices: broadcast::Sender<HostNotice>,
+    pub(super) end_events: mpsc::UnboundedSender<EndEvent>,
+}
+
+/// Writes frame acks and requests on the control stream, in the order they were made; our `Bye` last.
+pub(super) async fn control_task(
+    conn: Connection,
+    mut send: SendStream,
+    mut out: mpsc::Receiver<ViewerToHost>,
+) {
+    while let Some(msg) = out.recv().await {
+        let bye = matches!(msg, ViewerToHost::Bye { .. });
+        if wire::write_msg(&mut send, &msg, MAX_CONTROL_MSG).await.is_err() || bye {
+            break;
+        }
+    }
+    let _ = send.finish();
+    drop(conn);
+}
+
+/// Messages from the host on the control stream after `Welcome`: cursor, permissions, notices, goodbye.
+pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState) {
+    let HostState { cursor, grants, monitors, system, notices, end_events } = state;
+    loop {
+        let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_CONTROL_MSG).await {
+            Ok(Some(msg)) => msg,
+            Ok(None) | Err(WireError::Io(_)) => return,
+            Err(e) => return violation(&end_events, Violation::Malformed(e.to_string())),
+        };
+        match msg {
+            HostToViewer::CursorShape(shape) if shape.is_valid() => {
+                cursor.send_modify(|c| c.shape = Some(Arc::new(shape)));
+            }
+            HostToViewer::CursorPosition { x, y, visible } => cursor.send_modify(|c| {
+                c.position = Some((x, y));
+                c.visible = visible;
+            }),
+            HostToViewer::PermissionsChanged(now) => {
+                grants.send_replace(now);
+            }
+            // Shown to the technician: invisible and text-reordering characters escaped (the clipboard
+            // stays as it is: it is data, pasted, not read).
+            HostToViewer::Chat { text } => {
+                let text = tether_shared::text::visible_lines(&text).into_owned();
+                let _ = notices.send(HostNotice::Chat(text));
+            }
+            HostToViewer::Clipboard { text } => {
+                let _ = notices.send(HostNotice::Clipboard(text));
+            }
+            HostToViewer::RequestDeclined { asked } => {
+                let _ = notices.send(HostNotice::Declined(asked));
+            }
+            HostToViewer::Notice { text } => {
+                let text = tether_shared::text::visible_lines(&text).into_owned();
+                let _ = notices.send(HostNotice::Notice(text));
+            }
+            HostToViewer::Monitors { monitors: list, current } => {
+                monitors.send_replace(Monitors { list, current });
+            }
+            HostToViewer::SystemInfo(info) => {
+                system.send_replace(Some(info));
+            }
+            HostToViewer::Bye { reason } => {
+                let _ = end_events.send(EndEvent::Bye(reason));
+                return;
+            }
+            other => return violation(&end_events, Violation::Unexpected(format!("{other:?} on control"))),
+        }
+    }
+}
+
+/// Frame updates from the host → the decoder → `frames`, acknowledging each complete frame. The stream's
+/// end decides nothing (the host's `Bye` or close that follows does); a bad update is a violation.
+pub(super) async fn video_task(
+    conn: Connection,
+    frames: watch::Sender<Option<Shown>>,
+    acks: mpsc::Sender<ViewerToHost>,
+    end_events: mpsc::UnboundedSender<EndEvent>,
+) {
+    let Ok(mut recv) = conn.accept_uni().await else { return };
+    let mut decoder = Decoder::new();
+    loop {
+        let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_VIDEO_MSG).await {
+            Ok(Some(msg)) => msg,
+            Ok(None) | Err(WireError::Io(_)) => return,
+            Err(e) => return violation(&end_events, Violation::Malformed(e.to_string())),
+        };
+        let HostToViewer::Frame(update) = msg else {
+            return violation(&end_events, Violation::Unexpected(format!("{msg:?} on video")));
+        };
+        match decoder.apply(&update) {
+            Ok(Some(info)) => {
+                if let Some(frame) = decoder.frame() {
+                    frames.send_replace(Some(Shown { info, frame: Arc::new(frame.clone()) }));
+                }
+                if acks.send(ViewerToHost::FrameAck { seq: info.seq }).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return violation(&end_events, Violation::BadFrame(e.to_string())),
+        }
+    }
+}
