@@ -20,10 +20,11 @@ use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::codec::Quality;
 use tether_shared::end::{EndArbiter, EndEvent, EndReason, Side, Violation};
 use tether_shared::flow::Credit;
+use tether_shared::input::InputEvent;
 use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::relay_proto::RelayErrorKind;
 use tether_shared::session_proto::{
-    priority, FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost,
+    priority, FrameUpdate, Hello, HelloReply, HostControl, Permissions, RefusalReason, Request, ViewerControl,
 };
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
@@ -113,11 +114,11 @@ pub async fn run(
     let _ = ctl_send.set_priority(priority::CONTROL);
     let hello = tokio::time::timeout(cfg.hello_timeout, wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG)).await;
     let (technician, want) = match hello {
-        Ok(Ok(Some(ViewerToHost::Hello { version, technician, want }))) => {
+        Ok(Ok(Some(Hello { version, technician, want }))) => {
             if version != PROTOCOL_VERSION {
                 let reason = RefusalReason::VersionMismatch { host: PROTOCOL_VERSION, viewer: version };
                 let _ =
-                    wire::write_msg(&mut ctl_send, &HostToViewer::Refused { reason }, MAX_CONTROL_MSG).await;
+                    wire::write_msg(&mut ctl_send, &HelloReply::Refused { reason }, MAX_CONTROL_MSG).await;
                 let _ = ctl_send.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(1), ctl_send.stopped()).await;
                 conn.close(CLOSE_PROTOCOL.into(), b"version mismatch");
@@ -125,7 +126,7 @@ pub async fn run(
             }
             (sanitize_name(&technician), want)
         }
-        Ok(Ok(other)) => return Err(close_protocol(&conn, format!("expected Hello, got {other:?}"))),
+        Ok(Ok(None)) => return Err(close_protocol(&conn, "the control stream ended before Hello".into())),
         Ok(Err(e)) => return Err(close_protocol(&conn, e.to_string())),
         Err(_) => return Err(SessionError::NoHello("no hello")),
     };
@@ -142,7 +143,7 @@ pub async fn run(
     };
     let Some(granted) = granted else {
         let reason = RefusalReason::Declined;
-        let _ = wire::write_msg(&mut ctl_send, &HostToViewer::Refused { reason }, MAX_CONTROL_MSG).await;
+        let _ = wire::write_msg(&mut ctl_send, &HelloReply::Refused { reason }, MAX_CONTROL_MSG).await;
         let _ = ctl_send.finish();
         let _ = tokio::time::timeout(Duration::from_secs(1), ctl_send.stopped()).await;
         conn.close(CLOSE_NORMAL.into(), b"declined");
@@ -153,7 +154,7 @@ pub async fn run(
     on_start(&technician, want, granted, SessionHandle::new(grants.clone(), out_tx.clone()));
     let Sources { capture, cursor, changed, sink, clipboard, source, monitors, current_monitor } = sources;
     let first = capture.grab().await?;
-    let welcome = HostToViewer::Welcome {
+    let welcome = HelloReply::Welcome {
         version: PROTOCOL_VERSION,
         granted,
         width: first.frame.width(),
@@ -166,7 +167,7 @@ pub async fn run(
     let (quality_tx, quality) = watch::channel(cfg.quality);
     if !monitors.is_empty() {
         let _ =
-            out_tx.try_send(HostToViewer::Monitors { monitors: monitors.clone(), current: current_monitor });
+            out_tx.try_send(HostControl::Monitors { monitors: monitors.clone(), current: current_monitor });
     }
     let helper = requests::Requests {
         technician: technician.clone(),
@@ -364,21 +365,18 @@ const SAFETY_TICK: Duration = Duration::from_millis(500);
 async fn control_loop(
     recv: &mut RecvStream,
     acks: mpsc::Sender<u64>,
-    requests: mpsc::Sender<ViewerToHost>,
+    requests: mpsc::Sender<Request>,
 ) -> Step {
     loop {
-        match wire::read_msg::<_, ViewerToHost>(recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
+        match wire::read_msg::<_, ViewerControl>(recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
             None => return Err(Stop::Done),
-            Some(ViewerToHost::Bye { reason }) => return Err(Stop::Bye(reason)),
-            Some(ViewerToHost::FrameAck { seq }) => {
+            Some(ViewerControl::Bye { reason }) => return Err(Stop::Bye(reason)),
+            Some(ViewerControl::FrameAck { seq }) => {
                 if acks.send(seq).await.is_err() {
                     return Ok(());
                 }
             }
-            Some(msg @ (ViewerToHost::Hello { .. } | ViewerToHost::Input(_))) => {
-                return Err(violation(Violation::Unexpected(format!("{msg:?} on control"))))
-            }
-            Some(request) => {
+            Some(ViewerControl::Request(request)) => {
                 // A viewer that floods requests faster than they are answered waits here (backpressure).
                 if requests.send(request).await.is_err() {
                     return Ok(());
@@ -393,7 +391,7 @@ async fn control_loop(
 /// and returns once the viewer has acknowledged all of it (or the connection is gone).
 async fn control_writer(
     send: &mut SendStream,
-    mut out: mpsc::Receiver<HostToViewer>,
+    mut out: mpsc::Receiver<HostControl>,
     mut bye: oneshot::Receiver<EndReason>,
     mut grants: watch::Receiver<Permissions>,
 ) -> Step {
@@ -403,13 +401,13 @@ async fn control_writer(
             biased;
             reason = &mut bye => {
                 let Ok(reason) = reason else { return Ok(()) };
-                wire::write_msg(send, &HostToViewer::Bye { reason }, MAX_CONTROL_MSG).await.map_err(lost)?;
+                wire::write_msg(send, &HostControl::Bye { reason }, MAX_CONTROL_MSG).await.map_err(lost)?;
                 let _ = send.finish();
                 let _ = send.stopped().await;
                 return Ok(());
             }
             changed = grants.changed() => match changed {
-                Ok(()) => HostToViewer::PermissionsChanged(*grants.borrow_and_update()),
+                Ok(()) => HostControl::PermissionsChanged(*grants.borrow_and_update()),
                 Err(_) => return Ok(()),
             },
             msg = out.recv() => match msg {
@@ -424,7 +422,7 @@ async fn control_writer(
 /// Forward cursor changes to the control writer; a monitor switch brings a new feed. Without a cursor
 /// source (test pattern) it waits for one forever.
 async fn cursor_loop(
-    out: mpsc::Sender<HostToViewer>,
+    out: mpsc::Sender<HostControl>,
     mut cursor: Option<mpsc::Receiver<CursorEvent>>,
     mut swaps: mpsc::Receiver<Option<mpsc::Receiver<CursorEvent>>>,
 ) {
@@ -446,8 +444,8 @@ async fn cursor_loop(
             },
         };
         let msg = match event {
-            Some(CursorEvent::Shape(shape)) => HostToViewer::CursorShape(shape),
-            Some(CursorEvent::Position { x, y, visible }) => HostToViewer::CursorPosition { x, y, visible },
+            Some(CursorEvent::Shape(shape)) => HostControl::CursorShape(shape),
+            Some(CursorEvent::Position { x, y, visible }) => HostControl::CursorPosition { x, y, visible },
             None => {
                 cursor = None; // the cursor source stopped: the session goes on without it
                 continue;
@@ -531,14 +529,14 @@ async fn video_loop(
         let seq = credit.on_send();
         let count = parts.len();
         for (i, tiles) in parts.into_iter().enumerate() {
-            let update = HostToViewer::Frame(FrameUpdate {
+            let update = FrameUpdate {
                 seq,
                 capture_id: captured.id,
                 width: captured.frame.width(),
                 height: captured.frame.height(),
                 tiles,
                 last: i + 1 == count,
-            });
+            };
             wire::write_msg(send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
         }
         counters.frames.fetch_add(1, Ordering::Relaxed);
@@ -572,7 +570,7 @@ async fn input_loop(
     let reader = async move {
         loop {
             let Ok(permit) = events_tx.reserve().await else { break };
-            let msg = wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await;
+            let msg = wire::read_msg::<_, InputEvent>(&mut recv, MAX_CONTROL_MSG).await;
             let more = matches!(msg, Ok(Some(_)));
             permit.send(msg);
             if !more {
@@ -600,7 +598,7 @@ async fn input_loop(
             match msg.map_err(read_error)? {
                 // The viewer finished its input: everything it sent is injected. Its Bye says why.
                 None => return Err(Stop::Done),
-                Some(ViewerToHost::Input(event)) => {
+                Some(event) => {
                     if grants.borrow().control {
                         match sink.0.inject(&event) {
                             Ok(()) => counters.injected.fetch_add(1, Ordering::Relaxed),
@@ -613,7 +611,6 @@ async fn input_loop(
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Some(other) => return Err(violation(Violation::Unexpected(format!("{other:?} on input")))),
             }
         }
     };

@@ -3,7 +3,7 @@
 //! - [`code`]: the one-time code a user reads aloud (`nameplate` + `secret`).
 //! - [`wire`]: length-prefixed postcard framing with a size cap checked before allocation.
 //! - [`relay_proto`] / [`session_proto`]: messages named by direction
-//!   (`ClientToRelay`, `RelayToClient`, `ViewerToHost`, `HostToViewer`).
+//!   (`ClientToRelay`, `RelayToClient`), and by stream (`ViewerControl`, `HostControl`, …).
 //! - [`end`]: why a session ended ([`end::EndReason`]) and the pure machine that decides it.
 //! - [`pake`]: SPAKE2 over the relay, then key confirmation that binds each side's certificate fingerprint.
 //! - [`tls`]: ephemeral certificates, fingerprints and the pinned verifiers of the end-to-end QUIC connection.
@@ -46,5 +46,6 @@ pub mod wire;
 /// derived from the chunk hashes.
 /// 3: `ResumeCommit` before `PairingResult { ok: true }` (the relay admits `Rejoin` only for sessions it
 /// paired), `RelayErrorKind::{UnknownSession, TooManyWrongCodes}`.
-/// 4: the session's end is said: `Bye { reason: EndReason }` both ways.
+/// 4: the session's end is said: `Bye { reason: EndReason }` both ways; one message type per stream
+/// (`Hello`/`HelloReply`, `ViewerControl`/`HostControl` with `Request`s, `FrameUpdate`, `InputEvent`).
 pub const PROTOCOL_VERSION: u32 = 4;

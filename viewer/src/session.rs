@@ -21,8 +21,8 @@ use tether_shared::end::{EndEvent, EndReason, Side};
 use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
-    priority, CursorShape, HostToViewer, MonitorInfo, Permissions, RefusalReason, SystemInfo, ViewerToHost,
-    MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
+    priority, CursorShape, Hello, HelloReply, MonitorInfo, Permissions, RefusalReason, Request, SystemInfo,
+    ViewerControl, MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
 };
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
 use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
@@ -125,7 +125,7 @@ pub struct ViewerSession {
     system: watch::Receiver<Option<SystemInfo>>,
     notices: std::sync::Mutex<Option<broadcast::Receiver<HostNotice>>>,
     notices_tx: broadcast::Sender<HostNotice>,
-    requests: mpsc::Sender<ViewerToHost>,
+    requests: mpsc::Sender<ViewerControl>,
     files: FileClient,
     endpoint: quinn::Endpoint,
     reconnecting: watch::Receiver<bool>,
@@ -172,17 +172,13 @@ impl ViewerSession {
             );
         let (mut ctl_send, mut ctl_recv) = conn.open_bi().await.map_err(|e| closed(&e))?;
         let _ = ctl_send.set_priority(priority::CONTROL); // fails only on a closed stream
-        let hello = ViewerToHost::Hello {
-            version: PROTOCOL_VERSION,
-            technician: cfg.technician.clone(),
-            want: cfg.want,
-        };
+        let hello = Hello { version: PROTOCOL_VERSION, technician: cfg.technician.clone(), want: cfg.want };
         wire::write_msg(&mut ctl_send, &hello, MAX_CONTROL_MSG).await.map_err(|e| stream_ended(&conn, e))?;
         let granted =
             match wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.map_err(|e| stream_ended(&conn, e))? {
-                Some(HostToViewer::Welcome { granted, .. }) => granted,
-                Some(HostToViewer::Refused { reason }) => return Err(ViewerError::Refused(reason)),
-                other => return Err(protocol(&conn, format!("expected Welcome, got {other:?}"))),
+                Some(HelloReply::Welcome { granted, .. }) => granted,
+                Some(HelloReply::Refused { reason }) => return Err(ViewerError::Refused(reason)),
+                None => return Err(protocol(&conn, "the control stream ended before Welcome".into())),
             };
         let input = conn.open_uni().await.map_err(|e| closed(&e))?;
         let _ = input.set_priority(priority::INPUT);
@@ -260,43 +256,43 @@ impl ViewerSession {
     /// Say something to the host user.
     pub async fn chat(&self, text: &str) -> Result<(), ViewerError> {
         check_len("a chat message", text, MAX_CHAT_TEXT)?;
-        self.request(ViewerToHost::Chat { text: text.to_owned() }).await
+        self.request(Request::Chat { text: text.to_owned() }).await
     }
 
     /// Put this text on the host's clipboard (the host ignores it without `control`).
     pub async fn send_clipboard(&self, text: &str) -> Result<(), ViewerError> {
         check_len("the clipboard text", text, MAX_CLIPBOARD_TEXT)?;
-        self.request(ViewerToHost::Clipboard { text: text.to_owned() }).await
+        self.request(Request::Clipboard { text: text.to_owned() }).await
     }
 
     /// Receive the host's clipboard text as [`HostNotice::Clipboard`] whenever it changes, or stop.
     pub async fn watch_clipboard(&self, on: bool) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::WatchClipboard(on)).await
+        self.request(Request::WatchClipboard(on)).await
     }
 
     /// Ask for other permissions (e.g. control, or back to view only). Giving up takes effect at once;
     /// asking for more waits for the host user: watch [`Self::grants`] and [`HostNotice::Declined`].
     pub async fn request_permissions(&self, want: Permissions) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::RequestPermissions(want)).await
+        self.request(Request::RequestPermissions(want)).await
     }
 
     /// Change the quality of photographic regions from the next update on.
     pub async fn set_quality(&self, quality: Quality) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::SetQuality(quality)).await
+        self.request(Request::SetQuality(quality)).await
     }
 
     /// Share the host's monitor `index` (see [`Self::monitors`]).
     pub async fn select_monitor(&self, index: u32) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::SelectMonitor { index }).await
+        self.request(Request::SelectMonitor { index }).await
     }
 
     /// Ask the host for its system information; it arrives in [`Self::system_info`].
     pub async fn request_system_info(&self) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::SystemInfoRequest).await
+        self.request(Request::SystemInfoRequest).await
     }
 
-    async fn request(&self, msg: ViewerToHost) -> Result<(), ViewerError> {
-        self.requests.send(msg).await.map_err(|_| self.end_reason())
+    async fn request(&self, request: Request) -> Result<(), ViewerError> {
+        self.requests.send(ViewerControl::Request(request)).await.map_err(|_| self.end_reason())
     }
 
     /// What the host granted at the start.
@@ -345,9 +341,7 @@ impl ViewerSession {
     /// Send one input event; events arrive in order.
     pub async fn send_input(&self, event: InputEvent) -> Result<(), ViewerError> {
         let mut input = self.input.lock().await;
-        wire::write_msg(&mut *input, &ViewerToHost::Input(event), MAX_CONTROL_MSG)
-            .await
-            .map_err(|e| stream_ended(&self.conn, e))
+        wire::write_msg(&mut *input, &event, MAX_CONTROL_MSG).await.map_err(|e| stream_ended(&self.conn, e))
     }
 
     /// Why the session ended (or is ending): the arbiter's decision, or, while it is still deciding, what

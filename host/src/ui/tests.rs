@@ -12,7 +12,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use tether_shared::code::Code;
 use tether_shared::relay_proto::VerifiedTechnician;
-use tether_shared::session_proto::{HostToViewer, Permissions};
+use tether_shared::session_proto::{HostControl, Permissions};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -130,7 +130,7 @@ impl Test {
     }
 
     /// A technician connected with `granted`; returns the real handle and the viewer's side of its queue.
-    fn connect(&mut self, granted: Permissions) -> (SessionHandle, mpsc::Receiver<HostToViewer>) {
+    fn connect(&mut self, granted: Permissions) -> (SessionHandle, mpsc::Receiver<HostControl>) {
         let (out, to_viewer) = mpsc::channel(8);
         let handle = SessionHandle::new(Arc::new(watch::channel(granted).0), out);
         self.feed.send(HostEvent::Connected {
@@ -295,7 +295,7 @@ fn chat_shows_incoming_and_sends_outgoing() {
     t.settle();
     t.click("Send");
     match to_viewer.try_recv() {
-        Ok(HostToViewer::Chat { text }) => assert_eq!(text, "Which one?"),
+        Ok(HostControl::Chat { text }) => assert_eq!(text, "Which one?"),
         other => panic!("expected the chat line for the viewer, got {other:?}"),
     }
     assert!(t.shows("Which one?"));

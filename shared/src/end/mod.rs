@@ -54,8 +54,6 @@ pub enum Violation {
     BadFrame(String),
     /// A frame acknowledgement for no frame in flight.
     BadAck(String),
-    /// A message where it has no place (a second `Hello`, say).
-    Unexpected(String),
     /// The peer closed the connection with the protocol-error code and said nothing more.
     Unspecified,
 }
@@ -66,7 +64,6 @@ impl std::fmt::Display for Violation {
             Self::Malformed(why) => write!(f, "a malformed message ({})", visible(why)),
             Self::BadFrame(why) => write!(f, "a screen update that cannot be shown ({})", visible(why)),
             Self::BadAck(why) => write!(f, "a wrong acknowledgement ({})", visible(why)),
-            Self::Unexpected(why) => write!(f, "an unexpected message ({})", visible(why)),
             Self::Unspecified => f.write_str("no details given"),
         }
     }

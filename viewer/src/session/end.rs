@@ -6,7 +6,7 @@ use std::time::Instant;
 use quinn::Connection;
 use tether_shared::end::{EndArbiter, EndEvent, EndReason, Side, Violation};
 use tether_shared::net::pairing::CLOSE_PROTOCOL;
-use tether_shared::session_proto::ViewerToHost;
+use tether_shared::session_proto::ViewerControl;
 use tokio::sync::{mpsc, watch};
 
 /// The host broke the protocol: the arbiter hears it, and closes the session.
@@ -23,7 +23,7 @@ pub(super) struct EndTask {
     pub(super) conn: Connection,
     pub(super) events: mpsc::UnboundedReceiver<EndEvent>,
     pub(super) ended: watch::Sender<Option<EndReason>>,
-    pub(super) control: mpsc::Sender<ViewerToHost>,
+    pub(super) control: mpsc::Sender<ViewerControl>,
     pub(super) watch: tokio::task::JoinHandle<()>,
 }
 
@@ -58,7 +58,7 @@ impl EndTask {
         match &end {
             EndReason::ProtocolViolation { .. } => conn.close(CLOSE_PROTOCOL.into(), end.close_text()),
             _ if arbiter.decided_here() => {
-                let _ = self.control.send(ViewerToHost::Bye { reason: end }).await;
+                let _ = self.control.send(ViewerControl::Bye { reason: end }).await;
             }
             _ => conn.close(end.close_code().into(), end.close_text()),
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use quinn::{Connection, SendStream};
 use tether_shared::end::{EndEvent, Violation};
-use tether_shared::session_proto::{HostToViewer, Permissions, SystemInfo, ViewerToHost};
+use tether_shared::session_proto::{FrameUpdate, HostControl, Permissions, SystemInfo, ViewerControl};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -28,10 +28,10 @@ pub(super) struct HostState {
 pub(super) async fn control_task(
     conn: Connection,
     mut send: SendStream,
-    mut out: mpsc::Receiver<ViewerToHost>,
+    mut out: mpsc::Receiver<ViewerControl>,
 ) {
     while let Some(msg) = out.recv().await {
-        let bye = matches!(msg, ViewerToHost::Bye { .. });
+        let bye = matches!(msg, ViewerControl::Bye { .. });
         if wire::write_msg(&mut send, &msg, MAX_CONTROL_MSG).await.is_err() || bye {
             break;
         }
@@ -44,49 +44,52 @@ pub(super) async fn control_task(
 pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState) {
     let HostState { cursor, grants, monitors, system, notices, end_events } = state;
     loop {
-        let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_CONTROL_MSG).await {
+        let msg = match wire::read_msg::<_, HostControl>(&mut recv, MAX_CONTROL_MSG).await {
             Ok(Some(msg)) => msg,
             Ok(None) | Err(WireError::Io(_)) => return,
             Err(e) => return violation(&end_events, Violation::Malformed(e.to_string())),
         };
         match msg {
-            HostToViewer::CursorShape(shape) if shape.is_valid() => {
+            HostControl::CursorShape(shape) if !shape.is_valid() => {
+                let why = format!("{shape:?} whose pixels do not match its size");
+                return violation(&end_events, Violation::Malformed(why));
+            }
+            HostControl::CursorShape(shape) => {
                 cursor.send_modify(|c| c.shape = Some(Arc::new(shape)));
             }
-            HostToViewer::CursorPosition { x, y, visible } => cursor.send_modify(|c| {
+            HostControl::CursorPosition { x, y, visible } => cursor.send_modify(|c| {
                 c.position = Some((x, y));
                 c.visible = visible;
             }),
-            HostToViewer::PermissionsChanged(now) => {
+            HostControl::PermissionsChanged(now) => {
                 grants.send_replace(now);
             }
             // Shown to the technician: invisible and text-reordering characters escaped (the clipboard
             // stays as it is: it is data, pasted, not read).
-            HostToViewer::Chat { text } => {
+            HostControl::Chat { text } => {
                 let text = tether_shared::text::visible_lines(&text).into_owned();
                 let _ = notices.send(HostNotice::Chat(text));
             }
-            HostToViewer::Clipboard { text } => {
+            HostControl::Clipboard { text } => {
                 let _ = notices.send(HostNotice::Clipboard(text));
             }
-            HostToViewer::RequestDeclined { asked } => {
+            HostControl::RequestDeclined { asked } => {
                 let _ = notices.send(HostNotice::Declined(asked));
             }
-            HostToViewer::Notice { text } => {
+            HostControl::Notice { text } => {
                 let text = tether_shared::text::visible_lines(&text).into_owned();
                 let _ = notices.send(HostNotice::Notice(text));
             }
-            HostToViewer::Monitors { monitors: list, current } => {
+            HostControl::Monitors { monitors: list, current } => {
                 monitors.send_replace(Monitors { list, current });
             }
-            HostToViewer::SystemInfo(info) => {
+            HostControl::SystemInfo(info) => {
                 system.send_replace(Some(info));
             }
-            HostToViewer::Bye { reason } => {
+            HostControl::Bye { reason } => {
                 let _ = end_events.send(EndEvent::Bye(reason));
                 return;
             }
-            other => return violation(&end_events, Violation::Unexpected(format!("{other:?} on control"))),
         }
     }
 }
@@ -96,26 +99,23 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
 pub(super) async fn video_task(
     conn: Connection,
     frames: watch::Sender<Option<Shown>>,
-    acks: mpsc::Sender<ViewerToHost>,
+    acks: mpsc::Sender<ViewerControl>,
     end_events: mpsc::UnboundedSender<EndEvent>,
 ) {
     let Ok(mut recv) = conn.accept_uni().await else { return };
     let mut decoder = Decoder::new();
     loop {
-        let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_VIDEO_MSG).await {
-            Ok(Some(msg)) => msg,
+        let update = match wire::read_msg::<_, FrameUpdate>(&mut recv, MAX_VIDEO_MSG).await {
+            Ok(Some(update)) => update,
             Ok(None) | Err(WireError::Io(_)) => return,
             Err(e) => return violation(&end_events, Violation::Malformed(e.to_string())),
-        };
-        let HostToViewer::Frame(update) = msg else {
-            return violation(&end_events, Violation::Unexpected(format!("{msg:?} on video")));
         };
         match decoder.apply(&update) {
             Ok(Some(info)) => {
                 if let Some(frame) = decoder.frame() {
                     frames.send_replace(Some(Shown { info, frame: Arc::new(frame.clone()) }));
                 }
-                if acks.send(ViewerToHost::FrameAck { seq: info.seq }).await.is_err() {
+                if acks.send(ViewerControl::FrameAck { seq: info.seq }).await.is_err() {
                     return;
                 }
             }
