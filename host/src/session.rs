@@ -261,9 +261,9 @@ pub async fn run(
     match &end {
         EndReason::ProtocolViolation { detail, .. } => {
             tracing::warn!("closing session: protocol error: {detail}");
-            conn.close(CLOSE_PROTOCOL.into(), end.close_text());
+            conn.close(CLOSE_PROTOCOL.into(), &end.close_reason());
         }
-        _ => conn.close(end.close_code().into(), end.close_text()),
+        _ => conn.close(end.close_code().into(), &end.close_reason()),
     }
     let granted = *grants.borrow();
     Ok(SessionReport {

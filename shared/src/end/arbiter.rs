@@ -204,6 +204,26 @@ mod tests {
     }
 
     #[test]
+    fn the_relay_ending_it_reaches_us_by_our_relay_or_by_the_peers_close() {
+        let t0 = Instant::now();
+        let revoked = EndReason::Relay(RelayErrorKind::Revoked);
+        let close = quinn::ConnectionError::ApplicationClosed(quinn::ApplicationClose {
+            error_code: revoked.close_code().into(),
+            reason: revoked.close_reason().into(),
+        });
+        // Our own relay notice in the grace decides at once.
+        let mut viewer = EndArbiter::new(Side::Viewer);
+        viewer.handle_closed(t0, &close);
+        viewer.handle_relay_gone(t0 + Duration::from_millis(1), Some(RelayErrorKind::Revoked));
+        assert_eq!(viewer.poll_end(t0 + Duration::from_millis(1)), Some(revoked.clone()));
+        // Without it, the host's close says the same after the grace.
+        let mut viewer = EndArbiter::new(Side::Viewer);
+        viewer.handle_closed(t0, &close);
+        assert_eq!(viewer.poll_end(t0), None);
+        assert_eq!(viewer.poll_end(t0 + PEER_WORD_GRACE), Some(revoked));
+    }
+
+    #[test]
     fn a_peer_close_without_a_bye_decides_after_the_grace() {
         let t0 = Instant::now();
         let mut host = EndArbiter::new(Side::Host);

@@ -21,6 +21,9 @@ pub const CLOSE_NORMAL: u32 = 0;
 pub const CLOSE_PEER_GONE: u32 = 1;
 pub const CLOSE_PROTOCOL: u32 = 2;
 pub const CLOSE_STOPPED_BY_USER: u32 = 3;
+/// The relay ended the session; the close reason is its [`RelayErrorKind`], encoded (postcard), so a
+/// peer whose own relay notice is late still learns why.
+pub const CLOSE_RELAY_ENDED: u32 = 4;
 
 /// One end of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,19 +103,23 @@ impl EndReason {
         match self {
             Self::HostStopped => CLOSE_STOPPED_BY_USER,
             Self::ProtocolViolation { .. } => CLOSE_PROTOCOL,
-            Self::PeerVanished { .. } | Self::Relay(_) => CLOSE_PEER_GONE,
+            Self::PeerVanished { .. } => CLOSE_PEER_GONE,
+            Self::Relay(_) => CLOSE_RELAY_ENDED,
             _ => CLOSE_NORMAL,
         }
     }
 
-    /// The close reason that goes with [`Self::close_code`] (fixed words: no peer text is echoed back).
-    pub fn close_text(&self) -> &'static [u8] {
-        match self.close_code() {
-            CLOSE_STOPPED_BY_USER => b"the user stopped sharing",
-            CLOSE_PROTOCOL => b"protocol error",
-            CLOSE_PEER_GONE => b"the other side left (relay)",
+    /// The close reason that goes with [`Self::close_code`]: fixed words (no peer text is echoed back),
+    /// or the relay's error for [`CLOSE_RELAY_ENDED`].
+    pub fn close_reason(&self) -> Vec<u8> {
+        let words: &[u8] = match self {
+            Self::Relay(kind) => return postcard::to_stdvec(kind).unwrap_or_default(),
+            Self::HostStopped => b"the user stopped sharing",
+            Self::ProtocolViolation { .. } => b"protocol error",
+            Self::PeerVanished { .. } => b"the other side left (relay)",
             _ => b"session ended",
-        }
+        };
+        words.to_vec()
     }
 
     /// The one mapping from a closed connection (and our close codes) to a reason, as seen by `me`.
@@ -124,6 +131,10 @@ impl EndReason {
                 Ok(CLOSE_NORMAL) if peer == Side::Viewer => Self::ViewerLeft,
                 Ok(CLOSE_STOPPED_BY_USER) if peer == Side::Host => Self::HostStopped,
                 Ok(CLOSE_PROTOCOL) => Self::ProtocolViolation { by: me, detail: Violation::Unspecified },
+                Ok(CLOSE_RELAY_ENDED) => match postcard::from_bytes::<RelayErrorKind>(&close.reason) {
+                    Ok(kind) => Self::Relay(kind),
+                    Err(_) => Self::PeerClosed { peer, code: CLOSE_RELAY_ENDED.into() },
+                },
                 _ => Self::PeerClosed { peer, code: close.error_code.into_inner() },
             },
             E::TimedOut => Self::TimedOut,
@@ -212,11 +223,29 @@ mod tests {
         }
         let violation =
             EndReason::ProtocolViolation { by: Side::Viewer, detail: Violation::Malformed("x".into()) };
-        assert_eq!(violation.close_text(), b"protocol error");
+        assert_eq!(violation.close_reason(), b"protocol error");
         assert!(matches!(
             EndReason::from_close(Side::Viewer, &app_close(violation.close_code())),
             EndReason::ProtocolViolation { by: Side::Viewer, .. }
         ));
+    }
+
+    #[test]
+    fn the_relays_reason_travels_in_the_close() {
+        let ended = EndReason::Relay(RelayErrorKind::Revoked);
+        let close = quinn::ConnectionError::ApplicationClosed(quinn::ApplicationClose {
+            error_code: ended.close_code().into(),
+            reason: ended.close_reason().into(),
+        });
+        assert_eq!(EndReason::from_close(Side::Viewer, &close), ended);
+        let garbled = quinn::ConnectionError::ApplicationClosed(quinn::ApplicationClose {
+            error_code: CLOSE_RELAY_ENDED.into(),
+            reason: vec![0xff; 9].into(),
+        });
+        assert_eq!(
+            EndReason::from_close(Side::Viewer, &garbled),
+            EndReason::PeerClosed { peer: Side::Host, code: CLOSE_RELAY_ENDED.into() }
+        );
     }
 
     #[test]

@@ -152,7 +152,9 @@ async fn try_rejoin(link: &RelayLink, resume_id: [u8; 32]) -> Result<RelayLink, 
 }
 
 /// Application close codes of the end-to-end connection (defined with the reasons they carry).
-pub use crate::end::{CLOSE_NORMAL, CLOSE_PEER_GONE, CLOSE_PROTOCOL, CLOSE_STOPPED_BY_USER};
+pub use crate::end::{
+    CLOSE_NORMAL, CLOSE_PEER_GONE, CLOSE_PROTOCOL, CLOSE_RELAY_ENDED, CLOSE_STOPPED_BY_USER,
+};
 
 /// Why the host must show a new code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -56,11 +56,11 @@ impl EndTask {
         };
         self.ended.send_replace(Some(end.clone()));
         match &end {
-            EndReason::ProtocolViolation { .. } => conn.close(CLOSE_PROTOCOL.into(), end.close_text()),
+            EndReason::ProtocolViolation { .. } => conn.close(CLOSE_PROTOCOL.into(), &end.close_reason()),
             _ if arbiter.decided_here() => {
                 let _ = self.control.send(ViewerControl::Bye { reason: end }).await;
             }
-            _ => conn.close(end.close_code().into(), end.close_text()),
+            _ => conn.close(end.close_code().into(), &end.close_reason()),
         }
         conn.closed().await;
         self.watch.abort();
