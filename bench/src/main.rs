@@ -13,12 +13,14 @@ mod compare;
 mod cpu_time;
 mod ffmpeg;
 mod latency;
+mod probes;
 mod record;
 mod session_rig;
 mod table;
 mod targets;
 mod tether_codec;
 mod transfer;
+mod wan;
 mod workloads;
 mod xsession;
 
@@ -50,6 +52,21 @@ enum Top {
         /// session to this many Mbit/s (a busy office uplink): what a transfer does to the screen and input.
         #[arg(long)]
         during_fetch_mbit: Option<u64>,
+    },
+    /// Latency, updates and throughput with the host behind an emulated internet line: a matrix of lines
+    /// times loads beside the probes (a file moving either way, a video, a dragged window).
+    Wan {
+        #[arg(long, default_value_t = 40)]
+        samples: usize,
+        /// Lines to run (default: all).
+        #[arg(long = "link", value_enum)]
+        links: Vec<wan::LinkName>,
+        /// Loads to run beside the probes (default: all).
+        #[arg(long = "load", value_enum)]
+        loads: Vec<wan::Load>,
+        /// The bottleneck's queue each way, in milliseconds (a home router's buffer).
+        #[arg(long, default_value_t = 200)]
+        queue_ms: u64,
     },
     /// File transfer throughput through a relay on loopback, both directions, BLAKE3 checked.
     Files {
@@ -115,6 +132,11 @@ fn main() -> Result<()> {
         Top::Codec(cmd) => cmd,
         Top::Latency { samples, during_fetch_mbit } => return latency::run(samples, during_fetch_mbit),
         Top::Files { mib } => return transfer::run(mib),
+        Top::Wan { samples, links, loads, queue_ms } => {
+            let links = if links.is_empty() { wan::LinkName::ALL.to_vec() } else { links };
+            let loads = if loads.is_empty() { wan::Load::ALL.to_vec() } else { loads };
+            return wan::run(samples, &links, &loads, std::time::Duration::from_millis(queue_ms));
+        }
     };
     match cmd {
         CodecCmd::Record { out, seconds, workloads } => record::record(&out, seconds, or_all(&workloads)),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use tether_host::session::SessionReport;
 use tether_host::{run_host, HostConfig, HostError, HostEvent, Sources};
+use tether_linkemu::{Emulator, LinkConfig};
 use tether_relay::{RelayConfig, RelayHandle, Server};
 use tether_shared::codec::Quality;
 use tether_shared::net::RelaySpec;
@@ -22,6 +23,8 @@ pub struct Rig {
     pub viewer: ViewerSession,
     _host: JoinHandle<Result<SessionReport, HostError>>,
     pub stop: CancellationToken,
+    /// The emulated link between the host and the relay, when there is one ([`start_over`]).
+    pub link: Option<Emulator>,
     _data: tempfile::TempDir,
 }
 
@@ -37,6 +40,18 @@ pub async fn start_with(
     relay_tweak: impl FnOnce(&mut RelayConfig),
     tweak: impl FnOnce(&mut HostConfig),
 ) -> Result<Rig> {
+    start_over(sources, grant, None, relay_tweak, tweak).await
+}
+
+/// [`start_with`], the host reaching the relay through an emulated `link` (the user's internet line;
+/// the viewer stays on loopback).
+pub async fn start_over(
+    sources: Sources,
+    grant: Permissions,
+    link: Option<LinkConfig>,
+    relay_tweak: impl FnOnce(&mut RelayConfig),
+    tweak: impl FnOnce(&mut HostConfig),
+) -> Result<Rig> {
     let data = tempfile::tempdir()?;
     let mut relay_cfg = RelayConfig::new("127.0.0.1:0".parse()?, data.path().to_path_buf());
     relay_tweak(&mut relay_cfg);
@@ -47,7 +62,15 @@ pub async fn start_with(
         trust: RelayTrust::Pinned(relay.fingerprint()),
         local_addr: None,
     };
-    let mut cfg = HostConfig::new(spec.clone(), grant);
+    let link = match link {
+        Some(link) => Some(Emulator::start(relay.local_addr(), link).await?),
+        None => None,
+    };
+    let mut host_spec = spec.clone();
+    if let Some(emulator) = &link {
+        host_spec.addr = emulator.local_addr();
+    }
+    let mut cfg = HostConfig::new(host_spec, grant);
     cfg.session.quality = Quality::Lossless;
     cfg.session.max_fps = 60;
     tweak(&mut cfg);
@@ -70,7 +93,7 @@ pub async fn start_with(
         token: None,
     };
     let viewer = ViewerSession::connect(&vcfg, &code).await.context("viewer pairing")?;
-    Ok(Rig { _relay: relay, viewer, _host: host, stop, _data: data })
+    Ok(Rig { _relay: relay, viewer, _host: host, stop, link, _data: data })
 }
 
 /// p50, p95 and max of samples in milliseconds.

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use tether_host::encode::DamageEncoder;
+use tether_host::encode::{DamageEncoder, UNLIMITED};
 use tether_shared::codec::{Quality, Tile, TileData};
 use tether_shared::frame::Frame;
 use tether_shared::session_proto::FrameUpdate;
@@ -130,7 +130,7 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
     for (seq, item) in reader.enumerate() {
         let frame = item?;
         let watch = Stopwatch::start();
-        let parts = encoder.encode(&frame);
+        let parts = encoder.encode(&frame, UNLIMITED);
         let lap = watch.stop();
         detail.encode_times.push(lap.cpu);
         detail.encode_wall.push(lap.wall);
@@ -186,7 +186,7 @@ fn timing_pass(clip: &Path, mode: Mode) -> Result<(Vec<Duration>, Vec<Duration>)
     for item in ClipReader::open(clip)? {
         let frame = item?;
         let watch = Stopwatch::start();
-        std::hint::black_box(encoder.encode(&frame));
+        std::hint::black_box(encoder.encode(&frame, UNLIMITED));
         let lap = watch.stop();
         cpu.push(lap.cpu);
         wall.push(lap.wall);
@@ -310,11 +310,11 @@ impl std::fmt::Display for Detail {
 /// Time `encode()` of a frame the encoder has already sent (best of five, on a separate encoder).
 fn idle_encode_cost(frame: &Frame) -> Duration {
     let mut encoder = DamageEncoder::new();
-    let _ = encoder.encode(frame);
+    let _ = encoder.encode(frame, UNLIMITED);
     (0..5)
         .map(|_| {
             let watch = Stopwatch::start();
-            std::hint::black_box(encoder.encode(frame));
+            std::hint::black_box(encoder.encode(frame, UNLIMITED));
             watch.stop().cpu
         })
         .min()

@@ -5,8 +5,9 @@
 //! up permissions never asks. An unanswered request is denied after [`CONSENT_TIMEOUT`]: fail closed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use tether_shared::record::{EventKind, SessionEvent, Side};
 use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::{HostControl, Permissions, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -78,16 +79,29 @@ pub enum HandleError {
     TooLong(usize),
 }
 
-/// The host window's grip on a live session: change permissions, chat.
+/// The host window's grip on a live session: change permissions, chat. What the user does through it
+/// goes into the session record ([`crate::HostEvent::Session`]) when it has somewhere to go.
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     grants: Arc<watch::Sender<Permissions>>,
     out: mpsc::Sender<HostControl>,
+    record: Option<mpsc::UnboundedSender<crate::HostEvent>>,
 }
 
 impl SessionHandle {
     pub(crate) fn new(grants: Arc<watch::Sender<Permissions>>, out: mpsc::Sender<HostControl>) -> Self {
-        Self { grants, out }
+        Self { grants, out, record: None }
+    }
+
+    /// The same handle, recording the user's changes and chat lines as events on `events`.
+    pub fn recording(self, events: mpsc::UnboundedSender<crate::HostEvent>) -> Self {
+        Self { record: Some(events), ..self }
+    }
+
+    fn record(&self, kind: EventKind) {
+        if let Some(events) = &self.record {
+            let _ = events.send(crate::HostEvent::Session(SessionEvent::new(SystemTime::now(), kind)));
+        }
     }
 
     /// What the technician may do now.
@@ -98,7 +112,10 @@ impl SessionHandle {
     /// Change what the technician may do; takes effect at once (revoking control releases held keys on
     /// the next event) and the viewer is told.
     pub fn set_permissions(&self, now: Permissions) {
-        self.grants.send_replace(now);
+        let before = self.grants.send_replace(now);
+        if before != now {
+            self.record(EventKind::PermissionsChanged { by: Side::Host, before, now });
+        }
     }
 
     /// Send a chat line to the technician.
@@ -106,6 +123,8 @@ impl SessionHandle {
         if text.len() > MAX_CHAT_TEXT {
             return Err(HandleError::TooLong(text.len()));
         }
-        self.out.try_send(HostControl::Chat { text: text.to_owned() }).map_err(|_| HandleError::Ended)
+        self.out.try_send(HostControl::Chat { text: text.to_owned() }).map_err(|_| HandleError::Ended)?;
+        self.record(EventKind::Chat { from: Side::Host, text: text.to_owned() });
+        Ok(())
     }
 }

@@ -16,6 +16,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::files::names::check_component;
@@ -23,14 +24,15 @@ use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{
     file_count, Entry, FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG,
 };
-use tether_shared::files::receive::{receive, Partials};
+use tether_shared::files::receive::{receive_recorded, Partials};
 use tether_shared::files::{send, stream, tree};
+use tether_shared::record::{Direction, EventKind, Outcome, SessionEvent, Transfer};
 use tether_shared::session_proto::{priority, Permissions};
 use tether_shared::wire;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::transfers::{Direction, Transfers};
+use crate::transfers::{Direction as Moving, Transfers};
 
 /// What the host user decided about incoming files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,27 +62,6 @@ pub enum UploadPolicy {
     Deny,
 }
 
-/// What the user's session log records about files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileEvent {
-    /// `files`: how many files the top-level `names` held between them.
-    Received {
-        names: Vec<String>,
-        files: u32,
-        bytes: u64,
-    },
-    /// `names`: what was fetched, as `share/path` on this machine.
-    Sent {
-        names: Vec<String>,
-        files: u32,
-        bytes: u64,
-    },
-    Failed {
-        what: String,
-        error: FileError,
-    },
-}
-
 #[derive(Debug, Clone)]
 pub struct FilesConfig {
     /// Where uploads go (none: uploads are refused).
@@ -88,7 +69,9 @@ pub struct FilesConfig {
     /// Folders the technician may browse and fetch from, by the name they see.
     pub shared: Vec<(String, PathBuf)>,
     pub uploads: UploadPolicy,
-    pub log: Option<mpsc::UnboundedSender<FileEvent>>,
+    /// Where every finished, failed or refused fetch and upload is recorded
+    /// ([`EventKind::Transfer`], with each file's size and hash).
+    pub log: Option<mpsc::UnboundedSender<SessionEvent>>,
     /// Where running transfers are listed for the user to watch and stop.
     pub transfers: Transfers,
 }
@@ -165,19 +148,19 @@ async fn handle(files: Arc<Files>, mut send: SendStream, mut recv: RecvStream) {
         let _ = reply_refusal(&mut send, &request, FileError::NotGranted).await;
         return;
     }
-    let outcome = match request {
+    let done = match request {
         FileRequest::List { path } => {
             let reply = match list(&files.cfg.shared, &path).await {
                 Ok(entries) => ListReply::Entries(entries),
                 Err(e) => ListReply::Failed(e),
             };
             let _ = wire::write_msg(&mut send, &reply, MAX_FILES_MSG).await;
-            Ok(())
+            None
         }
         FileRequest::Fetch { path, id } => {
             let stop = files.transfer_stop();
             let _over = stop.clone().drop_guard();
-            fetch(&files, &mut send, &mut recv, &path, id, &stop).await
+            Some(fetch(&files, &mut send, &mut recv, &path, id, &stop).await)
         }
         FileRequest::Upload => {
             let stop = files.transfer_stop();
@@ -185,9 +168,11 @@ async fn handle(files: Arc<Files>, mut send: SendStream, mut recv: RecvStream) {
             upload(&files, &mut send, &mut recv, &stop).await
         }
     };
-    if let Err(event) = outcome {
-        tracing::info!("file transfer: {event:?}");
-        files.log(event);
+    if let Some(transfer) = done {
+        if !matches!(transfer.outcome, Outcome::Completed { .. }) {
+            tracing::info!("file transfer: {transfer:?}");
+        }
+        files.log(transfer);
     }
     let _ = send.finish();
     let _ = recv.stop(0u32.into());
@@ -210,9 +195,9 @@ impl Files {
         stop
     }
 
-    fn log(&self, event: FileEvent) {
+    fn log(&self, transfer: Transfer) {
         if let Some(log) = &self.cfg.log {
-            let _ = log.send(event);
+            let _ = log.send(SessionEvent::new(SystemTime::now(), EventKind::Transfer(transfer)));
         }
     }
 
@@ -262,18 +247,23 @@ async fn reply_refusal(
     }
 }
 
+/// Receive an upload; what to record of it (`None`: the technician withdrew it before the user answered).
 async fn upload(
     files: &Files,
     send: &mut SendStream,
     recv: &mut RecvStream,
     stop: &CancellationToken,
-) -> Result<(), FileEvent> {
-    let failed = |error: FileError| FileEvent::Failed { what: "upload".into(), error };
+) -> Option<Transfer> {
+    let failed = |error: FileError| Transfer {
+        direction: Direction::Upload,
+        what: String::new(),
+        outcome: Outcome::from_error(error),
+    };
     let Some(dest) = files.cfg.incoming.clone() else {
         let _ = reply_refusal(send, &FileRequest::Upload, FileError::Declined).await;
-        return Err(failed(FileError::Declined));
+        return Some(failed(FileError::Declined));
     };
-    let listed = files.cfg.transfers.start(Direction::FromTechnician, "files".into(), stop.clone());
+    let listed = files.cfg.transfers.start(Moving::FromTechnician, "files".into(), stop.clone());
     let listed = &listed;
     // Set once the question is answered (or needed no asking): a technician who stops sending before
     // that withdrew the question, which the user's window already says; it is no failed transfer.
@@ -286,18 +276,15 @@ async fn upload(
         listed.rename(top_names(&entries).join(", "));
         Ok(())
     };
-    let (mut bytes, mut count) = (0, 0);
-    let report = |p: Progress| {
-        (bytes, count) = (p.done, p.files_total);
-        listed.progress(p);
+    let report = |p: Progress| listed.progress(p);
+    let received = receive_recorded(send, recv, &dest, &files.partials, consent, report, stop).await;
+    let (names, files) = match received {
+        Ok(received) => received,
+        Err(FileError::Cancelled) if !answered.load(Ordering::Relaxed) => return None,
+        Err(e) => return Some(failed(e)),
     };
-    let names = match receive(send, recv, &dest, &files.partials, consent, report, stop).await {
-        Ok(names) => names,
-        Err(FileError::Cancelled) if !answered.load(Ordering::Relaxed) => return Ok(()),
-        Err(e) => return Err(failed(e)),
-    };
-    files.log(FileEvent::Received { names, files: count, bytes });
-    Ok(())
+    let what = names.join(", ");
+    Some(Transfer { direction: Direction::Upload, what, outcome: Outcome::Completed { names, files } })
 }
 
 async fn fetch(
@@ -307,14 +294,18 @@ async fn fetch(
     path: &[String],
     id: [u8; 16],
     stop: &CancellationToken,
-) -> Result<(), FileEvent> {
+) -> Transfer {
     let what = path.join("/");
-    let failed = |error: FileError| FileEvent::Failed { what: format!("fetch {what}"), error };
+    let failed = |error: FileError| Transfer {
+        direction: Direction::Fetch,
+        what: what.clone(),
+        outcome: Outcome::from_error(error),
+    };
     let local = match resolve(&files.cfg.shared, path).await {
         Ok(local) => local,
         Err(e) => {
             let _ = reply_refusal(send, &FileRequest::Fetch { path: path.to_vec(), id }, e.clone()).await;
-            return Err(failed(e));
+            return failed(e);
         }
     };
     // Named as the technician knows it: the last component, or the share's name for a whole share.
@@ -323,22 +314,23 @@ async fn fetch(
         Ok(Ok(tree)) => tree,
         Ok(Err(e)) => {
             let _ = reply_refusal(send, &FileRequest::Fetch { path: path.to_vec(), id }, e.clone()).await;
-            return Err(failed(e));
+            return failed(e);
         }
-        Err(e) => return Err(failed(FileError::Io(e.to_string()))),
+        Err(e) => return failed(FileError::Io(e.to_string())),
     };
     for (skipped, why) in &tree.skipped {
         tracing::info!("not sent with {what}: {}: {why}", skipped.display());
     }
-    let (bytes, count) = (tree.total_bytes(), tree.file_count());
     // The log names what left this machine as the user knows it (`Documents/report.pdf`), not the name
     // the technician's side stored it under (`report (1).pdf` when theirs was taken).
-    let listed = files.cfg.transfers.start(Direction::ToTechnician, what.clone(), stop.clone());
-    let sent = send::send(send, recv, id, &tree, |p| listed.progress(p), stop).await;
+    let listed = files.cfg.transfers.start(Moving::ToTechnician, what.clone(), stop.clone());
+    let sent = send::send_recorded(send, recv, id, &tree, |p| listed.progress(p), stop).await;
     stream::end_sending(send, stop.is_cancelled());
-    sent.map_err(failed)?;
-    files.log(FileEvent::Sent { names: vec![what], files: count, bytes });
-    Ok(())
+    let (names, files) = match sent {
+        Ok(sent) => sent,
+        Err(e) => return failed(e),
+    };
+    Transfer { direction: Direction::Fetch, what, outcome: Outcome::Completed { names, files } }
 }
 
 /// Map a viewer path (`[share, components…]`) to a local path inside that share, refusing bad names and

@@ -16,15 +16,17 @@ pub mod session;
 pub mod system;
 pub mod transfers;
 pub mod ui;
+mod video;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tether_shared::code::Code;
 use tether_shared::codec::Quality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, RelayEvent, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
-use tether_shared::relay_proto::{RelayErrorKind, VerifiedTechnician};
+use tether_shared::record::{EventKind, SessionEvent};
+use tether_shared::relay_proto::RelayErrorKind;
 use tether_shared::session_proto::{MonitorInfo, Permissions};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +37,7 @@ use capture::monitors;
 use capture::{CaptureError, CaptureHandle, Source};
 use clipboard::ClipboardHandle;
 use codes::{AfterTooMany, CodeGate, CodePolicy, Next};
-use files::{FileEvent, FilesConfig};
+use files::FilesConfig;
 use inject::record::RecordingSink;
 use inject::x11::EnigoSink;
 use inject::{InjectError, InputSink};
@@ -170,28 +172,32 @@ pub enum HostEvent {
     /// The next code comes in this long: the relay refused a registration (too many, or full) and is asked
     /// again after a back-off.
     CodeDelayed(Duration),
-    /// A technician connected: their name (as typed, unverified), the account the relay verified (`None`:
-    /// the name is all there is, show it as unverified), what they asked for, what was granted, and the
-    /// handle to change permissions and chat.
-    Connected {
-        technician: String,
-        verified: Option<VerifiedTechnician>,
-        asked: Permissions,
-        granted: Permissions,
-        session: SessionHandle,
-    },
-    /// Files moved (or failed to): for the user's session log.
-    File(FileEvent),
-    /// The technician wrote in the chat.
-    Chat { from: String, text: String },
-    /// What the technician may do changed (a request answered, or given up).
-    PermissionsChanged(Permissions),
-    /// The technician switched to another monitor.
-    MonitorChanged(u32),
+    /// Something for the session record (who connected, what was asked and allowed, permission changes,
+    /// files, chat, monitor switches, clipboard use, the end): what the window's session log and the
+    /// headless output show, each line from [`tether_shared::record::Narrator`].
+    Session(SessionEvent),
+    /// The handle the window changes permissions and chats through, right after the
+    /// [`EventKind::Connected`] it belongs to. Changes made through it are recorded as events.
+    Live(SessionHandle),
     /// The relay is out of reach: the session waits for it (up to the end-to-end idle timeout).
     Reconnecting,
     /// Back: the session carries on where it was.
     Reconnected,
+}
+
+impl HostEvent {
+    /// The record event, if this is one.
+    pub fn record(&self) -> Option<&SessionEvent> {
+        match self {
+            Self::Session(event) => Some(event),
+            _ => None,
+        }
+    }
+}
+
+/// Stamp `kind` with the time now and send it as a [`HostEvent::Session`].
+pub(crate) fn record(events: &mpsc::UnboundedSender<HostEvent>, kind: EventKind) {
+    let _ = events.send(HostEvent::Session(SessionEvent::new(SystemTime::now(), kind)));
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +237,7 @@ pub async fn run_host(
     let forward = events.clone();
     tokio::spawn(async move {
         while let Some(event) = file_events.recv().await {
-            let _ = forward.send(HostEvent::File(event));
+            let _ = forward.send(HostEvent::Session(event));
         }
     });
     let endpoint = session.link.endpoint().clone();
@@ -249,13 +255,24 @@ pub async fn run_host(
         };
         let _ = relay_events.send(told);
     });
-    let on_start = |technician: &str, asked, granted, session| {
+    let connected = std::sync::atomic::AtomicBool::new(false);
+    let on_start = |technician: &str, asked, granted, session: SessionHandle| {
         let technician = technician.to_owned();
-        let verified = verified.clone();
-        let _ = events.send(HostEvent::Connected { technician, verified, asked, granted, session });
+        let verified = verified.as_ref().map(Into::into);
+        record(&events, EventKind::Connected { technician, verified, asked, granted });
+        let _ = events.send(HostEvent::Live(session.recording(events.clone())));
+        connected.store(true, std::sync::atomic::Ordering::Relaxed);
     };
     let report =
         session::run(session.conn, &cfg.session, sources, stop, relay_gone, verified.clone(), on_start).await;
+    if connected.load(std::sync::atomic::Ordering::Relaxed) {
+        // The EndReason's words; the record could carry the typed reason (a change of shared::record).
+        let reason = match &report {
+            Ok(report) => report.end.to_string(),
+            Err(e) => e.to_string(),
+        };
+        record(&events, EventKind::Ended { reason });
+    }
     watch.abort();
     // Let the goodbye (CONNECTION_CLOSE) leave before the caller may exit the process.
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;

@@ -7,7 +7,8 @@
 //! verified the technician's account (`<relay>`: the relay this host connected to, as given with
 //! `--relay`; the organization is the relay's word, and the parenthesis is left out when it names none),
 //! `ended <how>` when it ends; `stopped wrong-codes <n>` when someone entered a wrong code too many times in
-//! a row, after which it exits with an error.
+//! a row, after which it exits with an error. On stderr it writes the session log for a person: the same
+//! lines as the window's, from [`tether_shared::record::Narrator`].
 
 use std::time::Duration;
 
@@ -15,10 +16,11 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tether_host::capture::Source;
 use tether_host::codes::AfterTooMany;
-use tether_host::files::{FileEvent, UploadPolicy};
+use tether_host::files::UploadPolicy;
 use tether_host::{run_host, HostConfig, HostEvent, Sources};
 use tether_shared::codec::Quality;
 use tether_shared::net::RelaySpec;
+use tether_shared::record::{Direction, EventKind, Narrator, Outcome, Side, Transfer};
 use tether_shared::session_proto::Permissions;
 use tether_shared::text::visible;
 use tether_shared::tls::Fingerprint;
@@ -166,6 +168,38 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
     Ok((cfg, source))
 }
 
+/// The stdout line scripts read for a record event, if it has one. File names and errors carry the
+/// technician's text: escaped, so a terminal shows it as sent (`\u{202E}`) and obeys none of it.
+fn script_line(kind: &EventKind) -> Option<String> {
+    Some(match kind {
+        EventKind::Connected { technician, verified, .. } => {
+            let mut line = format!("connected {technician}");
+            if let Some(v) = verified {
+                let org = match v.organization.as_str() {
+                    "" => String::new(),
+                    org => format!(" (organization, as the relay states it: {org})"),
+                };
+                line += &format!("\nverified {} by {}{org}", v.account, v.relay);
+            }
+            line
+        }
+        EventKind::Transfer(Transfer { outcome: Outcome::Completed { names, .. }, direction, what }) => {
+            match direction {
+                Direction::Upload => format!("received {}", visible(&names.join(", "))),
+                Direction::Fetch => format!("sent {}", visible(what)),
+            }
+        }
+        EventKind::Transfer(
+            t @ Transfer { outcome: Outcome::Refused(error) | Outcome::Failed(error), .. },
+        ) => {
+            format!("file-failed {}: {}", visible(&t.label()), visible(&error.to_string()))
+        }
+        EventKind::Chat { from: Side::Technician, text } => format!("chat {text}"),
+        EventKind::PermissionsChanged { by: Side::Technician, now, .. } => format!("granted {now}"),
+        _ => return None,
+    })
+}
+
 /// The command line host: prints the code and session events (the lines scripts and tests read).
 async fn headless(cli: Cli) -> anyhow::Result<()> {
     let (mut cfg, source) = configure(&cli).await?;
@@ -180,6 +214,10 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         stop_on_signal.cancel();
     });
+    let mut narrator = match &cfg.session.files.incoming {
+        Some(dir) => Narrator::with_incoming(dir.display().to_string()),
+        None => Narrator::default(),
+    };
     let printer = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
@@ -204,54 +242,23 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                         wait.as_secs_f32().ceil()
                     )
                 }
-                // File names and errors carry the technician's text: escaped, so a terminal shows it
-                // as sent (`\u{202E}`) and obeys none of it.
-                HostEvent::File(FileEvent::Received { names, bytes, .. }) => {
-                    let names = visible(&names.join(", ")).into_owned();
-                    println!("received {names}");
-                    eprintln!("Received from the technician: {names} ({bytes} bytes)");
-                }
-                HostEvent::File(FileEvent::Sent { names, bytes, .. }) => {
-                    let names = visible(&names.join(", ")).into_owned();
-                    println!("sent {names}");
-                    eprintln!("Sent to the technician: {names} ({bytes} bytes)");
-                }
-                HostEvent::File(FileEvent::Failed { what, error }) => {
-                    let (what, error) = (visible(&what), visible(&error.to_string()).into_owned());
-                    println!("file-failed {what}: {error}");
-                    eprintln!("A file transfer did not complete ({what}): {error}");
-                }
-                HostEvent::Connected { technician, verified, asked, granted, .. } => {
-                    println!("connected {technician}");
-                    match verified {
-                        Some(v) => {
-                            let by = v.verifier();
-                            let org = match v.organization.as_str() {
-                                "" => String::new(),
-                                org => format!(" (organization, as the relay states it: {org})"),
-                            };
-                            println!("verified {} by {by}{org}", v.account);
-                            eprintln!(
-                                "Technician {} (account verified by {by}, which names their organization {:?}; they \
-                                 call themselves {technician:?}) asked for {asked}; granted {granted}.",
-                                v.account, v.organization
-                            );
-                        }
-                        None => eprintln!(
-                            "Technician {technician:?} (name not verified) asked for {asked}; granted {granted}."
-                        ),
+                // The session record: a line for scripts on stdout where there is one, and the same
+                // line as the window's session log on stderr.
+                HostEvent::Session(event) => {
+                    if let Some(line) = script_line(&event.kind) {
+                        println!("{line}");
                     }
-                    eprintln!("Your screen is being shared. Press Ctrl+C to stop.");
+                    match event.kind {
+                        // The summary after the session says how it ended, with the numbers.
+                        EventKind::Ended { .. } => {}
+                        EventKind::Connected { .. } => {
+                            eprintln!("{}", narrator.line(&event));
+                            eprintln!("Your screen is being shared. Press Ctrl+C to stop.");
+                        }
+                        _ => eprintln!("{}", narrator.line(&event)),
+                    }
                 }
-                HostEvent::Chat { from, text } => {
-                    println!("chat {text}");
-                    eprintln!("{from}: {text}");
-                }
-                HostEvent::PermissionsChanged(now) => {
-                    println!("granted {now}");
-                    eprintln!("The technician may now: {now}.");
-                }
-                HostEvent::MonitorChanged(index) => eprintln!("The technician switched to monitor {index}."),
+                HostEvent::Live(_) => {}
                 HostEvent::Reconnecting => {
                     println!("reconnecting");
                     eprintln!("The connection was interrupted. Reconnecting…");

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether_shared::codec::Quality;
+use tether_shared::record::{EventKind, Side};
 use tether_shared::session_proto::{HostControl, MonitorInfo, Permissions, Request, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, watch};
 
@@ -84,12 +85,16 @@ impl Requests {
                         Request::Clipboard { text } => {
                             if self.set_clipboard(&text).await {
                                 clipboard_seen = Some(text);
+                                self.event(EventKind::Clipboard { by: Side::Technician });
                             }
                         }
                         Request::RequestPermissions(want) if pending.is_some() => {
                             self.notice(format!("a request is already waiting for the user; {want} not asked"));
                         }
-                        Request::RequestPermissions(want) => pending = self.permissions(want),
+                        Request::RequestPermissions(want) => {
+                            self.event(EventKind::Requested { asked: want });
+                            pending = self.permissions(want);
+                        }
                         other => self.handle(other).await,
                     }
                 }
@@ -105,6 +110,7 @@ impl Requests {
                                 if self.out.send(HostControl::Clipboard { text }).await.is_err() {
                                     return;
                                 }
+                                self.event(EventKind::Clipboard { by: Side::Host });
                             }
                         }
                     }
@@ -119,7 +125,7 @@ impl Requests {
                 if !text.trim().is_empty() && text.len() <= MAX_CHAT_TEXT {
                     // Shown as sent: a right-to-left override or a control character is escaped, not obeyed.
                     let text = tether_shared::text::visible_lines(&text).into_owned();
-                    self.event(HostEvent::Chat { from: self.technician.clone(), text });
+                    self.event(EventKind::Chat { from: Side::Technician, text });
                 }
             }
             Request::SetQuality(quality) => match quality {
@@ -176,10 +182,11 @@ impl Requests {
         let now = answer.unwrap_or(current);
         if now == current && want != current {
             let _ = self.out.try_send(HostControl::RequestDeclined { asked: want });
+            self.event(EventKind::RequestDeclined { asked: want });
             return;
         }
         self.grants.send_replace(now);
-        self.event(HostEvent::PermissionsChanged(now));
+        self.event(EventKind::PermissionsChanged { by: Side::Technician, before: current, now });
     }
 
     async fn set_clipboard(&mut self, text: &str) -> bool {
@@ -221,7 +228,7 @@ impl Requests {
                 self.monitors = new.monitors;
                 let msg = HostControl::Monitors { monitors: self.monitors.clone(), current: index };
                 let _ = self.out.send(msg).await;
-                self.event(HostEvent::MonitorChanged(index));
+                self.event(EventKind::MonitorSwitched { index });
             }
             Ok(Err(e)) => self.notice(format!("could not switch to monitor {index}: {e}")),
             Err(e) => self.notice(format!("could not switch to monitor {index}: {e}")),
@@ -232,9 +239,10 @@ impl Requests {
         let _ = self.out.try_send(HostControl::Notice { text });
     }
 
-    fn event(&self, event: HostEvent) {
+    /// Into the session record.
+    fn event(&self, kind: EventKind) {
         if let Some(events) = &self.events {
-            let _ = events.send(event);
+            crate::record(events, kind);
         }
     }
 }

@@ -2,7 +2,8 @@
 //! - **control** (viewer's bidirectional stream): hello → consent ([`crate::access`]) → welcome; then
 //!   frame acknowledgements (credit) and the viewer's requests, which [`crate::requests`] answers; our
 //!   side of the stream is written by one writer (cursor, permission changes, chat, answers).
-//! - **video** (our unidirectional stream): capture → damage encode → send, paced by credit and max fps.
+//! - **video** (our unidirectional stream): capture → damage encode → send, paced by credit and max fps
+//!   ([`crate::video`]).
 //! - **input** (viewer's unidirectional stream): events to the [`InputSink`] — only while control is
 //!   granted; otherwise dropped and counted, never injected.
 //! - **files** (one bidirectional stream per request, opened by the viewer): [`crate::files`], only
@@ -19,25 +20,24 @@ use std::time::{Duration, Instant};
 use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::codec::Quality;
 use tether_shared::end::{EndArbiter, EndEvent, EndReason, Side, Violation};
-use tether_shared::flow::Credit;
 use tether_shared::input::InputEvent;
 use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::relay_proto::RelayErrorKind;
 use tether_shared::session_proto::{
-    priority, FrameUpdate, Hello, HelloReply, HostControl, Permissions, RefusalReason, Request, ViewerControl,
+    priority, Hello, HelloReply, HostControl, Permissions, RefusalReason, Request, ViewerControl,
 };
-use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
+use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
 use tether_shared::PROTOCOL_VERSION;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::{self, AccessPolicy, SessionHandle};
 use crate::capture::cursor::CursorEvent;
-use crate::capture::{CaptureError, CaptureHandle};
-use crate::encode::DamageEncoder;
+use crate::capture::CaptureError;
 use crate::files::{self, FilesConfig};
 use crate::inject::InputSink;
 use crate::requests::{self, Swaps};
+use crate::video;
 use crate::{HostEvent, Sources};
 use tether_shared::relay_proto::VerifiedTechnician;
 
@@ -90,8 +90,8 @@ pub enum SessionError {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
-    frames: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) frames: AtomicU64,
     injected: AtomicU64,
     dropped: AtomicU64,
 }
@@ -190,10 +190,10 @@ pub async fn run(
     let video_send = conn.open_uni().await;
     let (bye_tx, bye_rx) = oneshot::channel();
     let video = async {
-        let mut send = video_send.map_err(|_| Stop::Done)?;
+        let send = video_send.map_err(|_| Stop::Done)?;
         let _ = send.set_priority(priority::SCREEN); // fails only on a closed stream
-        let feeds = VideoFeeds { capture, changed, swaps: capture_swap, quality };
-        video_loop(&mut send, feeds, acks_rx, grants.subscribe(), cfg, &counters).await
+        let feeds = video::VideoFeeds { capture, changed, swaps: capture_swap, quality };
+        video::run(send, feeds, acks_rx, grants.subscribe(), cfg, &counters).await
     };
     let input = input_loop(&conn, sink, sink_swap, grants.subscribe(), &counters);
     let control = control_loop(&mut ctl_recv, acks_tx, requests_tx);
@@ -294,7 +294,7 @@ fn sanitize_name(name: &str) -> String {
 
 /// How a task of the session stopped, when not by its work running out.
 #[derive(Debug)]
-enum Stop {
+pub(crate) enum Stop {
     /// The viewer said goodbye, and why.
     Bye(EndReason),
     /// We end the session: the viewer broke the protocol, or the capture failed.
@@ -303,7 +303,7 @@ enum Stop {
     Done,
 }
 
-type Step = Result<(), Stop>;
+pub(crate) type Step = Result<(), Stop>;
 
 /// Which of the session's futures have finished (and must not be polled again).
 #[derive(Debug, Default)]
@@ -341,11 +341,11 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn lost(_: WireError) -> Stop {
+pub(crate) fn lost(_: WireError) -> Stop {
     Stop::Done
 }
 
-fn violation(detail: Violation) -> Stop {
+pub(crate) fn violation(detail: Violation) -> Stop {
     Stop::Local(EndReason::ProtocolViolation { by: Side::Viewer, detail })
 }
 
@@ -357,9 +357,6 @@ fn read_error(e: WireError) -> Stop {
         other => violation(Violation::Malformed(other.to_string())),
     }
 }
-
-/// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
-const SAFETY_TICK: Duration = Duration::from_millis(500);
 
 /// Reads the viewer's control stream: acks go to the video loop, requests to [`requests`].
 async fn control_loop(
@@ -454,92 +451,6 @@ async fn cursor_loop(
         if out.send(msg).await.is_err() {
             return;
         }
-    }
-}
-
-/// What the video loop captures from, and what may change under it.
-struct VideoFeeds {
-    capture: CaptureHandle,
-    changed: Option<Arc<tokio::sync::Notify>>,
-    /// A new capture after a monitor switch.
-    swaps: mpsc::Receiver<CaptureHandle>,
-    quality: watch::Receiver<Quality>,
-}
-
-async fn video_loop(
-    send: &mut SendStream,
-    feeds: VideoFeeds,
-    mut acks: mpsc::Receiver<u64>,
-    grants: watch::Receiver<Permissions>,
-    cfg: &SessionConfig,
-    counters: &Counters,
-) -> Step {
-    let VideoFeeds { mut capture, changed, mut swaps, mut quality } = feeds;
-    let mut credit = Credit::new();
-    let mut encoder = DamageEncoder::with_quality(cfg.quality);
-    let interval = Duration::from_secs(1) / cfg.max_fps.max(1);
-    let mut pace = tokio::time::interval(interval);
-    let mut last_capture = tokio::time::Instant::now();
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        // Take every acknowledgement that has arrived; wait for one if out of credit.
-        while let Ok(seq) = acks.try_recv() {
-            credit.on_ack(seq).map_err(|e| violation(Violation::BadAck(e.to_string())))?;
-        }
-        if !credit.can_send() {
-            let seq = acks.recv().await.ok_or(Stop::Done)?;
-            credit.on_ack(seq).map_err(|e| violation(Violation::BadAck(e.to_string())))?;
-            continue;
-        }
-        // With X Damage: capture when something was drawn (at most max_fps times a second; a slow safety
-        // tick covers anything Damage does not report). Without it: capture at every frame tick.
-        match &changed {
-            Some(changed) => {
-                tokio::select! {
-                    _ = changed.notified() => {}
-                    _ = tokio::time::sleep(SAFETY_TICK) => {}
-                }
-                tokio::time::sleep_until(last_capture + interval).await;
-            }
-            None => {
-                pace.tick().await;
-            }
-        }
-        last_capture = tokio::time::Instant::now();
-        if !grants.borrow().view {
-            continue;
-        }
-        if let Ok(new) = swaps.try_recv() {
-            capture = new;
-            encoder.reset();
-        }
-        if quality.has_changed().unwrap_or(false) {
-            encoder.set_quality(*quality.borrow_and_update());
-        }
-        let captured = capture.grab().await.map_err(|e| {
-            Stop::Local(EndReason::Failed {
-                side: Side::Host,
-                why: format!("the screen capture failed: {e}"),
-            })
-        })?;
-        let parts = encoder.encode(&captured.frame);
-        if parts.is_empty() {
-            continue;
-        }
-        let seq = credit.on_send();
-        let count = parts.len();
-        for (i, tiles) in parts.into_iter().enumerate() {
-            let update = FrameUpdate {
-                seq,
-                capture_id: captured.id,
-                width: captured.frame.width(),
-                height: captured.frame.height(),
-                tiles,
-                last: i + 1 == count,
-            };
-            wire::write_msg(send, &update, MAX_VIDEO_MSG).await.map_err(lost)?;
-        }
-        counters.frames.fetch_add(1, Ordering::Relaxed);
     }
 }
 

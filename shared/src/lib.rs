@@ -12,8 +12,10 @@
 //! - [`token`]: technician account tokens, bound to the relay that issued them.
 //! - [`shown`]: decode-time checks of the strings a relay sends that clients show.
 //! - [`human`]: sizes and durations as people read them.
+//! - [`record`]: the session record — typed events both ends build, never content — and its one formatter.
 //! - [`text`]: names and chat from the other side, with invisible and text-reordering characters escaped.
-//! - [`flow`], [`codec`], [`frame`], [`input`]: pure screen and input state, no I/O.
+//! - [`link`], [`codec`], [`frame`], [`input`]: pure screen and input state, no I/O ([`link`]: pacing
+//!   and the link estimate).
 //!
 //! Protocol logic does no I/O: pairing, flow control and codecs are plain types tested without sockets; the
 //! thin async glue lives in [`net`].
@@ -22,15 +24,16 @@ pub mod code;
 pub mod codec;
 pub mod end;
 pub mod files;
-pub mod flow;
 pub mod frame;
 pub mod fuzz;
 pub mod human;
 pub mod input;
+pub mod link;
 pub mod logging;
 pub mod net;
 pub mod packet;
 pub mod pake;
+pub mod record;
 pub mod relay_proto;
 pub mod session_proto;
 pub mod shown;

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use common::*;
 use quinn::{RecvStream, SendStream};
-use tether_host::files::{FileEvent, UploadPolicy};
+use tether_host::files::UploadPolicy;
 use tether_host::HostEvent;
 use tether_shared::files::proto::{
     Entry, EntryKind, FileDigest, FileError, FileRequest, ReceiverMsg, SenderMsg, MAX_FILES_MSG,
 };
 use tether_shared::files::{send, tree};
 use tether_shared::net::pairing::{connect_viewer, Session};
+use tether_shared::record::EventKind;
 use tether_shared::session_proto::{Hello, HelloReply, Permissions, Request, ViewerControl};
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tether_shared::PROTOCOL_VERSION;
@@ -259,8 +260,8 @@ async fn a_right_to_left_override_in_a_name_chat_or_file_name_is_shown_escaped_a
     let relay = start_relay(|_| {});
     let mut fh = files_host(&relay);
     let mut viewer = hand_viewer(&relay, &mut fh.host, "Microsoft Support \u{202E}gnp.exe").await;
-    let technician = next_event(&mut fh.host, |e| match e {
-        HostEvent::Connected { technician, .. } => Some(technician),
+    let technician = next_event(&mut fh.host, |e| match record_kind(&e) {
+        Some(EventKind::Connected { technician, .. }) => Some(technician.clone()),
         _ => None,
     })
     .await;
@@ -269,8 +270,8 @@ async fn a_right_to_left_override_in_a_name_chat_or_file_name_is_shown_escaped_a
     let text = "please open invoice\u{202E}fdp.exe\nthanks\u{200B}".into();
     let chat = ViewerControl::Request(Request::Chat { text });
     wire::write_msg(&mut viewer.control, &chat, MAX_CONTROL_MSG).await.expect("chat");
-    let text = next_event(&mut fh.host, |e| match e {
-        HostEvent::Chat { text, .. } => Some(text),
+    let text = next_event(&mut fh.host, |e| match record_kind(&e) {
+        Some(EventKind::Chat { text, .. }) => Some(text.clone()),
         _ => None,
     })
     .await;
@@ -287,11 +288,7 @@ async fn a_right_to_left_override_in_a_name_chat_or_file_name_is_shown_escaped_a
     let answer: Option<ReceiverMsg> = wire::read_msg(&mut recv, MAX_FILES_MSG).await.expect("answer");
     let Some(ReceiverMsg::Decline(FileError::BadName(why))) = answer else { panic!("{answer:?}") };
     assert_eq!(why, "“invoice\\u{202E}fdp.exe” contains an invisible or text-reordering character");
-    let error = next_event(&mut fh.host, |e| match e {
-        HostEvent::File(FileEvent::Failed { error, .. }) => Some(error),
-        _ => None,
-    })
-    .await;
+    let error = next_event(&mut fh.host, |e| transfer_failure(&e).map(|(_, error)| error)).await;
     assert_eq!(error, FileError::BadName(why), "the user's log shows the name escaped");
     assert!(everything(fh.incoming.path()).is_empty(), "nothing written");
 }
@@ -328,11 +325,7 @@ async fn a_link_planted_in_a_shared_folder_after_the_offer_does_not_hand_over_it
         }
         other => panic!("expected a clear refusal, got {other:?}"),
     }
-    let error = next_event(&mut fh.host, |e| match e {
-        HostEvent::File(FileEvent::Failed { error, .. }) => Some(error),
-        _ => None,
-    })
-    .await;
+    let error = next_event(&mut fh.host, |e| transfer_failure(&e).map(|(_, error)| error)).await;
     assert!(matches!(&error, FileError::BadName(why) if why.contains("symbolic link")), "{error:?}");
 }
 

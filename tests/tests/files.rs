@@ -12,11 +12,14 @@ use std::time::Duration;
 use common::procs::Proc;
 use common::*;
 use tether_host::capture::{self, Source};
-use tether_host::files::{ConsentRequest, Decision, FileEvent, UploadPolicy};
+use tether_host::files::{ConsentRequest, Decision, UploadPolicy};
 use tether_host::transfers::{Direction, Transfers};
 use tether_host::HostEvent;
 use tether_relay::Tap;
-use tether_shared::files::proto::FileError;
+use tether_shared::files::proto::{FileDigest, FileError};
+use tether_shared::record::{
+    Direction as RecordDirection, EventKind, FileHash, FileRecord, Outcome, Transfer,
+};
 use tether_shared::relay_proto::Role;
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls::RelayTrust;
@@ -163,13 +166,23 @@ async fn a_gibibyte_each_way_arrives_with_matching_blake3() {
     assert_eq!(b3(&fetched.path().join("download.bin")), b3(&shared));
     assert_eq!(tree(fetched.path()).len(), 1, "no temporary files left");
 
-    match fh.host.next_event().await {
-        HostEvent::Connected { .. } => {}
+    match record_kind(&fh.host.next_event().await) {
+        Some(EventKind::Connected { .. }) => {}
         other => panic!("{other:?}"),
     }
     match fh.host.next_event().await {
-        HostEvent::File(FileEvent::Received { names, files, bytes }) => {
-            assert_eq!((names, files, bytes), (vec!["upload.bin".into()], 1, 1 << 30))
+        HostEvent::Live(_) => {}
+        other => panic!("{other:?}"),
+    }
+    match record_kind(&fh.host.next_event().await) {
+        Some(EventKind::Transfer(Transfer {
+            direction: RecordDirection::Upload,
+            outcome: Outcome::Completed { names, files },
+            ..
+        })) => {
+            assert_eq!(names, &["upload.bin"]);
+            let files: Vec<_> = files.iter().map(|f| (f.path.as_str(), f.size)).collect();
+            assert_eq!(files, [("upload.bin", 1 << 30)]);
         }
         other => panic!("the user's log shows the upload, got {other:?}"),
     }
@@ -210,7 +223,11 @@ async fn folder_trees_with_empty_folders_and_unicode_names_go_both_ways() {
     assert_eq!(names, vec!["Ünïcödé 文件夹 (1)"]);
     // The user's log names what left their machine as they know it, not the technician's new name.
     next_event_like(&mut fh.host, |e| {
-        matches!(e, HostEvent::File(FileEvent::Sent { names, .. }) if names == &["Shared/Ünïcödé 文件夹"])
+        matches!(record_kind(e), Some(EventKind::Transfer(Transfer {
+            direction: RecordDirection::Fetch,
+            what,
+            outcome: Outcome::Completed { .. },
+        })) if what == "Shared/Ünïcödé 文件夹")
     })
     .await;
     assert_eq!(tree(&back.path().join("Ünïcödé 文件夹 (1)")), tree(&root));
@@ -429,10 +446,12 @@ async fn uploads_into(disk: &SmallDisk, relay: &TestRelay) -> (FileHost, ViewerS
 /// The host's next file failure (the session's `Connected` passes by).
 async fn host_file_failure(host: &mut TestHost) -> FileError {
     loop {
-        match host.next_event().await {
-            HostEvent::File(FileEvent::Failed { error, .. }) => return error,
-            HostEvent::Connected { .. } => continue,
-            other => panic!("the user is told, got {other:?}"),
+        let event = host.next_event().await;
+        match (transfer_failure(&event), &event) {
+            (Some((_, error)), _) => return error,
+            (None, HostEvent::Live(_)) => continue,
+            (None, e) if matches!(record_kind(e), Some(EventKind::Connected { .. })) => continue,
+            (None, other) => panic!("the user is told, got {other:?}"),
         }
     }
 }
@@ -522,15 +541,25 @@ async fn uploads_need_the_users_consent_once_or_for_the_session() {
     // window already said the technician stopped sending).
     let mut logged = Vec::new();
     while logged.len() < 3 {
-        match fh.host.next_event().await {
-            HostEvent::Connected { .. } => {}
-            HostEvent::File(event) => logged.push(event),
+        let event = fh.host.next_event().await;
+        match record_kind(&event) {
+            Some(EventKind::Connected { .. }) => {}
+            Some(EventKind::Transfer(transfer)) => logged.push(transfer.clone()),
+            _ if matches!(event, HostEvent::Live(_)) => {}
             other => panic!("{other:?}"),
         }
     }
-    let declined = FileEvent::Failed { what: "upload".into(), error: FileError::Declined };
-    let received = |name: &str| FileEvent::Received { names: vec![name.into()], files: 1, bytes: 5 };
-    for expected in [declined, received("note.txt"), received("note (1).txt")] {
+    let upload =
+        |what: &str, outcome| Transfer { direction: RecordDirection::Upload, what: what.into(), outcome };
+    let declined = upload("", Outcome::Refused(FileError::Declined));
+    // The host records each file as offered, with the hash it verified: the same five bytes each time,
+    // stored under a new name the second time.
+    let hash = FileHash(FileDigest::of(&std::fs::read(&up).expect("sent")));
+    let stored = |name: &str| {
+        let files = vec![FileRecord { path: "note.txt".into(), size: 5, hash }];
+        upload(name, Outcome::Completed { names: vec![name.into()], files })
+    };
+    for expected in [declined, stored("note.txt"), stored("note (1).txt")] {
         assert!(logged.contains(&expected), "{expected:?} in {logged:?}");
     }
     drop(fh.host.stop);
@@ -550,9 +579,12 @@ async fn the_user_sees_transfers_under_way_and_can_stop_one_or_all() {
     make_file(&local.path().join("up.bin"), 250_000_000);
     let code = fh.host.next_code().await;
     let viewer = ViewerSession::connect(&files_viewer_config(&relay), &code).await.expect("pairs");
-    let handle = match fh.host.next_event().await {
-        HostEvent::Connected { session, .. } => session,
-        other => panic!("{other:?}"),
+    let handle = loop {
+        match fh.host.next_event().await {
+            HostEvent::Live(session) => break session,
+            e if matches!(record_kind(&e), Some(EventKind::Connected { .. })) => {}
+            other => panic!("{other:?}"),
+        }
     };
     let to = tempfile::tempdir().expect("temp");
     let fetch = viewer.files().fetch(vec!["Shared".into(), "big.bin".into()], to.path().to_path_buf());
@@ -646,10 +678,12 @@ async fn a_stop_drops_what_is_still_queued_instead_of_delivering_it_first() {
     assert!(last - at_cancel < QUEUED / 2, "{} bytes taken in after the cancel", last - at_cancel);
     let mut told = Vec::new();
     while told.len() < 2 {
-        match fh.host.next_event().await {
-            HostEvent::File(FileEvent::Failed { what, error }) => told.push((what, error)),
-            HostEvent::Connected { .. } => {}
-            other => panic!("the user is told, got {other:?}"),
+        let event = fh.host.next_event().await;
+        match (transfer_failure(&event), &event) {
+            (Some(failure), _) => told.push(failure),
+            (None, HostEvent::Live(_)) => {}
+            (None, e) if matches!(record_kind(e), Some(EventKind::Connected { .. })) => {}
+            (None, other) => panic!("the user is told, got {other:?}"),
         }
     }
     let cancelled = |what: &str| (what.to_owned(), FileError::Cancelled);

@@ -7,12 +7,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use common::*;
-use tether_host::HostEvent;
 use tether_relay::store::Store;
 use tether_shared::code::Nameplate;
 use tether_shared::end::EndReason;
 use tether_shared::net::link::RelayLink;
 use tether_shared::net::ClientError;
+use tether_shared::record::EventKind;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, Role, VerifiedTechnician};
 use tether_shared::session_proto::Permissions;
 use tether_viewer::session::{ViewerError, ViewerSession};
@@ -57,9 +57,10 @@ async fn only_technicians_with_a_valid_token_may_claim_and_the_host_sees_them_ve
     // The code survived the refused claims: they never reached the nameplate.
     let good = ViewerConfigExt::with_token(viewer_config(&relay), &token);
     let viewer = ViewerSession::connect(&good, &code).await.expect("a valid token pairs");
-    match host.next_event().await {
-        HostEvent::Connected { technician, verified, .. } => {
+    match record_kind(&host.next_event().await) {
+        Some(EventKind::Connected { technician, verified, .. }) => {
             assert_eq!(technician, "Test Technician", "the typed name is still shown");
+            let verified = verified.as_ref().map(VerifiedTechnician::from);
             let expected = VerifiedTechnician {
                 verified_by: "localhost".into(),
                 ..VerifiedTechnician::new("ann", "Acme IT")
@@ -79,8 +80,8 @@ async fn without_a_token_the_host_sees_the_name_unverified() {
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
     let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
-    match host.next_event().await {
-        HostEvent::Connected { verified, .. } => assert_eq!(verified, None),
+    match record_kind(&host.next_event().await) {
+        Some(EventKind::Connected { verified, .. }) => assert_eq!(*verified, None),
         other => panic!("expected Connected, got {other:?}"),
     }
     viewer.close().await;

@@ -13,6 +13,7 @@ use tether_host::{HostError, HostEvent};
 use tether_shared::codec::Quality;
 use tether_shared::input::{InputEvent, Key};
 use tether_shared::net::pairing::Restart;
+use tether_shared::record::{EventKind, Side};
 use tether_shared::session_proto::{Permissions, RefusalReason};
 use tether_viewer::session::{HostNotice, ViewerError, ViewerSession};
 use tokio::sync::{broadcast, mpsc};
@@ -37,7 +38,7 @@ async fn question(questions: &mut mpsc::Receiver<AccessRequest>) -> AccessReques
 
 async fn connected(host: &mut TestHost) -> SessionHandle {
     loop {
-        if let HostEvent::Connected { session, .. } = host.next_event().await {
+        if let HostEvent::Live(session) = host.next_event().await {
             return session;
         }
     }
@@ -111,12 +112,21 @@ async fn control_asked_mid_session_is_granted_then_revoked() {
     q.deny();
     assert_eq!(notice(&mut notices).await, HostNotice::Declined(VIEW_CONTROL));
     assert_eq!(*viewer.grants().borrow(), VIEW);
+    host_event(
+        &mut host,
+        |e| matches!(record_kind(e), Some(EventKind::RequestDeclined { asked }) if *asked == VIEW_CONTROL),
+    )
+    .await;
 
     // Asking once more: allowed. Input now arrives.
     viewer.request_permissions(VIEW_CONTROL).await.expect("request");
     question(&mut questions).await.allow();
     grants_become(&viewer, VIEW_CONTROL).await;
-    host_event(&mut host, |e| matches!(e, HostEvent::PermissionsChanged(p) if *p == VIEW_CONTROL)).await;
+    host_event(&mut host, |e| {
+        matches!(record_kind(e), Some(EventKind::PermissionsChanged { by: Side::Technician, before, now })
+            if *before == VIEW && *now == VIEW_CONTROL)
+    })
+    .await;
     viewer.send_input(InputEvent::Key { key: Key::Control, pressed: true }).await.expect("send");
     viewer.send_input(InputEvent::Text("typed".into())).await.expect("send");
     eventually(|| host.sink.events().contains(&InputEvent::Text("typed".into())), "typed text arrives").await;
@@ -125,6 +135,10 @@ async fn control_asked_mid_session_is_granted_then_revoked() {
     // The user revokes control: the held Ctrl is released at once, later input is dropped.
     handle.set_permissions(VIEW);
     grants_become(&viewer, VIEW).await;
+    // Both records say who took it back: the host user, not an answer to the technician.
+    let revoked = EventKind::PermissionsChanged { by: Side::Host, before: VIEW_CONTROL, now: VIEW };
+    host_event(&mut host, |e| record_kind(e) == Some(&revoked)).await;
+    assert!(viewer.record().borrow().iter().any(|e| e.kind == revoked), "{:?}", viewer.record().borrow());
     eventually(|| host.sink.held().is_empty(), "held keys are released").await;
     assert!(host.sink.events().contains(&InputEvent::Key { key: Key::Control, pressed: false }));
     viewer.send_input(InputEvent::Text("after revoke".into())).await.expect("send");
@@ -150,9 +164,10 @@ async fn chat_system_info_and_requests_the_host_cannot_do() {
     let mut notices = viewer.notices();
 
     viewer.chat("Hello, I am looking at your printer settings now.").await.expect("chat");
-    match host_event(&mut host, |e| matches!(e, HostEvent::Chat { .. })).await {
-        HostEvent::Chat { from, text } => {
-            assert_eq!(from, "Test Technician");
+    let chat = host_event(&mut host, |e| matches!(record_kind(e), Some(EventKind::Chat { .. }))).await;
+    match record_kind(&chat) {
+        Some(EventKind::Chat { from, text }) => {
+            assert_eq!(*from, Side::Technician);
             assert_eq!(text, "Hello, I am looking at your printer settings now.");
         }
         _ => unreachable!(),

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use common::*;
 use tether_host::capture::test_pattern::render;
-use tether_host::HostEvent;
 use tether_shared::end::EndReason;
 use tether_shared::input::{InputEvent, Key, MouseButton};
+use tether_shared::record::EventKind;
 use tether_shared::session_proto::Permissions;
 use tether_viewer::session::{ViewerError, ViewerSession};
 
@@ -19,8 +19,8 @@ async fn frames_are_pixel_exact_and_input_arrives_in_order() {
     let code = host.next_code().await;
     let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("viewer pairs");
     assert_eq!(viewer.granted(), Permissions { view: true, control: true, files: false });
-    match host.next_event().await {
-        HostEvent::Connected { technician, .. } => assert_eq!(technician, "Test Technician"),
+    match record_kind(&host.next_event().await) {
+        Some(EventKind::Connected { technician, .. }) => assert_eq!(technician, "Test Technician"),
         other => panic!("expected Connected, got {other:?}"),
     }
     assert_eq!(relay.handle.stats().sessions, 1);

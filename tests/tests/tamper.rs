@@ -13,7 +13,7 @@ use tether_host::HostEvent;
 use tether_relay::Tap;
 use tether_shared::code::{Nameplate, Secret};
 use tether_shared::end::{EndReason, Side};
-use tether_shared::flow::MAX_IN_FLIGHT;
+use tether_shared::link::MAX_IN_FLIGHT;
 use tether_shared::net::pairing::Restart;
 use tether_shared::net::ClientError;
 use tether_shared::pake;
@@ -97,7 +97,8 @@ async fn altering_the_handshake_prevents_the_session() {
                 assert_eq!(why, Restart::Abandoned);
                 break;
             }
-            HostEvent::Connected { .. } => panic!("a session despite an altered handshake"),
+            HostEvent::Live(_) => panic!("a session despite an altered handshake"),
+            e if e.record().is_some() => panic!("a session despite an altered handshake: {e:?}"),
             _ => continue,
         }
     }

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use tether_host::HostEvent;
 use tether_shared::net::ClientError;
+use tether_shared::record::EventKind;
 use tether_shared::session_proto::Permissions;
 use tether_shared::token::TokenError;
 use tether_viewer::session::{ViewerError, ViewerSession};
@@ -57,10 +57,10 @@ async fn a_token_is_sent_only_to_the_relay_that_issued_it() {
     let mut cfg = viewer_config(&ours);
     cfg.token = Some(token);
     let viewer = ViewerSession::connect(&cfg, &code).await.expect("pairs on its own relay");
-    match host.next_event().await {
-        HostEvent::Connected { verified: Some(v), .. } => {
+    match record_kind(&host.next_event().await) {
+        Some(EventKind::Connected { verified: Some(v), .. }) => {
             assert_eq!((v.account.as_str(), v.organization.as_str()), ("ann", "Acme IT"));
-            assert_eq!(v.verified_by, "localhost", "the relay the host connected to");
+            assert_eq!(v.relay, "localhost", "the relay the host connected to");
         }
         other => panic!("expected a verified technician, got {other:?}"),
     }

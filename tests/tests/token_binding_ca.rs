@@ -7,10 +7,10 @@
 mod common;
 
 use common::*;
-use tether_host::HostEvent;
 use tether_relay::store::Store;
 use tether_relay::TlsSource;
 use tether_shared::net::{ClientError, RelaySpec};
+use tether_shared::record::EventKind;
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls::RelayTrust;
 use tether_shared::token::{RelayId, TokenError};
@@ -73,8 +73,8 @@ fn a_name_bound_token_goes_only_to_a_relay_verified_by_that_name() {
         cfg.relay = by_name;
         cfg.token = Some(token);
         let viewer = ViewerSession::connect(&cfg, &code).await.expect("pairs by name");
-        match host.next_event().await {
-            HostEvent::Connected { verified: Some(v), .. } => assert_eq!(v.account, "ann"),
+        match record_kind(&host.next_event().await) {
+            Some(EventKind::Connected { verified: Some(v), .. }) => assert_eq!(v.account, "ann"),
             other => panic!("expected a verified technician, got {other:?}"),
         }
         viewer.close().await;

@@ -14,6 +14,8 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use tether_host::files::UploadPolicy;
 use tether_host::HostEvent;
+use tether_shared::files::proto::FileDigest;
+use tether_shared::record::{Direction, EventKind, Outcome, Side, Transfer};
 use tether_shared::session_proto::Permissions;
 use tether_viewer::ui::{ConnectForm, ViewerApp};
 
@@ -138,14 +140,15 @@ fn connect_watch_chat_revoke_and_drop_a_file() {
     assert_eq!(ui.state().form.code, code);
     ui.get_by_label("Connect").click();
     step_until(&mut ui, "the session", |app| app.is_live());
-    let handle = match rig.event(|e| matches!(e, HostEvent::Connected { .. })) {
-        HostEvent::Connected { technician, granted, session, .. } => {
+    match rig.event(|e| matches!(record_kind(e), Some(EventKind::Connected { .. }))).record().map(|e| &e.kind)
+    {
+        Some(EventKind::Connected { technician, granted, .. }) => {
             assert_eq!(technician, "Erin");
-            assert_eq!(granted, Permissions::ALL);
-            session
+            assert_eq!(*granted, Permissions::ALL);
         }
         _ => unreachable!(),
-    };
+    }
+    let HostEvent::Live(handle) = rig.event(|e| matches!(e, HostEvent::Live(_))) else { unreachable!() };
     step_until(&mut ui, "the host's screen", |app| {
         app.live().is_some_and(|l| l.screen.size() == [W as usize, H as usize])
     });
@@ -161,9 +164,9 @@ fn connect_watch_chat_revoke_and_drop_a_file() {
     ui.run_steps(2);
     ui.get_by_label("Send").click();
     ui.run_steps(2);
-    match rig.event(|e| matches!(e, HostEvent::Chat { .. })) {
-        HostEvent::Chat { from, text } => {
-            assert_eq!((from.as_str(), text.as_str()), ("Erin", "Restarting the print spooler now"))
+    match rig.event(|e| matches!(record_kind(e), Some(EventKind::Chat { .. }))).record().map(|e| &e.kind) {
+        Some(EventKind::Chat { from, text }) => {
+            assert_eq!((*from, text.as_str()), (Side::Technician, "Restarting the print spooler now"))
         }
         _ => unreachable!(),
     }
@@ -189,9 +192,16 @@ fn connect_watch_chat_revoke_and_drop_a_file() {
     std::fs::write(&file, &body).expect("write");
     ui.input_mut().dropped_files.push(Arc::new(Dropped(file)));
     ui.step();
-    match rig.event(|e| matches!(e, HostEvent::File(_))) {
-        HostEvent::File(tether_host::files::FileEvent::Received { names, .. }) => {
-            assert_eq!(names, ["diagnostics.log"])
+    let transfer = rig.event(|e| matches!(record_kind(e), Some(EventKind::Transfer(_))));
+    match record_kind(&transfer) {
+        Some(EventKind::Transfer(Transfer {
+            direction: Direction::Upload,
+            outcome: Outcome::Completed { names, files },
+            ..
+        })) => {
+            assert_eq!(names, &["diagnostics.log"]);
+            assert_eq!(files.len(), 1);
+            assert_eq!((files[0].size, files[0].hash.0), (body.len() as u64, FileDigest::of(&body)));
         }
         other => panic!("expected the file, got {other:?}"),
     }

@@ -17,14 +17,17 @@ use std::path::{Path, PathBuf};
 use quinn::Connection;
 use tether_shared::files::progress::Progress;
 use tether_shared::files::proto::{FileError, FileRequest, ListReply, Listed, MAX_FILES_MSG};
-use tether_shared::files::receive::{receive_reply, Partials};
+use tether_shared::files::receive::{receive_reply_recorded, Partials};
 use tether_shared::files::{names, new_transfer_id, send, stream, tree};
+use tether_shared::record::{Direction, EventKind, FileRecord, Outcome, Transfer as RecordedTransfer};
 use tether_shared::session_proto::priority;
 use tether_shared::text::visible;
 use tether_shared::wire;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::record::Recorder;
 
 /// Where fetched files go unless the technician chose another folder: `~/Downloads/Tether` (`None`
 /// without a home folder). The window's setting and the command line's `--to` both start here.
@@ -53,6 +56,7 @@ pub fn saved_as(asked: &str, names: &[String]) -> Option<String> {
 pub struct FileClient {
     conn: Connection,
     partials: Partials,
+    record: Recorder,
 }
 
 /// A transfer in progress.
@@ -99,8 +103,8 @@ fn stream_err(e: impl std::fmt::Display) -> FileError {
 }
 
 impl FileClient {
-    pub(crate) fn new(conn: Connection) -> Self {
-        Self { conn, partials: Partials::default() }
+    pub(crate) fn new(conn: Connection, record: Recorder) -> Self {
+        Self { conn, partials: Partials::default(), record }
     }
 
     /// The largest UDP payload the end-to-end path carries from here, as path MTU discovery found it.
@@ -121,47 +125,56 @@ impl FileClient {
         }
     }
 
-    /// Send a local file or folder to the host's incoming folder.
+    /// Send a local file or folder to the host's incoming folder. Recorded when it ends, with each file's
+    /// size and hash ([`crate::record`]).
     pub fn upload(&self, local: &Path) -> Transfer {
-        let (conn, local) = (self.conn.clone(), local.to_path_buf());
+        let (conn, local, record) = (self.conn.clone(), local.to_path_buf(), self.record.clone());
         self.spawn(move |report, cancel| async move {
-            let tree =
-                tokio::task::spawn_blocking(move || tree::scan(&local)).await.map_err(stream_err)??;
-            for (path, why) in &tree.skipped {
-                tracing::warn!("not sent: {}: {why}", path.display());
-            }
-            let (mut send, mut recv) = open_stream(&conn).await?;
-            wire::write_msg(&mut send, &FileRequest::Upload, MAX_FILES_MSG).await.map_err(stream_err)?;
-            let result = send::send(&mut send, &mut recv, new_transfer_id(), &tree, report, &cancel).await;
-            stream::end_sending(&mut send, cancel.is_cancelled());
-            result
+            let sent = async {
+                let tree =
+                    tokio::task::spawn_blocking(move || tree::scan(&local)).await.map_err(stream_err)??;
+                for (path, why) in &tree.skipped {
+                    tracing::warn!("not sent: {}: {why}", path.display());
+                }
+                let (mut send, mut recv) = open_stream(&conn).await?;
+                wire::write_msg(&mut send, &FileRequest::Upload, MAX_FILES_MSG).await.map_err(stream_err)?;
+                let id = new_transfer_id();
+                let result = send::send_recorded(&mut send, &mut recv, id, &tree, report, &cancel).await;
+                stream::end_sending(&mut send, cancel.is_cancelled());
+                result
+            };
+            let (names, files) = match sent.await {
+                Ok(done) => done,
+                Err(e) => return Err(record_failure(&record, Direction::Upload, String::new(), e)),
+            };
+            let outcome = Outcome::Completed { names: names.clone(), files };
+            let what = names.join(", ");
+            record.record(EventKind::Transfer(RecordedTransfer {
+                direction: Direction::Upload,
+                what,
+                outcome,
+            }));
+            Ok(names)
         })
     }
 
     /// Fetch a file or folder the host shares into the local folder `to`, which is created if it does not
     /// exist yet (the technician chose it; a fresh account has no `~/Downloads`).
     pub fn fetch(&self, remote: Vec<String>, to: PathBuf) -> Transfer {
-        let (conn, partials) = (self.conn.clone(), self.partials.clone());
+        let (conn, partials, record) = (self.conn.clone(), self.partials.clone(), self.record.clone());
+        let what = remote.join("/");
         self.spawn(move |report, cancel| async move {
-            if let Err(e) = tokio::fs::create_dir_all(&to).await {
-                let what = to.display().to_string();
-                return Err(match tokio::fs::metadata(&to).await {
-                    Ok(m) if !m.is_dir() => FileError::NotAFolder(what),
-                    _ => FileError::from_io(&e, &what),
-                });
-            }
-            let (mut send, mut recv) = open_stream(&conn).await?;
-            let requested = remote.last().cloned().unwrap_or_default();
-            let request = FileRequest::Fetch { path: remote, id: new_transfer_id() };
-            wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
-            // The technician asked for these files: no question, but only what was asked for comes in.
-            let result =
-                receive_reply(&mut send, &mut recv, &to, &partials, &requested, report, &cancel).await;
-            let _ = send.finish();
-            if result.is_err() {
-                let _ = recv.stop(0u32.into());
-            }
-            result
+            let (names, files) = match fetch_into(&conn, &partials, remote, &to, report, &cancel).await {
+                Ok(fetched) => fetched,
+                Err(e) => return Err(record_failure(&record, Direction::Fetch, what, e)),
+            };
+            let outcome = Outcome::Completed { names: names.clone(), files };
+            record.record(EventKind::Transfer(RecordedTransfer {
+                direction: Direction::Fetch,
+                what,
+                outcome,
+            }));
+            Ok(names)
         })
     }
 
@@ -178,4 +191,41 @@ impl FileClient {
         let task = tokio::spawn(run(report, cancel.clone()));
         Transfer { progress, cancel, task }
     }
+}
+
+/// Record a transfer that ended with `error`, and hand the error on.
+fn record_failure(record: &Recorder, direction: Direction, what: String, error: FileError) -> FileError {
+    let outcome = Outcome::from_error(error.clone());
+    record.record(EventKind::Transfer(RecordedTransfer { direction, what, outcome }));
+    error
+}
+
+/// Fetch `remote` into `to` (created if missing): the names the top-level entries were stored under, and
+/// the files as received.
+async fn fetch_into(
+    conn: &Connection,
+    partials: &Partials,
+    remote: Vec<String>,
+    to: &Path,
+    report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<(Vec<String>, Vec<FileRecord>), FileError> {
+    if let Err(e) = tokio::fs::create_dir_all(to).await {
+        let what = to.display().to_string();
+        return Err(match tokio::fs::metadata(to).await {
+            Ok(m) if !m.is_dir() => FileError::NotAFolder(what),
+            _ => FileError::from_io(&e, &what),
+        });
+    }
+    let (mut send, mut recv) = open_stream(conn).await?;
+    let requested = remote.last().cloned().unwrap_or_default();
+    let request = FileRequest::Fetch { path: remote, id: new_transfer_id() };
+    wire::write_msg(&mut send, &request, MAX_FILES_MSG).await.map_err(stream_err)?;
+    // The technician asked for these files: no question, but only what was asked for comes in.
+    let result = receive_reply_recorded(&mut send, &mut recv, to, partials, &requested, report, cancel).await;
+    let _ = send.finish();
+    if result.is_err() {
+        let _ = recv.stop(0u32.into());
+    }
+    result
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use quinn::{Connection, SendStream};
 use tether_shared::code::Code;
 use tether_shared::codec::Quality;
-use tether_shared::end::{EndEvent, EndReason, Side};
+use tether_shared::end::{EndEvent, EndReason, Side as EndSide};
 use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
@@ -30,9 +30,11 @@ use tokio::sync::{broadcast, mpsc, watch, Mutex};
 
 use crate::decode::FrameInfo;
 use crate::files::FileClient;
+use crate::record::Recorder;
 use end::EndTask;
 use streams::{control_reader, control_task, video_task, HostState};
 use tether_shared::frame::Frame;
+use tether_shared::record::{EventKind, SessionEvent, Side};
 
 mod end;
 mod streams;
@@ -129,6 +131,7 @@ pub struct ViewerSession {
     files: FileClient,
     endpoint: quinn::Endpoint,
     reconnecting: watch::Receiver<bool>,
+    record: Recorder,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -182,6 +185,7 @@ impl ViewerSession {
             };
         let input = conn.open_uni().await.map_err(|e| closed(&e))?;
         let _ = input.set_priority(priority::INPUT);
+        let record = Recorder::connected(&conn, ended.clone(), &cfg.technician, cfg.want, granted);
         let (frames_tx, frames) = watch::channel(None);
         let (requests, requests_rx) = mpsc::channel(64);
         tokio::spawn(control_task(conn.clone(), ctl_send, requests_rx));
@@ -200,10 +204,11 @@ impl ViewerSession {
             system: system_tx,
             notices: notices_tx.clone(),
             end_events: end_events.clone(),
+            record: record.clone(),
         };
         tokio::spawn(control_reader(ctl_recv, state));
         tokio::spawn(video_task(conn.clone(), frames_tx, requests.clone(), end_events.clone()));
-        let files = FileClient::new(conn.clone());
+        let files = FileClient::new(conn.clone(), record.clone());
         Ok(Self {
             conn,
             granted,
@@ -221,6 +226,7 @@ impl ViewerSession {
             files,
             endpoint,
             reconnecting,
+            record,
         })
     }
 
@@ -253,16 +259,25 @@ impl ViewerSession {
         LinkStats { rtt: self.conn.rtt(), bytes_received: stats.udp_rx.bytes, bytes_sent: stats.udp_tx.bytes }
     }
 
+    /// The session record so far ([`crate::record`]), updated as events come.
+    pub fn record(&self) -> watch::Receiver<Vec<SessionEvent>> {
+        self.record.subscribe()
+    }
+
     /// Say something to the host user.
     pub async fn chat(&self, text: &str) -> Result<(), ViewerError> {
         check_len("a chat message", text, MAX_CHAT_TEXT)?;
-        self.request(Request::Chat { text: text.to_owned() }).await
+        self.request(Request::Chat { text: text.to_owned() }).await?;
+        self.record.record(EventKind::Chat { from: Side::Technician, text: text.to_owned() });
+        Ok(())
     }
 
     /// Put this text on the host's clipboard (the host ignores it without `control`).
     pub async fn send_clipboard(&self, text: &str) -> Result<(), ViewerError> {
         check_len("the clipboard text", text, MAX_CLIPBOARD_TEXT)?;
-        self.request(Request::Clipboard { text: text.to_owned() }).await
+        self.request(Request::Clipboard { text: text.to_owned() }).await?;
+        self.record.record(EventKind::Clipboard { by: Side::Technician });
+        Ok(())
     }
 
     /// Receive the host's clipboard text as [`HostNotice::Clipboard`] whenever it changes, or stop.
@@ -273,6 +288,7 @@ impl ViewerSession {
     /// Ask for other permissions (e.g. control, or back to view only). Giving up takes effect at once;
     /// asking for more waits for the host user: watch [`Self::grants`] and [`HostNotice::Declined`].
     pub async fn request_permissions(&self, want: Permissions) -> Result<(), ViewerError> {
+        self.record.requested(want);
         self.request(Request::RequestPermissions(want)).await
     }
 
@@ -348,7 +364,7 @@ impl ViewerSession {
     /// the connection's close says.
     pub fn end_reason(&self) -> ViewerError {
         let decided = self.ended.borrow().clone();
-        let closed = || self.conn.close_reason().map(|e| EndReason::from_close(Side::Viewer, &e));
+        let closed = || self.conn.close_reason().map(|e| EndReason::from_close(EndSide::Viewer, &e));
         ViewerError::Ended(decided.or_else(closed).unwrap_or(EndReason::LocalClose))
     }
 
@@ -420,7 +436,7 @@ fn stream_ended(conn: &Connection, e: WireError) -> ViewerError {
 
 /// The session could not open because the connection closed.
 fn closed(reason: &quinn::ConnectionError) -> ViewerError {
-    ViewerError::Ended(EndReason::from_close(Side::Viewer, reason))
+    ViewerError::Ended(EndReason::from_close(EndSide::Viewer, reason))
 }
 
 fn protocol(conn: &Connection, why: String) -> ViewerError {

@@ -11,6 +11,11 @@
 //!
 //! The result is always exact for lossless tiles: a wrong scroll guess costs bytes, never correctness,
 //! because tiles are re-diffed against the reference the viewer will really have.
+//!
+//! An update can be held to a byte budget (the link model's, [`tether_shared::link::Link::budget`]). What
+//! does not fit carries over to the next update: the reference is updated only for the tiles that went,
+//! and a new picture's tiles that did not go yet are kept as owed. The viewer's picture still converges
+//! exactly.
 
 pub mod scroll;
 
@@ -24,10 +29,18 @@ const PART_BUDGET: usize = 8 * 1024 * 1024;
 /// Damaged tiles from which scroll detection is worth its cost.
 const SCROLL_MIN_TILES: usize = 6;
 
+/// A budget that never stops an update: everything that changed goes at once.
+pub const UNLIMITED: usize = usize::MAX;
+
 #[derive(Debug)]
 pub struct DamageEncoder {
-    /// What the viewer has (once the last update is applied).
+    /// What the viewer has (once the last update is applied), except in the tiles of `owed`.
     sent: Option<Frame>,
+    /// Grid tiles (in grid order) of a new picture that a budget cut short: what the viewer shows there is
+    /// not known, so they go whole whatever the comparison with `sent` says.
+    owed: Vec<Rect>,
+    /// The last update stopped at its budget: changed tiles are still to send.
+    behind: bool,
     quality: Quality,
     scratch: Vec<u8>,
 }
@@ -41,6 +54,13 @@ impl Default for DamageEncoder {
 /// A rectangle on the screen.
 type Rect = (u32, u32, u32, u32);
 
+/// One rectangle to send: the grid tile it lies in, the part of it to send, and whether it is owed.
+struct Item {
+    tile: Rect,
+    rect: Rect,
+    owed: bool,
+}
+
 impl DamageEncoder {
     /// A lossless encoder.
     pub fn new() -> Self {
@@ -48,7 +68,7 @@ impl DamageEncoder {
     }
 
     pub fn with_quality(quality: Quality) -> Self {
-        Self { sent: None, quality, scratch: Vec::new() }
+        Self { sent: None, owed: Vec::new(), behind: false, quality, scratch: Vec::new() }
     }
 
     pub fn set_quality(&mut self, quality: Quality) {
@@ -58,46 +78,129 @@ impl DamageEncoder {
     /// Forget what the viewer has (a new viewer, or a lost update): the next update is a full frame.
     pub fn reset(&mut self) {
         self.sent = None;
+        self.owed.clear();
+        self.behind = false;
     }
 
-    /// Encode what changed since the last call, grouped into message parts. Empty if nothing changed.
-    pub fn encode(&mut self, frame: &Frame) -> Vec<Vec<Tile>> {
+    /// Whether the last update stopped at its budget: encode again (even if the screen did not change)
+    /// to send the rest.
+    pub fn is_behind(&self) -> bool {
+        self.behind
+    }
+
+    /// Encode what changed since the last call, grouped into message parts; empty if nothing changed.
+    ///
+    /// `budget` is the bytes of tile payload this update may carry ([`UNLIMITED`]: no limit). An update
+    /// that would exceed it stops before the rectangle that would not fit, and the rest carries over to
+    /// the next call ([`Self::is_behind`]): what was not sent still differs from what the viewer has, and
+    /// a new picture's tiles not yet sent stay owed, so nothing is lost. The first rectangle of pixels
+    /// always goes, even over the budget: every call makes progress. The cost of a part is counted as its
+    /// bytes before compression until it is finished; when that would exceed the budget the part is
+    /// finished first and its compressed size counted instead, so a compressible screen still fills it.
+    pub fn encode(&mut self, frame: &Frame, budget: usize) -> Vec<Vec<Tile>> {
         let mut part = PartEncoder::new(self.quality);
-        let damaged = match self.sent.as_mut() {
-            Some(prev) if prev.width() == frame.width() && prev.height() == frame.height() => {
-                let mut damaged = damaged_tiles(prev, frame, full_rect(frame));
-                if damaged.len() >= SCROLL_MIN_TILES {
-                    let bbox = bounding_box(&damaged);
-                    if let Some(s) =
-                        scroll::detect(prev, frame, (bbox.0, bbox.0 + bbox.2), (bbox.1, bbox.1 + bbox.3))
-                    {
-                        copy_within(prev, (s.x, s.src_y), (s.x, s.dst_y), (s.w, s.h));
-                        part.push_tile(copy_tile(s.x, s.dst_y, s.w, s.h, s.x, s.src_y));
-                        damaged = damaged_tiles(prev, frame, bbox);
-                    }
-                }
-                // Send only the part of each tile that differs: a typed glyph or an exposed text line is
-                // a strip, not a whole 64-pixel tile.
-                damaged.into_iter().map(|t| changed_part(prev, frame, t)).collect()
+        let same_size = |prev: &Frame| prev.width() == frame.width() && prev.height() == frame.height();
+        let fresh = !self.sent.as_ref().is_some_and(same_size);
+        if fresh {
+            // A new picture: the viewer's content is known nowhere, every tile is owed.
+            self.sent = Some(frame.clone());
+            self.owed = all_tiles(frame);
+        }
+        let Some(prev) = self.sent.as_mut() else { return Vec::new() };
+        // (A fresh `sent` is this frame: nothing differs, everything is owed.)
+        let mut damaged = if fresh { Vec::new() } else { damaged_tiles(prev, frame, full_rect(frame)) };
+        // Scroll detection moves pixels the viewer has; with tiles owed it does not know them all.
+        if self.owed.is_empty() && damaged.len() >= SCROLL_MIN_TILES {
+            let bbox = bounding_box(&damaged);
+            if let Some(s) = scroll::detect(prev, frame, (bbox.0, bbox.0 + bbox.2), (bbox.1, bbox.1 + bbox.3))
+            {
+                copy_within(prev, (s.x, s.src_y), (s.x, s.dst_y), (s.w, s.h));
+                part.push_tile(copy_tile(s.x, s.dst_y, s.w, s.h, s.x, s.src_y));
+                damaged = damaged_tiles(prev, frame, bbox);
             }
-            _ => all_tiles(frame),
-        };
-        if damaged.is_empty() && part.is_empty() {
+        }
+        let items = merge(&self.owed, damaged, |t| changed_part(prev, frame, t));
+        if items.is_empty() && part.is_empty() {
+            self.behind = false;
             return Vec::new();
         }
         let mut parts = Vec::new();
-        for (x, y, w, h) in damaged {
+        let (mut spent, mut pixels_sent) = (0usize, false);
+        let mut carried = None;
+        for (i, item) in items.iter().enumerate() {
+            let (x, y, w, h) = item.rect;
             frame.copy_rect(x, y, w, h, &mut self.scratch);
+            // At most what the rectangle adds to the part: its BGR bytes and a header.
+            let cost = self.scratch.len() / 4 * 3 + 16;
+            if pixels_sent && spent.saturating_add(part.pending_bytes()).saturating_add(cost) > budget {
+                if !part.is_empty() {
+                    let tiles = part.finish();
+                    spent += payload(&tiles);
+                    parts.push(tiles);
+                }
+                if spent.saturating_add(cost) > budget {
+                    carried = Some(i);
+                    break;
+                }
+            }
             part.push(x, y, w, h, &self.scratch);
+            pixels_sent = true;
+            if !fresh {
+                sync(prev, frame, item.tile);
+            }
             if part.pending_bytes() >= PART_BUDGET {
-                parts.push(part.finish());
+                let tiles = part.finish();
+                spent += payload(&tiles);
+                parts.push(tiles);
             }
         }
         if !part.is_empty() {
             parts.push(part.finish());
         }
-        self.sent = Some(frame.clone());
+        let rest = carried.map_or(&items[..0], |i| &items[i..]);
+        self.owed = rest.iter().filter(|item| item.owed).map(|item| item.tile).collect();
+        self.behind = !rest.is_empty();
         parts
+    }
+}
+
+/// The rectangles to send, in grid order: owed tiles whole, damaged ones as `part` of them.
+fn merge(owed: &[Rect], damaged: Vec<Rect>, part: impl Fn(Rect) -> Rect) -> Vec<Item> {
+    let key = |t: &Rect| (t.1, t.0);
+    let mut items = Vec::with_capacity(owed.len().max(damaged.len()));
+    let (mut owed, mut damaged) = (owed.iter().copied().peekable(), damaged.into_iter().peekable());
+    loop {
+        let next = match (owed.peek(), damaged.peek()) {
+            (Some(o), Some(d)) if key(o) == key(d) => {
+                damaged.next();
+                owed.next().map(|t| Item { tile: t, rect: t, owed: true })
+            }
+            (Some(o), Some(d)) if key(o) < key(d) => {
+                owed.next().map(|t| Item { tile: t, rect: t, owed: true })
+            }
+            (_, Some(_)) => damaged.next().map(|t| Item { tile: t, rect: part(t), owed: false }),
+            (Some(_), None) => owed.next().map(|t| Item { tile: t, rect: t, owed: true }),
+            (None, None) => None,
+        };
+        match next {
+            Some(item) => items.push(item),
+            None => return items,
+        }
+    }
+}
+
+/// Bytes a finished part carries: its tiles' payload and a header each.
+fn payload(tiles: &[Tile]) -> usize {
+    tiles.iter().map(|t| t.payload_len() + 16).sum()
+}
+
+/// Copy rectangle `r` of `from` into `to` (a frame of the same size): the viewer now has it.
+fn sync(to: &mut Frame, from: &Frame, (x, y, w, h): Rect) {
+    let stride = from.width() as usize * 4;
+    let (start, len) = (x as usize * 4, w as usize * 4);
+    for row in y..y + h {
+        let i = row as usize * stride + start;
+        to.bgrx_mut()[i..i + len].copy_from_slice(&from.bgrx()[i..i + len]);
     }
 }
 

@@ -26,7 +26,7 @@ fn only_changed_tiles_are_sent_and_the_result_matches() {
     let mut counts = Vec::new();
     for n in 0..5 {
         let frame = render(640, 480, n);
-        let parts = enc.encode(&frame);
+        let parts = enc.encode(&frame, UNLIMITED);
         counts.push(rects_sent(&parts));
         for tile in parts.iter().flatten() {
             apply_tile(tile, &mut viewer, &mut scratch).expect("apply");
@@ -35,7 +35,7 @@ fn only_changed_tiles_are_sent_and_the_result_matches() {
     }
     assert_eq!(counts[0], 10 * 8, "first update is every tile");
     assert!(counts[1..].iter().all(|&c| c > 0 && c < 10), "later updates are a few tiles: {counts:?}");
-    assert!(enc.encode(&render(640, 480, 4)).is_empty(), "no change, no update");
+    assert!(enc.encode(&render(640, 480, 4), UNLIMITED).is_empty(), "no change, no update");
 }
 
 /// A well-mixed hash (splitmix64): text that does not repeat.
@@ -116,9 +116,9 @@ fn a_scrolled_page_is_one_copy_and_the_new_lines() {
     let (w, h) = (640, 480);
     let mut enc = DamageEncoder::new();
     let mut viewer = Frame::new(w, h).expect("size");
-    apply(&enc.encode(&terminal(w, h, 0)), &mut viewer);
+    apply(&enc.encode(&terminal(w, h, 0), UNLIMITED), &mut viewer);
     let scrolled = terminal(w, h, 3);
-    let parts = enc.encode(&scrolled);
+    let parts = enc.encode(&scrolled, UNLIMITED);
     apply(&parts, &mut viewer);
     assert_eq!(viewer, scrolled, "exact after the scroll");
     let first = &parts[0][0];
@@ -157,7 +157,7 @@ proptest! {
                     }
                 }
             }
-            send_and_apply(enc.encode(&frame), &mut viewer);
+            send_and_apply(enc.encode(&frame, UNLIMITED), &mut viewer);
             prop_assert_eq!(&viewer, &frame);
         }
     }
@@ -173,7 +173,7 @@ fn a_screen_too_large_for_one_part_is_split_and_each_part_decodes() {
         px.extend_from_slice(&[v[0], v[1], v[2], 0]);
     }
     let frame = Frame::from_bgrx(w, h, px).expect("size");
-    let parts = DamageEncoder::new().encode(&frame);
+    let parts = DamageEncoder::new().encode(&frame, UNLIMITED);
     assert!(parts.len() >= 2, "{} parts", parts.len());
     assert_eq!(rects_sent(&parts), 40 * 25);
     let mut viewer = Frame::new(w, h).expect("size");
@@ -185,7 +185,7 @@ fn a_screen_too_large_for_one_part_is_split_and_each_part_decodes() {
 fn a_text_screen_is_one_bundle_far_smaller_than_tile_by_tile() {
     let (w, h) = (1280, 720);
     let page = typeset(w, h);
-    let parts = DamageEncoder::new().encode(&page);
+    let parts = DamageEncoder::new().encode(&page, UNLIMITED);
     assert_eq!(parts.len(), 1);
     let bundled = bytes(&parts);
     let tile_by_tile: Vec<Vec<Tile>> = vec![all_tiles(&page)
@@ -204,4 +204,154 @@ fn a_text_screen_is_one_bundle_far_smaller_than_tile_by_tile() {
     let mut viewer = Frame::new(w, h).expect("size");
     send_and_apply(parts, &mut viewer);
     assert_eq!(viewer, page);
+}
+
+/// Pixel rectangles in an update (copies not counted).
+fn pixel_rects(parts: &[Vec<Tile>]) -> usize {
+    rects_sent(parts) - parts.iter().flatten().filter(|t| matches!(t.data, TileData::Copy { .. })).count()
+}
+
+/// Encode `frame` with `budget` until the encoder has nothing more to send, applying each update the way a
+/// session does; returns how many updates it took. Every update of a budget-limited frame carries pixels.
+fn catch_up(enc: &mut DamageEncoder, frame: &Frame, budget: usize, viewer: &mut Frame) -> usize {
+    let mut updates = 0;
+    loop {
+        let parts = enc.encode(frame, budget);
+        if parts.is_empty() {
+            assert!(!enc.is_behind(), "nothing sent, nothing left");
+            return updates;
+        }
+        assert!(!parts[0].is_empty(), "the first part is never empty");
+        assert!(pixel_rects(&parts) > 0 || !enc.is_behind(), "a budget-limited update carries pixels");
+        send_and_apply(parts, viewer);
+        updates += 1;
+        assert!(updates <= 10_000, "no progress");
+    }
+}
+
+#[test]
+fn a_tiny_budget_sends_a_frame_over_several_updates_and_converges_exactly() {
+    let (w, h) = (640, 480);
+    let frame = render(w, h, 0);
+    let mut enc = DamageEncoder::new();
+    let mut viewer = Frame::new(w, h).expect("size");
+    let first = enc.encode(&frame, 1);
+    assert_eq!(pixel_rects(&first), 1, "one rectangle, over the budget: progress");
+    assert!(enc.is_behind());
+    send_and_apply(first, &mut viewer);
+    assert_ne!(viewer, frame, "not there yet");
+    let more = catch_up(&mut enc, &frame, 1, &mut viewer);
+    assert_eq!(more, 10 * 8 - 1, "one tile per update");
+    assert_eq!(viewer, frame);
+    assert!(enc.encode(&frame, 1).is_empty(), "nothing left to send");
+}
+
+#[test]
+fn a_budget_is_kept_unless_one_rectangle_alone_exceeds_it() {
+    let (w, h) = (1280, 720);
+    let page = typeset(w, h);
+    let budget = 20_000;
+    let mut enc = DamageEncoder::new();
+    let mut viewer = Frame::new(w, h).expect("size");
+    let mut updates = 0;
+    loop {
+        let parts = enc.encode(&page, budget);
+        if parts.is_empty() {
+            break;
+        }
+        let sent: usize = parts.iter().flatten().map(|t| t.payload_len() + 16).sum();
+        assert!(sent <= budget || pixel_rects(&parts) == 1, "{sent} bytes in {} rects", pixel_rects(&parts));
+        send_and_apply(parts, &mut viewer);
+        updates += 1;
+    }
+    assert!(updates > 1, "the text screen does not fit {budget} bytes");
+    assert_eq!(viewer, page);
+    // Compression counts: an update holds far more than the budget's worth of raw pixels (64×64 BGR
+    // tiles are 12 KB each).
+    let raw = (w * h * 3) as usize;
+    assert!(updates < raw / budget / 2, "{updates} updates for {raw} raw bytes");
+}
+
+#[test]
+fn the_rest_of_a_cut_update_follows_a_changing_screen_and_converges() {
+    let (w, h) = (640, 480);
+    let mut enc = DamageEncoder::new();
+    let mut viewer = Frame::new(w, h).expect("size");
+    // The screen changes while the first frame is still being caught up.
+    for n in 0..6 {
+        let frame = render(w, h, n);
+        send_and_apply(enc.encode(&frame, 4_000), &mut viewer);
+    }
+    let last = render(w, h, 6);
+    catch_up(&mut enc, &last, 4_000, &mut viewer);
+    assert_eq!(viewer, last);
+}
+
+#[test]
+fn after_a_reset_owed_tiles_go_even_where_they_look_unchanged() {
+    // A monitor switch: the viewer keeps its old picture (same size), the encoder forgets it. The new
+    // screen is black but for one corner, so comparing with a blank picture would skip most tiles.
+    let (w, h) = (640, 480);
+    let mut enc = DamageEncoder::new();
+    let mut viewer = Frame::new(w, h).expect("size");
+    let old = render(w, h, 3);
+    catch_up(&mut enc, &old, UNLIMITED, &mut viewer);
+    assert_eq!(viewer, old);
+    enc.reset();
+    let mut new = Frame::new(w, h).expect("size");
+    for px in new.bgrx_mut()[..4 * 100].chunks_exact_mut(4) {
+        px.copy_from_slice(&[200, 200, 200, 0]);
+    }
+    let updates = catch_up(&mut enc, &new, 1, &mut viewer);
+    assert_eq!(updates, 10 * 8, "every tile, one at a time");
+    assert_eq!(viewer, new);
+}
+
+#[test]
+fn a_scroll_under_a_budget_is_a_copy_first_and_converges() {
+    let (w, h) = (640, 480);
+    let mut enc = DamageEncoder::new();
+    let mut viewer = Frame::new(w, h).expect("size");
+    catch_up(&mut enc, &terminal(w, h, 0), UNLIMITED, &mut viewer);
+    let scrolled = terminal(w, h, 3);
+    let parts = enc.encode(&scrolled, 1);
+    assert!(matches!(parts[0][0].data, TileData::Copy { .. }), "starts with the copy");
+    assert_eq!(pixel_rects(&parts), 1, "and one rectangle of pixels");
+    send_and_apply(parts, &mut viewer);
+    catch_up(&mut enc, &scrolled, 1, &mut viewer);
+    assert_eq!(viewer, scrolled);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+    #[test]
+    fn any_edits_under_any_budget_converge_exactly(
+        steps in proptest::collection::vec(
+            (0u32..40, any::<bool>(), 0u32..600, 0u32..440, 1usize..60_000),
+            1..6,
+        ),
+    ) {
+        let (w, h) = (600, 440);
+        let mut enc = DamageEncoder::new();
+        let mut viewer = Frame::new(w, h).expect("size");
+        let mut line = 0;
+        let mut frame = terminal(w, h, 0);
+        for (scroll, edit, ex, ey, budget) in steps {
+            line += scroll;
+            frame = terminal(w, h, line);
+            if edit {
+                let (ew, eh) = (40.min(w - ex), 30.min(h - ey));
+                for y in ey..ey + eh {
+                    let start = (y * w + ex) as usize * 4;
+                    for px in frame.bgrx_mut()[start..start + ew as usize * 4].chunks_exact_mut(4) {
+                        px.copy_from_slice(&[90, 90, 90, 0]);
+                    }
+                }
+            }
+            // One update per screen, whatever is left over carries on to the next.
+            send_and_apply(enc.encode(&frame, budget), &mut viewer);
+        }
+        catch_up(&mut enc, &frame, 5_000, &mut viewer);
+        prop_assert_eq!(&viewer, &frame);
+    }
 }

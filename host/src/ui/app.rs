@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use tether_shared::human;
 use tether_shared::net::pairing::Restart;
+use tether_shared::record::describe::worth_a_notice;
+use tether_shared::record::{EventKind, Narrator, SessionEvent, Side};
 use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::Permissions;
-use tether_shared::text::visible;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -27,11 +27,11 @@ use super::ended::{self, EndAction, Outcome};
 use super::log::SessionLog;
 use super::{sharing, style};
 use crate::access::{AccessRequest, SessionHandle};
-use crate::files::{ConsentRequest, Decision, FileEvent};
+use crate::files::{ConsentRequest, Decision};
 use crate::session::SessionReport;
 use crate::transfers::Transfers;
 use crate::{HostError, HostEvent};
-use tether_shared::files::proto::FileError;
+use tether_shared::human;
 
 /// One try at sharing (codes until a technician connects, then one session): what the window hears and
 /// the handles it acts through.
@@ -66,6 +66,14 @@ struct Live {
     reconnecting: bool,
 }
 
+/// Who connected, until the session's handle arrives ([`HostEvent::Live`]).
+#[derive(Debug)]
+struct Joining {
+    name: String,
+    verified: Option<VerifiedTechnician>,
+    granted: Permissions,
+}
+
 /// The host window.
 pub struct HostApp {
     share: Box<dyn Share>,
@@ -79,12 +87,15 @@ pub struct HostApp {
     stopped: Option<u32>,
     code_status: String,
     live: Option<Live>,
+    joining: Option<Joining>,
     access: VecDeque<AccessDialog>,
     uploads: VecDeque<UploadDialog>,
     chat: Chat,
     /// File notices not yet dismissed.
     notices: Vec<String>,
     log: SessionLog,
+    /// The session record's lines, in the words the headless host prints too.
+    narrator: Narrator,
     ended: Option<Outcome>,
     stopping: bool,
     clipboard: Option<arboard::Clipboard>,
@@ -104,15 +115,18 @@ impl HostApp {
     /// Start sharing at once through `share`. `incoming` names the folder uploads are saved in.
     pub fn new(mut share: Box<dyn Share>, clock: Clock, incoming: impl Into<String>) -> Self {
         let attempt = share.start();
+        let incoming = incoming.into();
         Self {
             share,
             attempt,
-            incoming: incoming.into(),
+            narrator: Narrator::with_incoming(incoming.clone()),
+            incoming,
             code: None,
             replacing: false,
             stopped: None,
             code_status: String::new(),
             live: None,
+            joining: None,
             access: VecDeque::new(),
             uploads: VecDeque::new(),
             chat: Chat::default(),
@@ -239,16 +253,9 @@ impl HostApp {
         }
         let now = live.handle.permissions();
         if let Some(next) = sharing::toggles(ui, &live.name, now, live.ever) {
+            // Recorded by the handle; the log shows it with the next events.
             live.handle.set_permissions(next);
             live.ever = union(live.ever, next);
-            let verb = if union(now, next) == now { "took back" } else { "gave back" };
-            let changed = consent::describe(Permissions {
-                view: now.view != next.view,
-                control: now.control != next.control,
-                files: now.files != next.files,
-            });
-            let text = format!("You {verb}: {changed}. {} may now: {}.", live.name, consent::describe(next));
-            self.log.add(text);
         }
         let running = self.attempt.transfers.running();
         if !running.is_empty() {
@@ -344,61 +351,15 @@ impl HostApp {
                 self.code_status =
                     format!("The relay is busy. Asking again in {} s…", wait.as_secs_f32().ceil());
             }
-            HostEvent::Connected { technician, verified, asked, granted, session } => {
-                let name = consent::display_name(&technician, verified.as_ref());
-                self.log.add(format!(
-                    "{name} connected. They asked to: {}. You allowed: {}.",
-                    consent::describe(asked),
-                    consent::describe(granted)
-                ));
-                let short = verified.as_ref().map_or(technician, |v| v.account.clone());
-                self.live =
-                    Some(Live { name: short, verified, handle: session, ever: granted, reconnecting: false });
+            HostEvent::Session(event) => self.on_record(event),
+            HostEvent::Live(handle) => {
+                let Joining { name, verified, granted } = self.joining.take().unwrap_or_else(|| Joining {
+                    name: self.narrator.technician().to_owned(),
+                    verified: None,
+                    granted: handle.permissions(),
+                });
+                self.live = Some(Live { name, verified, handle, ever: granted, reconnecting: false });
                 self.code = None;
-            }
-            HostEvent::File(FileEvent::Received { names, files, bytes }) => {
-                let text = format!(
-                    "You received {} ({}) in {}.",
-                    names.join(", "),
-                    human::files_and_bytes(files, bytes),
-                    self.incoming
-                );
-                let text = visible(&text).into_owned(); // names chosen by the technician
-                self.log.add(text.clone());
-                self.notices.push(text);
-            }
-            HostEvent::File(FileEvent::Sent { names, files, bytes }) => {
-                let text = format!(
-                    "Your technician copied {} ({}).",
-                    names.join(", "),
-                    human::files_and_bytes(files, bytes)
-                );
-                let text = visible(&text).into_owned(); // names chosen by the technician
-                self.log.add(text.clone());
-                self.notices.push(text);
-            }
-            HostEvent::File(FileEvent::Failed { what, error }) => {
-                let text = format!("A file transfer did not complete ({what}): {error}.");
-                let text = visible(&text).into_owned(); // names chosen by the technician
-                self.log.add(text.clone());
-                // The user's own "Deny" needs no notice.
-                if error != FileError::Declined {
-                    self.notices.push(text);
-                }
-            }
-            HostEvent::Chat { from, text } => {
-                self.log.add(format!("{from} wrote: {text}"));
-                self.chat.lines.push(Line { from, text, mine: false });
-            }
-            HostEvent::PermissionsChanged(now) => {
-                let name = self.live.as_ref().map_or("The technician".to_owned(), |l| l.name.clone());
-                self.log.add(format!("{name} may now: {}.", consent::describe(now)));
-                if let Some(live) = &mut self.live {
-                    live.ever = union(live.ever, now);
-                }
-            }
-            HostEvent::MonitorChanged(index) => {
-                self.log.add(format!("The technician switched to screen {}.", index + 1));
             }
             HostEvent::Reconnecting => {
                 self.log.add("The connection was interrupted. Reconnecting…");
@@ -410,6 +371,46 @@ impl HostApp {
                 self.log.add("The connection is back.");
                 if let Some(live) = &mut self.live {
                     live.reconnecting = false;
+                }
+            }
+        }
+    }
+
+    /// A session record event: its line in the log (unless a dialog or the end screen already said it in
+    /// their own words), and what it changes on screen.
+    fn on_record(&mut self, event: SessionEvent) {
+        let line = self.narrator.line(&event);
+        match event.kind {
+            EventKind::Connected { technician, verified, granted, .. } => {
+                self.log.add(line);
+                let short = verified.as_ref().map_or(technician, |v| v.account.clone());
+                let verified = verified.as_ref().map(Into::into);
+                self.joining = Some(Joining { name: short, verified, granted });
+                self.code = None;
+            }
+            // Said by the dialogs ("… asks to", "You said no"), the end screen, or not shown (clipboard).
+            EventKind::Requested { .. }
+            | EventKind::RequestDeclined { .. }
+            | EventKind::Ended { .. }
+            | EventKind::Clipboard { .. } => {}
+            EventKind::Transfer(transfer) => {
+                self.log.add(line.clone());
+                if worth_a_notice(&transfer) {
+                    self.notices.push(line);
+                }
+            }
+            EventKind::Chat { from: Side::Technician, text } => {
+                self.log.add(line);
+                let from = self.narrator.typed_name().to_owned();
+                self.chat.lines.push(Line { from, text, mine: false });
+            }
+            EventKind::Chat { from: Side::Host, .. } | EventKind::MonitorSwitched { .. } => {
+                self.log.add(line)
+            }
+            EventKind::PermissionsChanged { now, .. } => {
+                self.log.add(line);
+                if let Some(live) = &mut self.live {
+                    live.ever = union(live.ever, now);
                 }
             }
         }
@@ -453,8 +454,8 @@ impl HostApp {
         let Some(live) = &self.live else { return };
         match live.handle.chat(&text) {
             Ok(()) => {
+                // Recorded by the handle; the log shows it with the next events.
                 self.chat.error = None;
-                self.log.add(format!("You wrote: {text}"));
                 self.chat.lines.push(Line { from: "You".into(), text, mine: true });
             }
             Err(e) => {
@@ -497,6 +498,7 @@ impl HostApp {
         self.log.add(format!("Session over: {}", outcome.headline));
         self.ended = Some(outcome);
         self.live = None;
+        self.joining = None;
         self.code = None;
         // Unanswered questions die with the session (their askers are gone).
         self.access.clear();

@@ -204,18 +204,9 @@ pub fn display_name(typed: &str, verified: Option<&VerifiedTechnician>) -> Strin
     }
 }
 
-/// "view, control" in the user's words.
+/// "view, control" in the user's words (the session record's words: [`tether_shared::record::describe`]).
 pub fn describe(p: Permissions) -> String {
-    let words: Vec<&str> =
-        [(p.view, "see the screen"), (p.control, "use mouse and keyboard"), (p.files, "files")]
-            .into_iter()
-            .filter_map(|(on, w)| on.then_some(w))
-            .collect();
-    if words.is_empty() {
-        "nothing".to_owned()
-    } else {
-        words.join(", ")
-    }
+    tether_shared::record::describe::permissions(p)
 }
 
 /// A framed card that stands out from the window.

@@ -80,7 +80,10 @@ impl Share for Launcher {
 fn announce(event: &crate::HostEvent) {
     match event {
         crate::HostEvent::Code { code, .. } => println!("code {code}"),
-        crate::HostEvent::Connected { technician, .. } => println!("connected {technician}"),
+        crate::HostEvent::Session(tether_shared::record::SessionEvent {
+            kind: tether_shared::record::EventKind::Connected { technician, .. },
+            ..
+        }) => println!("connected {technician}"),
         _ => {}
     }
 }

@@ -19,11 +19,14 @@ use tokio_util::sync::CancellationToken;
 use super::app::{Attempt, HostApp, Share};
 use super::clock::Clock;
 use crate::access::{self, AccessRequest, SessionHandle};
-use crate::files::{ConsentRequest, Decision, FileEvent};
+use crate::files::{ConsentRequest, Decision};
 use crate::session::SessionReport;
 use crate::transfers::{Direction, Transfers};
 use crate::{HostError, HostEvent};
 use tether_shared::end::EndReason;
+use tether_shared::record::{
+    Direction as RecordDirection, EventKind, FileHash, FileRecord, Outcome, SessionEvent, Side, Transfer,
+};
 
 /// The host's ends of one attempt's channels.
 struct Ends {
@@ -132,14 +135,15 @@ impl Test {
     /// A technician connected with `granted`; returns the real handle and the viewer's side of its queue.
     fn connect(&mut self, granted: Permissions) -> (SessionHandle, mpsc::Receiver<HostControl>) {
         let (out, to_viewer) = mpsc::channel(8);
-        let handle = SessionHandle::new(Arc::new(watch::channel(granted).0), out);
-        self.feed.send(HostEvent::Connected {
+        let events = self.feed.with(|e| e.events.clone());
+        let handle = SessionHandle::new(Arc::new(watch::channel(granted).0), out).recording(events);
+        self.feed.send(record(EventKind::Connected {
             technician: "Sam".into(),
             verified: None,
             asked: granted,
             granted,
-            session: handle.clone(),
-        });
+        }));
+        self.feed.send(HostEvent::Live(handle.clone()));
         self.wait_for("Your screen is being shared with Sam");
         (handle, to_viewer)
     }
@@ -154,6 +158,11 @@ impl Test {
         let to = self.feed.with(|e| e.access.clone());
         self.rt.spawn(async move { access::ask(&to, "Sam", verified, asked, current).await })
     }
+}
+
+/// A session record event, as the core sends it.
+fn record(kind: EventKind) -> HostEvent {
+    HostEvent::Session(SessionEvent::new(std::time::SystemTime::now(), kind))
 }
 
 fn code() -> Code {
@@ -287,7 +296,8 @@ fn an_interrupted_connection_is_shown_until_it_is_back() {
 fn chat_shows_incoming_and_sends_outgoing() {
     let mut t = setup();
     let (_handle, mut to_viewer) = t.connect(Permissions::VIEW_ONLY);
-    t.feed.send(HostEvent::Chat { from: "Sam".into(), text: "Can you open the settings?".into() });
+    let text = "Can you open the settings?".to_owned();
+    t.feed.send(record(EventKind::Chat { from: Side::Technician, text }));
     t.wait_for("Can you open the settings?");
     let input = t.harness.get_by_role(Role::TextInput);
     input.focus();
@@ -319,11 +329,15 @@ fn incoming_files_are_asked_about_and_logged() {
         e.text == "You let Sam send you fix.sh, notes.txt (1.5 MB), and more files for the rest of this session."
     });
     assert!(logged, "the decision is in the session log");
-    t.feed.send(HostEvent::File(FileEvent::Received {
-        names: vec!["fix.sh".into(), "notes.txt".into()],
-        files: 2,
-        bytes: 1_500_000,
-    }));
+    let file = |path: &str, size| FileRecord { path: path.into(), size, hash: FileHash([7; 32]) };
+    t.feed.send(record(EventKind::Transfer(Transfer {
+        direction: RecordDirection::Upload,
+        what: "fix.sh, notes.txt".into(),
+        outcome: Outcome::Completed {
+            names: vec!["fix.sh".into(), "notes.txt".into()],
+            files: vec![file("fix.sh", 1_000_000), file("notes.txt", 500_000)],
+        },
+    })));
     t.wait_for("You received fix.sh, notes.txt (2 files, 1.5 MB)");
 }
 

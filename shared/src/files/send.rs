@@ -22,6 +22,7 @@ use super::proto::{
     EntryKind, FileDigest, FileError, ReceiverMsg, SenderMsg, TransferId, CHUNK, MAX_FILES_MSG,
 };
 use super::tree::LocalTree;
+use crate::record::{FileHash, FileRecord};
 use crate::wire;
 
 pub(super) fn wire_err(e: wire::WireError) -> FileError {
@@ -48,9 +49,26 @@ pub async fn send<W, R>(
     r: &mut R,
     id: TransferId,
     tree: &LocalTree,
-    mut report: impl FnMut(Progress),
+    report: impl FnMut(Progress),
     cancel: &CancellationToken,
 ) -> Result<Vec<String>, FileError>
+where
+    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+{
+    send_recorded(w, r, id, tree, report, cancel).await.map(|(names, _)| names)
+}
+
+/// [`send`], also returning every file sent as the session record has it: its path in the tree, size
+/// and the whole-file hash the receiver verified ([`FileDigest`]).
+pub async fn send_recorded<W, R>(
+    w: &mut W,
+    r: &mut R,
+    id: TransferId,
+    tree: &LocalTree,
+    mut report: impl FnMut(Progress),
+    cancel: &CancellationToken,
+) -> Result<(Vec<String>, Vec<FileRecord>), FileError>
 where
     W: AsyncWrite + Unpin,
     R: AsyncRead + Unpin,
@@ -68,6 +86,7 @@ where
     };
     let mut tracker = Tracker::new(Instant::now(), total, resume.iter().sum(), tree.file_count());
     report(tracker.progress());
+    let mut sent = Vec::new();
     for (i, entry) in tree.entries.iter().enumerate() {
         let EntryKind::File { size } = entry.kind else { continue };
         let from = resume[i];
@@ -86,7 +105,10 @@ where
             cancel,
         );
         match step.await {
-            Ok(()) => tracker.file_done(),
+            Ok(hash) => {
+                tracker.file_done();
+                sent.push(FileRecord { path: entry.path.join("/"), size, hash: FileHash(hash) });
+            }
             // The stream broke: the receiver may have said why (disk full, cancelled…) before stopping it.
             Err(FileError::Io(e)) if e.starts_with("connection") => return Err(receiver_reason(r, e).await),
             Err(e) => {
@@ -99,7 +121,7 @@ where
     write(w, &SenderMsg::Done).await?;
     w.flush().await.map_err(|e| FileError::Io(e.to_string()))?;
     match read(r).await? {
-        ReceiverMsg::Finished { names } => Ok(names),
+        ReceiverMsg::Finished { names } => Ok((names, sent)),
         ReceiverMsg::Failed(e) | ReceiverMsg::Decline(e) => Err(e),
         ReceiverMsg::Accept { .. } => Err(FileError::Protocol("a second Accept".into())),
     }
@@ -124,7 +146,7 @@ async fn send_file<W: AsyncWrite + Unpin>(
     tracker: &mut Tracker,
     report: &mut impl FnMut(Progress),
     cancel: &CancellationToken,
-) -> Result<(), FileError> {
+) -> Result<[u8; 32], FileError> {
     let what = path.display().to_string();
     let (root, source) = (root.to_path_buf(), path.to_path_buf());
     let mut f = match tokio::task::spawn_blocking(move || super::disk::open_to_send(&root, &source)).await {
@@ -172,7 +194,9 @@ async fn send_file<W: AsyncWrite + Unpin>(
             report(p);
         }
     }
-    write(w, &SenderMsg::FileEnd { file, hash: digest.finish() }).await
+    let hash = digest.finish();
+    write(w, &SenderMsg::FileEnd { file, hash }).await?;
+    Ok(hash)
 }
 
 type ReadJob = tokio::task::JoinHandle<(std::fs::File, Vec<u8>, std::io::Result<[u8; 32]>)>;

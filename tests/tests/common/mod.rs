@@ -235,6 +235,24 @@ pub async fn host_by_hand(relay: &TestRelay, want: Permissions) -> HandHost {
     HandHost { session, control: (send, recv), viewer }
 }
 
+/// The session record event in `event`, by kind (`None` for the host's other events).
+pub fn record_kind(event: &HostEvent) -> Option<&tether_shared::record::EventKind> {
+    event.record().map(|e| &e.kind)
+}
+
+/// A transfer in the session record that did not complete: how the log names it (`upload`,
+/// `fetch Shared/x`) and why.
+pub fn transfer_failure(event: &HostEvent) -> Option<(String, tether_shared::files::proto::FileError)> {
+    use tether_shared::record::{EventKind, Outcome};
+    match record_kind(event)? {
+        EventKind::Transfer(t) => match &t.outcome {
+            Outcome::Refused(error) | Outcome::Failed(error) => Some((t.label(), error.clone())),
+            Outcome::Completed { .. } => None,
+        },
+        _ => None,
+    }
+}
+
 pub fn viewer_config(relay: &TestRelay) -> ViewerConfig {
     ViewerConfig {
         relay: relay.spec(),

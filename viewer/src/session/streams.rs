@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use quinn::{Connection, SendStream};
 use tether_shared::end::{EndEvent, Violation};
+use tether_shared::record::{EventKind, Side};
 use tether_shared::session_proto::{FrameUpdate, HostControl, Permissions, SystemInfo, ViewerControl};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -13,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::end::violation;
 use super::{CursorState, HostNotice, Monitors, Shown};
 use crate::decode::Decoder;
+use crate::record::Recorder;
 
 /// Everything the control reader updates.
 pub(super) struct HostState {
@@ -22,6 +24,7 @@ pub(super) struct HostState {
     pub(super) system: watch::Sender<Option<SystemInfo>>,
     pub(super) notices: broadcast::Sender<HostNotice>,
     pub(super) end_events: mpsc::UnboundedSender<EndEvent>,
+    pub(super) record: Recorder,
 }
 
 /// Writes frame acks and requests on the control stream, in the order they were made; our `Bye` last.
@@ -42,7 +45,7 @@ pub(super) async fn control_task(
 
 /// Messages from the host on the control stream after `Welcome`: cursor, permissions, notices, goodbye.
 pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState) {
-    let HostState { cursor, grants, monitors, system, notices, end_events } = state;
+    let HostState { cursor, grants, monitors, system, notices, end_events, record } = state;
     loop {
         let msg = match wire::read_msg::<_, HostControl>(&mut recv, MAX_CONTROL_MSG).await {
             Ok(Some(msg)) => msg,
@@ -62,18 +65,24 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
                 c.visible = visible;
             }),
             HostControl::PermissionsChanged(now) => {
+                // Recorded first: whoever waits for the new grants finds the change in the record.
+                let before = *grants.borrow();
+                record.permissions_changed(before, now);
                 grants.send_replace(now);
             }
             // Shown to the technician: invisible and text-reordering characters escaped (the clipboard
             // stays as it is: it is data, pasted, not read).
             HostControl::Chat { text } => {
                 let text = tether_shared::text::visible_lines(&text).into_owned();
+                record.record(EventKind::Chat { from: Side::Host, text: text.clone() });
                 let _ = notices.send(HostNotice::Chat(text));
             }
             HostControl::Clipboard { text } => {
+                record.record(EventKind::Clipboard { by: Side::Host });
                 let _ = notices.send(HostNotice::Clipboard(text));
             }
             HostControl::RequestDeclined { asked } => {
+                record.declined(asked);
                 let _ = notices.send(HostNotice::Declined(asked));
             }
             HostControl::Notice { text } => {
@@ -81,7 +90,10 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
                 let _ = notices.send(HostNotice::Notice(text));
             }
             HostControl::Monitors { monitors: list, current } => {
-                monitors.send_replace(Monitors { list, current });
+                let before = monitors.send_replace(Monitors { list, current });
+                if !before.list.is_empty() && before.current != current {
+                    record.record(EventKind::MonitorSwitched { index: current });
+                }
             }
             HostControl::SystemInfo(info) => {
                 system.send_replace(Some(info));

@@ -1,0 +1,146 @@
+//! The video stream of a session: capture → damage encode → send. A thin shell around the pure
+//! [`Link`] model, which owns the pacing decision.
+//!
+//! Each turn of the loop: take the viewer's frame acknowledgements (`handle_ack`; a bogus one is a
+//! protocol error), ask [`Link::poll_send_at`] whether a frame may go (else wait for an acknowledgement or
+//! the instant it names), wait for the capture trigger (X Damage, a slow safety tick, at most `max_fps`;
+//! without Damage every frame tick), capture, encode within [`Link::budget`] at
+//! [`Link::target_quality`], write the frame's parts and report its bytes (`handle_sent`). A monitor switch
+//! brings a new capture between frames.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::SendStream;
+use tether_shared::codec::Quality;
+use tether_shared::end::{EndReason, Side, Violation};
+use tether_shared::link::{Link, LinkConfig, SendAt};
+use tether_shared::session_proto::{FrameUpdate, Permissions};
+use tether_shared::wire::{self, MAX_VIDEO_MSG};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::capture::CaptureHandle;
+use crate::encode::DamageEncoder;
+use crate::session::{lost, violation, Counters, SessionConfig, Step, Stop};
+
+/// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
+const SAFETY_TICK: Duration = Duration::from_millis(500);
+
+/// What the video loop captures from, and what may change under it.
+pub(crate) struct VideoFeeds {
+    pub(crate) capture: CaptureHandle,
+    pub(crate) changed: Option<Arc<tokio::sync::Notify>>,
+    /// A new capture after a monitor switch.
+    pub(crate) swaps: mpsc::Receiver<CaptureHandle>,
+    pub(crate) quality: watch::Receiver<Quality>,
+}
+
+/// Send the screen on `send` until the session ends: `acks` are the viewer's frame acknowledgements (from
+/// the control stream), `grants` whether viewing is allowed right now.
+pub(crate) async fn run(
+    mut send: SendStream,
+    feeds: VideoFeeds,
+    mut acks: mpsc::Receiver<u64>,
+    grants: watch::Receiver<Permissions>,
+    cfg: &SessionConfig,
+    counters: &Counters,
+) -> Step {
+    let VideoFeeds { mut capture, changed, mut swaps, mut quality } = feeds;
+    let mut link = Link::new(LinkConfig { quality: cfg.quality, ..LinkConfig::default() });
+    let mut encoder = DamageEncoder::with_quality(link.target_quality());
+    let interval = Duration::from_secs(1) / cfg.max_fps.max(1);
+    let mut pace = tokio::time::interval(interval);
+    let mut last_capture = Instant::now();
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // Take every acknowledgement that has arrived; then the link says whether a frame may go.
+        while let Ok(seq) = acks.try_recv() {
+            ack(&mut link, seq)?;
+        }
+        match link.poll_send_at(now()) {
+            SendAt::Now => {}
+            SendAt::OnAck => {
+                let seq = acks.recv().await.ok_or(Stop::Done)?;
+                ack(&mut link, seq)?;
+                continue;
+            }
+            SendAt::At(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    seq = acks.recv() => ack(&mut link, seq.ok_or(Stop::Done)?)?,
+                }
+                continue;
+            }
+        }
+        // With X Damage: capture when something was drawn (at most max_fps times a second; a slow safety
+        // tick covers anything Damage does not report). Without it: capture at every frame tick.
+        match &changed {
+            Some(changed) => {
+                // The last update stopped at its budget: the rest goes at the next tick, drawn or not.
+                if !encoder.is_behind() {
+                    tokio::select! {
+                        _ = changed.notified() => {}
+                        _ = tokio::time::sleep(SAFETY_TICK) => {}
+                    }
+                }
+                tokio::time::sleep_until(last_capture + interval).await;
+            }
+            None => {
+                pace.tick().await;
+            }
+        }
+        last_capture = Instant::now();
+        if !grants.borrow().view {
+            continue;
+        }
+        if let Ok(new) = swaps.try_recv() {
+            capture = new;
+            encoder.reset();
+        }
+        if quality.has_changed().unwrap_or(false) {
+            link.set_quality(*quality.borrow_and_update());
+        }
+        encoder.set_quality(link.target_quality());
+        let captured = capture.grab().await.map_err(|e| {
+            Stop::Local(EndReason::Failed {
+                side: Side::Host,
+                why: format!("the screen capture failed: {e}"),
+            })
+        })?;
+        let parts = encoder.encode(&captured.frame, link.budget());
+        if parts.is_empty() {
+            continue;
+        }
+        let (seq, started) = (link.next_seq(), now());
+        let count = parts.len();
+        let mut bytes = 0;
+        for (i, tiles) in parts.into_iter().enumerate() {
+            let update = FrameUpdate {
+                seq,
+                capture_id: captured.id,
+                width: captured.frame.width(),
+                height: captured.frame.height(),
+                tiles,
+                last: i + 1 == count,
+            };
+            let framed = wire::encode(&update, MAX_VIDEO_MSG).map_err(lost)?;
+            AsyncWriteExt::write_all(&mut send, &framed).await.map_err(|e| lost(e.into()))?;
+            bytes += framed.len() as u64;
+        }
+        link.handle_sent(started, bytes);
+        counters.frames.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The viewer applied frame `seq`; an acknowledgement of a frame not in flight is a protocol error.
+fn ack(link: &mut Link, seq: u64) -> Step {
+    link.handle_ack(now(), seq).map_err(|e| violation(Violation::BadAck(e.to_string())))
+}
+
+/// The link model's clock: tokio's, so a paused test clock pauses it too.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}

@@ -1,0 +1,186 @@
+//! The link model over scripted sequences with explicit `now`: the windows, bogus acknowledgements, and
+//! the RTT and delivery-rate estimates.
+
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn link(cfg: LinkConfig) -> (Link, Instant) {
+    (Link::new(cfg), Instant::now())
+}
+
+#[test]
+fn at_most_two_frames_in_flight() {
+    let (mut l, t0) = link(LinkConfig::default());
+    assert_eq!(l.poll_send_at(t0), SendAt::Now);
+    let a = l.handle_sent(t0, 1000);
+    let b = l.handle_sent(t0, 1000);
+    assert_eq!((a, b), (0, 1));
+    assert_eq!(l.poll_send_at(t0 + ms(5)), SendAt::OnAck);
+    l.handle_ack(t0 + ms(10), a).expect("in order");
+    assert_eq!(l.poll_send_at(t0 + ms(10)), SendAt::Now);
+    l.handle_ack(t0 + ms(11), b).expect("in order");
+    assert_eq!(l.in_flight(), 0);
+    assert_eq!(l.estimate().bytes_in_flight, 0);
+}
+
+#[test]
+fn next_seq_is_the_seq_handle_sent_gives() {
+    let (mut l, t0) = link(LinkConfig::default());
+    for _ in 0..5 {
+        let promised = l.next_seq();
+        let seq = l.handle_sent(t0, 10);
+        assert_eq!(seq, promised);
+        l.handle_ack(t0, seq).expect("in order");
+    }
+}
+
+#[test]
+fn bogus_or_reordered_acks_are_errors() {
+    let (mut l, t0) = link(LinkConfig::default());
+    assert_eq!(l.handle_ack(t0, 0), Err(UnexpectedAck { seq: 0 }), "nothing in flight");
+    let a = l.handle_sent(t0, 100);
+    let b = l.handle_sent(t0, 100);
+    assert_eq!(l.handle_ack(t0, b), Err(UnexpectedAck { seq: b }), "out of order");
+    assert_eq!(l.handle_ack(t0, 7), Err(UnexpectedAck { seq: 7 }), "never sent");
+    assert_eq!(l.handle_ack(t0, u64::MAX), Err(UnexpectedAck { seq: u64::MAX }));
+    l.handle_ack(t0 + ms(3), a).expect("in order");
+    assert_eq!(l.handle_ack(t0 + ms(4), a), Err(UnexpectedAck { seq: a }), "twice");
+}
+
+#[test]
+fn a_bogus_ack_changes_nothing() {
+    let (mut l, t0) = link(LinkConfig::default());
+    let a = l.handle_sent(t0, 100);
+    l.handle_sent(t0, 100);
+    l.handle_ack(t0 + ms(20), a).expect("in order");
+    let before = l.estimate();
+    assert!(l.handle_ack(t0 + ms(30), a).is_err());
+    assert!(l.handle_ack(t0 + ms(30), 9).is_err());
+    assert_eq!(l.estimate(), before);
+    assert_eq!(l.poll_send_at(t0 + ms(30)), SendAt::Now);
+}
+
+#[test]
+fn default_config_is_todays_behaviour() {
+    let (mut l, t0) = link(LinkConfig::default());
+    assert_eq!(l.budget(), usize::MAX, "no byte window");
+    l.handle_sent(t0, 50_000_000);
+    assert_eq!(l.budget(), usize::MAX);
+    assert_eq!(l.poll_send_at(t0), SendAt::Now, "no pacing: only the frame window counts");
+    assert_eq!(l.target_quality(), Quality::default());
+    l.set_quality(Quality::Lossless);
+    assert_eq!(l.target_quality(), Quality::Lossless);
+}
+
+#[test]
+fn the_byte_window_limits_the_budget_and_the_next_send() {
+    let cfg = LinkConfig { max_frames: 10, max_bytes: Some(25_000), ..LinkConfig::default() };
+    let (mut l, t0) = link(cfg);
+    assert_eq!(l.budget(), 25_000);
+    let a = l.handle_sent(t0, 10_000);
+    assert_eq!((l.budget(), l.poll_send_at(t0)), (15_000, SendAt::Now));
+    l.handle_sent(t0, 20_000);
+    assert_eq!((l.budget(), l.poll_send_at(t0)), (0, SendAt::OnAck), "30 000 in flight");
+    l.handle_ack(t0 + ms(40), a).expect("in order");
+    assert_eq!((l.budget(), l.poll_send_at(t0 + ms(40))), (5_000, SendAt::Now));
+    assert_eq!(l.estimate().bytes_in_flight, 20_000);
+}
+
+#[test]
+fn pacing_spaces_frames_by_their_size() {
+    let cfg = LinkConfig { max_frames: 10, pace_rate: Some(1_000_000), ..LinkConfig::default() };
+    let (mut l, t0) = link(cfg);
+    l.handle_sent(t0, 10_000); // 10 ms at 1 MB/s
+    assert_eq!(l.poll_send_at(t0), SendAt::At(t0 + ms(10)));
+    assert_eq!(l.poll_send_at(t0 + ms(9)), SendAt::At(t0 + ms(10)));
+    assert_eq!(l.poll_send_at(t0 + ms(10)), SendAt::Now);
+    // A full window comes first: pacing is asked again after the acknowledgement.
+    let cfg = LinkConfig { max_frames: 1, pace_rate: Some(1_000_000), ..LinkConfig::default() };
+    let (mut l, t0) = link(cfg);
+    let a = l.handle_sent(t0, 10_000);
+    assert_eq!(l.poll_send_at(t0), SendAt::OnAck);
+    l.handle_ack(t0 + ms(2), a).expect("in order");
+    assert_eq!(l.poll_send_at(t0 + ms(2)), SendAt::At(t0 + ms(10)));
+}
+
+#[test]
+fn rtt_latest_min_and_smoothed_over_a_scripted_sequence() {
+    let (mut l, t0) = link(LinkConfig::default());
+    assert_eq!(l.estimate().latest_rtt, None);
+    let mut t = t0;
+    for rtt in [40, 60, 20] {
+        let seq = l.handle_sent(t, 1000);
+        t += ms(rtt);
+        l.handle_ack(t, seq).expect("in order");
+        t += ms(100);
+    }
+    let e = l.estimate();
+    assert_eq!(e.latest_rtt, Some(ms(20)));
+    assert_eq!(e.min_rtt, Some(ms(20)));
+    // 40, then 7/8·40 + 1/8·60 = 42.5, then 7/8·42.5 + 1/8·20 = 39.6875.
+    assert_eq!(e.smoothed_rtt, Some(Duration::from_micros(39_687) + Duration::from_nanos(500)));
+}
+
+#[test]
+fn delivery_rate_of_two_frames_in_flight() {
+    let (mut l, t0) = link(LinkConfig::default());
+    let a = l.handle_sent(t0, 10_000);
+    let b = l.handle_sent(t0 + ms(10), 10_000);
+    l.handle_ack(t0 + ms(50), a).expect("in order");
+    // 10 000 bytes acknowledged 50 ms after the send interval started.
+    assert_eq!(l.estimate().latest_rate, Some(200_000));
+    l.handle_ack(t0 + ms(60), b).expect("in order");
+    // 20 000 bytes over the 60 ms from the interval's start to B's acknowledgement.
+    let e = l.estimate();
+    assert_eq!(e.latest_rate, Some(333_333));
+    assert_eq!(e.delivery_rate, Some(333_333), "the largest recent sample");
+    assert_eq!(e.latest_rtt, Some(ms(50)));
+}
+
+#[test]
+fn delivery_rate_settles_on_the_steady_sending_rate() {
+    // 10 000 bytes every 10 ms (1 MB/s), each acknowledged 50 ms after it was sent: five in flight.
+    let cfg = LinkConfig { max_frames: 8, ..LinkConfig::default() };
+    let (mut l, t0) = link(cfg);
+    let mut acked = 0;
+    for k in 0..40u64 {
+        let now = t0 + ms(10 * k);
+        // Acknowledgements due by now arrive before the next send.
+        while acked + 5 <= k {
+            l.handle_ack(t0 + ms(10 * acked + 50), acked).expect("in order");
+            acked += 1;
+        }
+        assert_eq!(l.poll_send_at(now), SendAt::Now);
+        assert_eq!(l.handle_sent(now, 10_000), k);
+        assert!(l.in_flight() <= 5);
+    }
+    let e = l.estimate();
+    assert_eq!(e.latest_rate, Some(1_000_000));
+    assert_eq!(e.delivery_rate, Some(1_000_000));
+    assert_eq!(e.min_rtt, Some(ms(50)));
+    assert_eq!(e.bytes_in_flight, 50_000);
+}
+
+#[test]
+fn an_idle_gap_does_not_count_as_delivery_time() {
+    let (mut l, t0) = link(LinkConfig::default());
+    let a = l.handle_sent(t0, 10_000);
+    l.handle_ack(t0 + ms(10), a).expect("in order");
+    // The screen did not change for ten seconds, then one frame.
+    let b = l.handle_sent(t0 + ms(10_000), 10_000);
+    l.handle_ack(t0 + ms(10_010), b).expect("in order");
+    assert_eq!(l.estimate().latest_rate, Some(1_000_000), "10 000 bytes in 10 ms, not in 10 s");
+}
+
+#[test]
+fn a_clock_that_goes_backwards_does_not_panic() {
+    let (mut l, t0) = link(LinkConfig { pace_rate: Some(1), ..LinkConfig::default() });
+    let a = l.handle_sent(t0 + ms(100), u64::MAX);
+    l.handle_ack(t0, a).expect("in order");
+    assert_eq!(l.estimate().latest_rtt, Some(Duration::ZERO));
+    l.handle_sent(t0, u64::MAX);
+    let _ = l.poll_send_at(t0);
+}
