@@ -1,5 +1,5 @@
 //! Runs a clip through Tether's own codec exactly as a session would: the host's `DamageEncoder` on one
-//! core, every part serialized as the `HostToViewer::Frame` message that goes on the wire (so the byte
+//! core, every part serialized as the `FrameUpdate` message that goes on the wire (so the byte
 //! counts include framing), and the viewer's `Decoder` applying it. The decoded screen is compared with the
 //! source after every update: identical means lossless, otherwise the error feeds a PSNR.
 //!
@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use tether_host::encode::{DamageEncoder, UNLIMITED};
 use tether_shared::codec::{Quality, Tile, TileData};
 use tether_shared::frame::Frame;
-use tether_shared::session_proto::{FrameUpdate, HostToViewer};
+use tether_shared::session_proto::FrameUpdate;
 use tether_shared::wire::{self, MAX_VIDEO_MSG};
 use tether_viewer::decode::Decoder;
 
@@ -146,18 +146,16 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
             if !first {
                 detail.tiles += tiles.iter().map(|t| inner(t).0).sum::<usize>();
             }
-            let msg = HostToViewer::Frame(FrameUpdate {
+            let update = FrameUpdate {
                 seq: seq as u64,
                 capture_id: seq as u64,
                 width: frame.width(),
                 height: frame.height(),
                 tiles,
                 last: i + 1 == count,
-            });
-            bytes += wire::encode(&msg, MAX_VIDEO_MSG).context("serializing an update")?.len();
-            if let HostToViewer::Frame(update) = &msg {
-                decoder.apply(update).with_context(|| format!("decoding update {seq}"))?;
-            }
+            };
+            bytes += wire::encode(&update, MAX_VIDEO_MSG).context("serializing an update")?.len();
+            decoder.apply(&update).with_context(|| format!("decoding update {seq}"))?;
         }
         result.push_update(bytes);
         let Some(shown) = decoder.frame() else {

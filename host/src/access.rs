@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tether_shared::record::{EventKind, SessionEvent, Side};
 use tether_shared::relay_proto::VerifiedTechnician;
-use tether_shared::session_proto::{HostToViewer, Permissions, MAX_CHAT_TEXT};
+use tether_shared::session_proto::{HostControl, Permissions, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// How long a consent question waits for the user before it counts as "deny".
@@ -84,12 +84,12 @@ pub enum HandleError {
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     grants: Arc<watch::Sender<Permissions>>,
-    out: mpsc::Sender<HostToViewer>,
+    out: mpsc::Sender<HostControl>,
     record: Option<mpsc::UnboundedSender<crate::HostEvent>>,
 }
 
 impl SessionHandle {
-    pub(crate) fn new(grants: Arc<watch::Sender<Permissions>>, out: mpsc::Sender<HostToViewer>) -> Self {
+    pub(crate) fn new(grants: Arc<watch::Sender<Permissions>>, out: mpsc::Sender<HostControl>) -> Self {
         Self { grants, out, record: None }
     }
 
@@ -123,7 +123,7 @@ impl SessionHandle {
         if text.len() > MAX_CHAT_TEXT {
             return Err(HandleError::TooLong(text.len()));
         }
-        self.out.try_send(HostToViewer::Chat { text: text.to_owned() }).map_err(|_| HandleError::Ended)?;
+        self.out.try_send(HostControl::Chat { text: text.to_owned() }).map_err(|_| HandleError::Ended)?;
         self.record(EventKind::Chat { from: Side::Host, text: text.to_owned() });
         Ok(())
     }

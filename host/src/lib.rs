@@ -269,13 +269,12 @@ async fn serve(
     });
     let endpoint = paired.link.endpoint().clone();
     let verified = paired.technician.clone();
-    let peer_gone = CancellationToken::new();
-    let on_gone = peer_gone.clone();
+    let (gone_tx, relay_gone) = mpsc::unbounded_channel();
     let relay_events = events.clone();
     let watch = Session::spawn_relay_watch(paired.link, paired.conn.clone(), paired.resume_id, move |e| {
         let told = match e {
-            RelayEvent::PeerGone(_) => {
-                on_gone.cancel();
+            RelayEvent::PeerGone(kind) => {
+                let _ = gone_tx.send(kind);
                 return;
             }
             RelayEvent::Lost => HostEvent::Reconnecting,
@@ -293,12 +292,12 @@ async fn serve(
     };
     let files =
         FilesIo { uploads: cfg.uploads.clone(), log: Some(file_log), transfers: cfg.transfers.clone() };
-    let io = SessionIo { events: Some(events.clone()), access: cfg.access.clone(), files, stop, peer_gone };
+    let io = SessionIo { events: Some(events.clone()), access: cfg.access.clone(), files, stop, relay_gone };
     let report = session::run(paired.conn, &cfg.session, hub, io, verified, on_start).await;
     if connected.load(std::sync::atomic::Ordering::Relaxed) {
-        // TODO(issue 15, slice END): the typed EndReason instead of its Debug text.
+        // The EndReason's words; the record could carry the typed reason (a change of shared::record).
         let reason = match &report {
-            Ok(report) => format!("{:?}", report.end),
+            Ok(report) => report.end.to_string(),
             Err(e) => e.to_string(),
         };
         record(&events, EventKind::Ended { reason });

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tether_shared::codec::Quality;
 use tether_shared::record::{EventKind, Side};
-use tether_shared::session_proto::{HostToViewer, Permissions, ViewerToHost, MAX_CHAT_TEXT};
+use tether_shared::session_proto::{HostControl, Permissions, Request, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, watch};
 
 use crate::access::{self, AccessPolicy};
@@ -28,7 +28,7 @@ type Answer = Pin<Box<dyn Future<Output = (Permissions, Option<Permissions>)> + 
 pub(crate) struct Requests {
     pub technician: String,
     pub grants: Arc<watch::Sender<Permissions>>,
-    pub out: mpsc::Sender<HostToViewer>,
+    pub out: mpsc::Sender<HostControl>,
     pub access: AccessPolicy,
     pub allowed: Permissions,
     pub events: Option<mpsc::UnboundedSender<HostEvent>>,
@@ -40,7 +40,7 @@ pub(crate) struct Requests {
 
 impl Requests {
     /// Serve until the control reader stops.
-    pub(crate) async fn serve(mut self, mut requests: mpsc::Receiver<ViewerToHost>) {
+    pub(crate) async fn serve(mut self, mut requests: mpsc::Receiver<Request>) {
         let mut watching_clipboard = false;
         // The last clipboard text seen or set, so a change is sent once and the viewer's own is not echoed.
         let mut clipboard_seen: Option<String> = None;
@@ -51,20 +51,20 @@ impl Requests {
                 request = requests.recv() => {
                     let Some(request) = request else { return };
                     match request {
-                        ViewerToHost::WatchClipboard(on) => {
+                        Request::WatchClipboard(on) => {
                             watching_clipboard = on;
                             clipboard_seen = None;
                         }
-                        ViewerToHost::Clipboard { text } => {
+                        Request::Clipboard { text } => {
                             if self.set_clipboard(&text).await {
                                 clipboard_seen = Some(text);
                                 self.event(EventKind::Clipboard { by: Side::Technician });
                             }
                         }
-                        ViewerToHost::RequestPermissions(want) if pending.is_some() => {
+                        Request::RequestPermissions(want) if pending.is_some() => {
                             self.notice(format!("a request is already waiting for the user; {want} not asked"));
                         }
-                        ViewerToHost::RequestPermissions(want) => {
+                        Request::RequestPermissions(want) => {
                             self.event(EventKind::Requested { asked: want });
                             pending = self.permissions(want);
                         }
@@ -80,7 +80,7 @@ impl Requests {
                         if let Ok(Some(text)) = clipboard.get().await {
                             if clipboard_seen.as_ref() != Some(&text) && text.len() <= MAX_CLIPBOARD {
                                 clipboard_seen = Some(text.clone());
-                                if self.out.send(HostToViewer::Clipboard { text }).await.is_err() {
+                                if self.out.send(HostControl::Clipboard { text }).await.is_err() {
                                     return;
                                 }
                                 self.event(EventKind::Clipboard { by: Side::Host });
@@ -92,16 +92,16 @@ impl Requests {
         }
     }
 
-    async fn handle(&mut self, request: ViewerToHost) {
+    async fn handle(&mut self, request: Request) {
         match request {
-            ViewerToHost::Chat { text } => {
+            Request::Chat { text } => {
                 if !text.trim().is_empty() && text.len() <= MAX_CHAT_TEXT {
                     // Shown as sent: a right-to-left override or a control character is escaped, not obeyed.
                     let text = tether_shared::text::visible_lines(&text).into_owned();
                     self.event(EventKind::Chat { from: Side::Technician, text });
                 }
             }
-            ViewerToHost::SetQuality(quality) => match quality {
+            Request::SetQuality(quality) => match quality {
                 Quality::Balanced { jpeg_quality: 0 } | Quality::Balanced { jpeg_quality: 101.. } => {
                     self.notice("quality must be lossless or 1-100".into())
                 }
@@ -109,14 +109,14 @@ impl Requests {
                     self.quality.send_replace(q);
                 }
             },
-            ViewerToHost::SelectMonitor { index } => self.select_monitor(index).await,
-            ViewerToHost::SystemInfoRequest => {
+            Request::SelectMonitor { index } => self.select_monitor(index).await,
+            Request::SystemInfoRequest => {
                 if !self.grants.borrow().view {
                     return self.notice("system information needs the view permission".into());
                 }
                 match tokio::task::spawn_blocking(crate::system::collect).await {
                     Ok(info) => {
-                        let _ = self.out.send(HostToViewer::SystemInfo(info)).await;
+                        let _ = self.out.send(HostControl::SystemInfo(info)).await;
                     }
                     Err(e) => self.notice(format!("could not read the system information: {e}")),
                 }
@@ -154,7 +154,7 @@ impl Requests {
         let current = *self.grants.borrow();
         let now = answer.unwrap_or(current);
         if now == current && want != current {
-            let _ = self.out.try_send(HostToViewer::RequestDeclined { asked: want });
+            let _ = self.out.try_send(HostControl::RequestDeclined { asked: want });
             self.event(EventKind::RequestDeclined { asked: want });
             return;
         }
@@ -190,7 +190,7 @@ impl Requests {
     }
 
     fn notice(&self, text: String) {
-        let _ = self.out.try_send(HostToViewer::Notice { text });
+        let _ = self.out.try_send(HostControl::Notice { text });
     }
 
     /// Into the session record.

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use quinn::SendStream;
 use tether_shared::codec::Quality;
+use tether_shared::end::{EndReason, Side, Violation};
 use tether_shared::link::{Link, LinkConfig, SendAt};
-use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions};
+use tether_shared::session_proto::{FrameUpdate, Permissions};
 use tether_shared::wire::{self, MAX_VIDEO_MSG};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
@@ -23,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::display::{Damage, Screen};
 use crate::encode::DamageEncoder;
-use crate::session::{lost, Counters, SessionConfig, SessionEnd, Step};
+use crate::session::{lost, violation, Counters, SessionConfig, Step, Stop};
 
 /// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
 const SAFETY_TICK: Duration = Duration::from_millis(500);
@@ -63,14 +64,14 @@ pub(crate) async fn run(
         match link.poll_send_at(now()) {
             SendAt::Now => {}
             SendAt::OnAck => {
-                let seq = acks.recv().await.ok_or(SessionEnd::ViewerLeft)?;
+                let seq = acks.recv().await.ok_or(Stop::Done)?;
                 ack(&mut link, seq)?;
                 continue;
             }
             SendAt::At(at) => {
                 tokio::select! {
                     () = tokio::time::sleep_until(at.into()) => {}
-                    seq = acks.recv() => ack(&mut link, seq.ok_or(SessionEnd::ViewerLeft)?)?,
+                    seq = acks.recv() => ack(&mut link, seq.ok_or(Stop::Done)?)?,
                 }
                 continue;
             }
@@ -104,7 +105,12 @@ pub(crate) async fn run(
             link.set_quality(*quality.borrow_and_update());
         }
         encoder.set_quality(link.target_quality());
-        let captured = capture.grab().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+        let captured = capture.grab().await.map_err(|e| {
+            Stop::Local(EndReason::Failed {
+                side: Side::Host,
+                why: format!("the screen capture failed: {e}"),
+            })
+        })?;
         let parts = encoder.encode(&captured.frame, link.budget());
         if parts.is_empty() {
             continue;
@@ -113,14 +119,14 @@ pub(crate) async fn run(
         let count = parts.len();
         let mut bytes = 0;
         for (i, tiles) in parts.into_iter().enumerate() {
-            let update = HostToViewer::Frame(FrameUpdate {
+            let update = FrameUpdate {
                 seq,
                 capture_id: captured.id,
                 width: captured.frame.width(),
                 height: captured.frame.height(),
                 tiles,
                 last: i + 1 == count,
-            });
+            };
             let framed = wire::encode(&update, MAX_VIDEO_MSG).map_err(lost)?;
             AsyncWriteExt::write_all(&mut send, &framed).await.map_err(|e| lost(e.into()))?;
             bytes += framed.len() as u64;
@@ -132,7 +138,7 @@ pub(crate) async fn run(
 
 /// The viewer applied frame `seq`; an acknowledgement of a frame not in flight is a protocol error.
 fn ack(link: &mut Link, seq: u64) -> Step {
-    link.handle_ack(now(), seq).map_err(|e| SessionEnd::ProtocolError(e.to_string()))
+    link.handle_ack(now(), seq).map_err(|e| violation(Violation::BadAck(e.to_string())))
 }
 
 /// The link model's clock: tokio's, so a paused test clock pauses it too.

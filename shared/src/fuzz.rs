@@ -4,8 +4,9 @@
 
 use crate::codec::apply_tile;
 use crate::frame::Frame;
+use crate::input::InputEvent;
 use crate::relay_proto::{ClientToRelay, RelayToClient};
-use crate::session_proto::{HostToViewer, ViewerToHost};
+use crate::session_proto::{FrameUpdate, Hello, HelloReply, HostControl, ViewerControl};
 use crate::wire;
 
 /// A decoder entry point.
@@ -45,13 +46,19 @@ pub fn relay_to_client(data: &[u8]) {
     }
 }
 
+/// Every stream's decoder on the host: the hello, control, input.
 pub fn viewer_to_host(data: &[u8]) {
-    let _ = wire::decode::<ViewerToHost>(data);
+    let _ = wire::decode::<Hello>(data);
+    let _ = wire::decode::<ViewerControl>(data);
+    let _ = wire::decode::<InputEvent>(data);
 }
 
-/// Decodes and, for frame updates, applies every tile to a small screen — the full viewer path.
+/// Every stream's decoder on the viewer (the hello's reply, control, video) and, for frame updates,
+/// every tile applied to a small screen — the full viewer path.
 pub fn host_to_viewer(data: &[u8]) {
-    if let Ok(HostToViewer::Frame(update)) = wire::decode::<HostToViewer>(data) {
+    let _ = wire::decode::<HelloReply>(data);
+    let _ = wire::decode::<HostControl>(data);
+    if let Ok(update) = wire::decode::<FrameUpdate>(data) {
         if let Ok(mut frame) = Frame::new(256, 256) {
             let mut scratch = Vec::new();
             for tile in &update.tiles {

@@ -3,7 +3,8 @@
 //! - [`code`]: the one-time code a user reads aloud (`nameplate` + `secret`).
 //! - [`wire`]: length-prefixed postcard framing with a size cap checked before allocation.
 //! - [`relay_proto`] / [`session_proto`]: messages named by direction
-//!   (`ClientToRelay`, `RelayToClient`, `ViewerToHost`, `HostToViewer`).
+//!   (`ClientToRelay`, `RelayToClient`), and by stream (`ViewerControl`, `HostControl`, …).
+//! - [`end`]: why a session ended ([`end::EndReason`]) and the pure machine that decides it.
 //! - [`pake`]: SPAKE2 over the relay, then key confirmation that binds each side's certificate fingerprint.
 //! - [`tls`]: ephemeral certificates, fingerprints and the pinned verifiers of the end-to-end QUIC connection.
 //! - [`packet`]: the relay's tagged-packet header, shared by the relay and the clients' sockets.
@@ -21,6 +22,7 @@
 
 pub mod code;
 pub mod codec;
+pub mod end;
 pub mod files;
 pub mod frame;
 pub mod fuzz;
@@ -47,4 +49,6 @@ pub mod wire;
 /// derived from the chunk hashes.
 /// 3: `ResumeCommit` before `PairingResult { ok: true }` (the relay admits `Rejoin` only for sessions it
 /// paired), `RelayErrorKind::{UnknownSession, TooManyWrongCodes}`.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: the session's end is said: `Bye { reason: EndReason }` both ways; one message type per stream
+/// (`Hello`/`HelloReply`, `ViewerControl`/`HostControl` with `Request`s, `FrameUpdate`, `InputEvent`).
+pub const PROTOCOL_VERSION: u32 = 4;

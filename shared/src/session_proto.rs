@@ -1,13 +1,15 @@
 //! Messages between viewer and host inside the end-to-end QUIC connection (the relay never sees them).
 //!
-//! Streams, one family each:
-//! - **control** (bidirectional, opened by the viewer): `Hello` → `Welcome`/`Refused`, then `FrameAck`s
-//!   from the viewer (the credit of the pull flow control) and its requests (chat, clipboard, more or less
-//!   permission, quality, monitor, system info); from the host the cursor (`CursorShape` when it changes,
-//!   `CursorPosition` often — small messages that never wait behind a frame), its answers and notices, and
-//!   `Bye`.
-//! - **video** (unidirectional, host → viewer): `Frame` updates, each a part of one screen update.
-//! - **input** (unidirectional, viewer → host): `Input` events, in order.
+//! Streams, one message type each way, so a message on the wrong stream cannot be expressed:
+//! - **control** (bidirectional, opened by the viewer): [`Hello`] → [`HelloReply`] (`Welcome`/`Refused`),
+//!   then [`ViewerControl`] from the viewer: `FrameAck`s (the credit of the pull flow control) and its
+//!   [`Request`]s (chat, clipboard, more or less permission, quality, monitor, system info); and
+//!   [`HostControl`] from the host: the cursor (`CursorShape` when it changes, `CursorPosition` often —
+//!   small messages that never wait behind a frame), its answers and notices. The side that ends the
+//!   session says so last: `Bye { reason }` ([`crate::end::EndReason`]), then it closes the connection
+//!   once the `Bye` is acknowledged.
+//! - **video** (unidirectional, host → viewer): [`FrameUpdate`]s, each a part of one screen update.
+//! - **input** (unidirectional, viewer → host): [`crate::input::InputEvent`]s, in order.
 //! - **files** (bidirectional, one per request, opened by the viewer): see [`crate::files::proto`].
 //!
 //! Each side gives its sending half of these streams a [`priority`], so a file transfer that fills the
@@ -27,7 +29,7 @@ pub mod priority {
 }
 
 use crate::codec::{Quality, Tile};
-use crate::input::InputEvent;
+use crate::end::EndReason;
 
 /// What the host user allows the technician to do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,27 +81,39 @@ impl std::fmt::Display for Permissions {
     }
 }
 
+/// The viewer's first message on the control stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ViewerToHost {
-    Hello {
-        version: u32,
-        technician: String,
-        want: Permissions,
-    },
+pub struct Hello {
+    pub version: u32,
+    pub technician: String,
+    pub want: Permissions,
+}
+
+/// The host's answer to [`Hello`], its first message on the control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    Welcome { version: u32, granted: Permissions, width: u32, height: u32 },
+    Refused { reason: RefusalReason },
+}
+
+/// The viewer's control messages after [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewerControl {
     /// The viewer has applied frame `seq` completely: one more frame may be in flight.
-    FrameAck {
-        seq: u64,
-    },
-    Input(InputEvent),
-    Bye,
+    FrameAck { seq: u64 },
+    /// Something the technician asks of the host.
+    Request(Request),
+    /// The viewer leaves, and why (sent last, after the input stream's end).
+    Bye { reason: EndReason },
+}
+
+/// What the technician asks of the host (on control, answered there: [`HostControl`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
     /// A chat line for the host user.
-    Chat {
-        text: String,
-    },
+    Chat { text: String },
     /// The technician's clipboard text, to put on the host's clipboard (needs `control`).
-    Clipboard {
-        text: String,
-    },
+    Clipboard { text: String },
     /// Send the host's clipboard text whenever it changes (`true`), or stop (`false`). Needs `control`.
     WatchClipboard(bool),
     /// Ask for these permissions. Less than granted now takes effect at once; more asks the host user.
@@ -107,25 +121,14 @@ pub enum ViewerToHost {
     /// Use this quality from the next update on.
     SetQuality(Quality),
     /// Share another monitor (an index into the host's `Monitors` list).
-    SelectMonitor {
-        index: u32,
-    },
+    SelectMonitor { index: u32 },
     /// Ask for the host's system information (answered with `SystemInfo`).
     SystemInfoRequest,
 }
 
+/// The host's control messages after [`HelloReply::Welcome`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HostToViewer {
-    Welcome {
-        version: u32,
-        granted: Permissions,
-        width: u32,
-        height: u32,
-    },
-    Refused {
-        reason: RefusalReason,
-    },
-    Frame(FrameUpdate),
+pub enum HostControl {
     PermissionsChanged(Permissions),
     CursorShape(CursorShape),
     /// Cursor position in screen pixels; `visible: false` when it is off the shared monitor.
@@ -134,8 +137,9 @@ pub enum HostToViewer {
         y: i32,
         visible: bool,
     },
+    /// The host ends the session, and why. It closes the connection once this is acknowledged.
     Bye {
-        reason: String,
+        reason: EndReason,
     },
     /// A chat line from the host user.
     Chat {

@@ -6,9 +6,12 @@ use proptest::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
 use tether_shared::code::Nameplate;
 use tether_shared::codec::{PackedTile, Tile, TileData};
+use tether_shared::end::{EndReason, Side, Violation};
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
-use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::session_proto::{
+    FrameUpdate, Hello, HelloReply, HostControl, Permissions, RefusalReason, Request, ViewerControl,
+};
 use tether_shared::wire;
 
 fn perms() -> impl Strategy<Value = Permissions> {
@@ -160,17 +163,40 @@ fn relay_to_client() -> impl Strategy<Value = RelayToClient> {
     ]
 }
 
-fn viewer_to_host() -> impl Strategy<Value = ViewerToHost> {
+fn end_reason() -> impl Strategy<Value = EndReason> {
     prop_oneof![
-        (any::<u32>(), ".{0,40}", perms())
-            .prop_map(|(version, technician, want)| { ViewerToHost::Hello { version, technician, want } }),
-        any::<u64>().prop_map(|seq| ViewerToHost::FrameAck { seq }),
-        input().prop_map(ViewerToHost::Input),
-        Just(ViewerToHost::Bye),
+        Just(EndReason::ViewerLeft),
+        Just(EndReason::HostStopped),
+        Just(EndReason::PeerVanished { peer: Side::Host }),
+        Just(EndReason::Relay(RelayErrorKind::Revoked)),
+        Just(EndReason::TimedOut),
+        ".{0,40}".prop_map(|why| EndReason::ProtocolViolation {
+            by: Side::Viewer,
+            detail: Violation::BadFrame(why)
+        }),
+        any::<u64>().prop_map(|code| EndReason::PeerClosed { peer: Side::Viewer, code }),
+        ".{0,40}".prop_map(EndReason::ConnectionLost),
     ]
 }
 
-fn host_to_viewer() -> impl Strategy<Value = HostToViewer> {
+/// The viewer's messages, one per stream: the hello, control, input.
+fn viewer_to_host() -> impl Strategy<Value = (Hello, ViewerControl, InputEvent)> {
+    let hello = (any::<u32>(), ".{0,40}", perms()).prop_map(|(version, technician, want)| Hello {
+        version,
+        technician,
+        want,
+    });
+    let control = prop_oneof![
+        any::<u64>().prop_map(|seq| ViewerControl::FrameAck { seq }),
+        ".{0,40}".prop_map(|text| ViewerControl::Request(Request::Chat { text })),
+        perms().prop_map(|p| ViewerControl::Request(Request::RequestPermissions(p))),
+        end_reason().prop_map(|reason| ViewerControl::Bye { reason }),
+    ];
+    (hello, control, input())
+}
+
+/// The host's messages, one per stream: the hello's reply, control, video.
+fn host_to_viewer() -> impl Strategy<Value = (HelloReply, HostControl, FrameUpdate)> {
     let refusal = prop_oneof![
         Just(RefusalReason::Declined),
         (any::<u32>(), any::<u32>())
@@ -185,15 +211,18 @@ fn host_to_viewer() -> impl Strategy<Value = HostToViewer> {
             tiles,
             last,
         });
-    prop_oneof![
+    let reply = prop_oneof![
         (any::<u32>(), perms(), any::<u32>(), any::<u32>()).prop_map(|(version, granted, width, height)| {
-            HostToViewer::Welcome { version, granted, width, height }
+            HelloReply::Welcome { version, granted, width, height }
         }),
-        refusal.prop_map(|reason| HostToViewer::Refused { reason }),
-        update.prop_map(HostToViewer::Frame),
-        perms().prop_map(HostToViewer::PermissionsChanged),
-        ".{0,40}".prop_map(|reason| HostToViewer::Bye { reason }),
-    ]
+        refusal.prop_map(|reason| HelloReply::Refused { reason }),
+    ];
+    let control = prop_oneof![
+        perms().prop_map(HostControl::PermissionsChanged),
+        end_reason().prop_map(|reason| HostControl::Bye { reason }),
+        ".{0,40}".prop_map(|text| HostControl::Notice { text }),
+    ];
+    (reply, control, update)
 }
 
 fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
@@ -216,10 +245,18 @@ proptest! {
     fn relay_to_client_round_trips(msg in relay_to_client()) { round_trip(&msg)?; }
 
     #[test]
-    fn viewer_to_host_round_trips(msg in viewer_to_host()) { round_trip(&msg)?; }
+    fn viewer_to_host_round_trips((hello, control, input) in viewer_to_host()) {
+        round_trip(&hello)?;
+        round_trip(&control)?;
+        round_trip(&input)?;
+    }
 
     #[test]
-    fn host_to_viewer_round_trips(msg in host_to_viewer()) { round_trip(&msg)?; }
+    fn host_to_viewer_round_trips((reply, control, update) in host_to_viewer()) {
+        round_trip(&reply)?;
+        round_trip(&control)?;
+        round_trip(&update)?;
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic_a_decoder(data in vec(any::<u8>(), 0..2048)) {

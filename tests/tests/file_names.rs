@@ -22,7 +22,7 @@ use tether_shared::files::proto::{
 use tether_shared::files::{send, tree};
 use tether_shared::net::pairing::{connect_viewer, Session};
 use tether_shared::record::EventKind;
-use tether_shared::session_proto::{HostToViewer, Permissions, ViewerToHost};
+use tether_shared::session_proto::{Hello, HelloReply, Permissions, Request, ViewerControl};
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tether_shared::PROTOCOL_VERSION;
 use tether_viewer::session::ViewerSession;
@@ -66,7 +66,7 @@ impl HandHost {
 /// A host that pairs through the real relay like any host and grants files.
 async fn hostile_host(relay: &TestRelay) -> (HandHost, ViewerSession) {
     let mut host = host_by_hand(relay, FILES).await;
-    let welcome = HostToViewer::Welcome { version: PROTOCOL_VERSION, granted: FILES, width: 64, height: 64 };
+    let welcome = HelloReply::Welcome { version: PROTOCOL_VERSION, granted: FILES, width: 64, height: 64 };
     wire::write_msg(&mut host.control.0, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
     let viewer = (&mut host.viewer).await.expect("no panic").expect("viewer session opens");
     (host, viewer)
@@ -229,10 +229,10 @@ async fn hand_viewer(relay: &TestRelay, host: &mut TestHost, technician: &str) -
     let code = host.next_code().await;
     let session = connect_viewer(&relay.spec(), &code, fast_timeouts(), None).await.expect("pairs");
     let (mut control, mut control_recv) = session.conn.open_bi().await.expect("control stream");
-    let hello = ViewerToHost::Hello { version: PROTOCOL_VERSION, technician: technician.into(), want: FILES };
+    let hello = Hello { version: PROTOCOL_VERSION, technician: technician.into(), want: FILES };
     wire::write_msg(&mut control, &hello, MAX_CONTROL_MSG).await.expect("hello");
     match wire::read_msg(&mut control_recv, MAX_CONTROL_MSG).await.expect("welcome") {
-        Some(HostToViewer::Welcome { granted, .. }) => assert!(granted.files, "{granted:?}"),
+        Some(HelloReply::Welcome { granted, .. }) => assert!(granted.files, "{granted:?}"),
         other => panic!("expected Welcome, got {other:?}"),
     }
     HandViewer { session, control, _control_recv: control_recv }
@@ -267,7 +267,8 @@ async fn a_right_to_left_override_in_a_name_chat_or_file_name_is_shown_escaped_a
     .await;
     assert_eq!(technician, "Microsoft Support \\u{202E}gnp.exe", "the consent dialog shows what was typed");
 
-    let chat = ViewerToHost::Chat { text: "please open invoice\u{202E}fdp.exe\nthanks\u{200B}".into() };
+    let text = "please open invoice\u{202E}fdp.exe\nthanks\u{200B}".into();
+    let chat = ViewerControl::Request(Request::Chat { text });
     wire::write_msg(&mut viewer.control, &chat, MAX_CONTROL_MSG).await.expect("chat");
     let text = next_event(&mut fh.host, |e| match record_kind(&e) {
         Some(EventKind::Chat { text, .. }) => Some(text.clone()),

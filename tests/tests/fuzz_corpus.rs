@@ -6,10 +6,13 @@ use std::path::PathBuf;
 
 use tether_shared::code::Nameplate;
 use tether_shared::codec::{encode_tile, PartEncoder, Quality, Tile, TileData};
+use tether_shared::end::EndReason;
 use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
-use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::session_proto::{
+    FrameUpdate, Hello, HelloReply, HostControl, Permissions, RefusalReason, Request, ViewerControl,
+};
 use tether_shared::token::Token;
 
 fn corpus_dir() -> PathBuf {
@@ -93,31 +96,32 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             [&[10, 9][..], &text("x\nINFO forged line")].concat(),
         ],
         "viewer_to_host" => vec![
-            body(&ViewerToHost::Hello { version: 1, technician: "Ann".into(), want: Permissions::ALL }),
-            body(&ViewerToHost::FrameAck { seq: 7 }),
-            body(&ViewerToHost::Input(InputEvent::MouseMove { x: -5, y: 9 })),
-            body(&ViewerToHost::Input(InputEvent::Key { key: Key::F(12), pressed: true })),
-            body(&ViewerToHost::Input(InputEvent::MouseButton { button: MouseButton::Back, pressed: false })),
-            body(&ViewerToHost::Input(InputEvent::Text("héllo".into()))),
-            body(&ViewerToHost::Bye),
+            body(&Hello { version: 1, technician: "Ann".into(), want: Permissions::ALL }),
+            body(&ViewerControl::FrameAck { seq: 7 }),
+            body(&ViewerControl::Request(Request::Chat { text: "hi".into() })),
+            body(&InputEvent::MouseMove { x: -5, y: 9 }),
+            body(&InputEvent::Key { key: Key::F(12), pressed: true }),
+            body(&InputEvent::MouseButton { button: MouseButton::Back, pressed: false }),
+            body(&InputEvent::Text("héllo".into())),
+            body(&ViewerControl::Bye { reason: EndReason::ViewerLeft }),
         ],
         "host_to_viewer" => vec![
-            body(&HostToViewer::Welcome {
+            body(&HelloReply::Welcome {
                 version: 1,
                 granted: Permissions::VIEW_ONLY,
                 width: 1920,
                 height: 1080,
             }),
-            body(&HostToViewer::Refused { reason: RefusalReason::Declined }),
-            body(&HostToViewer::Frame(FrameUpdate {
+            body(&HelloReply::Refused { reason: RefusalReason::Declined }),
+            body(&FrameUpdate {
                 seq: 1,
                 capture_id: 2,
                 width: 256,
                 height: 256,
                 tiles: vec![tile],
                 last: true,
-            })),
-            body(&HostToViewer::Frame(FrameUpdate {
+            }),
+            body(&FrameUpdate {
                 seq: 1,
                 capture_id: 2,
                 width: 256,
@@ -142,17 +146,10 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
                     },
                 ],
                 last: false,
-            })),
-            body(&HostToViewer::PermissionsChanged(Permissions::ALL)),
-            body(&HostToViewer::Bye { reason: "done".into() }),
-            body(&HostToViewer::Frame(FrameUpdate {
-                seq: 3,
-                capture_id: 4,
-                width: 256,
-                height: 256,
-                tiles: part,
-                last: true,
-            })),
+            }),
+            body(&HostControl::PermissionsChanged(Permissions::ALL)),
+            body(&HostControl::Bye { reason: EndReason::Relay(RelayErrorKind::Revoked) }),
+            body(&FrameUpdate { seq: 3, capture_id: 4, width: 256, height: 256, tiles: part, last: true }),
         ],
         "file_sender_msg" => {
             use tether_shared::files::proto::{Entry, EntryKind, SenderMsg};

@@ -6,13 +6,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tether_host::session::{SessionEnd, SessionError};
+use tether_host::session::SessionError;
 use tether_host::HostError;
 use tether_shared::code::Code;
 use tether_shared::codec::{Tile, TileData};
+use tether_shared::end::{EndReason, Side, Violation};
 use tether_shared::net::pairing::connect_viewer;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
-use tether_shared::session_proto::{FrameUpdate, HostToViewer, Permissions, ViewerToHost};
+use tether_shared::session_proto::{FrameUpdate, Hello, HelloReply, Permissions};
 use tether_shared::tls;
 use tether_shared::wire::{self, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
@@ -127,12 +128,11 @@ async fn a_viewer_sending_garbage_is_disconnected_by_the_host() {
         let code = host.next_code().await;
         let session = connect_viewer(&relay.spec(), &code, fast_timeouts(), None).await.expect("pairs");
         let (mut send, _recv) = session.conn.open_bi().await.expect("stream");
-        let hello =
-            ViewerToHost::Hello { version: PROTOCOL_VERSION, technician: "x".into(), want: Permissions::ALL };
+        let hello = Hello { version: PROTOCOL_VERSION, technician: "x".into(), want: Permissions::ALL };
         wire::write_msg(&mut send, &hello, MAX_CONTROL_MSG).await.expect("hello");
         send.write_all(&garbage).await.expect("write");
         match host.report().await.expect("host survives").end {
-            SessionEnd::ProtocolError(_) => {}
+            EndReason::ProtocolViolation { by: Side::Viewer, detail: Violation::Malformed(_) } => {}
             other => panic!("expected a protocol error, got {other:?}"),
         }
         let reason =
@@ -194,7 +194,7 @@ async fn a_host_sending_hostile_frames_is_disconnected_by_the_viewer() {
     for update in hostile {
         let HandHost { session, control: (mut ctl_send, _ctl_recv), viewer } =
             host_by_hand(&relay, viewer_config(&relay).want).await;
-        let welcome = HostToViewer::Welcome {
+        let welcome = HelloReply::Welcome {
             version: PROTOCOL_VERSION,
             granted: Permissions::VIEW_ONLY,
             width: 64,
@@ -203,12 +203,15 @@ async fn a_host_sending_hostile_frames_is_disconnected_by_the_viewer() {
         wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
         let viewer = viewer.await.expect("no panic").expect("viewer session opens");
         let mut video = session.conn.open_uni().await.expect("video stream");
-        wire::write_msg(&mut video, &HostToViewer::Frame(update), MAX_VIDEO_MSG).await.expect("send");
+        wire::write_msg(&mut video, &update, MAX_VIDEO_MSG).await.expect("send");
         let err = tokio::time::timeout(Duration::from_secs(5), viewer.next_frame(None))
             .await
             .expect("the viewer reacts")
             .expect_err("a hostile update shows nothing");
-        assert!(matches!(&err, ViewerError::Ended(why) if why.contains("broke the protocol")), "{err}");
+        assert!(
+            matches!(&err, ViewerError::Ended(EndReason::ProtocolViolation { by: Side::Host, .. })),
+            "{err:?}"
+        );
         let reason =
             tokio::time::timeout(Duration::from_secs(5), session.conn.closed()).await.expect("closed");
         assert!(reason.to_string().contains("protocol error"), "{reason}");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use tether_relay::store::Store;
 use tether_shared::code::Nameplate;
+use tether_shared::end::EndReason;
 use tether_shared::net::link::RelayLink;
 use tether_shared::net::ClientError;
 use tether_shared::record::EventKind;
@@ -97,10 +98,14 @@ async fn revoking_a_token_ends_the_live_session_and_later_claims() {
     assert!(Store::open(relay.dir.path()).expect("store").revoke_account("bob").expect("revoke"));
     // Both sides end (bounded by the report's deadline), well before any idle timeout could matter.
     let report = host.report().await.expect("session ran");
-    assert_ne!(report.end, tether_host::session::SessionEnd::ViewerLeft, "{report:?}");
+    assert_eq!(report.end, EndReason::Relay(RelayErrorKind::Revoked), "{report:?}");
     let ended = tokio::time::timeout(Duration::from_secs(10), viewer.closed())
         .await
         .expect("the viewer's session ends");
+    assert!(
+        matches!(ended, ViewerError::Ended(EndReason::Relay(RelayErrorKind::Revoked))),
+        "the viewer is told why: {ended:?}"
+    );
     assert!(ended.to_string().contains("revoked"), "the viewer is told why: {ended}");
     assert!(relay.handle.metrics_text().contains("tether_relay_revoked_sessions_total 1"));
 

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use common::*;
 use tether_host::capture::test_pattern::render;
-use tether_host::session::SessionEnd;
+use tether_shared::end::EndReason;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::record::EventKind;
 use tether_shared::session_proto::Permissions;
-use tether_viewer::session::ViewerSession;
+use tether_viewer::session::{ViewerError, ViewerSession};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_are_pixel_exact_and_input_arrives_in_order() {
@@ -56,7 +56,7 @@ async fn frames_are_pixel_exact_and_input_arrives_in_order() {
     viewer.close().await;
     let sink = host.sink.clone();
     let report = host.report().await.expect("session ran");
-    assert_eq!(report.end, SessionEnd::ViewerLeft);
+    assert_eq!(report.end, EndReason::ViewerLeft);
     assert_eq!(report.input_injected, sent.len() as u64);
     let got = sink.events();
     assert_eq!(&got[..sent.len()], &sent[..], "complete and in order");
@@ -111,6 +111,7 @@ async fn the_host_user_can_stop_the_session() {
     host.stop.cancel();
     let why =
         tokio::time::timeout(Duration::from_secs(5), viewer.closed()).await.expect("viewer notices at once");
+    assert!(matches!(why, ViewerError::Ended(EndReason::HostStopped)), "{why:?}");
     assert!(why.to_string().contains("stopped sharing"), "{why}");
-    assert_eq!(host.report().await.expect("report").end, SessionEnd::Stopped);
+    assert_eq!(host.report().await.expect("report").end, EndReason::HostStopped);
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use quinn::Connection;
+use tether_shared::end::EndReason;
 use tether_shared::record::{EventKind, SessionEvent, Side};
 use tether_shared::session_proto::Permissions;
 use tokio::sync::watch;
@@ -35,7 +36,7 @@ impl Recorder {
     /// hold the end when `conn` closes or `ended` says why.
     pub(crate) fn connected(
         conn: &Connection,
-        ended: watch::Receiver<Option<String>>,
+        ended: watch::Receiver<Option<EndReason>>,
         technician: &str,
         asked: Permissions,
         granted: Permissions,
@@ -85,16 +86,16 @@ impl Recorder {
 
     /// Record how the session ended, once it has: the reason the session recorded in `ended`, or the
     /// connection's own.
-    fn record_end(&self, conn: Connection, mut ended: watch::Receiver<Option<String>>) {
+    fn record_end(&self, conn: Connection, mut ended: watch::Receiver<Option<EndReason>>) {
         let recorder = self.clone();
         tokio::spawn(async move {
             let closed = tokio::select! {
                 _ = ended.wait_for(Option::is_some) => None,
                 closed = conn.closed() => Some(closed),
             };
-            let recorded = ended.borrow().clone();
+            // The EndReason's words; the record could carry the typed reason (a change of shared::record).
+            let recorded = ended.borrow().as_ref().map(ToString::to_string);
             let reason = recorded.or_else(|| closed.map(|c| c.to_string()));
-            // TODO(issue 15, slice END): the typed EndReason.
             let reason = reason.unwrap_or_else(|| "the session ended".to_owned());
             recorder.record(EventKind::Ended { reason });
         });

@@ -1,9 +1,12 @@
 //! A live session on the viewer side. Network work runs in background tasks; callers (the CLI, the window,
 //! tests) read the latest complete frame from a `watch` channel and send input through a handle.
 //!
-//! Streams, one task per family: **control** (we open it: hello, welcome, then our frame acks and requests
-//! out; cursor, permissions and the host's notices in), **video** (the host opens it: frame updates →
-//! [`Decoder`]), **input** (we open it: events in order).
+//! Streams, one task per family ([`streams`]): **control** (we open it: hello, welcome, then our frame acks
+//! and requests out; cursor, permissions and the host's notices in), **video** (the host opens it: frame
+//! updates → [`crate::decode::Decoder`]), **input** (we open it: events in order).
+//!
+//! How the session ends is decided in one place ([`end`]): every task reports there, and
+//! [`ViewerSession::closed`] says the [`EndReason`] its arbiter decided.
 //!
 //! What the host says comes out two ways: state as `watch` channels (frames, cursor, grants, monitors,
 //! system info: a late reader gets the latest), events as a broadcast of [`HostNotice`]s (chat, clipboard,
@@ -14,21 +17,27 @@ use std::sync::Arc;
 use quinn::{Connection, SendStream};
 use tether_shared::code::Code;
 use tether_shared::codec::Quality;
+use tether_shared::end::{EndEvent, EndReason, Side as EndSide};
 use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
-    priority, CursorShape, HostToViewer, MonitorInfo, Permissions, RefusalReason, SystemInfo, ViewerToHost,
-    MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
+    priority, CursorShape, Hello, HelloReply, MonitorInfo, Permissions, RefusalReason, Request, SystemInfo,
+    ViewerControl, MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
 };
-use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
+use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
 use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
 use tokio::sync::{broadcast, mpsc, watch, Mutex};
 
-use crate::decode::{Decoder, FrameInfo};
+use crate::decode::FrameInfo;
 use crate::files::FileClient;
 use crate::record::Recorder;
+use end::EndTask;
+use streams::{control_reader, control_task, video_task, HostState};
 use tether_shared::frame::Frame;
 use tether_shared::record::{EventKind, SessionEvent, Side};
+
+mod end;
+mod streams;
 
 #[derive(Clone)]
 pub struct ViewerConfig {
@@ -63,7 +72,7 @@ pub enum ViewerError {
     #[error("the host broke the protocol: {0}")]
     Protocol(String),
     #[error("the session ended: {0}")]
-    Ended(String),
+    Ended(EndReason),
     #[error("{what} is too long ({len} bytes; at most {max})")]
     TooLong { what: &'static str, len: usize, max: usize },
 }
@@ -108,28 +117,20 @@ pub struct ViewerSession {
     granted: Permissions,
     frames: watch::Receiver<Option<Shown>>,
     input: Mutex<SendStream>,
-    ended: watch::Receiver<Option<String>>,
+    /// The session's end, once its arbiter has decided ([`end_task`]).
+    ended: watch::Receiver<Option<EndReason>>,
+    /// Signals for the arbiter.
+    end_events: mpsc::UnboundedSender<EndEvent>,
     cursor: watch::Receiver<CursorState>,
     grants: watch::Receiver<Permissions>,
     monitors: watch::Receiver<Monitors>,
     system: watch::Receiver<Option<SystemInfo>>,
     notices: std::sync::Mutex<Option<broadcast::Receiver<HostNotice>>>,
     notices_tx: broadcast::Sender<HostNotice>,
-    requests: mpsc::Sender<ViewerToHost>,
+    requests: mpsc::Sender<ViewerControl>,
     files: FileClient,
     endpoint: quinn::Endpoint,
     reconnecting: watch::Receiver<bool>,
-    record: Recorder,
-}
-
-/// Everything the control reader updates.
-struct HostState {
-    cursor: watch::Sender<CursorState>,
-    grants: watch::Sender<Permissions>,
-    monitors: watch::Sender<Monitors>,
-    system: watch::Sender<Option<SystemInfo>>,
-    notices: broadcast::Sender<HostNotice>,
-    ended: watch::Sender<Option<String>>,
     record: Recorder,
 }
 
@@ -152,40 +153,45 @@ impl ViewerSession {
         let conn = session.conn.clone();
         let endpoint = session.link.endpoint().clone();
         let (ended_tx, ended) = watch::channel(None);
-        let on_gone = ended_tx.clone();
+        let (end_events, end_rx) = mpsc::unbounded_channel();
+        let on_gone = end_events.clone();
         let (reconnecting_tx, reconnecting) = watch::channel(false);
-        Session::spawn_relay_watch(session.link, session.conn, session.resume_id, move |event| match event {
-            RelayEvent::PeerGone(why) => {
-                on_gone.send_replace(Some(why.unwrap_or_else(|| HOST_GONE.to_string())));
-            }
-            RelayEvent::Lost => {
-                reconnecting_tx.send_replace(true);
-            }
-            RelayEvent::Rejoined => {
-                reconnecting_tx.send_replace(false);
-            }
-        });
-        let (mut ctl_send, mut ctl_recv) =
-            conn.open_bi().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let watch =
+            Session::spawn_relay_watch(
+                session.link,
+                session.conn,
+                session.resume_id,
+                move |event| match event {
+                    RelayEvent::PeerGone(kind) => {
+                        let _ = on_gone.send(EndEvent::RelayGone(kind));
+                    }
+                    RelayEvent::Lost => {
+                        reconnecting_tx.send_replace(true);
+                    }
+                    RelayEvent::Rejoined => {
+                        reconnecting_tx.send_replace(false);
+                    }
+                },
+            );
+        let (mut ctl_send, mut ctl_recv) = conn.open_bi().await.map_err(|e| closed(&e))?;
         let _ = ctl_send.set_priority(priority::CONTROL); // fails only on a closed stream
-        let hello = ViewerToHost::Hello {
-            version: PROTOCOL_VERSION,
-            technician: cfg.technician.clone(),
-            want: cfg.want,
-        };
+        let hello = Hello { version: PROTOCOL_VERSION, technician: cfg.technician.clone(), want: cfg.want };
         wire::write_msg(&mut ctl_send, &hello, MAX_CONTROL_MSG).await.map_err(|e| stream_ended(&conn, e))?;
         let granted =
             match wire::read_msg(&mut ctl_recv, MAX_CONTROL_MSG).await.map_err(|e| stream_ended(&conn, e))? {
-                Some(HostToViewer::Welcome { granted, .. }) => granted,
-                Some(HostToViewer::Refused { reason }) => return Err(ViewerError::Refused(reason)),
-                other => return Err(protocol(&conn, format!("expected Welcome, got {other:?}"))),
+                Some(HelloReply::Welcome { granted, .. }) => granted,
+                Some(HelloReply::Refused { reason }) => return Err(ViewerError::Refused(reason)),
+                None => return Err(protocol(&conn, "the control stream ended before Welcome".into())),
             };
-        let input = conn.open_uni().await.map_err(|e| ViewerError::Ended(e.to_string()))?;
+        let input = conn.open_uni().await.map_err(|e| closed(&e))?;
         let _ = input.set_priority(priority::INPUT);
         let record = Recorder::connected(&conn, ended.clone(), &cfg.technician, cfg.want, granted);
         let (frames_tx, frames) = watch::channel(None);
         let (requests, requests_rx) = mpsc::channel(64);
         tokio::spawn(control_task(conn.clone(), ctl_send, requests_rx));
+        let ends =
+            EndTask { conn: conn.clone(), events: end_rx, ended: ended_tx, control: requests.clone(), watch };
+        tokio::spawn(ends.run());
         let (cursor_tx, cursor) = watch::channel(CursorState::default());
         let (grants_tx, grants) = watch::channel(granted);
         let (monitors_tx, monitors) = watch::channel(Monitors::default());
@@ -197,11 +203,11 @@ impl ViewerSession {
             monitors: monitors_tx,
             system: system_tx,
             notices: notices_tx.clone(),
-            ended: ended_tx.clone(),
+            end_events: end_events.clone(),
             record: record.clone(),
         };
-        tokio::spawn(control_reader(conn.clone(), ctl_recv, state));
-        tokio::spawn(video_task(conn.clone(), frames_tx, requests.clone(), ended_tx));
+        tokio::spawn(control_reader(ctl_recv, state));
+        tokio::spawn(video_task(conn.clone(), frames_tx, requests.clone(), end_events.clone()));
         let files = FileClient::new(conn.clone(), record.clone());
         Ok(Self {
             conn,
@@ -209,6 +215,7 @@ impl ViewerSession {
             frames,
             input: Mutex::new(input),
             ended,
+            end_events,
             cursor,
             grants,
             monitors,
@@ -260,7 +267,7 @@ impl ViewerSession {
     /// Say something to the host user.
     pub async fn chat(&self, text: &str) -> Result<(), ViewerError> {
         check_len("a chat message", text, MAX_CHAT_TEXT)?;
-        self.request(ViewerToHost::Chat { text: text.to_owned() }).await?;
+        self.request(Request::Chat { text: text.to_owned() }).await?;
         self.record.record(EventKind::Chat { from: Side::Technician, text: text.to_owned() });
         Ok(())
     }
@@ -268,40 +275,40 @@ impl ViewerSession {
     /// Put this text on the host's clipboard (the host ignores it without `control`).
     pub async fn send_clipboard(&self, text: &str) -> Result<(), ViewerError> {
         check_len("the clipboard text", text, MAX_CLIPBOARD_TEXT)?;
-        self.request(ViewerToHost::Clipboard { text: text.to_owned() }).await?;
+        self.request(Request::Clipboard { text: text.to_owned() }).await?;
         self.record.record(EventKind::Clipboard { by: Side::Technician });
         Ok(())
     }
 
     /// Receive the host's clipboard text as [`HostNotice::Clipboard`] whenever it changes, or stop.
     pub async fn watch_clipboard(&self, on: bool) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::WatchClipboard(on)).await
+        self.request(Request::WatchClipboard(on)).await
     }
 
     /// Ask for other permissions (e.g. control, or back to view only). Giving up takes effect at once;
     /// asking for more waits for the host user: watch [`Self::grants`] and [`HostNotice::Declined`].
     pub async fn request_permissions(&self, want: Permissions) -> Result<(), ViewerError> {
         self.record.requested(want);
-        self.request(ViewerToHost::RequestPermissions(want)).await
+        self.request(Request::RequestPermissions(want)).await
     }
 
     /// Change the quality of photographic regions from the next update on.
     pub async fn set_quality(&self, quality: Quality) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::SetQuality(quality)).await
+        self.request(Request::SetQuality(quality)).await
     }
 
     /// Share the host's monitor `index` (see [`Self::monitors`]).
     pub async fn select_monitor(&self, index: u32) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::SelectMonitor { index }).await
+        self.request(Request::SelectMonitor { index }).await
     }
 
     /// Ask the host for its system information; it arrives in [`Self::system_info`].
     pub async fn request_system_info(&self) -> Result<(), ViewerError> {
-        self.request(ViewerToHost::SystemInfoRequest).await
+        self.request(Request::SystemInfoRequest).await
     }
 
-    async fn request(&self, msg: ViewerToHost) -> Result<(), ViewerError> {
-        self.requests.send(msg).await.map_err(|_| self.end_reason())
+    async fn request(&self, request: Request) -> Result<(), ViewerError> {
+        self.requests.send(ViewerControl::Request(request)).await.map_err(|_| self.end_reason())
     }
 
     /// What the host granted at the start.
@@ -340,7 +347,8 @@ impl ViewerSession {
                 }
             }
             tokio::select! {
-                changed = frames.changed() => if changed.is_err() { return Err(self.end_reason()) },
+                // The video task is done: the session is ending; wait for why.
+                changed = frames.changed() => if changed.is_err() { return Err(self.closed().await) },
                 _ = ended.changed() => return Err(self.end_reason()),
             }
         }
@@ -349,19 +357,20 @@ impl ViewerSession {
     /// Send one input event; events arrive in order.
     pub async fn send_input(&self, event: InputEvent) -> Result<(), ViewerError> {
         let mut input = self.input.lock().await;
-        wire::write_msg(&mut *input, &ViewerToHost::Input(event), MAX_CONTROL_MSG)
-            .await
-            .map_err(|e| stream_ended(&self.conn, e))
+        wire::write_msg(&mut *input, &event, MAX_CONTROL_MSG).await.map_err(|e| stream_ended(&self.conn, e))
     }
 
-    /// Why the session ended (or is ending).
+    /// Why the session ended (or is ending): the arbiter's decision, or, while it is still deciding, what
+    /// the connection's close says.
     pub fn end_reason(&self) -> ViewerError {
-        let recorded = self.ended.borrow().clone();
-        match (recorded, self.conn.close_reason()) {
-            (Some(why), _) => ViewerError::Ended(why),
-            (None, Some(reason)) => ViewerError::Ended(reason.to_string()),
-            (None, None) => ViewerError::Ended("the session ended".into()),
-        }
+        let decided = self.ended.borrow().clone();
+        let closed = || self.conn.close_reason().map(|e| EndReason::from_close(EndSide::Viewer, &e));
+        ViewerError::Ended(decided.or_else(closed).unwrap_or(EndReason::LocalClose))
+    }
+
+    /// Why the session ended, once it has.
+    pub fn ended(&self) -> Option<EndReason> {
+        self.ended.borrow().clone()
     }
 
     /// Whether the session has ended (or is ending).
@@ -371,8 +380,9 @@ impl ViewerSession {
 
     /// Wait until the session has ended, and say why.
     pub async fn closed(&self) -> ViewerError {
-        let reason = self.conn.closed().await;
-        ViewerError::Ended(self.ended.borrow().clone().unwrap_or_else(|| reason.to_string()))
+        let mut ended = self.ended.clone();
+        let _ = ended.wait_for(Option::is_some).await;
+        self.end_reason()
     }
 
     /// End the session politely: input is flushed first, so nothing sent is lost.
@@ -382,16 +392,18 @@ impl ViewerSession {
 
     /// [`Self::close`] for a session shared with other tasks (the window's).
     ///
-    /// Finishing the input stream tells the host we are leaving; the host injects everything sent before,
-    /// then ends the session and closes the connection. We wait for that (a transport acknowledgement
-    /// would only say the bytes arrived, not that they were injected), then close in any case.
+    /// We finish the input stream, then say `Bye` on control; the host injects everything sent before
+    /// the input's end, then closes the connection. We wait for that (a transport acknowledgement would
+    /// only say the bytes arrived, not that they were injected), then close in any case.
     pub async fn leave(&self) {
         {
             let mut input = self.input.lock().await;
             let _ = input.finish();
         }
+        let _ = self.end_events.send(EndEvent::Local(EndReason::ViewerLeft));
         // The host closes within milliseconds; the limit is for a host that hangs (a gone one is noticed
-        // by the relay watch sooner), generous so a busy host still gets to inject all of it.
+        // by the relay watch sooner), generous so a busy host still gets to inject all of it. It decides
+        // nothing about the end: that is already decided (we left); it only bounds the wait for the host.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.conn.closed()).await;
         self.conn.close(CLOSE_NORMAL.into(), b"viewer left");
         // Let the goodbye leave before the caller may exit the process.
@@ -405,8 +417,6 @@ impl Drop for ViewerSession {
     }
 }
 
-const HOST_GONE: &str = "the host's connection to the relay ended (it vanished or lost its network)";
-
 fn check_len(what: &'static str, text: &str, max: usize) -> Result<(), ViewerError> {
     if text.len() > max {
         return Err(ViewerError::TooLong { what, len: text.len(), max });
@@ -418,144 +428,18 @@ fn check_len(what: &'static str, text: &str, max: usize) -> Result<(), ViewerErr
 /// that does not decode or is over its cap is the host breaking the protocol, not the session ending.
 fn stream_ended(conn: &Connection, e: WireError) -> ViewerError {
     match (conn.close_reason(), e) {
-        (Some(reason), _) => ViewerError::Ended(reason.to_string()),
+        (Some(reason), _) => closed(&reason),
         (None, e @ (WireError::Malformed(_) | WireError::TooLarge { .. })) => protocol(conn, e.to_string()),
-        (None, e) => ViewerError::Ended(e.to_string()),
+        (None, e) => ViewerError::Ended(EndReason::ConnectionLost(e.to_string())),
     }
+}
+
+/// The session could not open because the connection closed.
+fn closed(reason: &quinn::ConnectionError) -> ViewerError {
+    ViewerError::Ended(EndReason::from_close(EndSide::Viewer, reason))
 }
 
 fn protocol(conn: &Connection, why: String) -> ViewerError {
     conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
     ViewerError::Protocol(why)
-}
-
-/// Writes frame acks and requests on the control stream, in the order they were made.
-async fn control_task(conn: Connection, mut send: SendStream, mut out: mpsc::Receiver<ViewerToHost>) {
-    while let Some(msg) = out.recv().await {
-        if wire::write_msg(&mut send, &msg, MAX_CONTROL_MSG).await.is_err() {
-            break;
-        }
-    }
-    let _ = send.finish();
-    drop(conn);
-}
-
-/// Messages from the host on the control stream after `Welcome`: cursor, permissions, notices, goodbye.
-async fn control_reader(conn: Connection, mut recv: quinn::RecvStream, state: HostState) {
-    let HostState { cursor, grants, monitors, system, notices, ended, record } = state;
-    loop {
-        let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_CONTROL_MSG).await {
-            Ok(Some(msg)) => msg,
-            Ok(None) | Err(WireError::Io(_)) => return,
-            Err(e) => {
-                protocol(&conn, e.to_string());
-                return;
-            }
-        };
-        match msg {
-            HostToViewer::CursorShape(shape) if shape.is_valid() => {
-                cursor.send_modify(|c| c.shape = Some(Arc::new(shape)));
-            }
-            HostToViewer::CursorPosition { x, y, visible } => cursor.send_modify(|c| {
-                c.position = Some((x, y));
-                c.visible = visible;
-            }),
-            HostToViewer::PermissionsChanged(now) => {
-                // Recorded first: whoever waits for the new grants finds the change in the record.
-                let before = *grants.borrow();
-                record.permissions_changed(before, now);
-                grants.send_replace(now);
-            }
-            // Shown to the technician: invisible and text-reordering characters escaped (the clipboard
-            // stays as it is: it is data, pasted, not read).
-            HostToViewer::Chat { text } => {
-                let text = tether_shared::text::visible_lines(&text).into_owned();
-                record.record(EventKind::Chat { from: Side::Host, text: text.clone() });
-                let _ = notices.send(HostNotice::Chat(text));
-            }
-            HostToViewer::Clipboard { text } => {
-                record.record(EventKind::Clipboard { by: Side::Host });
-                let _ = notices.send(HostNotice::Clipboard(text));
-            }
-            HostToViewer::RequestDeclined { asked } => {
-                record.declined(asked);
-                let _ = notices.send(HostNotice::Declined(asked));
-            }
-            HostToViewer::Notice { text } => {
-                let text = tether_shared::text::visible_lines(&text).into_owned();
-                let _ = notices.send(HostNotice::Notice(text));
-            }
-            HostToViewer::Monitors { monitors: list, current } => {
-                let before = monitors.send_replace(Monitors { list, current });
-                if !before.list.is_empty() && before.current != current {
-                    record.record(EventKind::MonitorSwitched { index: current });
-                }
-            }
-            HostToViewer::SystemInfo(info) => {
-                system.send_replace(Some(info));
-            }
-            HostToViewer::Bye { reason } => {
-                ended.send_replace(Some(format!("the host ended the session: {reason}")));
-                return;
-            }
-            other => {
-                let why = protocol(&conn, format!("unexpected {other:?} on control"));
-                ended.send_replace(Some(why.to_string()));
-                return;
-            }
-        }
-    }
-}
-
-async fn video_task(
-    conn: Connection,
-    frames: watch::Sender<Option<Shown>>,
-    acks: mpsc::Sender<ViewerToHost>,
-    ended: watch::Sender<Option<String>>,
-) {
-    let why: Result<(), String> = async {
-        let mut recv = conn.accept_uni().await.map_err(|e| e.to_string())?;
-        let mut decoder = Decoder::new();
-        loop {
-            let msg = match wire::read_msg::<_, HostToViewer>(&mut recv, MAX_VIDEO_MSG).await {
-                Ok(Some(msg)) => msg,
-                Ok(None) => {
-                    // The stream's end can overtake the connection's close, which says why (the user
-                    // stopped sharing, say): give it a moment.
-                    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), conn.closed()).await;
-                    let why = conn.close_reason().map(|r| r.to_string());
-                    return Err(why.unwrap_or_else(|| "the host ended the session".to_string()));
-                }
-                Err(WireError::Io(e)) => {
-                    return Err(conn.close_reason().map_or(e.to_string(), |r| r.to_string()))
-                }
-                Err(e) => return Err(protocol(&conn, e.to_string()).to_string()),
-            };
-            let HostToViewer::Frame(update) = msg else {
-                return Err(protocol(&conn, format!("unexpected {msg:?} on video")).to_string());
-            };
-            match decoder.apply(&update) {
-                Ok(Some(info)) => {
-                    if let Some(frame) = decoder.frame() {
-                        frames.send_replace(Some(Shown { info, frame: Arc::new(frame.clone()) }));
-                    }
-                    if acks.send(ViewerToHost::FrameAck { seq: info.seq }).await.is_err() {
-                        return Err("session closed".to_string());
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => return Err(protocol(&conn, e.to_string()).to_string()),
-            }
-        }
-    }
-    .await;
-    if let Err(why) = why {
-        // Keep a reason recorded earlier (the relay's notice): it explains more than a broken stream.
-        ended.send_if_modified(|old| {
-            if old.is_none() {
-                *old = Some(why);
-            }
-            old.is_some()
-        });
-    }
 }

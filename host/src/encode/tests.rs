@@ -3,7 +3,7 @@ use crate::capture::test_pattern::render;
 use proptest::prelude::*;
 use tether_shared::codec::{apply_tile, TileData};
 use tether_shared::codec::{encode_tile, Quality};
-use tether_shared::session_proto::{FrameUpdate, HostToViewer};
+use tether_shared::session_proto::FrameUpdate;
 use tether_shared::wire;
 
 /// Rectangles sent, counting each tile inside a bundle.
@@ -81,7 +81,7 @@ fn apply(parts: &[Vec<Tile>], viewer: &mut Frame) {
     }
 }
 
-/// Send the parts the way a session does — serialized as `HostToViewer::Frame` messages within the
+/// Send the parts the way a session does — serialized as `FrameUpdate` messages within the
 /// video cap and read back — and apply what arrives. Checks the encoder's part layout on the way: copies
 /// come first, and each part's lossless pixels travel as at most one bundle.
 fn send_and_apply(parts: Vec<Vec<Tile>>, viewer: &mut Frame) {
@@ -99,18 +99,9 @@ fn send_and_apply(parts: Vec<Vec<Tile>>, viewer: &mut Frame) {
         let copies_first = tiles.iter().skip_while(|t| matches!(t.data, TileData::Copy { .. }));
         assert!(i == 0 || !tiles.iter().any(|t| matches!(t.data, TileData::Copy { .. })));
         assert!(!copies_first.clone().any(|t| matches!(t.data, TileData::Copy { .. })), "copies come first");
-        let msg = HostToViewer::Frame(FrameUpdate {
-            seq: 1,
-            capture_id: 1,
-            width,
-            height,
-            tiles,
-            last: i + 1 == count,
-        });
+        let msg = FrameUpdate { seq: 1, capture_id: 1, width, height, tiles, last: i + 1 == count };
         let framed = wire::encode(&msg, wire::MAX_VIDEO_MSG).expect("fits a video message");
-        let HostToViewer::Frame(update) = wire::decode(&framed[4..]).expect("decodes") else {
-            panic!("not a frame")
-        };
+        let update: FrameUpdate = wire::decode(&framed[4..]).expect("decodes");
         received.push(update.tiles);
     }
     apply(&received, viewer);

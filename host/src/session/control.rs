@@ -4,11 +4,12 @@
 //! switch (whichever participant asked for it).
 
 use quinn::{RecvStream, SendStream};
-use tether_shared::session_proto::{HostToViewer, Permissions, ViewerToHost};
+use tether_shared::end::EndReason;
+use tether_shared::session_proto::{HostControl, Permissions, Request, ViewerControl};
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{lost, read_error, SessionEnd, Step};
+use super::{lost, read_error, Step, Stop};
 use crate::capture::cursor::CursorEvent;
 use crate::display::{CursorSent, CursorState, Screen};
 
@@ -16,20 +17,18 @@ use crate::display::{CursorSent, CursorState, Screen};
 pub(super) async fn control_loop(
     mut recv: RecvStream,
     acks: mpsc::Sender<u64>,
-    requests: mpsc::Sender<ViewerToHost>,
+    requests: mpsc::Sender<Request>,
 ) -> Step {
     loop {
-        match wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
-            None | Some(ViewerToHost::Bye) => return Err(SessionEnd::ViewerLeft),
-            Some(ViewerToHost::FrameAck { seq }) => {
+        match wire::read_msg::<_, ViewerControl>(&mut recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
+            None => return Err(Stop::Done),
+            Some(ViewerControl::Bye { reason }) => return Err(Stop::Bye(reason)),
+            Some(ViewerControl::FrameAck { seq }) => {
                 if acks.send(seq).await.is_err() {
                     return Ok(());
                 }
             }
-            Some(msg @ (ViewerToHost::Hello { .. } | ViewerToHost::Input(_))) => {
-                return Err(SessionEnd::ProtocolError(format!("unexpected {msg:?} on control")))
-            }
-            Some(request) => {
+            Some(ViewerControl::Request(request)) => {
                 // A viewer that floods requests faster than they are answered waits here (backpressure).
                 if requests.send(request).await.is_err() {
                     return Ok(());
@@ -40,17 +39,28 @@ pub(super) async fn control_loop(
 }
 
 /// The one writer of our side of the control stream: queued messages, and permission changes as they
-/// happen (the window's toggles, answered requests).
+/// happen (the window's toggles, answered requests); last, our `Bye`, after which it finishes the stream
+/// and returns once the viewer has acknowledged all of it (or the connection is gone).
 pub(super) async fn control_writer(
     mut send: SendStream,
-    mut out: mpsc::Receiver<HostToViewer>,
+    mut out: mpsc::Receiver<HostControl>,
+    mut bye: oneshot::Receiver<EndReason>,
     mut grants: watch::Receiver<Permissions>,
 ) -> Step {
+    let send = &mut send;
     grants.mark_unchanged();
     loop {
         let msg = tokio::select! {
+            biased;
+            reason = &mut bye => {
+                let Ok(reason) = reason else { return Ok(()) };
+                wire::write_msg(send, &HostControl::Bye { reason }, MAX_CONTROL_MSG).await.map_err(lost)?;
+                let _ = send.finish();
+                let _ = send.stopped().await;
+                return Ok(());
+            }
             changed = grants.changed() => match changed {
-                Ok(()) => HostToViewer::PermissionsChanged(*grants.borrow_and_update()),
+                Ok(()) => HostControl::PermissionsChanged(*grants.borrow_and_update()),
                 Err(_) => return Ok(()),
             },
             msg = out.recv() => match msg {
@@ -58,20 +68,20 @@ pub(super) async fn control_writer(
                 None => return Ok(()),
             },
         };
-        wire::write_msg(&mut send, &msg, MAX_CONTROL_MSG).await.map_err(lost)?;
+        wire::write_msg(send, &msg, MAX_CONTROL_MSG).await.map_err(lost)?;
     }
 }
 
 /// Forward the display's cursor to the control writer: what changed since this participant last sent
 /// it, the shape first. Without a cursor source (test pattern) nothing ever changes.
-pub(super) async fn cursor_loop(out: mpsc::Sender<HostToViewer>, mut cursor: watch::Receiver<CursorState>) {
+pub(super) async fn cursor_loop(out: mpsc::Sender<HostControl>, mut cursor: watch::Receiver<CursorState>) {
     let mut sent = CursorSent::default();
     loop {
         let news = cursor.borrow_and_update().news(&mut sent);
         for event in news {
             let msg = match event {
-                CursorEvent::Shape(shape) => HostToViewer::CursorShape(shape),
-                CursorEvent::Position { x, y, visible } => HostToViewer::CursorPosition { x, y, visible },
+                CursorEvent::Shape(shape) => HostControl::CursorShape(shape),
+                CursorEvent::Position { x, y, visible } => HostControl::CursorPosition { x, y, visible },
             };
             if out.send(msg).await.is_err() {
                 return;
@@ -87,7 +97,7 @@ pub(super) async fn cursor_loop(out: mpsc::Sender<HostToViewer>, mut cursor: wat
 /// Tell the viewer about every monitor switch after generation `told` (the one the session started
 /// on, whose list went out with the welcome).
 pub(super) async fn monitors_loop(
-    out: mpsc::Sender<HostToViewer>,
+    out: mpsc::Sender<HostControl>,
     mut screen: watch::Receiver<Screen>,
     mut told: u64,
 ) {
@@ -98,7 +108,7 @@ pub(super) async fn monitors_loop(
                 continue;
             }
             told = now.generation;
-            HostToViewer::Monitors { monitors: now.monitors.clone(), current: now.current }
+            HostControl::Monitors { monitors: now.monitors.clone(), current: now.current }
         };
         if out.send(msg).await.is_err() {
             return;

@@ -9,7 +9,7 @@ use crate::access::{self, AccessPolicy};
 use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::relay_proto::VerifiedTechnician;
-use tether_shared::session_proto::{priority, HostToViewer, Permissions, RefusalReason, ViewerToHost};
+use tether_shared::session_proto::{self as proto, priority, HelloReply, Permissions, RefusalReason};
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tether_shared::PROTOCOL_VERSION;
 
@@ -31,7 +31,7 @@ pub(super) async fn hello(conn: &Connection, cfg: &SessionConfig) -> Result<Hell
     let _ = send.set_priority(priority::CONTROL);
     let hello = tokio::time::timeout(cfg.hello_timeout, wire::read_msg(&mut recv, MAX_CONTROL_MSG)).await;
     match hello {
-        Ok(Ok(Some(ViewerToHost::Hello { version, technician, want }))) => {
+        Ok(Ok(Some(proto::Hello { version, technician, want }))) => {
             if version != PROTOCOL_VERSION {
                 let reason = RefusalReason::VersionMismatch { host: PROTOCOL_VERSION, viewer: version };
                 refuse(conn, &mut send, reason).await;
@@ -39,7 +39,7 @@ pub(super) async fn hello(conn: &Connection, cfg: &SessionConfig) -> Result<Hell
             }
             Ok(Hello { send, recv, technician: sanitize_name(&technician), want })
         }
-        Ok(Ok(other)) => Err(close_protocol(conn, format!("expected Hello, got {other:?}"))),
+        Ok(Ok(None)) => Err(close_protocol(conn, "the control stream ended before Hello".into())),
         Ok(Err(e)) => Err(close_protocol(conn, e.to_string())),
         Err(_) => Err(SessionError::NoHello("no hello")),
     }
@@ -51,7 +51,7 @@ pub(super) async fn hello(conn: &Connection, cfg: &SessionConfig) -> Result<Hell
 pub(super) async fn consent(
     conn: &Connection,
     cfg: &SessionConfig,
-    io: &SessionIo,
+    io: &mut SessionIo,
     hello: &Hello,
     verified: Option<VerifiedTechnician>,
 ) -> Option<Permissions> {
@@ -62,7 +62,7 @@ pub(super) async fn consent(
                 answer.map(|p| p.intersect(cfg.allowed)).filter(|p| *p != Permissions::default())
             }
             _ = io.stop.cancelled() => None,
-            _ = io.peer_gone.cancelled() => None,
+            Some(_) = io.relay_gone.recv() => None,
             _ = conn.closed() => None,
         },
     }
@@ -74,7 +74,7 @@ pub(super) async fn refuse(conn: &Connection, send: &mut SendStream, reason: Ref
         RefusalReason::VersionMismatch { .. } => (CLOSE_PROTOCOL, b"version mismatch"),
         RefusalReason::Declined => (CLOSE_NORMAL, b"declined"),
     };
-    let _ = wire::write_msg(send, &HostToViewer::Refused { reason }, MAX_CONTROL_MSG).await;
+    let _ = wire::write_msg(send, &HelloReply::Refused { reason }, MAX_CONTROL_MSG).await;
     let _ = send.finish();
     let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
     conn.close(code.into(), why);

@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use quinn::Connection;
-use tether_shared::session_proto::{Permissions, ViewerToHost};
+use tether_shared::input::InputEvent;
+use tether_shared::session_proto::Permissions;
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tokio::sync::{mpsc, watch};
 
-use super::{read_error, Counters, SessionEnd, Step};
+use super::{read_error, Counters, Step, Stop};
 use crate::controller::{Controller, ParticipantId, Refused};
 
 pub(super) async fn input_loop(
@@ -20,7 +21,7 @@ pub(super) async fn input_loop(
     mut grants: watch::Receiver<Permissions>,
     counters: Arc<Counters>,
 ) -> Step {
-    let mut recv = conn.accept_uni().await.map_err(|e| SessionEnd::ConnectionLost(e.to_string()))?;
+    let mut recv = conn.accept_uni().await.map_err(|_| Stop::Done)?;
     // `read_msg` must never be cancelled mid-message, so the stream is read on its own and the events
     // come through a channel, which can be raced against a permission change safely. The reader takes
     // the next message only once the previous one was handled (a one-slot channel, reserved before
@@ -30,7 +31,7 @@ pub(super) async fn input_loop(
     let reader = async move {
         loop {
             let Ok(permit) = events_tx.reserve().await else { break };
-            let msg = wire::read_msg::<_, ViewerToHost>(&mut recv, MAX_CONTROL_MSG).await;
+            let msg = wire::read_msg::<_, InputEvent>(&mut recv, MAX_CONTROL_MSG).await;
             let more = matches!(msg, Ok(Some(_)));
             permit.send(msg);
             if !more {
@@ -52,8 +53,9 @@ pub(super) async fn input_loop(
                 msg = events.recv() => msg.unwrap_or(Ok(None)),
             };
             match msg.map_err(read_error)? {
-                None => return Err(SessionEnd::ViewerLeft),
-                Some(ViewerToHost::Input(event)) => {
+                // The viewer finished its input: everything it sent is injected. Its Bye says why.
+                None => return Err(Stop::Done),
+                Some(event) => {
                     if grants.borrow().control {
                         // Granted control takes the controls when nobody else holds them.
                         let _ = controller.take(who);
@@ -68,9 +70,6 @@ pub(super) async fn input_loop(
                     } else {
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
                     }
-                }
-                Some(other) => {
-                    return Err(SessionEnd::ProtocolError(format!("unexpected {other:?} on input")))
                 }
             }
         }

@@ -20,22 +20,25 @@
 mod control;
 mod handshake;
 mod input;
+mod tasks;
 mod video;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use quinn::Connection;
 use tether_shared::codec::Quality;
-use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_STOPPED_BY_USER};
-use tether_shared::relay_proto::VerifiedTechnician;
-use tether_shared::session_proto::{HostToViewer, Permissions, RefusalReason};
+use tether_shared::end::{EndArbiter, EndEvent, EndReason, Side, Violation};
+use tether_shared::net::pairing::CLOSE_PROTOCOL;
+use tether_shared::relay_proto::{RelayErrorKind, VerifiedTechnician};
+use tether_shared::session_proto::{HelloReply, HostControl, Permissions, RefusalReason};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
 use tether_shared::PROTOCOL_VERSION;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
+
+use tasks::{Task, Tasks};
 
 use crate::access::{AccessPolicy, SessionHandle};
 use crate::capture::CaptureError;
@@ -59,7 +62,7 @@ pub struct SessionConfig {
 }
 
 /// What a session talks to besides the viewer: the host's user interface and the host's own signals.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct SessionIo {
     /// Where chat and permission changes are reported (the window's session log).
     pub events: Option<mpsc::UnboundedSender<HostEvent>>,
@@ -69,21 +72,8 @@ pub struct SessionIo {
     pub files: FilesIo,
     /// The host user stopped sharing.
     pub stop: CancellationToken,
-    /// The relay said the viewer's side of the session is gone.
-    pub peer_gone: CancellationToken,
-}
-
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// The viewer said goodbye or closed the connection.
-    ViewerLeft,
-    /// The host user stopped sharing.
-    Stopped,
-    /// The connection was lost (timeout, relay said the peer left, tampering on the path…).
-    ConnectionLost(String),
-    /// The viewer broke the protocol; the session was closed.
-    ProtocolError(String),
+    /// The relay's word that the viewer is gone (`None`) or that the relay ended the session.
+    pub relay_gone: mpsc::UnboundedReceiver<Option<RelayErrorKind>>,
 }
 
 /// What happened in a session, for the host's log.
@@ -94,7 +84,8 @@ pub struct SessionReport {
     pub frames_sent: u64,
     pub input_injected: u64,
     pub input_dropped: u64,
-    pub end: SessionEnd,
+    /// How it ended, as the session's [`EndArbiter`] decided.
+    pub end: EndReason,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +124,7 @@ struct Participant {
     verified: Option<VerifiedTechnician>,
     grants: Arc<watch::Sender<Permissions>>,
     /// To the control writer.
-    out: mpsc::Sender<HostToViewer>,
+    out: mpsc::Sender<HostControl>,
     counters: Arc<Counters>,
 }
 
@@ -166,12 +157,12 @@ pub async fn run(
     conn: Connection,
     cfg: &SessionConfig,
     hub: &Hub,
-    io: SessionIo,
+    mut io: SessionIo,
     verified: Option<VerifiedTechnician>,
     on_start: impl FnOnce(Started),
 ) -> Result<SessionReport, SessionError> {
     let mut hello = handshake::hello(&conn, cfg).await?;
-    let Some(granted) = handshake::consent(&conn, cfg, &io, &hello, verified.clone()).await else {
+    let Some(granted) = handshake::consent(&conn, cfg, &mut io, &hello, verified.clone()).await else {
         handshake::refuse(&conn, &mut hello.send, RefusalReason::Declined).await;
         return Err(SessionError::Declined);
     };
@@ -195,7 +186,7 @@ pub async fn run(
         (now.capture.clone(), now.monitors.clone(), now.current, now.generation)
     };
     let first = first_capture.grab().await?;
-    let welcome = HostToViewer::Welcome {
+    let welcome = HelloReply::Welcome {
         version: PROTOCOL_VERSION,
         granted,
         width: first.frame.width(),
@@ -205,7 +196,7 @@ pub async fn run(
     let (requests_tx, requests_rx) = mpsc::channel(16);
     let (quality_tx, quality) = watch::channel(cfg.quality);
     if !monitors.is_empty() {
-        let _ = me.out.try_send(HostToViewer::Monitors { monitors, current });
+        let _ = me.out.try_send(HostControl::Monitors { monitors, current });
     }
     let helper = requests::Requests {
         technician: me.technician.clone(),
@@ -219,80 +210,93 @@ pub async fn run(
         quality: quality_tx,
     };
 
-    let mut tasks: JoinSet<Step> = JoinSet::new();
-    let end = async {
-        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.map_err(lost)?;
-        let video_send = video::open(conn).await?;
-        let monitors = control::monitors_loop(me.out.clone(), screen.clone(), generation);
-        let feeds = crate::video::VideoFeeds { screen, changed: hub.display.damage(), quality };
-        let counters = &me.counters;
-        let grants = me.grants.subscribe();
-        tasks.spawn(crate::video::run(video_send, feeds, acks_rx, grants, cfg.clone(), counters.clone()));
-        let controller = hub.controller.clone();
-        tasks.spawn(input::input_loop(
-            conn.clone(),
-            controller,
-            me.id,
-            me.grants.subscribe(),
-            counters.clone(),
-        ));
-        tasks.spawn(control::control_loop(ctl_recv, acks_tx, requests_tx));
-        tasks.spawn(control::control_writer(ctl_send, out_rx, me.grants.subscribe()));
-        tasks.spawn(quietly(monitors));
-        tasks.spawn(quietly(control::cursor_loop(me.out.clone(), hub.display.cursor())));
-        tasks.spawn(quietly(helper.serve(requests_rx)));
-        let (files_cfg, files_io) = (cfg.files.clone(), io.files.clone());
-        let files =
-            files::serve(conn.clone(), files_cfg, files_io, me.technician.clone(), me.grants.subscribe());
-        tasks.spawn(async move {
-            files.await;
-            Err(SessionEnd::ConnectionLost("the connection closed".into()))
-        });
-        match tasks.join_next().await {
-            Some(Ok(end)) => end,
-            Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Some(Err(e)) => Err(SessionEnd::ConnectionLost(e.to_string())),
-            None => Ok(()),
-        }
-    };
-    let end = tokio::select! {
-        end = end => end,
-        _ = io.stop.cancelled() => Err(SessionEnd::Stopped),
-        _ = io.peer_gone.cancelled() => {
-            // The relay's notice can overtake the viewer's own goodbye on the end-to-end
-            // connection: give that a moment, so a viewer that left is not reported as lost.
-            let _ = tokio::time::timeout(GOODBYE_GRACE, conn.closed()).await;
-            Err(SessionEnd::ConnectionLost(VIEWER_GONE.into()))
-        }
-        reason = conn.closed() => Err(SessionEnd::ConnectionLost(reason.to_string())),
+    if let Err(e) = wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await {
+        tracing::debug!("the welcome did not leave: {e}");
     }
-    .err()
-    .unwrap_or(SessionEnd::ViewerLeft);
-    // A stream error says less than the connection's own reason (timed out, closed by peer…).
-    let end = match (end, conn.close_reason()) {
-        // The viewer closed the connection normally: it left, nothing was lost.
-        (SessionEnd::ConnectionLost(_), Some(quinn::ConnectionError::ApplicationClosed(close)))
-            if close.error_code == CLOSE_NORMAL.into() =>
-        {
-            SessionEnd::ViewerLeft
-        }
-        (SessionEnd::ConnectionLost(_), _) if io.peer_gone.is_cancelled() => {
-            SessionEnd::ConnectionLost(VIEWER_GONE.into())
-        }
-        (SessionEnd::ConnectionLost(_), Some(reason)) => SessionEnd::ConnectionLost(reason.to_string()),
-        (end, _) => end,
-    };
+    let video_send = video::open(conn).await;
+    let (bye_tx, bye_rx) = oneshot::channel();
+    let mut tasks = Tasks::default();
+    let feeds = crate::video::VideoFeeds { screen: screen.clone(), changed: hub.display.damage(), quality };
+    let (grants, counters) = (me.grants.subscribe(), me.counters.clone());
+    let session_cfg = cfg.clone();
+    tasks.spawn(Task::Video, async move {
+        let send = video_send.map_err(|_| Stop::Done)?;
+        crate::video::run(send, feeds, acks_rx, grants, session_cfg, counters).await
+    });
+    let controller = hub.controller.clone();
+    let (grants, counters) = (me.grants.subscribe(), me.counters.clone());
+    tasks.spawn(Task::Input, input::input_loop(conn.clone(), controller, me.id, grants, counters));
+    tasks.spawn(Task::Control, control::control_loop(ctl_recv, acks_tx, requests_tx));
+    tasks.spawn(Task::Writer, control::control_writer(ctl_send, out_rx, bye_rx, me.grants.subscribe()));
+    let monitors = control::monitors_loop(me.out.clone(), screen, generation);
+    tasks.spawn(Task::Monitors, quietly(monitors));
+    tasks.spawn(Task::Cursor, quietly(control::cursor_loop(me.out.clone(), hub.display.cursor())));
+    tasks.spawn(Task::Requests, quietly(helper.serve(requests_rx)));
+    let (files_cfg, files_io) = (cfg.files.clone(), io.files.clone());
+    let files = files::serve(conn.clone(), files_cfg, files_io, me.technician.clone(), me.grants.subscribe());
+    tasks.spawn(Task::Files, quietly(files));
 
-    match &end {
-        SessionEnd::ProtocolError(why) => {
-            tracing::warn!("closing session: protocol error: {why}");
-            conn.close(CLOSE_PROTOCOL.into(), b"protocol error");
+    // Every task, the user, the relay and the connection report to one arbiter; the session ends when it
+    // has decided and, if we ended it, the viewer has our Bye, or, if the viewer left, its input is in.
+    let mut arbiter = EndArbiter::new(Side::Host);
+    let mut done = Done::default();
+    let mut bye = Some(bye_tx);
+    let end = loop {
+        let now = Instant::now();
+        if let Some(end) = arbiter.poll_end(now) {
+            if !done.decided {
+                done.decided = true;
+                // Once the end is decided nothing more is shared or served: only our Bye is written, and
+                // the input a leaving viewer sent before its Bye is injected.
+                tasks.stop_all_but(Task::Writer, (!arbiter.decided_here()).then_some(Task::Input));
+            }
+            // We say why when we ended it; a violation is said by the close code alone.
+            let say_bye = arbiter.decided_here() && !matches!(end, EndReason::ProtocolViolation { .. });
+            if say_bye {
+                if let Some(bye) = bye.take() {
+                    let _ = bye.send(end.clone());
+                }
+            }
+            let gone = done.closed || done.peer_vanished;
+            let waiting_bye = say_bye && !tasks.finished(Task::Writer) && !gone;
+            let waiting_input = end == EndReason::ViewerLeft
+                && !arbiter.decided_here()
+                && !tasks.finished(Task::Input)
+                && !gone;
+            if !waiting_bye && !waiting_input {
+                break end;
+            }
         }
-        SessionEnd::Stopped => conn.close(CLOSE_STOPPED_BY_USER.into(), b"the user stopped sharing"),
-        _ => conn.close(CLOSE_NORMAL.into(), b"session ended"),
+        let deadline = arbiter.poll_timeout();
+        // Biased: a task's report (the viewer's Bye, already read) before the connection's close.
+        let event = tokio::select! {
+            biased;
+            step = tasks.next(), if !tasks.is_empty() => step.and_then(stopped),
+            () = io.stop.cancelled(), if !done.stop => { done.stop = true; Some(EndEvent::Local(EndReason::HostStopped)) }
+            gone = io.relay_gone.recv(), if !done.relay_gone => match gone {
+                Some(kind) => {
+                    done.relay_gone = true;
+                    done.peer_vanished = kind.is_none();
+                    Some(EndEvent::RelayGone(kind))
+                }
+                None => { done.relay_gone = true; None }
+            },
+            closed = conn.closed(), if !done.closed => { done.closed = true; Some(EndEvent::Closed(closed)) }
+            () = sleep_until(deadline), if deadline.is_some() => None,
+        };
+        if let Some(event) = event {
+            arbiter.handle(Instant::now(), event);
+        }
+    };
+    match &end {
+        EndReason::ProtocolViolation { detail, .. } => {
+            tracing::warn!("closing session: protocol error: {detail}");
+            conn.close(CLOSE_PROTOCOL.into(), &end.close_reason());
+        }
+        _ => conn.close(end.close_code().into(), &end.close_reason()),
     }
-    // Closed first, so the viewer learns why from the close and not from a stream that ends; then the
-    // participant's tasks stop, and only then are its keys released (its seat, dropped on return).
+    // Closed first, so the viewer learns why from the close; then the participant's tasks stop, and only
+    // then are its keys released (its seat, dropped on return).
     tasks.shutdown().await;
     let granted = *me.grants.borrow();
     Ok(SessionReport {
@@ -305,27 +309,67 @@ pub async fn run(
     })
 }
 
-/// A task whose end ends the session as if the viewer left (it ends when the session's channels do).
+/// A task whose end says nothing about the session's end (its channels closed, or the connection).
 async fn quietly(task: impl std::future::Future<Output = ()>) -> Step {
     task.await;
     Ok(())
 }
 
-pub(crate) fn lost(e: WireError) -> SessionEnd {
-    SessionEnd::ConnectionLost(e.to_string())
+/// How a task of the session stopped, when not by its work running out.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The viewer said goodbye, and why.
+    Bye(EndReason),
+    /// We end the session: the viewer broke the protocol, or the capture failed.
+    Local(EndReason),
+    /// Its stream or channel ended; the connection's close, or another task, says why.
+    Done,
 }
 
-/// Classify a read error: a malformed message is the peer's fault; a stream error is a lost connection.
-fn read_error(e: WireError) -> SessionEnd {
-    match e {
-        WireError::Io(_) => SessionEnd::ConnectionLost(e.to_string()),
-        other => SessionEnd::ProtocolError(other.to_string()),
+pub(crate) type Step = Result<(), Stop>;
+
+/// What the host, the relay and the connection have reported (their select arms are off after that).
+#[derive(Debug, Default)]
+struct Done {
+    stop: bool,
+    relay_gone: bool,
+    /// The relay said the viewer's connection to it dropped: nothing more will come from it.
+    peer_vanished: bool,
+    closed: bool,
+    /// The arbiter has decided the end.
+    decided: bool,
+}
+
+/// What a finished task tells the arbiter.
+fn stopped(step: Step) -> Option<EndEvent> {
+    match step {
+        Ok(()) | Err(Stop::Done) => None,
+        Err(Stop::Bye(reason)) => Some(EndEvent::Bye(reason)),
+        Err(Stop::Local(reason)) => Some(EndEvent::Local(reason)),
     }
 }
 
-pub(crate) type Step = Result<(), SessionEnd>;
+/// Sleep until the arbiter's deadline (the select arm is off without one).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
 
-/// How long to wait for the viewer's goodbye after the relay said it is gone.
-const GOODBYE_GRACE: Duration = Duration::from_millis(300);
+pub(crate) fn lost(_: WireError) -> Stop {
+    Stop::Done
+}
 
-const VIEWER_GONE: &str = "the viewer's connection to the relay ended (it vanished or lost its network)";
+pub(crate) fn violation(detail: Violation) -> Stop {
+    Stop::Local(EndReason::ProtocolViolation { by: Side::Viewer, detail })
+}
+
+/// Classify a read error: a malformed message is the peer's fault; a stream error leaves the verdict to
+/// the connection's close.
+fn read_error(e: WireError) -> Stop {
+    match e {
+        WireError::Io(_) => Stop::Done,
+        other => violation(Violation::Malformed(other.to_string())),
+    }
+}

@@ -4,7 +4,9 @@
 use eframe::egui::{self, RichText};
 
 use super::style;
-use crate::session::{SessionEnd, SessionReport};
+use tether_shared::end::EndReason;
+
+use crate::session::SessionReport;
 use crate::HostError;
 
 /// How the last attempt ended, ready to show.
@@ -20,15 +22,17 @@ impl Outcome {
             Ok(report) => {
                 let name = &report.technician;
                 let headline = match &report.end {
-                    SessionEnd::ViewerLeft => {
+                    EndReason::ViewerLeft => {
                         format!("{name} disconnected. Your screen is no longer shared.")
                     }
-                    SessionEnd::Stopped => "You stopped sharing. Your screen is no longer shared.".to_owned(),
-                    SessionEnd::ConnectionLost(why) => {
-                        format!("The connection to {name} was lost ({why}). Your screen is no longer shared.")
+                    EndReason::HostStopped => {
+                        "You stopped sharing. Your screen is no longer shared.".to_owned()
                     }
-                    SessionEnd::ProtocolError(why) => {
-                        format!("The session with {name} was closed after an error ({why}).")
+                    EndReason::ProtocolViolation { detail, .. } => {
+                        format!("The session with {name} was closed after an error ({detail}).")
+                    }
+                    why => {
+                        format!("The connection to {name} was lost ({why}). Your screen is no longer shared.")
                     }
                 };
                 let details = vec![

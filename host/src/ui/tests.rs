@@ -12,7 +12,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use tether_shared::code::Code;
 use tether_shared::relay_proto::VerifiedTechnician;
-use tether_shared::session_proto::{HostToViewer, Permissions};
+use tether_shared::session_proto::{HostControl, Permissions};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -20,9 +20,10 @@ use super::app::{Attempt, HostApp, Share};
 use super::clock::Clock;
 use crate::access::{self, AccessRequest, SessionHandle};
 use crate::files::{ConsentRequest, Decision};
-use crate::session::{SessionEnd, SessionReport};
+use crate::session::SessionReport;
 use crate::transfers::{Direction, Transfers};
 use crate::{HostError, HostEvent};
+use tether_shared::end::EndReason;
 use tether_shared::record::{
     Direction as RecordDirection, EventKind, FileHash, FileRecord, Outcome, SessionEvent, Side, Transfer,
 };
@@ -132,7 +133,7 @@ impl Test {
     }
 
     /// A technician connected with `granted`; returns the real handle and the viewer's side of its queue.
-    fn connect(&mut self, granted: Permissions) -> (SessionHandle, mpsc::Receiver<HostToViewer>) {
+    fn connect(&mut self, granted: Permissions) -> (SessionHandle, mpsc::Receiver<HostControl>) {
         let (out, to_viewer) = mpsc::channel(8);
         let events = self.feed.with(|e| e.events.clone());
         let handle = SessionHandle::new(Arc::new(watch::channel(granted).0), out).recording(events);
@@ -304,7 +305,7 @@ fn chat_shows_incoming_and_sends_outgoing() {
     t.settle();
     t.click("Send");
     match to_viewer.try_recv() {
-        Ok(HostToViewer::Chat { text }) => assert_eq!(text, "Which one?"),
+        Ok(HostControl::Chat { text }) => assert_eq!(text, "Which one?"),
         other => panic!("expected the chat line for the viewer, got {other:?}"),
     }
     assert!(t.shows("Which one?"));
@@ -426,7 +427,7 @@ fn stop_cancels_and_the_end_offers_share_again() {
         frames_sent: 42,
         input_injected: 0,
         input_dropped: 3,
-        end: SessionEnd::Stopped,
+        end: EndReason::HostStopped,
     };
     let done = t.feed.with(|e| e.done.take()).expect("done");
     let _ = done.send(Ok(report));

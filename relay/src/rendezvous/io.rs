@@ -21,6 +21,14 @@ pub enum HelloError {
     Refused(RelayErrorKind),
 }
 
+/// The close code that goes with a relay error.
+pub fn close_code(kind: &RelayErrorKind) -> u32 {
+    match kind {
+        RelayErrorKind::Timeout => CLOSE_TIMEOUT,
+        _ => CLOSE_PROTOCOL,
+    }
+}
+
 pub struct ClientIo {
     conn: Connection,
     send: SendStream,
@@ -77,17 +85,18 @@ impl ClientIo {
     }
 
     /// Tell the client an error and close the connection.
+    ///
+    /// The close waits until the client has the whole stream, error included (`stopped()`: every byte
+    /// acknowledged): a close frame sent sooner can overtake the error, and the client would see a bare
+    /// close instead of why. No timer of its own: a client that never acknowledges is bounded by the
+    /// connection's idle timeout (`stopped()` fails then) and by the caller's deadline (the handshake
+    /// deadline before the hello, the relay's idle timeout after it; see [`super::serve`]).
     pub async fn fail(&mut self, kind: RelayErrorKind) {
         let _ = self.send(&RelayToClient::Error { kind: kind.clone() }).await;
         let _ = self.send.finish();
-        let code = match kind {
-            RelayErrorKind::Timeout => CLOSE_TIMEOUT,
-            _ => CLOSE_PROTOCOL,
-        };
-        // Give the error a moment to leave before the close frame overtakes it.
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), self.send.stopped()).await;
+        let _ = self.send.stopped().await;
         let reason = kind.to_string();
-        self.conn.close(code.into(), &reason.as_bytes()[..reason.len().min(120)]);
+        self.conn.close(close_code(&kind).into(), &reason.as_bytes()[..reason.len().min(120)]);
     }
 
     /// Whether the client vanished (its connection timed out) rather than closing.

@@ -77,7 +77,11 @@ pub async fn serve(conn: quinn::Connection, hub: Arc<Rendezvous>, hello_by: toki
         Ok(()) => tracing::debug!(%addr, ?role, "connection ended"),
         Err(kind) => {
             tracing::info!(%addr, ?role, "connection closed: {}", Escaped(&kind));
-            io.fail(kind).await;
+            // A client that never acknowledges the error gets the close anyway, after the idle timeout.
+            let code = io::close_code(&kind);
+            if tokio::time::timeout(hub.cfg().idle_timeout, io.fail(kind)).await.is_err() {
+                conn.close(code.into(), b"the error was not acknowledged");
+            }
         }
     }
 }

@@ -13,8 +13,9 @@
 //! machine ([`super::handshake::Handshake`]); [`drive`] here is its thin async shell.
 //!
 //! Once paired, [`Session::spawn_relay_watch`] keeps the control link: it reports the peer leaving (or the
-//! relay ending the session) and, when the relay is lost, reconnects and rejoins with the resume id while
-//! the end-to-end connection waits ([`RelayEvent`]).
+//! relay ending the session) to the session, whose [`crate::end::EndArbiter`] decides the end, and, when
+//! the relay is lost, reconnects and rejoins with the resume id while the end-to-end connection waits
+//! ([`RelayEvent`]).
 
 use std::time::{Duration, Instant};
 
@@ -27,10 +28,6 @@ use crate::code::{Code, Secret};
 use crate::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use crate::tls::{self, Fingerprint, Identity};
 use crate::token::{TechnicianToken, Token};
-
-/// How long the relay watch waits, after the relay says the peer left, for the peer's own end-to-end
-/// goodbye. The two set off together; on any working path the goodbye is milliseconds behind.
-const GOODBYE_GRACE: Duration = Duration::from_millis(250);
 
 /// A paired session: the end-to-end connection plus the control link that keeps the relay's route alive.
 #[derive(Debug)]
@@ -54,16 +51,23 @@ pub enum RelayEvent {
     Lost,
     /// Back on the relay with the peer; traffic flows again.
     Rejoined,
-    /// The peer left (`None`), or the relay ended the session (its reason). The session ends now.
-    PeerGone(Option<String>),
+    /// The peer left (`None`), or the relay ended the session (its reason). The session's
+    /// [`crate::end::EndArbiter`] decides what that means for the end ([`crate::end::EndEvent::RelayGone`]).
+    PeerGone(Option<RelayErrorKind>),
 }
 
 impl Session {
     /// Watch the control link for the relay's word that the peer left (or that the relay ended the
-    /// session, e.g. because the technician's account was revoked): report [`RelayEvent::PeerGone`] so the
-    /// session can say why it ends, then close the end-to-end connection, so the session ends at once
-    /// instead of after the idle timeout. A lost relay is reported ([`RelayEvent::Lost`]) and rejoined
-    /// ([`RelayEvent::Rejoined`]) while the end-to-end connection waits.
+    /// session, e.g. because the technician's account was revoked) and report it
+    /// ([`RelayEvent::PeerGone`]): the session decides the end and closes the end-to-end connection. A
+    /// lost relay is reported ([`RelayEvent::Lost`]) and rejoined ([`RelayEvent::Rejoined`]) while the
+    /// end-to-end connection waits.
+    ///
+    /// The watch reads the link until the relay's word comes or the session aborts it (once its
+    /// end-to-end connection has closed and its end is decided): so the relay's reason still reaches the
+    /// session's [`crate::end::EndArbiter`] while it weighs the peer's close, which may overtake it. A
+    /// leaving side aborts it only after its `Bye` was acknowledged, so the relay's notice to the peer
+    /// comes after the `Bye`.
     pub fn spawn_relay_watch(
         mut link: RelayLink,
         conn: Connection,
@@ -72,55 +76,44 @@ impl Session {
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                tokio::select! {
-                    msg = link.recv() => match msg {
-                        Ok(RelayToClient::PeerGone) => {
-                            // A peer that left on purpose said why end to end, and that goodbye can
-                            // arrive just after the relay's word: wait a moment for it, so the session
-                            // ends with the peer's own reason ("the user stopped sharing").
-                            let goodbye = tokio::time::timeout(GOODBYE_GRACE, conn.closed()).await;
-                            if let Ok(quinn::ConnectionError::ApplicationClosed(_)) = goodbye {
-                                break;
-                            }
-                            on_event(RelayEvent::PeerGone(None));
-                            conn.close(CLOSE_PEER_GONE.into(), b"the other side left (relay)");
-                            break;
+                match link.recv().await {
+                    Ok(RelayToClient::PeerGone) => {
+                        on_event(RelayEvent::PeerGone(None));
+                        break;
+                    }
+                    Ok(_) => continue,
+                    // The relay ended the session (e.g. the technician's account was revoked).
+                    Err(ClientError::Relay(kind)) => {
+                        on_event(RelayEvent::PeerGone(Some(kind)));
+                        break;
+                    }
+                    // The relay went away (restart, network): find the peer again on it, while the
+                    // end-to-end connection waits (its idle timeout is the limit).
+                    Err(e) => {
+                        tracing::warn!("lost the relay ({e}); rejoining");
+                        on_event(RelayEvent::Lost);
+                        tokio::select! {
+                            rejoined = rejoin(&link, resume_id) => match rejoined {
+                                Ok(new_link) => {
+                                    link = new_link;
+                                    on_event(RelayEvent::Rejoined);
+                                }
+                                // The relay will not rejoin this session (e.g. the technician's
+                                // account was revoked meanwhile): end it and say why.
+                                Err(kind) => {
+                                    on_event(RelayEvent::PeerGone(Some(kind)));
+                                    break;
+                                }
+                            },
+                            // Nothing left to rejoin for.
+                            _ = conn.closed() => break,
                         }
-                        Ok(_) => continue,
-                        Err(ClientError::Relay(kind)) => {
-                            // The relay ended the session (e.g. the technician's account was revoked).
-                            let reason = kind.to_string();
-                            on_event(RelayEvent::PeerGone(Some(reason.clone())));
-                            conn.close(CLOSE_PEER_GONE.into(), &reason.as_bytes()[..reason.len().min(120)]);
-                            break;
-                        }
-                        // The relay went away (restart, network): find the peer again on it, while the
-                        // end-to-end connection waits (its idle timeout is the limit).
-                        Err(e) => {
-                            tracing::warn!("lost the relay ({e}); rejoining");
-                            on_event(RelayEvent::Lost);
-                            tokio::select! {
-                                rejoined = rejoin(&link, resume_id) => match rejoined {
-                                    Ok(new_link) => {
-                                        link = new_link;
-                                        on_event(RelayEvent::Rejoined);
-                                    }
-                                    // The relay will not rejoin this session (e.g. the technician's
-                                    // account was revoked meanwhile): end it and say why.
-                                    Err(kind) => {
-                                        let reason = kind.to_string();
-                                        on_event(RelayEvent::PeerGone(Some(reason.clone())));
-                                        conn.close(CLOSE_PEER_GONE.into(), &reason.as_bytes()[..reason.len().min(120)]);
-                                        break;
-                                    }
-                                },
-                                _ = conn.closed() => break,
-                            }
-                        }
-                    },
-                    _ = conn.closed() => { link.close(); break; }
+                    }
                 }
             }
+            // Keep the relay's route until the session has closed the end-to-end connection.
+            conn.closed().await;
+            link.close();
         })
     }
 }
@@ -158,11 +151,10 @@ async fn try_rejoin(link: &RelayLink, resume_id: [u8; 32]) -> Result<RelayLink, 
     }
 }
 
-/// Application close codes of the end-to-end connection.
-pub const CLOSE_NORMAL: u32 = 0;
-pub const CLOSE_PEER_GONE: u32 = 1;
-pub const CLOSE_PROTOCOL: u32 = 2;
-pub const CLOSE_STOPPED_BY_USER: u32 = 3;
+/// Application close codes of the end-to-end connection (defined with the reasons they carry).
+pub use crate::end::{
+    CLOSE_NORMAL, CLOSE_PEER_GONE, CLOSE_PROTOCOL, CLOSE_RELAY_ENDED, CLOSE_STOPPED_BY_USER,
+};
 
 /// Why the host must show a new code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

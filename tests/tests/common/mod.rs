@@ -218,7 +218,7 @@ pub struct HandHost {
 
 pub async fn host_by_hand(relay: &TestRelay, want: Permissions) -> HandHost {
     use tether_shared::net::pairing::{HostOutcome, HostRendezvous};
-    use tether_shared::session_proto::ViewerToHost;
+    use tether_shared::session_proto::Hello;
     use tether_shared::wire::{self, MAX_CONTROL_MSG};
     let mut rendezvous =
         HostRendezvous::connect(&relay.spec(), fast_timeouts()).await.expect("host connects");
@@ -231,7 +231,7 @@ pub async fn host_by_hand(relay: &TestRelay, want: Permissions) -> HandHost {
         panic!("no pairing");
     };
     let (send, mut recv) = session.conn.accept_bi().await.expect("control stream");
-    let _hello: Option<ViewerToHost> = wire::read_msg(&mut recv, MAX_CONTROL_MSG).await.expect("hello");
+    let _hello: Option<Hello> = wire::read_msg(&mut recv, MAX_CONTROL_MSG).await.expect("hello");
     HandHost { session, control: (send, recv), viewer }
 }
 
