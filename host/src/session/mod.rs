@@ -13,7 +13,9 @@
 //! - files (one bidirectional stream per request, opened by the viewer): [`crate::files`], only while
 //!   files are granted.
 //!
-//! The tasks run in one [`JoinSet`]; the first to end ends the session. Every key the participant
+//! The tasks run in one `JoinSet` ([`tasks`]); what they report, with the user's stop, the relay's word
+//! and the connection's close, goes to one [`EndArbiter`], which decides the end (then our `Bye` is
+//! written, or a leaving viewer's input drained, and the connection closed). Every key the participant
 //! holds is released whatever the reason (its [`Seat`](crate::controller::Seat)), and when control is
 //! revoked.
 
