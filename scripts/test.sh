@@ -18,3 +18,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The integration tests run the real binaries: build them first (same target dir, so nothing twice).
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+# The end-of-session races (a goodbye vs the relay's notice, FIN vs close, both ends leaving at once, a
+# vanished peer, a revoked account, a protocol violation) again, ten times over, on the real relay: the pure
+# EndArbiter's own unit tests are deterministic; these show the shells around it are not flaky under load.
+for run in $(seq 1 10); do
+    echo "end-of-session tests, extra run $run of 10"
+    cargo test --locked -q -p tether-tests --test session --test vanish --test malformed --test relay_org \
+        --test record
+done
