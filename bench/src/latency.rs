@@ -60,8 +60,8 @@ async fn measure(display: &str, samples: usize, during_fetch_mbit: Option<u64>) 
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 
-    let screen_ms = probe.screen(&rig.viewer, samples).await?;
-    let input_ms = probe.input(&rig.viewer, samples).await?;
+    let screen_ms = probe.screen(&rig.viewer, samples, Duration::MAX).await?;
+    let input_ms = probe.input(&rig.viewer, samples, Duration::MAX).await?;
     rig.stop.cancel();
 
     let during = match during_fetch_mbit {

@@ -5,7 +5,9 @@
 //! - **input → injection**: the viewer sends a mouse move until the host's X server reports the pointer
 //!   there (polled with QueryPointer).
 //!
-//! Both return one sample per try, in milliseconds.
+//! Both return one sample per try, in milliseconds, and stop early once `budget` has passed (a line that
+//! takes seconds per sample would otherwise hold a benchmark for an hour): callers report how many
+//! samples they got.
 
 use std::time::{Duration, Instant};
 
@@ -53,11 +55,15 @@ impl Probe {
         Ok(Self { conn, root, win, gc })
     }
 
-    /// Screen change → viewer framebuffer, `samples` times, 40 ms apart.
-    pub async fn screen(&self, viewer: &ViewerSession, samples: usize) -> Result<Vec<f64>> {
+    /// Screen change → viewer framebuffer, `samples` times, 40 ms apart, within `budget`.
+    pub async fn screen(&self, viewer: &ViewerSession, samples: usize, budget: Duration) -> Result<Vec<f64>> {
         let mut out = Vec::with_capacity(samples);
         let mut frames = viewer.frames();
+        let start = Instant::now();
         for i in 0..samples {
+            if start.elapsed() > budget {
+                break;
+            }
             let colour: u32 = if i % 2 == 0 { 0x00c0_2040 } else { 0x0020_40c0 };
             let want = [(colour & 0xff) as u8, (colour >> 8 & 0xff) as u8, (colour >> 16 & 0xff) as u8];
             self.conn.change_gc(self.gc, &ChangeGCAux::new().foreground(colour))?;
@@ -83,10 +89,14 @@ impl Probe {
         Ok(out)
     }
 
-    /// Viewer input → pointer moved on the host's X server, `samples` times, 20 ms apart.
-    pub async fn input(&self, viewer: &ViewerSession, samples: usize) -> Result<Vec<f64>> {
+    /// Viewer input → pointer moved on the host's X server, `samples` times, 20 ms apart, within `budget`.
+    pub async fn input(&self, viewer: &ViewerSession, samples: usize, budget: Duration) -> Result<Vec<f64>> {
         let mut out = Vec::with_capacity(samples);
+        let start = Instant::now();
         for i in 0..samples {
+            if start.elapsed() > budget {
+                break;
+            }
             let (px, py) = (300 + (i % 2) as i32 * 700, 200 + (i % 3) as i32 * 200);
             let t0 = Instant::now();
             viewer.send_input(InputEvent::MouseMove { x: px, y: py }).await?;

@@ -23,12 +23,17 @@ use crate::xsession::Xvfb;
 pub use links::LinkName;
 pub use load::Load;
 
+/// How long each probe may take per cell; it reports the samples it got in that time.
+const PROBE_BUDGET: Duration = Duration::from_secs(30);
+
 /// One cell of the table.
 struct Row {
     link: LinkName,
     load: Load,
     input: (f64, f64),
     screen: (f64, f64),
+    /// Samples taken (screen, input), when fewer than asked.
+    short: Option<(usize, usize)>,
     updates_per_sec: f64,
     up_kbit: f64,
     down_kbit: f64,
@@ -117,8 +122,8 @@ async fn cell(
     let seq = || rig.viewer.frames().borrow().as_ref().map_or(0, |s| s.info.seq);
     let (t0, seq0, moved0) = (Instant::now(), seq(), running.moved());
 
-    let mut screen = probe.screen(&rig.viewer, samples).await?;
-    let mut input = probe.input(&rig.viewer, samples).await?;
+    let mut screen = probe.screen(&rig.viewer, samples, PROBE_BUDGET).await?;
+    let mut input = probe.input(&rig.viewer, samples, PROBE_BUDGET).await?;
 
     let secs = t0.elapsed().as_secs_f64();
     let (seq1, moved1, stats) = (seq(), running.moved(), emulator.stats());
@@ -131,6 +136,7 @@ async fn cell(
         Load::Upload => Some(down),
         _ => None,
     };
+    let short = (screen.len() < samples || input.len() < samples).then_some((screen.len(), input.len()));
     let (s50, s95, _) = percentiles(&mut screen);
     let (i50, i95, _) = percentiles(&mut input);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -139,6 +145,7 @@ async fn cell(
         load: what,
         input: (i50, i95),
         screen: (s50, s95),
+        short,
         updates_per_sec: seq1.saturating_sub(seq0) as f64 / secs,
         up_kbit: stats.up.delivered_bytes as f64 * 8.0 / secs / 1e3,
         down_kbit: stats.down.delivered_bytes as f64 * 8.0 / secs / 1e3,
@@ -159,10 +166,14 @@ fn print(rows: &[Row], samples: usize, queue: Duration) {
             (Some(mb), Some(share)) => format!("{mb:.2} ({:.0} %)", share * 100.0),
             _ => "–".into(),
         };
+        let load = match r.short {
+            Some((screen, input)) => format!("{} (n = {screen} / {input})", r.load.name()),
+            None => r.load.name().to_owned(),
+        };
         println!(
             "| {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {} |",
             r.link.name(),
-            r.load.name(),
+            load,
             r.input.0,
             r.input.1,
             r.screen.0,
@@ -177,8 +188,9 @@ fn print(rows: &[Row], samples: usize, queue: Duration) {
     }
     println!();
     println!(
-        "{samples} samples per probe; bottleneck queue {} ms each way; relay and viewer on loopback, the host \
-         behind the emulated line.",
+        "{samples} samples per probe (fewer where n says so: each probe stops after {} s); bottleneck queue {} \
+         ms each way; relay and viewer on loopback, the host behind the emulated line.",
+        PROBE_BUDGET.as_secs(),
         queue.as_millis()
     );
 }
