@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use tether_shared::code::Code;
 use tether_shared::codec::Quality;
+use tether_shared::end::{self, EndReason};
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, RelayEvent, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::record::{EventKind, SessionEvent};
@@ -295,10 +296,9 @@ async fn serve(
     let io = SessionIo { events: Some(events.clone()), access: cfg.access.clone(), files, stop, relay_gone };
     let report = session::run(paired.conn, &cfg.session, hub, io, verified, on_start).await;
     if connected.load(std::sync::atomic::Ordering::Relaxed) {
-        // The EndReason's words; the record could carry the typed reason (a change of shared::record).
         let reason = match &report {
-            Ok(report) => report.end.to_string(),
-            Err(e) => e.to_string(),
+            Ok(report) => report.end.clone(),
+            Err(e) => EndReason::Failed { side: end::Side::Host, why: e.to_string() },
         };
         record(&events, EventKind::Ended { reason });
     }

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use tether_host::files::UploadPolicy;
 use tether_host::HostEvent;
+use tether_shared::end::EndReason;
 use tether_shared::files::proto::FileDigest;
 use tether_shared::record::{
     Direction, EventKind, FileHash, FileRecord, Outcome, SessionEvent, Side, Transfer,
@@ -123,8 +124,9 @@ async fn both_sides_record_the_same_session_without_its_content() {
         [&session[..], &[EventKind::Clipboard { by: Side::Technician }]].concat(),
         "the viewer's record"
     );
-    assert!(matches!(host_end, Some(EventKind::Ended { .. })), "{host_end:?}");
-    assert!(matches!(viewer_end, Some(EventKind::Ended { .. })), "{viewer_end:?}");
+    // The viewer left: both records say so, typed.
+    assert_eq!(host_end, Some(EventKind::Ended { reason: EndReason::ViewerLeft }));
+    assert_eq!(viewer_end, Some(EventKind::Ended { reason: EndReason::ViewerLeft }));
 
     // Content never: not in the events, not in their stored (JSON) form.
     for events in [&on_host, &on_viewer] {

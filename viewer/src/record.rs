@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use quinn::Connection;
-use tether_shared::end::EndReason;
+use tether_shared::end::{self, EndReason};
 use tether_shared::record::{EventKind, SessionEvent, Side};
 use tether_shared::session_proto::Permissions;
 use tokio::sync::watch;
@@ -93,10 +93,9 @@ impl Recorder {
                 _ = ended.wait_for(Option::is_some) => None,
                 closed = conn.closed() => Some(closed),
             };
-            // The EndReason's words; the record could carry the typed reason (a change of shared::record).
-            let recorded = ended.borrow().as_ref().map(ToString::to_string);
-            let reason = recorded.or_else(|| closed.map(|c| c.to_string()));
-            let reason = reason.unwrap_or_else(|| "the session ended".to_owned());
+            let recorded = ended.borrow().clone();
+            let reason = recorded.or_else(|| closed.map(|c| EndReason::from_close(end::Side::Viewer, &c)));
+            let reason = reason.unwrap_or(EndReason::LocalClose);
             recorder.record(EventKind::Ended { reason });
         });
     }

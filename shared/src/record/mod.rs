@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::end::EndReason;
 use crate::files::proto::FileError;
 use crate::relay_proto::VerifiedTechnician;
 use crate::session_proto::Permissions;
@@ -104,9 +105,8 @@ pub enum EventKind {
     MonitorSwitched { index: u32 },
     /// Someone put text on the other side's clipboard. The text is not recorded.
     Clipboard { by: Side },
-    /// The session ended.
-    // TODO(issue 15, slice END): `reason` becomes `shared::end::EndReason` once that lands.
-    Ended { reason: String },
+    /// The session ended, and how (who ended it and why).
+    Ended { reason: EndReason },
 }
 
 /// Which way files go.

@@ -48,7 +48,7 @@ fn sample() -> Vec<SessionEvent> {
         })),
         event(EventKind::Clipboard { by: Side::Host }),
         event(EventKind::MonitorSwitched { index: 1 }),
-        event(EventKind::Ended { reason: "the technician left".into() }),
+        event(EventKind::Ended { reason: crate::end::EndReason::ViewerLeft }),
     ]
 }
 
