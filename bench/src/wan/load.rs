@@ -108,13 +108,14 @@ pub fn start(load: Load, display: &str, files: FileClient, folders: &Folders) ->
     Ok(Running { stop, moved, thread })
 }
 
-/// Run transfers one after the other until stopped, counting bytes, emptying `landed` after each.
+/// Run transfers one after the other until stopped, emptying `landed` after each. Bytes are counted
+/// where they land (the receiver's files, temporary ones included): the sender's progress counts what it
+/// handed to QUIC, which runs a whole send window ahead of the line on a slow upload.
 async fn repeat(again: impl Fn() -> Transfer, landed: &Path, stop: &AtomicBool, moved: &AtomicU64) {
     let mut base = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     while !stop.load(Ordering::Relaxed) {
-        let transfer = again();
-        let mut progress = transfer.progress();
-        let result = transfer.result();
+        let result = again().result();
         tokio::pin!(result);
         loop {
             tokio::select! {
@@ -129,12 +130,7 @@ async fn repeat(again: impl Fn() -> Transfer, landed: &Path, stop: &AtomicBool, 
                     moved.store(base, Ordering::Relaxed);
                     break;
                 }
-                changed = progress.changed() => {
-                    if changed.is_ok() {
-                        let done = progress.borrow().map_or(0, |p| p.done);
-                        moved.store(base + done, Ordering::Relaxed);
-                    }
-                }
+                _ = tick.tick() => moved.store(base + bytes_in(landed), Ordering::Relaxed),
             }
         }
         if let Ok(entries) = std::fs::read_dir(landed) {
@@ -143,6 +139,12 @@ async fn repeat(again: impl Fn() -> Transfer, landed: &Path, stop: &AtomicBool, 
             }
         }
     }
+}
+
+/// Bytes in the files directly in `dir`.
+fn bytes_in(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
 }
 
 type Drawing = fn(&x11rb::rust_connection::RustConnection, u32, u32, u64) -> Result<()>;

@@ -94,24 +94,8 @@ where
 /// Receive the reply to a fetch of `requested` (the fetched path's last component) into `dest`: the
 /// offer must be that and nothing else ([`check_reply`]), checked before anything else about it — an
 /// offer of something else is [`FileError::Unrequested`] whatever size it claims. No question is asked:
-/// the receiver asked for these files.
-pub async fn receive_reply<W, R>(
-    w: &mut W,
-    r: &mut R,
-    dest: &Path,
-    partials: &Partials,
-    requested: &str,
-    report: impl FnMut(Progress),
-    cancel: &CancellationToken,
-) -> Result<Vec<String>, FileError>
-where
-    W: AsyncWrite + Unpin,
-    R: AsyncRead + Unpin,
-{
-    receive_reply_recorded(w, r, dest, partials, requested, report, cancel).await.map(|(names, _)| names)
-}
-
-/// [`receive_reply`], also returning the files received, as [`receive_recorded`] does.
+/// the receiver asked for these files. Returns the stored names and, as [`receive_recorded`] does, the
+/// files received.
 pub async fn receive_reply_recorded<W, R>(
     w: &mut W,
     r: &mut R,
