@@ -117,6 +117,16 @@ async fn the_viewer_window_shows_the_host_screen_and_types_into_it() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     window_shot(&viewer_x, &window).save(screenshot_dir().join("viewer-typed.png")).expect("save");
+
+    // The host user stops sharing: the window says so by itself, with nobody touching it (a window that
+    // waits for a mouse move to notice would go on showing a screen that is no longer shared).
+    host.interrupt();
+    let start = Instant::now();
+    while host_share(&viewer_x.screenshot()) > 0.01 {
+        assert!(start.elapsed() < Duration::from_secs(20), "the window still shows the host's screen");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    window_shot(&viewer_x, &window).save(screenshot_dir().join("viewer-ended.png")).expect("save");
 }
 
 /// Where the host window's Allow button is for a technician with an unverified name (the window sits at

@@ -134,6 +134,13 @@ impl Proc {
         self.seen.clone()
     }
 
+    /// SIGINT, as Ctrl-C in its terminal: the program ends the way its user would end it.
+    pub fn interrupt(&self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+        assert!(sent.success(), "kill -INT {pid}");
+    }
+
     /// SIGKILL: the process vanishes without a word to anyone.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("kill");

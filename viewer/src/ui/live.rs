@@ -96,10 +96,14 @@ impl Live {
                     r = monitors.changed() => if r.is_err() { break },
                     r = system.changed() => if r.is_err() { break },
                     r = reconnecting.changed() => if r.is_err() { break },
-                    _ = s.closed() => { c.request_repaint(); break }
+                    _ = s.closed() => break,
                 }
                 c.request_repaint();
             }
+            // A watch closes when its stream's task ends, which can come before the session has its
+            // reason: wake the window once it has one, so the end shows without waiting for a mouse move.
+            let _ = s.closed().await;
+            c.request_repaint();
         });
         let notices = session.notices();
         let c = ctx.clone();

@@ -212,7 +212,11 @@ impl ViewerApp {
                     let why = if live.leaving {
                         "You ended the session.".to_string()
                     } else {
-                        live.session.end_reason().to_string()
+                        match live.session.end_reason() {
+                            // The reason alone: the window already says "Session ended".
+                            ViewerError::Ended(reason) => reason.to_string(),
+                            other => other.to_string(),
+                        }
                     };
                     let session = live.session.clone();
                     self.settings.downloads = live.downloads.clone();
