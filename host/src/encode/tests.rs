@@ -60,6 +60,18 @@ fn terminal(w: u32, h: u32, first: u32) -> Frame {
     Frame::from_bgrx(w, h, px).expect("size")
 }
 
+/// An edit on top of a [`terminal`] screen: a grey 40×30 patch at (`ex`, `ey`), cut at the frame's edge.
+fn grey_patch(frame: &mut Frame, ex: u32, ey: u32) {
+    let (w, h) = (frame.width(), frame.height());
+    let (ew, eh) = (40.min(w - ex), 30.min(h - ey));
+    for y in ey..ey + eh {
+        let start = (y * w + ex) as usize * 4;
+        for px in frame.bgrx_mut()[start..start + ew as usize * 4].chunks_exact_mut(4) {
+            px.copy_from_slice(&[90, 90, 90, 0]);
+        }
+    }
+}
+
 /// A log in a terminal: 12 distinct lines of glyphs (6×8 pixels, 64 of them) repeated down the page.
 /// Text repeats across tiles — the same lines, words and glyphs — which only one stream per part sees.
 fn typeset(w: u32, h: u32) -> Frame {
@@ -149,13 +161,7 @@ proptest! {
             line += scroll;
             let mut frame = terminal(w, h, line);
             if edit {
-                let (ew, eh) = (40.min(w - ex), 30.min(h - ey));
-                for y in ey..ey + eh {
-                    let start = (y * w + ex) as usize * 4;
-                    for px in frame.bgrx_mut()[start..start + ew as usize * 4].chunks_exact_mut(4) {
-                        px.copy_from_slice(&[90, 90, 90, 0]);
-                    }
-                }
+                grey_patch(&mut frame, ex, ey);
             }
             send_and_apply(enc.encode(&frame, UNLIMITED), &mut viewer);
             prop_assert_eq!(&viewer, &frame);
@@ -340,13 +346,7 @@ proptest! {
             line += scroll;
             frame = terminal(w, h, line);
             if edit {
-                let (ew, eh) = (40.min(w - ex), 30.min(h - ey));
-                for y in ey..ey + eh {
-                    let start = (y * w + ex) as usize * 4;
-                    for px in frame.bgrx_mut()[start..start + ew as usize * 4].chunks_exact_mut(4) {
-                        px.copy_from_slice(&[90, 90, 90, 0]);
-                    }
-                }
+                grey_patch(&mut frame, ex, ey);
             }
             // One update per screen, whatever is left over carries on to the next.
             send_and_apply(enc.encode(&frame, budget), &mut viewer);
