@@ -128,6 +128,8 @@ enum CodecChoice {
 }
 
 fn main() -> Result<()> {
+    // Quiet unless RUST_LOG asks (e.g. `RUST_LOG=tether_shared::link::cc=trace` for the controller's rounds).
+    tether_shared::logging::init("error");
     let cmd = match Cli::parse().command {
         Top::Codec(cmd) => cmd,
         Top::Latency { samples, during_fetch_mbit } => return latency::run(samples, during_fetch_mbit),

@@ -71,7 +71,7 @@ pub async fn start_over(
         host_spec.addr = emulator.local_addr();
     }
     let mut cfg = HostConfig::new(host_spec, grant);
-    cfg.session.quality = Quality::Lossless;
+    cfg.session.quality = Quality::Lossless.into();
     cfg.session.max_fps = 60;
     tweak(&mut cfg);
     let (events_tx, mut events) = mpsc::unbounded_channel();

@@ -28,8 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tether_shared::code::Code;
-use tether_shared::codec::Quality;
 use tether_shared::end::{self, EndReason};
+use tether_shared::link::ScreenQuality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, RelayEvent, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::record::{EventKind, SessionEvent};
@@ -162,7 +162,7 @@ impl HostConfig {
             session: SessionConfig {
                 allowed,
                 max_fps: 30,
-                quality: Quality::default(),
+                quality: ScreenQuality::Auto,
                 files: FilesConfig::default(),
                 hello_timeout: Duration::from_secs(10),
             },

@@ -19,6 +19,7 @@ use tether_host::codes::AfterTooMany;
 use tether_host::files::UploadPolicy;
 use tether_host::{run_host, HostConfig, HostEvent, Sources};
 use tether_shared::codec::Quality;
+use tether_shared::link::ScreenQuality;
 use tether_shared::net::RelaySpec;
 use tether_shared::record::{Direction, EventKind, Narrator, Outcome, Side, Transfer};
 use tether_shared::session_proto::Permissions;
@@ -57,9 +58,11 @@ struct Cli {
     /// in the window the user decides each time).
     #[arg(long, default_value = "view")]
     grant: String,
-    /// `lossless` (every pixel exact), `balanced` (photographic regions as JPEG quality 80, text always
-    /// lossless), or a JPEG quality 1-100 for photographic regions.
-    #[arg(long, default_value = "balanced")]
+    /// `auto` (photographic regions as JPEG, at a lower quality when the line cannot carry them; text
+    /// always lossless), `lossless` (every pixel exact), `balanced` (photographic regions as JPEG quality
+    /// 80), or a JPEG quality 1-100 for photographic regions. The frame rate follows the line whatever
+    /// the choice.
+    #[arg(long, default_value = "auto")]
     quality: String,
     /// Most screen updates per second.
     #[arg(long, default_value_t = 30)]
@@ -140,11 +143,12 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
     let mut cfg = HostConfig::new(relay, allowed);
     cfg.session.max_fps = cli.max_fps;
     cfg.session.quality = match cli.quality.as_str() {
-        "lossless" => Quality::Lossless,
-        "balanced" => Quality::default(),
+        "auto" => ScreenQuality::Auto,
+        "lossless" => Quality::Lossless.into(),
+        "balanced" => Quality::default().into(),
         n => match n.parse::<u8>() {
-            Ok(q @ 1..=100) => Quality::Balanced { jpeg_quality: q },
-            _ => bail!("--quality is lossless, balanced or 1-100, not {n:?}"),
+            Ok(q @ 1..=100) => Quality::Balanced { jpeg_quality: q }.into(),
+            _ => bail!("--quality is auto, lossless, balanced or 1-100, not {n:?}"),
         },
     };
     cfg.timeouts.e2e_idle = Duration::from_secs(cli.idle_timeout_secs);

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_shared::codec::Quality;
+use tether_shared::link::ScreenQuality;
 use tether_shared::record::{EventKind, Side};
 use tether_shared::session_proto::{HostControl, Permissions, Request, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, watch};
@@ -35,7 +35,7 @@ pub(crate) struct Requests {
     pub clipboard: Option<ClipboardHandle>,
     /// The host's screen: a monitor switch is one call on it, for every participant.
     pub display: Display,
-    pub quality: watch::Sender<Quality>,
+    pub quality: watch::Sender<ScreenQuality>,
 }
 
 impl Requests {
@@ -101,14 +101,12 @@ impl Requests {
                     self.event(EventKind::Chat { from: Side::Technician, text });
                 }
             }
-            Request::SetQuality(quality) => match quality {
-                Quality::Balanced { jpeg_quality: 0 } | Quality::Balanced { jpeg_quality: 101.. } => {
-                    self.notice("quality must be lossless or 1-100".into())
-                }
-                q => {
-                    self.quality.send_replace(q);
-                }
-            },
+            Request::SetQuality(quality) if !quality.is_valid() => {
+                self.notice("quality must be auto, lossless or 1-100".into())
+            }
+            Request::SetQuality(quality) => {
+                self.quality.send_replace(quality);
+            }
             Request::SelectMonitor { index } => self.select_monitor(index).await,
             Request::SystemInfoRequest => {
                 if !self.grants.borrow().view {

@@ -1,22 +1,24 @@
 //! The video stream of a session: capture → damage encode → send. A thin shell around the pure
-//! [`Link`] model, which owns the pacing decision.
+//! [`Link`] model, which owns the pacing, sizing and quality decisions.
 //!
-//! Each turn of the loop: take the viewer's frame acknowledgements (`handle_ack`; a bogus one is a
-//! protocol error), ask [`Link::poll_send_at`] whether a frame may go (else wait for an acknowledgement or
-//! the instant it names), wait for the capture trigger (X Damage, a slow safety tick, at most `max_fps`;
-//! without Damage every frame tick), capture, encode within [`Link::budget`] at
-//! [`Link::target_quality`], write the frame's parts and report its bytes (`handle_sent`). A monitor switch
-//! (a new [`Screen`] on the display) brings a new capture between frames.
+//! Each turn of the loop: give the link the connection's line estimate (`handle_line`, from the
+//! [`tether_shared::link::cc::ShortQueue`] controller) and, about once a second, send the viewer a
+//! [`HostControl::Link`] report; take the viewer's frame acknowledgements (`handle_ack`; a bogus one is
+//! a protocol error), ask [`Link::poll_send_at`] whether a frame may go (else wait for an acknowledgement
+//! or the instant it names), wait for the capture trigger (X Damage, a slow safety tick, at most
+//! `max_fps`; without Damage every frame tick), capture, encode within [`Link::budget`] at
+//! [`Link::target_quality`], write the frame's parts and report its bytes and whether the encoder is
+//! behind (`handle_sent`). A monitor switch (a new [`Screen`] on the display) brings a new capture
+//! between frames.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quinn::SendStream;
-use tether_shared::codec::Quality;
+use quinn::{Connection, SendStream};
 use tether_shared::end::{EndReason, Side, Violation};
-use tether_shared::link::{Link, LinkConfig, SendAt};
-use tether_shared::session_proto::{FrameUpdate, Permissions};
+use tether_shared::link::{cc, Link, LinkConfig, ScreenQuality, SendAt};
+use tether_shared::session_proto::{FrameUpdate, HostControl, Permissions};
 use tether_shared::wire::{self, MAX_VIDEO_MSG};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
@@ -28,6 +30,8 @@ use crate::session::{lost, violation, Counters, SessionConfig, Step, Stop};
 
 /// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
 const SAFETY_TICK: Duration = Duration::from_millis(500);
+/// How often the viewer hears about the line.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// What the video loop captures from, and what may change under it.
 pub(crate) struct VideoFeeds {
@@ -35,7 +39,11 @@ pub(crate) struct VideoFeeds {
     pub(crate) screen: watch::Receiver<Screen>,
     /// Something was drawn (X Damage), if the display can tell.
     pub(crate) changed: Option<Damage>,
-    pub(crate) quality: watch::Receiver<Quality>,
+    pub(crate) quality: watch::Receiver<ScreenQuality>,
+    /// The end-to-end connection: its congestion controller's line estimate and round trip.
+    pub(crate) line: Connection,
+    /// The control writer's queue, for the line reports.
+    pub(crate) reports: mpsc::Sender<HostControl>,
 }
 
 /// Send the screen on `send` until the session ends: `acks` are the viewer's frame acknowledgements (from
@@ -48,7 +56,7 @@ pub(crate) async fn run(
     cfg: SessionConfig,
     counters: Arc<Counters>,
 ) -> Step {
-    let VideoFeeds { mut screen, mut changed, mut quality } = feeds;
+    let VideoFeeds { mut screen, mut changed, mut quality, line, reports } = feeds;
     let mut capture = screen.borrow_and_update().capture.clone();
     let mut link = Link::new(LinkConfig { quality: cfg.quality, ..LinkConfig::default() });
     let mut encoder = DamageEncoder::with_quality(link.target_quality());
@@ -56,7 +64,18 @@ pub(crate) async fn run(
     let mut pace = tokio::time::interval(interval);
     let mut last_capture = Instant::now();
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_report = Instant::now();
     loop {
+        if let Some(estimate) = cc::line_estimate(&line) {
+            link.handle_line(estimate);
+        }
+        if Instant::now() >= next_report {
+            next_report = Instant::now() + REPORT_EVERY;
+            // Never waits: a report the writer has no room for is replaced by the next one.
+            let report = link.report(line.rtt());
+            tracing::debug!(?report, budget = link.budget(), behind = encoder.is_behind(), "line");
+            let _ = reports.try_send(HostControl::Link(report));
+        }
         // Take every acknowledgement that has arrived; then the link says whether a frame may go.
         while let Ok(seq) = acks.try_recv() {
             ack(&mut link, seq)?;
@@ -131,7 +150,7 @@ pub(crate) async fn run(
             AsyncWriteExt::write_all(&mut send, &framed).await.map_err(|e| lost(e.into()))?;
             bytes += framed.len() as u64;
         }
-        link.handle_sent(started, bytes);
+        link.handle_sent(started, bytes, encoder.is_behind());
         counters.frames.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -29,7 +29,15 @@ pub struct Direction {
     pub reorder_by: Duration,
     /// Probability that a packet arrives twice.
     pub duplicate: f64,
+    /// The largest UDP payload the link carries; bigger datagrams are dropped (as a real link drops an
+    /// IP packet over its MTU with don't-fragment set). `None`: any size. Internet paths carry 1472
+    /// bytes of UDP payload ([`ETHERNET_UDP_PAYLOAD`]); loopback carries 65 507, which a protocol
+    /// discovering the path MTU would otherwise find and use.
+    pub mtu: Option<usize>,
 }
+
+/// The UDP payload of an Ethernet-sized (1500-byte) IPv4 packet: 1500 less 20 for IP and 8 for UDP.
+pub const ETHERNET_UDP_PAYLOAD: usize = 1472;
 
 impl Default for Direction {
     /// A perfect link: no limit, no delay, nothing lost.
@@ -43,6 +51,7 @@ impl Default for Direction {
             reorder: 0.0,
             reorder_by: Duration::from_millis(10),
             duplicate: 0.0,
+            mtu: None,
         }
     }
 }
@@ -75,6 +84,11 @@ impl Direction {
 
     pub fn duplicate(self, duplicate: f64) -> Self {
         Self { duplicate, ..self }
+    }
+
+    /// Drop UDP payloads over `bytes` ([`Self::mtu`]).
+    pub fn mtu(self, bytes: usize) -> Self {
+        Self { mtu: Some(bytes), ..self }
     }
 }
 

@@ -19,7 +19,7 @@ mod pipe;
 mod proxy;
 mod stats;
 
-pub use config::{Direction, LinkConfig, Queue};
+pub use config::{Direction, LinkConfig, Queue, ETHERNET_UDP_PAYLOAD};
 pub use pipe::{Pipe, Verdict};
 pub use proxy::Emulator;
 pub use stats::{DirectionStats, LinkStats};

@@ -21,6 +21,8 @@ use crate::stats::{DirectionStats, Histogram};
 pub enum Verdict {
     /// The bottleneck's queue was full.
     Overflow,
+    /// Larger than the link's MTU.
+    TooBig,
     /// Lost on the way.
     Lost,
     /// Arrives at `at` (twice when `copies` is 2).
@@ -65,6 +67,10 @@ impl Pipe {
     pub fn handle_packet(&mut self, now: Instant, len: usize) -> Verdict {
         self.stats.packets += 1;
         self.stats.bytes += len as u64;
+        if self.cfg.mtu.is_some_and(|mtu| len > mtu) {
+            self.stats.too_big += 1;
+            return Verdict::TooBig;
+        }
         let start = self.free_at.map_or(now, |free| free.max(now));
         let wait = start - now;
         let leaves = match self.cfg.rate_bps {
@@ -188,6 +194,16 @@ mod tests {
         // 0 and 1250 bytes ahead fit with the packet's own 1250; 2500 + 1250 does not.
         assert!(matches!(verdicts[1], Verdict::Deliver { .. }));
         assert_eq!(verdicts[2], Verdict::Overflow);
+    }
+
+    #[test]
+    fn a_datagram_over_the_mtu_is_dropped_and_takes_no_time() {
+        let t0 = Instant::now();
+        let mut p = Pipe::new(Direction::mbit(1.0).mtu(1472), 1);
+        assert_eq!(p.handle_packet(t0, 1473), Verdict::TooBig);
+        // It used none of the line: the next one goes at once.
+        assert_eq!(at(p.handle_packet(t0, 1250)), t0 + 10 * MS);
+        assert_eq!((p.stats().too_big, p.stats().delivered), (1, 1));
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct DirectionStats {
     pub delivered_bytes: u64,
     /// Dropped by the full queue.
     pub overflowed: u64,
+    /// Dropped for being larger than the link's MTU.
+    pub too_big: u64,
     /// Lost at random.
     pub lost: u64,
     pub reordered: u64,

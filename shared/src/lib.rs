@@ -51,4 +51,6 @@ pub mod wire;
 /// paired), `RelayErrorKind::{UnknownSession, TooManyWrongCodes}`.
 /// 4: the session's end is said: `Bye { reason: EndReason }` both ways; one message type per stream
 /// (`Hello`/`HelloReply`, `ViewerControl`/`HostControl` with `Request`s, `FrameUpdate`, `InputEvent`).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: `HostControl::Link` (the line's round trip, bandwidth, queue and what the sender does about it);
+/// `SetQuality` takes a `ScreenQuality` (`Auto` or a fixed `Quality`).
+pub const PROTOCOL_VERSION: u32 = 5;

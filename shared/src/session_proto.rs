@@ -28,8 +28,9 @@ pub mod priority {
     pub const FILES: i32 = -1;
 }
 
-use crate::codec::{Quality, Tile};
+use crate::codec::Tile;
 use crate::end::EndReason;
+pub use crate::link::{LinkReport, ScreenQuality, SenderAction};
 
 /// What the host user allows the technician to do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +120,7 @@ pub enum Request {
     /// Ask for these permissions. Less than granted now takes effect at once; more asks the host user.
     RequestPermissions(Permissions),
     /// Use this quality from the next update on.
-    SetQuality(Quality),
+    SetQuality(ScreenQuality),
     /// Share another monitor (an index into the host's `Monitors` list).
     SelectMonitor { index: u32 },
     /// Ask for the host's system information (answered with `SystemInfo`).
@@ -130,6 +131,8 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostControl {
     PermissionsChanged(Permissions),
+    /// The host's view of the line and what its screen sender does about it (about once a second).
+    Link(LinkReport),
     CursorShape(CursorShape),
     /// Cursor position in screen pixels; `visible: false` when it is off the shared monitor.
     CursorPosition {

@@ -396,8 +396,10 @@ const _: () = assert!(
 );
 
 /// Transport settings of the end-to-end connection: [`transport`] plus windows sized for a fast
-/// transfer ([`E2E_STREAM_WINDOW`], [`E2E_CONNECTION_WINDOW`]) and path MTU discovery up to
-/// [`E2E_MTU_UPPER_BOUND`].
+/// transfer ([`E2E_STREAM_WINDOW`], [`E2E_CONNECTION_WINDOW`]), path MTU discovery up to
+/// [`E2E_MTU_UPPER_BOUND`], and the congestion controller that keeps the line's queue short
+/// ([`crate::link::cc::ShortQueue`]; its smallest window, four packets, leaves room for the close of
+/// quinn issue #2785 once what is in flight is acknowledged).
 pub fn e2e_transport(idle: Duration, keep_alive: Option<Duration>) -> quinn::TransportConfig {
     let mut t = transport(idle, keep_alive);
     t.stream_receive_window(quinn::VarInt::from_u32(E2E_STREAM_WINDOW))
@@ -406,6 +408,11 @@ pub fn e2e_transport(idle: Duration, keep_alive: Option<Duration>) -> quinn::Tra
     let mut mtu = quinn::MtuDiscoveryConfig::default();
     mtu.upper_bound(E2E_MTU_UPPER_BOUND);
     t.mtu_discovery_config(Some(mtu));
+    let cc = crate::link::cc::ShortQueueConfig {
+        initial_window: QUINN_INITIAL_WINDOW as u64,
+        ..Default::default()
+    };
+    t.congestion_controller_factory(Arc::new(cc));
     t
 }
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use quinn::{Connection, SendStream};
 use tether_shared::code::Code;
-use tether_shared::codec::Quality;
 use tether_shared::end::{EndEvent, EndReason, Side as EndSide};
+use tether_shared::link::{LinkReport, ScreenQuality};
 use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
@@ -101,6 +101,8 @@ pub struct LinkStats {
     pub rtt: std::time::Duration,
     pub bytes_received: u64,
     pub bytes_sent: u64,
+    /// The host's view of the line and what its screen sender does about it, once reported.
+    pub host: Option<LinkReport>,
 }
 
 /// The latest complete frame.
@@ -125,6 +127,8 @@ pub struct ViewerSession {
     grants: watch::Receiver<Permissions>,
     monitors: watch::Receiver<Monitors>,
     system: watch::Receiver<Option<SystemInfo>>,
+    /// The host's latest report on the line ([`HostControl::Link`]).
+    line: watch::Receiver<Option<LinkReport>>,
     notices: std::sync::Mutex<Option<broadcast::Receiver<HostNotice>>>,
     notices_tx: broadcast::Sender<HostNotice>,
     requests: mpsc::Sender<ViewerControl>,
@@ -196,12 +200,14 @@ impl ViewerSession {
         let (grants_tx, grants) = watch::channel(granted);
         let (monitors_tx, monitors) = watch::channel(Monitors::default());
         let (system_tx, system) = watch::channel(None);
+        let (line_tx, line) = watch::channel(None);
         let (notices_tx, notices) = broadcast::channel(256);
         let state = HostState {
             cursor: cursor_tx,
             grants: grants_tx,
             monitors: monitors_tx,
             system: system_tx,
+            line: line_tx,
             notices: notices_tx.clone(),
             end_events: end_events.clone(),
             record: record.clone(),
@@ -220,6 +226,7 @@ impl ViewerSession {
             grants,
             monitors,
             system,
+            line,
             notices: std::sync::Mutex::new(Some(notices)),
             notices_tx,
             requests,
@@ -256,7 +263,18 @@ impl ViewerSession {
     /// Round-trip time and bytes moved on the end-to-end connection.
     pub fn link_stats(&self) -> LinkStats {
         let stats = self.conn.stats();
-        LinkStats { rtt: self.conn.rtt(), bytes_received: stats.udp_rx.bytes, bytes_sent: stats.udp_tx.bytes }
+        LinkStats {
+            rtt: self.conn.rtt(),
+            bytes_received: stats.udp_rx.bytes,
+            bytes_sent: stats.udp_tx.bytes,
+            host: *self.line.borrow(),
+        }
+    }
+
+    /// The host's reports on the line (about one a second): round trip, bandwidth, queueing delay and
+    /// what its screen sender does about them.
+    pub fn host_line(&self) -> watch::Receiver<Option<LinkReport>> {
+        self.line.clone()
     }
 
     /// The session record so far ([`crate::record`]), updated as events come.
@@ -292,8 +310,9 @@ impl ViewerSession {
         self.request(Request::RequestPermissions(want)).await
     }
 
-    /// Change the quality of photographic regions from the next update on.
-    pub async fn set_quality(&self, quality: Quality) -> Result<(), ViewerError> {
+    /// Change the quality of photographic regions from the next update on (`Auto`: follow the line).
+    pub async fn set_quality(&self, quality: impl Into<ScreenQuality>) -> Result<(), ViewerError> {
+        let quality = quality.into();
         self.request(Request::SetQuality(quality)).await
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tether_linkemu::{Direction, LinkConfig, Queue};
+use tether_linkemu::{Direction, LinkConfig, Queue, ETHERNET_UDP_PAYLOAD};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LinkName {
@@ -47,10 +47,17 @@ impl LinkName {
         }
     }
 
-    /// The emulator's configuration, with a bottleneck queue of `queue` each way (a router's buffer).
+    /// The emulator's configuration, with a bottleneck queue of `queue` each way (a router's buffer) and
+    /// an internet path's MTU (1500-byte IP packets).
     pub fn config(self, queue: Duration) -> LinkConfig {
         let (up, down, rtt) = self.shape();
-        let side = |mbit| Direction::mbit(mbit).delay(rtt / 2).queue(Queue::Time(queue)).loss(self.loss());
+        let side = |mbit| {
+            Direction::mbit(mbit)
+                .delay(rtt / 2)
+                .queue(Queue::Time(queue))
+                .loss(self.loss())
+                .mtu(ETHERNET_UDP_PAYLOAD)
+        };
         LinkConfig::asymmetric(side(up), side(down)).seed(16)
     }
 }

@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use tether_host::capture::Source;
 use tether_host::files::UploadPolicy;
 use tether_host::Sources;
+use tether_shared::link::ScreenQuality;
 use tether_shared::session_proto::Permissions;
 
 use crate::probes::Probe;
@@ -41,6 +42,9 @@ struct Row {
     transfer_mb_s: Option<f64>,
     /// The transfer's share of its direction's line rate.
     share: Option<f64>,
+    /// The host's last report at the end of the cell: its estimate of the uplink, and what its screen
+    /// sender did about it.
+    sender: String,
 }
 
 pub fn run(samples: usize, links: &[LinkName], loads: &[Load], queue: Duration) -> Result<()> {
@@ -109,6 +113,7 @@ async fn cell(
             cfg.session.files.shared = vec![("Bench".into(), shared)];
             cfg.session.files.incoming = Some(incoming);
             cfg.uploads = UploadPolicy::Allow;
+            cfg.session.quality = ScreenQuality::Auto; // what a user gets
         },
     )
     .await?;
@@ -127,6 +132,14 @@ async fn cell(
 
     let secs = t0.elapsed().as_secs_f64();
     let (seq1, moved1, stats) = (seq(), running.moved(), emulator.stats());
+    let report = *rig.viewer.host_line().borrow();
+    let sender = match report {
+        Some(r) => match r.bandwidth_bps {
+            Some(bps) => format!("{:.1} Mbit/s, {}", bps as f64 / 1e6, r.action),
+            None => format!("measuring, {}", r.action),
+        },
+        None => "no report".into(),
+    };
     running.stop();
     rig.stop.cancel();
     let (up, down, _) = link.shape();
@@ -152,15 +165,17 @@ async fn cell(
         queue_p95_ms: (ms(stats.up.queue_p95), ms(stats.down.queue_p95)),
         transfer_mb_s: rate.map(|_| moved_bytes / secs / 1e6),
         share: rate.map(|mbit| moved_bytes * 8.0 / secs / (mbit * 1e6)),
+        sender,
     })
 }
 
 fn print(rows: &[Row], samples: usize, queue: Duration) {
     println!(
         "| host line (up/down, RTT) | load | input → injected p50 / p95 ms | screen → viewer p50 / p95 ms \
-         | updates/s | line up / down kbit/s | queue p95 up / down ms | transfer MB/s (share of line) |"
+         | updates/s | line up / down kbit/s | queue p95 up / down ms | transfer MB/s (share of line) \
+         | host's estimate, sender |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---|");
     for r in rows {
         let transfer = match (r.transfer_mb_s, r.share) {
             (Some(mb), Some(share)) => format!("{mb:.2} ({:.0} %)", share * 100.0),
@@ -171,7 +186,7 @@ fn print(rows: &[Row], samples: usize, queue: Duration) {
             None => r.load.name().to_owned(),
         };
         println!(
-            "| {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {} |",
+            "| {} | {} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {} | {} |",
             r.link.name(),
             load,
             r.input.0,
@@ -184,6 +199,7 @@ fn print(rows: &[Row], samples: usize, queue: Duration) {
             r.queue_p95_ms.0,
             r.queue_p95_ms.1,
             transfer,
+            r.sender,
         );
     }
     println!();

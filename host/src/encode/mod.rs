@@ -15,8 +15,10 @@
 //! An update can be held to a byte budget (the link model's, [`tether_shared::link::Link::budget`]). What
 //! does not fit carries over to the next update: the reference is updated only for the tiles that went,
 //! and a new picture's tiles that did not go yet are kept as owed. The viewer's picture still converges
-//! exactly.
+//! exactly. Under a budget, tiles that changed once (a key press) go before tiles in [`motion`] (a
+//! video), so typing beside a video is not held behind it.
 
+mod motion;
 pub mod scroll;
 
 use tether_shared::codec::{copy_tile, copy_within, PartEncoder, Quality, Tile, TILE};
@@ -43,6 +45,57 @@ pub struct DamageEncoder {
     behind: bool,
     quality: Quality,
     scratch: Vec<u8>,
+    /// Costs learnt from the parts finished lately, to guess against a budget.
+    guess: Guess,
+    /// Which changed tiles are in motion: under a budget they go after the others.
+    motion: motion::Motion,
+}
+
+/// What pixels have cost lately, per mille: of the bundle's raw bytes once compressed, and of a
+/// rectangle's raw BGR bytes whatever it became (solid, JPEG, bundled). Both start at 1000: no
+/// compression assumed until a part has shown some.
+#[derive(Debug, Clone, Copy)]
+struct Guess {
+    bundle: usize,
+    rect: usize,
+}
+
+impl Guess {
+    const RAW: Self = Self { bundle: 1000, rect: 1000 };
+
+    /// What the part will cost once finished: its encoded tiles as they are, its bundle as compressed lately.
+    fn part(&self, part: &PartEncoder) -> usize {
+        part.encoded_bytes() + per_mille(part.bundled_bytes(), self.bundle)
+    }
+
+    /// What a rectangle of `raw` BGR bytes will add, before it is classified.
+    fn rect(&self, raw: usize) -> usize {
+        per_mille(raw, self.rect) + 16
+    }
+
+    /// Finish `part` (of `raw` rectangle bytes) into `parts`, learn from what it cost, and return that.
+    fn finish(&mut self, part: &mut PartEncoder, parts: &mut Vec<Vec<Tile>>, raw: usize) -> usize {
+        let (encoded, bundled) = (part.encoded_bytes(), part.bundled_bytes());
+        let tiles = part.finish();
+        let total = payload(&tiles);
+        if bundled > 0 {
+            self.bundle = ratio(total.saturating_sub(encoded), bundled);
+        }
+        if raw > 0 {
+            self.rect = ratio(total, raw);
+        }
+        parts.push(tiles);
+        total
+    }
+}
+
+fn per_mille(bytes: usize, ratio: usize) -> usize {
+    bytes.saturating_mul(ratio) / 1000
+}
+
+/// `part` of `whole` per mille, within 1–100 %.
+fn ratio(part: usize, whole: usize) -> usize {
+    (part.saturating_mul(1000) / whole.max(1)).clamp(10, 1000)
 }
 
 impl Default for DamageEncoder {
@@ -68,7 +121,15 @@ impl DamageEncoder {
     }
 
     pub fn with_quality(quality: Quality) -> Self {
-        Self { sent: None, owed: Vec::new(), behind: false, quality, scratch: Vec::new() }
+        Self {
+            sent: None,
+            owed: Vec::new(),
+            behind: false,
+            quality,
+            scratch: Vec::new(),
+            guess: Guess::RAW,
+            motion: motion::Motion::default(),
+        }
     }
 
     pub fn set_quality(&mut self, quality: Quality) {
@@ -80,6 +141,7 @@ impl DamageEncoder {
         self.sent = None;
         self.owed.clear();
         self.behind = false;
+        self.motion.reset();
     }
 
     /// Whether the last update stopped at its budget: encode again (even if the screen did not change)
@@ -94,9 +156,11 @@ impl DamageEncoder {
     /// that would exceed it stops before the rectangle that would not fit, and the rest carries over to
     /// the next call ([`Self::is_behind`]): what was not sent still differs from what the viewer has, and
     /// a new picture's tiles not yet sent stay owed, so nothing is lost. The first rectangle of pixels
-    /// always goes, even over the budget: every call makes progress. The cost of a part is counted as its
-    /// bytes before compression until it is finished; when that would exceed the budget the part is
-    /// finished first and its compressed size counted instead, so a compressible screen still fills it.
+    /// always goes, even over the budget: every call makes progress. Tiles already encoded (solid, JPEG)
+    /// count as they are, bundled pixels and the next rectangle at what such bytes cost in the last
+    /// finished parts (raw at first); when that would exceed the budget the part is finished first and
+    /// its real size counted, so a compressible screen still fills the budget, and a hopeful guess
+    /// overshoots by about one rectangle.
     pub fn encode(&mut self, frame: &Frame, budget: usize) -> Vec<Vec<Tile>> {
         let mut part = PartEncoder::new(self.quality);
         let same_size = |prev: &Frame| prev.width() == frame.width() && prev.height() == frame.height();
@@ -119,43 +183,44 @@ impl DamageEncoder {
                 damaged = damaged_tiles(prev, frame, bbox);
             }
         }
-        let items = merge(&self.owed, damaged, |t| changed_part(prev, frame, t));
+        self.motion.observe(frame, &damaged, &mut self.scratch);
+        let mut items = merge(&self.owed, damaged, |t| changed_part(prev, frame, t));
+        // What changed once (a key press) before what keeps changing (a video); grid order within each.
+        items.sort_by_key(|item| !item.owed && self.motion.is_busy(item.tile));
         if items.is_empty() && part.is_empty() {
             self.behind = false;
             return Vec::new();
         }
         let mut parts = Vec::new();
         let (mut spent, mut pixels_sent) = (0usize, false);
+        // Raw bytes of the rectangles in the current part.
+        let mut part_raw = 0usize;
         let mut carried = None;
         for (i, item) in items.iter().enumerate() {
             let (x, y, w, h) = item.rect;
             frame.copy_rect(x, y, w, h, &mut self.scratch);
-            // At most what the rectangle adds to the part: its BGR bytes and a header.
-            let cost = self.scratch.len() / 4 * 3 + 16;
-            if pixels_sent && spent.saturating_add(part.pending_bytes()).saturating_add(cost) > budget {
+            let raw = self.scratch.len() / 4 * 3;
+            if pixels_sent && spent + self.guess.part(&part) + self.guess.rect(raw) > budget {
                 if !part.is_empty() {
-                    let tiles = part.finish();
-                    spent += payload(&tiles);
-                    parts.push(tiles);
+                    spent += self.guess.finish(&mut part, &mut parts, std::mem::take(&mut part_raw));
                 }
-                if spent.saturating_add(cost) > budget {
+                if spent + self.guess.rect(raw) > budget {
                     carried = Some(i);
                     break;
                 }
             }
             part.push(x, y, w, h, &self.scratch);
+            part_raw += raw;
             pixels_sent = true;
             if !fresh {
                 sync(prev, frame, item.tile);
             }
             if part.pending_bytes() >= PART_BUDGET {
-                let tiles = part.finish();
-                spent += payload(&tiles);
-                parts.push(tiles);
+                spent += self.guess.finish(&mut part, &mut parts, std::mem::take(&mut part_raw));
             }
         }
         if !part.is_empty() {
-            parts.push(part.finish());
+            self.guess.finish(&mut part, &mut parts, part_raw);
         }
         let rest = carried.map_or(&items[..0], |i| &items[i..]);
         self.owed = rest.iter().filter(|item| item.owed).map(|item| item.tile).collect();

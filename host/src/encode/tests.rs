@@ -253,7 +253,7 @@ fn a_tiny_budget_sends_a_frame_over_several_updates_and_converges_exactly() {
 }
 
 #[test]
-fn a_budget_is_kept_unless_one_rectangle_alone_exceeds_it() {
+fn a_budget_is_kept_within_a_guess_unless_one_rectangle_alone_exceeds_it() {
     let (w, h) = (1280, 720);
     let page = typeset(w, h);
     let budget = 20_000;
@@ -266,7 +266,13 @@ fn a_budget_is_kept_unless_one_rectangle_alone_exceeds_it() {
             break;
         }
         let sent: usize = parts.iter().flatten().map(|t| t.payload_len() + 16).sum();
-        assert!(sent <= budget || pixel_rects(&parts) == 1, "{sent} bytes in {} rects", pixel_rects(&parts));
+        // Pending pixels are costed at the last parts' compression: on a page of the same kind of text
+        // that guess is close, so the update stays within half a budget of it.
+        assert!(
+            sent <= budget * 3 / 2 || pixel_rects(&parts) == 1,
+            "{sent} bytes in {} rects",
+            pixel_rects(&parts)
+        );
         send_and_apply(parts, &mut viewer);
         updates += 1;
     }
@@ -276,6 +282,28 @@ fn a_budget_is_kept_unless_one_rectangle_alone_exceeds_it() {
     // tiles are 12 KB each).
     let raw = (w * h * 3) as usize;
     assert!(updates < raw / budget / 2, "{updates} updates for {raw} raw bytes");
+}
+
+#[test]
+fn a_small_budget_carries_many_compressible_tiles_once_their_ratio_is_known() {
+    // A budget smaller than one raw tile (64×64 BGR is 12 KB): costed raw, every update would carry a
+    // single rectangle; at the compression text achieves, each carries many.
+    let (w, h) = (1280, 720);
+    let page = typeset(w, h);
+    let mut enc = DamageEncoder::new();
+    let mut viewer = Frame::new(w, h).expect("size");
+    let budget = 5_000;
+    let mut most = 0;
+    loop {
+        let parts = enc.encode(&page, budget);
+        if parts.is_empty() {
+            break;
+        }
+        most = most.max(pixel_rects(&parts));
+        send_and_apply(parts, &mut viewer);
+    }
+    assert_eq!(viewer, page);
+    assert!(most >= 4, "at most {most} rectangles per update");
 }
 
 #[test]
@@ -354,4 +382,38 @@ proptest! {
         catch_up(&mut enc, &frame, 5_000, &mut viewer);
         prop_assert_eq!(&viewer, &frame);
     }
+}
+
+#[test]
+fn under_a_budget_a_key_press_goes_before_a_video_above_it() {
+    // A "video" fills the top of the screen and changes at every capture; a key press changes one tile
+    // at the bottom. The budget holds only part of the video, yet the key's tile goes in the first update.
+    let (w, h) = (640, 480);
+    let mut enc = DamageEncoder::new();
+    let mut screen = Frame::new(w, h).expect("size");
+    let mut viewer = Frame::new(w, h).expect("size");
+    send_and_apply(enc.encode(&screen, UNLIMITED), &mut viewer);
+    let draw_video = |f: &mut Frame, n: u64| {
+        let stride = w as usize * 4;
+        for (i, px) in f.bgrx_mut()[..stride * 256].iter_mut().enumerate() {
+            *px = if i % 4 == 3 { 0 } else { mix(i as u64 ^ (n << 40)) as u8 };
+        }
+    };
+    for n in 0..4 {
+        draw_video(&mut screen, n);
+        send_and_apply(enc.encode(&screen, 20_000), &mut viewer);
+    }
+    assert!(enc.is_behind(), "the video does not fit the budget");
+    // The key press, below the video.
+    let key = (320u32, 400u32);
+    draw_video(&mut screen, 4);
+    let stride = w as usize * 4;
+    for row in key.1..key.1 + 16 {
+        let i = row as usize * stride + key.0 as usize * 4;
+        for px in screen.bgrx_mut()[i..i + 40].chunks_exact_mut(4) {
+            px[..3].fill(0xee); // (the fourth byte is padding, never sent)
+        }
+    }
+    send_and_apply(enc.encode(&screen, 20_000), &mut viewer);
+    assert!(viewer.rect_eq(&screen, key.0, key.1, 10, 16), "the key press waited behind the video");
 }

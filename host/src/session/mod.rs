@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quinn::Connection;
-use tether_shared::codec::Quality;
 use tether_shared::end::{EndArbiter, EndEvent, EndReason, Side, Violation};
+use tether_shared::link::ScreenQuality;
 use tether_shared::net::pairing::CLOSE_PROTOCOL;
 use tether_shared::relay_proto::{RelayErrorKind, VerifiedTechnician};
 use tether_shared::session_proto::{HelloReply, HostControl, Permissions, RefusalReason};
@@ -55,8 +55,8 @@ pub struct SessionConfig {
     /// What the host user allows (the technician gets what they ask for within this).
     pub allowed: Permissions,
     pub max_fps: u32,
-    /// Lossless, or JPEG for photographic tiles.
-    pub quality: Quality,
+    /// Auto (follows the line), or a fixed quality: lossless, or JPEG for photographic tiles.
+    pub quality: ScreenQuality,
     /// Shared folders, the incoming folder and upload consent.
     pub files: FilesConfig,
     /// How long the viewer has to say hello.
@@ -218,7 +218,13 @@ pub async fn run(
     let video_send = video::open(conn).await;
     let (bye_tx, bye_rx) = oneshot::channel();
     let mut tasks = Tasks::default();
-    let feeds = crate::video::VideoFeeds { screen: screen.clone(), changed: hub.display.damage(), quality };
+    let feeds = crate::video::VideoFeeds {
+        screen: screen.clone(),
+        changed: hub.display.damage(),
+        quality,
+        line: conn.clone(),
+        reports: me.out.clone(),
+    };
     let (grants, counters) = (me.grants.subscribe(), me.counters.clone());
     let session_cfg = cfg.clone();
     tasks.spawn(Task::Video, async move {

@@ -95,6 +95,16 @@ impl PartEncoder {
         self.tile_bytes + self.stream.len() + self.tiles.len() * 16 + self.packed.len() * 16
     }
 
+    /// Bytes of the tiles already encoded (solid, JPEG, alone, copies), with their headers.
+    pub fn encoded_bytes(&self) -> usize {
+        self.tile_bytes + self.tiles.len() * 16
+    }
+
+    /// Raw bytes waiting for the bundle's compression, with their headers.
+    pub fn bundled_bytes(&self) -> usize {
+        self.stream.len() + self.packed.len() * 16
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tiles.is_empty() && self.packed.is_empty()
     }

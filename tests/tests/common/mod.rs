@@ -126,8 +126,8 @@ pub fn host_config(relay: &TestRelay, allowed: Permissions) -> HostConfig {
     let mut cfg = HostConfig::new(relay.spec(), allowed);
     cfg.timeouts = fast_timeouts();
     cfg.session.hello_timeout = Duration::from_secs(5);
-    cfg.session.quality = Quality::Lossless; // the tests compare pixels exactly
-                                             // Wrong-code back-off stays in force, at a pace that keeps the tests quick.
+    cfg.session.quality = Quality::Lossless.into(); // the tests compare pixels exactly
+                                                    // Wrong-code back-off stays in force, at a pace that keeps the tests quick.
     cfg.codes.backoff = Duration::from_millis(100);
     cfg
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use quinn::{Connection, SendStream};
 use tether_shared::end::{EndEvent, Violation};
+use tether_shared::link::LinkReport;
 use tether_shared::record::{EventKind, Side};
 use tether_shared::session_proto::{FrameUpdate, HostControl, Permissions, SystemInfo, ViewerControl};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
@@ -22,6 +23,7 @@ pub(super) struct HostState {
     pub(super) grants: watch::Sender<Permissions>,
     pub(super) monitors: watch::Sender<Monitors>,
     pub(super) system: watch::Sender<Option<SystemInfo>>,
+    pub(super) line: watch::Sender<Option<LinkReport>>,
     pub(super) notices: broadcast::Sender<HostNotice>,
     pub(super) end_events: mpsc::UnboundedSender<EndEvent>,
     pub(super) record: Recorder,
@@ -45,7 +47,7 @@ pub(super) async fn control_task(
 
 /// Messages from the host on the control stream after `Welcome`: cursor, permissions, notices, goodbye.
 pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState) {
-    let HostState { cursor, grants, monitors, system, notices, end_events, record } = state;
+    let HostState { cursor, grants, monitors, system, line, notices, end_events, record } = state;
     loop {
         let msg = match wire::read_msg::<_, HostControl>(&mut recv, MAX_CONTROL_MSG).await {
             Ok(Some(msg)) => msg,
@@ -53,6 +55,9 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
             Err(e) => return violation(&end_events, Violation::Malformed(e.to_string())),
         };
         match msg {
+            HostControl::Link(report) => {
+                line.send_replace(Some(report));
+            }
             HostControl::CursorShape(shape) if !shape.is_valid() => {
                 let why = format!("{shape:?} whose pixels do not match its size");
                 return violation(&end_events, Violation::Malformed(why));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tether_shared::codec::Quality;
 use tether_shared::human;
 use tether_shared::input::InputEvent;
+use tether_shared::link::ScreenQuality;
 use tether_shared::session_proto::{Permissions, SystemInfo};
 use tokio::sync::{broadcast, mpsc};
 
@@ -58,7 +59,7 @@ pub struct Live {
     clipboard: Option<ClipboardSync>,
     pub clipboard_on: bool,
     /// The quality the technician chose (`None`: the host's own setting).
-    pub quality: Option<Quality>,
+    pub quality: Option<ScreenQuality>,
     frames_seen: u64,
     last_seq: Option<u64>,
     rates: Rates,
@@ -400,22 +401,27 @@ impl Live {
     }
 
     fn quality_choice(&mut self, ui: &mut egui::Ui) {
-        let name = |q: Quality| match q {
-            Quality::Lossless => "Lossless".to_string(),
-            Quality::Balanced { jpeg_quality: 80 } => "Balanced".to_string(),
-            Quality::Balanced { jpeg_quality: 50 } => "Low bandwidth".to_string(),
-            Quality::Balanced { jpeg_quality } => format!("Photos at {jpeg_quality}"),
+        let name = |q: ScreenQuality| match q {
+            ScreenQuality::Auto => "Auto".to_string(),
+            ScreenQuality::Fixed(Quality::Lossless) => "Lossless".to_string(),
+            ScreenQuality::Fixed(Quality::Balanced { jpeg_quality: 80 }) => "Balanced".to_string(),
+            ScreenQuality::Fixed(Quality::Balanced { jpeg_quality: 50 }) => "Low bandwidth".to_string(),
+            ScreenQuality::Fixed(Quality::Balanced { jpeg_quality }) => format!("Photos at {jpeg_quality}"),
         };
         let mut chosen = self.quality;
         egui::ComboBox::from_id_salt("quality")
             .selected_text(chosen.map_or("Quality: host's setting".to_string(), name))
             .show_ui(ui, |ui| {
-                for q in [Quality::Lossless, Quality::default(), Quality::Balanced { jpeg_quality: 50 }] {
+                let fixed = [Quality::Lossless, Quality::default(), Quality::Balanced { jpeg_quality: 50 }];
+                for q in std::iter::once(ScreenQuality::Auto).chain(fixed.map(ScreenQuality::Fixed)) {
                     ui.selectable_value(&mut chosen, Some(q), name(q));
                 }
             })
             .response
-            .on_hover_text("Text is always sharp; this sets how photos and video are sent");
+            .on_hover_text(
+                "Text is always sharp; this sets how photos and video are sent. \
+                 Auto lowers their quality when the host's line cannot carry them.",
+            );
         if let Some(q) = chosen.filter(|_| chosen != self.quality) {
             self.quality = chosen;
             self.request("quality", move |s| async move { s.set_quality(q).await });
@@ -544,9 +550,22 @@ impl Live {
     fn stats_panel(&mut self, ui: &mut egui::Ui) {
         ui.heading("Session");
         let link = self.session.link_stats();
+        let ms = |ms: u32| format!("{ms} ms");
+        let measuring = || "measuring…".to_string();
+        let host = link.host.unwrap_or_default();
         egui::Grid::new("stats").num_columns(2).striped(true).show(ui, |ui| {
             let rows = [
                 ("Round trip", format!("{:.1} ms", link.rtt.as_secs_f64() * 1000.0)),
+                (
+                    "Path round trip",
+                    link.host.filter(|h| h.path_rtt_ms > 0).map_or_else(measuring, |h| ms(h.path_rtt_ms)),
+                ),
+                ("Queueing delay", link.host.map_or_else(measuring, |h| ms(h.queue_ms))),
+                (
+                    "Host's line",
+                    host.bandwidth_bps.map_or_else(measuring, |b| human::bits_per_second(b as f64)),
+                ),
+                ("Host sends at", link.host.map_or_else(measuring, |h| h.action_text())),
                 ("Screen updates", format!("{:.0} per second", self.rates.fps)),
                 ("Receiving", human::bits_per_second(self.rates.bits)),
                 ("Received in all", human::bytes(link.bytes_received)),
