@@ -115,3 +115,44 @@ async fn a_fetch_is_exact_over_a_lossy_reordering_link() {
     assert!(stats.up.lost > 0 && stats.up.reordered > 0 && stats.up.duplicated > 0, "{stats:?}");
     viewer.close().await;
 }
+
+/// The host's estimate of its uplink in bits per second, as the viewer hears it, once `ok` holds for
+/// it; waits up to a minute.
+async fn estimate_reaches(viewer: &ViewerSession, ok: impl Fn(u64) -> bool, what: &str) -> u64 {
+    let mut line = viewer.host_line();
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        line.wait_for(|r| r.and_then(|r| r.bandwidth_bps).is_some_and(&ok)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the host's estimate never {what}: last {:?}", *viewer.host_line().borrow()))
+    .expect("session");
+    report.and_then(|r| r.bandwidth_bps).unwrap_or_default()
+}
+
+/// A fetch fills a 20 Mbit/s uplink and the host's estimate finds it; the line is then cut to 2 Mbit/s
+/// mid-transfer (the emulator's rate changes under the running session) and the estimate follows it
+/// down. The viewer sees both through the host's line reports (`HostControl::Link`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_bandwidth_estimate_follows_a_rate_cut() {
+    let relay = start_relay(|_| {});
+    let side = |mbit| {
+        Direction::mbit(mbit)
+            .delay(20 * MS)
+            .queue(Queue::Time(200 * MS))
+            .mtu(tether_linkemu::ETHERNET_UDP_PAYLOAD)
+    };
+    let (_host, viewer, emu, _share) =
+        paired_over(&relay, LinkConfig::asymmetric(side(20.0), side(50.0)), 24 << 20).await;
+    let to = tempfile::tempdir().expect("temp");
+    let fetch = viewer.files().fetch(vec!["Shared".into(), "file.bin".into()], to.path().to_path_buf());
+
+    let fast =
+        estimate_reaches(&viewer, |bps| bps >= 12_000_000, "reached 12 Mbit/s on a 20 Mbit/s line").await;
+    emu.set(LinkConfig::asymmetric(side(2.0), side(50.0)));
+    let slow = estimate_reaches(&viewer, |bps| bps <= 4_000_000, "fell to 4 Mbit/s on a 2 Mbit/s line").await;
+    assert!(slow < fast / 3, "{fast} → {slow} bit/s");
+    let progress = fetch.progress().borrow().map(|p| (p.done, p.total));
+    assert!(progress.is_some_and(|(done, total)| done < total), "the cut came mid-transfer: {progress:?}");
+    viewer.close().await;
+}
