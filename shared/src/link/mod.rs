@@ -170,8 +170,10 @@ pub struct Link {
     min_rtt: Option<Duration>,
     smoothed_rtt: Option<Duration>,
     rates: VecDeque<u64>,
-    /// The connection's estimate of the line, once it has one.
+    /// The connection's estimate of the line, once it has left its startup: what the windows follow.
     line: Option<LineEstimate>,
+    /// Its latest estimate, startup or not: the round trip and queue it reports are valid from the start.
+    latest: Option<LineEstimate>,
     /// Updates of the last [`ADAPT_WINDOW`]: when, and whether each stopped at its budget.
     recent: VecDeque<(Instant, bool)>,
     /// The last update that stopped at its budget.
@@ -197,6 +199,7 @@ impl Link {
             smoothed_rtt: None,
             rates: VecDeque::with_capacity(RATE_SAMPLES),
             line: None,
+            latest: None,
             recent: VecDeque::new(),
             last_behind: None,
             action: SenderAction::FullRate,
@@ -207,6 +210,7 @@ impl Link {
     /// The connection's congestion controller measured the line: the windows follow it (once it has left
     /// its startup, whose estimate is still climbing).
     pub fn handle_line(&mut self, line: LineEstimate) {
+        self.latest = Some(line);
         if !line.startup && line.bandwidth.is_some() {
             self.line = Some(line);
         }
@@ -293,8 +297,8 @@ impl Link {
         let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
         LinkReport {
             rtt_ms: ms(rtt),
-            path_rtt_ms: self.line.and_then(|l| l.min_rtt).map_or(0, ms),
-            queue_ms: self.line.map_or(0, |l| ms(l.queue_delay)),
+            path_rtt_ms: self.latest.and_then(|l| l.min_rtt).map_or(0, ms),
+            queue_ms: self.latest.map_or(0, |l| ms(l.queue_delay)),
             bandwidth_bps: self.line_rate().map(|b| b.saturating_mul(8)),
             action: self.action,
         }

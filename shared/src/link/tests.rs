@@ -92,7 +92,9 @@ fn a_startup_estimate_is_not_used() {
     let (mut l, _) = link(LinkConfig::default());
     l.handle_line(LineEstimate { startup: true, ..line(10, 40) });
     assert_eq!(l.budget(), usize::MAX);
-    assert_eq!(l.report(ms(40)).bandwidth_bps, None);
+    let report = l.report(ms(41));
+    assert_eq!(report.bandwidth_bps, None, "still climbing: not an estimate of the line");
+    assert_eq!((report.rtt_ms, report.path_rtt_ms, report.queue_ms), (41, 40, 2), "these are measured");
 }
 
 #[test]

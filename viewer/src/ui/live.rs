@@ -562,7 +562,7 @@ impl Live {
                 ),
                 ("Queueing delay", link.host.map_or_else(measuring, |h| ms(h.queue_ms))),
                 (
-                    "Host's line",
+                    "Host's upload",
                     host.bandwidth_bps.map_or_else(measuring, |b| human::bits_per_second(b as f64)),
                 ),
                 ("Host sends at", link.host.map_or_else(measuring, |h| h.action_text())),
