@@ -11,7 +11,8 @@ use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{
-    FrameUpdate, Hello, HelloReply, HostControl, Permissions, RefusalReason, Request, ViewerControl,
+    FrameUpdate, Hello, HelloReply, HostControl, LinkReport, Permissions, RefusalReason, Request,
+    ScreenQuality, SenderAction, ViewerControl,
 };
 use tether_shared::token::Token;
 
@@ -99,6 +100,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&Hello { version: 1, technician: "Ann".into(), want: Permissions::ALL }),
             body(&ViewerControl::FrameAck { seq: 7 }),
             body(&ViewerControl::Request(Request::Chat { text: "hi".into() })),
+            body(&ViewerControl::Request(Request::SetQuality(ScreenQuality::Auto))),
             body(&InputEvent::MouseMove { x: -5, y: 9 }),
             body(&InputEvent::Key { key: Key::F(12), pressed: true }),
             body(&InputEvent::MouseButton { button: MouseButton::Back, pressed: false }),
@@ -148,6 +150,13 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
                 last: false,
             }),
             body(&HostControl::PermissionsChanged(Permissions::ALL)),
+            body(&HostControl::Link(LinkReport {
+                rtt_ms: 45,
+                path_rtt_ms: 40,
+                queue_ms: 5,
+                bandwidth_bps: Some(4_800_000),
+                action: SenderAction::ReducedQuality { jpeg_quality: 45 },
+            })),
             body(&HostControl::Bye { reason: EndReason::Relay(RelayErrorKind::Revoked) }),
             body(&FrameUpdate { seq: 3, capture_id: 4, width: 256, height: 256, tiles: part, last: true }),
         ],
