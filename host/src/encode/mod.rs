@@ -1,15 +1,16 @@
 //! The host's screen encoder: which parts of the screen to send, and how.
 //!
 //! Each capture is compared with what the viewer has (the last image sent), tile by tile. When many tiles
-//! changed, [`scroll`] looks for a band that moved vertically; if found, the update starts with one copy
-//! instruction and the tiles are compared again against the reference with that copy applied — so only the
-//! newly exposed strip is sent. The remaining changed tiles are encoded by [`tether_shared::codec`]
+//! changed, [`moves`] looks for regions that moved by some (dx, dy) — a dragged window, a scrolled page
+//! or pane (vertical moves are found by [`scroll`]'s row hashes) — and the update starts with one copy
+//! instruction per region; the tiles are then compared again against the reference with the copies
+//! applied, so only what was exposed or changed is sent. The remaining changed tiles are encoded by [`tether_shared::codec`]
 //! (lossless for text and UI; JPEG for photographic tiles when the quality setting allows), and the
 //! lossless ones of each message part go as one bundle sharing a single zstd stream
 //! ([`tether_shared::codec::packed`]): per-tile streams cost a frame header each and find no repetition
 //! across tiles.
 //!
-//! The result is always exact for lossless tiles: a wrong scroll guess costs bytes, never correctness,
+//! The result is always exact for lossless tiles: a wrong move guess costs bytes, never correctness,
 //! because tiles are re-diffed against the reference the viewer will really have.
 //!
 //! An update can be held to a byte budget (the link model's, [`tether_shared::link::Link::budget`]). What
@@ -19,6 +20,7 @@
 //! video), so typing beside a video is not held behind it.
 
 mod motion;
+pub mod moves;
 pub mod scroll;
 
 use tether_shared::codec::{copy_tile, copy_within, PartEncoder, Quality, Tile, TILE};
@@ -28,7 +30,7 @@ use tether_shared::frame::Frame;
 /// [`tether_shared::wire::MAX_VIDEO_MSG`] (zstd never grows data by more than a fraction of a percent),
 /// and the bundle well under [`tether_shared::codec::MAX_BUNDLE_BYTES`].
 const PART_BUDGET: usize = 8 * 1024 * 1024;
-/// Damaged tiles from which scroll detection is worth its cost.
+/// Damaged tiles from which looking for moves is worth its cost.
 const SCROLL_MIN_TILES: usize = 6;
 
 /// A budget that never stops an update: everything that changed goes at once.
@@ -49,6 +51,8 @@ pub struct DamageEncoder {
     guess: Guess,
     /// Which changed tiles are in motion: under a budget they go after the others.
     motion: motion::Motion,
+    /// The offsets of the last update's moves: the first ones to try next time (a drag goes on).
+    last_moves: Vec<(i64, i64)>,
 }
 
 /// What pixels have cost lately, per mille: of the bundle's raw bytes once compressed, and of a
@@ -129,6 +133,7 @@ impl DamageEncoder {
             scratch: Vec::new(),
             guess: Guess::RAW,
             motion: motion::Motion::default(),
+            last_moves: Vec::new(),
         }
     }
 
@@ -173,15 +178,24 @@ impl DamageEncoder {
         let Some(prev) = self.sent.as_mut() else { return Vec::new() };
         // (A fresh `sent` is this frame: nothing differs, everything is owed.)
         let mut damaged = if fresh { Vec::new() } else { damaged_tiles(prev, frame, full_rect(frame)) };
-        // Scroll detection moves pixels the viewer has; with tiles owed it does not know them all.
+        // Moves copy pixels the viewer has; with tiles owed it does not know them all.
+        let mut offsets = Vec::new();
+        let changed = !damaged.is_empty();
         if self.owed.is_empty() && damaged.len() >= SCROLL_MIN_TILES {
             let bbox = bounding_box(&damaged);
-            if let Some(s) = scroll::detect(prev, frame, (bbox.0, bbox.0 + bbox.2), (bbox.1, bbox.1 + bbox.3))
-            {
-                copy_within(prev, (s.x, s.src_y), (s.x, s.dst_y), (s.w, s.h));
-                part.push_tile(copy_tile(s.x, s.dst_y, s.w, s.h, s.x, s.src_y));
+            let found = moves::detect(prev, frame, &damaged, bbox, &self.last_moves);
+            for m in &found {
+                copy_within(prev, (m.src_x, m.src_y), (m.x, m.y), (m.w, m.h));
+                part.push_tile(copy_tile(m.x, m.y, m.w, m.h, m.src_x, m.src_y));
+                offsets.push(m.offset());
+            }
+            if !found.is_empty() {
                 damaged = damaged_tiles(prev, frame, bbox);
             }
+        }
+        if changed {
+            // (An update with nothing changed keeps the hints: a drag pauses between mouse events.)
+            self.last_moves = offsets;
         }
         self.motion.observe(frame, &damaged, &mut self.scratch);
         let mut items = merge(&self.owed, damaged, |t| changed_part(prev, frame, t));

@@ -417,3 +417,73 @@ fn under_a_budget_a_key_press_goes_before_a_video_above_it() {
     send_and_apply(enc.encode(&screen, 20_000), &mut viewer);
     assert!(viewer.rect_eq(&screen, key.0, key.1, 10, 16), "the key press waited behind the video");
 }
+
+/// A `#336699` desktop with a busy `ww × wh` window at `(wx, wy)` (clipped to the screen) and, at the
+/// bottom right, a 200-pixel-wide terminal pane showing lines from `line` on.
+fn desktop_with(w: u32, h: u32, (wx, wy): (u32, u32), (ww, wh): (u32, u32), line: u32) -> Frame {
+    let mut f = Frame::new(w, h).expect("size");
+    for px in f.bgrx_mut().chunks_exact_mut(4) {
+        px.copy_from_slice(&[0x99, 0x66, 0x33, 0]);
+    }
+    let pane = terminal(200, h / 2, line);
+    let stride = w as usize * 4;
+    for r in 0..h / 2 {
+        let dst = (h / 2 + r) as usize * stride + (w - 200) as usize * 4;
+        let src = r as usize * 200 * 4;
+        f.bgrx_mut()[dst..dst + 800].copy_from_slice(&pane.bgrx()[src..src + 800]);
+    }
+    for r in 0..wh.min(h.saturating_sub(wy)) {
+        for c in 0..ww.min(w.saturating_sub(wx)) {
+            let v = mix(u64::from(r) << 20 | u64::from(c));
+            let i = (wy + r) as usize * stride + (wx + c) as usize * 4;
+            f.bgrx_mut()[i..i + 3].copy_from_slice(&v.to_le_bytes()[..3]);
+        }
+    }
+    f
+}
+
+#[test]
+fn a_dragged_window_costs_a_copy_and_the_exposed_desktop() {
+    let (w, h) = (800, 600);
+    let mut enc = DamageEncoder::new();
+    let mut viewer = Frame::new(w, h).expect("size");
+    send_and_apply(enc.encode(&desktop_with(w, h, (100, 100), (300, 200), 0), UNLIMITED), &mut viewer);
+    let mut most = 0;
+    for step in 1..=10u32 {
+        let frame = desktop_with(w, h, (100 + 6 * step, 100 + 2 * step), (300, 200), 0);
+        let parts = enc.encode(&frame, UNLIMITED);
+        most = most.max(bytes(&parts));
+        send_and_apply(parts, &mut viewer);
+        assert_eq!(viewer, frame, "exact after step {step}");
+    }
+    // The window is noise: resending it would be ~180 KB an update. A copy and two thin strips of
+    // desktop are a few hundred bytes.
+    assert!(most < 2_000, "{most} bytes for one step of the drag");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn any_sequence_of_moves_pane_scrolls_and_edits_stays_exact(
+        steps in proptest::collection::vec(
+            ((-40i32..40, -40i32..40), 0u32..30, any::<bool>(), (0u32..560, 0u32..400)),
+            1..8,
+        )
+    ) {
+        let (w, h) = (600, 440);
+        let mut enc = DamageEncoder::new();
+        let mut viewer = Frame::new(w, h).expect("size");
+        let (mut wx, mut wy, mut line) = (150i32, 100i32, 0);
+        for ((dx, dy), scroll, edit, (ex, ey)) in steps {
+            wx = (wx + dx).clamp(0, 500);
+            wy = (wy + dy).clamp(0, 400);
+            line += scroll;
+            let mut frame = desktop_with(w, h, (wx as u32, wy as u32), (180, 120), line);
+            if edit {
+                grey_patch(&mut frame, ex, ey);
+            }
+            send_and_apply(enc.encode(&frame, UNLIMITED), &mut viewer);
+            prop_assert_eq!(&viewer, &frame);
+        }
+    }
+}
