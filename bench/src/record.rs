@@ -13,9 +13,7 @@ use crate::assets::Assets;
 use crate::workloads::{self, Workload};
 use crate::xsession::{Proc, Xvfb};
 
-/// Screen size and rate of every recording.
-pub const WIDTH: u32 = 1920;
-pub const HEIGHT: u32 = 1080;
+/// Rate of every recording (the screen size is the workload's: [`Workload::screen`]).
 pub const FPS: u32 = 30;
 /// Desktop colour (Xvfb's default root is a stipple pattern, which no real desktop looks like).
 const BACKGROUND: &str = "#336699";
@@ -27,14 +25,22 @@ pub fn record(out: &Path, seconds: f64, which: &[Workload]) -> Result<()> {
     let video_seconds = which.contains(&Workload::Video).then_some(seconds + 4.0);
     eprintln!("preparing assets…");
     let assets = Assets::create(out, video_seconds)?;
-    let x = Xvfb::start(WIDTH, HEIGHT)?;
-    eprintln!("Xvfb {} at {WIDTH}x{HEIGHT}x24", x.display());
-    x.run("xsetroot", &["-solid", BACKGROUND])?;
     let exe = std::env::current_exe().context("finding this program's path")?;
+    let mut screen: Option<((u32, u32), Xvfb)> = None;
     for &workload in which {
+        // One X server per screen size, started when a workload first needs it.
+        let size = workload.screen();
+        if screen.as_ref().is_none_or(|(s, _)| *s != size) {
+            drop(screen.take()); // the last one stops first
+            let x = Xvfb::start(size.0, size.1)?;
+            eprintln!("Xvfb {} at {}x{}x24", x.display(), size.0, size.1);
+            x.run("xsetroot", &["-solid", BACKGROUND])?;
+            screen = Some((size, x));
+        }
+        let Some((_, x)) = screen.as_ref() else { unreachable!("started above") };
         let path = workload.clip_path(out);
         eprintln!("recording {} ({frames} frames)…", workload.name());
-        let mut stage = workloads::stage(workload, &x, &assets, frames)?;
+        let mut stage = workloads::stage(workload, x, &assets, frames)?;
         let action = stage.start_action()?;
         let mut capture = Command::new(&exe);
         capture

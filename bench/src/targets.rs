@@ -38,7 +38,8 @@ pub fn check(workload: Workload, result: &CodecResult, detail: &Detail) -> Vec<C
     match workload {
         Workload::Typing => limit_rate(300.0),
         Workload::Scrolling => limit_rate(1500.0),
-        Workload::Dragging | Workload::Video => {}
+        Workload::Dragging => limit_rate(400.0), // issue 17
+        _ => {}
     }
     let first = kb(result.first_bytes());
     checks.push(Check {
@@ -68,7 +69,7 @@ pub fn check(workload: Workload, result: &CodecResult, detail: &Detail) -> Vec<C
     match workload {
         Workload::Typing => limit_time(3.0),
         Workload::Scrolling => limit_time(10.0),
-        Workload::Dragging | Workload::Video => {}
+        _ => {}
     }
     checks
 }
