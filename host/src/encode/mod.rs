@@ -303,8 +303,37 @@ fn all_tiles(frame: &Frame) -> Vec<Rect> {
 }
 
 /// Tiles inside `area` (tile-aligned) whose pixels differ.
+///
+/// Rows first: one comparison per row of the area finds the rows that changed (an unchanged frame costs
+/// just that pass, and a typed character a few rows), then only the tiles of bands with a changed row
+/// are compared, and only on those rows.
 fn damaged_tiles(prev: &Frame, cur: &Frame, area: Rect) -> Vec<Rect> {
-    grid(cur, area).filter(|&(x, y, w, h)| !prev.rect_eq(cur, x, y, w, h)).collect()
+    let (x0, y0, w, h) = area;
+    let stride = cur.width() as usize * 4;
+    let (start, len) = (x0 as usize * 4, w as usize * 4);
+    let row_differs = |row: u32| {
+        let i = row as usize * stride + start;
+        prev.bgrx()[i..i + len] != cur.bgrx()[i..i + len]
+    };
+    let changed: Vec<u32> = (y0..y0 + h).filter(|&row| row_differs(row)).collect();
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let mut tiles = Vec::new();
+    for band in changed.chunk_by(|a, b| a / TILE == b / TILE) {
+        let (ty, rows) = (band[0] - band[0] % TILE, band);
+        let th = TILE.min(cur.height() - ty);
+        for (x, y, tw, th) in grid(cur, (x0, ty, w, th)) {
+            let tile_differs = rows.iter().any(|&r| {
+                let i = r as usize * stride + x as usize * 4;
+                prev.bgrx()[i..i + tw as usize * 4] != cur.bgrx()[i..i + tw as usize * 4]
+            });
+            if tile_differs {
+                tiles.push((x, y, tw, th));
+            }
+        }
+    }
+    tiles
 }
 
 /// The smallest rectangle inside tile `t` holding every pixel that differs between `prev` and `cur`.
