@@ -84,8 +84,12 @@ impl Workload {
             Workload::Scrolling => "xterm 160x50, `less` on a log, one line down per frame",
             Workload::Dragging => "xterm 100x32 moved 6 px right, 2 px down per frame",
             Workload::Video => "ffplay 960x540 Mandelbrot zoom with grain, beside an xterm",
-            Workload::DragBusy => "xterm 100x32 moved 6 px right, 2 px down per frame over a full-screen xterm of text",
-            Workload::TwoWindows => "two xterms 100x50: `less` scrolled one line per frame beside a still one",
+            Workload::DragBusy => {
+                "xterm 100x32 moved 6 px right, 2 px down per frame over a full-screen xterm of text"
+            }
+            Workload::TwoWindows => {
+                "two xterms 100x50: `less` scrolled one line per frame beside a still one"
+            }
             Workload::Typing4k => "as typing, on 3840x2160 (xterm 160x50 at 2x font size)",
             Workload::Scrolling4k => "as scrolling, on 3840x2160 (xterm 160x50 at 2x font size)",
         }
