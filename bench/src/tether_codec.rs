@@ -55,6 +55,10 @@ pub struct Detail {
     pub idle_encode: Duration,
     /// The first frame's B, G, R bytes compressed as one zstd level-1 stream (not per tile).
     pub whole_frame_zstd: usize,
+    /// On-CPU time of the viewer's `Decoder` applying every part of each update, first included.
+    pub decode_times: Vec<Duration>,
+    /// Frames per second of the clip (for the decoder's share of a core).
+    pub fps: u32,
 }
 
 /// Tiles of one kind: how many, their serialized bytes and the pixels they cover.
@@ -125,7 +129,7 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
     let mut encoder = mode.encoder();
     let mut decoder = Decoder::new();
     let mut result = CodecResult::new(&mode.name(), header.fps);
-    let mut detail = Detail { passes: passes.max(1), ..Detail::default() };
+    let mut detail = Detail { passes: passes.max(1), fps: header.fps, ..Detail::default() };
     let mut error = ErrorSum::default();
     for (seq, item) in reader.enumerate() {
         let frame = item?;
@@ -141,6 +145,7 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
             detail.changed_updates += 1;
         }
         let mut bytes = 0;
+        let mut decode = Duration::ZERO;
         for (i, tiles) in parts.into_iter().enumerate() {
             tally(&tiles, if first { &mut detail.first_by_kind } else { &mut detail.by_kind })?;
             if !first {
@@ -155,8 +160,11 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
                 last: i + 1 == count,
             };
             bytes += wire::encode(&update, MAX_VIDEO_MSG).context("serializing an update")?.len();
+            let watch = Stopwatch::start();
             decoder.apply(&update).with_context(|| format!("decoding update {seq}"))?;
+            decode += watch.stop().cpu;
         }
+        detail.decode_times.push(decode);
         result.push_update(bytes);
         let Some(shown) = decoder.frame() else {
             bail!("the viewer has no frame after update {seq}");
@@ -298,6 +306,24 @@ impl std::fmt::Display for Detail {
             ms(self.idle_encode),
             ms(self.frame_copy),
             ms(self.frame_compare)
+        )?;
+        // Per frame of the clip (an unchanged frame decodes nothing) for the share of a core; per update
+        // that carried tiles for what one update costs.
+        let decode_later = mean_after_first(&self.decode_times);
+        let mut carried: Vec<Duration> =
+            self.decode_times.iter().skip(1).copied().filter(|d| !d.is_zero()).collect();
+        carried.sort();
+        let mean = carried.iter().sum::<Duration>() / (carried.len().max(1) as u32);
+        let p95 = carried.get((carried.len() * 95 / 100).min(carried.len().saturating_sub(1))).copied();
+        writeln!(
+            f,
+            "- decode ms (the viewer's Decoder, on-CPU, one pass): first {:.1}; per later update with tiles \
+             mean {:.2}, p95 {:.2}; the decoder's share of one core at {} fps: {:.1} %",
+            ms(self.decode_times.first().copied().unwrap_or_default()),
+            ms(mean),
+            ms(p95.unwrap_or_default()),
+            self.fps,
+            ms(decode_later) * f64::from(self.fps) / 10.0,
         )?;
         writeln!(
             f,
