@@ -216,9 +216,10 @@ fn moved_from(prev: &Frame, cur: &Frame, (x, y, w, h): Rect, (dx, dy): (i64, i64
     })
 }
 
-/// Pixel rows equal in colour (the fourth byte of each pixel is padding).
+/// Pixel rows equal in colour (the fourth byte of each pixel is padding). Equal bytes are the common
+/// case and one `memcmp`; only rows that differ somewhere are compared pixel by pixel.
 fn same_colours(a: &[u8], b: &[u8]) -> bool {
-    a.chunks_exact(4).zip(b.chunks_exact(4)).all(|(p, q)| p[..3] == q[..3])
+    a == b || a.chunks_exact(4).zip(b.chunks_exact(4)).all(|(p, q)| p[..3] == q[..3])
 }
 
 /// Grid tiles (sorted by row, then column) merged into rectangles: runs along each row, then runs of
