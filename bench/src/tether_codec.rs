@@ -18,6 +18,7 @@ use tether_shared::frame::Frame;
 use tether_shared::session_proto::FrameUpdate;
 use tether_shared::wire::{self, MAX_VIDEO_MSG};
 use tether_viewer::decode::Decoder;
+use tether_viewer::session::snapshots::Snapshots;
 
 use crate::clip::ClipReader;
 use crate::cpu_time::Stopwatch;
@@ -57,6 +58,12 @@ pub struct Detail {
     pub whole_frame_zstd: usize,
     /// On-CPU time of the viewer's `Decoder` applying every part of each update, first included.
     pub decode_times: Vec<Duration>,
+    /// On-CPU time of publishing each decoded picture as the session does (`Snapshots`), first included.
+    pub publish_times: Vec<Duration>,
+    /// Of those, snapshots made by copying only the changed rectangles.
+    pub publish_reused: u64,
+    /// On-CPU time of a new whole copy per picture (what the session did before `Snapshots`).
+    pub copy_times: Vec<Duration>,
     /// Frames per second of the clip (for the decoder's share of a core).
     pub fps: u32,
 }
@@ -128,6 +135,9 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
     let header = reader.header();
     let mut encoder = mode.encoder();
     let mut decoder = Decoder::new();
+    let mut snapshots = Snapshots::default();
+    let mut published: Option<std::sync::Arc<Frame>> = None;
+    let mut copied: Option<std::sync::Arc<Frame>> = None;
     let mut result = CodecResult::new(&mode.name(), header.fps);
     let mut detail = Detail { passes: passes.max(1), fps: header.fps, ..Detail::default() };
     let mut error = ErrorSum::default();
@@ -161,8 +171,19 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
             };
             bytes += wire::encode(&update, MAX_VIDEO_MSG).context("serializing an update")?.len();
             let watch = Stopwatch::start();
-            decoder.apply(&update).with_context(|| format!("decoding update {seq}"))?;
+            let done = decoder.apply(&update).with_context(|| format!("decoding update {seq}"))?;
             decode += watch.stop().cpu;
+            if let (Some(info), Some(frame)) = (done, decoder.frame()) {
+                // What the session does with a completed picture: a snapshot for the window.
+                let watch = Stopwatch::start();
+                let snapshot = snapshots.take(frame, info.dirty);
+                snapshots.recycle(published.replace(snapshot));
+                detail.publish_times.push(watch.stop().cpu);
+                // For comparison, what it cost before: a new whole copy each time, the old one dropped.
+                let watch = Stopwatch::start();
+                drop(std::hint::black_box(copied.replace(std::sync::Arc::new(frame.clone()))));
+                detail.copy_times.push(watch.stop().cpu);
+            }
         }
         detail.decode_times.push(decode);
         result.push_update(bytes);
@@ -176,6 +197,7 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
             detail.whole_frame_zstd = whole_frame_zstd(&frame)?;
         }
     }
+    detail.publish_reused = snapshots.reused;
     for _ in 1..passes {
         let (cpu, wall) = timing_pass(clip, mode)?;
         keep_fastest(&mut detail.encode_times, &cpu);
@@ -324,6 +346,15 @@ impl std::fmt::Display for Detail {
             ms(p95.unwrap_or_default()),
             self.fps,
             ms(decode_later) * f64::from(self.fps) / 10.0,
+        )?;
+        writeln!(
+            f,
+            "- publishing each picture to the window (the session's snapshots): mean {:.3} ms after the first; \
+             {} of {} by copying only the changed rectangles; a new whole copy each time: mean {:.3} ms",
+            ms(mean_after_first(&self.publish_times)),
+            self.publish_reused,
+            self.publish_times.len(),
+            ms(mean_after_first(&self.copy_times)),
         )?;
         writeln!(
             f,

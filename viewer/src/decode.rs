@@ -35,7 +35,7 @@ pub struct Dirty {
 }
 
 impl Dirty {
-    fn union(self, other: Dirty) -> Dirty {
+    pub fn union(self, other: Dirty) -> Dirty {
         if self.w == 0 || self.h == 0 {
             return other;
         }

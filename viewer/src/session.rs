@@ -37,6 +37,7 @@ use tether_shared::frame::Frame;
 use tether_shared::record::{EventKind, SessionEvent, Side};
 
 mod end;
+pub mod snapshots;
 mod streams;
 
 #[derive(Clone)]

@@ -13,6 +13,7 @@ use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::end::violation;
+use super::snapshots::Snapshots;
 use super::{CursorState, HostNotice, Monitors, Shown};
 use crate::decode::Decoder;
 use crate::record::Recorder;
@@ -121,6 +122,7 @@ pub(super) async fn video_task(
 ) {
     let Ok(mut recv) = conn.accept_uni().await else { return };
     let mut decoder = Decoder::new();
+    let mut snapshots = Snapshots::default();
     loop {
         let update = match wire::read_msg::<_, FrameUpdate>(&mut recv, MAX_VIDEO_MSG).await {
             Ok(Some(update)) => update,
@@ -130,7 +132,9 @@ pub(super) async fn video_task(
         match decoder.apply(&update) {
             Ok(Some(info)) => {
                 if let Some(frame) = decoder.frame() {
-                    frames.send_replace(Some(Shown { info, frame: Arc::new(frame.clone()) }));
+                    let snapshot = snapshots.take(frame, info.dirty);
+                    let old = frames.send_replace(Some(Shown { info, frame: snapshot }));
+                    snapshots.recycle(old.map(|shown| shown.frame));
                 }
                 if acks.send(ViewerControl::FrameAck { seq: info.seq }).await.is_err() {
                     return;
