@@ -266,24 +266,6 @@ fn grow(prev: &Frame, cur: &Frame, rect: Rect, bbox: Rect, offset: (i64, i64)) -
     (x, y, w, h)
 }
 
-/// Grid tiles of a rectangle (for tests and callers that need them).
-#[cfg(test)]
-fn grid_of(frame: &Frame, (x0, y0, w, h): Rect) -> Vec<Rect> {
-    use tether_shared::codec::TILE;
-    let (fw, fh) = (frame.width(), frame.height());
-    let mut out = Vec::new();
-    let mut y = y0 - y0 % TILE;
-    while y < (y0 + h).min(fh) {
-        let mut x = x0 - x0 % TILE;
-        while x < (x0 + w).min(fw) {
-            out.push((x, y, TILE.min(fw - x), TILE.min(fh - y)));
-            x += TILE;
-        }
-        y += TILE;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,19 +298,13 @@ mod tests {
         f
     }
 
+    /// The encoder's own damage scan, over the whole frame.
     fn damaged(prev: &Frame, cur: &Frame) -> Vec<Rect> {
-        grid_of(cur, (0, 0, cur.width(), cur.height()))
-            .into_iter()
-            .filter(|&(x, y, w, h)| !prev.rect_eq(cur, x, y, w, h))
-            .collect()
+        super::super::damaged_tiles(prev, cur, (0, 0, cur.width(), cur.height()))
     }
 
     fn bbox(tiles: &[Rect]) -> Rect {
-        let x0 = tiles.iter().map(|t| t.0).min().unwrap_or(0);
-        let y0 = tiles.iter().map(|t| t.1).min().unwrap_or(0);
-        let x1 = tiles.iter().map(|t| t.0 + t.2).max().unwrap_or(0);
-        let y1 = tiles.iter().map(|t| t.1 + t.3).max().unwrap_or(0);
-        (x0, y0, x1 - x0, y1 - y0)
+        bounding_box(tiles)
     }
 
     #[test]
