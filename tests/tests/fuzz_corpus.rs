@@ -152,7 +152,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&HostControl::PermissionsChanged(Permissions::ALL)),
             body(&HostControl::Link(LinkReport {
                 rtt_ms: 45,
-                path_rtt_ms: 40,
+                path_rtt_ms: Some(40),
                 queue_ms: 5,
                 bandwidth_bps: Some(4_800_000),
                 action: SenderAction::ReducedQuality { jpeg_quality: 45 },

@@ -297,7 +297,7 @@ impl Link {
         let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
         LinkReport {
             rtt_ms: ms(rtt),
-            path_rtt_ms: self.latest.and_then(|l| l.min_rtt).map_or(0, ms),
+            path_rtt_ms: self.latest.and_then(|l| l.min_rtt).map(ms),
             queue_ms: self.latest.map_or(0, |l| ms(l.queue_delay)),
             bandwidth_bps: self.line_rate().map(|b| b.saturating_mul(8)),
             action: self.action,

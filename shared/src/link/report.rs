@@ -51,8 +51,9 @@ pub enum SenderAction {
 pub struct LinkReport {
     /// The transport's smoothed round trip, ms.
     pub rtt_ms: u32,
-    /// The path's own round trip (the smallest seen), ms; 0 before it is measured.
-    pub path_rtt_ms: u32,
+    /// The path's own round trip (the smallest seen), ms (0: under a millisecond); `None` before it is
+    /// measured.
+    pub path_rtt_ms: Option<u32>,
     /// How long packets wait in the line's queue, ms (the last round trip over the path's own).
     pub queue_ms: u32,
     /// The host's estimate of the line towards the viewer, bits per second; `None` until a transfer or

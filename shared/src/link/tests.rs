@@ -94,7 +94,7 @@ fn a_startup_estimate_is_not_used() {
     assert_eq!(l.budget(), usize::MAX);
     let report = l.report(ms(41));
     assert_eq!(report.bandwidth_bps, None, "still climbing: not an estimate of the line");
-    assert_eq!((report.rtt_ms, report.path_rtt_ms, report.queue_ms), (41, 40, 2), "these are measured");
+    assert_eq!((report.rtt_ms, report.path_rtt_ms, report.queue_ms), (41, Some(40), 2), "these are measured");
 }
 
 #[test]

@@ -558,7 +558,11 @@ impl Live {
                 ("Round trip", format!("{:.1} ms", link.rtt.as_secs_f64() * 1000.0)),
                 (
                     "Path round trip",
-                    link.host.filter(|h| h.path_rtt_ms > 0).map_or_else(measuring, |h| ms(h.path_rtt_ms)),
+                    match link.host.and_then(|h| h.path_rtt_ms) {
+                        Some(0) => "< 1 ms".to_string(),
+                        Some(n) => ms(n),
+                        None => measuring(),
+                    },
                 ),
                 ("Queueing delay", link.host.map_or_else(measuring, |h| ms(h.queue_ms))),
                 (
