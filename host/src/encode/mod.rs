@@ -30,6 +30,9 @@ use tether_shared::frame::Frame;
 /// [`tether_shared::wire::MAX_VIDEO_MSG`] (zstd never grows data by more than a fraction of a percent),
 /// and the bundle well under [`tether_shared::codec::MAX_BUNDLE_BYTES`].
 const PART_BUDGET: usize = 8 * 1024 * 1024;
+/// Updates to skip the sampled move search after it found nothing: the first time, and at most after it
+/// found nothing several times in a row (doubling in between).
+const SEARCH_BACKOFF: (u8, u8) = (8, 64);
 /// Damaged tiles from which looking for moves is worth its cost.
 const SCROLL_MIN_TILES: usize = 6;
 
@@ -53,6 +56,9 @@ pub struct DamageEncoder {
     motion: motion::Motion,
     /// The offsets of the last update's moves: the first ones to try next time (a drag goes on).
     last_moves: Vec<(i64, i64)>,
+    /// Updates left before the sampled move search may run again, and the last wait ([`SEARCH_BACKOFF`]).
+    search_skip: u8,
+    search_wait: u8,
 }
 
 /// What pixels have cost lately, per mille: of the bundle's raw bytes once compressed, and of a
@@ -134,6 +140,8 @@ impl DamageEncoder {
             guess: Guess::RAW,
             motion: motion::Motion::default(),
             last_moves: Vec::new(),
+            search_skip: 0,
+            search_wait: 0,
         }
     }
 
@@ -183,7 +191,20 @@ impl DamageEncoder {
         let changed = !damaged.is_empty();
         if self.owed.is_empty() && damaged.len() >= SCROLL_MIN_TILES {
             let bbox = bounding_box(&damaged);
-            let found = moves::detect(prev, frame, &damaged, bbox, &self.last_moves);
+            let search = self.search_skip == 0;
+            let detected = moves::detect(prev, frame, &damaged, bbox, &self.last_moves, search);
+            if detected.searched_in_vain {
+                // Each fruitless search in a row doubles the wait: a video never moves.
+                self.search_wait =
+                    self.search_wait.saturating_mul(2).clamp(SEARCH_BACKOFF.0, SEARCH_BACKOFF.1);
+                self.search_skip = self.search_wait;
+            } else {
+                self.search_skip = self.search_skip.saturating_sub(1);
+                if search && !detected.moves.is_empty() {
+                    self.search_wait = 0;
+                }
+            }
+            let found = detected.moves;
             for m in &found {
                 copy_within(prev, (m.src_x, m.src_y), (m.x, m.y), (m.w, m.h));
                 part.push_tile(copy_tile(m.x, m.y, m.w, m.h, m.src_x, m.src_y));

@@ -13,7 +13,8 @@
 //! A candidate is verified tile by tile, byte for byte: the damaged tiles whose pixels equal the old
 //! image at the offset form rectangles (their bounding box when all of it moved), each grown pixel by
 //! pixel while its edges still match. The sampled search runs only when the cheap candidates leave most
-//! of the damage unexplained. Whatever a
+//! of the damage unexplained, and the encoder skips it for a few updates after it found nothing (a
+//! video changes everything every frame and never moves: searching it each time slowed every update). Whatever a
 //! move does not cover is compared again by the encoder against the picture with the copies applied, so a
 //! wrong or partial guess costs bytes, never correctness. Pure functions over two frames.
 
@@ -54,9 +55,23 @@ impl Move {
     }
 }
 
+/// What [`detect`] found, and whether the sampled search ran and found nothing (the caller backs off).
+#[derive(Debug, Default)]
+pub struct Detected {
+    pub moves: Vec<Move>,
+    pub searched_in_vain: bool,
+}
+
 /// Moves from `prev` to `cur` (same size) covering `damaged` grid tiles (those that differ), inside
-/// `bbox`; `hints` are offsets to try first (the last update's).
-pub fn detect(prev: &Frame, cur: &Frame, damaged: &[Rect], bbox: Rect, hints: &[(i64, i64)]) -> Vec<Move> {
+/// `bbox`; `hints` are offsets to try first (the last update's); `search`: the sampled search may run.
+pub fn detect(
+    prev: &Frame,
+    cur: &Frame,
+    damaged: &[Rect],
+    bbox: Rect,
+    hints: &[(i64, i64)],
+    search: bool,
+) -> Detected {
     let mut left: Vec<Rect> = damaged.to_vec();
     let mut moves = Vec::new();
     let mut tried: Vec<(i64, i64)> = Vec::new();
@@ -77,22 +92,24 @@ pub fn detect(prev: &Frame, cur: &Frame, damaged: &[Rect], bbox: Rect, hints: &[
     }
     for &hint in hints {
         if left.len() < MIN_TILES {
-            return moves;
+            return Detected { moves, searched_in_vain: false };
         }
         attempt(hint, &mut left, &mut moves);
     }
     // The sampled search costs a pass over both images: only when the cheap candidates left most of
     // the damage unexplained (a scroll leaves its status line; that is no reason to search).
-    if left.len() < MIN_TILES || left.len() * 2 < damaged.len() {
-        return moves;
+    if !search || left.len() < MIN_TILES || left.len() * 2 < damaged.len() {
+        return Detected { moves, searched_in_vain: false };
     }
+    let before = moves.len();
     for offset in votes(prev, cur, bbox) {
         attempt(offset, &mut left, &mut moves);
         if left.len() < MIN_TILES {
             break;
         }
     }
-    moves
+    let searched_in_vain = moves.len() == before;
+    Detected { moves, searched_in_vain }
 }
 
 /// Does move `m` cover tile `t` entirely?
@@ -311,7 +328,7 @@ mod tests {
     fn a_dragged_window_is_one_move_to_its_exact_edges() {
         let (prev, cur) = (desktop(100, 80), desktop(106, 82));
         let d = damaged(&prev, &cur);
-        let moves = detect(&prev, &cur, &d, bbox(&d), &[]);
+        let moves = detect(&prev, &cur, &d, bbox(&d), &[], true).moves;
         assert_eq!(moves.len(), 1, "{moves:?}");
         let m = moves[0];
         assert_eq!(m.offset(), (6, 2));
@@ -326,7 +343,7 @@ mod tests {
     fn a_hint_is_tried_first_and_a_wrong_one_costs_nothing() {
         let (prev, cur) = (desktop(100, 80), desktop(94, 70));
         let d = damaged(&prev, &cur);
-        let moves = detect(&prev, &cur, &d, bbox(&d), &[(3, 3), (-6, -10)]);
+        let moves = detect(&prev, &cur, &d, bbox(&d), &[(3, 3), (-6, -10)], true).moves;
         assert_eq!(moves.iter().map(Move::offset).collect::<Vec<_>>(), vec![(-6, -10)]);
     }
 
@@ -334,6 +351,6 @@ mod tests {
     fn nothing_moved_means_no_move() {
         let (prev, cur) = (desktop(100, 80), Frame::from_bgrx(640, 480, noise(640, 480, 3)).expect("size"));
         let d = damaged(&prev, &cur);
-        assert!(detect(&prev, &cur, &d, bbox(&d), &[]).is_empty());
+        assert!(detect(&prev, &cur, &d, bbox(&d), &[], true).moves.is_empty());
     }
 }
