@@ -385,8 +385,9 @@ pub const E2E_CONNECTION_WINDOW: u32 = 16 << 20;
 /// - quinn hands the socket up to 10 packets in one GSO send, each gets our 9-byte tag
 ///   ([`crate::packet::HEADER_LEN`]), and one GSO send must fit in one IPv4 UDP datagram (65 507 bytes).
 pub const E2E_MTU_UPPER_BOUND: u16 = (QUINN_INITIAL_WINDOW / 3 - 1) as u16;
-/// quinn's initial congestion window in bytes (`Cubic`'s default, also RFC 9002's for our packet sizes).
-const QUINN_INITIAL_WINDOW: usize = 14_720;
+/// quinn's initial congestion window in bytes (`Cubic`'s default, also RFC 9002's for our packet sizes);
+/// [`crate::link::cc::ShortQueue`] starts from it too.
+pub(crate) const QUINN_INITIAL_WINDOW: usize = 14_720;
 /// The most packets quinn 0.11 puts in one transmit (`MAX_TRANSMIT_SEGMENTS` in quinn's connection.rs).
 const QUINN_GSO_SEGMENTS: usize = 10;
 /// The largest UDP payload of an IPv4 datagram (65 535 less the IP and UDP headers).
@@ -408,11 +409,7 @@ pub fn e2e_transport(idle: Duration, keep_alive: Option<Duration>) -> quinn::Tra
     let mut mtu = quinn::MtuDiscoveryConfig::default();
     mtu.upper_bound(E2E_MTU_UPPER_BOUND);
     t.mtu_discovery_config(Some(mtu));
-    let cc = crate::link::cc::ShortQueueConfig {
-        initial_window: QUINN_INITIAL_WINDOW as u64,
-        ..Default::default()
-    };
-    t.congestion_controller_factory(Arc::new(cc));
+    t.congestion_controller_factory(Arc::new(crate::link::cc::ShortQueueConfig::default()));
     t
 }
 

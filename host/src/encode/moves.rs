@@ -320,15 +320,11 @@ mod tests {
         super::super::damaged_tiles(prev, cur, (0, 0, cur.width(), cur.height()))
     }
 
-    fn bbox(tiles: &[Rect]) -> Rect {
-        bounding_box(tiles)
-    }
-
     #[test]
     fn a_dragged_window_is_one_move_to_its_exact_edges() {
         let (prev, cur) = (desktop(100, 80), desktop(106, 82));
         let d = damaged(&prev, &cur);
-        let moves = detect(&prev, &cur, &d, bbox(&d), &[], true).moves;
+        let moves = detect(&prev, &cur, &d, bounding_box(&d), &[], true).moves;
         assert_eq!(moves.len(), 1, "{moves:?}");
         let m = moves[0];
         assert_eq!(m.offset(), (6, 2));
@@ -343,7 +339,7 @@ mod tests {
     fn a_hint_is_tried_first_and_a_wrong_one_costs_nothing() {
         let (prev, cur) = (desktop(100, 80), desktop(94, 70));
         let d = damaged(&prev, &cur);
-        let moves = detect(&prev, &cur, &d, bbox(&d), &[(3, 3), (-6, -10)], true).moves;
+        let moves = detect(&prev, &cur, &d, bounding_box(&d), &[(3, 3), (-6, -10)], true).moves;
         assert_eq!(moves.iter().map(Move::offset).collect::<Vec<_>>(), vec![(-6, -10)]);
     }
 
@@ -351,6 +347,6 @@ mod tests {
     fn nothing_moved_means_no_move() {
         let (prev, cur) = (desktop(100, 80), Frame::from_bgrx(640, 480, noise(640, 480, 3)).expect("size"));
         let d = damaged(&prev, &cur);
-        assert!(detect(&prev, &cur, &d, bbox(&d), &[], true).moves.is_empty());
+        assert!(detect(&prev, &cur, &d, bounding_box(&d), &[], true).moves.is_empty());
     }
 }

@@ -78,7 +78,7 @@ pub struct ShortQueueConfig {
 impl Default for ShortQueueConfig {
     fn default() -> Self {
         // quinn's (and RFC 9002's) initial window for our packet sizes: see `tls::E2E_MTU_UPPER_BOUND`.
-        Self { target_delay: TARGET_DELAY, initial_window: 14_720 }
+        Self { target_delay: TARGET_DELAY, initial_window: crate::tls::QUINN_INITIAL_WINDOW as u64 }
     }
 }
 

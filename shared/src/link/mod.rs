@@ -170,9 +170,8 @@ pub struct Link {
     min_rtt: Option<Duration>,
     smoothed_rtt: Option<Duration>,
     rates: VecDeque<u64>,
-    /// The connection's estimate of the line, once it has left its startup: what the windows follow.
-    line: Option<LineEstimate>,
-    /// Its latest estimate, startup or not: the round trip and queue it reports are valid from the start.
+    /// The connection's latest estimate of the line, startup or not: the round trip and queue it reports
+    /// are valid from the start; the windows follow it once it has left its startup ([`Self::line`]).
     latest: Option<LineEstimate>,
     /// Updates of the last [`ADAPT_WINDOW`]: when, and whether each stopped at its budget.
     recent: VecDeque<(Instant, bool)>,
@@ -198,7 +197,6 @@ impl Link {
             min_rtt: None,
             smoothed_rtt: None,
             rates: VecDeque::with_capacity(RATE_SAMPLES),
-            line: None,
             latest: None,
             recent: VecDeque::new(),
             last_behind: None,
@@ -211,14 +209,17 @@ impl Link {
     /// its startup, whose estimate is still climbing).
     pub fn handle_line(&mut self, line: LineEstimate) {
         self.latest = Some(line);
-        if !line.startup && line.bandwidth.is_some() {
-            self.line = Some(line);
-        }
+    }
+
+    /// The estimate the windows follow: the latest, once out of startup with a bandwidth (the controller
+    /// never goes back to its startup, and a bandwidth once measured stays measured).
+    fn line(&self) -> Option<LineEstimate> {
+        self.latest.filter(|l| !l.startup && l.bandwidth.is_some())
     }
 
     /// The line's bandwidth, bytes per second, if measured.
     fn line_rate(&self) -> Option<u64> {
-        self.line.and_then(|l| l.bandwidth).filter(|&b| b > 0)
+        self.line().and_then(|l| l.bandwidth).filter(|&b| b > 0)
     }
 
     /// Frames in flight at most.
@@ -237,7 +238,7 @@ impl Link {
             return Some(cap);
         }
         let rate = self.line_rate()?;
-        let path = self.line.and_then(|l| l.min_rtt).unwrap_or_default();
+        let path = self.line().and_then(|l| l.min_rtt).unwrap_or_default();
         let rtt = self.min_rtt.unwrap_or_default().max(path);
         Some(cc::bytes_in(rate, rtt + FRAME_SPAN).max(MIN_WINDOW_BYTES))
     }
