@@ -12,8 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use tether_host::encode::VideoRate;
 use tether_host::encode::{DamageEncoder, UNLIMITED};
-use tether_shared::codec::{Quality, Tile, TileData};
+use tether_shared::codec::{Quality, Tile, TileData, TILE};
 use tether_shared::frame::Frame;
 use tether_shared::session_proto::FrameUpdate;
 use tether_shared::wire::{self, MAX_VIDEO_MSG};
@@ -66,6 +67,72 @@ pub struct Detail {
     pub copy_times: Vec<Duration>,
     /// Frames per second of the clip (for the decoder's share of a core).
     pub fps: u32,
+    /// While a video region was active: the error inside it and the pixels outside it that differ.
+    pub video: VideoRegionStats,
+}
+
+/// How the video path did, over the updates after which the encoder had a video region.
+#[derive(Debug, Default)]
+pub struct VideoRegionStats {
+    /// Updates after which a region was active.
+    pub updates: usize,
+    /// The region of the last of them.
+    pub last_region: Option<(u32, u32, u32, u32)>,
+    /// Squared error and samples inside the region (for its PSNR).
+    squared: f64,
+    samples: u64,
+    /// Updates after which some pixel outside the region differed from the source, and the most
+    /// such pixels after one update.
+    pub outside_differing_updates: usize,
+    pub outside_differing_max: u64,
+    /// The same, counting only pixels of tiles that went lossless (not JPEG): "text around exact".
+    pub lossless_outside_differing_updates: usize,
+}
+
+impl VideoRegionStats {
+    pub fn psnr(&self) -> Option<f64> {
+        (self.samples > 0)
+            .then(|| 10.0 * (255.0f64 * 255.0 / (self.squared / self.samples as f64).max(1e-9)).log10())
+    }
+
+    fn add(
+        &mut self,
+        shown: &Frame,
+        source: &Frame,
+        region: (u32, u32, u32, u32),
+        lossy: &[bool],
+        cols: usize,
+    ) {
+        let (rx, ry, rw, rh) = region;
+        self.updates += 1;
+        self.last_region = Some(region);
+        let (mut outside, mut lossless_outside) = (0u64, 0u64);
+        let width = source.width() as usize;
+        for (i, (a, b)) in shown.bgrx().chunks_exact(4).zip(source.bgrx().chunks_exact(4)).enumerate() {
+            let (x, y) = ((i % width) as u32, (i / width) as u32);
+            let inside = x >= rx && x < rx + rw && y >= ry && y < ry + rh;
+            if inside {
+                for c in 0..3 {
+                    let d = f64::from(a[c].abs_diff(b[c]));
+                    self.squared += d * d;
+                }
+                self.samples += 3;
+            } else if a[..3] != b[..3] {
+                outside += 1;
+                let tile = (y / TILE) as usize * cols + (x / TILE) as usize;
+                if !lossy.get(tile).copied().unwrap_or(false) {
+                    lossless_outside += 1;
+                }
+            }
+        }
+        if outside > 0 {
+            self.outside_differing_updates += 1;
+            self.outside_differing_max = self.outside_differing_max.max(outside);
+        }
+        if lossless_outside > 0 {
+            self.lossless_outside_differing_updates += 1;
+        }
+    }
 }
 
 /// Tiles of one kind: how many, their serialized bytes and the pixels they cover.
@@ -120,9 +187,14 @@ impl Mode {
     }
 
     fn encoder(self) -> DamageEncoder {
-        match self {
-            Mode::Lossless => DamageEncoder::new(),
-            Mode::SessionDefault => DamageEncoder::with_quality(Quality::default()),
+        match (self, Quality::default()) {
+            (Mode::Lossless, _) | (Mode::SessionDefault, Quality::Lossless) => DamageEncoder::new(),
+            (Mode::SessionDefault, quality @ Quality::Balanced { jpeg_quality }) => {
+                // As a session without a line estimate: the video path at the quality's rate.
+                let mut encoder = DamageEncoder::with_quality(quality);
+                encoder.set_video_rate(Some(VideoRate::for_quality(jpeg_quality, None)));
+                encoder
+            }
         }
     }
 }
@@ -141,6 +213,8 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
     let mut result = CodecResult::new(&mode.name(), header.fps);
     let mut detail = Detail { passes: passes.max(1), fps: header.fps, ..Detail::default() };
     let mut error = ErrorSum::default();
+    // Which grid tiles the viewer last got as lossy (JPEG or video) pixels.
+    let mut lossy: Vec<bool> = Vec::new();
     for (seq, item) in reader.enumerate() {
         let frame = item?;
         let watch = Stopwatch::start();
@@ -156,7 +230,10 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
         }
         let mut bytes = 0;
         let mut decode = Duration::ZERO;
+        let cols = frame.width().div_ceil(TILE) as usize;
+        lossy.resize(cols * frame.height().div_ceil(TILE) as usize, false);
         for (i, tiles) in parts.into_iter().enumerate() {
+            mark_lossy(&tiles, &mut lossy, cols);
             tally(&tiles, if first { &mut detail.first_by_kind } else { &mut detail.by_kind })?;
             if !first {
                 detail.tiles += tiles.iter().map(|t| inner(t).0).sum::<usize>();
@@ -191,6 +268,9 @@ pub fn run(clip: &Path, mode: Mode, passes: usize) -> Result<TetherRun> {
             bail!("the viewer has no frame after update {seq}");
         };
         error.add(shown, &frame)?;
+        if let Some(region) = encoder.video_region() {
+            detail.video.add(shown, &frame, region, &lossy, cols);
+        }
         if first {
             (detail.frame_copy, detail.frame_compare) = copy_and_compare_cost(&frame);
             detail.idle_encode = idle_encode_cost(&frame);
@@ -222,6 +302,24 @@ fn timing_pass(clip: &Path, mode: Mode) -> Result<(Vec<Duration>, Vec<Duration>)
         wall.push(lap.wall);
     }
     Ok((cpu, wall))
+}
+
+/// Note which grid tiles the tiles of a part leave lossy (JPEG; a video rectangle) or exact: the last
+/// piece touching a grid tile decides (a lossless piece over part of a JPEG tile counts it exact, so the
+/// "lossless pixels that differ" this feeds is an upper bound).
+fn mark_lossy(tiles: &[Tile], lossy: &mut [bool], cols: usize) {
+    for tile in tiles {
+        let is_lossy = !tile.is_lossless();
+        let (x0, y0) = (tile.x / TILE, tile.y / TILE);
+        let (x1, y1) = ((tile.x + tile.w).div_ceil(TILE), (tile.y + tile.h).div_ceil(TILE));
+        for ty in y0..y1 {
+            for tx in x0..x1 {
+                if let Some(l) = lossy.get_mut(ty as usize * cols + tx as usize) {
+                    *l = is_lossy;
+                }
+            }
+        }
+    }
 }
 
 /// Per frame, the smaller of the two times.
@@ -360,7 +458,22 @@ impl std::fmt::Display for Detail {
             f,
             "- the first frame as one zstd-1 stream instead of per-tile streams: {:.1} KB",
             self.whole_frame_zstd as f64 / 1024.0
-        )
+        )?;
+        let v = &self.video;
+        if let (Some((x, y, w, h)), Some(psnr)) = (v.last_region, v.psnr()) {
+            writeln!(
+                f,
+                "- video path: a region after {} of {} updates (last {w}x{h} at {x},{y}); PSNR inside it \
+                 {psnr:.1} dB; outside it some pixel differed after {} updates (at most {} pixels), \
+                 in tiles that went lossless after {}",
+                v.updates,
+                self.encode_times.len(),
+                v.outside_differing_updates,
+                v.outside_differing_max,
+                v.lossless_outside_differing_updates,
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -10,6 +10,10 @@
 //! [`Link::target_quality`], write the frame's parts and report its bytes and whether the encoder is
 //! behind (`handle_sent`). A monitor switch (a new [`Screen`] on the display) brings a new capture
 //! between frames.
+//!
+//! The encoder's video path ([`crate::encode::video`]) runs unless the quality is lossless, at the
+//! quality's rate capped by [`Link::video_cap_kbps`]; the loop also wakes when the encoder asks
+//! ([`DamageEncoder::poll_at`]: a video region that stopped changing is refined then).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,8 +29,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::display::{Damage, Screen};
-use crate::encode::DamageEncoder;
+use crate::encode::{DamageEncoder, VideoRate};
 use crate::session::{lost, violation, Counters, SessionConfig, Step, Stop};
+use tether_shared::codec::Quality;
 
 /// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
 const SAFETY_TICK: Duration = Duration::from_millis(500);
@@ -65,6 +70,8 @@ pub(crate) async fn run(
     let mut last_capture = Instant::now();
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_report = Instant::now();
+    // The encoder's clock: time since the stream started.
+    let epoch = Instant::now();
     loop {
         if let Some(estimate) = cc::line_estimate(&line) {
             link.handle_line(estimate);
@@ -101,9 +108,11 @@ pub(crate) async fn run(
             Some(changed) => {
                 // The last update stopped at its budget: the rest goes at the next tick, drawn or not.
                 if !encoder.is_behind() {
+                    let wake = encoder.poll_at().map_or(Instant::now() + SAFETY_TICK, |at| epoch + at);
                     tokio::select! {
                         _ = changed.notified() => {}
                         _ = tokio::time::sleep(SAFETY_TICK) => {}
+                        _ = tokio::time::sleep_until(wake) => {}
                     }
                 }
                 tokio::time::sleep_until(last_capture + interval).await;
@@ -123,14 +132,21 @@ pub(crate) async fn run(
         if quality.has_changed().unwrap_or(false) {
             link.set_quality(*quality.borrow_and_update());
         }
-        encoder.set_quality(link.target_quality());
+        let quality = link.target_quality();
+        encoder.set_quality(quality);
+        encoder.set_video_rate(match quality {
+            Quality::Lossless => None,
+            Quality::Balanced { jpeg_quality } => {
+                Some(VideoRate::for_quality(jpeg_quality, link.video_cap_kbps()))
+            }
+        });
         let captured = capture.grab().await.map_err(|e| {
             Stop::Local(EndReason::Failed {
                 side: Side::Host,
                 why: format!("the screen capture failed: {e}"),
             })
         })?;
-        let parts = encoder.encode(&captured.frame, link.budget());
+        let parts = encoder.encode_at(&captured.frame, link.budget(), epoch.elapsed());
         if parts.is_empty() {
             continue;
         }

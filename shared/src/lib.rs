@@ -53,4 +53,5 @@ pub mod wire;
 /// (`Hello`/`HelloReply`, `ViewerControl`/`HostControl` with `Request`s, `FrameUpdate`, `InputEvent`).
 /// 5: `HostControl::Link` (the line's round trip, bandwidth, queue and what the sender does about it);
 /// `SetQuality` takes a `ScreenQuality` (`Auto` or a fixed `Quality`).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// 6: `TileData::Video` (a VP9 frame of a video region's stream).
+pub const PROTOCOL_VERSION: u32 = 6;

@@ -1,16 +1,17 @@
 //! Applies screen updates to the viewer's framebuffer. Plain code: every check a hostile host could
-//! trip (size, bounds, tile data) is an error, never a panic or an unbounded allocation.
+//! trip (size, bounds, tile data, a video stream's pictures) is an error, never a panic or an
+//! unbounded allocation. Video tiles go through their stream's decoder ([`VideoTiles`]).
 
-use tether_shared::codec::{apply_tile, CodecError};
 use tether_shared::frame::{Frame, FrameError};
 use tether_shared::session_proto::FrameUpdate;
+use tether_video::{TileError, VideoTiles};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error(transparent)]
     Frame(#[from] FrameError),
     #[error(transparent)]
-    Tile(#[from] CodecError),
+    Tile(#[from] TileError),
     #[error("update part for frame {got} arrived while frame {expected} was incomplete")]
     Interleaved { expected: u64, got: u64 },
 }
@@ -62,6 +63,7 @@ pub struct Decoder {
     pending: Option<u64>,
     dirty: Dirty,
     scratch: Vec<u8>,
+    video: VideoTiles,
 }
 
 impl Decoder {
@@ -80,11 +82,12 @@ impl Decoder {
             self.frame.as_ref().is_none_or(|f| f.width() != update.width || f.height() != update.height);
         if resized {
             self.frame = Some(Frame::new(update.width, update.height)?);
+            self.video.reset();
             self.dirty = Dirty { x: 0, y: 0, w: update.width, h: update.height };
         }
         let Some(frame) = self.frame.as_mut() else { unreachable!("set above") };
         for tile in &update.tiles {
-            apply_tile(tile, frame, &mut self.scratch)?;
+            self.video.apply(tile, frame, &mut self.scratch)?;
             let rect =
                 Dirty { x: tile.x, y: tile.y, w: tile.w, h: tile.h }.clamp(update.width, update.height);
             self.dirty = self.dirty.union(rect);

@@ -18,13 +18,22 @@
 //! and a new picture's tiles that did not go yet are kept as owed. The viewer's picture still converges
 //! exactly. Under a budget, tiles that changed once (a key press) go before tiles in [`motion`] (a
 //! video), so typing beside a video is not held behind it.
+//!
+//! A region that keeps changing with photographic content goes through [`video`] (VP9) instead, when a
+//! [`VideoRate`] is set: the tile path then clips every rectangle to what lies outside the region and
+//! moves never copy from or into it; the region is refined to tiles once it stops changing.
 
 mod motion;
 pub mod moves;
 pub mod scroll;
+pub mod video;
+
+use std::time::Duration;
 
 use tether_shared::codec::{copy_tile, copy_within, PartEncoder, Quality, Tile, TILE};
 use tether_shared::frame::Frame;
+
+pub use video::VideoRate;
 
 /// Payload bytes per message part before compression. Compressed it stays well under
 /// [`tether_shared::wire::MAX_VIDEO_MSG`] (zstd never grows data by more than a fraction of a percent),
@@ -38,6 +47,8 @@ const SCROLL_MIN_TILES: usize = 6;
 
 /// A budget that never stops an update: everything that changed goes at once.
 pub const UNLIMITED: usize = usize::MAX;
+/// The clock step of [`DamageEncoder::encode`] (which has no clock of its own): 30 captures a second.
+const NOMINAL_FRAME: Duration = Duration::from_millis(33);
 
 #[derive(Debug)]
 pub struct DamageEncoder {
@@ -59,6 +70,12 @@ pub struct DamageEncoder {
     /// Updates left before the sampled move search may run again, and the last wait ([`SEARCH_BACKOFF`]).
     search_skip: u8,
     search_wait: u8,
+    /// The region that goes as video, if any.
+    video: video::VideoPath,
+    /// The time of the last update (the caller's clock, see [`Self::encode_at`]).
+    clock: Duration,
+    /// The box of the tiles held back for the video path in the last update.
+    held: Option<Rect>,
 }
 
 /// What pixels have cost lately, per mille: of the bundle's raw bytes once compressed, and of a
@@ -118,6 +135,7 @@ impl Default for DamageEncoder {
 type Rect = (u32, u32, u32, u32);
 
 /// One rectangle to send: the grid tile it lies in, the part of it to send, and whether it is owed.
+#[derive(Clone, Copy)]
 struct Item {
     tile: Rect,
     rect: Rect,
@@ -142,7 +160,34 @@ impl DamageEncoder {
             last_moves: Vec::new(),
             search_skip: 0,
             search_wait: 0,
+            video: video::VideoPath::default(),
+            clock: Duration::ZERO,
+            held: None,
         }
+    }
+
+    /// Let photographic regions that keep changing go as video at `rate` (`None`: never, every pixel
+    /// is a tile; a region in progress is refined at the next update).
+    pub fn set_video_rate(&mut self, rate: Option<VideoRate>) {
+        self.video.set_rate(rate);
+    }
+
+    /// The region that currently goes as video: outside it the viewer converges to the exact screen
+    /// (or JPEG photos at the quality setting), inside it shows the video stream.
+    pub fn video_region(&self) -> Option<(u32, u32, u32, u32)> {
+        self.video.region()
+    }
+
+    /// The box of the tiles the last update held back because they are about to go as video (a
+    /// candidate region building up; at most a few updates): the viewer shows them a little late.
+    pub fn held_for_video(&self) -> Option<(u32, u32, u32, u32)> {
+        self.held.filter(|r| r.2 > 0)
+    }
+
+    /// When to encode again even if nothing was drawn (on the clock of [`Self::encode_at`]): a video
+    /// region that stops changing is left then, and its tiles refined.
+    pub fn poll_at(&self) -> Option<Duration> {
+        self.video.poll_at()
     }
 
     pub fn set_quality(&mut self, quality: Quality) {
@@ -155,6 +200,7 @@ impl DamageEncoder {
         self.owed.clear();
         self.behind = false;
         self.motion.reset();
+        self.video.reset();
     }
 
     /// Whether the last update stopped at its budget: encode again (even if the screen did not change)
@@ -174,7 +220,17 @@ impl DamageEncoder {
     /// finished parts (raw at first); when that would exceed the budget the part is finished first and
     /// its real size counted, so a compressible screen still fills the budget, and a hopeful guess
     /// overshoots by about one rectangle.
+    ///
+    /// Without a clock this runs at a nominal 30 updates a second ([`Self::encode_at`] takes one).
     pub fn encode(&mut self, frame: &Frame, budget: usize) -> Vec<Vec<Tile>> {
+        let now = self.clock + NOMINAL_FRAME;
+        self.encode_at(frame, budget, now)
+    }
+
+    /// [`Self::encode`] at `now` (any monotonic clock, e.g. the time since the session started): what the
+    /// video path's bitrate and its hysteresis count in.
+    pub fn encode_at(&mut self, frame: &Frame, budget: usize, now: Duration) -> Vec<Vec<Tile>> {
+        self.clock = now;
         let mut part = PartEncoder::new(self.quality);
         let same_size = |prev: &Frame| prev.width() == frame.width() && prev.height() == frame.height();
         let fresh = !self.sent.as_ref().is_some_and(same_size);
@@ -182,10 +238,26 @@ impl DamageEncoder {
             // A new picture: the viewer's content is known nowhere, every tile is owed.
             self.sent = Some(frame.clone());
             self.owed = all_tiles(frame);
+            self.video.reset();
         }
         let Some(prev) = self.sent.as_mut() else { return Vec::new() };
         // (A fresh `sent` is this frame: nothing differs, everything is owed.)
         let mut damaged = if fresh { Vec::new() } else { damaged_tiles(prev, frame, full_rect(frame)) };
+        // The video region: inside it `sent` holds the last picture encoded (not what the viewer shows).
+        let region_changed = self.video.region().is_some_and(|(x, y, w, h)| !prev.rect_eq(frame, x, y, w, h));
+        if let Some(left) = self.video.handle_region(region_changed, now) {
+            // Back to tiles: the viewer shows video there, so the region's tiles go whole.
+            let mut owed: Vec<Rect> =
+                grid(frame, full_rect(frame)).filter(|&t| video::intersect(t, left).is_some()).collect();
+            owed.append(&mut self.owed);
+            owed.sort_by_key(|t| (t.1, t.0));
+            owed.dedup();
+            self.owed = owed;
+        }
+        let region = self.video.region();
+        if let Some(r) = region {
+            damaged.retain(|&t| !inside(t, r));
+        }
         // Moves copy pixels the viewer has; with tiles owed it does not know them all.
         let mut offsets = Vec::new();
         let changed = !damaged.is_empty();
@@ -204,7 +276,14 @@ impl DamageEncoder {
                     self.search_wait = 0;
                 }
             }
-            let found = detected.moves;
+            let mut found = detected.moves;
+            if let Some(r) = region {
+                // What the viewer shows in the region is not `sent`: no copies from or into it.
+                found.retain(|m| {
+                    let (src, dst) = ((m.src_x, m.src_y, m.w, m.h), (m.x, m.y, m.w, m.h));
+                    video::intersect(src, r).is_none() && video::intersect(dst, r).is_none()
+                });
+            }
             for m in &found {
                 copy_within(prev, (m.src_x, m.src_y), (m.x, m.y), (m.w, m.h));
                 part.push_tile(copy_tile(m.x, m.y, m.w, m.h, m.src_x, m.src_y));
@@ -219,13 +298,42 @@ impl DamageEncoder {
             self.last_moves = offsets;
         }
         self.motion.observe(frame, &damaged, &mut self.scratch);
-        let mut items = merge(&self.owed, damaged, |t| changed_part(prev, frame, t));
+        let mut held = Vec::new();
+        if !fresh {
+            // Candidates for the video path: tiles in motion that changed again in this capture.
+            let near: Vec<Rect> =
+                damaged.iter().copied().filter(|&t| region.is_none_or(|r| !inside(t, r))).collect();
+            let (prev_ref, motion) = (&*prev, &self.motion);
+            held = self
+                .video
+                .consider(frame, &near, motion, now, &mut self.scratch, |t| changed_part(prev_ref, frame, t));
+        }
+        let region = self.video.region();
+        self.held = (!held.is_empty()).then(|| bounding_box(&held));
+        if !held.is_empty() {
+            // About to go as video: they stay damaged (and owed, if so) until then.
+            damaged.retain(|t| held.binary_search_by_key(&(t.1, t.0), |h| (h.1, h.0)).is_err());
+            self.behind = true;
+        }
+        let is_held = |t: &Rect| held.binary_search_by_key(&(t.1, t.0), |h| (h.1, h.0)).is_ok();
+        let (held_owed, owed_now): (Vec<Rect>, Vec<Rect>) = self.owed.iter().partition(|t| is_held(t));
+        let mut items = merge(&owed_now, damaged, |t| changed_part(prev, frame, t));
+        if let Some(r) = region {
+            // The tile path sends only what lies outside the region.
+            items = items
+                .into_iter()
+                .flat_map(|item| {
+                    video::outside(item.rect, r).into_iter().map(move |rect| Item { rect, ..item })
+                })
+                .collect();
+        }
         if budget != UNLIMITED {
             // What changed once (a key press) before what keeps changing (a video); grid order within
             // each. (Without a budget everything goes, in grid order, as the codec benchmark measures.)
             items.sort_by_key(|item| !item.owed && self.motion.is_busy(item.tile));
         }
-        if items.is_empty() && part.is_empty() {
+        let video_due = self.video.frame_due(region_changed);
+        if items.is_empty() && part.is_empty() && !video_due {
             self.behind = false;
             return Vec::new();
         }
@@ -257,12 +365,29 @@ impl DamageEncoder {
                 spent += self.guess.finish(&mut part, &mut parts, std::mem::take(&mut part_raw));
             }
         }
+        // The video frame goes last, if the budget has room (else the region waits: it still differs).
+        let mut video_waits = false;
+        if let Some(r) = region {
+            if budget == UNLIMITED || spent + self.guess.part(&part) < budget {
+                if let Some(tile) = self.video.encode(frame, region_changed, now, &mut self.scratch) {
+                    part.push_tile(tile);
+                    sync(prev, frame, r);
+                }
+            } else {
+                video_waits = region_changed;
+            }
+        }
         if !part.is_empty() {
             self.guess.finish(&mut part, &mut parts, part_raw);
         }
         let rest = carried.map_or(&items[..0], |i| &items[i..]);
         self.owed = rest.iter().filter(|item| item.owed).map(|item| item.tile).collect();
-        self.behind = !rest.is_empty();
+        if !held_owed.is_empty() {
+            self.owed.extend(held_owed);
+            self.owed.sort_by_key(|t| (t.1, t.0));
+            self.owed.dedup();
+        }
+        self.behind = !rest.is_empty() || video_waits;
         parts
     }
 }
@@ -373,6 +498,11 @@ fn changed_part(prev: &Frame, cur: &Frame, (x, y, w, h): Rect) -> Rect {
     (left, top, right - left + 1, bottom - top + 1)
 }
 
+/// Is rectangle `t` wholly inside `r`?
+fn inside(t: Rect, r: Rect) -> bool {
+    t.0 >= r.0 && t.1 >= r.1 && t.0 + t.2 <= r.0 + r.2 && t.1 + t.3 <= r.1 + r.3
+}
+
 fn bounding_box(tiles: &[Rect]) -> Rect {
     let x0 = tiles.iter().map(|t| t.0).min().unwrap_or(0);
     let y0 = tiles.iter().map(|t| t.1).min().unwrap_or(0);
@@ -383,3 +513,5 @@ fn bounding_box(tiles: &[Rect]) -> Rect {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod video_tests;

@@ -25,6 +25,8 @@ pub struct Motion {
     /// The hash of each tile's pixels at the last capture, if it was damaged then.
     last: Vec<Option<u64>>,
     heat: Vec<u8>,
+    /// Whether each tile's pixels changed at the last capture.
+    changed: Vec<bool>,
 }
 
 impl Motion {
@@ -33,6 +35,7 @@ impl Motion {
         self.cols = 0;
         self.last.clear();
         self.heat.clear();
+        self.changed.clear();
     }
 
     /// Note a capture and its damaged tiles (grid tiles of `frame`); `scratch` is working memory.
@@ -44,6 +47,8 @@ impl Motion {
             self.last = vec![None; tiles];
             self.heat = vec![0; tiles];
         }
+        self.changed.clear();
+        self.changed.resize(tiles, false);
         let mut was_damaged = vec![false; tiles];
         for &(x, y, w, h) in damaged {
             let i = self.index((x, y, w, h));
@@ -51,11 +56,10 @@ impl Motion {
             frame.copy_rect(x, y, w, h, scratch);
             let hash =
                 u64::from_le_bytes(blake3::hash(scratch).as_bytes()[..8].try_into().unwrap_or_default());
-            self.heat[i] = if self.last[i] == Some(hash) {
-                self.heat[i].saturating_sub(1)
-            } else {
-                (self.heat[i] + 2).min(MAX_HEAT)
-            };
+            let changed = self.last[i] != Some(hash);
+            self.changed[i] = changed;
+            self.heat[i] =
+                if changed { (self.heat[i] + 2).min(MAX_HEAT) } else { self.heat[i].saturating_sub(1) };
             self.last[i] = Some(hash);
         }
         for (i, damaged) in was_damaged.into_iter().enumerate() {
@@ -64,6 +68,12 @@ impl Motion {
                 self.heat[i] = 0;
             }
         }
+    }
+
+    /// Is grid tile `tile` in motion and did its pixels change at the last capture observed?
+    pub fn is_moving(&self, tile: Rect) -> bool {
+        let i = self.index(tile);
+        self.is_busy(tile) && self.changed.get(i).copied().unwrap_or(false)
     }
 
     /// Is grid tile `tile` in motion?

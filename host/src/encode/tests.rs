@@ -61,7 +61,7 @@ fn terminal(w: u32, h: u32, first: u32) -> Frame {
 }
 
 /// An edit on top of a [`terminal`] screen: a grey 40×30 patch at (`ex`, `ey`), cut at the frame's edge.
-fn grey_patch(frame: &mut Frame, ex: u32, ey: u32) {
+pub(super) fn grey_patch(frame: &mut Frame, ex: u32, ey: u32) {
     let (w, h) = (frame.width(), frame.height());
     let (ew, eh) = (40.min(w - ex), 30.min(h - ey));
     for y in ey..ey + eh {
@@ -420,7 +420,7 @@ fn under_a_budget_a_key_press_goes_before_a_video_above_it() {
 
 /// A `#336699` desktop with a busy `ww × wh` window at `(wx, wy)` (clipped to the screen) and, at the
 /// bottom right, a 200-pixel-wide terminal pane showing lines from `line` on.
-fn desktop_with(w: u32, h: u32, (wx, wy): (u32, u32), (ww, wh): (u32, u32), line: u32) -> Frame {
+pub(super) fn desktop_with(w: u32, h: u32, (wx, wy): (u32, u32), (ww, wh): (u32, u32), line: u32) -> Frame {
     let mut f = Frame::new(w, h).expect("size");
     for px in f.bgrx_mut().chunks_exact_mut(4) {
         px.copy_from_slice(&[0x99, 0x66, 0x33, 0]);

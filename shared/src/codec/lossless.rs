@@ -52,6 +52,11 @@ fn census(bgrx: &[u8]) -> Census {
     Census { colours, indices, distinct }
 }
 
+/// More colours than a palette or zstd handle well: photographic.
+pub(super) fn is_photographic(bgrx: &[u8]) -> bool {
+    census(bgrx).distinct > PHOTO_COLOURS
+}
+
 /// What a tile's pixels are best sent as, before any entropy coding.
 pub(super) enum Choice {
     Solid([u8; 4]),

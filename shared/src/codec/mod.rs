@@ -9,9 +9,11 @@
 //! - `Jpeg`: lossy, only for photographic tiles and only when the quality setting allows it;
 //! - `Packed`: a bundle of tiles whose BGR rows share one zstd stream ([`packed`]) —
 //!   what the host's encoder sends; the single-tile `Palette` / `Zstd` / `Raw` forms remain for
-//!   [`encode_tile`].
+//!   [`encode_tile`];
+//! - `Video`: one VP9 frame of a video region's stream (the `tether-video` crate encodes and decodes
+//!   it; it needs the stream's state, so [`apply_tile`] refuses it).
 //!
-//! Everything but `Jpeg` is lossless. Pixel payloads are BGR (the fourth byte of a captured BGRX pixel
+//! Everything but `Jpeg` and `Video` is lossless. Pixel payloads are BGR (the fourth byte of a captured BGRX pixel
 //! carries nothing). Decoding validates everything a peer could get wrong (bounds, lengths, decompressed
 //! sizes, JPEG dimensions) and never allocates more than the tile needs. [`encode_tile`] and
 //! [`apply_tile`] are pure functions; the choice of `Copy` (scroll detection) is the encoder's.
@@ -63,6 +65,12 @@ pub enum TileData {
         tiles: Vec<PackedTile>,
         stream: Vec<u8>,
     },
+    /// One frame of video `stream` covering this tile's rectangle. A new stream number (or rectangle)
+    /// starts a new stream, with a keyframe.
+    Video {
+        stream: u32,
+        frame: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for TileData {
@@ -79,6 +87,7 @@ impl std::fmt::Debug for TileData {
             Self::Packed { tiles, stream } => {
                 write!(f, "Packed({} tiles, {} bytes)", tiles.len(), stream.len())
             }
+            Self::Video { stream, frame } => write!(f, "Video(stream {stream}, {} bytes)", frame.len()),
         }
     }
 }
@@ -101,12 +110,13 @@ impl Tile {
             TileData::Palette { colours, indices } => colours.len() + indices.len(),
             TileData::Zstd(d) | TileData::Raw(d) | TileData::Jpeg(d) => d.len(),
             TileData::Packed { tiles, stream } => stream.len() + tiles.len() * 10,
+            TileData::Video { frame, .. } => frame.len() + 4,
         }
     }
 
     /// Whether this tile reproduces its pixels exactly.
     pub fn is_lossless(&self) -> bool {
-        !matches!(self.data, TileData::Jpeg(_))
+        !matches!(self.data, TileData::Jpeg(_) | TileData::Video { .. })
     }
 }
 
@@ -121,6 +131,14 @@ pub enum CodecError {
     BadIndex { index: u8, len: usize },
     #[error("tile data does not decode: {0}")]
     Decode(String),
+    #[error("a video tile needs its stream's decoder")]
+    Video,
+}
+
+/// Whether a rectangle's pixels (BGRX rows) look photographic: too many colours for a palette to pay,
+/// what the encoder sends as JPEG when allowed and the video path takes when it keeps changing.
+pub fn is_photographic(bgrx: &[u8]) -> bool {
+    lossless::is_photographic(bgrx)
 }
 
 /// Encode the pixels of one rectangle (tightly packed BGRX rows) as the smallest fitting representation.
@@ -146,7 +164,13 @@ fn check_bounds(x: u32, y: u32, w: u32, h: u32, frame: &Frame) -> Result<(), Cod
     }
 }
 
+/// Check that a `w`×`h` rectangle at (`x`, `y`) lies inside `frame` and is not empty.
+pub fn check_rect(x: u32, y: u32, w: u32, h: u32, frame: &Frame) -> Result<(), CodecError> {
+    check_bounds(x, y, w, h, frame)
+}
+
 /// Write a tile into the frame, after checking it fits and its data decodes to exactly the right size.
+/// A `Video` tile is an error here: it needs its stream's decoder (`tether-video`).
 pub fn apply_tile(tile: &Tile, frame: &mut Frame, scratch: &mut Vec<u8>) -> Result<(), CodecError> {
     check_bounds(tile.x, tile.y, tile.w, tile.h, frame)?;
     let want = tile.w as usize * tile.h as usize * 3;
@@ -159,6 +183,7 @@ pub fn apply_tile(tile: &Tile, frame: &mut Frame, scratch: &mut Vec<u8>) -> Resu
         TileData::Packed { tiles, stream } => {
             return packed::apply((tile.x, tile.y, tile.w, tile.h), tiles, stream, frame, scratch);
         }
+        TileData::Video { .. } => return Err(CodecError::Video),
         TileData::Raw(d) => d,
         TileData::Jpeg(d) => {
             lossy::decode(d, tile.w, tile.h, scratch)?;

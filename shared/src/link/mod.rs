@@ -62,6 +62,8 @@ mod tests;
 pub const MAX_IN_FLIGHT: usize = 2;
 /// Frames in flight at most once the byte window follows the line.
 pub const LINE_MAX_FRAMES: usize = 6;
+/// The share of the line (numerator, denominator) a video region's stream may aim at.
+pub const VIDEO_SHARE: (u64, u64) = (6, 10);
 /// The line time one update may take: its budget is the bandwidth × this.
 pub const FRAME_SPAN: Duration = Duration::from_millis(20);
 /// The smallest byte window: a few tiles of text per round trip, whatever the estimate says.
@@ -220,6 +222,13 @@ impl Link {
     /// The line's bandwidth, bytes per second, if measured.
     fn line_rate(&self) -> Option<u64> {
         self.line().and_then(|l| l.bandwidth).filter(|&b| b > 0)
+    }
+
+    /// What a video stream may spend, kbit/s: [`VIDEO_SHARE`] of the line's measured bandwidth (the
+    /// rest stays for text, input and files); `None` until measured.
+    pub fn video_cap_kbps(&self) -> Option<u32> {
+        let kbps = self.line_rate()?.saturating_mul(8) / 1000 * VIDEO_SHARE.0 / VIDEO_SHARE.1;
+        Some(u32::try_from(kbps).unwrap_or(u32::MAX))
     }
 
     /// Frames in flight at most.
