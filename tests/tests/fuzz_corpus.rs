@@ -20,9 +20,14 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
 }
 
+/// Every fuzz target: the shared crate's decoders and the video path's.
+fn targets() -> impl Iterator<Item = &'static (&'static str, tether_shared::fuzz::Target)> {
+    TARGETS.iter().chain(tether_video::fuzz::TARGETS)
+}
+
 #[test]
 fn replay_fuzz_corpus() {
-    for (name, decode) in TARGETS {
+    for (name, decode) in targets() {
         let dir = corpus_dir().join(name);
         let entries: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -192,14 +197,53 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             .iter()
             .map(|s| s.as_bytes().to_vec())
             .collect(),
+        "video_updates" => video_seeds(),
         other => panic!("no seeds for {other}"),
     }
+}
+
+/// Sequences of frame updates with a real VP9 stream: a keyframe, inter frames, tiles around it; then
+/// the same stream in a wrong rectangle, an inter frame first, and a new stream in mid-flight.
+fn video_seeds() -> Vec<Vec<u8>> {
+    use tether_video::fuzz::frame_messages;
+    let mut enc = tether_video::vp9::Encoder::new(64, 48, 300).expect("encoder");
+    let frames: Vec<Vec<u8>> = (0..4u32)
+        .map(|n| {
+            let px: Vec<u8> = (0..64 * 48 * 4u32).map(|i| ((i / 4 + n * 5) * 7 % 251) as u8).collect();
+            enc.encode(&px, i64::from(n) * 33, n == 0).expect("encode")
+        })
+        .collect();
+    let update = |seq: u64, tiles: Vec<Tile>| {
+        body(&FrameUpdate { seq, capture_id: seq, width: 256, height: 256, tiles, last: true })
+    };
+    let video = |x, y, w, h, stream, n: usize| Tile {
+        x,
+        y,
+        w,
+        h,
+        data: TileData::Video { stream, frame: frames[n].clone() },
+    };
+    let text = encode_tile(100, 100, 16, 16, &[200; 16 * 16 * 4], Quality::Lossless);
+    vec![
+        frame_messages(&[
+            update(0, vec![video(10, 20, 64, 48, 0, 0), text.clone()]),
+            update(1, vec![video(10, 20, 64, 48, 0, 1)]),
+            update(2, vec![video(10, 20, 64, 48, 0, 2), text]),
+            update(3, vec![video(10, 20, 64, 48, 0, 3)]),
+        ]),
+        frame_messages(&[update(0, vec![video(0, 0, 64, 48, 0, 1), video(0, 0, 64, 48, 0, 0)])]),
+        frame_messages(&[update(0, vec![video(200, 220, 64, 48, 0, 0), video(0, 0, 96, 48, 0, 0)])]),
+        frame_messages(&[
+            update(0, vec![video(0, 0, 64, 48, 7, 0)]),
+            update(1, vec![video(0, 0, 64, 48, 8, 1), video(0, 0, 64, 48, 7, 2)]),
+        ]),
+    ]
 }
 
 #[test]
 #[ignore = "regenerates fuzz/corpus; run with --ignored after changing a message"]
 fn write_seed_corpus() {
-    for (name, _) in TARGETS {
+    for (name, _) in targets() {
         let dir = corpus_dir().join(name);
         std::fs::create_dir_all(&dir).expect("mkdir");
         for (i, seed) in seeds(name).into_iter().enumerate() {

@@ -76,6 +76,9 @@ pub struct DamageEncoder {
     clock: Duration,
     /// The box of the tiles held back for the video path in the last update.
     held: Option<Rect>,
+    /// A video region just left: its owed tiles go split at its edge, so the photo inside is one
+    /// piece (JPEG when allowed) and what is around it another (exact), until they all went.
+    refine: Option<Rect>,
 }
 
 /// What pixels have cost lately, per mille: of the bundle's raw bytes once compressed, and of a
@@ -163,6 +166,7 @@ impl DamageEncoder {
             video: video::VideoPath::default(),
             clock: Duration::ZERO,
             held: None,
+            refine: None,
         }
     }
 
@@ -201,6 +205,7 @@ impl DamageEncoder {
         self.behind = false;
         self.motion.reset();
         self.video.reset();
+        self.refine = None;
     }
 
     /// Whether the last update stopped at its budget: encode again (even if the screen did not change)
@@ -253,6 +258,7 @@ impl DamageEncoder {
             owed.sort_by_key(|t| (t.1, t.0));
             owed.dedup();
             self.owed = owed;
+            self.refine = Some(left);
         }
         let region = self.video.region();
         if let Some(r) = region {
@@ -318,6 +324,23 @@ impl DamageEncoder {
         let is_held = |t: &Rect| held.binary_search_by_key(&(t.1, t.0), |h| (h.1, h.0)).is_ok();
         let (held_owed, owed_now): (Vec<Rect>, Vec<Rect>) = self.owed.iter().partition(|t| is_held(t));
         let mut items = merge(&owed_now, damaged, |t| changed_part(prev, frame, t));
+        if let Some(r) = self.refine.filter(|_| region.is_none()) {
+            // Owed tiles across the edge of the region just left: the photo and its surroundings apart.
+            items = items
+                .into_iter()
+                .flat_map(|item| {
+                    let pieces = match (item.owed, video::intersect(item.rect, r)) {
+                        (true, Some(inner)) if inner != item.rect => {
+                            let mut pieces = video::outside(item.rect, r);
+                            pieces.push(inner);
+                            pieces
+                        }
+                        _ => vec![item.rect],
+                    };
+                    pieces.into_iter().map(move |rect| Item { rect, ..item })
+                })
+                .collect();
+        }
         if let Some(r) = region {
             // The tile path sends only what lies outside the region.
             items = items
@@ -388,6 +411,9 @@ impl DamageEncoder {
             self.owed.dedup();
         }
         self.behind = !rest.is_empty() || video_waits;
+        if !self.owed.iter().any(|&t| self.refine.is_some_and(|r| video::intersect(t, r).is_some())) {
+            self.refine = None;
+        }
         parts
     }
 }
