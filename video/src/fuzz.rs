@@ -8,6 +8,9 @@ use tether_shared::wire;
 
 use crate::VideoTiles;
 
+/// The decoders of this crate, by the name of their fuzz target (as `tether_shared::fuzz::TARGETS`).
+pub const TARGETS: &[(&str, tether_shared::fuzz::Target)] = &[("video_updates", video_updates)];
+
 /// Split `data` into messages (each a little-endian `u16` length, then a `FrameUpdate` body as on the
 /// wire) and apply every tile of every update that decodes to one 256×256 screen, in order.
 pub fn video_updates(data: &[u8]) {
