@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use crate::capture::cursor::CursorEvent;
+use crate::capture::damage::{DamageLog, Drawn};
 use crate::capture::{CaptureHandle, Source};
 use crate::clipboard::ClipboardHandle;
 use crate::controller::Controller;
@@ -28,6 +29,8 @@ pub struct Screen {
     /// The display's monitors (empty when there is nothing to choose) and the shared one.
     pub monitors: Vec<MonitorInfo>,
     pub current: u32,
+    /// Where the shared monitor's top-left pixel is on the display (X Damage reports in these coordinates).
+    pub origin: (i32, i32),
     /// Counts switches: a participant that saw another generation starts its encoding afresh.
     pub generation: u64,
 }
@@ -94,8 +97,8 @@ struct Inner {
     cursor: watch::Sender<CursorState>,
     /// A new cursor feed for the pump after a switch.
     feeds: mpsc::Sender<Option<mpsc::Receiver<CursorEvent>>>,
-    /// Counts X Damage notices; `None` without X Damage (capture on a timer).
-    drawn: Option<watch::Sender<u64>>,
+    /// Counts X Damage notices, and the rectangles drawn; `None` without X Damage (capture on a timer).
+    drawn: Option<(watch::Sender<u64>, Arc<DamageLog>)>,
     source: Option<Source>,
     /// One switch at a time.
     switching: Mutex<()>,
@@ -112,17 +115,31 @@ impl Drop for Inner {
     }
 }
 
-/// One participant's view of "something was drawn": every participant wakes for each notice (the X
-/// Damage thread pokes one waiter; the display relays that to all).
+/// One participant's view of "something was drawn, and where": every participant wakes for each notice
+/// (the X Damage thread pokes one waiter; the display relays that to all) and reads the rectangles drawn
+/// from its own place in the log.
 #[derive(Debug, Clone)]
-pub struct Damage(watch::Receiver<u64>);
+pub struct Damage {
+    notices: watch::Receiver<u64>,
+    log: Arc<DamageLog>,
+    /// The first rectangle of the log this participant has not read.
+    next: u64,
+}
 
 impl Damage {
     /// Wait until something was drawn since the last call (at once if it was meanwhile).
     pub async fn notified(&mut self) {
-        if self.0.changed().await.is_err() {
+        if self.notices.changed().await.is_err() {
             std::future::pending::<()>().await; // the display is gone: only the safety tick is left
         }
+    }
+
+    /// The rectangles drawn since the last call, on the display (see [`Screen::origin`]); `None` when
+    /// that is not known (compare everything).
+    pub fn take_drawn(&mut self) -> Option<Vec<Drawn>> {
+        let (drawn, next) = self.log.since(self.next);
+        self.next = next;
+        drawn
     }
 }
 
@@ -142,17 +159,17 @@ impl Display {
     /// The display for `sources`, and what is not the display's: the input [`Controller`] (which the
     /// display swaps the sink of on a monitor switch) and the clipboard.
     pub fn open(sources: Sources) -> (Self, Controller, Option<ClipboardHandle>) {
-        let Sources { capture, cursor, changed, sink, clipboard, source, monitors, current_monitor } =
+        let Sources { capture, cursor, changed, origin, sink, clipboard, source, monitors, current_monitor } =
             sources;
         let controller = Controller::new(sink);
-        let screen = Screen { capture, monitors, current: current_monitor, generation: 0 };
+        let screen = Screen { capture, monitors, current: current_monitor, origin, generation: 0 };
         let (cursor_tx, _) = watch::channel(CursorState::default());
         let (feeds, feeds_rx) = mpsc::channel(1);
         let mut tasks = vec![tokio::spawn(pump(cursor, feeds_rx, cursor_tx.clone()))];
-        let drawn = changed.map(|notify| {
+        let drawn = changed.map(|(notify, log)| {
             let (drawn, _) = watch::channel(0u64);
             tasks.push(tokio::spawn(relay_damage(notify, drawn.clone())));
-            drawn
+            (drawn, log)
         });
         let inner = Inner {
             screen: watch::channel(screen).0,
@@ -180,10 +197,10 @@ impl Display {
     /// Something was drawn (X Damage watches the whole display, so it outlives switches); `None`
     /// without X Damage.
     pub fn damage(&self) -> Option<Damage> {
-        self.inner.drawn.as_ref().map(|drawn| {
-            let mut drawn = drawn.subscribe();
-            drawn.mark_changed(); // a new participant has seen nothing yet: its first look is at once
-            Damage(drawn)
+        self.inner.drawn.as_ref().map(|(drawn, log)| {
+            let mut notices = drawn.subscribe();
+            notices.mark_changed(); // a new participant has seen nothing yet: its first look is at once
+            Damage { notices, log: log.clone(), next: log.end() }
         })
     }
 
@@ -218,6 +235,7 @@ impl Display {
             screen.capture = new.capture;
             screen.monitors = new.monitors;
             screen.current = index;
+            screen.origin = new.origin;
             screen.generation += 1;
         });
         Ok(Some((monitors, index)))
@@ -348,14 +366,19 @@ mod tests {
         let capture = CaptureHandle::spawn(|| capture::open(Source::TestPattern { width: 8, height: 8 }))
             .expect("capture");
         let mut sources = Sources::new(capture, Box::new(RecordingSink::new()));
-        let notify = Arc::new(Notify::new());
-        sources.changed = Some(notify.clone());
+        let (notify, log) = (Arc::new(Notify::new()), Arc::new(DamageLog::default()));
+        sources.changed = Some((notify.clone(), log.clone()));
         let display = Display::open(sources).0;
         let (mut a, mut b) = (display.damage().expect("damage"), display.damage().expect("damage"));
         a.notified().await; // the first look is at once
         b.notified().await;
+        log.push([(1, 2, 3, 4)]);
         notify.notify_one();
         let both = async { tokio::join!(a.notified(), b.notified()) };
         tokio::time::timeout(std::time::Duration::from_secs(30), both).await.expect("both woke");
+        // Each reads where it was drawn, once.
+        assert_eq!(a.take_drawn(), Some(vec![(1, 2, 3, 4)]));
+        assert_eq!(b.take_drawn(), Some(vec![(1, 2, 3, 4)]));
+        assert_eq!(a.take_drawn(), Some(vec![]));
     }
 }

@@ -57,8 +57,10 @@ pub struct Sources {
     pub capture: CaptureHandle,
     /// Cursor shape and position, when the source has a cursor of its own.
     pub cursor: Option<mpsc::Receiver<CursorEvent>>,
-    /// Poked when the screen changed, so capture need not wait for the next frame tick.
-    pub changed: Option<Arc<Notify>>,
+    /// Poked when the screen changed, so capture need not wait for the next frame tick, and where it did.
+    pub changed: Option<(Arc<Notify>, Arc<capture::damage::DamageLog>)>,
+    /// Where the captured monitor's top-left pixel is on the display (the damage log's coordinates).
+    pub origin: (i32, i32),
     pub sink: Box<dyn InputSink>,
     /// The clipboard, for clipboard sync (none for the test pattern).
     pub clipboard: Option<ClipboardHandle>,
@@ -82,6 +84,7 @@ impl Sources {
             capture,
             cursor: None,
             changed: None,
+            origin: (0, 0),
             sink,
             clipboard: None,
             source: None,
@@ -109,6 +112,7 @@ impl Sources {
                     .collect();
                 let monitor =
                     all.into_iter().nth(index).ok_or(CaptureError::Failed(format!("no monitor {index}")))?;
+                let monitor_origin = (monitor.x, monitor.y);
                 let cursor = match cursor::watch(monitor.clone()) {
                     Ok(feed) => Some(feed),
                     Err(e) => {
@@ -126,6 +130,7 @@ impl Sources {
                     capture,
                     cursor,
                     changed,
+                    origin: (monitor_origin.0, monitor_origin.1),
                     sink,
                     clipboard,
                     source: Some(source),

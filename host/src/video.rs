@@ -28,6 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::capture::damage::Drawn;
 use crate::display::{Damage, Screen};
 use crate::encode::{DamageEncoder, VideoRate};
 use crate::session::{lost, violation, Counters, SessionConfig, Step, Stop};
@@ -62,7 +63,11 @@ pub(crate) async fn run(
     counters: Arc<Counters>,
 ) -> Step {
     let VideoFeeds { mut screen, mut changed, mut quality, line, reports } = feeds;
-    let mut capture = screen.borrow_and_update().capture.clone();
+    let (mut capture, mut origin) = {
+        let now = screen.borrow_and_update();
+        (now.capture.clone(), now.origin)
+    };
+    let mut last_full_scan = Instant::now();
     let mut link = Link::new(LinkConfig { quality: cfg.quality, ..LinkConfig::default() });
     let mut encoder = DamageEncoder::with_quality(link.target_quality());
     let interval = Duration::from_secs(1) / cfg.max_fps.max(1);
@@ -126,9 +131,20 @@ pub(crate) async fn run(
             continue;
         }
         if screen.has_changed().unwrap_or(false) {
-            capture = screen.borrow_and_update().capture.clone();
+            let now = screen.borrow_and_update();
+            (capture, origin) = (now.capture.clone(), now.origin);
             encoder.reset();
         }
+        // Where X Damage saw drawing since the last capture (read before this capture, so nothing drawn
+        // in between is missed); at least every SAFETY_TICK the whole screen is compared instead.
+        let drawn = changed.as_mut().and_then(|d| d.take_drawn());
+        let drawn = if last_full_scan.elapsed() >= SAFETY_TICK {
+            last_full_scan = Instant::now();
+            None
+        } else {
+            drawn.map(|rects| on_screen(&rects, origin))
+        };
+        tracing::trace!(drawn = ?drawn.as_ref().map(Vec::len), "capture");
         if quality.has_changed().unwrap_or(false) {
             link.set_quality(*quality.borrow_and_update());
         }
@@ -146,7 +162,7 @@ pub(crate) async fn run(
                 why: format!("the screen capture failed: {e}"),
             })
         })?;
-        let parts = encoder.encode_at(&captured.frame, link.budget(), epoch.elapsed());
+        let parts = encoder.encode_drawn(&captured.frame, link.budget(), epoch.elapsed(), drawn.as_deref());
         if parts.is_empty() {
             continue;
         }
@@ -169,6 +185,23 @@ pub(crate) async fn run(
         link.handle_sent(started, bytes, encoder.is_behind());
         counters.frames.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Rectangles drawn on the display, as rectangles of the monitor whose top-left pixel is at `origin`
+/// (clipped at its top and left; the encoder clips the rest).
+fn on_screen(drawn: &[Drawn], (ox, oy): (i32, i32)) -> Vec<(u32, u32, u32, u32)> {
+    drawn
+        .iter()
+        .filter_map(|&(x, y, w, h)| {
+            let (x0, y0) = (i64::from(x) - i64::from(ox), i64::from(y) - i64::from(oy));
+            let (x1, y1) = (x0 + i64::from(w), y0 + i64::from(h));
+            let (cx, cy) = (x0.max(0), y0.max(0));
+            (x1 > cx && y1 > cy).then(|| {
+                let fit = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+                (fit(cx), fit(cy), fit(x1 - cx), fit(y1 - cy))
+            })
+        })
+        .collect()
 }
 
 /// The viewer applied frame `seq`; an acknowledgement of a frame not in flight is a protocol error.

@@ -130,24 +130,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn grey_and_primary_colours_survive_a_round_trip_closely() {
-        let (w, h) = (4u32, 4u32);
-        // 2×2 blocks of one colour each, so chroma averaging loses nothing.
-        let colours = [[0u8, 0, 0, 0], [255, 255, 255, 0], [255, 0, 0, 0], [40, 200, 90, 0]];
-        let mut bgrx = Vec::new();
-        for row in 0..h {
-            for col in 0..w {
-                bgrx.extend_from_slice(&colours[(col / 2 + 2 * (row / 2)) as usize]);
-            }
-        }
+    fn round_trip(bgrx: &[u8], w: u32, h: u32) -> Vec<u8> {
         let mut i420 = Vec::new();
-        bgrx_to_i420(&bgrx, w, h, &mut i420);
+        bgrx_to_i420(bgrx, w, h, &mut i420);
         let mut back = vec![0u8; bgrx.len()];
         assert!(i420_to_bgrx(&packed(&i420, w, h), &mut back, w as usize * 4));
-        for (a, b) in bgrx.iter().zip(&back) {
-            assert!(a.abs_diff(*b) <= 3, "{bgrx:?} became {back:?}");
+        back
+    }
+
+    #[test]
+    fn flat_colours_survive_a_round_trip_closely() {
+        for colour in
+            [[0u8, 0, 0, 0], [255, 255, 255, 0], [255, 0, 0, 0], [40, 200, 90, 0], [128, 128, 128, 0]]
+        {
+            let bgrx: Vec<u8> = colour.iter().copied().cycle().take(8 * 6 * 4).collect();
+            let back = round_trip(&bgrx, 8, 6);
+            for (a, b) in bgrx.iter().zip(&back) {
+                assert!(a.abs_diff(*b) <= 3, "{colour:?} became {:?}", &back[..4]);
+            }
         }
+    }
+
+    #[test]
+    fn chroma_is_interpolated_across_an_edge_not_repeated() {
+        // Red on the left half, blue on the right: the pixels next to the edge blend, the far ones do not.
+        let (w, h) = (16u32, 4u32);
+        let bgrx: Vec<u8> =
+            (0..w * h).flat_map(|i| if i % w < 8 { [0, 0, 255, 0] } else { [255, 0, 0, 0] }).collect();
+        let back = round_trip(&bgrx, w, h);
+        let px = |x: usize| &back[(w as usize + x) * 4..][..3];
+        assert!(px(0)[2] > 230 && px(15)[0] > 230, "{:?} {:?}", px(0), px(15));
+        assert!(px(7)[0] > 20 && px(8)[2] > 20, "the edge blends: {:?} {:?}", px(7), px(8));
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct DamageEncoder {
     clock: Duration,
     /// The box of the tiles held back for the video path in the last update.
     held: Option<Rect>,
+    /// Rectangles to compare next time even if X Damage does not name them (see [`Self::encode_drawn`]).
+    rescan: Vec<Rect>,
     /// A video region just left: its owed tiles go split at its edge, so the photo inside is one
     /// piece (JPEG when allowed) and what is around it another (exact), until they all went.
     refine: Option<Rect>,
@@ -167,6 +169,7 @@ impl DamageEncoder {
             clock: Duration::ZERO,
             held: None,
             refine: None,
+            rescan: Vec::new(),
         }
     }
 
@@ -235,7 +238,22 @@ impl DamageEncoder {
     /// [`Self::encode`] at `now` (any monotonic clock, e.g. the time since the session started): what the
     /// video path's bitrate and its hysteresis count in.
     pub fn encode_at(&mut self, frame: &Frame, budget: usize, now: Duration) -> Vec<Vec<Tile>> {
+        self.encode_drawn(frame, budget, now, None)
+    }
+
+    /// [`Self::encode_at`], told where the screen was drawn since the last call (`Some`: X Damage's
+    /// rectangles, in frame coordinates): only those tiles are compared with what the viewer has, so an
+    /// unchanged screen costs nothing and a key press a few tiles. `None` compares everything. What an
+    /// update could not send, or held back, is compared again next time whatever the rectangles say.
+    pub fn encode_drawn(
+        &mut self,
+        frame: &Frame,
+        budget: usize,
+        now: Duration,
+        drawn: Option<&[(u32, u32, u32, u32)]>,
+    ) -> Vec<Vec<Tile>> {
         self.clock = now;
+        let rescan = std::mem::take(&mut self.rescan);
         let mut part = PartEncoder::new(self.quality);
         let same_size = |prev: &Frame| prev.width() == frame.width() && prev.height() == frame.height();
         let fresh = !self.sent.as_ref().is_some_and(same_size);
@@ -247,9 +265,18 @@ impl DamageEncoder {
         }
         let Some(prev) = self.sent.as_mut() else { return Vec::new() };
         // (A fresh `sent` is this frame: nothing differs, everything is owed.)
-        let mut damaged = if fresh { Vec::new() } else { damaged_tiles(prev, frame, full_rect(frame)) };
+        let mut damaged = match (fresh, drawn) {
+            (true, _) => Vec::new(),
+            (false, None) => damaged_tiles(prev, frame, full_rect(frame)),
+            (false, Some(drawn)) => damaged_in(prev, frame, drawn.iter().chain(&rescan)),
+        };
         // The video region: inside it `sent` holds the last picture encoded (not what the viewer shows).
-        let region_changed = self.video.region().is_some_and(|(x, y, w, h)| !prev.rect_eq(frame, x, y, w, h));
+        let region_changed = self.video.region().is_some_and(|(x, y, w, h)| {
+            let maybe = drawn.is_none_or(|d| {
+                d.iter().chain(&rescan).any(|&r| video::intersect(r, (x, y, w, h)).is_some())
+            });
+            maybe && !prev.rect_eq(frame, x, y, w, h)
+        });
         if let Some(left) = self.video.handle_region(region_changed, now) {
             // Back to tiles: the viewer shows video there, so the region's tiles go whole.
             let mut owed: Vec<Rect> =
@@ -357,6 +384,7 @@ impl DamageEncoder {
         }
         let video_due = self.video.frame_due(region_changed);
         if items.is_empty() && part.is_empty() && !video_due {
+            self.rescan.extend(self.held);
             self.behind = false;
             return Vec::new();
         }
@@ -404,6 +432,12 @@ impl DamageEncoder {
             self.guess.finish(&mut part, &mut parts, part_raw);
         }
         let rest = carried.map_or(&items[..0], |i| &items[i..]);
+        // Compared again next time, whatever X Damage reports: what did not go, what was held for the video.
+        self.rescan = rest.iter().map(|item| item.tile).chain(held_owed.iter().copied()).collect();
+        self.rescan.extend(self.held);
+        if video_waits {
+            self.rescan.extend(region);
+        }
         self.owed = rest.iter().filter(|item| item.owed).map(|item| item.tile).collect();
         if !held_owed.is_empty() {
             self.owed.extend(held_owed);
@@ -503,6 +537,46 @@ fn damaged_tiles(prev: &Frame, cur: &Frame, area: Rect) -> Vec<Rect> {
             if tile_differs {
                 tiles.push((x, y, tw, th));
             }
+        }
+    }
+    tiles
+}
+
+/// Tiles touched by the rectangles `drawn` whose pixels differ, in grid order: the grid tiles they cover,
+/// compared band by band over runs of neighbouring tiles.
+fn damaged_in<'a>(prev: &Frame, cur: &Frame, drawn: impl Iterator<Item = &'a Rect>) -> Vec<Rect> {
+    let (cols, rows) = (cur.width().div_ceil(TILE) as usize, cur.height().div_ceil(TILE) as usize);
+    let mut touched = vec![false; cols * rows];
+    let mut any = false;
+    for &(x, y, w, h) in drawn {
+        if w == 0 || h == 0 || x >= cur.width() || y >= cur.height() {
+            continue;
+        }
+        let (x1, y1) = ((x + w).min(cur.width()), (y + h).min(cur.height()));
+        for ty in (y / TILE) as usize..y1.div_ceil(TILE) as usize {
+            touched[ty * cols + (x / TILE) as usize..ty * cols + x1.div_ceil(TILE) as usize].fill(true);
+        }
+        any = true;
+    }
+    if !any {
+        return Vec::new();
+    }
+    let mut tiles = Vec::new();
+    for (ty, band) in touched.chunks(cols).enumerate() {
+        let mut col = 0;
+        while col < cols {
+            if !band[col] {
+                col += 1;
+                continue;
+            }
+            let start = col;
+            while col < cols && band[col] {
+                col += 1;
+            }
+            let (x0, y0) = (start as u32 * TILE, ty as u32 * TILE);
+            let w = (col as u32 * TILE).min(cur.width()) - x0;
+            let h = TILE.min(cur.height() - y0);
+            tiles.extend(damaged_tiles(prev, cur, (x0, y0, w, h)));
         }
     }
     tiles

@@ -487,3 +487,47 @@ proptest! {
         }
     }
 }
+
+/// X Damage's rectangles limit the comparison: drawing they name is found and sent exactly, an
+/// unchanged screen with nothing drawn costs no comparison, and what a budget cut short is compared
+/// again next time although nothing new is drawn there.
+#[test]
+fn drawn_rectangles_limit_the_comparison_and_what_did_not_fit_is_compared_again() {
+    use std::time::Duration;
+    let (w, h) = (640, 480);
+    let mut enc = DamageEncoder::new();
+    let mut viewer = Frame::new(w, h).expect("size");
+    let mut screen = typeset(w, h);
+    let t = |n: u64| Duration::from_millis(33 * n);
+    send_and_apply(enc.encode_drawn(&screen, UNLIMITED, t(1), Some(&[])), &mut viewer);
+    assert_eq!(viewer, screen, "a fresh picture goes whole whatever was drawn");
+    // A key press at (300, 200): named, it is found.
+    grey_patch(&mut screen, 300, 200);
+    let parts = enc.encode_drawn(&screen, UNLIMITED, t(2), Some(&[(300, 200, 40, 30)]));
+    assert!(rects_sent(&parts) > 0);
+    send_and_apply(parts, &mut viewer);
+    assert_eq!(viewer, screen);
+    // Drawing nobody reported is not looked for (that is what the host's periodic full compare is for)…
+    grey_patch(&mut screen, 40, 40);
+    assert!(enc.encode_drawn(&screen, UNLIMITED, t(3), Some(&[(500, 400, 8, 8)])).is_empty());
+    // …and found by a full compare.
+    send_and_apply(enc.encode_drawn(&screen, UNLIMITED, t(4), None), &mut viewer);
+    assert_eq!(viewer, screen);
+    // A large change under a small budget: the rest goes in later updates though nothing is drawn.
+    let mut noisy = screen.clone();
+    for (i, px) in noisy.bgrx_mut().iter_mut().enumerate() {
+        if i % 4 != 3 {
+            *px = mix(i as u64) as u8;
+        }
+    }
+    let everything = [(0, 0, w, h)];
+    send_and_apply(enc.encode_drawn(&noisy, 40_000, t(5), Some(&everything)), &mut viewer);
+    assert!(enc.is_behind());
+    let mut n = 6;
+    while enc.is_behind() {
+        send_and_apply(enc.encode_drawn(&noisy, 40_000, t(n), Some(&[])), &mut viewer);
+        n += 1;
+        assert!(n < 200, "never caught up");
+    }
+    assert_eq!(viewer, noisy);
+}
