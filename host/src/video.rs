@@ -29,10 +29,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::capture::damage::Drawn;
+use crate::capture::Captured;
 use crate::display::{Damage, Screen};
 use crate::encode::{DamageEncoder, VideoRate};
 use crate::session::{lost, violation, Counters, SessionConfig, Step, Stop};
 use tether_shared::codec::Quality;
+use tether_shared::codec::Tile;
 
 /// With X Damage, how often to look anyway (drawing Damage does not report, e.g. some overlays).
 const SAFETY_TICK: Duration = Duration::from_millis(500);
@@ -70,6 +72,7 @@ pub(crate) async fn run(
     let mut last_full_scan = Instant::now();
     let mut link = Link::new(LinkConfig { quality: cfg.quality, ..LinkConfig::default() });
     let mut encoder = DamageEncoder::with_quality(link.target_quality());
+    encoder.set_video_apart(true);
     let interval = Duration::from_secs(1) / cfg.max_fps.max(1);
     let mut pace = tokio::time::interval(interval);
     let mut last_capture = Instant::now();
@@ -163,28 +166,44 @@ pub(crate) async fn run(
             })
         })?;
         let parts = encoder.encode_drawn(&captured.frame, link.budget(), epoch.elapsed(), drawn.as_deref());
-        if parts.is_empty() {
-            continue;
+        if !parts.is_empty() {
+            send_update(&mut send, &mut link, &captured, parts, encoder.is_behind()).await?;
+            counters.frames.fetch_add(1, Ordering::Relaxed);
         }
-        let (seq, started) = (link.next_seq(), now());
-        let count = parts.len();
-        let mut bytes = 0;
-        for (i, tiles) in parts.into_iter().enumerate() {
-            let update = FrameUpdate {
-                seq,
-                capture_id: captured.id,
-                width: captured.frame.width(),
-                height: captured.frame.height(),
-                tiles,
-                last: i + 1 == count,
-            };
-            let framed = wire::encode(&update, MAX_VIDEO_MSG).map_err(lost)?;
-            AsyncWriteExt::write_all(&mut send, &framed).await.map_err(|e| lost(e.into()))?;
-            bytes += framed.len() as u64;
+        // The video frame after the update's tiles, as an update of its own: a key press beside a video
+        // does not wait for the milliseconds its frame takes to encode.
+        if let Some(tile) = encoder.take_video_frame() {
+            send_update(&mut send, &mut link, &captured, vec![vec![tile]], encoder.is_behind()).await?;
         }
-        link.handle_sent(started, bytes, encoder.is_behind());
-        counters.frames.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Write one update (its parts as `FrameUpdate` messages) and tell the link.
+async fn send_update(
+    send: &mut SendStream,
+    link: &mut Link,
+    captured: &Captured,
+    parts: Vec<Vec<Tile>>,
+    behind: bool,
+) -> Step {
+    let (seq, started) = (link.next_seq(), now());
+    let count = parts.len();
+    let mut bytes = 0;
+    for (i, tiles) in parts.into_iter().enumerate() {
+        let update = FrameUpdate {
+            seq,
+            capture_id: captured.id,
+            width: captured.frame.width(),
+            height: captured.frame.height(),
+            tiles,
+            last: i + 1 == count,
+        };
+        let framed = wire::encode(&update, MAX_VIDEO_MSG).map_err(lost)?;
+        AsyncWriteExt::write_all(send, &framed).await.map_err(|e| lost(e.into()))?;
+        bytes += framed.len() as u64;
+    }
+    link.handle_sent(started, bytes, behind);
+    Ok(())
 }
 
 /// Rectangles drawn on the display, as rectangles of the monitor whose top-left pixel is at `origin`

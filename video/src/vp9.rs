@@ -29,7 +29,9 @@ pub const MAX_EDGE: u32 = 8192;
 
 /// How hard the real-time encoder works: libvpx's `cpu-used` for `VPX_DL_REALTIME` (5–9; 8 is what
 /// Chrome Remote Desktop-like screen encoders use, a few ms per 960×540 frame on one core).
-const CPU_USED: c_int = 8;
+const CPU_USED: c_int = 9;
+/// A frame's largest share of the bitrate, ms (1/30 s).
+const FRAME_MS: i64 = 33;
 /// A keyframe may be at most this share (%) of an average frame's budget: it is what the first
 /// picture and every scene start cost, and it must fit a message part quickly on a slow line.
 const MAX_INTRA_PCT: c_int = 300;
@@ -80,8 +82,10 @@ pub struct Encoder {
     w: u32,
     h: u32,
     i420: Vec<u8>,
-    /// The last picture's time, for the next one's duration (the rate control spends per time, not per frame).
+    /// The last picture's time, for the next one's share of the bitrate.
     last_pts: Option<i64>,
+    /// The stream's own clock, what libvpx is told (ms).
+    clock: i64,
 }
 
 // SAFETY: a libvpx context has no thread affinity; it must only not be used from two threads at once,
@@ -116,13 +120,13 @@ impl Encoder {
         cfg.rc_end_usage = ffi::vpx_rc_mode::VPX_CBR;
         cfg.rc_target_bitrate = kbps.max(50);
         cfg.rc_min_quantizer = 4;
-        cfg.rc_max_quantizer = 56;
+        cfg.rc_max_quantizer = 63;
         cfg.rc_undershoot_pct = 50;
         cfg.rc_overshoot_pct = 50;
         cfg.rc_buf_sz = 1000;
         cfg.rc_buf_initial_sz = 500;
         cfg.rc_buf_optimal_sz = 600;
-        cfg.rc_dropframe_thresh = 0;
+        cfg.rc_dropframe_thresh = 30;
         cfg.kf_mode = ffi::vpx_kf_mode::VPX_KF_DISABLED;
         // SAFETY: an all-zero context is libvpx's documented "not yet initialised" state.
         let mut ctx: Box<ffi::vpx_codec_ctx_t> = Box::new(unsafe { std::mem::zeroed() });
@@ -141,7 +145,7 @@ impl Encoder {
             // (A failed init leaves nothing to destroy.)
             return Err(VideoError::Codec { what: "encoder start", detail: format!("{err:?}") });
         }
-        let mut encoder = Self { ctx, cfg, w, h, i420: Vec::new(), last_pts: None };
+        let mut encoder = Self { ctx, cfg, w, h, i420: Vec::new(), last_pts: None, clock: 0 };
         for (id, value) in [
             (ffi::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int, CPU_USED),
             (ffi::vp8e_enc_control_id::VP9E_SET_AQ_MODE as c_int, 0),
@@ -205,11 +209,13 @@ impl Encoder {
         if wrapped.is_null() {
             return Err(VideoError::Codec { what: "picture wrap", detail: "vpx_img_wrap refused".into() });
         }
-        // How long the previous picture was shown: a frame's share of the bitrate (a first one: 1/30 s).
-        let duration =
-            self.last_pts.map_or(33, |last| (pts_ms - last).clamp(1, 1000)) as std::os::raw::c_ulong;
-        let pts_ms = self.last_pts.map_or(pts_ms, |last| pts_ms.max(last + 1));
-        self.last_pts = Some(pts_ms);
+        // A frame's share of the bitrate is the time since the last one, but at most 1/30 s: a stream
+        // whose frames come slowly (a busy line, a busy CPU) spends less instead of making each frame
+        // larger, so no frame holds the line for long. (The stream's clock advances by that share.)
+        let gap = self.last_pts.map_or(FRAME_MS, |last| (pts_ms - last).clamp(1, FRAME_MS));
+        self.last_pts = Some(pts_ms.max(self.last_pts.map_or(pts_ms, |l| l + 1)));
+        self.clock += gap;
+        let (pts_ms, duration) = (self.clock, gap as std::os::raw::c_ulong);
         let flags = if keyframe { ffi::VPX_EFLAG_FORCE_KF as ffi::vpx_enc_frame_flags_t } else { 0 };
         // SAFETY: an initialised encoder and the image wrapped just above (valid, see there); the
         // encoder copies what it needs before returning.

@@ -78,6 +78,8 @@ pub struct DamageEncoder {
     held: Option<Rect>,
     /// Rectangles to compare next time even if X Damage does not name them (see [`Self::encode_drawn`]).
     rescan: Vec<Rect>,
+    /// The video frame is left out of the update, for [`Self::take_video_frame`].
+    video_apart: bool,
     /// A video region just left: its owed tiles go split at its edge, so the photo inside is one
     /// piece (JPEG when allowed) and what is around it another (exact), until they all went.
     refine: Option<Rect>,
@@ -170,6 +172,7 @@ impl DamageEncoder {
             held: None,
             refine: None,
             rescan: Vec::new(),
+            video_apart: false,
         }
     }
 
@@ -177,6 +180,24 @@ impl DamageEncoder {
     /// is a tile; a region in progress is refined at the next update).
     pub fn set_video_rate(&mut self, rate: Option<VideoRate>) {
         self.video.set_rate(rate);
+    }
+
+    /// Leave the video frame out of each update: [`Self::take_video_frame`] encodes it afterwards, so the
+    /// caller can send the update's tiles (a key press beside the video) before spending the milliseconds
+    /// a video frame takes to encode, and send the frame as an update of its own.
+    pub fn set_video_apart(&mut self, apart: bool) {
+        self.video_apart = apart;
+    }
+
+    /// The video frame the last update left out (with [`Self::set_video_apart`]), encoded now; `None` if
+    /// there is none.
+    pub fn take_video_frame(&mut self) -> Option<Tile> {
+        self.video.encode_pending()
+    }
+
+    /// Whether the last update left a video frame for [`Self::take_video_frame`].
+    pub fn has_video_frame(&self) -> bool {
+        self.video.has_pending()
     }
 
     /// The region that currently goes as video: outside it the viewer converges to the exact screen
@@ -420,9 +441,13 @@ impl DamageEncoder {
         let mut video_waits = false;
         if let Some(r) = region {
             if budget == UNLIMITED || spent + self.guess.part(&part) < budget {
-                if let Some(tile) = self.video.encode(frame, region_changed, now, &mut self.scratch) {
-                    part.push_tile(tile);
+                if self.video.capture(frame, region_changed, now) {
                     sync(prev, frame, r);
+                    if !self.video_apart {
+                        if let Some(tile) = self.video.encode_pending() {
+                            part.push_tile(tile);
+                        }
+                    }
                 }
             } else {
                 video_waits = region_changed;

@@ -63,6 +63,8 @@ pub(super) struct VideoPath {
     candidate: Option<(Rect, u8)>,
     region: Option<Region>,
     next_stream: u32,
+    /// The region's pixels taken for the next video frame, and their time.
+    pending: Option<(Vec<u8>, Duration)>,
 }
 
 #[derive(Debug)]
@@ -100,6 +102,7 @@ impl VideoPath {
     pub(super) fn reset(&mut self) {
         self.region = None;
         self.candidate = None;
+        self.pending = None;
     }
 
     /// Note whether the region's pixels changed; returns the region's rectangle if it is left now
@@ -198,27 +201,42 @@ impl VideoPath {
         Vec::new()
     }
 
-    /// Encode the region's pixels of `frame` (if it has a region and they changed or no frame went
-    /// yet) as a `Video` tile.
-    pub(super) fn encode(
-        &mut self,
-        frame: &Frame,
-        changed: bool,
-        now: Duration,
-        scratch: &mut Vec<u8>,
-    ) -> Option<Tile> {
-        let rate = self.rate?;
-        let region = self.region.as_mut()?;
+    /// Take the region's pixels of `frame` for its next video frame, if it has a region and they changed
+    /// or no frame went yet; [`Self::encode_pending`] encodes them. Returns whether it took them.
+    pub(super) fn capture(&mut self, frame: &Frame, changed: bool, now: Duration) -> bool {
+        let Some(region) = self.region.as_mut() else { return false };
         if !changed && !region.keyframe_due {
-            return None;
+            return false;
         }
         let (x, y, w, h) = region.rect;
+        let mut pixels = self.pending.take().map(|(p, _)| p).unwrap_or_default();
+        frame.copy_rect(x, y, w, h, &mut pixels);
+        self.pending = Some((pixels, now));
+        true
+    }
+
+    /// Whether pixels wait for [`Self::encode_pending`].
+    pub(super) fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Encode the pixels [`Self::capture`] took as a `Video` tile.
+    pub(super) fn encode_pending(&mut self) -> Option<Tile> {
+        let (pixels, now) = self.pending.take()?;
+        let rate = self.rate?;
+        let region = self.region.as_mut()?;
+        let (x, y, w, h) = region.rect;
+        if pixels.len() != w as usize * h as usize * 4 {
+            return None; // (the region changed since: its new stream starts at its next capture)
+        }
         if let Err(e) = region.encoder.set_bitrate(rate.kbps(region.rect)) {
             tracing::debug!("video bitrate unchanged: {e}");
         }
-        frame.copy_rect(x, y, w, h, scratch);
         let ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
-        match region.encoder.encode(scratch, ms, region.keyframe_due) {
+        let started = std::time::Instant::now();
+        let encoded = region.encoder.encode(&pixels, ms, region.keyframe_due);
+        tracing::trace!(took = ?started.elapsed(), bytes = encoded.as_ref().map_or(0, Vec::len), "video frame");
+        match encoded {
             Ok(data) if !data.is_empty() => {
                 region.keyframe_due = false;
                 Some(Tile { x, y, w, h, data: TileData::Video { stream: region.stream, frame: data } })
