@@ -171,9 +171,20 @@ pub(crate) async fn run(
             counters.frames.fetch_add(1, Ordering::Relaxed);
         }
         // The video frame after the update's tiles, as an update of its own: a key press beside a video
-        // does not wait for the milliseconds its frame takes to encode.
-        if let Some(tile) = encoder.take_video_frame() {
-            send_update(&mut send, &mut link, &captured, vec![vec![tile]], encoder.is_behind()).await?;
+        // does not wait for the milliseconds its frame takes to encode. Only when the link would send a
+        // frame now; else the stream skips this picture (the line is full: a later one goes).
+        if encoder.has_video_frame() {
+            while let Ok(seq) = acks.try_recv() {
+                ack(&mut link, seq)?;
+            }
+            if matches!(link.poll_send_at(now()), SendAt::Now) {
+                if let Some(tile) = encoder.take_video_frame() {
+                    send_update(&mut send, &mut link, &captured, vec![vec![tile]], encoder.is_behind())
+                        .await?;
+                }
+            } else {
+                encoder.drop_video_frame();
+            }
         }
     }
 }

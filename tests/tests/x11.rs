@@ -8,10 +8,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::procs::Proc;
+use common::view::wait_for_view;
 use common::xvfb::Xvfb;
 use common::*;
 use tether_shared::code::Code;
-use tether_shared::frame::Frame;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_viewer::session::ViewerSession;
 use x11rb::connection::Connection;
@@ -50,10 +50,6 @@ async fn share_monitor(relay: &TestRelay, x: &Xvfb, grant: &str, monitor: u32) -
     (host, viewer)
 }
 
-fn rgb(frame: &Frame) -> image::RgbImage {
-    image::RgbImage::from_raw(frame.width(), frame.height(), frame.to_rgb()).expect("size")
-}
-
 /// Wait until the viewer's picture equals the X server's screenshot; on failure save both for a look.
 async fn assert_view_matches_screen(viewer: &ViewerSession, x: &Xvfb, what: &str) {
     assert_view_matches(viewer, x, None, what).await;
@@ -66,28 +62,12 @@ async fn assert_view_matches(
     area: Option<(u32, u32, u32, u32)>,
     what: &str,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut frames = viewer.frames();
-    loop {
-        let full = x.screenshot();
-        let screen = match area {
-            Some((ax, ay, aw, ah)) => image::imageops::crop_imm(&full, ax, ay, aw, ah).to_image(),
-            None => full,
-        };
-        let shown = frames.borrow_and_update().clone().map(|s| rgb(&s.frame));
-        if shown.as_ref() == Some(&screen) {
-            return;
-        }
-        if Instant::now() > deadline {
-            let dir = std::env::temp_dir();
-            screen.save(dir.join("tether-x11-screen.png")).ok();
-            if let Some(shown) = shown {
-                shown.save(dir.join("tether-x11-viewer.png")).ok();
-            }
-            panic!("{what}: the viewer's picture differs from the X screen (saved in {})", dir.display());
-        }
-        let _ = tokio::time::timeout(Duration::from_millis(200), frames.changed()).await;
-    }
+    let what = format!("{what}: the viewer's picture differs from the X screen");
+    wait_for_view(viewer, x, "tether-x11", &what, |shown, full| match area {
+        Some((ax, ay, aw, ah)) => shown == &image::imageops::crop_imm(full, ax, ay, aw, ah).to_image(),
+        None => shown == full,
+    })
+    .await;
 }
 
 fn file_text(path: &Path) -> String {

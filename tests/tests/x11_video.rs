@@ -6,12 +6,12 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::view::{rgb, wait_for_view};
 use common::xvfb::Xvfb;
 use common::*;
 use tether_shared::code::Code;
-use tether_shared::frame::Frame;
 use tether_viewer::session::ViewerSession;
 
 const XW: u32 = 1024;
@@ -59,10 +59,6 @@ fn play(x: &Xvfb, clip: &std::path::Path) -> Child {
         .expect("ffplay")
 }
 
-fn rgb(frame: &Frame) -> image::RgbImage {
-    image::RgbImage::from_raw(frame.width(), frame.height(), frame.to_rgb()).expect("size")
-}
-
 fn crop(img: &image::RgbImage, (x, y, w, h): (u32, u32, u32, u32)) -> image::RgbImage {
     image::imageops::crop_imm(img, x, y, w, h).to_image()
 }
@@ -78,33 +74,6 @@ fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 fn same_outside(a: &image::RgbImage, b: &image::RgbImage, (hx, hy, hw, hh): (u32, u32, u32, u32)) -> bool {
     a.enumerate_pixels()
         .all(|(x, y, p)| (x >= hx && x < hx + hw && y >= hy && y < hy + hh) || b.get_pixel(x, y) == p)
-}
-
-/// Wait until `check(viewer's picture, X screenshot)` holds; on failure save both for a look.
-async fn wait_for(
-    viewer: &ViewerSession,
-    x: &Xvfb,
-    what: &str,
-    check: impl Fn(&image::RgbImage, &image::RgbImage) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut frames = viewer.frames();
-    loop {
-        let screen = x.screenshot();
-        let shown = frames.borrow_and_update().clone().map(|s| rgb(&s.frame));
-        if shown.as_ref().is_some_and(|shown| check(shown, &screen)) {
-            return;
-        }
-        if Instant::now() > deadline {
-            let dir = std::env::temp_dir();
-            screen.save(dir.join("tether-video-screen.png")).ok();
-            if let Some(shown) = shown {
-                shown.save(dir.join("tether-video-viewer.png")).ok();
-            }
-            panic!("{what} (pictures saved in {})", dir.display());
-        }
-        let _ = tokio::time::timeout(Duration::from_millis(200), frames.changed()).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,9 +134,13 @@ async fn a_video_plays_as_a_stream_while_the_terminal_beside_it_stays_exact() {
             "typed beside a video",
         ],
     );
-    wait_for(&viewer, &x, "the terminal beside the video is not exact", |shown, screen| {
-        crop(shown, TERM) == crop(screen, TERM)
-    })
+    wait_for_view(
+        &viewer,
+        &x,
+        "tether-video",
+        "the terminal beside the video is not exact",
+        |shown, screen| crop(shown, TERM) == crop(screen, TERM),
+    )
     .await;
     let shot = rgb(&viewer.frames().borrow().clone().expect("frame").frame);
     shot.save(std::env::temp_dir().join("tether-video-playing.png")).ok();
@@ -175,7 +148,7 @@ async fn a_video_plays_as_a_stream_while_the_terminal_beside_it_stays_exact() {
     // Paused (ffplay's `p`): within about a second the still picture is refined to JPEG at quality 80,
     // and everything outside it is exact.
     x.run("xdotool", &["search", "--name", "tether-video-test", "windowfocus", "--sync", "key", "p"]);
-    wait_for(&viewer, &x, "the paused video was not refined", |shown, screen| {
+    wait_for_view(&viewer, &x, "tether-video", "the paused video was not refined", |shown, screen| {
         same_outside(shown, screen, VIDEO) && psnr(&crop(shown, VIDEO), &crop(screen, VIDEO)) > 33.0
     })
     .await;
@@ -183,9 +156,13 @@ async fn a_video_plays_as_a_stream_while_the_terminal_beside_it_stays_exact() {
     // The player closes: the desktop under it arrives exact.
     let _ = player.kill();
     let _ = player.wait();
-    wait_for(&viewer, &x, "the picture is not exact after the player closed", |shown, screen| {
-        shown == screen
-    })
+    wait_for_view(
+        &viewer,
+        &x,
+        "tether-video",
+        "the picture is not exact after the player closed",
+        |shown, screen| shown == screen,
+    )
     .await;
     viewer.close().await;
 }

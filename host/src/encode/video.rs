@@ -30,6 +30,12 @@ const ENTER_UPDATES: u8 = 6;
 /// Photographic motion (the box of its changed pixels) smaller than this stays on tiles: a spinner or a small animation is
 /// cheap enough as JPEG and not worth a keyframe.
 const MIN_AREA: u32 = 4 * TILE * TILE;
+/// The least kbit/s per megapixel of region worth a video stream. Below it (a 960×540 video on a line
+/// under ~2.6 Mbit/s, given [`tether_shared::link::VIDEO_SHARE`]) a grainy picture cannot be encoded
+/// into frames small enough for the line even at libvpx's highest quantizer (measured on the 2 Mbit/s
+/// emulated line: frames of 15–27 KB at p90–max, 60–80 ms of the line each, screen p95 150–220 ms), and
+/// JPEG tiles held to the link's budget do better (p95 72 ms there), so the region stays on tiles.
+const MIN_KBPS_PER_MEGAPIXEL: u64 = 3000;
 /// A region unchanged this long is left and refined.
 pub const LEAVE_AFTER: Duration = Duration::from_millis(300);
 
@@ -47,6 +53,13 @@ impl VideoRate {
     /// 8 Mbit/s for a full megapixel, about 4 Mbit/s for a 960×540 video).
     pub fn for_quality(jpeg_quality: u8, cap_kbps: Option<u32>) -> Self {
         Self { kbps_per_megapixel: u32::from(jpeg_quality.clamp(1, 100)) * 100, cap_kbps }
+    }
+
+    /// Whether the line carries a stream for region `r` (see [`MIN_KBPS_PER_MEGAPIXEL`]); without a
+    /// measured line, yes.
+    fn sustains(&self, (_, _, w, h): Rect) -> bool {
+        let area = (u64::from(w) * u64::from(h)).max(1);
+        self.cap_kbps.is_none_or(|cap| u64::from(cap) * 1_000_000 / area >= MIN_KBPS_PER_MEGAPIXEL)
     }
 
     fn kbps(&self, (_, _, w, h): Rect) -> u32 {
@@ -113,7 +126,8 @@ impl VideoPath {
             region.changed_at = now;
         }
         let idle = now.saturating_sub(region.changed_at) >= LEAVE_AFTER;
-        if idle || self.rate.is_none() {
+        let starved = self.rate.is_none_or(|rate| !rate.sustains(region.rect));
+        if idle || starved {
             self.candidate = None;
             return self.region.take().map(|r| r.rect);
         }
@@ -186,7 +200,7 @@ impl VideoPath {
         }
         self.candidate = None;
         let rect = even(region.map_or(rect, |current| union(current, rect)), frame);
-        if rect.2 < 16 || rect.3 < 16 {
+        if rect.2 < 16 || rect.3 < 16 || !rate.sustains(rect) {
             return Vec::new();
         }
         match vp9::Encoder::new(rect.2, rect.3, rate.kbps(rect)) {
@@ -213,6 +227,11 @@ impl VideoPath {
         frame.copy_rect(x, y, w, h, &mut pixels);
         self.pending = Some((pixels, now));
         true
+    }
+
+    /// Forget the pixels taken for the next frame.
+    pub(super) fn drop_pending(&mut self) {
+        self.pending = None;
     }
 
     /// Whether pixels wait for [`Self::encode_pending`].
@@ -341,5 +360,9 @@ mod tests {
         assert_eq!(VideoRate::for_quality(80, None).kbps(region), 4147);
         assert_eq!(VideoRate::for_quality(80, Some(1000)).kbps(region), 1000);
         assert_eq!(VideoRate::for_quality(30, None).kbps(region), 1555);
+        // A line whose share carries 1.6 Mbit/s for this region does; 1.5 does not.
+        assert!(VideoRate::for_quality(80, Some(1600)).sustains(region));
+        assert!(!VideoRate::for_quality(80, Some(1500)).sustains(region));
+        assert!(VideoRate::for_quality(80, None).sustains(region));
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod procs;
+pub mod view;
 pub mod xvfb;
 
 use std::path::PathBuf;
