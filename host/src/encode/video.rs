@@ -6,11 +6,12 @@
 //! - **Enter**: changed tiles that are in motion ([`super::motion`]) *and* photographic (too many
 //!   colours for a palette) make a candidate: the tight box of their changed pixels. When a candidate of
 //!   at least [`MIN_AREA`] holds its place for [`ENTER_UPDATES`] updates in a row, it becomes the region
-//!   (rounded out to even coordinates, as 4:2:0 video needs).
+//!   (rounded out to even coordinates, as 4:2:0 video needs). While it builds, its tiles are held back
+//!   rather than sent as a few frames of JPEG.
 //! - **Stay**: the region's pixels go as VP9 frames whenever they changed; the tile path clips every
 //!   rectangle to what lies outside the region and never copies from or into it.
-//! - **Leave**: when the region has not changed for [`LEAVE_AFTER`] (or the technician chose lossless),
-//!   its grid tiles become owed: the next update sends them whole as tiles (exact, or JPEG at the
+//! - **Leave**: when the region has not changed for [`LEAVE_AFTER`] (or the technician chose lossless,
+//!   or the line became too slow for it: [`MIN_KBPS_PER_MEGAPIXEL`]), its grid tiles become owed: the next update sends them whole as tiles (exact, or JPEG at the
 //!   quality setting), so a video that stops is refined within a second.
 //!
 //! The bitrate follows the quality setting (kbit/s per megapixel of region) and, once the line's
@@ -27,8 +28,8 @@ use super::Rect;
 
 /// Updates in a row a candidate must hold its place before it becomes the video region.
 const ENTER_UPDATES: u8 = 6;
-/// Photographic motion (the box of its changed pixels) smaller than this stays on tiles: a spinner or a small animation is
-/// cheap enough as JPEG and not worth a keyframe.
+/// Photographic motion (the box of its changed pixels) smaller than this stays on tiles: a spinner or a
+/// small animation is cheap enough as JPEG and not worth a keyframe.
 const MIN_AREA: u32 = 4 * TILE * TILE;
 /// The least kbit/s per megapixel of region worth a video stream. Below it (a 960×540 video on a line
 /// under ~2.6 Mbit/s, given [`tether_shared::link::VIDEO_SHARE`]) a grainy picture cannot be encoded
