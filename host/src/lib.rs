@@ -19,6 +19,7 @@ mod hub;
 pub mod inject;
 mod requests;
 pub mod session;
+pub mod settings;
 pub mod system;
 pub mod transfers;
 pub mod ui;

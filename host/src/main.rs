@@ -32,11 +32,11 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
-    /// The relay, as HOST:PORT.
-    #[arg(long, required_unless_present = "list_monitors")]
+    /// The relay, as HOST:PORT (default: `relay` in /etc/tether/host.toml or ~/.config/tether/host.toml).
+    #[arg(long)]
     relay: Option<String>,
-    /// The relay's certificate fingerprint (printed by the relay). Without it the relay's certificate must
-    /// be issued by a CA the system trusts.
+    /// The relay's certificate fingerprint (printed by the relay; default: `relay_fingerprint` in the
+    /// settings file). Without it the relay's certificate must be issued by a CA the system trusts.
     #[arg(long)]
     relay_fingerprint: Option<Fingerprint>,
     /// Run without a window: print the code and session events on the terminal.
@@ -138,8 +138,23 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
         other => bail!("unknown --source {other:?} (available: x11, test-pattern)"),
     };
     let allowed = Permissions::parse_list(&cli.grant).map_err(anyhow::Error::msg)?;
-    let relay_addr = cli.relay.as_deref().context("--relay is required")?;
-    let relay = RelaySpec::resolve(relay_addr, cli.relay_fingerprint).await?;
+    // Flags first, then the settings file an organization or the user installed.
+    let settings = tether_host::settings::load(&tether_host::settings::search_paths())?;
+    let Some(relay_addr) = cli.relay.clone().or(settings.relay) else {
+        bail!(
+            "no relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in \
+             /etc/tether/host.toml or ~/.config/tether/host.toml (your organization's administrator has it)"
+        );
+    };
+    let fingerprint = match (cli.relay_fingerprint, settings.relay_fingerprint) {
+        (Some(flag), _) => Some(flag),
+        (None, Some(text)) => Some(
+            text.parse::<Fingerprint>()
+                .map_err(|e| anyhow::anyhow!("relay_fingerprint in the settings file: {e}"))?,
+        ),
+        (None, None) => None,
+    };
+    let relay = RelaySpec::resolve(&relay_addr, fingerprint).await?;
     let mut cfg = HostConfig::new(relay, allowed);
     cfg.session.max_fps = cli.max_fps;
     cfg.session.quality = match cli.quality.as_str() {

@@ -188,3 +188,43 @@ async fn a_host_whose_incoming_folder_cannot_be_made_says_so_at_start() {
     assert!(stderr.contains("--incoming") && stderr.contains("a file/incoming"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "no code shown");
 }
+
+/// The host started as a menu entry would: no flags about the relay, only the settings file an
+/// organization installs. And without one, it says what is missing and where to put it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_finds_its_relay_in_the_settings_file_or_says_where_it_belongs() {
+    let dir = tempfile::tempdir().expect("temp");
+    let relay = relay(dir.path()).await;
+    let settings = dir.path().join("host.toml");
+    let text = format!("relay = \"{}\"\nrelay_fingerprint = \"{}\"\n", relay.addr, relay.fingerprint);
+    std::fs::write(&settings, text).expect("write");
+    let path = settings.to_str().expect("utf-8");
+    let args = ["--headless", "--source", "test-pattern"];
+    let mut host = Proc::spawn_with_env("tether-host", &args, &[("TETHER_HOST_CONFIG", path)]);
+    let code = host.line("code").await;
+    assert!(tether_shared::code::Code::parse(&code).is_ok(), "{code}");
+
+    let missing = dir.path().join("none.toml");
+    let out = tokio::process::Command::new(common::bin("tether-host"))
+        .args(args)
+        .env("TETHER_HOST_CONFIG", &missing)
+        .output()
+        .await
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no relay to connect to") && stderr.contains("/etc/tether/host.toml"),
+        "{stderr}"
+    );
+
+    std::fs::write(&settings, "relay = \"a:1\"\nrelay_fingerprnt = \"ab\"\n").expect("write");
+    let out = tokio::process::Command::new(common::bin("tether-host"))
+        .args(args)
+        .env("TETHER_HOST_CONFIG", &settings)
+        .output()
+        .await
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("relay_fingerprnt"), "{stderr}");
+}
