@@ -92,9 +92,7 @@ pub(crate) async fn run(
             let _ = reports.try_send(HostControl::Link(report));
         }
         // Take every acknowledgement that has arrived; then the link says whether a frame may go.
-        while let Ok(seq) = acks.try_recv() {
-            ack(&mut link, seq)?;
-        }
+        take_acks(&mut acks, &mut link)?;
         match link.poll_send_at(now()) {
             SendAt::Now => {}
             SendAt::OnAck => {
@@ -174,9 +172,7 @@ pub(crate) async fn run(
         // does not wait for the milliseconds its frame takes to encode. Only when the link would send a
         // frame now; else the stream skips this picture (the line is full: a later one goes).
         if encoder.has_video_frame() {
-            while let Ok(seq) = acks.try_recv() {
-                ack(&mut link, seq)?;
-            }
+            take_acks(&mut acks, &mut link)?;
             if matches!(link.poll_send_at(now()), SendAt::Now) {
                 if let Some(tile) = encoder.take_video_frame() {
                     send_update(&mut send, &mut link, &captured, vec![vec![tile]], encoder.is_behind())
@@ -232,6 +228,14 @@ fn on_screen(drawn: &[Drawn], (ox, oy): (i32, i32)) -> Vec<(u32, u32, u32, u32)>
             })
         })
         .collect()
+}
+
+/// Hand the link every acknowledgement that has arrived, without waiting.
+fn take_acks(acks: &mut mpsc::Receiver<u64>, link: &mut Link) -> Step {
+    while let Ok(seq) = acks.try_recv() {
+        ack(link, seq)?;
+    }
+    Ok(())
 }
 
 /// The viewer applied frame `seq`; an acknowledgement of a frame not in flight is a protocol error.

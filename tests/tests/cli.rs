@@ -204,27 +204,24 @@ async fn the_host_finds_its_relay_in_the_settings_file_or_says_where_it_belongs(
     let code = host.line("code").await;
     assert!(tether_shared::code::Code::parse(&code).is_ok(), "{code}");
 
-    let missing = dir.path().join("none.toml");
-    let out = tokio::process::Command::new(common::bin("tether-host"))
-        .args(args)
-        .env("TETHER_HOST_CONFIG", &missing)
-        .output()
-        .await
-        .expect("runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A host that must refuse to start: whether it did, and what it said.
+    let refused = |settings: std::path::PathBuf| async move {
+        let out = tokio::process::Command::new(common::bin("tether-host"))
+            .args(args)
+            .env("TETHER_HOST_CONFIG", settings)
+            .output()
+            .await
+            .expect("runs");
+        (!out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (failed, stderr) = refused(dir.path().join("none.toml")).await;
+    assert!(failed);
     assert!(
         stderr.contains("no relay to connect to") && stderr.contains("/etc/tether/host.toml"),
         "{stderr}"
     );
 
     std::fs::write(&settings, "relay = \"a:1\"\nrelay_fingerprnt = \"ab\"\n").expect("write");
-    let out = tokio::process::Command::new(common::bin("tether-host"))
-        .args(args)
-        .env("TETHER_HOST_CONFIG", &settings)
-        .output()
-        .await
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("relay_fingerprnt"), "{stderr}");
+    let (failed, stderr) = refused(settings).await;
+    assert!(failed && stderr.contains("relay_fingerprnt"), "{stderr}");
 }

@@ -159,10 +159,6 @@ impl Encoder {
         Ok(encoder)
     }
 
-    pub fn size(&self) -> (u32, u32) {
-        (self.w, self.h)
-    }
-
     pub fn bitrate(&self) -> u32 {
         self.cfg.rc_target_bitrate
     }
@@ -295,10 +291,6 @@ impl Decoder {
             return Err(VideoError::Codec { what: "decoder start", detail: format!("{err:?}") });
         }
         Ok(Self { ctx, w, h, started: false })
-    }
-
-    pub fn size(&self) -> (u32, u32) {
-        (self.w, self.h)
     }
 
     /// Decode one VP9 frame and hand its picture to `show` (valid only during the call).

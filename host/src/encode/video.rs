@@ -219,11 +219,10 @@ impl VideoPath {
     /// Take the region's pixels of `frame` for its next video frame, if it has a region and they changed
     /// or no frame went yet; [`Self::encode_pending`] encodes them. Returns whether it took them.
     pub(super) fn capture(&mut self, frame: &Frame, changed: bool, now: Duration) -> bool {
-        let Some(region) = self.region.as_mut() else { return false };
-        if !changed && !region.keyframe_due {
+        if !self.frame_due(changed) {
             return false;
         }
-        let (x, y, w, h) = region.rect;
+        let Some((x, y, w, h)) = self.region() else { return false };
         let mut pixels = self.pending.take().map(|(p, _)| p).unwrap_or_default();
         frame.copy_rect(x, y, w, h, &mut pixels);
         self.pending = Some((pixels, now));
