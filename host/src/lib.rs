@@ -19,7 +19,6 @@ mod hub;
 pub mod inject;
 mod requests;
 pub mod session;
-pub mod settings;
 pub mod system;
 pub mod transfers;
 pub mod ui;
@@ -278,17 +277,20 @@ async fn serve(
     let verified = paired.technician.clone();
     let (gone_tx, relay_gone) = mpsc::unbounded_channel();
     let relay_events = events.clone();
-    let watch = Session::spawn_relay_watch(paired.link, paired.conn.clone(), paired.resume_id, move |e| {
-        let told = match e {
-            RelayEvent::PeerGone(kind) => {
-                let _ = gone_tx.send(kind);
-                return;
-            }
-            RelayEvent::Lost => HostEvent::Reconnecting,
-            RelayEvent::Rejoined => HostEvent::Reconnected,
-        };
-        let _ = relay_events.send(told);
-    });
+    // The host leaves by closing the end-to-end connection first, which the watch sees by itself.
+    let leaving = stop.child_token();
+    let watch =
+        Session::spawn_relay_watch(paired.link, paired.conn.clone(), paired.resume_id, leaving, move |e| {
+            let told = match e {
+                RelayEvent::PeerGone(kind) => {
+                    let _ = gone_tx.send(kind);
+                    return;
+                }
+                RelayEvent::Lost => HostEvent::Reconnecting,
+                RelayEvent::Rejoined => HostEvent::Reconnected,
+            };
+            let _ = relay_events.send(told);
+        });
     let connected = std::sync::atomic::AtomicBool::new(false);
     let on_start = |started: Started| {
         let Started { technician, verified, asked, granted, session } = started;

@@ -10,6 +10,7 @@
 //! a row, after which it exits with an error. On stderr it writes the session log for a person: the same
 //! lines as the window's, from [`tether_shared::record::Narrator`].
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -17,8 +18,11 @@ use clap::Parser;
 use tether_host::capture::Source;
 use tether_host::codes::AfterTooMany;
 use tether_host::files::UploadPolicy;
+use tether_host::ui::{WindowError, WindowSettings};
 use tether_host::{run_host, HostConfig, HostEvent, Sources};
+use tether_shared::client_settings::{self, ClientSettings};
 use tether_shared::codec::Quality;
+use tether_shared::human;
 use tether_shared::link::ScreenQuality;
 use tether_shared::net::RelaySpec;
 use tether_shared::record::{Direction, EventKind, Narrator, Outcome, Side, Transfer};
@@ -55,9 +59,9 @@ struct Cli {
     #[arg(long, default_value = "1280x720")]
     size: String,
     /// What the technician may do, e.g. `view` or `view,control` (headless mode grants this without asking;
-    /// in the window the user decides each time).
-    #[arg(long, default_value = "view")]
-    grant: String,
+    /// in the window the user decides each time). Default: `permissions` in the settings file, or `view`.
+    #[arg(long)]
+    grant: Option<String>,
     /// `auto` (photographic regions as JPEG, at a lower quality when the line cannot carry them; text
     /// always lossless), `lossless` (every pixel exact), `balanced` (photographic regions as JPEG quality
     /// 80), or a JPEG quality 1-100 for photographic regions. The frame rate follows the line whatever
@@ -88,9 +92,19 @@ fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
     Ok((w.parse().context("width")?, h.parse().context("height")?))
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tether_shared::logging::init("warn");
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line a person can act on; no backtrace (an expected error is not a bug).
+            eprintln!("Error: {}", human::error_line(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.list_monitors {
         for monitor in tether_host::capture::monitors::list(None)? {
             println!("monitor {monitor}");
@@ -101,7 +115,11 @@ fn main() -> anyhow::Result<()> {
     if cli.headless {
         return runtime.block_on(headless(cli));
     }
-    let (mut cfg, source) = runtime.block_on(configure(&cli))?;
+    // Said before anything else: without a display there is no window to ask the rest in.
+    if !tether_host::ui::has_display() {
+        return Err(WindowError::NoDisplay.into());
+    }
+    let (mut cfg, source, settings) = runtime.block_on(configure(&cli))?;
     // In the window the user answers every request, so nothing is ruled out beforehand.
     cfg.session.allowed = Permissions::ALL;
     if cfg.session.files.incoming.is_none() {
@@ -111,7 +129,9 @@ fn main() -> anyhow::Result<()> {
         Some(dir) => dir.display().to_string(),
         None => "(no folder: files cannot be received)".to_owned(),
     };
-    Ok(tether_host::ui::run_window(runtime, cfg, source, incoming)?)
+    let look =
+        WindowSettings { incoming, organization: settings.organization(), ticked: settings.permissions()? };
+    Ok(tether_host::ui::run_window(runtime, cfg, source, look)?)
 }
 
 /// `~/Downloads/Tether`, created if needed; `None` when there is no home folder or it cannot be made.
@@ -126,9 +146,17 @@ fn default_incoming() -> Option<std::path::PathBuf> {
     }
 }
 
-/// What both modes read from the command line: the source and the host's configuration.
-async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
-    let default_source = if std::env::var_os("DISPLAY").is_some() { "x11" } else { "test-pattern" };
+/// What both modes read from the command line and the settings file: the source, the host's
+/// configuration, and the settings (for what the window shows).
+async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source, ClientSettings)> {
+    let has_x11 = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
+    if cli.source.is_none() && !has_x11 {
+        eprintln!(
+            "No display (DISPLAY is not set): sharing the built-in test pattern instead of a screen. Set \
+             DISPLAY, or pass --source x11, to share a screen."
+        );
+    }
+    let default_source = if has_x11 { "x11" } else { "test-pattern" };
     let source = match cli.source.as_deref().unwrap_or(default_source) {
         "test-pattern" => {
             let (width, height) = parse_size(&cli.size)?;
@@ -137,22 +165,21 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
         "x11" => Source::X11 { monitor: cli.monitor },
         other => bail!("unknown --source {other:?} (available: x11, test-pattern)"),
     };
-    let allowed = Permissions::parse_list(&cli.grant).map_err(anyhow::Error::msg)?;
     // Flags first, then the settings file an organization or the user installed.
-    let settings = tether_host::settings::load(&tether_host::settings::search_paths())?;
-    let Some(relay_addr) = cli.relay.clone().or(settings.relay) else {
+    let settings = client_settings::load(&client_settings::search_paths())?;
+    let allowed = match &cli.grant {
+        Some(grant) => Permissions::parse_list(grant).map_err(|e| anyhow::anyhow!("--grant: {e}"))?,
+        None => settings.permissions()?.unwrap_or(Permissions { view: true, control: false, files: false }),
+    };
+    let Some(relay_addr) = cli.relay.clone().or(settings.relay.clone()) else {
         bail!(
             "no relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in \
              /etc/tether/host.toml or ~/.config/tether/host.toml (your organization's administrator has it)"
         );
     };
-    let fingerprint = match (cli.relay_fingerprint, settings.relay_fingerprint) {
-        (Some(flag), _) => Some(flag),
-        (None, Some(text)) => Some(
-            text.parse::<Fingerprint>()
-                .map_err(|e| anyhow::anyhow!("relay_fingerprint in the settings file: {e}"))?,
-        ),
-        (None, None) => None,
+    let fingerprint = match cli.relay_fingerprint {
+        Some(flag) => Some(flag),
+        None => settings.fingerprint()?,
     };
     let relay = RelaySpec::resolve(&relay_addr, fingerprint).await?;
     let mut cfg = HostConfig::new(relay, allowed);
@@ -184,7 +211,7 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source)> {
     }
     cfg.session.files.incoming = cli.incoming.clone();
     cfg.uploads = if cli.accept_uploads { UploadPolicy::Allow } else { UploadPolicy::Deny };
-    Ok((cfg, source))
+    Ok((cfg, source, settings))
 }
 
 /// The stdout line scripts read for a record event, if it has one. File names and errors carry the
@@ -221,7 +248,7 @@ fn script_line(kind: &EventKind) -> Option<String> {
 
 /// The command line host: prints the code and session events (the lines scripts and tests read).
 async fn headless(cli: Cli) -> anyhow::Result<()> {
-    let (mut cfg, source) = configure(&cli).await?;
+    let (mut cfg, source, _) = configure(&cli).await?;
     // Nobody to ask whether to go on after wrong codes: end, and exit non-zero.
     cfg.codes.after_too_many = AfterTooMany::Stop;
     let sources = Sources::open(source).context("opening the screen to share")?;
@@ -244,10 +271,10 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     println!("code {code}");
                     eprintln!(
                         "Read this code to your technician: {code}  (valid {} min)",
-                        expires_in.as_secs() / 60
+                        expires_in.as_secs().div_ceil(60)
                     );
                 }
-                HostEvent::CodeReplaced(why) => eprintln!("The code was replaced ({why:?})."),
+                HostEvent::CodeReplaced(why) => eprintln!("{}", why.explain()),
                 HostEvent::TooManyWrongCodes(times) => {
                     println!("stopped wrong-codes {times}");
                     eprintln!(
@@ -295,9 +322,9 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
     // winding down may hold a clone, hence the bound.
     let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
     let report = result?;
-    println!("ended {:?}", report.end);
+    println!("ended {}", report.end);
     eprintln!(
-        "Session with {} ended: {:?}. {} screen updates sent, {} input events injected, {} dropped.",
+        "Session with {} ended: {}. {} screen updates sent, {} input events injected, {} dropped.",
         report.technician, report.end, report.frames_sent, report.input_injected, report.input_dropped
     );
     Ok(())

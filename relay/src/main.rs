@@ -3,10 +3,12 @@
 //! With no subcommand it runs the relay (stdout: `listening <addr>`, `fingerprint <hex>`, and
 //! `admin <addr>` when the admin listener is on). Settings come from the defaults, then the TOML file
 //! (`--config`), then the flags. Subcommands manage the data directory of a relay (running or not):
-//! `user add|reissue|list|revoke`, `audit list|export`.
+//! `user add|reissue|list|revoke`, `audit list|export`, and `client-config` prints the settings file of
+//! this relay's hosts and viewers.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -15,6 +17,9 @@ use tether_relay::audit::CSV_HEADER;
 use tether_relay::config_file;
 use tether_relay::store::Store;
 use tether_relay::{RelayConfig, Server};
+use tether_shared::client_settings::ClientSettings;
+use tether_shared::session_proto::Permissions;
+use tether_shared::token::RelayId;
 
 /// Pairs Tether hosts and viewers by one-time code and forwards their end-to-end encrypted traffic.
 #[derive(Debug, Parser)]
@@ -65,6 +70,19 @@ enum Command {
     /// The audit log (metadata of every session, never content).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the settings file hosts and viewers need to use this relay with no flags: install it as
+    /// /etc/tether/host.toml on your organization's machines (with the tether-host / tether-viewer package).
+    ClientConfig {
+        /// How clients reach this relay, HOST:PORT (its public name or address).
+        #[arg(long)]
+        address: String,
+        /// The name the host window shows ("Help from …") [default: `organization` of the relay's config].
+        #[arg(long)]
+        organization: Option<String>,
+        /// What the host's question ticks by default, e.g. `view,control` (the user still decides).
+        #[arg(long)]
+        permissions: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,16 +127,54 @@ enum Format {
     Json,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tether_shared::logging::init("info");
-    let mut cli = Cli::parse();
+    let result = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(dispatch(Cli::parse())));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line an administrator can act on; no backtrace (an expected error is not a bug).
+            eprintln!("Error: {}", tether_shared::human::error_line(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(mut cli: Cli) -> anyhow::Result<()> {
     let cfg = config(&cli)?;
     match cli.command.take() {
         None => run(cfg).await,
         Some(Command::User(cmd)) => user(&cfg, cmd),
         Some(Command::Audit(cmd)) => audit(&cfg.data_dir, cmd),
+        Some(Command::ClientConfig { address, organization, permissions }) => {
+            client_config(&cfg, address, organization, permissions)
+        }
     }
+}
+
+/// `client-config`: the settings file for this relay's hosts and viewers, on stdout.
+fn client_config(
+    cfg: &RelayConfig,
+    address: String,
+    organization: Option<String>,
+    permissions: Option<String>,
+) -> anyhow::Result<()> {
+    if let Some(p) = &permissions {
+        Permissions::parse_list(p).map_err(|e| anyhow::anyhow!("--permissions: {e}"))?;
+    }
+    // A self-signed relay is pinned by fingerprint; a CA-issued one is checked by name, so no fingerprint.
+    let relay_fingerprint = match tether_relay::certs::relay_id(&cfg.tls, &cfg.data_dir, None) {
+        Ok(RelayId::Fingerprint(fingerprint)) => Some(fingerprint.to_string()),
+        Ok(_) => None,
+        Err(e) => return Err(e).context("reading this relay's certificate"),
+    };
+    let organization = organization.or_else(|| Some(cfg.organization.clone()).filter(|o| !o.is_empty()));
+    let settings = ClientSettings { relay: Some(address), relay_fingerprint, organization, permissions };
+    println!("# Tether settings for hosts and viewers: install as /etc/tether/host.toml (mode 0644).");
+    print!("{}", settings.to_toml());
+    Ok(())
 }
 
 /// Defaults, then the file, then the flags.

@@ -46,9 +46,40 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// An error and its causes as the one line a person reads: "what happened: why", each part once.
+///
+/// Error types here and in the libraries below often repeat their cause in their own message (thiserror's
+/// `"…: {0}"`, anyhow's context), so a cause whose text the line already holds is left out, and the
+/// ones left are joined with ": ". No backtrace: an expected error is not a bug (a panic still prints
+/// one with `RUST_BACKTRACE=1`).
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line = format!("{line}: {text}");
+        }
+        cause = e.source();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Plain(&'static str, #[source] Option<Box<Plain>>);
+
+    #[test]
+    fn an_error_line_names_each_cause_once() {
+        let inner = Plain("handshake failed", None);
+        let middle = Plain("could not reach the relay: handshake failed", Some(Box::new(inner)));
+        let outer = Plain("connecting", Some(Box::new(middle)));
+        assert_eq!(error_line(&outer), "connecting: could not reach the relay: handshake failed");
+    }
 
     #[test]
     fn sizes_read_like_a_file_manager() {

@@ -20,6 +20,7 @@
 //! Protocol logic does no I/O: pairing, flow control and codecs are plain types tested without sockets; the
 //! thin async glue lives in [`net`].
 
+pub mod client_settings;
 pub mod code;
 pub mod codec;
 pub mod end;

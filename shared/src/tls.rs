@@ -9,7 +9,7 @@
 //! TLS 1.3 only, ring provider, no fallback of any kind: a verifier that does not see the pinned key
 //! refuses the handshake.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -153,11 +153,17 @@ pub enum RelayTrust {
 struct PinnedVerifier {
     pinned: Fingerprint,
     algorithms: WebPkiSupportedAlgorithms,
+    /// The first certificate the other end presented, so a refusal can say what it was.
+    presented: Arc<OnceLock<Fingerprint>>,
 }
 
 impl PinnedVerifier {
     fn new(pinned: Fingerprint) -> Arc<Self> {
-        Arc::new(Self { pinned, algorithms: provider().signature_verification_algorithms })
+        Self::noting(pinned, Arc::default())
+    }
+
+    fn noting(pinned: Fingerprint, presented: Arc<OnceLock<Fingerprint>>) -> Arc<Self> {
+        Arc::new(Self { pinned, algorithms: provider().signature_verification_algorithms, presented })
     }
 
     fn check(
@@ -165,6 +171,7 @@ impl PinnedVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
     ) -> Result<(), rustls::Error> {
+        let _ = self.presented.set(Fingerprint::of(end_entity));
         if intermediates.is_empty() && Fingerprint::of(end_entity) == self.pinned {
             Ok(())
         } else {
@@ -287,12 +294,22 @@ pub fn relay_client_config(
     trust: &RelayTrust,
     transport: quinn::TransportConfig,
 ) -> Result<quinn::ClientConfig, TlsError> {
+    relay_client_config_noting(trust, transport, Arc::default())
+}
+
+/// [`relay_client_config`], noting in `presented` the certificate a pinned relay presented (so a refusal
+/// can tell the person which certificate the relay has now).
+pub fn relay_client_config_noting(
+    trust: &RelayTrust,
+    transport: quinn::TransportConfig,
+    presented: Arc<OnceLock<Fingerprint>>,
+) -> Result<quinn::ClientConfig, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
     let tls = match trust {
         RelayTrust::Pinned(fp) => builder
             .dangerous()
-            .with_custom_certificate_verifier(PinnedVerifier::new(*fp))
+            .with_custom_certificate_verifier(PinnedVerifier::noting(*fp, presented))
             .with_no_client_auth(),
         RelayTrust::SystemRoots => {
             let mut roots = rustls::RootCertStore::empty();

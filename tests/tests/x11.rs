@@ -112,7 +112,7 @@ async fn the_viewer_sees_the_x_screen_exactly_and_types_and_clicks_into_it() {
     eventually(|| file_text(&typed).ends_with("z\n"), "a key press").await;
 
     viewer.close().await;
-    assert_eq!(host.line("ended").await, "ViewerLeft");
+    assert_eq!(host.line("ended").await, "the technician left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,11 +7,14 @@
 //! input first. Machine-readable lines on stdout: `connected`, `granted <permissions>`, `snapshot <path>`.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use tether_shared::client_settings;
 use tether_shared::code::Code;
+use tether_shared::human;
 use tether_shared::input::MouseButton;
 use tether_shared::net::{RelaySpec, Timeouts};
 use tether_shared::session_proto::Permissions;
@@ -100,9 +103,27 @@ impl Cli {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tether_shared::logging::init("warn");
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line a person can act on; no backtrace (an expected error is not a bug).
+            eprintln!("Error: {}", human::error_line(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    // The relay from the settings file the host reads too (an organization's one file), unless given.
+    let settings = client_settings::load(&client_settings::search_paths())?;
+    if cli.relay.is_none() {
+        cli.relay = settings.relay.clone();
+        if cli.relay_fingerprint.is_none() {
+            cli.relay_fingerprint = settings.fingerprint()?;
+        }
+    }
     if !cli.headless() {
         let connect_now = cli.relay.is_some() && cli.code.is_some();
         let prefill = ConnectForm {
@@ -125,9 +146,13 @@ fn main() -> anyhow::Result<()> {
 const DEFAULT_NAME: &str = "technician";
 
 async fn headless(cli: Cli) -> anyhow::Result<()> {
-    let code = Code::parse(cli.code.as_deref().context("--code is required")?).context("reading the code")?;
-    let want = Permissions::parse_list(&cli.want).map_err(anyhow::Error::msg)?;
-    let relay_addr = cli.relay.as_deref().context("--relay is required")?;
+    let code =
+        Code::parse(cli.code.as_deref().context("--code is required (the code the user reads to you)")?)?;
+    let want = Permissions::parse_list(&cli.want).map_err(|e| anyhow::anyhow!("--want: {e}"))?;
+    let relay_addr = cli.relay.as_deref().context(
+        "no relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in /etc/tether/host.toml or \
+         ~/.config/tether/host.toml (your organization's administrator has it)",
+    )?;
     let relay = RelaySpec::resolve(relay_addr, cli.relay_fingerprint).await?;
     let timeouts = Timeouts { e2e_idle: Duration::from_secs(cli.idle_timeout_secs), ..Timeouts::default() };
     let cfg = ViewerConfig { relay, timeouts, technician: cli.name.clone(), want, token: cli.token.clone() };
@@ -135,6 +160,14 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
     println!("connected");
     println!("granted {}", session.granted());
 
+    if (!cli.click.is_empty() || !cli.type_text.is_empty()) && !session.granted().control {
+        let granted = session.granted();
+        session.close().await;
+        anyhow::bail!(
+            "The user did not allow control (allowed: {granted}), so nothing was typed or clicked. Ask them to \
+             allow \"Use your mouse and keyboard\"."
+        );
+    }
     let mut events = Vec::new();
     for point in &cli.click {
         let (x, y) = input::parse_point(point).map_err(anyhow::Error::msg)?;

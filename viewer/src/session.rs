@@ -137,6 +137,8 @@ pub struct ViewerSession {
     endpoint: quinn::Endpoint,
     reconnecting: watch::Receiver<bool>,
     record: Recorder,
+    /// Cancelled when we leave: the relay dropping our link after that is no loss.
+    leaving: tokio_util::sync::CancellationToken,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -161,23 +163,24 @@ impl ViewerSession {
         let (end_events, end_rx) = mpsc::unbounded_channel();
         let on_gone = end_events.clone();
         let (reconnecting_tx, reconnecting) = watch::channel(false);
-        let watch =
-            Session::spawn_relay_watch(
-                session.link,
-                session.conn,
-                session.resume_id,
-                move |event| match event {
-                    RelayEvent::PeerGone(kind) => {
-                        let _ = on_gone.send(EndEvent::RelayGone(kind));
-                    }
-                    RelayEvent::Lost => {
-                        reconnecting_tx.send_replace(true);
-                    }
-                    RelayEvent::Rejoined => {
-                        reconnecting_tx.send_replace(false);
-                    }
-                },
-            );
+        let leaving = tokio_util::sync::CancellationToken::new();
+        let watch = Session::spawn_relay_watch(
+            session.link,
+            session.conn,
+            session.resume_id,
+            leaving.clone(),
+            move |event| match event {
+                RelayEvent::PeerGone(kind) => {
+                    let _ = on_gone.send(EndEvent::RelayGone(kind));
+                }
+                RelayEvent::Lost => {
+                    reconnecting_tx.send_replace(true);
+                }
+                RelayEvent::Rejoined => {
+                    reconnecting_tx.send_replace(false);
+                }
+            },
+        );
         let (mut ctl_send, mut ctl_recv) = conn.open_bi().await.map_err(|e| closed(&e))?;
         let _ = ctl_send.set_priority(priority::CONTROL); // fails only on a closed stream
         let hello = Hello { version: PROTOCOL_VERSION, technician: cfg.technician.clone(), want: cfg.want };
@@ -235,6 +238,7 @@ impl ViewerSession {
             endpoint,
             reconnecting,
             record,
+            leaving,
         })
     }
 
@@ -416,6 +420,7 @@ impl ViewerSession {
     /// the input's end, then closes the connection. We wait for that (a transport acknowledgement would
     /// only say the bytes arrived, not that they were injected), then close in any case.
     pub async fn leave(&self) {
+        self.leaving.cancel();
         {
             let mut input = self.input.lock().await;
             let _ = input.finish();

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use tether_shared::net::pairing::Restart;
 use tether_shared::record::describe::worth_a_notice;
 use tether_shared::record::{EventKind, Narrator, SessionEvent, Side};
 use tether_shared::relay_proto::VerifiedTechnician;
@@ -100,6 +99,10 @@ pub struct HostApp {
     stopping: bool,
     clipboard: Option<arboard::Clipboard>,
     styled: bool,
+    /// The organization whose help desk this is (the settings file's `organization`), shown on the code card.
+    organization: Option<String>,
+    /// What the first question ticks of what a technician asks (the settings file's `permissions`).
+    ticked: Option<Permissions>,
 }
 
 impl std::fmt::Debug for HostApp {
@@ -136,7 +139,17 @@ impl HostApp {
             stopping: false,
             clipboard: None,
             styled: false,
+            organization: None,
+            ticked: None,
         }
+    }
+
+    /// Name the organization on the code card, and tick only `ticked` of what a technician asks at first
+    /// (both from the settings file; the user still decides).
+    pub fn with_help_desk(mut self, organization: Option<String>, ticked: Option<Permissions>) -> Self {
+        self.organization = organization;
+        self.ticked = ticked;
+        self
     }
 
     /// Like [`Self::new`], with the window's style applied to `ctx` now, before the first frame (fonts
@@ -215,7 +228,13 @@ impl HostApp {
         }
         let action = match self.stopped {
             Some(times) => code::stopped(ui, times),
-            None => code::show(ui, self.code.as_ref(), self.replacing, &self.code_status),
+            None => code::show(
+                ui,
+                self.code.as_ref(),
+                self.replacing,
+                &self.code_status,
+                self.organization.as_deref(),
+            ),
         };
         match action {
             CodeAction::Copy => self.copy_code(),
@@ -285,9 +304,11 @@ impl HostApp {
         }
         while let Ok(request) = self.attempt.access.try_recv() {
             let verified = self.live.as_ref().and_then(|l| l.verified.clone());
-            let dialog = AccessDialog::new(request, verified, self.live.is_some());
-            let name = consent::display_name(&dialog.request.technician, dialog.verified.as_ref());
-            self.log.add(format!("{name} asks to: {}.", consent::describe(dialog.request.asked)));
+            // Logged once answered: the card itself shows the question.
+            let mut dialog = AccessDialog::new(request, verified, self.live.is_some());
+            if let Some(ticked) = self.ticked.filter(|_| !dialog.mid_session) {
+                dialog.choice = dialog.request.asked.intersect(ticked);
+            }
             self.access.push_back(dialog);
         }
         while let Ok(request) = self.attempt.uploads.try_recv() {
@@ -327,18 +348,7 @@ impl HostApp {
             }
             HostEvent::CodeReplaced(why) => {
                 self.replacing = true;
-                self.log.add(match why {
-                    Restart::Expired => "The code expired; a new one was made.",
-                    Restart::WrongCode => {
-                        "Someone tried a wrong code. That code no longer works; a new one was made."
-                    }
-                    Restart::PeerLeft => "Someone started connecting and left; a new code was made.",
-                    Restart::Requested => "You asked for a new code. The old one no longer works.",
-                    Restart::Abandoned => {
-                        "Someone entered a code and did not finish connecting. That code no longer works; \
-                         a new one was made."
-                    }
-                });
+                self.log.add(why.explain());
             }
             HostEvent::TooManyWrongCodes(times) => {
                 self.stopped = Some(times);
@@ -419,18 +429,21 @@ impl HostApp {
     fn answer_access(&mut self, answer: AccessAnswer) {
         let Some(dialog) = self.access.pop_front() else { return };
         let name = consent::display_name(&dialog.request.technician, dialog.verified.as_ref());
+        // One line per event: an allowed request is logged by the session record's own line ("… connected.
+        // They asked to: …. You allowed: …." or "… may now: …"), so only what it will not say is logged here.
+        let asked = consent::describe(dialog.request.asked);
         match answer {
             AccessAnswer::Allow(choice) => {
                 let granted = choice.intersect(dialog.request.asked);
                 if granted == Permissions::default() && !dialog.mid_session {
-                    self.log.add(format!("You allowed nothing, so {name} was turned away."));
-                } else {
-                    self.log.add(format!("You allowed {name} to: {}.", consent::describe(granted)));
+                    self.log.add(format!(
+                        "{name} asked to: {asked}. You allowed nothing, so they were turned away."
+                    ));
                 }
                 dialog.request.answer(choice);
             }
             AccessAnswer::Deny => {
-                self.log.add(format!("You said no to {name}."));
+                self.log.add(format!("{name} asked to: {asked}. You said no."));
                 dialog.request.deny();
             }
         }

@@ -29,13 +29,26 @@ pub fn countdown(left: Duration) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
-/// Draw the card. `status` is a short line under the buttons (e.g. "Copied").
-pub fn show(ui: &mut egui::Ui, code: Option<&ShownCode>, replacing: bool, status: &str) -> CodeAction {
+/// Draw the card. `status` is a short line under the buttons (e.g. "Copied"); `organization` names the help
+/// desk the settings file set up.
+pub fn show(
+    ui: &mut egui::Ui,
+    code: Option<&ShownCode>,
+    replacing: bool,
+    status: &str,
+    organization: Option<&str>,
+) -> CodeAction {
     let mut action = CodeAction::None;
     ui.vertical_centered(|ui| {
         ui.add_space(12.0);
+        if let Some(organization) = organization {
+            ui.label(RichText::new(format!("Help from {organization}")).size(18.0).strong());
+            ui.add_space(4.0);
+        }
         ui.heading("Your one-time code");
-        ui.label("Read this code to your technician. It works once.");
+        let to = organization
+            .map_or_else(|| "your technician".to_owned(), |org| format!("your technician at {org}"));
+        ui.label(format!("Read this code to {to}. It works once."));
         ui.add_space(8.0);
         match code {
             Some(code) if !replacing => {

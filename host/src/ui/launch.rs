@@ -20,6 +20,7 @@ use crate::capture::Source;
 use crate::files::UploadPolicy;
 use crate::transfers::Transfers;
 use crate::{run_host, HostConfig, Sources};
+use tether_shared::session_proto::Permissions;
 
 /// Starts [`run_host`] attempts for the window.
 pub struct Launcher {
@@ -127,10 +128,30 @@ fn waking_bounded<T: Send + 'static>(ctx: &egui::Context) -> (mpsc::Sender<T>, m
 /// Why the window did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum WindowError {
+    #[error(
+        "There is no display to open the window on (DISPLAY is not set). Start Tether from your desktop's \
+         menu, or use --headless to share from a terminal."
+    )]
+    NoDisplay,
     /// eframe could not create the window or its graphics context (no display, no GL…).
     #[error("the window could not open: {0}")]
     /// (Its text: `eframe::Error` is neither `Send` nor `Sync`, so it cannot travel in an error chain.)
     Open(String),
+}
+
+/// What the window shows besides the session: where received files go, the help desk's name, what the
+/// first question ticks.
+#[derive(Debug, Clone, Default)]
+pub struct WindowSettings {
+    pub incoming: String,
+    pub organization: Option<String>,
+    pub ticked: Option<Permissions>,
+}
+
+/// Whether there is a display (X11 or Wayland) to open a window on.
+pub fn has_display() -> bool {
+    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
 }
 
 /// Open the host window and share until the user quits. `incoming` names the folder uploads go to.
@@ -138,8 +159,11 @@ pub fn run_window(
     runtime: tokio::runtime::Runtime,
     cfg: HostConfig,
     source: Source,
-    incoming: String,
+    look: WindowSettings,
 ) -> Result<(), WindowError> {
+    if !has_display() {
+        return Err(WindowError::NoDisplay);
+    }
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Tether — share your screen")
@@ -157,7 +181,9 @@ pub fn run_window(
         Box::new(move |cc| {
             let mut launcher = Launcher::new(handle, cfg, source, cc.egui_ctx.clone());
             launcher.tasks = app_tasks;
-            Ok(Box::new(HostApp::new_styled(&cc.egui_ctx, Box::new(launcher), Clock::local(), incoming)))
+            let app = HostApp::new_styled(&cc.egui_ctx, Box::new(launcher), Clock::local(), look.incoming)
+                .with_help_desk(look.organization, look.ticked);
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| WindowError::Open(e.to_string()))?;

@@ -27,4 +27,4 @@ mod style;
 mod tests;
 
 pub use app::{Attempt, HostApp, Share};
-pub use launch::{run_window, Launcher, WindowError};
+pub use launch::{has_display, run_window, Launcher, WindowError, WindowSettings};

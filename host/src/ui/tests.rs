@@ -85,8 +85,12 @@ struct Test {
 }
 
 fn setup() -> Test {
+    setup_with(|app| app)
+}
+
+fn setup_with(configure: impl FnOnce(HostApp) -> HostApp) -> Test {
     let feed = Feed::default();
-    let app = HostApp::new(Box::new(feed.clone()), Clock::fixed(0), "/home/user/Downloads/Tether");
+    let app = configure(HostApp::new(Box::new(feed.clone()), Clock::fixed(0), "/home/user/Downloads/Tether"));
     let harness = Harness::builder()
         .with_size(egui::vec2(800.0, 900.0))
         .build_ui_state(|ui, app: &mut HostApp| app.ui(ui), app);
@@ -232,6 +236,24 @@ fn unverified_name_is_marked_and_allow_grants_what_is_ticked() {
     let granted = t.rt.block_on(answer).expect("task");
     assert_eq!(granted, Some(Permissions { view: true, control: true, files: false }));
     assert!(!t.shows("Someone wants to connect"), "the dialog is gone");
+}
+
+#[test]
+fn the_settings_file_names_the_help_desk_and_ticks_its_default_permissions() {
+    let view_only = Permissions { view: true, control: false, files: false };
+    let mut t = setup_with(|app| app.with_help_desk(Some("Example IT".into()), Some(view_only)));
+    t.feed.send(HostEvent::Code { code: code(), expires_in: Duration::from_secs(600) });
+    t.wait_for("482-913-5071");
+    assert!(t.shows("Help from Example IT"));
+    assert!(t.shows("Read this code to your technician at Example IT"));
+    let answer = t.ask(None, Permissions::ALL, Permissions::default());
+    t.wait_for("Someone wants to connect");
+    // Only what the organization ticks by default; the user may still tick more.
+    t.click("Allow");
+    assert_eq!(t.rt.block_on(answer).expect("task"), Some(view_only));
+    // One line for the whole exchange: the record's "connected" line says what was asked and allowed.
+    let log: Vec<_> = t.harness.state().log().entries().iter().map(|e| e.text.clone()).collect();
+    assert!(log.iter().all(|l| !l.contains("asks to") && !l.contains("You allowed")), "{log:?}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use quinn::{Endpoint, RecvStream, SendStream, TokioRuntime};
 use super::socket::TaggedSocket;
 use super::{ClientError, RelaySpec, Timeouts};
 use crate::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
-use crate::tls;
+use crate::tls::{self, Fingerprint, RelayTrust};
 use crate::wire::{self, MAX_CONTROL_MSG};
 use crate::PROTOCOL_VERSION;
 
@@ -56,11 +56,12 @@ impl RelayLink {
         timeouts: &Timeouts,
     ) -> Result<Self, ClientError> {
         let transport = tls::transport(timeouts.relay_idle, Some(timeouts.keep_alive));
-        let cfg = tls::relay_client_config(&relay.trust, transport)?;
+        let presented = Arc::default();
+        let cfg = tls::relay_client_config_noting(&relay.trust, transport, Arc::clone(&presented))?;
         let conn = endpoint
             .connect_with(cfg, relay.addr, &relay.server_name)?
             .await
-            .map_err(|source| ClientError::RelayUnreachable { addr: relay.addr, source })?;
+            .map_err(|source| unreachable(relay, source, presented.get().copied()))?;
         let (send, recv) = conn.open_bi().await.map_err(ClientError::RelayConnection)?;
         let (relay, timeouts) = (relay.clone(), *timeouts);
         let mut link = Self { endpoint, socket, relay, role, timeouts, conn, send, recv };
@@ -123,5 +124,40 @@ fn check_version(relay: u32) -> Result<(), ClientError> {
         std::cmp::Ordering::Equal => Ok(()),
         std::cmp::Ordering::Less => Err(ClientError::RelayTooOld { relay, ours: PROTOCOL_VERSION }),
         std::cmp::Ordering::Greater => Err(ClientError::RelayTooNew { relay, ours: PROTOCOL_VERSION }),
+    }
+}
+
+/// Why the relay could not be reached, in the words a person needs: a certificate other than the pinned
+/// one (with the one it has now), one no trusted authority signed, one not valid for the name; otherwise
+/// the connection error as it is.
+fn unreachable(
+    relay: &RelaySpec,
+    source: quinn::ConnectionError,
+    presented: Option<Fingerprint>,
+) -> ClientError {
+    let host = relay.server_name.clone();
+    // TLS alerts travel as QUIC's "crypto error" codes 0x100 + alert (RFC 9001 §4.8).
+    let alert = match &source {
+        quinn::ConnectionError::TransportError(e) => {
+            u64::from(e.code).checked_sub(0x100).filter(|a| *a < 0x100)
+        }
+        _ => None,
+    };
+    match (&relay.trust, alert, presented) {
+        (RelayTrust::Pinned(given), _, Some(presented)) if presented != *given => {
+            ClientError::RelayCertificateChanged { host, given: *given, presented }
+        }
+        // unknown_ca
+        (RelayTrust::SystemRoots, Some(48), _) => ClientError::RelayCertificateUntrusted { host },
+        // bad_certificate, unsupported_certificate, certificate_revoked, certificate_expired,
+        // certificate_unknown
+        (RelayTrust::SystemRoots, Some(42..=46), _) => {
+            let reason = match &source {
+                quinn::ConnectionError::TransportError(e) => e.reason.clone(),
+                other => other.to_string(),
+            };
+            ClientError::RelayCertificateInvalid { host, reason }
+        }
+        _ => ClientError::RelayUnreachable { addr: relay.addr, source },
     }
 }

@@ -65,6 +65,30 @@ impl Default for Timeouts {
 pub enum ClientError {
     #[error("could not reach the relay at {addr}: {}", crate::shown::lossy(&.source.to_string()))]
     RelayUnreachable { addr: SocketAddr, source: quinn::ConnectionError },
+    /// The relay's certificate is not the pinned one.
+    #[error(
+        "The relay at {host} answered with a different certificate than the one you were given (fingerprint \
+         {presented}, not {given}). Check the fingerprint, or ask your administrator whether the relay was \
+         reinstalled."
+    )]
+    RelayCertificateChanged {
+        host: String,
+        given: crate::tls::Fingerprint,
+        presented: crate::tls::Fingerprint,
+    },
+    /// No fingerprint was given and no authority the system trusts signed the relay's certificate.
+    #[error(
+        "The relay at {host} has a certificate no trusted authority signed; pass --relay-fingerprint (in the \
+         viewer window: Relay fingerprint) with the fingerprint the relay printed when it started, or ask your \
+         administrator for it."
+    )]
+    RelayCertificateUntrusted { host: String },
+    /// The relay's certificate is signed by a trusted authority but not valid (expired, for another name).
+    #[error("The relay at {host} has a certificate that is not valid for it ({}). Check the relay address, or ask your administrator.", crate::shown::lossy(.reason))]
+    RelayCertificateInvalid { host: String, reason: String },
+    /// The relay address does not name a reachable place.
+    #[error("{0}")]
+    RelayAddress(String),
     #[error("could not start a connection: {0}")]
     Connect(#[from] quinn::ConnectError),
     #[error("the connection to the relay failed: {}", crate::shown::lossy(&.0.to_string()))]
@@ -81,7 +105,10 @@ pub enum ClientError {
     Wire(#[from] crate::wire::WireError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error("wrong code: the secret part did not match, or someone interfered (key confirmation failed)")]
+    #[error(
+        "wrong code: it does not match the one on the user's screen. That code no longer works; ask the user \
+         for the new one their screen shows"
+    )]
     WrongCode,
     #[error("the end-to-end connection to the peer failed: {}", crate::shown::lossy(&.0.to_string()))]
     EndToEnd(quinn::ConnectionError),
@@ -111,6 +138,9 @@ impl ClientError {
         matches!(
             self,
             Self::RelayUnreachable { .. }
+                | Self::RelayCertificateChanged { .. }
+                | Self::RelayCertificateUntrusted { .. }
+                | Self::RelayCertificateInvalid { .. }
                 | Self::Connect(_)
                 | Self::RelayConnection(_)
                 | Self::RelayClosed
@@ -132,10 +162,24 @@ impl RelaySpec {
         text: &str,
         fingerprint: Option<crate::tls::Fingerprint>,
     ) -> Result<Self, ClientError> {
-        let addr = tokio::net::lookup_host(text).await?.next().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, format!("{text}: no address"))
-        })?;
-        let host = text.rsplit_once(':').map_or(text, |(h, _)| h).trim_matches(['[', ']']);
+        let Some((host, port)) = text.rsplit_once(':').filter(|(_, port)| port.parse::<u16>().is_ok()) else {
+            return Err(ClientError::RelayAddress(format!(
+                "The relay address {:?} has no port: write it as HOST:PORT, e.g. relay.example.org:7700.",
+                crate::shown::lossy(text)
+            )));
+        };
+        let host = host.trim_matches(['[', ']']);
+        let unknown = || {
+            ClientError::RelayAddress(format!(
+                "Cannot find the relay {:?}: no such host name. Check the relay address (HOST:PORT).",
+                crate::shown::lossy(host)
+            ))
+        };
+        let addr = tokio::net::lookup_host((host, port.parse::<u16>().unwrap_or_default()))
+            .await
+            .map_err(|_| unknown())?
+            .next()
+            .ok_or_else(unknown)?;
         let trust = fingerprint.map_or(RelayTrust::SystemRoots, RelayTrust::Pinned);
         Ok(Self { addr, server_name: host.to_owned(), trust, local_addr: None })
     }

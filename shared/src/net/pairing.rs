@@ -68,10 +68,14 @@ impl Session {
     /// session's [`crate::end::EndArbiter`] while it weighs the peer's close, which may overtake it. A
     /// leaving side aborts it only after its `Bye` was acknowledged, so the relay's notice to the peer
     /// comes after the `Bye`.
+    ///
+    /// `leaving` is cancelled by a side that has decided to leave: the relay dropping the link after that
+    /// (it may, once the peer has closed) is part of leaving, not a loss to report or rejoin.
     pub fn spawn_relay_watch(
         mut link: RelayLink,
         conn: Connection,
         resume_id: [u8; 32],
+        leaving: tokio_util::sync::CancellationToken,
         mut on_event: impl FnMut(RelayEvent) + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
@@ -90,6 +94,11 @@ impl Session {
                     // The relay went away (restart, network): find the peer again on it, while the
                     // end-to-end connection waits (its idle timeout is the limit).
                     Err(e) => {
+                        // A session that has closed has nothing to rejoin: the relay's link ending now is
+                        // part of leaving, not a loss.
+                        if leaving.is_cancelled() || conn.close_reason().is_some() {
+                            break;
+                        }
                         tracing::warn!("lost the relay ({e}); rejoining");
                         on_event(RelayEvent::Lost);
                         tokio::select! {
@@ -173,6 +182,22 @@ pub enum Restart {
 }
 
 impl Restart {
+    /// What happened to the old code, as the host's user reads it.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Restart::Expired => "The code expired; a new one was made.",
+            Restart::WrongCode => {
+                "Someone tried a wrong code. That code no longer works; a new one was made."
+            }
+            Restart::PeerLeft => "Someone started connecting and left; a new code was made.",
+            Restart::Requested => "You asked for a new code. The old one no longer works.",
+            Restart::Abandoned => {
+                "Someone entered a code and did not finish connecting. That code no longer works; a new one \
+                 was made."
+            }
+        }
+    }
+
     /// Whether this attempt could have been a guess at the secret, and so counts against the host's limit
     /// of wrong codes in a row.
     pub fn is_failed_guess(self) -> bool {

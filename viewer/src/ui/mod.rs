@@ -89,11 +89,16 @@ pub fn describe(e: &ViewerError) -> (String, String) {
             "Version mismatch"
         }
         ViewerError::Connect(ClientError::Relay(_)) => "The relay refused",
-        ViewerError::Connect(ClientError::RelayUnreachable { source, .. })
-            if detail_mentions_cert(source) =>
-        {
+        ViewerError::Connect(ClientError::RelayCertificateChanged { .. }) => {
             "The relay's certificate does not match the fingerprint"
         }
+        ViewerError::Connect(ClientError::RelayCertificateUntrusted { .. }) => {
+            "The relay's certificate is not trusted"
+        }
+        ViewerError::Connect(ClientError::RelayCertificateInvalid { .. }) => {
+            "The relay's certificate is not valid"
+        }
+        ViewerError::Connect(ClientError::RelayAddress(_)) => "Check the relay address",
         ViewerError::Connect(ClientError::RelayUnreachable { .. } | ClientError::Io(_)) => {
             "Relay unreachable"
         }
@@ -104,10 +109,6 @@ pub fn describe(e: &ViewerError) -> (String, String) {
         _ => "Could not connect",
     };
     (headline.to_string(), detail)
-}
-
-fn detail_mentions_cert(e: &quinn::ConnectionError) -> bool {
-    e.to_string().contains("certificate")
 }
 
 impl ViewerApp {
@@ -370,8 +371,8 @@ impl eframe::App for ViewerApp {
 #[derive(Debug, thiserror::Error)]
 pub enum WindowError {
     #[error(
-        "there is no display to open the window on (DISPLAY is not set); \
-         use --headless with --code for the command line"
+        "There is no display to open the window on (DISPLAY is not set). Start the viewer from your desktop's \
+         menu, or use --headless with --code for the command line."
     )]
     NoDisplay,
     /// The window's network runtime could not start.

@@ -1,38 +1,94 @@
-//! The host's settings file: which relay to use, so that a person starts the host from a menu with no
-//! flags at all. An organization installs `/etc/tether/host.toml` with its relay; a user may have
-//! `~/.config/tether/host.toml` (or under `$XDG_CONFIG_HOME`); a key in the user's file overrides the
+//! The settings file of the host and the viewer: which relay to use and how to trust it, the
+//! organization's name, what to allow by default. With it a person starts either program from the desktop
+//! menu with no flags at all: an organization installs `/etc/tether/host.toml` (the package
+//! `tether-relay client-config --deb` makes, or the printed file); a user may have
+//! `~/.config/tether/host.toml` (or under `$XDG_CONFIG_HOME`). A key in the user's file overrides the
 //! system's, and a command-line flag overrides both. `TETHER_HOST_CONFIG` names the one file to read
-//! instead (tests, or a portable setup).
+//! instead (tests, or a portable setup). Host and viewer read the same files, so one file serves an
+//! organization's end users and its technicians.
 //!
 //! ```toml
 //! relay = "relay.example.org:4433"
 //! # Without it, the relay's certificate must be signed by an authority the system trusts.
 //! relay_fingerprint = "9f86d081…"   # 64 hex digits, as `tether-relay` prints it
+//! organization = "Example IT"         # shown in the host window ("Help from Example IT")
+//! permissions = "view,control"        # what the host's question ticks by default (the user decides)
 //! ```
 //!
 //! An unknown key is an error naming the file and the line: a misspelt setting never goes unnoticed.
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::session_proto::Permissions;
+use crate::tls::{BadFingerprint, Fingerprint};
 
 /// What a settings file may say. Every key is optional.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct HostSettings {
+pub struct ClientSettings {
     /// The relay, as HOST:PORT.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<String>,
     /// The relay's certificate fingerprint, 64 hex digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub relay_fingerprint: Option<String>,
+    /// The organization whose help desk this is, as the host window names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// What the host's question ticks by default of what a technician asks, e.g. `view,control`
+    /// (the user can still tick more or less); and what a headless host grants without `--grant`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<String>,
 }
 
-impl HostSettings {
+impl ClientSettings {
     /// `other`'s keys over these.
-    fn overridden_by(self, other: HostSettings) -> HostSettings {
-        HostSettings {
+    fn overridden_by(self, other: ClientSettings) -> ClientSettings {
+        ClientSettings {
             relay: other.relay.or(self.relay),
             relay_fingerprint: other.relay_fingerprint.or(self.relay_fingerprint),
+            organization: other.organization.or(self.organization),
+            permissions: other.permissions.or(self.permissions),
         }
+    }
+
+    /// The fingerprint, checked (a typo in an administrator's file is an error, not "no pinning").
+    pub fn fingerprint(&self) -> Result<Option<Fingerprint>, SettingsError> {
+        self.relay_fingerprint
+            .as_deref()
+            .map(|text| {
+                text.parse().map_err(|e: BadFingerprint| SettingsError::Value {
+                    key: "relay_fingerprint",
+                    error: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// The default permissions, checked.
+    pub fn permissions(&self) -> Result<Option<Permissions>, SettingsError> {
+        self.permissions
+            .as_deref()
+            .map(|text| {
+                Permissions::parse_list(text)
+                    .map_err(|error| SettingsError::Value { key: "permissions", error })
+            })
+            .transpose()
+    }
+
+    /// The organization's name, shown as the other side would see any name: without control or
+    /// reordering characters, at most 60 characters; `None` when empty.
+    pub fn organization(&self) -> Option<String> {
+        let name: String =
+            crate::shown::lossy(self.organization.as_deref()?.trim()).chars().take(60).collect();
+        (!name.is_empty()).then_some(name)
+    }
+
+    /// The file as TOML, for `tether-relay client-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
     }
 }
 
@@ -43,6 +99,8 @@ pub enum SettingsError {
     Read { path: PathBuf, error: std::io::Error },
     #[error("{path}: {error}")]
     Parse { path: PathBuf, error: String },
+    #[error("{key} in the settings file: {error}")]
+    Value { key: &'static str, error: String },
 }
 
 /// The files to read, in order (later ones override earlier ones).
@@ -62,8 +120,8 @@ pub fn search_paths() -> Vec<PathBuf> {
 }
 
 /// Read `paths` in order, skipping those that do not exist.
-pub fn load(paths: &[PathBuf]) -> Result<HostSettings, SettingsError> {
-    let mut settings = HostSettings::default();
+pub fn load(paths: &[PathBuf]) -> Result<ClientSettings, SettingsError> {
+    let mut settings = ClientSettings::default();
     for path in paths {
         if let Some(file) = read(path)? {
             settings = settings.overridden_by(file);
@@ -72,7 +130,7 @@ pub fn load(paths: &[PathBuf]) -> Result<HostSettings, SettingsError> {
     Ok(settings)
 }
 
-fn read(path: &Path) -> Result<Option<HostSettings>, SettingsError> {
+fn read(path: &Path) -> Result<Option<ClientSettings>, SettingsError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
