@@ -12,6 +12,9 @@ TETHER_BUILD_PACKAGES=(ca-certificates gcc g++ make pkg-config libxcb1-dev libxc
     libvpx-dev)
 TETHER_GUI_PACKAGES=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libegl-mesa0 libxkbcommon-x11-0 libxcursor1
     libxrandr2 libxi6 libx11-xcb1 fonts-dejavu-core)
+# Packaging (scripts/package.sh) and checking the packages (.ci/run): dpkg-shlibdeps finds the libraries the
+# binaries link; lintian and desktop-file-validate check the result.
+TETHER_PACKAGE_PACKAGES=(dpkg-dev lintian desktop-file-utils)
 TETHER_TEST_PACKAGES=(xvfb xauth x11-xserver-utils xterm xfonts-base xdotool imagemagick xclip ffmpeg
     "${TETHER_GUI_PACKAGES[@]}")
 
@@ -22,11 +25,19 @@ tether_ensure_packages() {
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if ((${#missing[@]})); then
-        echo "Installing system packages: ${missing[*]}" >&2
+        # apt's many lines go to a log; a person sees one line, and the log only if it failed.
+        local log="${TMPDIR:-/tmp}/tether-apt.log"
+        echo "Installing ${#missing[@]} system packages (${missing[*]}); log: $log" >&2
         local sudo=()
         [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-        "${sudo[@]}" apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        if ! { "${sudo[@]}" apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+            >"$log" 2>&1; then
+            tail -n 20 "$log" >&2
+            echo "Installing system packages failed; the whole log is $log" >&2
+            return 1
+        fi
+        echo "Installed ${#missing[@]} system packages." >&2
     fi
     if ! command -v cargo >/dev/null 2>&1; then
         echo "cargo is missing: install Rust 1.95 (rustup) first; see README.md." >&2

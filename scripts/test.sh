@@ -17,12 +17,26 @@ cargo deny --log-level error check bans licenses sources
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The integration tests run the real binaries: build them first (same target dir, so nothing twice).
 cargo build --workspace --bins --locked
-cargo test --workspace --locked
+# Every test's output also goes to a log, so the run ends with one line: how many passed and failed.
+results="${CARGO_TARGET_DIR:-target}/test-results.log"
+: > "$results"
+tests() { # the arguments of `cargo test`; its output shown and kept
+    local status=0
+    cargo test --locked "$@" 2>&1 | tee -a "$results" || status=$?
+    return "$status"
+}
+summary() {
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1);
+                                                      if ($i ~ /^failed;?$/) f += $(i-1) } }
+         END { printf "Tests: %d passed, %d failed\n", p, f }' "$results"
+}
+trap summary EXIT
+tests --workspace
 # The end-of-session races (a goodbye vs the relay's notice, FIN vs close, both ends leaving at once, a
 # vanished peer, a revoked account, a protocol violation) again, ten times over, on the real relay: the pure
 # EndArbiter's own unit tests are deterministic; these show the shells around it are not flaky under load.
 for run in $(seq 1 10); do
     echo "end-of-session tests, extra run $run of 10"
-    cargo test --locked -q -p tether-tests --test session --test vanish --test malformed --test relay_org \
+    tests -q -p tether-tests --test session --test vanish --test malformed --test relay_org \
         --test record
 done

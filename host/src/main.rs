@@ -173,7 +173,7 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source, ClientSetti
     };
     let Some(relay_addr) = cli.relay.clone().or(settings.relay.clone()) else {
         bail!(
-            "no relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in \
+            "No relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in \
              /etc/tether/host.toml or ~/.config/tether/host.toml (your organization's administrator has it)"
         );
     };

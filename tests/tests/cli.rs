@@ -84,8 +84,8 @@ async fn a_wrong_code_is_a_clear_error_and_the_host_gets_a_new_code() {
         .expect("runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("wrong code"), "{stderr}");
-    assert_eq!(stderr.matches("wrong code").count(), 1, "said once, not once per wrapping error: {stderr}");
+    assert!(stderr.contains("Wrong code"), "{stderr}");
+    assert_eq!(stderr.matches("Wrong code").count(), 1, "said once, not once per wrapping error: {stderr}");
     let fresh = host.line("code").await;
     assert_ne!(fresh, code);
 }
@@ -227,7 +227,7 @@ async fn the_host_finds_its_relay_in_the_settings_file_or_says_where_it_belongs(
     let (failed, stderr) = refused(dir.path().join("none.toml")).await;
     assert!(failed);
     assert!(
-        stderr.contains("no relay to connect to") && stderr.contains("/etc/tether/host.toml"),
+        stderr.contains("No relay to connect to") && stderr.contains("/etc/tether/host.toml"),
         "{stderr}"
     );
 

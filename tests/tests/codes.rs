@@ -40,7 +40,7 @@ async fn wrong_code_fails_both_sides_burns_the_code_and_a_new_one_works() {
         other => panic!("expected wrong code, got {:?}", other.map(|_| "a session")),
     }
     assert!(
-        ClientError::WrongCode.to_string().contains("wrong code"),
+        ClientError::WrongCode.to_string().contains("Wrong code"),
         "the viewer's message says so: {}",
         ClientError::WrongCode
     );

@@ -103,7 +103,7 @@ async fn relay_addresses_and_certificates_people_get_wrong() {
     );
     refused(
         &run("tether-host", &pattern).await,
-        "no relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in /etc/tether/host.toml \
+        "No relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in /etc/tether/host.toml \
          or ~/.config/tether/host.toml (your organization's administrator has it)",
     );
 }
@@ -142,8 +142,8 @@ async fn a_session_s_errors_and_its_end_in_plain_words() {
     let viewer = cli_args(&relay.addr, &relay.fingerprint, &["--code", &guess, "--snapshot", "/dev/null"]);
     refused(
         &run("tether-viewer", &viewer).await,
-        "wrong code: it does not match the one on the user's screen. That code no longer works; ask the user for \
-         the new one their screen shows",
+        "Wrong code: it does not match the one on the user's screen. That code no longer works; ask the user for \
+         the new one their screen shows.",
     );
     let code = host.line("code").await;
 

@@ -150,7 +150,7 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
         Code::parse(cli.code.as_deref().context("--code is required (the code the user reads to you)")?)?;
     let want = Permissions::parse_list(&cli.want).map_err(|e| anyhow::anyhow!("--want: {e}"))?;
     let relay_addr = cli.relay.as_deref().context(
-        "no relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in /etc/tether/host.toml or \
+        "No relay to connect to: pass --relay HOST:PORT, or put relay = \"HOST:PORT\" in /etc/tether/host.toml or \
          ~/.config/tether/host.toml (your organization's administrator has it)",
     )?;
     let relay = RelaySpec::resolve(relay_addr, cli.relay_fingerprint).await?;

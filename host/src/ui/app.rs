@@ -294,7 +294,7 @@ impl HostApp {
     fn log_section(&mut self, ui: &mut egui::Ui, open: bool) {
         egui::CollapsingHeader::new(egui::RichText::new("Session log").strong())
             .default_open(open)
-            .show(ui, |ui| self.log.show(ui));
+            .show(ui, |ui| self.log.show(ui, if self.ended.is_some() { f32::INFINITY } else { 220.0 }));
     }
 
     /// Drain every channel of the current attempt.

@@ -42,8 +42,10 @@ pub fn show(
     ui.vertical_centered(|ui| {
         ui.add_space(12.0);
         if let Some(organization) = organization {
-            ui.label(RichText::new(format!("Help from {organization}")).size(18.0).strong());
-            ui.add_space(4.0);
+            ui.label(
+                RichText::new(format!("Help from {organization}")).size(24.0).color(style::HELP_DESK_BLUE),
+            );
+            ui.add_space(6.0);
         }
         ui.heading("Your one-time code");
         let to = organization

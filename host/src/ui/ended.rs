@@ -35,11 +35,16 @@ impl Outcome {
                         format!("The connection to {name} was lost ({why}). Your screen is no longer shared.")
                     }
                 };
+                let (updates, actions) = (report.frames_sent, report.input_injected);
                 let details = vec![
-                    format!("{} screen updates were sent.", report.frames_sent),
+                    match updates {
+                        1 => "1 screen update was sent.".to_owned(),
+                        n => format!("{n} screen updates were sent."),
+                    },
                     format!(
-                        "{} mouse and keyboard actions were carried out, {} were refused.",
-                        report.input_injected, report.input_dropped
+                        "{actions} mouse and keyboard {} carried out, {} refused.",
+                        if actions == 1 { "action was" } else { "actions were" },
+                        report.input_dropped
                     ),
                 ];
                 Self { headline, details }

@@ -35,22 +35,24 @@ impl SessionLog {
         &self.entries
     }
 
-    /// The log as a scrollable list, newest last.
-    pub fn show(&self, ui: &mut egui::Ui) {
+    /// The log as a list, newest last: while sharing in a box of its own that follows the newest line
+    /// (`max_height`), at the end in full (the window scrolls), so nothing is cut off at the top.
+    pub fn show(&self, ui: &mut egui::Ui, max_height: f32) {
         if self.entries.is_empty() {
             ui.weak("Nothing has happened yet.");
             return;
         }
-        egui::ScrollArea::vertical().id_salt("session log").max_height(220.0).stick_to_bottom(true).show(
-            ui,
-            |ui| {
+        egui::ScrollArea::vertical()
+            .id_salt("session log")
+            .max_height(max_height)
+            .stick_to_bottom(true)
+            .show(ui, |ui| {
                 for entry in &self.entries {
                     ui.horizontal_wrapped(|ui| {
                         ui.monospace(&entry.time);
                         ui.label(&entry.text);
                     });
                 }
-            },
-        );
+            });
     }
 }

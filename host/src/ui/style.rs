@@ -9,6 +9,8 @@ pub const CODE_SIZE: f32 = 56.0;
 pub const SHARING_RED: Color32 = Color32::from_rgb(190, 30, 30);
 /// The verified mark.
 pub const VERIFIED_GREEN: Color32 = Color32::from_rgb(20, 130, 60);
+/// The help desk's name on the code card (the settings file's organization).
+pub const HELP_DESK_BLUE: Color32 = Color32::from_rgb(29, 78, 216);
 /// The "name not verified" mark.
 pub const CAUTION_ORANGE: Color32 = Color32::from_rgb(190, 100, 0);
 

@@ -106,8 +106,8 @@ pub enum ClientError {
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error(
-        "wrong code: it does not match the one on the user's screen. That code no longer works; ask the user \
-         for the new one their screen shows"
+        "Wrong code: it does not match the one on the user's screen. That code no longer works; ask the user \
+         for the new one their screen shows."
     )]
     WrongCode,
     #[error("the end-to-end connection to the peer failed: {}", crate::shown::lossy(&.0.to_string()))]

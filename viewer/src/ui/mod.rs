@@ -108,7 +108,18 @@ pub fn describe(e: &ViewerError) -> (String, String) {
         ViewerError::Refused(RefusalReason::Declined) => "The user declined",
         _ => "Could not connect",
     };
+    // "Wrong code" over "Wrong code: it does not match…" says it twice: the sentence goes on from the
+    // headline instead.
+    let detail = match detail.split_once(": ") {
+        Some((start, rest)) if start.eq_ignore_ascii_case(headline) => capitalized(rest),
+        _ => detail,
+    };
     (headline.to_string(), detail)
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 impl ViewerApp {
@@ -393,6 +404,7 @@ pub fn run_window(prefill: ConnectForm, connect_now: bool) -> Result<(), WindowE
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Tether Viewer")
+            .with_app_id("tether-viewer")
             .with_inner_size([1280.0, 800.0])
             .with_drag_and_drop(true),
         renderer: eframe::Renderer::Glow,
