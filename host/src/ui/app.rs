@@ -182,7 +182,6 @@ impl HostApp {
             style::apply(ui.ctx());
             self.styled = true;
         }
-        style::ensure_fonts(ui.ctx());
         self.poll();
         // The countdown ticks; events from the runtime also wake us (see `launch`).
         ui.ctx().request_repaint_after(Duration::from_millis(250));

@@ -14,25 +14,16 @@ pub const HELP_DESK_BLUE: Color32 = Color32::from_rgb(29, 78, 216);
 /// The "name not verified" mark.
 pub const CAUTION_ORANGE: Color32 = Color32::from_rgb(190, 100, 0);
 
-/// The font family of the code: Hack (egui's built-in monospace font), by name, so the code is always
-/// drawn with it — one cell per character, digits easy to tell apart.
+/// The font of the code: egui's built-in monospace family, whose first font (Hack) has every digit and the
+/// dash — one cell per character, digits easy to tell apart. (A family of our own, set with
+/// `Context::set_fonts`, was not always in use by the first frames under Xvfb, and the code then came out
+/// in the proportional font in about one start in four; the built-in family is there from the start.)
 pub fn code_font(size: f32) -> FontId {
-    FontId::new(size, FontFamily::Name("code".into()))
-}
-
-/// Put the code's font family back if the context's fonts lack it. Seen under Xvfb: in some runs the
-/// fonts set before the first frame were not the ones in use (egui then draws an unknown family with
-/// the default font, so the code came out in Ubuntu-Light). Cheap to check; called every frame.
-pub fn ensure_fonts(ctx: &egui::Context) {
-    let family = FontFamily::Name("code".into());
-    if !ctx.fonts(|f| f.definitions().families.contains_key(&family)) {
-        set_fonts(ctx);
-    }
+    FontId::new(size, FontFamily::Monospace)
 }
 
 /// Apply the window's fonts, text sizes and spacing to `ctx`.
 pub fn apply(ctx: &egui::Context) {
-    set_fonts(ctx);
     ctx.set_theme(egui::Theme::Light);
     ctx.all_styles_mut(|style| {
         style.text_styles = [
@@ -61,16 +52,4 @@ pub fn apply(ctx: &egui::Context) {
 /// A big button, for the one thing to do now.
 pub fn big_button(text: &str) -> egui::Button<'static> {
     egui::Button::new(egui::RichText::new(text.to_owned()).size(22.0)).min_size(egui::vec2(150.0, 44.0))
-}
-
-fn set_fonts(ctx: &egui::Context) {
-    let mut fonts = egui::FontDefinitions::default();
-    // Hack alone: it has every digit and the dash, and nothing proportional can slip in.
-    let code = if fonts.font_data.contains_key("Hack") {
-        vec!["Hack".to_owned()]
-    } else {
-        fonts.families.get(&FontFamily::Monospace).cloned().unwrap_or_default()
-    };
-    fonts.families.insert(FontFamily::Name("code".into()), code);
-    ctx.set_fonts(fonts);
 }
