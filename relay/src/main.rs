@@ -214,6 +214,9 @@ fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
 async fn run(cfg: RelayConfig) -> anyhow::Result<()> {
     let drain_deadline = cfg.drain_deadline;
     let relay = Server::spawn(cfg).context("starting the relay")?;
+    // Listening for SIGTERM before saying we are up: a supervisor (or a test) that signals as soon as it
+    // reads the lines below gets a graceful stop, not the default action.
+    let mut shutdown = Shutdown::listen();
     // Machine-readable lines for scripts, each on its own line of stdout.
     println!("listening {}", relay.local_addr());
     println!("fingerprint {}", relay.fingerprint());
@@ -225,11 +228,11 @@ async fn run(cfg: RelayConfig) -> anyhow::Result<()> {
         relay.local_addr(),
         relay.fingerprint()
     );
-    shutdown_signal().await;
+    shutdown.signalled().await;
     eprintln!("shutting down: no new sessions; live sessions may run {} s more", drain_deadline.as_secs());
     tokio::select! {
         _ = relay.drain(drain_deadline) => {}
-        _ = shutdown_signal() => eprintln!("second signal: stopping now"),
+        _ = shutdown.signalled() => eprintln!("second signal: stopping now"),
     }
     Ok(())
 }
@@ -331,17 +334,29 @@ fn fmt_time(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or Ctrl+C, listened for from [`Shutdown::listen`] on.
+struct Shutdown {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    fn listen() -> Self {
+        Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn signalled(&mut self) {
+        #[cfg(unix)]
+        if let Some(term) = &mut self.term {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -6,8 +6,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::cli_args;
 use common::procs::Proc;
+use common::{cli_args, eventually};
 use serde::Serialize;
 use tether_relay::TlsSource;
 use tether_shared::code::Nameplate;
@@ -171,6 +171,9 @@ async fn a_client_cannot_forge_lines_in_the_relay_log() {
     assert!(matches!(link.recv().await, Err(ClientError::Relay(RelayErrorKind::UnknownCode))));
     link.close();
     conn.close(0u32.into(), b"bye");
+    // The early leaver's close is handled on the relay's own time (under load, after the claims above):
+    // wait for its line rather than stop the relay first.
+    eventually(|| relay.stderr_now().contains("hello failed"), "the early leaver's line").await;
 
     let log = relay.finish().await;
     assert!(log.contains("nameplate=999"), "claims are logged: {log}");
