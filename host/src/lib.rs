@@ -17,6 +17,7 @@ pub mod encode;
 pub mod files;
 mod hub;
 pub mod inject;
+pub mod invites;
 mod requests;
 pub mod session;
 pub mod system;
@@ -34,7 +35,7 @@ use tether_shared::net::pairing::{HostOutcome, HostRendezvous, RelayEvent, Resta
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::record::{EventKind, SessionEvent};
 use tether_shared::relay_proto::RelayErrorKind;
-use tether_shared::session_proto::{MonitorInfo, Permissions};
+use tether_shared::session_proto::{self, MonitorInfo, Permissions};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -157,6 +158,9 @@ pub struct HostConfig {
     pub uploads: UploadPolicy,
     /// Where running transfers are listed for the user to watch and stop.
     pub transfers: Transfers,
+    /// Whether a technician may invite a colleague into the session ([`invites`]). Off in the window
+    /// until it lists every participant; the headless host takes them.
+    pub invites: bool,
 }
 
 impl HostConfig {
@@ -176,6 +180,7 @@ impl HostConfig {
             access: AccessPolicy::Auto,
             uploads: UploadPolicy::Deny,
             transfers: Transfers::default(),
+            invites: false,
         }
     }
 }
@@ -240,31 +245,96 @@ pub enum HostError {
     Inject(#[from] InjectError),
 }
 
-/// Run the host: codes until a viewer pairs, then one session until it ends.
+/// Run the host: codes until a viewer pairs, then the session until the user stops or the last
+/// technician leaves. A technician may invite colleagues meanwhile ([`invites`], when
+/// [`HostConfig::invites`]): each who pairs joins the same [`Hub`] as a session of their own. Returns the
+/// report of the session that ended last.
 ///
-/// The code loop ([`pair`]) and the session ([`serve`]) are separate steps over a shared [`Hub`]: a host
-/// that invites a second technician runs the code loop again while the first session goes on.
+/// The code loop ([`pair`]) and a session ([`serve`]) are separate steps over the shared hub.
 pub async fn run_host(
     cfg: HostConfig,
     sources: Sources,
     events: mpsc::UnboundedSender<HostEvent>,
     stop: CancellationToken,
 ) -> Result<SessionReport, HostError> {
-    let hub = Hub::new(sources);
+    let hub = Arc::new(Hub::new(sources));
+    let cfg = Arc::new(cfg);
     let paired = tokio::select! {
         s = pair(&cfg, &events) => s?,
         _ = stop.cancelled() => return Err(HostError::Stopped),
     };
-    Ok(serve(&cfg, &hub, paired, events, stop).await?)
+    let (invite_tx, mut invite_rx) = mpsc::unbounded_channel();
+    let invites_to = cfg.invites.then_some(invite_tx);
+    let serve_one = |session: Session| {
+        serve(cfg.clone(), hub.clone(), session, events.clone(), stop.clone(), invites_to.clone())
+    };
+    let mut sessions = tokio::task::JoinSet::new();
+    sessions.spawn(serve_one(paired));
+    let mut invites = invites::Invites::default();
+    let mut open_invite: Option<tokio::task::JoinHandle<invites::InviteOutcome>> = None;
+    let mut last = None;
+    loop {
+        tokio::select! {
+            ended = sessions.join_next() => {
+                let Some(ended) = ended else { break };
+                last = Some(ended.unwrap_or_else(|e| Err(SessionError::Protocol(format!("session task: {e}")))));
+                if sessions.is_empty() {
+                    break;
+                }
+                // Whoever asked for the open invite may be the one who left.
+                if invites.handle_left() == invites::Decision::Withdraw {
+                    if let Some(task) = open_invite.take() {
+                        task.abort();
+                    }
+                }
+            }
+            Some(command) = invite_rx.recv() => {
+                let (news, decision) = match &command {
+                    invites::InviteCommand::Open { news } => (news.clone(), invites.handle_open(news)),
+                    invites::InviteCommand::Withdraw { news } => (news.clone(), invites.handle_withdraw(news)),
+                };
+                let tell = |what| { let _ = news.try_send(session_proto::HostControl::Invite(what)); };
+                match decision {
+                    invites::Decision::Start => {
+                        let (relay, timeouts) = (cfg.relay.clone(), cfg.timeouts);
+                        open_invite = Some(tokio::spawn(async move { invites::run(&relay, timeouts, news).await }));
+                    }
+                    invites::Decision::Refuse(why) => tell(session_proto::InviteNews::Unavailable { why }),
+                    invites::Decision::Withdraw => {
+                        // Its relay connection goes with the task: the code no longer works.
+                        if let Some(task) = open_invite.take() {
+                            task.abort();
+                        }
+                        tell(session_proto::InviteNews::Withdrawn);
+                    }
+                    invites::Decision::Ignore => {}
+                }
+            }
+            outcome = async { open_invite.as_mut().expect("guarded").await }, if open_invite.is_some() => {
+                open_invite = None;
+                let outcome = outcome.unwrap_or(invites::InviteOutcome::Failed);
+                invites.handle_ended(&outcome);
+                if let invites::InviteOutcome::Claimed(session) = outcome {
+                    sessions.spawn(serve_one(*session));
+                }
+            }
+        }
+    }
+    if let Some(task) = open_invite {
+        task.abort();
+    }
+    // `last` is set: the loop ends only after a session did (one was spawned before it).
+    Ok(last.ok_or(HostError::Stopped)??)
 }
 
 /// One paired technician's session on `hub`, from the relay watch to the goodbye.
 async fn serve(
-    cfg: &HostConfig,
-    hub: &Hub,
+    cfg: Arc<HostConfig>,
+    hub: Arc<Hub>,
     paired: Session,
     events: mpsc::UnboundedSender<HostEvent>,
     stop: CancellationToken,
+    invites: Option<invites::InviteSender>,
 ) -> Result<SessionReport, SessionError> {
     let (file_log, mut file_events) = mpsc::unbounded_channel();
     let forward = events.clone();
@@ -301,8 +371,15 @@ async fn serve(
     };
     let files =
         FilesIo { uploads: cfg.uploads.clone(), log: Some(file_log), transfers: cfg.transfers.clone() };
-    let io = SessionIo { events: Some(events.clone()), access: cfg.access.clone(), files, stop, relay_gone };
-    let report = session::run(paired.conn, &cfg.session, hub, io, verified, on_start).await;
+    let io = SessionIo {
+        events: Some(events.clone()),
+        access: cfg.access.clone(),
+        files,
+        stop,
+        relay_gone,
+        invites,
+    };
+    let report = session::run(paired.conn, &cfg.session, &hub, io, verified, on_start).await;
     if connected.load(std::sync::atomic::Ordering::Relaxed) {
         let reason = match &report {
             Ok(report) => report.end.clone(),

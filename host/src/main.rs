@@ -251,6 +251,8 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
     let (mut cfg, source, _) = configure(&cli).await?;
     // Nobody to ask whether to go on after wrong codes: end, and exit non-zero.
     cfg.codes.after_too_many = AfterTooMany::Stop;
+    // A technician may invite a colleague; they get what --grant allows, like the first.
+    cfg.invites = true;
     let sources = Sources::open(source).context("opening the screen to share")?;
 
     let (events_tx, mut events) = mpsc::unbounded_channel();

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use tether_shared::link::ScreenQuality;
 use tether_shared::record::{EventKind, Side};
-use tether_shared::session_proto::{HostControl, Permissions, Request, MAX_CHAT_TEXT};
+use tether_shared::session_proto::{HostControl, InviteNews, Permissions, Request, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, watch};
 
 use crate::access::{self, AccessPolicy};
 use crate::clipboard::ClipboardHandle;
 use crate::display::Display;
+use crate::invites::{InviteCommand, InviteSender};
 use crate::HostEvent;
 
 /// How often a watched clipboard is looked at.
@@ -36,6 +37,8 @@ pub(crate) struct Requests {
     /// The host's screen: a monitor switch is one call on it, for every participant.
     pub display: Display,
     pub quality: watch::Sender<ScreenQuality>,
+    /// Where invite requests go (`None`: this host takes none).
+    pub invites: Option<InviteSender>,
 }
 
 impl Requests {
@@ -119,6 +122,21 @@ impl Requests {
                     Err(e) => self.notice(format!("could not read the system information: {e}")),
                 }
             }
+            Request::Invite if !self.grants.borrow().view => self
+                .invite_news(InviteNews::Unavailable { why: "an invite needs the view permission".into() }),
+            Request::Invite | Request::WithdrawInvite => {
+                let news = self.out.clone();
+                let command = match request {
+                    Request::Invite => InviteCommand::Open { news },
+                    _ => InviteCommand::Withdraw { news },
+                };
+                let taken = self.invites.as_ref().is_some_and(|to| to.send(command).is_ok());
+                if !taken {
+                    self.invite_news(InviteNews::Unavailable {
+                        why: "this host does not take invites".into(),
+                    });
+                }
+            }
             // The control reader only passes requests; anything else is a bug there, not the viewer's.
             other => tracing::warn!("not a request: {other:?}"),
         }
@@ -185,6 +203,10 @@ impl Requests {
             Ok(Some(_)) => self.event(EventKind::MonitorSwitched { index }),
             Err(e) => self.notice(e.to_string()),
         }
+    }
+
+    fn invite_news(&self, news: InviteNews) {
+        let _ = self.out.try_send(HostControl::Invite(news));
     }
 
     fn notice(&self, text: String) {

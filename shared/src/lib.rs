@@ -55,4 +55,6 @@ pub mod wire;
 /// 5: `HostControl::Link` (the line's round trip, bandwidth, queue and what the sender does about it);
 /// `SetQuality` takes a `ScreenQuality` (`Auto` or a fixed `Quality`).
 /// 6: `TileData::Video` (a VP9 frame of a video region's stream).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// 7: invites: `Request::{Invite, WithdrawInvite}`, `HostControl::Invite(InviteNews)` (a second technician
+/// pairs with the host by an invite code while the session goes on).
+pub const PROTOCOL_VERSION: u32 = 7;

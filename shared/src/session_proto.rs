@@ -125,6 +125,10 @@ pub enum Request {
     SelectMonitor { index: u32 },
     /// Ask for the host's system information (answered with `SystemInfo`).
     SystemInfoRequest,
+    /// Make an invite code for a colleague to join this session (answered with [`HostControl::Invite`]).
+    Invite,
+    /// Withdraw the open invite: its code stops working.
+    WithdrawInvite,
 }
 
 /// The host's control messages after [`HelloReply::Welcome`].
@@ -162,6 +166,8 @@ pub enum HostControl {
         current: u32,
     },
     SystemInfo(SystemInfo),
+    /// What became of the invite this technician asked for.
+    Invite(InviteNews),
     /// Something the technician should know (a request that could not be done, for instance).
     Notice {
         text: String,
@@ -201,6 +207,24 @@ pub struct DiskInfo {
 
 /// Longest chat line or clipboard text carried (longer text is refused by the sender, cut by nobody).
 pub const MAX_CHAT_TEXT: usize = 4096;
+
+/// What became of an invite ([`Request::Invite`]), as the host tells the technician who asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InviteNews {
+    /// The code to pass on (by phone or chat), valid for `expires_secs`. The viewer checks it parses as a
+    /// code before showing it.
+    Code { code: String, expires_secs: u32 },
+    /// A colleague paired with it: the host user is asked about them now.
+    Claimed,
+    /// It expired unused.
+    Expired,
+    /// Someone tried a wrong code (or left mid-pairing): it no longer works. Ask for a new one.
+    Burned,
+    /// Withdrawn (by whoever asked for it, or because they left).
+    Withdrawn,
+    /// No invite: why (this host takes none, one is already open, the relay refused…).
+    Unavailable { why: String },
+}
 /// Clipboard text must fit a control message with room to spare.
 pub const MAX_CLIPBOARD_TEXT: usize = 60 * 1024;
 

@@ -11,7 +11,7 @@ use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{
-    FrameUpdate, Hello, HelloReply, HostControl, LinkReport, Permissions, RefusalReason, Request,
+    FrameUpdate, Hello, HelloReply, HostControl, InviteNews, LinkReport, Permissions, RefusalReason, Request,
     ScreenQuality, SenderAction, ViewerControl,
 };
 use tether_shared::token::Token;
@@ -106,6 +106,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&ViewerControl::FrameAck { seq: 7 }),
             body(&ViewerControl::Request(Request::Chat { text: "hi".into() })),
             body(&ViewerControl::Request(Request::SetQuality(ScreenQuality::Auto))),
+            body(&ViewerControl::Request(Request::Invite)),
             body(&InputEvent::MouseMove { x: -5, y: 9 }),
             body(&InputEvent::Key { key: Key::F(12), pressed: true }),
             body(&InputEvent::MouseButton { button: MouseButton::Back, pressed: false }),
@@ -163,6 +164,8 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
                 action: SenderAction::ReducedQuality { jpeg_quality: 45 },
             })),
             body(&HostControl::Bye { reason: EndReason::Relay(RelayErrorKind::Revoked) }),
+            body(&HostControl::Invite(InviteNews::Code { code: "482-913-5071".into(), expires_secs: 600 })),
+            body(&HostControl::Invite(InviteNews::Unavailable { why: "no\u{202E}".into() })),
             body(&FrameUpdate { seq: 3, capture_id: 4, width: 256, height: 256, tiles: part, last: true }),
         ],
         "file_sender_msg" => {

@@ -21,8 +21,8 @@ use tether_shared::link::{LinkReport, ScreenQuality};
 use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
-    priority, CursorShape, Hello, HelloReply, MonitorInfo, Permissions, RefusalReason, Request, SystemInfo,
-    ViewerControl, MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
+    priority, CursorShape, Hello, HelloReply, InviteNews, MonitorInfo, Permissions, RefusalReason, Request,
+    SystemInfo, ViewerControl, MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
 };
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
 use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
@@ -139,6 +139,8 @@ pub struct ViewerSession {
     record: Recorder,
     /// Cancelled when we leave: the relay dropping our link after that is no loss.
     leaving: tokio_util::sync::CancellationToken,
+    /// The latest news of our invite ([`Self::invite`]).
+    invite: watch::Receiver<Option<InviteNews>>,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -205,6 +207,7 @@ impl ViewerSession {
         let (monitors_tx, monitors) = watch::channel(Monitors::default());
         let (system_tx, system) = watch::channel(None);
         let (line_tx, line) = watch::channel(None);
+        let (invite_tx, invite) = watch::channel(None);
         let (notices_tx, notices) = broadcast::channel(256);
         let state = HostState {
             cursor: cursor_tx,
@@ -212,6 +215,7 @@ impl ViewerSession {
             monitors: monitors_tx,
             system: system_tx,
             line: line_tx,
+            invite: invite_tx,
             notices: notices_tx.clone(),
             end_events: end_events.clone(),
             record: record.clone(),
@@ -239,6 +243,7 @@ impl ViewerSession {
             reconnecting,
             record,
             leaving,
+            invite,
         })
     }
 
@@ -329,6 +334,22 @@ impl ViewerSession {
     /// Ask the host for its system information; it arrives in [`Self::system_info`].
     pub async fn request_system_info(&self) -> Result<(), ViewerError> {
         self.request(Request::SystemInfoRequest).await
+    }
+
+    /// Ask the host for an invite code for a colleague; the code, and what becomes of it, arrive in
+    /// [`Self::invite_news`].
+    pub async fn invite(&self) -> Result<(), ViewerError> {
+        self.request(Request::Invite).await
+    }
+
+    /// Withdraw the open invite: its code stops working.
+    pub async fn withdraw_invite(&self) -> Result<(), ViewerError> {
+        self.request(Request::WithdrawInvite).await
+    }
+
+    /// The latest news of our invite (`None` until the host answers one).
+    pub fn invite_news(&self) -> watch::Receiver<Option<InviteNews>> {
+        self.invite.clone()
     }
 
     async fn request(&self, request: Request) -> Result<(), ViewerError> {

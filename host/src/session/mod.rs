@@ -76,6 +76,8 @@ pub struct SessionIo {
     pub stop: CancellationToken,
     /// The relay's word that the viewer is gone (`None`) or that the relay ended the session.
     pub relay_gone: mpsc::UnboundedReceiver<Option<RelayErrorKind>>,
+    /// Where invite requests go (`None`: this host takes no invites; the technician is told so).
+    pub invites: Option<crate::invites::InviteSender>,
 }
 
 /// What happened in a session, for the host's log.
@@ -210,6 +212,7 @@ pub async fn run(
         clipboard: hub.clipboard.clone(),
         display: hub.display.clone(),
         quality: quality_tx,
+        invites: io.invites.clone(),
     };
 
     if let Err(e) = wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await {

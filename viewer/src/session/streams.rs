@@ -5,10 +5,14 @@
 use std::sync::Arc;
 
 use quinn::{Connection, SendStream};
+use tether_shared::code::Code;
 use tether_shared::end::{EndEvent, Violation};
 use tether_shared::link::LinkReport;
 use tether_shared::record::{EventKind, Side};
-use tether_shared::session_proto::{FrameUpdate, HostControl, Permissions, SystemInfo, ViewerControl};
+use tether_shared::session_proto::{
+    FrameUpdate, HostControl, InviteNews, Permissions, SystemInfo, ViewerControl,
+};
+use tether_shared::text::visible;
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -25,6 +29,8 @@ pub(super) struct HostState {
     pub(super) monitors: watch::Sender<Monitors>,
     pub(super) system: watch::Sender<Option<SystemInfo>>,
     pub(super) line: watch::Sender<Option<LinkReport>>,
+    /// The latest news of the invite this technician asked for.
+    pub(super) invite: watch::Sender<Option<InviteNews>>,
     pub(super) notices: broadcast::Sender<HostNotice>,
     pub(super) end_events: mpsc::UnboundedSender<EndEvent>,
     pub(super) record: Recorder,
@@ -48,7 +54,7 @@ pub(super) async fn control_task(
 
 /// Messages from the host on the control stream after `Welcome`: cursor, permissions, notices, goodbye.
 pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState) {
-    let HostState { cursor, grants, monitors, system, line, notices, end_events, record } = state;
+    let HostState { cursor, grants, monitors, system, line, invite, notices, end_events, record } = state;
     loop {
         let msg = match wire::read_msg::<_, HostControl>(&mut recv, MAX_CONTROL_MSG).await {
             Ok(Some(msg)) => msg,
@@ -103,6 +109,20 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
             }
             HostControl::SystemInfo(info) => {
                 system.send_replace(Some(info));
+            }
+            // A code is shown only if it is one (digits and dashes the way codes are written): a host
+            // cannot put other text where the technician reads a code aloud.
+            HostControl::Invite(InviteNews::Code { code, .. }) if Code::parse(&code).is_err() => {
+                return violation(
+                    &end_events,
+                    Violation::Malformed("an invite code that is not a code".into()),
+                );
+            }
+            HostControl::Invite(InviteNews::Unavailable { why }) => {
+                invite.send_replace(Some(InviteNews::Unavailable { why: visible(&why).into_owned() }));
+            }
+            HostControl::Invite(news) => {
+                invite.send_replace(Some(news));
             }
             HostControl::Bye { reason } => {
                 let _ = end_events.send(EndEvent::Bye(reason));

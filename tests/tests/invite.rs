@@ -1,0 +1,124 @@
+//! Escalation inside a live session, over the real relay: a technician asks the host for an invite code,
+//! a colleague pairs with the *host* by it (a PAKE and an end-to-end connection of their own), sees the
+//! screen pixel for pixel and stays when the first technician leaves; the user stopping ends it for
+//! everyone. An invite burns on a wrong guess, dies when withdrawn, and a host that takes no invites
+//! says so.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tether_host::capture::test_pattern::render;
+use tether_shared::code::Code;
+use tether_shared::end::EndReason;
+use tether_shared::net::ClientError;
+use tether_shared::relay_proto::RelayErrorKind;
+use tether_shared::session_proto::{InviteNews, Permissions};
+use tether_viewer::session::{ViewerConfig, ViewerError, ViewerSession};
+
+fn inviting_host(relay: &TestRelay) -> TestHost {
+    let mut cfg = host_config(relay, Permissions { view: true, control: true, files: false });
+    cfg.invites = true;
+    start_host_with(cfg, test_pattern)
+}
+
+fn colleague(relay: &TestRelay, name: &str) -> ViewerConfig {
+    ViewerConfig { technician: name.into(), ..viewer_config(relay) }
+}
+
+/// The next invite news other than what `skip` matches, within 10 s.
+async fn news(viewer: &ViewerSession, skip: impl Fn(&InviteNews) -> bool) -> InviteNews {
+    let mut news = viewer.invite_news();
+    let wait = async {
+        loop {
+            if let Some(n) = news.borrow_and_update().clone().filter(|n| !skip(n)) {
+                return n;
+            }
+            news.changed().await.expect("the session is still up");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect("invite news within 10 s")
+}
+
+async fn invite_code(viewer: &ViewerSession) -> Code {
+    viewer.invite().await.expect("asked");
+    match news(viewer, |n| !matches!(n, InviteNews::Code { .. } | InviteNews::Unavailable { .. })).await {
+        InviteNews::Code { code, expires_secs } => {
+            assert!(expires_secs > 0);
+            Code::parse(&code).expect("a code")
+        }
+        other => panic!("no invite code: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleague_joins_by_invite_sees_the_screen_and_stays_when_the_first_technician_leaves() {
+    let relay = start_relay(|_| {});
+    let mut host = inviting_host(&relay);
+    let code = host.next_code().await;
+    let alice = ViewerSession::connect(&colleague(&relay, "Alice"), &code).await.expect("Alice pairs");
+    alice.next_frame(None).await.expect("Alice's first frame");
+
+    let invite = invite_code(&alice).await;
+    assert_ne!(invite.nameplate, code.nameplate, "a nameplate of its own");
+    let bob = ViewerSession::connect(&colleague(&relay, "Bob"), &invite).await.expect("Bob pairs by invite");
+    assert_eq!(news(&alice, |n| matches!(n, InviteNews::Code { .. })).await, InviteNews::Claimed);
+    assert!(bob.granted().view, "the host granted Bob too");
+    let shown = bob.next_frame(None).await.expect("Bob's first frame");
+    assert_eq!(*shown.frame, render(W, H, shown.info.capture_id), "Bob sees the screen exactly");
+
+    // Alice leaves; Bob's session goes on.
+    alice.close().await;
+    let after = bob.next_frame(Some(shown.info.seq)).await.expect("Bob still gets frames");
+    assert_eq!(*after.frame, render(W, H, after.info.capture_id));
+    assert!(!host.task.is_finished(), "the host goes on while a technician is connected");
+
+    // The user stops: Bob is told.
+    host.stop.cancel();
+    let why = tokio::time::timeout(Duration::from_secs(10), bob.closed()).await.expect("Bob's session ends");
+    assert!(matches!(why, ViewerError::Ended(EndReason::HostStopped)), "{why:?}");
+    let report = host.report().await.expect("a report");
+    assert_eq!(report.technician, "Bob", "the last session to end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_guess_burns_an_invite_and_a_withdrawn_one_no_longer_works() {
+    let relay = start_relay(|_| {});
+    let mut host = inviting_host(&relay);
+    let code = host.next_code().await;
+    let alice = ViewerSession::connect(&colleague(&relay, "Alice"), &code).await.expect("Alice pairs");
+
+    // A wrong secret for the invite's nameplate: burned, as a first code would be.
+    let invite = invite_code(&alice).await;
+    let digits = invite.to_string().replace('-', "");
+    let last = digits.chars().last().and_then(|d| d.to_digit(10)).expect("a digit");
+    let guess = Code::parse(&format!("{}{}", &digits[..digits.len() - 1], (last + 1) % 10)).expect("a code");
+    let wrong = ViewerSession::connect(&colleague(&relay, "Mallory"), &guess).await;
+    assert!(matches!(wrong, Err(ViewerError::Connect(ClientError::WrongCode))), "{:?}", wrong.err());
+    assert_eq!(news(&alice, |n| matches!(n, InviteNews::Code { .. })).await, InviteNews::Burned);
+    let burned = ViewerSession::connect(&colleague(&relay, "Bob"), &invite).await;
+    assert!(burned.is_err(), "a burned invite works no more");
+
+    // A new invite, withdrawn before anyone claims it: its code is gone from the relay.
+    let invite = invite_code(&alice).await;
+    alice.withdraw_invite().await.expect("asked");
+    assert_eq!(news(&alice, |n| matches!(n, InviteNews::Code { .. })).await, InviteNews::Withdrawn);
+    let late = ViewerSession::connect(&colleague(&relay, "Bob"), &invite).await;
+    assert!(
+        matches!(late, Err(ViewerError::Connect(ClientError::Relay(RelayErrorKind::UnknownCode)))),
+        "{:?}",
+        late.err()
+    );
+    // Alice's own session was untouched by all of it.
+    alice.next_frame(None).await.expect("Alice still gets frames");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_takes_no_invites_says_so() {
+    let relay = start_relay(|_| {});
+    let (_host, alice) = paired(&relay, Permissions::VIEW_ONLY).await;
+    alice.invite().await.expect("asked");
+    let answer = news(&alice, |_| false).await;
+    assert_eq!(answer, InviteNews::Unavailable { why: "this host does not take invites".into() });
+}
