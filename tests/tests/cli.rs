@@ -235,3 +235,34 @@ async fn the_host_finds_its_relay_in_the_settings_file_or_says_where_it_belongs(
     let (failed, stderr) = refused(settings).await;
     assert!(failed && stderr.contains("relay_fingerprnt"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_technician_invites_a_colleague_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp");
+    let relay = relay(dir.path()).await;
+    let mut host = host(&relay, &["--grant", "view", "--size", "320x200"]);
+    let code = host.line("code").await;
+    // Alice stays 4 s: long enough for Bob to join and leave.
+    let alice_args =
+        cli_args(&relay.addr, &relay.fingerprint, &["--code", &code, "--invite", "--stay-secs", "4"]);
+    let mut alice = Proc::spawn("tether-viewer", &alice_args);
+    let invite = alice.line("invite").await;
+    assert!(tether_shared::code::Code::parse(&invite).is_ok(), "{invite}");
+    assert_ne!(invite, code);
+
+    let shot = dir.path().join("bob.png");
+    let shot_text = shot.to_str().expect("utf-8");
+    let bob_args = cli_args(&relay.addr, &relay.fingerprint, &["--code", &invite, "--snapshot", shot_text]);
+    let mut bob = Proc::spawn("tether-viewer", &bob_args);
+    assert_eq!(bob.line("granted").await, "view");
+    assert!(bob.wait().await.success(), "Bob saw the screen and left");
+    assert_eq!(alice.line("invite").await, "claimed");
+    assert_eq!(image::open(&shot).expect("a PNG").width(), 320);
+    // Bob left; Alice is still there, and so is the host (its one `ended` line comes when she leaves).
+    assert!(host.child.try_wait().expect("status").is_none(), "the host still runs for Alice");
+    assert!(alice.wait().await.success());
+    assert_eq!(host.line("ended").await, "the technician left");
+    assert!(host.wait().await.success());
+    let connected: Vec<_> = host.seen.iter().filter(|l| l.starts_with("connected ")).collect();
+    assert_eq!(connected.len(), 2, "both technicians connected: {connected:?}");
+}

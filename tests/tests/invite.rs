@@ -2,16 +2,21 @@
 //! a colleague pairs with the *host* by it (a PAKE and an end-to-end connection of their own), sees the
 //! screen pixel for pixel and stays when the first technician leaves; the user stopping ends it for
 //! everyone. An invite burns on a wrong guess, dies when withdrawn, and a host that takes no invites
-//! says so.
+//! says so. One technician drives at a time; an invited one's screen and typing are opaque to the relay.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::canary::{canary_screen, contains, CanaryCapturer, Recorder, CANARY};
 use common::*;
 use tether_host::capture::test_pattern::render;
+use tether_host::capture::Capturer;
+use tether_relay::Tap;
 use tether_shared::code::Code;
 use tether_shared::end::EndReason;
+use tether_shared::input::{InputEvent, Key};
 use tether_shared::net::ClientError;
 use tether_shared::relay_proto::RelayErrorKind;
 use tether_shared::session_proto::{InviteNews, Permissions};
@@ -121,4 +126,65 @@ async fn a_host_that_takes_no_invites_says_so() {
     alice.invite().await.expect("asked");
     let answer = news(&alice, |_| false).await;
     assert_eq!(answer, InviteNews::Unavailable { why: "this host does not take invites".into() });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_technician_drives_at_a_time_and_a_leaver_s_keys_are_released() {
+    let relay = start_relay(|_| {});
+    let mut host = inviting_host(&relay);
+    let code = host.next_code().await;
+    let alice = ViewerSession::connect(&colleague(&relay, "Alice"), &code).await.expect("Alice pairs");
+    let invite = invite_code(&alice).await;
+    let bob = ViewerSession::connect(&colleague(&relay, "Bob"), &invite).await.expect("Bob pairs");
+    bob.next_frame(None).await.expect("Bob's first frame");
+    let sink = host.sink.clone();
+
+    // Alice drives first and holds Shift: Bob's input is dropped while she has control.
+    let shift = InputEvent::Key { key: Key::Shift, pressed: true };
+    alice.send_input(shift.clone()).await.expect("sent");
+    eventually(|| sink.held().contains(&shift), "Alice's Shift is held").await;
+    bob.send_input(InputEvent::Text("from bob, too early".into())).await.expect("sent");
+    // Input travels on its own stream, so nothing orders it against Alice leaving: give it a second to
+    // arrive first. (Late, it would be injected and fail this test; it cannot make it pass.)
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Alice leaves: her Shift is released; then Bob takes control and his input is injected.
+    alice.close().await;
+    eventually(|| sink.held().is_empty(), "Alice's keys released when she leaves").await;
+    bob.send_input(InputEvent::Text("from bob".into())).await.expect("sent");
+    eventually(|| sink.events().contains(&InputEvent::Text("from bob".into())), "Bob's text injected").await;
+    assert!(
+        !sink.events().contains(&InputEvent::Text("from bob, too early".into())),
+        "nothing of Bob's was injected while Alice had control"
+    );
+    host.stop.cancel();
+    host.report().await.expect("a report");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invited_technician_s_screen_and_typing_are_opaque_to_the_relay() {
+    let tap = Arc::new(Recorder::default());
+    let tap_dyn: Arc<dyn Tap> = tap.clone();
+    let relay = start_relay(|cfg| cfg.tap = Some(tap_dyn));
+    let mut cfg = host_config(&relay, Permissions { view: true, control: true, files: false });
+    cfg.invites = true;
+    let mut host = start_host_with(cfg, || Ok(Box::new(CanaryCapturer) as Box<dyn Capturer>));
+    let code = host.next_code().await;
+    let alice = ViewerSession::connect(&colleague(&relay, "Alice"), &code).await.expect("Alice pairs");
+    let invite = invite_code(&alice).await;
+    let bob = ViewerSession::connect(&colleague(&relay, "Bob"), &invite).await.expect("Bob pairs");
+    let forwarded_before_bob = tap.forwarded.lock().expect("lock").len();
+    let shown = bob.next_frame(None).await.expect("Bob's frame");
+    assert_eq!(*shown.frame, canary_screen(), "the canary screen reached Bob");
+    let typed = format!("password: {}", String::from_utf8_lossy(CANARY));
+    bob.send_input(InputEvent::Text(typed.clone())).await.expect("sent");
+    let sink = host.sink.clone();
+    eventually(|| sink.events().contains(&InputEvent::Text(typed.clone())), "Bob's canary typed").await;
+    bob.close().await;
+    alice.close().await;
+    host.report().await.expect("a report");
+
+    let forwarded = tap.forwarded.lock().expect("lock").clone();
+    assert!(forwarded.len() - forwarded_before_bob >= (W * H * 3) as usize, "Bob's frame crossed the tap");
+    assert!(!contains(&forwarded, CANARY), "canary visible on the relay's forwarding path");
+    assert!(!contains(&forwarded, b"password:"), "typed text visible on the relay");
 }

@@ -17,7 +17,7 @@ use tether_shared::code::Code;
 use tether_shared::human;
 use tether_shared::input::MouseButton;
 use tether_shared::net::{RelaySpec, Timeouts};
-use tether_shared::session_proto::Permissions;
+use tether_shared::session_proto::{InviteNews, Permissions};
 use tether_shared::text::visible;
 use tether_shared::tls::Fingerprint;
 use tether_viewer::files::{self as files_api, Transfer};
@@ -76,6 +76,11 @@ struct Cli {
     /// Where fetched files go (created if missing). Default: ~/Downloads/Tether, as in the window.
     #[arg(long)]
     to: Option<PathBuf>,
+    /// Ask the host for an invite code for a colleague: prints `invite <code>`, then what becomes of it
+    /// (`invite claimed`, `invite expired`, `invite burned`, `invite withdrawn`, `invite unavailable <why>`).
+    /// Stays until the session ends (or --stay-secs).
+    #[arg(long)]
+    invite: bool,
     /// Stay connected for this many seconds. Without it, a run with --snapshot or file operations leaves
     /// when they are done, and any other run stays until the session ends.
     #[arg(long)]
@@ -94,6 +99,7 @@ impl Cli {
             || self.stay_secs.is_some()
             || !self.type_text.is_empty()
             || !self.click.is_empty()
+            || self.invite
             || self.has_file_operations()
     }
 
@@ -180,6 +186,10 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
         session.send_input(event).await?;
     }
 
+    if cli.invite {
+        session.invite().await?;
+        tokio::spawn(print_invite_news(session.invite_news()));
+    }
     files(&session, &cli).await?;
     match (cli.stay_secs, &cli.snapshot) {
         (Some(secs), _) => {
@@ -204,6 +214,25 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
     }
     session.close().await;
     Ok(())
+}
+
+/// `invite …` lines on stdout as the invite's news comes (the code first).
+async fn print_invite_news(mut news: tokio::sync::watch::Receiver<Option<InviteNews>>) {
+    while news.changed().await.is_ok() {
+        let line = match news.borrow_and_update().clone() {
+            Some(InviteNews::Code { code, expires_secs }) => {
+                eprintln!("Invite code for your colleague: {code} (valid {} min)", expires_secs.div_ceil(60));
+                format!("invite {code}")
+            }
+            Some(InviteNews::Claimed) => "invite claimed".into(),
+            Some(InviteNews::Expired) => "invite expired".into(),
+            Some(InviteNews::Burned) => "invite burned".into(),
+            Some(InviteNews::Withdrawn) => "invite withdrawn".into(),
+            Some(InviteNews::Unavailable { why }) => format!("invite unavailable {why}"),
+            None => continue,
+        };
+        println!("{line}");
+    }
 }
 
 fn remote_path(text: &str) -> Vec<String> {

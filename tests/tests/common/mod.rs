@@ -1,6 +1,7 @@
 //! Test harness: a real relay, host and viewer over QUIC on loopback, with short timeouts.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod canary;
 pub mod procs;
 pub mod view;
 pub mod xvfb;
