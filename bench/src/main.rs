@@ -20,6 +20,7 @@ mod table;
 mod targets;
 mod tether_codec;
 mod transfer;
+mod viewers;
 mod wan;
 mod workloads;
 mod xsession;
@@ -67,6 +68,21 @@ enum Top {
         /// The bottleneck's queue each way, in milliseconds (a home router's buffer).
         #[arg(long, default_value_t = 200)]
         queue_ms: u64,
+    },
+    /// The host's CPU with several technicians watching (joined by invites): 1, 2, 4 viewers.
+    Viewers {
+        /// Viewer counts to measure, ascending.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        counts: Vec<usize>,
+        /// Seconds measured at each count.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// The test pattern's size.
+        #[arg(long, default_value = "1920x1080")]
+        size: String,
+        /// `test-pattern`, or `x11` (the screen of $DISPLAY, with X Damage).
+        #[arg(long, default_value = "test-pattern")]
+        source: String,
     },
     /// File transfer throughput through a relay on loopback, both directions, BLAKE3 checked.
     Files {
@@ -135,6 +151,7 @@ fn main() -> Result<()> {
         Top::Codec(cmd) => cmd,
         Top::Latency { samples, during_fetch_mbit } => return latency::run(samples, during_fetch_mbit),
         Top::Files { mib } => return transfer::run(mib),
+        Top::Viewers { counts, secs, size, source } => return viewers::run(&counts, secs, &size, &source),
         Top::Wan { samples, links, loads, queue_ms } => {
             let links = if links.is_empty() { wan::LinkName::ALL.to_vec() } else { links };
             let loads = if loads.is_empty() { wan::Load::ALL.to_vec() } else { loads };

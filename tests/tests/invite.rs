@@ -188,3 +188,48 @@ async fn an_invited_technician_s_screen_and_typing_are_opaque_to_the_relay() {
     assert!(!contains(&forwarded, CANARY), "canary visible on the relay's forwarding path");
     assert!(!contains(&forwarded, b"password:"), "typed text visible on the relay");
 }
+
+/// Frames `viewer` shows in `window`: distinct sequence numbers it got to.
+async fn frames_in(viewer: &ViewerSession, window: Duration) -> u64 {
+    let start = viewer.next_frame(None).await.expect("a frame").info.seq;
+    let mut last = start;
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(shown)) = tokio::time::timeout_at(deadline, viewer.next_frame(Some(last))).await {
+        last = shown.info.seq;
+    }
+    last - start
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleague_who_reads_nothing_does_not_slow_the_first_technician_down() {
+    use tether_shared::net::pairing::connect_viewer;
+    use tether_shared::session_proto::{Hello, HelloReply};
+    use tether_shared::wire::{self, MAX_CONTROL_MSG};
+    use tether_shared::PROTOCOL_VERSION;
+
+    let relay = start_relay(|_| {});
+    let mut host = inviting_host(&relay);
+    let code = host.next_code().await;
+    let alice = ViewerSession::connect(&colleague(&relay, "Alice"), &code).await.expect("Alice pairs");
+    let alone = frames_in(&alice, Duration::from_secs(2)).await;
+
+    // A colleague on a dead-slow line, to the extreme: paired and welcomed, then never reads a frame and
+    // never acknowledges one (their video stream stays unaccepted).
+    let invite = invite_code(&alice).await;
+    let stalled = connect_viewer(&relay.spec(), &invite, fast_timeouts(), None).await.expect("pairs");
+    let (mut send, mut recv) = stalled.conn.open_bi().await.expect("control");
+    let hello =
+        Hello { version: PROTOCOL_VERSION, technician: "Stalled".into(), want: Permissions::VIEW_ONLY };
+    wire::write_msg(&mut send, &hello, MAX_CONTROL_MSG).await.expect("hello");
+    let reply = wire::read_msg::<_, HelloReply>(&mut recv, MAX_CONTROL_MSG).await.expect("reply");
+    assert!(matches!(reply, Some(HelloReply::Welcome { .. })), "{reply:?}");
+
+    let beside = frames_in(&alice, Duration::from_secs(2)).await;
+    eprintln!("Alice: {alone} frames in 2 s alone, {beside} beside a stalled colleague");
+    assert!(alone >= 10, "the pattern animates: {alone} frames in 2 s alone");
+    // Each participant has its own sender and credit: the stalled one holds back only its own frames.
+    // (A shared pace would drop Alice to the stalled viewer's 0.)
+    assert!(beside * 10 >= alone * 7, "{beside} frames beside a stalled colleague, {alone} alone");
+    drop(stalled);
+    host.stop.cancel();
+}
