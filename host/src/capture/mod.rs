@@ -11,6 +11,7 @@ pub mod test_pattern;
 pub mod x11;
 
 use std::thread;
+use std::time::{Duration, Instant};
 
 use tether_shared::frame::Frame;
 use tokio::sync::{mpsc, oneshot};
@@ -55,6 +56,10 @@ pub fn open(source: Source) -> Result<Box<dyn Capturer>, CaptureError> {
 
 type Request = oneshot::Sender<Result<Captured, CaptureError>>;
 
+/// How long one capture answers every request: well under a frame at the highest rate a session sends
+/// (60 a second, 16.7 ms), so no participant ever waits on an older picture than it would alone.
+pub const SHARED_FOR: Duration = Duration::from_millis(8);
+
 /// Asks a capturer on its own thread for frames.
 #[derive(Debug, Clone)]
 pub struct CaptureHandle {
@@ -82,8 +87,18 @@ impl CaptureHandle {
                         return;
                     }
                 };
+                // Several participants ask for the screen at about the same moment (every one wakes for
+                // the same X Damage notice, or paces to the same frame rate): one capture serves all who
+                // ask within SHARED_FOR of it, so a second technician does not double the capture work.
+                let mut last: Option<(Instant, Captured)> = None;
                 while let Some(reply) = rx.blocking_recv() {
-                    let _ = reply.send(capturer.capture());
+                    let result = match &last {
+                        Some((at, captured)) if at.elapsed() < SHARED_FOR => Ok(captured.clone()),
+                        _ => capturer
+                            .capture()
+                            .inspect(|captured| last = Some((Instant::now(), captured.clone()))),
+                    };
+                    let _ = reply.send(result);
                 }
             })
             .map_err(|e| CaptureError::Failed(e.to_string()))?;
@@ -96,5 +111,39 @@ impl CaptureHandle {
         let (tx, rx) = oneshot::channel();
         self.requests.send(tx).await.map_err(|_| CaptureError::Stopped)?;
         rx.await.map_err(|_| CaptureError::Stopped)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A capturer that takes `slow` per capture and numbers them.
+    struct Slow {
+        next: u64,
+        slow: Duration,
+    }
+
+    impl Capturer for Slow {
+        fn capture(&mut self) -> Result<Captured, CaptureError> {
+            std::thread::sleep(self.slow);
+            self.next += 1;
+            let frame = tether_shared::frame::Frame::from_bgrx(1, 1, vec![0; 4])
+                .map_err(|e| CaptureError::Failed(e.to_string()))?;
+            Ok(Captured { id: self.next, frame })
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_made_while_a_capture_runs_share_it_and_later_ones_get_a_new_one() {
+        let slow = Duration::from_millis(50);
+        let handle = CaptureHandle::spawn(move || Ok(Box::new(Slow { next: 0, slow }) as Box<dyn Capturer>))
+            .expect("capture thread");
+        // The second request waits while the first capture runs, and is answered right after it.
+        let (a, b) = tokio::join!(handle.grab(), handle.grab());
+        assert_eq!(a.expect("a").id, b.expect("b").id, "one capture for both");
+        tokio::time::sleep(SHARED_FOR * 3).await;
+        let c = handle.grab().await.expect("c");
+        assert_eq!(c.id, 2, "a request after the window gets a new capture");
     }
 }
