@@ -25,8 +25,14 @@ pub const MAX_BURNED_IN_A_ROW: u32 = 3;
 /// participant's control writer: the answer goes there, and it names who asked.
 #[derive(Debug)]
 pub enum InviteCommand {
-    Open { news: mpsc::Sender<HostControl> },
-    Withdraw { news: mpsc::Sender<HostControl> },
+    /// `session`: the asker's session's resume commitment, which the relay's audit row of the invite names.
+    Open {
+        news: mpsc::Sender<HostControl>,
+        session: [u8; 32],
+    },
+    Withdraw {
+        news: mpsc::Sender<HostControl>,
+    },
 }
 
 /// The channel into `run_host`'s invite handling (`None` in a session: this host takes no invites).
@@ -116,13 +122,18 @@ pub enum InviteOutcome {
 }
 
 /// Register an invite with the relay, tell `news` the code, and wait for a colleague to pair with it.
-pub async fn run(relay: &RelaySpec, timeouts: Timeouts, news: mpsc::Sender<HostControl>) -> InviteOutcome {
+pub async fn run(
+    relay: &RelaySpec,
+    timeouts: Timeouts,
+    session: [u8; 32],
+    news: mpsc::Sender<HostControl>,
+) -> InviteOutcome {
     let tell = |what: InviteNews| {
         let _ = news.try_send(HostControl::Invite(what));
     };
     let registered = async {
         let mut rendezvous = HostRendezvous::connect(relay, timeouts).await?;
-        let (code, expires) = rendezvous.register().await?;
+        let (code, expires) = rendezvous.register_invite(session).await?;
         Ok::<_, tether_shared::net::ClientError>((rendezvous, code, expires))
     };
     let (rendezvous, code, expires) = match registered.await {

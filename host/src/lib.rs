@@ -34,7 +34,7 @@ use tether_shared::link::ScreenQuality;
 use tether_shared::net::pairing::{HostOutcome, HostRendezvous, RelayEvent, Restart, Session};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::record::{EventKind, SessionEvent};
-use tether_shared::relay_proto::RelayErrorKind;
+use tether_shared::relay_proto::{resume_commitment, RelayErrorKind};
 use tether_shared::session_proto::{self, MonitorInfo, Permissions};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -290,14 +290,19 @@ pub async fn run_host(
             }
             Some(command) = invite_rx.recv() => {
                 let (news, decision) = match &command {
-                    invites::InviteCommand::Open { news } => (news.clone(), invites.handle_open(news)),
+                    invites::InviteCommand::Open { news, .. } => (news.clone(), invites.handle_open(news)),
                     invites::InviteCommand::Withdraw { news } => (news.clone(), invites.handle_withdraw(news)),
                 };
                 let tell = |what| { let _ = news.try_send(session_proto::HostControl::Invite(what)); };
                 match decision {
                     invites::Decision::Start => {
                         let (relay, timeouts) = (cfg.relay.clone(), cfg.timeouts);
-                        open_invite = Some(tokio::spawn(async move { invites::run(&relay, timeouts, news).await }));
+                        let session = match command {
+                            invites::InviteCommand::Open { session, .. } => session,
+                            invites::InviteCommand::Withdraw { .. } => [0; 32], // never: Start answers Open
+                        };
+                        open_invite =
+                            Some(tokio::spawn(async move { invites::run(&relay, timeouts, session, news).await }));
                     }
                     invites::Decision::Refuse(why) => tell(session_proto::InviteNews::Unavailable { why }),
                     invites::Decision::Withdraw => {
@@ -371,6 +376,7 @@ async fn serve(
     };
     let files =
         FilesIo { uploads: cfg.uploads.clone(), log: Some(file_log), transfers: cfg.transfers.clone() };
+    let invites = invites.map(|to| (to, resume_commitment(&paired.resume_id)));
     let io = SessionIo {
         events: Some(events.clone()),
         access: cfg.access.clone(),

@@ -37,8 +37,8 @@ pub(crate) struct Requests {
     /// The host's screen: a monitor switch is one call on it, for every participant.
     pub display: Display,
     pub quality: watch::Sender<ScreenQuality>,
-    /// Where invite requests go (`None`: this host takes none).
-    pub invites: Option<InviteSender>,
+    /// Where invite requests go, with this session's resume commitment (`None`: this host takes none).
+    pub invites: Option<(InviteSender, [u8; 32])>,
 }
 
 impl Requests {
@@ -126,11 +126,13 @@ impl Requests {
                 .invite_news(InviteNews::Unavailable { why: "an invite needs the view permission".into() }),
             Request::Invite | Request::WithdrawInvite => {
                 let news = self.out.clone();
-                let command = match request {
-                    Request::Invite => InviteCommand::Open { news },
-                    _ => InviteCommand::Withdraw { news },
-                };
-                let taken = self.invites.as_ref().is_some_and(|to| to.send(command).is_ok());
+                let taken = self.invites.as_ref().is_some_and(|(to, session)| {
+                    let command = match request {
+                        Request::Invite => InviteCommand::Open { news, session: *session },
+                        _ => InviteCommand::Withdraw { news },
+                    };
+                    to.send(command).is_ok()
+                });
                 if !taken {
                     self.invite_news(InviteNews::Unavailable {
                         why: "this host does not take invites".into(),

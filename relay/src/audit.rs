@@ -78,10 +78,12 @@ pub struct AuditRecord {
     pub bytes_host_to_viewer: u64,
     pub bytes_viewer_to_host: u64,
     pub outcome: String,
+    /// For an invited colleague's row: the session id of the session they joined.
+    pub part_of: Option<String>,
 }
 
 pub const CSV_HEADER: &str = "session_id,registered_at,claimed_at,ended_at,technician,host_addr,viewer_addr,\
-bytes_host_to_viewer,bytes_viewer_to_host,outcome";
+bytes_host_to_viewer,bytes_viewer_to_host,outcome,part_of";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -105,6 +107,7 @@ impl AuditRecord {
             self.bytes_host_to_viewer.to_string(),
             self.bytes_viewer_to_host.to_string(),
             csv_field(&self.outcome),
+            csv_field(self.part_of.as_deref().unwrap_or("")),
         ]
         .join(",")
     }
@@ -114,8 +117,8 @@ impl Store {
     pub fn record(&self, r: &AuditRecord) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO audit (session_id, registered_at, claimed_at, ended_at, technician, host_addr, \
-             viewer_addr, bytes_host_to_viewer, bytes_viewer_to_host, outcome) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             viewer_addr, bytes_host_to_viewer, bytes_viewer_to_host, outcome, part_of) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 r.session_id,
                 r.registered_at,
@@ -126,7 +129,8 @@ impl Store {
                 r.viewer_addr,
                 r.bytes_host_to_viewer as i64,
                 r.bytes_viewer_to_host as i64,
-                r.outcome
+                r.outcome,
+                r.part_of
             ],
         )?;
         Ok(())
@@ -137,7 +141,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT session_id, registered_at, claimed_at, ended_at, technician, host_addr, viewer_addr, \
-             bytes_host_to_viewer, bytes_viewer_to_host, outcome FROM audit ORDER BY id",
+             bytes_host_to_viewer, bytes_viewer_to_host, outcome, part_of FROM audit ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(AuditRecord {
@@ -151,6 +155,7 @@ impl Store {
                 bytes_host_to_viewer: r.get::<_, i64>(7)? as u64,
                 bytes_viewer_to_host: r.get::<_, i64>(8)? as u64,
                 outcome: r.get(9)?,
+                part_of: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -176,9 +181,47 @@ mod tests {
             bytes_host_to_viewer: 10,
             bytes_viewer_to_host: 20,
             outcome: Outcome::Completed.as_str().into(),
+            part_of: None,
         };
         store.record(&rec).expect("insert");
         assert_eq!(store.audit_rows().expect("rows"), vec![rec.clone()]);
-        assert_eq!(rec.csv_line(), "s1,1,2,3,\"ann, \"\"the\"\" tech\",127.0.0.1:1,,10,20,completed");
+        assert_eq!(rec.csv_line(), "s1,1,2,3,\"ann, \"\"the\"\" tech\",127.0.0.1:1,,10,20,completed,");
+    }
+
+    #[test]
+    fn a_database_from_before_invites_gets_the_part_of_column() {
+        let dir = tempfile::tempdir().expect("dir");
+        let old = rusqlite::Connection::open(dir.path().join(crate::store::DB_FILE)).expect("sqlite");
+        old.execute_batch(
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, registered_at INTEGER NOT NULL, \
+             claimed_at INTEGER, ended_at INTEGER NOT NULL, technician TEXT, host_addr TEXT NOT NULL, \
+             viewer_addr TEXT, bytes_host_to_viewer INTEGER NOT NULL, bytes_viewer_to_host INTEGER NOT NULL, \
+             outcome TEXT NOT NULL);
+             INSERT INTO audit (session_id, registered_at, ended_at, host_addr, bytes_host_to_viewer, \
+             bytes_viewer_to_host, outcome) VALUES ('old', 1, 2, 'h', 0, 0, 'expired');",
+        )
+        .expect("old schema");
+        drop(old);
+        let store = Store::open(dir.path()).expect("opens and adds the column");
+        let joined = AuditRecord {
+            session_id: "s2".into(),
+            registered_at: 3,
+            claimed_at: Some(4),
+            ended_at: 5,
+            technician: None,
+            host_addr: "h".into(),
+            viewer_addr: Some("v".into()),
+            bytes_host_to_viewer: 0,
+            bytes_viewer_to_host: 0,
+            outcome: Outcome::Completed.as_str().into(),
+            part_of: Some("old".into()),
+        };
+        store.record(&joined).expect("insert");
+        let rows = store.audit_rows().expect("rows");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].part_of, None, "the old row");
+        assert_eq!(rows[1], joined);
+        drop(store);
+        Store::open(dir.path()).expect("opening again adds nothing twice");
     }
 }

@@ -287,10 +287,10 @@ fn audit(data_dir: &Path, cmd: AuditCommand) -> anyhow::Result<()> {
     let rows = store.audit_rows()?;
     match cmd {
         AuditCommand::List => {
-            println!("session_id        registered            claimed               ended                 technician  host -> viewer  bytes h2v/v2h  outcome");
+            println!("session_id        registered            claimed               ended                 technician  host -> viewer  bytes h2v/v2h  outcome  (joined session)");
             for r in rows {
                 println!(
-                    "{}  {}  {}  {}  {}  {} -> {}  {}/{}  {}",
+                    "{}  {}  {}  {}  {}  {} -> {}  {}/{}  {}{}",
                     r.session_id,
                     fmt_time(r.registered_at),
                     r.claimed_at.map(fmt_time).unwrap_or_else(|| "-".repeat(19)),
@@ -300,7 +300,8 @@ fn audit(data_dir: &Path, cmd: AuditCommand) -> anyhow::Result<()> {
                     r.viewer_addr.as_deref().unwrap_or("-"),
                     r.bytes_host_to_viewer,
                     r.bytes_viewer_to_host,
-                    r.outcome
+                    r.outcome,
+                    r.part_of.as_deref().map(|s| format!("  (joined {s})")).unwrap_or_default()
                 );
             }
         }

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS audit (
     viewer_addr TEXT,
     bytes_host_to_viewer INTEGER NOT NULL,
     bytes_viewer_to_host INTEGER NOT NULL,
-    outcome TEXT NOT NULL
+    outcome TEXT NOT NULL,
+    part_of TEXT
 );
 ";
 
@@ -62,6 +63,17 @@ CREATE TABLE IF NOT EXISTS resume (
     expires_at INTEGER
 );
 ";
+
+/// A database made before invites lacks the audit's `part_of` column (the session an invited colleague's
+/// row joins): add it, once.
+fn add_part_of(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool =
+        conn.prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'part_of'")?.exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE audit ADD COLUMN part_of TEXT;")?;
+    }
+    Ok(())
+}
 
 /// The open database. Calls are short; the lock is never held across an `.await`.
 #[derive(Debug)]
@@ -85,6 +97,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         conn.execute_batch(RESUME_SCHEMA).map_err(open_err)?;
+        add_part_of(&conn).map_err(open_err)?;
         Ok(Self { conn: Mutex::new(conn), path })
     }
 

@@ -87,6 +87,12 @@ pub enum ClientToRelay {
         role: Role,
     },
     Register,
+    /// [`ClientToRelay::Register`] for a colleague joining a live session (an invite): `session` is that
+    /// session's [`resume_commitment`], which the relay already holds, so the audit row of what follows
+    /// names the session it joins. Nothing else changes; the relay learns only that link.
+    RegisterInvite {
+        session: [u8; 32],
+    },
     /// `token`: the technician's account token, if they have one (its `Debug` is redacted; the viewer
     /// sends it only to the relay it names, see [`crate::token`]).
     Claim {

@@ -73,6 +73,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
         "client_to_relay" => vec![
             body(&ClientToRelay::Hello { version: 1, role: Role::Host }),
             body(&ClientToRelay::Register),
+            body(&ClientToRelay::RegisterInvite { session: [7; 32] }),
             body(&ClientToRelay::Claim { nameplate: np.clone(), token: None }),
             body(&ClientToRelay::Claim {
                 nameplate: np,

@@ -85,6 +85,16 @@ async fn a_colleague_joins_by_invite_sees_the_screen_and_stays_when_the_first_te
     assert!(matches!(why, ViewerError::Ended(EndReason::HostStopped)), "{why:?}");
     let report = host.report().await.expect("a report");
     assert_eq!(report.technician, "Bob", "the last session to end");
+
+    // The relay's audit: a row per technician, Bob's naming the session he joined (Alice's).
+    let store = tether_relay::store::Store::open(relay.dir.path()).expect("the relay's store");
+    let rows = || store.audit_rows().expect("rows");
+    eventually(|| rows().iter().filter(|r| r.claimed_at.is_some()).count() == 2, "both rows written").await;
+    let rows = rows();
+    let alice_row = rows.iter().find(|r| r.claimed_at.is_some() && r.part_of.is_none()).expect("Alice's row");
+    let bob_row = rows.iter().find(|r| r.part_of.is_some()).expect("Bob's row, linked");
+    assert_eq!(bob_row.part_of.as_deref(), Some(alice_row.session_id.as_str()));
+    assert_ne!(bob_row.session_id, alice_row.session_id, "a row of its own");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,8 +76,9 @@ pub struct SessionIo {
     pub stop: CancellationToken,
     /// The relay's word that the viewer is gone (`None`) or that the relay ended the session.
     pub relay_gone: mpsc::UnboundedReceiver<Option<RelayErrorKind>>,
-    /// Where invite requests go (`None`: this host takes no invites; the technician is told so).
-    pub invites: Option<crate::invites::InviteSender>,
+    /// Where invite requests go, with this session's resume commitment (the relay links an invite's audit
+    /// row to it). `None`: this host takes no invites; the technician is told so.
+    pub invites: Option<(crate::invites::InviteSender, [u8; 32])>,
 }
 
 /// What happened in a session, for the host's log.

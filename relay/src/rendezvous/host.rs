@@ -65,6 +65,8 @@ struct Draft {
     host_addr: SocketAddr,
     viewer_addr: Option<SocketAddr>,
     traffic: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+    /// For an invite: the session it joins (its audit session id).
+    part_of: Option<String>,
 }
 
 impl Draft {
@@ -77,6 +79,7 @@ impl Draft {
             host_addr,
             viewer_addr: None,
             traffic: None,
+            part_of: None,
         }
     }
 
@@ -96,22 +99,38 @@ impl Draft {
             bytes_host_to_viewer: h2v,
             bytes_viewer_to_host: v2h,
             outcome: outcome.as_str().to_owned(),
+            part_of: self.part_of,
         }
+    }
+}
+
+/// The audit session id of the live session whose resume commitment is `session`, for an invite's row.
+/// `None` (and the invite goes on, unlinked) when the relay holds no such session.
+async fn joined_session(hub: &Rendezvous, session: [u8; 32]) -> Option<String> {
+    let store = hub.store().clone();
+    match tokio::task::spawn_blocking(move || store.find_resume(&session, now_ms())).await {
+        Ok(Ok(found)) => found.map(|record| record.session_id),
+        Ok(Err(e)) => {
+            tracing::warn!("could not look up the session an invite joins: {e}");
+            None
+        }
+        Err(_) => None,
     }
 }
 
 pub async fn run(io: &mut ClientIo, hub: &Rendezvous, addr: SocketAddr) -> Result<(), RelayErrorKind> {
     loop {
         // Idle: wait for Register. Stale pairing messages from a pairing that just failed are ignored.
-        match io.recv().await? {
+        let joins = match io.recv().await? {
             None => return Ok(()),
-            Some(ClientToRelay::Register) => {}
+            Some(ClientToRelay::Register) => None,
+            Some(ClientToRelay::RegisterInvite { session }) => Some(session),
             Some(ClientToRelay::Rejoin { resume_id }) => {
                 return super::rejoin::run(io, hub, addr, Role::Host, resume_id).await
             }
             Some(msg) if is_pairing(&msg) => continue,
             Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a host"))),
-        }
+        };
         let refused = if hub.is_draining() {
             Some(RelayErrorKind::ShuttingDown)
         } else if !hub.limits().allow_register(addr.ip()) {
@@ -136,6 +155,9 @@ pub async fn run(io: &mut ClientIo, hub: &Rendezvous, addr: SocketAddr) -> Resul
         };
         hub.metrics().registrations.fetch_add(1, Ordering::Relaxed);
         let mut draft = Draft::new(addr);
+        if let Some(session) = joins {
+            draft.part_of = joined_session(hub, session).await;
+        }
         let expires_in_ms = expires.saturating_duration_since(Instant::now()).as_millis() as u64;
         tracing::info!(%addr, %nameplate, session = %draft.session_id, "host waiting");
         let step =

@@ -196,6 +196,8 @@ async fn second(
         bytes_host_to_viewer: traffic.0.load(Ordering::Relaxed),
         bytes_viewer_to_host: traffic.1.load(Ordering::Relaxed),
         outcome: outcome.as_str().to_owned(),
+        // (A rejoined invite's row is not linked yet: the resume record does not keep the link.)
+        part_of: None,
     });
     result.map(|_| ())
 }

@@ -232,7 +232,17 @@ impl HostRendezvous {
 
     /// Ask the relay for a nameplate and make a fresh secret: the code to show, and how long it lives.
     pub async fn register(&mut self) -> Result<(Code, Duration), ClientError> {
-        self.link.send(&ClientToRelay::Register).await?;
+        self.register_with(ClientToRelay::Register).await
+    }
+
+    /// [`Self::register`] for an invite into the live session whose resume commitment is `session`
+    /// ([`crate::relay_proto::resume_commitment`]): the relay's audit row links the two.
+    pub async fn register_invite(&mut self, session: [u8; 32]) -> Result<(Code, Duration), ClientError> {
+        self.register_with(ClientToRelay::RegisterInvite { session }).await
+    }
+
+    async fn register_with(&mut self, message: ClientToRelay) -> Result<(Code, Duration), ClientError> {
+        self.link.send(&message).await?;
         match self.link.recv().await? {
             RelayToClient::Registered { nameplate, expires_in_ms } => {
                 Ok((Code { nameplate, secret: Secret::generate() }, Duration::from_millis(expires_in_ms)))
