@@ -51,16 +51,31 @@ pub enum Decision {
     Ignore,
 }
 
+/// Technicians in one session at most, unless configured otherwise ([`crate::HostConfig::max_viewers`]).
+pub const DEFAULT_MAX_VIEWERS: usize = 4;
+
 /// Who has the open invite and how many were burned in a row. No I/O.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Invites {
     open: Option<mpsc::Sender<HostControl>>,
     burned_in_a_row: u32,
+    max_viewers: usize,
 }
 
 impl Invites {
-    /// A technician asks for an invite (`news` is their control writer).
-    pub fn handle_open(&mut self, news: &mpsc::Sender<HostControl>) -> Decision {
+    /// At most `max_viewers` technicians in the session, the one an open invite may bring included.
+    pub fn new(max_viewers: usize) -> Self {
+        Self { open: None, burned_in_a_row: 0, max_viewers }
+    }
+
+    /// A technician asks for an invite (`news` is their control writer) while `connected` technicians
+    /// are in the session.
+    pub fn handle_open(&mut self, news: &mpsc::Sender<HostControl>, connected: usize) -> Decision {
+        if connected >= self.max_viewers {
+            return Decision::Refuse(format!(
+                "this session already has {connected} technicians, the most this host allows"
+            ));
+        }
         if self.open.is_some() {
             return Decision::Refuse("an invite is already open in this session; withdraw it first".into());
         }
@@ -175,32 +190,43 @@ mod tests {
 
     #[test]
     fn one_invite_at_a_time_withdrawn_only_by_its_asker_and_gone_with_them() {
-        let mut invites = Invites::default();
+        let mut invites = Invites::new(DEFAULT_MAX_VIEWERS);
         let (alice, alice_rx) = mpsc::channel(1);
         let (bob, _bob_rx) = mpsc::channel(1);
-        assert_eq!(invites.handle_open(&alice), Decision::Start);
-        assert!(matches!(invites.handle_open(&bob), Decision::Refuse(_)));
+        assert_eq!(invites.handle_open(&alice, 1), Decision::Start);
+        assert!(matches!(invites.handle_open(&bob, 1), Decision::Refuse(_)));
         assert_eq!(invites.handle_withdraw(&bob), Decision::Ignore, "not Bob's to withdraw");
         assert_eq!(invites.handle_left(), Decision::Ignore, "Alice is still here");
         drop(alice_rx);
         assert_eq!(invites.handle_left(), Decision::Withdraw, "Alice left: her invite goes");
-        assert_eq!(invites.handle_open(&bob), Decision::Start);
+        assert_eq!(invites.handle_open(&bob, 1), Decision::Start);
         assert_eq!(invites.handle_withdraw(&bob), Decision::Withdraw);
         assert!(invites.asker().is_none());
     }
 
     #[test]
     fn three_burned_in_a_row_close_the_session_to_invites_and_a_claim_resets_the_count() {
-        let mut invites = Invites::default();
+        let mut invites = Invites::new(DEFAULT_MAX_VIEWERS);
         let (alice, _rx) = mpsc::channel(1);
         for _ in 0..MAX_BURNED_IN_A_ROW - 1 {
-            assert_eq!(invites.handle_open(&alice), Decision::Start);
+            assert_eq!(invites.handle_open(&alice, 1), Decision::Start);
             invites.handle_ended(&InviteOutcome::Burned);
         }
-        assert_eq!(invites.handle_open(&alice), Decision::Start);
+        assert_eq!(invites.handle_open(&alice, 1), Decision::Start);
         invites.handle_ended(&InviteOutcome::Expired);
-        assert_eq!(invites.handle_open(&alice), Decision::Start, "an expiry is not a guess");
+        assert_eq!(invites.handle_open(&alice, 1), Decision::Start, "an expiry is not a guess");
         invites.handle_ended(&InviteOutcome::Burned);
-        assert!(matches!(invites.handle_open(&alice), Decision::Refuse(_)));
+        assert!(matches!(invites.handle_open(&alice, 1), Decision::Refuse(_)));
+    }
+
+    #[test]
+    fn no_invite_once_the_session_has_its_most_technicians() {
+        let mut invites = Invites::new(2);
+        let (alice, _rx) = mpsc::channel(1);
+        assert_eq!(invites.handle_open(&alice, 1), Decision::Start);
+        invites.handle_ended(&InviteOutcome::Expired);
+        assert!(
+            matches!(invites.handle_open(&alice, 2), Decision::Refuse(why) if why.contains("already has 2"))
+        );
     }
 }

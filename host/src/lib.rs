@@ -161,6 +161,8 @@ pub struct HostConfig {
     /// Whether a technician may invite a colleague into the session ([`invites`]). Off in the window
     /// until it lists every participant; the headless host takes them.
     pub invites: bool,
+    /// Technicians in one session at most (invites stop there).
+    pub max_viewers: usize,
 }
 
 impl HostConfig {
@@ -181,6 +183,7 @@ impl HostConfig {
             uploads: UploadPolicy::Deny,
             transfers: Transfers::default(),
             invites: false,
+            max_viewers: invites::DEFAULT_MAX_VIEWERS,
         }
     }
 }
@@ -270,7 +273,7 @@ pub async fn run_host(
     };
     let mut sessions = tokio::task::JoinSet::new();
     sessions.spawn(serve_one(paired));
-    let mut invites = invites::Invites::default();
+    let mut invites = invites::Invites::new(cfg.max_viewers);
     let mut open_invite: Option<tokio::task::JoinHandle<invites::InviteOutcome>> = None;
     let mut last = None;
     loop {
@@ -290,7 +293,9 @@ pub async fn run_host(
             }
             Some(command) = invite_rx.recv() => {
                 let (news, decision) = match &command {
-                    invites::InviteCommand::Open { news, .. } => (news.clone(), invites.handle_open(news)),
+                    invites::InviteCommand::Open { news, .. } => {
+                        (news.clone(), invites.handle_open(news, sessions.len()))
+                    }
                     invites::InviteCommand::Withdraw { news } => (news.clone(), invites.handle_withdraw(news)),
                 };
                 let tell = |what| { let _ = news.try_send(session_proto::HostControl::Invite(what)); };

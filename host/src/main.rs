@@ -85,6 +85,9 @@ struct Cli {
     /// lost.
     #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
+    /// Technicians in one session at most: a technician may invite colleagues up to this many.
+    #[arg(long, default_value_t = tether_host::invites::DEFAULT_MAX_VIEWERS)]
+    max_viewers: usize,
 }
 
 fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
@@ -194,6 +197,7 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source, ClientSetti
         },
     };
     cfg.timeouts.e2e_idle = Duration::from_secs(cli.idle_timeout_secs);
+    cfg.max_viewers = cli.max_viewers.max(1);
     for folder in &cli.share {
         // Resolved once, now: the share is the folder the user pointed at, even if given through a link
         // (the file engine refuses links inside it) or as `.`.

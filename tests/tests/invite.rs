@@ -243,3 +243,25 @@ async fn a_colleague_who_reads_nothing_does_not_slow_the_first_technician_down()
     drop(stalled);
     host.stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_stop_at_the_most_technicians_the_host_allows() {
+    let relay = start_relay(|_| {});
+    let mut cfg = host_config(&relay, Permissions::VIEW_ONLY);
+    cfg.invites = true;
+    cfg.max_viewers = 2;
+    let mut host = start_host_with(cfg, test_pattern);
+    let code = host.next_code().await;
+    let alice = ViewerSession::connect(&colleague(&relay, "Alice"), &code).await.expect("Alice pairs");
+    let invite = invite_code(&alice).await;
+    let _bob = ViewerSession::connect(&colleague(&relay, "Bob"), &invite).await.expect("Bob pairs");
+    assert_eq!(news(&alice, |n| matches!(n, InviteNews::Code { .. })).await, InviteNews::Claimed);
+    alice.invite().await.expect("asked");
+    let answer = news(&alice, |n| matches!(n, InviteNews::Claimed)).await;
+    assert_eq!(
+        answer,
+        InviteNews::Unavailable {
+            why: "this session already has 2 technicians, the most this host allows".into()
+        }
+    );
+}
