@@ -31,6 +31,8 @@ pub struct ResumeRecord {
     /// The technician's verified account, if the viewer had one.
     pub technician: Option<String>,
     pub created_at: i64,
+    /// For an invited colleague's session: the session it joined, so its rejoined part's row says so too.
+    pub part_of: Option<String>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -42,8 +44,16 @@ impl Store {
     pub fn save_resume(&self, r: &ResumeRecord) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT OR REPLACE INTO resume (commitment, session_id, host_addr, viewer_addr, technician, \
-             created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
-            params![&r.commitment[..], r.session_id, r.host_addr, r.viewer_addr, r.technician, r.created_at],
+             created_at, expires_at, part_of) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+            params![
+                &r.commitment[..],
+                r.session_id,
+                r.host_addr,
+                r.viewer_addr,
+                r.technician,
+                r.created_at,
+                r.part_of
+            ],
         )?;
         Ok(())
     }
@@ -53,7 +63,7 @@ impl Store {
         let row = self
             .conn()
             .query_row(
-                "SELECT session_id, host_addr, viewer_addr, technician, created_at FROM resume \
+                "SELECT session_id, host_addr, viewer_addr, technician, created_at, part_of FROM resume \
                  WHERE commitment = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
                 params![&commitment[..], now],
                 |r| {
@@ -64,6 +74,7 @@ impl Store {
                         viewer_addr: r.get(2)?,
                         technician: r.get(3)?,
                         created_at: r.get(4)?,
+                        part_of: r.get(5)?,
                     })
                 },
             )
@@ -176,6 +187,7 @@ mod tests {
             viewer_addr: "192.0.2.2:2".into(),
             technician: Some("ann".into()),
             created_at: 5,
+            part_of: c.is_multiple_of(2).then(|| "first".into()),
         }
     }
 
@@ -186,12 +198,16 @@ mod tests {
         store.save_resume(&record(1)).expect("save");
         assert_eq!(store.find_resume(&[1; 32], i64::MAX).expect("find"), Some(record(1)), "live");
         assert_eq!(store.find_resume(&[2; 32], 0).expect("find"), None);
+        // An invited colleague's record keeps the session it joined.
+        store.save_resume(&record(4)).expect("save");
+        let joined = store.find_resume(&[4; 32], i64::MAX).expect("find").expect("found");
+        assert_eq!(joined.part_of.as_deref(), Some("first"));
         drop(store);
         let store = Store::open(dir.path()).expect("reopen");
-        assert_eq!(store.resume_after_restart(1_000).expect("restart"), 1);
+        assert_eq!(store.resume_after_restart(1_000).expect("restart"), 2);
         assert!(store.find_resume(&[1; 32], 999).expect("find").is_some());
         assert_eq!(store.find_resume(&[1; 32], 1_000).expect("find"), None, "window over");
-        assert_eq!(store.prune_resume(1_000).expect("prune"), 1);
+        assert_eq!(store.prune_resume(1_000).expect("prune"), 2);
     }
 
     #[test]

@@ -60,17 +60,21 @@ CREATE TABLE IF NOT EXISTS resume (
     viewer_addr TEXT NOT NULL,
     technician TEXT,
     created_at INTEGER NOT NULL,
-    expires_at INTEGER
+    expires_at INTEGER,
+    part_of TEXT
 );
 ";
 
-/// A database made before invites lacks the audit's `part_of` column (the session an invited colleague's
-/// row joins): add it, once.
+/// A database made before invites lacks the `part_of` columns of the audit and resume tables (the session
+/// an invited colleague joined): add them, once.
 fn add_part_of(conn: &Connection) -> rusqlite::Result<()> {
-    let has: bool =
-        conn.prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'part_of'")?.exists([])?;
-    if !has {
-        conn.execute_batch("ALTER TABLE audit ADD COLUMN part_of TEXT;")?;
+    for table in ["audit", "resume"] {
+        let has: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'part_of'"))?
+            .exists([])?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN part_of TEXT;"))?;
+        }
     }
     Ok(())
 }

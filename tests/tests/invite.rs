@@ -265,3 +265,27 @@ async fn invites_stop_at_the_most_technicians_the_host_allows() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_audit_row_of_an_escalated_session_names_the_first_session() {
+    let relay = start_relay(|_| {});
+    let mut host = inviting_host(&relay);
+    let code = host.next_code().await;
+    let alice = ViewerSession::connect(&colleague(&relay, "Alice"), &code).await.expect("Alice pairs");
+    let bob =
+        ViewerSession::connect(&colleague(&relay, "Bob"), &invite_code(&alice).await).await.expect("Bob");
+    // Bob, invited himself, invites Carol (L1 → L2 → L3).
+    let carol =
+        ViewerSession::connect(&colleague(&relay, "Carol"), &invite_code(&bob).await).await.expect("Carol");
+    carol.next_frame(None).await.expect("Carol's first frame");
+    host.stop.cancel();
+    host.report().await.expect("a report");
+
+    let store = tether_relay::store::Store::open(relay.dir.path()).expect("the relay's store");
+    let rows = || store.audit_rows().expect("rows");
+    eventually(|| rows().iter().filter(|r| r.claimed_at.is_some()).count() == 3, "three rows written").await;
+    let rows = rows();
+    let first = rows.iter().find(|r| r.claimed_at.is_some() && r.part_of.is_none()).expect("Alice's row");
+    let joined: Vec<_> = rows.iter().filter_map(|r| r.part_of.as_deref()).collect();
+    assert_eq!(joined, [first.session_id.as_str(); 2], "Bob's and Carol's rows name Alice's session");
+}

@@ -109,7 +109,9 @@ impl Draft {
 async fn joined_session(hub: &Rendezvous, session: [u8; 32]) -> Option<String> {
     let store = hub.store().clone();
     match tokio::task::spawn_blocking(move || store.find_resume(&session, now_ms())).await {
-        Ok(Ok(found)) => found.map(|record| record.session_id),
+        // An invite from an invited colleague names the first session: every row of one session's people
+        // points at the same id.
+        Ok(Ok(found)) => found.map(|record| record.part_of.unwrap_or(record.session_id)),
         Ok(Err(e)) => {
             tracing::warn!("could not look up the session an invite joins: {e}");
             None
@@ -215,6 +217,7 @@ async fn one_code(
                         viewer_addr: viewer_addr.to_string(),
                         technician: draft.technician.clone(),
                         created_at: now_ms(),
+                        part_of: draft.part_of.clone(),
                     };
                     // Stored before the session starts, so a relay killed right after still knows it.
                     let store = hub.store().clone();

@@ -196,8 +196,7 @@ async fn second(
         bytes_host_to_viewer: traffic.0.load(Ordering::Relaxed),
         bytes_viewer_to_host: traffic.1.load(Ordering::Relaxed),
         outcome: outcome.as_str().to_owned(),
-        // (A rejoined invite's row is not linked yet: the resume record does not keep the link.)
-        part_of: None,
+        part_of: record.part_of,
     });
     result.map(|_| ())
 }
