@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::capture::cursor::CursorEvent;
 use crate::capture::damage::{DamageLog, Drawn};
-use crate::capture::{CaptureHandle, Source};
+use crate::capture::{CaptureHandle, Sharing, Source};
 use crate::clipboard::ClipboardHandle;
 use crate::controller::Controller;
 use crate::Sources;
@@ -162,6 +162,10 @@ impl Display {
         let Sources { capture, cursor, changed, origin, sink, clipboard, source, monitors, current_monitor } =
             sources;
         let controller = Controller::new(sink);
+        capture.share(match &changed {
+            Some((_, log)) => Sharing::UnlessDrawn(log.clone()),
+            None => Sharing::Always,
+        });
         let screen = Screen { capture, monitors, current: current_monitor, origin, generation: 0 };
         let (cursor_tx, _) = watch::channel(CursorState::default());
         let (feeds, feeds_rx) = mpsc::channel(1);
@@ -228,6 +232,9 @@ impl Display {
             .await
             .map_err(|e| failed(e.to_string()))?
             .map_err(|e| failed(e.to_string()))?;
+        if let Some((_, log)) = &self.inner.drawn {
+            new.capture.share(Sharing::UnlessDrawn(log.clone()));
+        }
         self.inner.controller.swap_sink(new.sink);
         let _ = self.inner.feeds.send(new.cursor).await;
         let monitors = new.monitors.clone();

@@ -10,10 +10,13 @@ pub mod monitors;
 pub mod test_pattern;
 pub mod x11;
 
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tether_shared::frame::Frame;
+
+use damage::DamageLog;
 use tokio::sync::{mpsc, oneshot};
 
 /// One captured image and its identity (a counter per capturer, used by tests and latency probes).
@@ -60,10 +63,24 @@ type Request = oneshot::Sender<Result<Captured, CaptureError>>;
 /// (60 a second, 16.7 ms), so no participant ever waits on an older picture than it would alone.
 pub const SHARED_FOR: Duration = Duration::from_millis(8);
 
+/// When one capture may answer several requests (see [`SHARED_FOR`]).
+#[derive(Debug)]
+pub enum Sharing {
+    /// Within the window, always: the source has no damage rectangles, every participant compares the
+    /// whole picture, so a picture a few milliseconds old only means its change goes in the next update.
+    Always,
+    /// Within the window, unless something was drawn since the capture began: a participant woken by a
+    /// damage rectangle must see it in the picture it is given, or it would take the rectangle, find the
+    /// tiles unchanged, and miss the change until its next full compare.
+    UnlessDrawn(Arc<DamageLog>),
+}
+
 /// Asks a capturer on its own thread for frames.
 #[derive(Debug, Clone)]
 pub struct CaptureHandle {
     requests: mpsc::Sender<Request>,
+    /// Unset: every request gets a capture of its own.
+    sharing: Arc<OnceLock<Sharing>>,
 }
 
 impl CaptureHandle {
@@ -74,6 +91,8 @@ impl CaptureHandle {
     {
         let (requests, mut rx) = mpsc::channel::<Request>(1);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let sharing = Arc::new(OnceLock::<Sharing>::new());
+        let rules = sharing.clone();
         thread::Builder::new()
             .name("tether-capture".into())
             .spawn(move || {
@@ -89,21 +108,43 @@ impl CaptureHandle {
                 };
                 // Several participants ask for the screen at about the same moment (every one wakes for
                 // the same X Damage notice, or paces to the same frame rate): one capture serves all who
-                // ask within SHARED_FOR of it, so a second technician does not double the capture work.
-                let mut last: Option<(Instant, Captured)> = None;
+                // ask within SHARED_FOR of it, so a second technician does not double the capture work
+                // — by the rules of `sharing` (see `Sharing`).
+                let drawn_so_far = || match rules.get() {
+                    Some(Sharing::UnlessDrawn(log)) => log.end(),
+                    _ => 0,
+                };
+                let mut last: Option<(Instant, u64, Captured)> = None;
                 while let Some(reply) = rx.blocking_recv() {
                     let result = match &last {
-                        Some((at, captured)) if at.elapsed() < SHARED_FOR => Ok(captured.clone()),
-                        _ => capturer
-                            .capture()
-                            .inspect(|captured| last = Some((Instant::now(), captured.clone()))),
+                        Some((at, drawn, captured))
+                            if at.elapsed() < SHARED_FOR && *drawn == drawn_so_far() =>
+                        {
+                            Ok(captured.clone())
+                        }
+                        _ => {
+                            // What was drawn before the capture began is in it; its age counts from its end.
+                            let drawn = drawn_so_far();
+                            let captured = capturer.capture();
+                            last = match (&captured, rules.get()) {
+                                (Ok(captured), Some(_)) => Some((Instant::now(), drawn, captured.clone())),
+                                _ => None,
+                            };
+                            captured
+                        }
                     };
                     let _ = reply.send(result);
                 }
             })
             .map_err(|e| CaptureError::Failed(e.to_string()))?;
         ready_rx.recv().map_err(|_| CaptureError::Stopped)??;
-        Ok(Self { requests })
+        Ok(Self { requests, sharing })
+    }
+
+    /// Let one capture answer the requests that follow it closely, by these rules (set once; unset, every
+    /// request gets a capture of its own).
+    pub fn share(&self, sharing: Sharing) {
+        let _ = self.sharing.set(sharing);
     }
 
     /// Capture the screen now.
@@ -139,11 +180,37 @@ mod tests {
         let slow = Duration::from_millis(50);
         let handle = CaptureHandle::spawn(move || Ok(Box::new(Slow { next: 0, slow }) as Box<dyn Capturer>))
             .expect("capture thread");
+        handle.share(Sharing::Always);
         // The second request waits while the first capture runs, and is answered right after it.
         let (a, b) = tokio::join!(handle.grab(), handle.grab());
         assert_eq!(a.expect("a").id, b.expect("b").id, "one capture for both");
         tokio::time::sleep(SHARED_FOR * 3).await;
         let c = handle.grab().await.expect("c");
         assert_eq!(c.id, 2, "a request after the window gets a new capture");
+    }
+
+    #[tokio::test]
+    async fn a_capture_is_not_shared_past_something_drawn_after_it_began_nor_when_sharing_is_off() {
+        let slow = Duration::from_millis(50);
+        let spawn = || {
+            CaptureHandle::spawn(move || Ok(Box::new(Slow { next: 0, slow }) as Box<dyn Capturer>))
+                .expect("capture thread")
+        };
+        let log = Arc::new(DamageLog::default());
+        let handle = spawn();
+        handle.share(Sharing::UnlessDrawn(log.clone()));
+        let first = handle.grab();
+        // Drawn while the first capture runs: the next request must see a capture that began after it.
+        let drawn_meanwhile = async {
+            tokio::time::sleep(slow / 2).await;
+            log.push([(0, 0, 1, 1)]);
+            handle.grab().await
+        };
+        let (a, b) = tokio::join!(first, drawn_meanwhile);
+        assert_ne!(a.expect("a").id, b.expect("b").id, "a fresh capture after the drawing");
+
+        let unshared = spawn();
+        let (a, b) = tokio::join!(unshared.grab(), unshared.grab());
+        assert_ne!(a.expect("a").id, b.expect("b").id, "no sharing unless asked for");
     }
 }
