@@ -4,24 +4,10 @@
 mod common;
 
 use common::cli_args;
-use common::procs::Proc;
+use common::procs::{Proc, RelayProc};
 use tether_host::capture::test_pattern::render;
 
-struct Relay {
-    proc: Proc,
-    addr: String,
-    fingerprint: String,
-}
-
-async fn relay(data_dir: &std::path::Path) -> Relay {
-    let dir = data_dir.to_str().expect("utf-8 path");
-    let mut proc = Proc::spawn("tether-relay", &["--listen", "127.0.0.1:0", "--data-dir", dir]);
-    let addr = proc.line("listening").await;
-    let fingerprint = proc.line("fingerprint").await;
-    Relay { proc, addr, fingerprint }
-}
-
-fn host(relay: &Relay, extra: &[&str]) -> Proc {
+fn host(relay: &RelayProc, extra: &[&str]) -> Proc {
     let mut args = cli_args(&relay.addr, &relay.fingerprint, &["--headless"]);
     args.extend_from_slice(extra);
     Proc::spawn("tether-host", &args)
@@ -35,7 +21,7 @@ fn pattern_counter(img: &image::RgbImage) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_session_snapshots_the_host_screen_and_types() {
     let dir = tempfile::tempdir().expect("temp");
-    let relay = relay(dir.path()).await;
+    let relay = RelayProc::start(dir.path()).await;
     assert_eq!(relay.fingerprint.len(), 64);
     let mut host = host(&relay, &["--grant", "view,control", "--size", "640x360", "--quality", "lossless"]);
     let code = host.line("code").await;
@@ -70,7 +56,7 @@ async fn a_scripted_session_snapshots_the_host_screen_and_types() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_code_is_a_clear_error_and_the_host_gets_a_new_code() {
     let dir = tempfile::tempdir().expect("temp");
-    let relay = relay(dir.path()).await;
+    let relay = RelayProc::start(dir.path()).await;
     let mut host = host(&relay, &[]);
     let code = host.line("code").await;
     let mut digits: Vec<char> = code.chars().collect();
@@ -93,10 +79,10 @@ async fn a_wrong_code_is_a_clear_error_and_the_host_gets_a_new_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_keeps_its_certificate_and_a_wrong_pin_is_refused() {
     let dir = tempfile::tempdir().expect("temp");
-    let first = relay(dir.path()).await;
+    let first = RelayProc::start(dir.path()).await;
     let fingerprint = first.fingerprint.clone();
     drop(first);
-    let second = relay(dir.path()).await;
+    let second = RelayProc::start(dir.path()).await;
     assert_eq!(second.fingerprint, fingerprint, "same certificate after a restart");
 
     let wrong_pin = "00".repeat(32);
@@ -114,7 +100,7 @@ async fn the_relay_keeps_its_certificate_and_a_wrong_pin_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_lines_list_send_and_fetch_files_into_folders_they_create() {
     let dir = tempfile::tempdir().expect("temp");
-    let relay = relay(dir.path()).await;
+    let relay = RelayProc::start(dir.path()).await;
     let (share, local) = (dir.path().join("Reports"), dir.path().join("local"));
     std::fs::create_dir_all(&share).expect("mkdir");
     std::fs::create_dir_all(&local).expect("mkdir");
@@ -173,7 +159,7 @@ async fn the_command_lines_list_send_and_fetch_files_into_folders_they_create() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_whose_incoming_folder_cannot_be_made_says_so_at_start() {
     let dir = tempfile::tempdir().expect("temp");
-    let relay = relay(dir.path()).await;
+    let relay = RelayProc::start(dir.path()).await;
     let file = dir.path().join("a file");
     std::fs::write(&file, b"").expect("write");
     let incoming = file.join("incoming");
@@ -194,7 +180,7 @@ async fn a_host_whose_incoming_folder_cannot_be_made_says_so_at_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_finds_its_relay_in_the_settings_file_or_says_where_it_belongs() {
     let dir = tempfile::tempdir().expect("temp");
-    let relay = relay(dir.path()).await;
+    let relay = RelayProc::start(dir.path()).await;
     let settings = dir.path().join("host.toml");
     let text = format!(
         "relay = \"{}\"\nrelay_fingerprint = \"{}\"\norganization = \"Example IT\"\npermissions = \"view,control\"\n",
@@ -239,7 +225,7 @@ async fn the_host_finds_its_relay_in_the_settings_file_or_says_where_it_belongs(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_technician_invites_a_colleague_from_the_command_line() {
     let dir = tempfile::tempdir().expect("temp");
-    let relay = relay(dir.path()).await;
+    let relay = RelayProc::start(dir.path()).await;
     let mut host = host(&relay, &["--grant", "view", "--size", "320x200"]);
     let code = host.line("code").await;
     // Alice stays 4 s: long enough for Bob to join and leave.

@@ -7,21 +7,7 @@ mod common;
 use std::process::Stdio;
 
 use common::cli_args;
-use common::procs::Proc;
-
-struct Relay {
-    _proc: Proc,
-    addr: String,
-    fingerprint: String,
-}
-
-async fn relay(data_dir: &std::path::Path) -> Relay {
-    let dir = data_dir.to_str().expect("utf-8 path");
-    let mut proc = Proc::spawn("tether-relay", &["--listen", "127.0.0.1:0", "--data-dir", dir]);
-    let addr = proc.line("listening").await;
-    let fingerprint = proc.line("fingerprint").await;
-    Relay { _proc: proc, addr, fingerprint }
-}
+use common::procs::{Proc, RelayProc};
 
 /// What a finished run said.
 struct Run {
@@ -71,7 +57,7 @@ const NO_DISPLAY_PATTERN: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_addresses_and_certificates_people_get_wrong() {
     let dir = tempfile::tempdir().expect("temp");
-    let relay = relay(dir.path()).await;
+    let relay = RelayProc::start(dir.path()).await;
     let pattern = ["--headless", "--source", "test-pattern"];
 
     let wrong = "ab".repeat(32);
@@ -125,7 +111,7 @@ async fn windows_without_a_display_say_what_to_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_s_errors_and_its_end_in_plain_words() {
     let dir = tempfile::tempdir().expect("temp");
-    let relay = relay(dir.path()).await;
+    let relay = RelayProc::start(dir.path()).await;
     // No display: the host says it shares the test pattern, then gives its code.
     let args =
         cli_args(&relay.addr, &relay.fingerprint, &["--headless", "--grant", "view", "--size", "320x200"]);

@@ -153,3 +153,21 @@ impl Proc {
             .expect("status")
     }
 }
+
+/// A `tether-relay` process on loopback with its data in `data_dir`, and what it printed: where it
+/// listens and its certificate's fingerprint.
+pub struct RelayProc {
+    pub proc: Proc,
+    pub addr: String,
+    pub fingerprint: String,
+}
+
+impl RelayProc {
+    pub async fn start(data_dir: &std::path::Path) -> Self {
+        let dir = data_dir.to_str().expect("utf-8 path");
+        let mut proc = Proc::spawn("tether-relay", &["--listen", "127.0.0.1:0", "--data-dir", dir]);
+        let addr = proc.line("listening").await;
+        let fingerprint = proc.line("fingerprint").await;
+        Self { proc, addr, fingerprint }
+    }
+}
