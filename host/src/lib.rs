@@ -292,32 +292,33 @@ pub async fn run_host(
                 }
             }
             Some(command) = invite_rx.recv() => {
-                let (news, decision) = match &command {
-                    invites::InviteCommand::Open { news, .. } => {
-                        (news.clone(), invites.handle_open(news, sessions.len()))
+                // Only an Open can start an invite: it brings the asker's session commitment.
+                let (news, session, decision) = match command {
+                    invites::InviteCommand::Open { news, session } => {
+                        let decision = invites.handle_open(&news, sessions.len());
+                        (news, Some(session), decision)
                     }
-                    invites::InviteCommand::Withdraw { news } => (news.clone(), invites.handle_withdraw(news)),
+                    invites::InviteCommand::Withdraw { news } => {
+                        let decision = invites.handle_withdraw(&news);
+                        (news, None, decision)
+                    }
                 };
                 let tell = |what| { let _ = news.try_send(session_proto::HostControl::Invite(what)); };
-                match decision {
-                    invites::Decision::Start => {
+                match (decision, session) {
+                    (invites::Decision::Start, Some(session)) => {
                         let (relay, timeouts) = (cfg.relay.clone(), cfg.timeouts);
-                        let session = match command {
-                            invites::InviteCommand::Open { session, .. } => session,
-                            invites::InviteCommand::Withdraw { .. } => [0; 32], // never: Start answers Open
-                        };
                         open_invite =
                             Some(tokio::spawn(async move { invites::run(&relay, timeouts, session, news).await }));
                     }
-                    invites::Decision::Refuse(why) => tell(session_proto::InviteNews::Unavailable { why }),
-                    invites::Decision::Withdraw => {
+                    (invites::Decision::Refuse(why), _) => tell(session_proto::InviteNews::Unavailable { why }),
+                    (invites::Decision::Withdraw, _) => {
                         // Its relay connection goes with the task: the code no longer works.
                         if let Some(task) = open_invite.take() {
                             task.abort();
                         }
                         tell(session_proto::InviteNews::Withdrawn);
                     }
-                    invites::Decision::Ignore => {}
+                    (invites::Decision::Start | invites::Decision::Ignore, _) => {}
                 }
             }
             outcome = async { open_invite.as_mut().expect("guarded").await }, if open_invite.is_some() => {
