@@ -5,12 +5,17 @@
 //! up permissions never asks. An unanswered request is denied after [`CONSENT_TIMEOUT`]: fail closed.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use tether_shared::record::{EventKind, SessionEvent, Side};
+use tether_shared::record::{EventKind, Side};
 use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::{HostControl, Permissions, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::ParticipantId;
+use crate::participants::Roster;
+use crate::Recorder;
 
 /// How long a consent question waits for the user before it counts as "deny".
 pub const CONSENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -32,41 +37,69 @@ pub struct AccessRequest {
     pub technician: String,
     /// The account the relay verified, if any.
     pub verified: Option<VerifiedTechnician>,
+    /// The technician who invited them into the running session (`None`: they had the user's code).
+    pub invited_by: Option<String>,
     pub asked: Permissions,
     /// What the technician has now (nothing at the start of a session).
     pub current: Permissions,
-    reply: oneshot::Sender<Permissions>,
+    /// Whether the card should also ask to share the chat and the session log so far (someone joining a
+    /// session that is already going on).
+    pub offers_history: bool,
+    reply: oneshot::Sender<Consent>,
+}
+
+/// The user's answer: what the technician may do, and whether they get the session so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consent {
+    pub granted: Permissions,
+    pub share_history: bool,
 }
 
 impl AccessRequest {
-    /// Grant `granted` (cut to what was asked).
-    pub fn answer(self, granted: Permissions) {
-        let _ = self.reply.send(granted.intersect(self.asked));
+    /// Grant `granted` (cut to what was asked); share the session so far when `share_history` and it
+    /// was offered.
+    pub fn answer_with(self, granted: Permissions, share_history: bool) {
+        let share_history = share_history && self.offers_history;
+        let _ = self.reply.send(Consent { granted: granted.intersect(self.asked), share_history });
     }
 
-    /// Grant everything asked.
+    /// Grant `granted` (cut to what was asked), sharing nothing of the session so far.
+    pub fn answer(self, granted: Permissions) {
+        self.answer_with(granted, false);
+    }
+
+    /// Grant everything asked, and the session so far when it was offered.
     pub fn allow(self) {
         let asked = self.asked;
-        self.answer(asked);
+        self.answer_with(asked, true);
     }
 
     /// Keep what the technician has now (at the start: nothing, so the session is refused).
     pub fn deny(self) {
         let current = self.current;
-        let _ = self.reply.send(current);
+        let _ = self.reply.send(Consent { granted: current, share_history: false });
     }
+}
+
+/// Who asks, for [`ask`].
+#[derive(Debug, Clone)]
+pub struct Asker {
+    pub technician: String,
+    pub verified: Option<VerifiedTechnician>,
+    pub invited_by: Option<String>,
+    pub offers_history: bool,
 }
 
 /// Ask the user; `None` when nobody answered in time or the asker went away (= deny).
 pub async fn ask(
     to: &mpsc::Sender<AccessRequest>,
-    technician: &str,
-    verified: Option<VerifiedTechnician>,
+    asker: Asker,
     asked: Permissions,
     current: Permissions,
-) -> Option<Permissions> {
+) -> Option<Consent> {
     let (reply, answer) = oneshot::channel();
-    let request = AccessRequest { technician: technician.to_owned(), verified, asked, current, reply };
+    let Asker { technician, verified, invited_by, offers_history } = asker;
+    let request = AccessRequest { technician, verified, invited_by, asked, current, offers_history, reply };
     to.send(request).await.ok()?;
     tokio::time::timeout(CONSENT_TIMEOUT, answer).await.ok()?.ok()
 }
@@ -77,31 +110,48 @@ pub enum HandleError {
     Ended,
     #[error("the message is too long ({0} bytes; at most {MAX_CHAT_TEXT})")]
     TooLong(usize),
+    #[error("control can only go to someone allowed to use mouse and keyboard")]
+    NoControlGrant,
 }
 
-/// The host window's grip on a live session: change permissions, chat. What the user does through it
-/// goes into the session record ([`crate::HostEvent::Session`]) when it has somewhere to go.
+/// The host window's grip on one participant: change their permissions, give them control, remove
+/// them; and the shared chat. What the user does through it goes into the session record
+/// ([`crate::HostEvent::Session`]) when it has somewhere to go.
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
+    id: ParticipantId,
     grants: Arc<watch::Sender<Permissions>>,
     out: mpsc::Sender<HostControl>,
-    record: Option<mpsc::UnboundedSender<crate::HostEvent>>,
+    roster: Roster,
+    removed: CancellationToken,
+    record: Option<Recorder>,
 }
 
 impl SessionHandle {
-    pub(crate) fn new(grants: Arc<watch::Sender<Permissions>>, out: mpsc::Sender<HostControl>) -> Self {
-        Self { grants, out, record: None }
+    pub(crate) fn new(
+        id: ParticipantId,
+        grants: Arc<watch::Sender<Permissions>>,
+        out: mpsc::Sender<HostControl>,
+        roster: Roster,
+        removed: CancellationToken,
+    ) -> Self {
+        Self { id, grants, out, roster, removed, record: None }
     }
 
-    /// The same handle, recording the user's changes and chat lines as events on `events`.
-    pub fn recording(self, events: mpsc::UnboundedSender<crate::HostEvent>) -> Self {
-        Self { record: Some(events), ..self }
+    /// The same handle, recording the user's changes and chat lines through `record`.
+    pub(crate) fn with_recorder(self, record: Option<Recorder>) -> Self {
+        Self { record, ..self }
     }
 
     fn record(&self, kind: EventKind) {
-        if let Some(events) = &self.record {
-            let _ = events.send(crate::HostEvent::Session(SessionEvent::new(SystemTime::now(), kind)));
+        if let Some(record) = &self.record {
+            record.record(kind);
         }
+    }
+
+    /// Which participant this is.
+    pub fn id(&self) -> ParticipantId {
+        self.id
     }
 
     /// What the technician may do now.
@@ -114,16 +164,39 @@ impl SessionHandle {
     pub fn set_permissions(&self, now: Permissions) {
         let before = self.grants.send_replace(now);
         if before != now {
+            self.roster.touch();
             self.record(EventKind::PermissionsChanged { by: Side::Host, before, now });
         }
     }
 
-    /// Send a chat line to the technician.
+    /// The user gives this technician control of mouse and keyboard (taking it from whoever had it,
+    /// whose held keys are let go). Only for someone granted `control`.
+    pub fn give_control(&self) -> Result<(), HandleError> {
+        if self.removed.is_cancelled() {
+            return Err(HandleError::Ended);
+        }
+        if !self.grants.borrow().control {
+            return Err(HandleError::NoControlGrant);
+        }
+        self.roster.controller().give(self.id);
+        self.roster.set_wants_control(self.id, false);
+        Ok(())
+    }
+
+    /// Remove this technician from the session at once (their keys are let go); the others stay.
+    pub fn remove(&self) {
+        self.removed.cancel();
+    }
+
+    /// Send a chat line to everyone in the session.
     pub fn chat(&self, text: &str) -> Result<(), HandleError> {
         if text.len() > MAX_CHAT_TEXT {
             return Err(HandleError::TooLong(text.len()));
         }
-        self.out.try_send(HostControl::Chat { text: text.to_owned() }).map_err(|_| HandleError::Ended)?;
+        if self.out.is_closed() {
+            return Err(HandleError::Ended);
+        }
+        self.roster.send_to_others(None, &HostControl::Chat { text: text.to_owned() });
         self.record(EventKind::Chat { from: Side::Host, text: text.to_owned() });
         Ok(())
     }

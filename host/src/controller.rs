@@ -13,6 +13,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tether_shared::input::InputEvent;
+use tokio::sync::watch;
 
 use crate::inject::{InjectError, InputSink};
 
@@ -72,6 +73,16 @@ impl Control {
         Some(if from == to { Keys::Keep } else { Keys::ReleaseAll })
     }
 
+    /// The host user gives control to `to`, whoever had it: what the previous holder held is let go.
+    pub fn give(&mut self, to: ParticipantId) -> Keys {
+        let before = self.holder.replace(to);
+        if before.is_some_and(|b| b != to) {
+            Keys::ReleaseAll
+        } else {
+            Keys::Keep
+        }
+    }
+
     /// `who` gives control up (grant revoked, participant gone): what they held is let go. Someone who
     /// does not hold control releases nothing — in particular not what the holder is pressing.
     pub fn release(&mut self, who: ParticipantId) -> Keys {
@@ -125,6 +136,8 @@ pub enum Refused {
 #[derive(Clone)]
 pub struct Controller {
     inner: Arc<Mutex<Inner>>,
+    /// Who holds control, for whoever shows it (the roster).
+    holder: Arc<watch::Sender<Option<ParticipantId>>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -135,7 +148,21 @@ impl std::fmt::Debug for Controller {
 
 impl Controller {
     pub fn new(sink: Box<dyn InputSink>) -> Self {
-        Self { inner: Arc::new(Mutex::new(Inner { control: Control::default(), sink: ReleaseOnDrop(sink) })) }
+        Self {
+            inner: Arc::new(Mutex::new(Inner { control: Control::default(), sink: ReleaseOnDrop(sink) })),
+            holder: Arc::new(watch::channel(None).0),
+        }
+    }
+
+    /// Follow who holds control.
+    pub fn holder_watch(&self) -> watch::Receiver<Option<ParticipantId>> {
+        self.holder.subscribe()
+    }
+
+    /// Tell the watchers who holds control now (called with the lock held, so changes are seen in order).
+    fn publish(&self, inner: &Inner) {
+        let now = inner.control.holder();
+        self.holder.send_if_modified(|h| std::mem::replace(h, now) != now);
     }
 
     /// Injection never leaves the sink half-updated in a way that matters more than a stuck key, so a
@@ -150,7 +177,10 @@ impl Controller {
 
     /// See [`Control::take`].
     pub fn take(&self, who: ParticipantId) -> Take {
-        self.lock().control.take(who)
+        let mut inner = self.lock();
+        let took = inner.control.take(who);
+        self.publish(&inner);
+        took
     }
 
     /// See [`Control::hand_over`]; `false` when `from` did not hold control.
@@ -159,6 +189,7 @@ impl Controller {
         match inner.control.hand_over(from, to) {
             Some(keys) => {
                 inner.apply(keys);
+                self.publish(&inner);
                 true
             }
             None => false,
@@ -170,6 +201,15 @@ impl Controller {
         let mut inner = self.lock();
         let keys = inner.control.release(who);
         inner.apply(keys);
+        self.publish(&inner);
+    }
+
+    /// See [`Control::give`].
+    pub fn give(&self, to: ParticipantId) {
+        let mut inner = self.lock();
+        let keys = inner.control.give(to);
+        inner.apply(keys);
+        self.publish(&inner);
     }
 
     /// Inject `event` for `who`, if `who` is in control.
@@ -259,6 +299,28 @@ mod tests {
             assert_eq!(control.take(first), Take::Taken);
             assert_eq!(control.take(second), Take::Busy(first));
         }
+    }
+
+    #[test]
+    fn the_user_gives_control_to_anyone_and_the_old_holder_s_keys_go() {
+        let mut control = Control::default();
+        assert_eq!(control.give(A), Keys::Keep, "nobody had it");
+        assert_eq!(control.give(A), Keys::Keep);
+        assert_eq!(control.give(B), Keys::ReleaseAll);
+        assert_eq!(control.holder(), Some(B));
+    }
+
+    #[tokio::test]
+    async fn the_holder_is_published() {
+        let controller = Controller::new(Box::new(RecordingSink::new()));
+        let mut holder = controller.holder_watch();
+        assert_eq!(controller.take(A), Take::Taken);
+        assert!(holder.has_changed().expect("open"));
+        assert_eq!(*holder.borrow_and_update(), Some(A));
+        controller.give(B);
+        assert_eq!(*holder.borrow_and_update(), Some(B));
+        controller.release(B);
+        assert_eq!(*holder.borrow_and_update(), None);
     }
 
     #[test]

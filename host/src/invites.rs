@@ -29,6 +29,8 @@ pub enum InviteCommand {
     Open {
         news: mpsc::Sender<HostControl>,
         session: [u8; 32],
+        /// The asker as the user knows them (verified account or typed name): "invited by …".
+        by: String,
     },
     Withdraw {
         news: mpsc::Sender<HostControl>,

@@ -15,9 +15,11 @@ pub mod controller;
 pub mod display;
 pub mod encode;
 pub mod files;
+mod history;
 mod hub;
 pub mod inject;
 pub mod invites;
+pub mod participants;
 mod requests;
 pub mod session;
 pub mod system;
@@ -45,11 +47,13 @@ use capture::monitors;
 use capture::{CaptureError, CaptureHandle, Source};
 use clipboard::ClipboardHandle;
 use codes::{AfterTooMany, CodeGate, CodePolicy, Next};
+use controller::ParticipantId;
 use files::{FilesConfig, FilesIo, UploadPolicy};
 pub use hub::Hub;
 use inject::record::RecordingSink;
 use inject::x11::EnigoSink;
 use inject::{InjectError, InputSink};
+use participants::Present;
 use session::{SessionConfig, SessionError, SessionIo, SessionReport, Started};
 use transfers::Transfers;
 
@@ -201,13 +205,17 @@ pub enum HostEvent {
     /// The next code comes in this long: the relay refused a registration (too many, or full) and is asked
     /// again after a back-off.
     CodeDelayed(Duration),
-    /// Something for the session record (who connected, what was asked and allowed, permission changes,
-    /// files, chat, monitor switches, clipboard use, the end): what the window's session log and the
-    /// headless output show, each line from [`tether_shared::record::Narrator`].
-    Session(SessionEvent),
+    /// Something for the session record of participant `.0` (who connected, what was asked and allowed,
+    /// permission changes, files, chat, monitor switches, clipboard use, the end): what the window's
+    /// session log and the headless output show, each line from a [`tether_shared::record::Narrator`]
+    /// kept per participant.
+    Session(ParticipantId, SessionEvent),
     /// The handle the window changes permissions and chats through, right after the
     /// [`EventKind::Connected`] it belongs to. Changes made through it are recorded as events.
     Live(SessionHandle),
+    /// Everyone in the session now, at each change (a join, a leave, a grant, control moving, a request
+    /// for control); empty once the last one left.
+    Participants(Vec<Present>),
     /// The relay is out of reach: the session waits for it (up to the end-to-end idle timeout).
     Reconnecting,
     /// Back: the session carries on where it was.
@@ -218,15 +226,39 @@ impl HostEvent {
     /// The record event, if this is one.
     pub fn record(&self) -> Option<&SessionEvent> {
         match self {
-            Self::Session(event) => Some(event),
+            Self::Session(_, event) => Some(event),
             _ => None,
         }
     }
 }
 
-/// Stamp `kind` with the time now and send it as a [`HostEvent::Session`].
-pub(crate) fn record(events: &mpsc::UnboundedSender<HostEvent>, kind: EventKind) {
-    let _ = events.send(HostEvent::Session(SessionEvent::new(SystemTime::now(), kind)));
+/// Where one participant's record events go: the host's events, stamped with who, and the session's
+/// history (for those who join later).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    events: mpsc::UnboundedSender<HostEvent>,
+    who: ParticipantId,
+    history: Arc<history::History>,
+}
+
+impl Recorder {
+    pub(crate) fn new(
+        events: mpsc::UnboundedSender<HostEvent>,
+        who: ParticipantId,
+        history: Arc<history::History>,
+    ) -> Self {
+        Self { events, who, history }
+    }
+
+    /// Stamp `kind` with the time now and send it as a [`HostEvent::Session`].
+    pub fn record(&self, kind: EventKind) {
+        self.send(SessionEvent::new(SystemTime::now(), kind));
+    }
+
+    pub fn send(&self, event: SessionEvent) {
+        self.history.push(self.who, event.clone());
+        let _ = self.events.send(HostEvent::Session(self.who, event));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,15 +298,26 @@ pub async fn run_host(
         s = pair(&cfg, &events) => s?,
         _ = stop.cancelled() => return Err(HostError::Stopped),
     };
+    let roster_feed = {
+        let (roster, events) = (hub.roster.clone(), events.clone());
+        tokio::spawn(async move {
+            let mut watch = roster.watch();
+            while watch.changed().await {
+                let _ = events.send(HostEvent::Participants(roster.present()));
+            }
+        })
+    };
     let (invite_tx, mut invite_rx) = mpsc::unbounded_channel();
     let invites_to = cfg.invites.then_some(invite_tx);
-    let serve_one = |session: Session| {
-        serve(cfg.clone(), hub.clone(), session, events.clone(), stop.clone(), invites_to.clone())
+    let serve_one = |session: Session, invited_by: Option<String>| {
+        let joining = Joining { session, invited_by };
+        serve(cfg.clone(), hub.clone(), joining, events.clone(), stop.clone(), invites_to.clone())
     };
     let mut sessions = tokio::task::JoinSet::new();
-    sessions.spawn(serve_one(paired));
+    sessions.spawn(serve_one(paired, None));
     let mut invites = invites::Invites::new(cfg.max_viewers);
-    let mut open_invite: Option<tokio::task::JoinHandle<invites::InviteOutcome>> = None;
+    // The invite being claimed, and who asked for it.
+    let mut open_invite: Option<(tokio::task::JoinHandle<invites::InviteOutcome>, String)> = None;
     let mut last = None;
     loop {
         tokio::select! {
@@ -286,17 +329,17 @@ pub async fn run_host(
                 }
                 // Whoever asked for the open invite may be the one who left.
                 if invites.handle_left() == invites::Decision::Withdraw {
-                    if let Some(task) = open_invite.take() {
+                    if let Some((task, _)) = open_invite.take() {
                         task.abort();
                     }
                 }
             }
             Some(command) = invite_rx.recv() => {
                 // Only an Open can start an invite: it brings the asker's session commitment.
-                let (news, session, decision) = match command {
-                    invites::InviteCommand::Open { news, session } => {
+                let (news, opened, decision) = match command {
+                    invites::InviteCommand::Open { news, session, by } => {
                         let decision = invites.handle_open(&news, sessions.len());
-                        (news, Some(session), decision)
+                        (news, Some((session, by)), decision)
                     }
                     invites::InviteCommand::Withdraw { news } => {
                         let decision = invites.handle_withdraw(&news);
@@ -304,16 +347,16 @@ pub async fn run_host(
                     }
                 };
                 let tell = |what| { let _ = news.try_send(session_proto::HostControl::Invite(what)); };
-                match (decision, session) {
-                    (invites::Decision::Start, Some(session)) => {
+                match (decision, opened) {
+                    (invites::Decision::Start, Some((session, by))) => {
                         let (relay, timeouts) = (cfg.relay.clone(), cfg.timeouts);
-                        open_invite =
-                            Some(tokio::spawn(async move { invites::run(&relay, timeouts, session, news).await }));
+                        let task = tokio::spawn(async move { invites::run(&relay, timeouts, session, news).await });
+                        open_invite = Some((task, by));
                     }
                     (invites::Decision::Refuse(why), _) => tell(session_proto::InviteNews::Unavailable { why }),
                     (invites::Decision::Withdraw, _) => {
                         // Its relay connection goes with the task: the code no longer works.
-                        if let Some(task) = open_invite.take() {
+                        if let Some((task, _)) = open_invite.take() {
                             task.abort();
                         }
                         tell(session_proto::InviteNews::Withdrawn);
@@ -321,37 +364,49 @@ pub async fn run_host(
                     (invites::Decision::Start | invites::Decision::Ignore, _) => {}
                 }
             }
-            outcome = async { open_invite.as_mut().expect("guarded").await }, if open_invite.is_some() => {
-                open_invite = None;
+            outcome = async { (&mut open_invite.as_mut().expect("guarded").0).await }, if open_invite.is_some() => {
+                let by = open_invite.take().map(|(_, by)| by);
                 let outcome = outcome.unwrap_or(invites::InviteOutcome::Failed);
                 invites.handle_ended(&outcome);
                 if let invites::InviteOutcome::Claimed(session) = outcome {
-                    sessions.spawn(serve_one(*session));
+                    sessions.spawn(serve_one(*session, by));
                 }
             }
         }
     }
-    if let Some(task) = open_invite {
+    if let Some((task, _)) = open_invite {
         task.abort();
     }
+    roster_feed.abort();
+    let _ = events.send(HostEvent::Participants(Vec::new()));
     // `last` is set: the loop ends only after a session did (one was spawned before it).
     Ok(last.ok_or(HostError::Stopped)??)
+}
+
+/// A paired technician about to join: their end-to-end session, and who invited them (`None`: the
+/// first technician).
+struct Joining {
+    session: Session,
+    invited_by: Option<String>,
 }
 
 /// One paired technician's session on `hub`, from the relay watch to the goodbye.
 async fn serve(
     cfg: Arc<HostConfig>,
     hub: Arc<Hub>,
-    paired: Session,
+    joining: Joining,
     events: mpsc::UnboundedSender<HostEvent>,
     stop: CancellationToken,
     invites: Option<invites::InviteSender>,
 ) -> Result<SessionReport, SessionError> {
+    let Joining { session: paired, invited_by } = joining;
+    let me = hub.join();
+    let recorder = Recorder::new(events.clone(), me, hub.history.clone());
     let (file_log, mut file_events) = mpsc::unbounded_channel();
-    let forward = events.clone();
+    let forward = recorder.clone();
     tokio::spawn(async move {
         while let Some(event) = file_events.recv().await {
-            let _ = forward.send(HostEvent::Session(event));
+            forward.send(event);
         }
     });
     let endpoint = paired.link.endpoint().clone();
@@ -376,15 +431,17 @@ async fn serve(
     let on_start = |started: Started| {
         let Started { technician, verified, asked, granted, session } = started;
         let verified = verified.as_ref().map(Into::into);
-        record(&events, EventKind::Connected { technician, verified, asked, granted });
-        let _ = events.send(HostEvent::Live(session.recording(events.clone())));
+        recorder.record(EventKind::Connected { technician, verified, asked, granted });
+        let _ = events.send(HostEvent::Live(session));
         connected.store(true, std::sync::atomic::Ordering::Relaxed);
     };
     let files =
         FilesIo { uploads: cfg.uploads.clone(), log: Some(file_log), transfers: cfg.transfers.clone() };
     let invites = invites.map(|to| (to, resume_commitment(&paired.resume_id)));
     let io = SessionIo {
-        events: Some(events.clone()),
+        me,
+        invited_by,
+        record: Some(recorder.clone()),
         access: cfg.access.clone(),
         files,
         stop,
@@ -397,7 +454,7 @@ async fn serve(
             Ok(report) => report.end.clone(),
             Err(e) => EndReason::Failed { side: end::Side::Host, why: e.to_string() },
         };
-        record(&events, EventKind::Ended { reason });
+        recorder.record(EventKind::Ended { reason });
     }
     watch.abort();
     // Let the goodbye (CONNECTION_CLOSE) leave before the caller may exit the process.

@@ -10,6 +10,7 @@
 //! a row, after which it exits with an error. On stderr it writes the session log for a person: the same
 //! lines as the window's, from [`tether_shared::record::Narrator`].
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,7 +18,9 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tether_host::capture::Source;
 use tether_host::codes::AfterTooMany;
+use tether_host::controller::ParticipantId;
 use tether_host::files::UploadPolicy;
+use tether_host::participants::Present;
 use tether_host::ui::{WindowError, WindowSettings};
 use tether_host::{run_host, HostConfig, HostEvent, Sources};
 use tether_shared::client_settings::{self, ClientSettings};
@@ -266,10 +269,10 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         stop_on_signal.cancel();
     });
-    let mut narrator = match &cfg.session.files.incoming {
-        Some(dir) => Narrator::with_incoming(dir.display().to_string()),
-        None => Narrator::default(),
-    };
+    let incoming = cfg.session.files.incoming.as_ref().map(|dir| dir.display().to_string());
+    // One narrator per participant, so each line names the right technician.
+    let mut narrators: HashMap<ParticipantId, Narrator> = HashMap::new();
+    let mut in_session = String::new();
     let printer = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
@@ -296,13 +299,16 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                 }
                 // The session record: a line for scripts on stdout where there is one, and the same
                 // line as the window's session log on stderr.
-                HostEvent::Session(event) => {
+                HostEvent::Session(who, event) => {
                     if let Some(line) = script_line(&event.kind) {
                         println!("{line}");
                     }
+                    let narrator = narrators.entry(who).or_insert_with(|| match &incoming {
+                        Some(dir) => Narrator::with_incoming(dir.clone()),
+                        None => Narrator::default(),
+                    });
                     match event.kind {
-                        // The summary after the session says how it ended, with the numbers.
-                        EventKind::Ended { .. } => {}
+                        EventKind::Ended { reason } => eprintln!("{} left: {reason}.", narrator.technician()),
                         EventKind::Connected { .. } => {
                             eprintln!("{}", narrator.line(&event));
                             eprintln!("Your screen is being shared. Press Ctrl+C to stop.");
@@ -311,6 +317,13 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 HostEvent::Live(_) => {}
+                HostEvent::Participants(now) => {
+                    let text = participants_line(&now);
+                    if !now.is_empty() && text != in_session {
+                        eprintln!("{text}");
+                    }
+                    in_session = text;
+                }
                 HostEvent::Reconnecting => {
                     println!("reconnecting");
                     eprintln!("The connection was interrupted. Reconnecting…");
@@ -334,4 +347,24 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
         report.technician, report.end, report.frames_sent, report.input_injected, report.input_dropped
     );
     Ok(())
+}
+
+/// "In the session: Alice (see the screen, use mouse and keyboard; in control), Bob (invited by Alice;
+/// see the screen)".
+fn participants_line(now: &[Present]) -> String {
+    let people: Vec<String> = now
+        .iter()
+        .map(|p| {
+            let mut about = Vec::new();
+            if let Some(by) = &p.invited_by {
+                about.push(format!("invited by {by}"));
+            }
+            about.push(tether_shared::record::describe::permissions(p.permissions));
+            if p.in_control {
+                about.push("in control".into());
+            }
+            format!("{} ({})", p.short_name(), about.join("; "))
+        })
+        .collect();
+    format!("In the session: {}", people.join(", "))
 }

@@ -12,14 +12,17 @@ use std::time::Duration;
 
 use tether_shared::link::ScreenQuality;
 use tether_shared::record::{EventKind, Side};
+use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::{HostControl, InviteNews, Permissions, Request, MAX_CHAT_TEXT};
 use tokio::sync::{mpsc, watch};
 
-use crate::access::{self, AccessPolicy};
+use crate::access::{self, AccessPolicy, Asker};
 use crate::clipboard::ClipboardHandle;
+use crate::controller::{ParticipantId, Take};
 use crate::display::Display;
 use crate::invites::{InviteCommand, InviteSender};
-use crate::HostEvent;
+use crate::participants::Roster;
+use crate::Recorder;
 
 /// How often a watched clipboard is looked at.
 const CLIPBOARD_POLL: Duration = Duration::from_millis(300);
@@ -27,12 +30,20 @@ const CLIPBOARD_POLL: Duration = Duration::from_millis(300);
 type Answer = Pin<Box<dyn Future<Output = (Permissions, Option<Permissions>)> + Send>>;
 
 pub(crate) struct Requests {
+    pub me: ParticipantId,
+    /// The name they typed (escaped).
     pub technician: String,
+    /// As the others see them: the verified account, or the typed name.
+    pub short_name: String,
+    /// The account the relay verified, if any (the user's card for a later request says so too).
+    pub verified: Option<VerifiedTechnician>,
     pub grants: Arc<watch::Sender<Permissions>>,
     pub out: mpsc::Sender<HostControl>,
     pub access: AccessPolicy,
     pub allowed: Permissions,
-    pub events: Option<mpsc::UnboundedSender<HostEvent>>,
+    pub record: Option<Recorder>,
+    /// Who else is here: the shared chat, control hand-over.
+    pub roster: Roster,
     pub clipboard: Option<ClipboardHandle>,
     /// The host's screen: a monitor switch is one call on it, for every participant.
     pub display: Display,
@@ -101,9 +112,15 @@ impl Requests {
                 if !text.trim().is_empty() && text.len() <= MAX_CHAT_TEXT {
                     // Shown as sent: a right-to-left override or a control character is escaped, not obeyed.
                     let text = tether_shared::text::visible_lines(&text).into_owned();
+                    // The chat is shared: every other technician reads it too, signed.
+                    let line =
+                        HostControl::ColleagueChat { from: self.short_name.clone(), text: text.clone() };
+                    self.roster.send_to_others(Some(self.me), &line);
                     self.event(EventKind::Chat { from: Side::Technician, text });
                 }
             }
+            Request::RequestControl => self.request_control(),
+            Request::HandOverControl { to } => self.hand_over(ParticipantId(to)),
             Request::SetQuality(quality) if !quality.is_valid() => {
                 self.notice("quality must be auto, lossless or 1-100".into())
             }
@@ -128,7 +145,9 @@ impl Requests {
                 let news = self.out.clone();
                 let taken = self.invites.as_ref().is_some_and(|(to, session)| {
                     let command = match request {
-                        Request::Invite => InviteCommand::Open { news, session: *session },
+                        Request::Invite => {
+                            InviteCommand::Open { news, session: *session, by: self.short_name.clone() }
+                        }
                         _ => InviteCommand::Withdraw { news },
                     };
                     to.send(command).is_ok()
@@ -158,11 +177,16 @@ impl Requests {
             }
             AccessPolicy::Ask(to) => {
                 let to = to.clone();
-                let technician = self.technician.clone();
+                let asker = Asker {
+                    technician: self.technician.clone(),
+                    verified: self.verified.clone(),
+                    invited_by: None,
+                    offers_history: false,
+                };
                 let allowed = self.allowed;
                 Some(Box::pin(async move {
-                    let answer = access::ask(&to, &technician, None, want, current).await;
-                    (want, answer.map(|p| p.intersect(allowed)))
+                    let answer = access::ask(&to, asker, want, current).await;
+                    (want, answer.map(|c| c.granted.intersect(allowed)))
                 }))
             }
         }
@@ -177,7 +201,38 @@ impl Requests {
             return;
         }
         self.grants.send_replace(now);
+        self.roster.touch();
         self.event(EventKind::PermissionsChanged { by: Side::Technician, before: current, now });
+    }
+
+    /// Take control when nobody has it; otherwise show the wish to the holder and the user.
+    fn request_control(&mut self) {
+        if !self.grants.borrow().control {
+            return self
+                .notice("control needs the mouse-and-keyboard permission; ask the user for it first".into());
+        }
+        match self.roster.controller().take(self.me) {
+            Take::Taken | Take::Held => self.roster.set_wants_control(self.me, false),
+            Take::Busy(_) => self.roster.set_wants_control(self.me, true),
+        }
+    }
+
+    /// The holder gives control to `to`, who must be here and allowed to use mouse and keyboard.
+    fn hand_over(&mut self, to: ParticipantId) {
+        let Some(target) = self.roster.get(to) else {
+            return self.notice("that technician is no longer in the session".into());
+        };
+        if !target.grants.borrow().control {
+            return self.notice(format!(
+                "{} may not use mouse and keyboard; the user can allow it",
+                target.short_name()
+            ));
+        }
+        if self.roster.controller().hand_over(self.me, to) {
+            self.roster.set_wants_control(to, false);
+        } else {
+            self.notice("only the technician in control can hand it over".into());
+        }
     }
 
     async fn set_clipboard(&mut self, text: &str) -> bool {
@@ -217,8 +272,8 @@ impl Requests {
 
     /// Into the session record.
     fn event(&self, kind: EventKind) {
-        if let Some(events) = &self.events {
-            crate::record(events, kind);
+        if let Some(record) = &self.record {
+            record.record(kind);
         }
     }
 }

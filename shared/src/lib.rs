@@ -57,4 +57,6 @@ pub mod wire;
 /// 6: `TileData::Video` (a VP9 frame of a video region's stream).
 /// 7: invites: `Request::{Invite, WithdrawInvite}`, `HostControl::Invite(InviteNews)` (a second technician
 /// pairs with the host by an invite code while the session goes on).
-pub const PROTOCOL_VERSION: u32 = 7;
+/// 8: participants: `HostControl::{Participants(Roster), ColleagueChat, History}`,
+/// `Request::{RequestControl, HandOverControl}`, `EndReason::Removed`.
+pub const PROTOCOL_VERSION: u32 = 8;

@@ -129,6 +129,12 @@ pub enum Request {
     Invite,
     /// Withdraw the open invite: its code stops working.
     WithdrawInvite,
+    /// Ask for control of mouse and keyboard (needs `control`): taken when nobody has it; otherwise the
+    /// holder and the host user see the wish in [`HostControl::Participants`].
+    RequestControl,
+    /// The holder of control gives it to participant `to` (an id from [`HostControl::Participants`], who
+    /// must be granted `control`). Every key and button the giver held is let go first.
+    HandOverControl { to: u64 },
 }
 
 /// The host's control messages after [`HelloReply::Welcome`].
@@ -172,6 +178,75 @@ pub enum HostControl {
     Notice {
         text: String,
     },
+    /// Who is in the session now, and who has control; sent to every participant at each change.
+    Participants(Roster),
+    /// A chat line another technician in the session wrote (the chat is shared by all).
+    ColleagueChat {
+        from: String,
+        text: String,
+    },
+    /// The chat and the session log before this technician joined, sent once after the welcome when the
+    /// host user agreed to share them.
+    History(History),
+}
+
+/// Most participants a [`Roster`] may list (a host allows fewer).
+pub const MAX_PARTICIPANTS: usize = 32;
+
+/// The session's participants, as one of them sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    /// The receiving technician's own id.
+    pub you: u64,
+    pub members: Vec<Member>,
+    /// Who has control of mouse and keyboard, if anyone.
+    pub control: Option<u64>,
+}
+
+impl Roster {
+    /// The member with this id.
+    pub fn member(&self, id: u64) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// Whether the receiver has control now.
+    pub fn you_control(&self) -> bool {
+        self.control == Some(self.you)
+    }
+}
+
+/// One technician in the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: u64,
+    /// The name they typed (escaped by the host), or their verified account.
+    pub name: String,
+    /// Whether the relay verified the account `name` names.
+    pub verified: bool,
+    /// Who invited them (`None`: the first technician, who had the user's code).
+    pub invited_by: Option<String>,
+    pub permissions: Permissions,
+    /// They asked for control and do not have it yet.
+    pub wants_control: bool,
+}
+
+/// Most lines of chat and of session log a [`History`] carries (the latest are kept).
+pub const MAX_HISTORY_LINES: usize = 200;
+
+/// What happened before a technician joined ([`HostControl::History`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// Chat lines, oldest first.
+    pub chat: Vec<ChatLine>,
+    /// The host user's session log, oldest first, as their window shows it.
+    pub log: Vec<String>,
+}
+
+/// One chat line and who wrote it (`the user` for the host user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatLine {
+    pub from: String,
+    pub text: String,
 }
 
 /// One of the host's monitors.

@@ -25,7 +25,7 @@ const CLIPBOARD: &str = "CLIPBOARD-TEXT-never-in-the-record";
 async fn host_until(host: &mut TestHost, kept: &mut Vec<SessionEvent>, want: impl Fn(&EventKind) -> bool) {
     loop {
         let event = host.next_event().await;
-        if let HostEvent::Session(event) = event {
+        if let HostEvent::Session(_, event) = event {
             let done = want(&event.kind);
             kept.push(event);
             if done {

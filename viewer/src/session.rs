@@ -21,8 +21,8 @@ use tether_shared::link::{LinkReport, ScreenQuality};
 use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
-    priority, CursorShape, Hello, HelloReply, InviteNews, MonitorInfo, Permissions, RefusalReason, Request,
-    SystemInfo, ViewerControl, MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
+    priority, CursorShape, Hello, HelloReply, History, InviteNews, MonitorInfo, Permissions, RefusalReason,
+    Request, Roster, SystemInfo, ViewerControl, MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
 };
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
 use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
@@ -82,6 +82,13 @@ pub enum ViewerError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostNotice {
     Chat(String),
+    /// A line another technician in the session wrote (escaped), and their name (escaped).
+    ColleagueChat {
+        from: String,
+        text: String,
+    },
+    /// The chat and the host user's session log before we joined (texts escaped), when the user agreed.
+    History(History),
     /// The host's clipboard text (while watched).
     Clipboard(String),
     /// The host user declined a request for these permissions.
@@ -141,6 +148,8 @@ pub struct ViewerSession {
     leaving: tokio_util::sync::CancellationToken,
     /// The latest news of our invite ([`Self::invite`]).
     invite: watch::Receiver<Option<InviteNews>>,
+    /// Who is in the session, as the host last said (empty until it does).
+    participants: watch::Receiver<Roster>,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -208,6 +217,7 @@ impl ViewerSession {
         let (system_tx, system) = watch::channel(None);
         let (line_tx, line) = watch::channel(None);
         let (invite_tx, invite) = watch::channel(None);
+        let (participants_tx, participants) = watch::channel(Roster::default());
         let (notices_tx, notices) = broadcast::channel(256);
         let state = HostState {
             cursor: cursor_tx,
@@ -216,6 +226,7 @@ impl ViewerSession {
             system: system_tx,
             line: line_tx,
             invite: invite_tx,
+            participants: participants_tx,
             notices: notices_tx.clone(),
             end_events: end_events.clone(),
             record: record.clone(),
@@ -244,6 +255,7 @@ impl ViewerSession {
             record,
             leaving,
             invite,
+            participants,
         })
     }
 
@@ -350,6 +362,22 @@ impl ViewerSession {
     /// The latest news of our invite (`None` until the host answers one).
     pub fn invite_news(&self) -> watch::Receiver<Option<InviteNews>> {
         self.invite.clone()
+    }
+
+    /// Who is in the session and who has control, as the host last said (names escaped).
+    pub fn participants(&self) -> watch::Receiver<Roster> {
+        self.participants.clone()
+    }
+
+    /// Ask for control of mouse and keyboard: taken at once when nobody has it; otherwise the technician
+    /// in control and the user see that we ask.
+    pub async fn request_control(&self) -> Result<(), ViewerError> {
+        self.request(Request::RequestControl).await
+    }
+
+    /// Hand control to participant `to` (we must have it; every key we hold is let go).
+    pub async fn hand_over_control(&self, to: u64) -> Result<(), ViewerError> {
+        self.request(Request::HandOverControl { to }).await
     }
 
     async fn request(&self, request: Request) -> Result<(), ViewerError> {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{SessionConfig, SessionError, SessionIo};
-use crate::access::{self, AccessPolicy};
+use crate::access::{self, AccessPolicy, Asker, Consent};
 use quinn::{Connection, RecvStream, SendStream};
 use tether_shared::net::pairing::{CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::relay_proto::VerifiedTechnician;
@@ -45,26 +45,40 @@ pub(super) async fn hello(conn: &Connection, cfg: &SessionConfig) -> Result<Hell
     }
 }
 
-/// What the host grants: within `allowed`, without asking (headless) or as the user answers. `None`
-/// (nothing granted, the session is refused) when the user declines, does not answer, stops sharing, or
-/// the viewer goes away meanwhile.
+/// What the host grants: within `allowed`, without asking (headless) or as the user answers, and
+/// whether an invited technician gets the session so far (only when the user says so: never headless).
+/// `None` (nothing granted, the session is refused) when the user declines, does not answer, stops
+/// sharing, or the viewer goes away meanwhile.
 pub(super) async fn consent(
     conn: &Connection,
     cfg: &SessionConfig,
     io: &mut SessionIo,
     hello: &Hello,
     verified: Option<VerifiedTechnician>,
-) -> Option<Permissions> {
+) -> Option<Consent> {
     match &io.access {
-        AccessPolicy::Auto => Some(hello.want.intersect(cfg.allowed)),
+        AccessPolicy::Auto => {
+            Some(Consent { granted: hello.want.intersect(cfg.allowed), share_history: false })
+        }
         AccessPolicy::Ask(to) => tokio::select! {
-            answer = access::ask(to, &hello.technician, verified, hello.want, Permissions::default()) => {
-                answer.map(|p| p.intersect(cfg.allowed)).filter(|p| *p != Permissions::default())
+            answer = access::ask(to, asker(io, hello, verified), hello.want, Permissions::default()) => {
+                answer
+                    .map(|c| Consent { granted: c.granted.intersect(cfg.allowed), ..c })
+                    .filter(|c| c.granted != Permissions::default())
             }
             _ = io.stop.cancelled() => None,
             Some(_) = io.relay_gone.recv() => None,
             _ = conn.closed() => None,
         },
+    }
+}
+
+fn asker(io: &SessionIo, hello: &Hello, verified: Option<VerifiedTechnician>) -> Asker {
+    Asker {
+        technician: hello.technician.clone(),
+        verified,
+        invited_by: io.invited_by.clone(),
+        offers_history: io.invited_by.is_some(),
     }
 }
 

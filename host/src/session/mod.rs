@@ -46,8 +46,9 @@ use crate::access::{AccessPolicy, SessionHandle};
 use crate::capture::CaptureError;
 use crate::controller::ParticipantId;
 use crate::files::{self, FilesConfig, FilesIo};
+use crate::participants::{self, Entry};
 use crate::requests;
-use crate::{HostEvent, Hub};
+use crate::{Hub, Recorder};
 
 /// How a session runs: plain settings, the same for every participant.
 #[derive(Debug, Clone)]
@@ -66,8 +67,12 @@ pub struct SessionConfig {
 /// What a session talks to besides the viewer: the host's user interface and the host's own signals.
 #[derive(Debug)]
 pub struct SessionIo {
-    /// Where chat and permission changes are reported (the window's session log).
-    pub events: Option<mpsc::UnboundedSender<HostEvent>>,
+    /// This participant's id in the hub.
+    pub me: ParticipantId,
+    /// Who invited them (`None`: the first technician).
+    pub invited_by: Option<String>,
+    /// Where chat and permission changes are recorded (the window's session log).
+    pub record: Option<Recorder>,
     /// Grant without asking (headless), or ask the user (the window).
     pub access: AccessPolicy,
     /// Upload consent, the file log, the list of running transfers.
@@ -131,6 +136,8 @@ struct Participant {
     /// To the control writer.
     out: mpsc::Sender<HostControl>,
     counters: Arc<Counters>,
+    /// Cancelled when the host user removes them.
+    removed: CancellationToken,
 }
 
 /// A session that started: who, what they asked for and were granted, and the handle the user's window
@@ -145,13 +152,18 @@ pub struct Started {
 }
 
 impl Participant {
-    fn started(&self, asked: Permissions) -> Started {
-        Started {
+    /// Their roster entry.
+    fn entry(&self, invited_by: Option<String>, recorder: Option<Recorder>) -> Entry {
+        Entry {
+            id: self.id,
             technician: self.technician.clone(),
             verified: self.verified.clone(),
-            asked,
-            granted: *self.grants.borrow(),
-            session: SessionHandle::new(self.grants.clone(), self.out.clone()),
+            invited_by,
+            grants: self.grants.clone(),
+            out: self.out.clone(),
+            removed: self.removed.clone(),
+            recorder,
+            wants_control: false,
         }
     }
 }
@@ -167,23 +179,39 @@ pub async fn run(
     on_start: impl FnOnce(Started),
 ) -> Result<SessionReport, SessionError> {
     let mut hello = handshake::hello(&conn, cfg).await?;
-    let Some(granted) = handshake::consent(&conn, cfg, &mut io, &hello, verified.clone()).await else {
+    let Some(consent) = handshake::consent(&conn, cfg, &mut io, &hello, verified.clone()).await else {
         handshake::refuse(&conn, &mut hello.send, RefusalReason::Declined).await;
         return Err(SessionError::Declined);
     };
+    let granted = consent.granted;
     let handshake::Hello { send: mut ctl_send, recv: ctl_recv, technician, want } = hello;
     let (out_tx, out_rx) = mpsc::channel(64);
     let me = Participant {
-        id: hub.join(),
+        id: io.me,
         conn,
         technician,
         verified,
         grants: Arc::new(watch::channel(granted).0),
         out: out_tx,
         counters: Arc::default(),
+        removed: CancellationToken::new(),
     };
     let conn = &me.conn;
-    on_start(me.started(want));
+    let entry = me.entry(io.invited_by.clone(), io.record.clone());
+    // The session so far, as it was before this technician joined.
+    let so_far = consent.share_history.then(|| hub.history.so_far());
+    on_start(Started {
+        technician: me.technician.clone(),
+        verified: me.verified.clone(),
+        asked: want,
+        granted,
+        session: hub.roster.handle(&entry),
+    });
+    // Before the welcome is written: the session so far is the first thing the viewer reads after it.
+    if let Some(so_far) = so_far {
+        let _ = me.out.try_send(HostControl::History(so_far));
+    }
+    let _presence = hub.roster.join(entry);
     let _seat = hub.controller.seat(me.id);
     let mut screen = hub.display.screen();
     let (first_capture, monitors, current, generation) = {
@@ -204,12 +232,16 @@ pub async fn run(
         let _ = me.out.try_send(HostControl::Monitors { monitors, current });
     }
     let helper = requests::Requests {
+        me: me.id,
         technician: me.technician.clone(),
+        short_name: me.verified.as_ref().map_or(me.technician.clone(), |v| v.account.clone()),
+        verified: me.verified.clone(),
         grants: me.grants.clone(),
         out: me.out.clone(),
         access: io.access.clone(),
         allowed: cfg.allowed,
-        events: io.events.clone(),
+        record: io.record.clone(),
+        roster: hub.roster.clone(),
         clipboard: hub.clipboard.clone(),
         display: hub.display.clone(),
         quality: quality_tx,
@@ -244,6 +276,8 @@ pub async fn run(
     tasks.spawn(Task::Monitors, quietly(monitors));
     tasks.spawn(Task::Cursor, quietly(control::cursor_loop(me.out.clone(), hub.display.cursor())));
     tasks.spawn(Task::Requests, quietly(helper.serve(requests_rx)));
+    let roster = participants::tell_viewer(hub.roster.clone(), me.id, me.out.clone());
+    tasks.spawn(Task::Participants, quietly(roster));
     let (files_cfg, files_io) = (cfg.files.clone(), io.files.clone());
     let files = files::serve(conn.clone(), files_cfg, files_io, me.technician.clone(), me.grants.subscribe());
     tasks.spawn(Task::Files, quietly(files));
@@ -285,6 +319,7 @@ pub async fn run(
             biased;
             step = tasks.next(), if !tasks.is_empty() => step.and_then(stopped),
             () = io.stop.cancelled(), if !done.stop => { done.stop = true; Some(EndEvent::Local(EndReason::HostStopped)) }
+            () = me.removed.cancelled(), if !done.removed => { done.removed = true; Some(EndEvent::Local(EndReason::Removed)) }
             gone = io.relay_gone.recv(), if !done.relay_gone => match gone {
                 Some(kind) => {
                     done.relay_gone = true;
@@ -344,6 +379,8 @@ pub(crate) type Step = Result<(), Stop>;
 #[derive(Debug, Default)]
 struct Done {
     stop: bool,
+    /// The host user removed this participant.
+    removed: bool,
     relay_gone: bool,
     /// The relay said the viewer's connection to it dropped: nothing more will come from it.
     peer_vanished: bool,

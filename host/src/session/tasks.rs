@@ -20,6 +20,8 @@ pub(super) enum Task {
     Monitors,
     Requests,
     Files,
+    /// Tells the viewer who is in the session.
+    Participants,
 }
 
 #[derive(Default)]

@@ -6,14 +6,13 @@
 //! handles — `Notify` for a new code, `CancellationToken` to stop, [`SessionHandle`] for permissions and
 //! chat, the questions' reply channels — so a test that feeds the channels sees real effects.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
 use tether_shared::record::describe::worth_a_notice;
 use tether_shared::record::{EventKind, Narrator, SessionEvent, Side};
-use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::Permissions;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
@@ -25,8 +24,10 @@ use super::consent::{self, AccessAnswer, AccessDialog, UploadDialog};
 use super::ended::{self, EndAction, Outcome};
 use super::log::SessionLog;
 use super::{sharing, style};
-use crate::access::{AccessRequest, SessionHandle};
+use crate::access::AccessRequest;
+use crate::controller::ParticipantId;
 use crate::files::{ConsentRequest, Decision};
+use crate::participants::Present;
 use crate::session::SessionReport;
 use crate::transfers::Transfers;
 use crate::{HostError, HostEvent};
@@ -52,25 +53,12 @@ pub trait Share {
     fn start(&mut self) -> Attempt;
 }
 
-/// The live session.
+/// Someone in the live session, as the last [`HostEvent::Participants`] listed them.
 #[derive(Debug)]
-struct Live {
-    /// How the bar and log name the technician.
-    name: String,
-    verified: Option<VerifiedTechnician>,
-    handle: SessionHandle,
+struct Person {
+    present: Present,
     /// Everything granted at some point: what the toggles may switch back on.
     ever: Permissions,
-    /// The relay is out of reach and the session waits for it.
-    reconnecting: bool,
-}
-
-/// Who connected, until the session's handle arrives ([`HostEvent::Live`]).
-#[derive(Debug)]
-struct Joining {
-    name: String,
-    verified: Option<VerifiedTechnician>,
-    granted: Permissions,
 }
 
 /// The host window.
@@ -85,16 +73,21 @@ pub struct HostApp {
     /// Too many wrong codes in a row (how many): no code is offered until the user asks for one.
     stopped: Option<u32>,
     code_status: String,
-    live: Option<Live>,
-    joining: Option<Joining>,
+    /// A technician connected and the session has not ended.
+    connected: bool,
+    /// Who is in the session now.
+    people: Vec<Person>,
+    /// The relay is out of reach and the session waits for it.
+    reconnecting: bool,
     access: VecDeque<AccessDialog>,
     uploads: VecDeque<UploadDialog>,
     chat: Chat,
     /// File notices not yet dismissed.
     notices: Vec<String>,
     log: SessionLog,
-    /// The session record's lines, in the words the headless host prints too.
-    narrator: Narrator,
+    /// The session record's lines, in the words the headless host prints too: one narrator per
+    /// participant, so each line names the right technician.
+    narrators: HashMap<ParticipantId, Narrator>,
     ended: Option<Outcome>,
     stopping: bool,
     clipboard: Option<arboard::Clipboard>,
@@ -108,7 +101,7 @@ pub struct HostApp {
 impl std::fmt::Debug for HostApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostApp")
-            .field("live", &self.live)
+            .field("people", &self.people)
             .field("ended", &self.ended)
             .finish_non_exhaustive()
     }
@@ -122,14 +115,15 @@ impl HostApp {
         Self {
             share,
             attempt,
-            narrator: Narrator::with_incoming(incoming.clone()),
+            narrators: HashMap::new(),
             incoming,
             code: None,
             replacing: false,
             stopped: None,
             code_status: String::new(),
-            live: None,
-            joining: None,
+            connected: false,
+            people: Vec::new(),
+            reconnecting: false,
             access: VecDeque::new(),
             uploads: VecDeque::new(),
             chat: Chat::default(),
@@ -186,8 +180,9 @@ impl HostApp {
         // The countdown ticks; events from the runtime also wake us (see `launch`).
         ui.ctx().request_repaint_after(Duration::from_millis(250));
 
-        if let (Some(live), None) = (&self.live, &self.ended) {
-            if sharing::bar(ui, &live.name, self.stopping) {
+        if self.connected && self.ended.is_none() {
+            let with: Vec<_> = self.people.iter().map(|p| sharing::bar_entry(&p.present)).collect();
+            if sharing::bar(ui, &with, self.stopping) {
                 self.stop();
             }
         }
@@ -221,7 +216,7 @@ impl HostApp {
             }
             return;
         }
-        if self.live.is_some() {
+        if self.connected {
             self.sharing_view(ui);
             return;
         }
@@ -258,8 +253,7 @@ impl HostApp {
         if let Some(i) = dismissed {
             self.notices.remove(i);
         }
-        let Some(live) = &mut self.live else { return };
-        if live.reconnecting {
+        if self.reconnecting {
             ui.label(
                 egui::RichText::new(
                     "The connection was interrupted. Reconnecting… Nothing is lost; Stop sharing ends the \
@@ -269,16 +263,39 @@ impl HostApp {
                 .color(style::CAUTION_ORANGE),
             );
         }
-        let now = live.handle.permissions();
-        if let Some(next) = sharing::toggles(ui, &live.name, now, live.ever) {
-            // Recorded by the handle; the log shows it with the next events.
-            live.handle.set_permissions(next);
-            live.ever = union(live.ever, next);
+        let several = self.people.len() > 1;
+        for person in &mut self.people {
+            let present = &person.present;
+            let name = present.short_name().to_owned();
+            match sharing::person(ui, present, person.ever, several) {
+                Some(sharing::PersonAction::Permissions(next)) => {
+                    // Recorded by the handle; the log shows it with the next events.
+                    present.handle.set_permissions(next);
+                    person.ever = union(person.ever, next);
+                }
+                Some(sharing::PersonAction::GiveControl) => {
+                    if let Err(e) = present.handle.give_control() {
+                        self.notices.push(format!("Control was not given to {name}: {e}."));
+                    } else {
+                        self.log.add(format!("You gave control of mouse and keyboard to {name}."));
+                    }
+                }
+                Some(sharing::PersonAction::Remove) => {
+                    present.handle.remove();
+                    self.log.add(format!("You removed {name} from the session."));
+                }
+                None => {}
+            }
+            ui.add_space(6.0);
         }
         let running = self.attempt.transfers.running();
         if !running.is_empty() {
             ui.separator();
-            if let Some(id) = sharing::transfers(ui, &live.name, &running) {
+            let who = match &self.people[..] {
+                [one] => one.present.short_name().to_owned(),
+                _ => "A technician".to_owned(),
+            };
+            if let Some(id) = sharing::transfers(ui, &who, &running) {
                 self.attempt.transfers.stop(id);
             }
         }
@@ -302,9 +319,10 @@ impl HostApp {
             self.on_event(event);
         }
         while let Ok(request) = self.attempt.access.try_recv() {
-            let verified = self.live.as_ref().and_then(|l| l.verified.clone());
+            // Someone invited is a new person; otherwise, once connected, it is a request for more.
+            let mid_session = self.connected && request.invited_by.is_none();
             // Logged once answered: the card itself shows the question.
-            let mut dialog = AccessDialog::new(request, verified, self.live.is_some());
+            let mut dialog = AccessDialog::new(request, mid_session);
             if let Some(ticked) = self.ticked.filter(|_| !dialog.mid_session) {
                 dialog.choice = dialog.request.asked.intersect(ticked);
             }
@@ -312,7 +330,11 @@ impl HostApp {
         }
         while let Ok(request) = self.attempt.uploads.try_recv() {
             // Name the technician as the bar does (the request carries only the typed name).
-            let who = self.live.as_ref().map_or_else(|| request.technician.clone(), |l| l.name.clone());
+            let who = self
+                .people
+                .iter()
+                .find(|p| p.present.technician == request.technician)
+                .map_or_else(|| request.technician.clone(), |p| p.present.short_name().to_owned());
             let folder = self.incoming.clone();
             self.uploads.push_back(UploadDialog { request, who, folder, arming: Default::default() });
         }
@@ -360,48 +382,61 @@ impl HostApp {
                 self.code_status =
                     format!("The relay is busy. Asking again in {} s…", wait.as_secs_f32().ceil());
             }
-            HostEvent::Session(event) => self.on_record(event),
-            HostEvent::Live(handle) => {
-                let Joining { name, verified, granted } = self.joining.take().unwrap_or_else(|| Joining {
-                    name: self.narrator.technician().to_owned(),
-                    verified: None,
-                    granted: handle.permissions(),
-                });
-                self.live = Some(Live { name, verified, handle, ever: granted, reconnecting: false });
-                self.code = None;
+            HostEvent::Session(who, event) => self.on_record(who, event),
+            // The participants list carries the same handle, and more.
+            HostEvent::Live(_) => {}
+            HostEvent::Participants(now) => {
+                let mut before: HashMap<_, _> =
+                    self.people.drain(..).map(|p| (p.present.id, p.ever)).collect();
+                self.people = now
+                    .into_iter()
+                    .map(|present| {
+                        let ever = union(before.remove(&present.id).unwrap_or_default(), present.permissions);
+                        Person { present, ever }
+                    })
+                    .collect();
             }
             HostEvent::Reconnecting => {
                 self.log.add("The connection was interrupted. Reconnecting…");
-                if let Some(live) = &mut self.live {
-                    live.reconnecting = true;
-                }
+                self.reconnecting = true;
             }
             HostEvent::Reconnected => {
                 self.log.add("The connection is back.");
-                if let Some(live) = &mut self.live {
-                    live.reconnecting = false;
-                }
+                self.reconnecting = false;
             }
         }
     }
 
     /// A session record event: its line in the log (unless a dialog or the end screen already said it in
     /// their own words), and what it changes on screen.
-    fn on_record(&mut self, event: SessionEvent) {
-        let line = self.narrator.line(&event);
+    fn on_record(&mut self, who: ParticipantId, event: SessionEvent) {
+        let incoming = &self.incoming;
+        let narrator = self.narrators.entry(who).or_insert_with(|| Narrator::with_incoming(incoming.clone()));
+        let line = narrator.line(&event);
+        let typed_name = narrator.typed_name().to_owned();
         match event.kind {
-            EventKind::Connected { technician, verified, granted, .. } => {
+            EventKind::Connected { .. } => {
                 self.log.add(line);
-                let short = verified.as_ref().map_or(technician, |v| v.account.clone());
-                let verified = verified.as_ref().map(Into::into);
-                self.joining = Some(Joining { name: short, verified, granted });
+                self.connected = true;
                 self.code = None;
             }
-            // Said by the dialogs ("… asks to", "You said no"), the end screen, or not shown (clipboard).
-            EventKind::Requested { .. }
-            | EventKind::RequestDeclined { .. }
-            | EventKind::Ended { .. }
-            | EventKind::Clipboard { .. } => {}
+            // One of several leaves: the others carry on (the end screen says the end of the last one).
+            EventKind::Ended { reason } => {
+                let others: Vec<_> = self
+                    .people
+                    .iter()
+                    .filter(|p| p.present.id != who)
+                    .map(|p| p.present.short_name())
+                    .collect();
+                if !others.is_empty() && self.ended.is_none() {
+                    let name = self.narrators.get(&who).map_or("A technician", |n| n.technician());
+                    let verb = if others.len() == 1 { "continues" } else { "continue" };
+                    self.log.add(format!("{name} left ({reason}); {} {verb}.", others.join(", ")));
+                }
+            }
+            // Said by the dialogs ("… asks to", "You said no"), or not shown (clipboard).
+            EventKind::Requested { .. } | EventKind::RequestDeclined { .. } | EventKind::Clipboard { .. } => {
+            }
             EventKind::Transfer(transfer) => {
                 self.log.add(line.clone());
                 if worth_a_notice(&transfer) {
@@ -410,16 +445,15 @@ impl HostApp {
             }
             EventKind::Chat { from: Side::Technician, text } => {
                 self.log.add(line);
-                let from = self.narrator.typed_name().to_owned();
-                self.chat.lines.push(Line { from, text, mine: false });
+                self.chat.lines.push(Line { from: typed_name, text, mine: false });
             }
-            EventKind::Chat { from: Side::Host, .. } | EventKind::MonitorSwitched { .. } => {
-                self.log.add(line)
-            }
+            EventKind::Chat { from: Side::Host, .. }
+            | EventKind::MonitorSwitched { .. }
+            | EventKind::ColleagueChat { .. } => self.log.add(line),
             EventKind::PermissionsChanged { now, .. } => {
                 self.log.add(line);
-                if let Some(live) = &mut self.live {
-                    live.ever = union(live.ever, now);
+                if let Some(person) = self.people.iter_mut().find(|p| p.present.id == who) {
+                    person.ever = union(person.ever, now);
                 }
             }
         }
@@ -427,7 +461,7 @@ impl HostApp {
 
     fn answer_access(&mut self, answer: AccessAnswer) {
         let Some(dialog) = self.access.pop_front() else { return };
-        let name = consent::display_name(&dialog.request.technician, dialog.verified.as_ref());
+        let name = consent::display_name(&dialog.request.technician, dialog.request.verified.as_ref());
         // One line per event: an allowed request is logged by the session record's own line ("… connected.
         // They asked to: …. You allowed: …." or "… may now: …"), so only what it will not say is logged here.
         let asked = consent::describe(dialog.request.asked);
@@ -439,7 +473,7 @@ impl HostApp {
                         "{name} asked to: {asked}. You allowed nothing, so they were turned away."
                     ));
                 }
-                dialog.request.answer(choice);
+                dialog.request.answer_with(choice, dialog.share_history);
             }
             AccessAnswer::Deny => {
                 self.log.add(format!("{name} asked to: {asked}. You said no."));
@@ -463,8 +497,13 @@ impl HostApp {
     }
 
     fn send_chat(&mut self, text: String) {
-        let Some(live) = &self.live else { return };
-        match live.handle.chat(&text) {
+        // Any participant's handle sends to everyone.
+        let Some(person) = self.people.first() else {
+            self.chat.error = Some("Not sent: nobody is connected".into());
+            self.chat.draft = text;
+            return;
+        };
+        match person.present.handle.chat(&text) {
             Ok(()) => {
                 // Recorded by the handle; the log shows it with the next events.
                 self.chat.error = None;
@@ -509,8 +548,9 @@ impl HostApp {
         let outcome = Outcome::from_result(result);
         self.log.add(format!("Session over: {}", outcome.headline));
         self.ended = Some(outcome);
-        self.live = None;
-        self.joining = None;
+        self.connected = false;
+        self.people.clear();
+        self.reconnecting = false;
         self.code = None;
         // Unanswered questions die with the session (their askers are gone).
         self.access.clear();
@@ -526,6 +566,7 @@ impl HostApp {
         self.stopped = None;
         self.chat = Chat::default();
         self.notices.clear();
+        self.narrators.clear();
         self.log.add("Sharing again: waiting for a new code.");
     }
 }

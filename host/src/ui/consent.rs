@@ -55,8 +55,8 @@ pub struct AccessDialog {
     pub request: AccessRequest,
     /// What the checkboxes say now.
     pub choice: Permissions,
-    /// Who they are: from the request, or (for a request during a session) from the session's start.
-    pub verified: Option<VerifiedTechnician>,
+    /// Share the chat and session log so far (asked only of someone invited).
+    pub share_history: bool,
     pub mid_session: bool,
     arming: Arming,
 }
@@ -69,13 +69,9 @@ pub enum AccessAnswer {
 }
 
 impl AccessDialog {
-    pub fn new(
-        request: AccessRequest,
-        session_verified: Option<VerifiedTechnician>,
-        mid_session: bool,
-    ) -> Self {
-        let verified = request.verified.clone().or(session_verified);
-        Self { choice: request.asked, request, verified, mid_session, arming: Arming::default() }
+    pub fn new(request: AccessRequest, mid_session: bool) -> Self {
+        let share_history = request.offers_history;
+        Self { choice: request.asked, request, share_history, mid_session, arming: Arming::default() }
     }
 
     pub fn show(&mut self, ui: &mut egui::Ui) -> Option<AccessAnswer> {
@@ -83,13 +79,20 @@ impl AccessDialog {
         let armed = self.arming.armed(ui);
         card(ui, |ui| {
             let heading = if self.mid_session {
-                "Your technician asks for more access"
+                "Your technician asks for more access".to_owned()
+            } else if let Some(by) = &self.request.invited_by {
+                format!("{by} invited a colleague to help you")
             } else {
-                "Someone wants to connect to your computer"
+                "Someone wants to connect to your computer".to_owned()
             };
             ui.heading(heading);
             ui.add_space(4.0);
-            who(ui, &self.request.technician, self.verified.as_ref());
+            who(ui, &self.request.technician, self.request.verified.as_ref());
+            if let Some(by) = &self.request.invited_by {
+                ui.label(format!(
+                    "Invited by {by}. They join the session as it is; {by} stays unless they leave."
+                ));
+            }
             ui.add_space(8.0);
             ui.label("They ask to:");
             let asked = self.request.asked;
@@ -103,6 +106,10 @@ impl AccessDialog {
                     let text = if had { format!("{label} (already allowed)") } else { label.to_owned() };
                     ui.checkbox(on, text);
                 }
+            }
+            if self.request.offers_history {
+                ui.add_space(4.0);
+                ui.checkbox(&mut self.share_history, "Show them the chat and the session log so far");
             }
             ui.add_space(4.0);
             ui.weak("Untick anything you do not want to allow. You can take it back at any time.");

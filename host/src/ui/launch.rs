@@ -81,10 +81,13 @@ impl Share for Launcher {
 fn announce(event: &crate::HostEvent) {
     match event {
         crate::HostEvent::Code { code, .. } => println!("code {code}"),
-        crate::HostEvent::Session(tether_shared::record::SessionEvent {
-            kind: tether_shared::record::EventKind::Connected { technician, .. },
-            ..
-        }) => println!("connected {technician}"),
+        crate::HostEvent::Session(
+            _,
+            tether_shared::record::SessionEvent {
+                kind: tether_shared::record::EventKind::Connected { technician, .. },
+                ..
+            },
+        ) => println!("connected {technician}"),
         _ => {}
     }
 }

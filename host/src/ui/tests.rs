@@ -18,10 +18,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::app::{Attempt, HostApp, Share};
 use super::clock::Clock;
-use crate::access::{self, AccessRequest, SessionHandle};
+use crate::access::{self, AccessRequest, Asker, SessionHandle};
+use crate::controller::{Controller, ParticipantId};
 use crate::files::{ConsentRequest, Decision};
+use crate::inject::record::RecordingSink;
+use crate::participants::{Entry, Presence, Roster};
 use crate::session::SessionReport;
 use crate::transfers::{Direction, Transfers};
+use crate::Recorder;
 use crate::{HostError, HostEvent};
 use tether_shared::end::EndReason;
 use tether_shared::record::{
@@ -82,6 +86,10 @@ struct Test {
     feed: Feed,
     harness: Harness<'static, HostApp>,
     rt: tokio::runtime::Runtime,
+    /// The core's real roster (and controller, over a recording sink) the participants are listed in.
+    roster: Roster,
+    sink: RecordingSink,
+    here: Vec<(Presence, CancellationToken)>,
 }
 
 fn setup() -> Test {
@@ -95,7 +103,9 @@ fn setup_with(configure: impl FnOnce(HostApp) -> HostApp) -> Test {
         .with_size(egui::vec2(800.0, 900.0))
         .build_ui_state(|ui, app: &mut HostApp| app.ui(ui), app);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
-    Test { feed, harness, rt }
+    let sink = RecordingSink::new();
+    let roster = Roster::new(Controller::new(Box::new(sink.clone())));
+    Test { feed, harness, rt, roster, sink, here: Vec::new() }
 }
 
 impl Test {
@@ -136,20 +146,49 @@ impl Test {
         self.settle();
     }
 
-    /// A technician connected with `granted`; returns the real handle and the viewer's side of its queue.
+    /// Sam connected with `granted`; returns the real handle and the viewer's side of its queue.
     fn connect(&mut self, granted: Permissions) -> (SessionHandle, mpsc::Receiver<HostControl>) {
+        self.join(1, "Sam", granted, None)
+    }
+
+    /// Technician `id` (`name`) joined with `granted`, as the core lists them: a roster entry with a real
+    /// handle, the record's Connected event and the participants list.
+    fn join(
+        &mut self,
+        id: u64,
+        name: &str,
+        granted: Permissions,
+        invited_by: Option<&str>,
+    ) -> (SessionHandle, mpsc::Receiver<HostControl>) {
         let (out, to_viewer) = mpsc::channel(8);
         let events = self.feed.with(|e| e.events.clone());
-        let handle = SessionHandle::new(Arc::new(watch::channel(granted).0), out).recording(events);
-        self.feed.send(record(EventKind::Connected {
-            technician: "Sam".into(),
+        let removed = CancellationToken::new();
+        let entry = Entry {
+            id: ParticipantId(id),
+            technician: name.into(),
             verified: None,
-            asked: granted,
-            granted,
-        }));
+            invited_by: invited_by.map(Into::into),
+            grants: Arc::new(watch::channel(granted).0),
+            out,
+            removed: removed.clone(),
+            recorder: Some(Recorder::new(events, ParticipantId(id), Arc::default())),
+            wants_control: false,
+        };
+        let handle = self.roster.handle(&entry);
+        self.feed.send(record_for(
+            id,
+            EventKind::Connected { technician: name.into(), verified: None, asked: granted, granted },
+        ));
         self.feed.send(HostEvent::Live(handle.clone()));
-        self.wait_for("Your screen is being shared with Sam");
+        self.here.push((self.roster.join(entry), removed));
+        self.list();
+        self.wait_for(&format!("{name}: "));
         (handle, to_viewer)
+    }
+
+    /// Send the roster as the core's feed does.
+    fn list(&self) {
+        self.feed.send(HostEvent::Participants(self.roster.present()));
     }
 
     /// Ask the window through the core's own `access::ask`.
@@ -160,13 +199,18 @@ impl Test {
         current: Permissions,
     ) -> tokio::task::JoinHandle<Option<Permissions>> {
         let to = self.feed.with(|e| e.access.clone());
-        self.rt.spawn(async move { access::ask(&to, "Sam", verified, asked, current).await })
+        let asker = Asker { technician: "Sam".into(), verified, invited_by: None, offers_history: false };
+        self.rt.spawn(async move { access::ask(&to, asker, asked, current).await.map(|c| c.granted) })
     }
 }
 
-/// A session record event, as the core sends it.
+/// A session record event of Sam's, as the core sends it.
 fn record(kind: EventKind) -> HostEvent {
-    HostEvent::Session(SessionEvent::new(std::time::SystemTime::now(), kind))
+    record_for(1, kind)
+}
+
+fn record_for(id: u64, kind: EventKind) -> HostEvent {
+    HostEvent::Session(ParticipantId(id), SessionEvent::new(std::time::SystemTime::now(), kind))
 }
 
 fn code() -> Code {
@@ -459,4 +503,56 @@ fn stop_cancels_and_the_end_offers_share_again() {
     t.click("Share again");
     assert_eq!(t.feed.attempts(), 2);
     assert!(t.shows("Connecting"));
+}
+
+#[test]
+fn the_bar_lists_everyone_and_the_user_gives_control_and_removes_one() {
+    let mut t = setup();
+    let (alice, _to_alice) = t.join(1, "Alice", Permissions::ALL, None);
+    let (bob, _to_bob) = t.join(2, "Bob", Permissions::ALL, Some("Alice"));
+    assert!(t.shows("Your screen is being shared with Alice, Bob"));
+    assert!(t.shows("Bob: see the screen, use mouse and keyboard, files"));
+    assert!(t.shows("invited by Alice"));
+    // Alice is typing with Ctrl held; the user gives control to Bob: Alice's Ctrl is let go.
+    let controller = t.roster.controller().clone();
+    assert_eq!(controller.take(alice.id()), crate::controller::Take::Taken);
+    let ctrl =
+        tether_shared::input::InputEvent::Key { key: tether_shared::input::Key::Control, pressed: true };
+    controller.inject(alice.id(), &ctrl).expect("Alice types");
+    t.list();
+    t.wait_for("Alice: see the screen, use mouse and keyboard, files (in control)");
+    t.click("Give control to Bob");
+    assert_eq!(controller.holder(), Some(bob.id()));
+    assert!(t.sink.held().is_empty(), "Alice's held key was let go");
+    t.list();
+    t.wait_for("Bob: see the screen, use mouse and keyboard, files (in control)");
+    // Removing Bob cuts Bob alone.
+    t.click("Remove Bob");
+    assert!(t.here[1].1.is_cancelled(), "Bob's session is told to end");
+    assert!(!t.here[0].1.is_cancelled(), "Alice stays");
+    assert!(t.harness.state().log().entries().iter().any(|e| e.text == "You removed Bob from the session."));
+}
+
+#[test]
+fn an_invited_colleague_is_asked_about_with_who_invited_them_and_the_history_choice() {
+    let mut t = setup();
+    let (_alice, _to_alice) = t.join(1, "Alice", Permissions::ALL, None);
+    let to = t.feed.with(|e| e.access.clone());
+    let asker = Asker {
+        technician: "Bob".into(),
+        verified: None,
+        invited_by: Some("Alice".into()),
+        offers_history: true,
+    };
+    let answer = t
+        .rt
+        .spawn(async move { access::ask(&to, asker, Permissions::VIEW_ONLY, Permissions::default()).await });
+    t.wait_for("Alice invited a colleague to help you");
+    assert!(t.shows("Invited by Alice"));
+    assert!(t.shows("Your screen is being shared with Alice"), "the red bar stays while asking");
+    // The history is offered ticked; the user unticks it and allows.
+    t.click("Show them the chat and the session log so far");
+    t.click("Allow");
+    let consent = t.rt.block_on(answer).expect("task").expect("answered");
+    assert_eq!(consent, access::Consent { granted: Permissions::VIEW_ONLY, share_history: false });
 }

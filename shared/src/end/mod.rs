@@ -24,6 +24,8 @@ pub const CLOSE_STOPPED_BY_USER: u32 = 3;
 /// The relay ended the session; the close reason is its [`RelayErrorKind`], encoded (postcard), so a
 /// peer whose own relay notice is late still learns why.
 pub const CLOSE_RELAY_ENDED: u32 = 4;
+/// The host user removed this technician from the session.
+pub const CLOSE_REMOVED: u32 = 5;
 
 /// One end of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +81,8 @@ pub enum EndReason {
     ViewerLeft,
     /// The host user stopped sharing.
     HostStopped,
+    /// The host user removed this technician; the session goes on for the others.
+    Removed,
     /// The relay says the peer's connection to it dropped: it vanished or lost its network.
     PeerVanished { peer: Side },
     /// The relay ended the session (e.g. the technician's account was revoked).
@@ -102,6 +106,7 @@ impl EndReason {
     pub fn close_code(&self) -> u32 {
         match self {
             Self::HostStopped => CLOSE_STOPPED_BY_USER,
+            Self::Removed => CLOSE_REMOVED,
             Self::ProtocolViolation { .. } => CLOSE_PROTOCOL,
             Self::PeerVanished { .. } => CLOSE_PEER_GONE,
             Self::Relay(_) => CLOSE_RELAY_ENDED,
@@ -115,6 +120,7 @@ impl EndReason {
         let words: &[u8] = match self {
             Self::Relay(kind) => return postcard::to_stdvec(kind).unwrap_or_default(),
             Self::HostStopped => b"the user stopped sharing",
+            Self::Removed => b"the user removed you from the session",
             Self::ProtocolViolation { .. } => b"protocol error",
             Self::PeerVanished { .. } => b"the other side left (relay)",
             _ => b"session ended",
@@ -130,6 +136,7 @@ impl EndReason {
             E::ApplicationClosed(close) => match u32::try_from(close.error_code.into_inner()) {
                 Ok(CLOSE_NORMAL) if peer == Side::Viewer => Self::ViewerLeft,
                 Ok(CLOSE_STOPPED_BY_USER) if peer == Side::Host => Self::HostStopped,
+                Ok(CLOSE_REMOVED) if peer == Side::Host => Self::Removed,
                 Ok(CLOSE_PROTOCOL) => Self::ProtocolViolation { by: me, detail: Violation::Unspecified },
                 Ok(CLOSE_RELAY_ENDED) => match postcard::from_bytes::<RelayErrorKind>(&close.reason) {
                     Ok(kind) => Self::Relay(kind),
@@ -147,7 +154,7 @@ impl EndReason {
     pub fn is_peer_leaving(&self, me: Side) -> bool {
         match self {
             Self::ViewerLeft => me == Side::Host,
-            Self::HostStopped => me == Side::Viewer,
+            Self::HostStopped | Self::Removed => me == Side::Viewer,
             _ => false,
         }
     }
@@ -158,6 +165,7 @@ impl std::fmt::Display for EndReason {
         match self {
             Self::ViewerLeft => f.write_str("the technician left"),
             Self::HostStopped => f.write_str("the host user stopped sharing"),
+            Self::Removed => f.write_str("the host user removed you from the session"),
             Self::PeerVanished { peer } => write!(
                 f,
                 "the {}'s connection to the relay ended (it vanished or lost its network)",

@@ -104,6 +104,7 @@ impl Narrator {
             EventKind::Chat { from: Side::Technician, text } => {
                 format!("{} wrote: {text}", self.typed_name())
             }
+            EventKind::ColleagueChat { from, text } => format!("{from} wrote: {text}"),
             EventKind::MonitorSwitched { index } => {
                 format!("The technician switched to screen {}.", u64::from(*index) + 1)
             }

@@ -101,6 +101,8 @@ pub enum EventKind {
     Transfer(Transfer),
     /// A chat line: who wrote it and what (escaped for display where the other side wrote it).
     Chat { from: Side, text: String },
+    /// A chat line another technician in the same session wrote (escaped), and their name.
+    ColleagueChat { from: String, text: String },
     /// The shared monitor is now `index` (from 0).
     MonitorSwitched { index: u32 },
     /// Someone put text on the other side's clipboard. The text is not recorded.

@@ -10,9 +10,10 @@ use tether_shared::end::{EndEvent, Violation};
 use tether_shared::link::LinkReport;
 use tether_shared::record::{EventKind, Side};
 use tether_shared::session_proto::{
-    FrameUpdate, HostControl, InviteNews, Permissions, SystemInfo, ViewerControl,
+    FrameUpdate, HostControl, InviteNews, Permissions, Roster, SystemInfo, ViewerControl, MAX_HISTORY_LINES,
+    MAX_PARTICIPANTS,
 };
-use tether_shared::text::visible;
+use tether_shared::text::{visible, visible_lines};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -31,6 +32,7 @@ pub(super) struct HostState {
     pub(super) line: watch::Sender<Option<LinkReport>>,
     /// The latest news of the invite this technician asked for.
     pub(super) invite: watch::Sender<Option<InviteNews>>,
+    pub(super) participants: watch::Sender<Roster>,
     pub(super) notices: broadcast::Sender<HostNotice>,
     pub(super) end_events: mpsc::UnboundedSender<EndEvent>,
     pub(super) record: Recorder,
@@ -54,7 +56,18 @@ pub(super) async fn control_task(
 
 /// Messages from the host on the control stream after `Welcome`: cursor, permissions, notices, goodbye.
 pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState) {
-    let HostState { cursor, grants, monitors, system, line, invite, notices, end_events, record } = state;
+    let HostState {
+        cursor,
+        grants,
+        monitors,
+        system,
+        line,
+        invite,
+        participants,
+        notices,
+        end_events,
+        record,
+    } = state;
     loop {
         let msg = match wire::read_msg::<_, HostControl>(&mut recv, MAX_CONTROL_MSG).await {
             Ok(Some(msg)) => msg,
@@ -123,6 +136,39 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
             }
             HostControl::Invite(news) => {
                 invite.send_replace(Some(news));
+            }
+            HostControl::Participants(roster) if roster.members.len() > MAX_PARTICIPANTS => {
+                let why = format!("a list of {} participants", roster.members.len());
+                return violation(&end_events, Violation::Malformed(why));
+            }
+            HostControl::Participants(mut roster) => {
+                for member in &mut roster.members {
+                    member.name = visible(&member.name).into_owned();
+                    member.invited_by = member.invited_by.as_deref().map(|by| visible(by).into_owned());
+                }
+                participants.send_replace(roster);
+            }
+            HostControl::ColleagueChat { from, text } => {
+                let from = visible(&from).into_owned();
+                let text = visible_lines(&text).into_owned();
+                record.record(EventKind::ColleagueChat { from: from.clone(), text: text.clone() });
+                let _ = notices.send(HostNotice::ColleagueChat { from, text });
+            }
+            HostControl::History(history)
+                if history.chat.len() > MAX_HISTORY_LINES || history.log.len() > MAX_HISTORY_LINES =>
+            {
+                let why = format!("a history of {} + {} lines", history.chat.len(), history.log.len());
+                return violation(&end_events, Violation::Malformed(why));
+            }
+            HostControl::History(mut history) => {
+                for line in &mut history.chat {
+                    line.from = visible(&line.from).into_owned();
+                    line.text = visible_lines(&line.text).into_owned();
+                }
+                for line in &mut history.log {
+                    *line = visible_lines(line).into_owned();
+                }
+                let _ = notices.send(HostNotice::History(history));
             }
             HostControl::Bye { reason } => {
                 let _ = end_events.send(EndEvent::Bye(reason));

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::clipboard_sync::ClipboardSync;
 use super::files_panel::FilesPanel;
 use super::keys;
+use super::people::{self, PeopleAction};
 use super::screen::{Scale, Screen};
 use crate::session::{HostNotice, ViewerSession};
 
@@ -24,6 +25,7 @@ pub enum Panel {
     Files,
     System,
     Stats,
+    People,
 }
 
 /// A line in the chat, from either side or from Tether itself.
@@ -31,6 +33,11 @@ pub enum Panel {
 pub enum ChatLine {
     Me(String),
     Host(String),
+    /// Another technician in the session.
+    Colleague {
+        from: String,
+        text: String,
+    },
     Notice(String),
 }
 
@@ -67,6 +74,10 @@ pub struct Live {
     /// Set when the technician pressed "End session".
     pub leaving: bool,
     pub unread_chat: usize,
+    /// The user's session log before we joined, when they shared it.
+    pub history: Vec<String>,
+    /// An invite was asked for and no news of it came yet.
+    inviting: bool,
 }
 
 impl std::fmt::Debug for Live {
@@ -89,6 +100,7 @@ impl Live {
             let (mut frames, mut cursor, mut grants) = (s.frames(), s.cursor(), s.grants());
             let (mut monitors, mut system) = (s.monitors(), s.system_info());
             let mut reconnecting = s.reconnecting();
+            let (mut participants, mut invite) = (s.participants(), s.invite_news());
             loop {
                 tokio::select! {
                     r = frames.changed() => if r.is_err() { break },
@@ -97,6 +109,8 @@ impl Live {
                     r = monitors.changed() => if r.is_err() { break },
                     r = system.changed() => if r.is_err() { break },
                     r = reconnecting.changed() => if r.is_err() { break },
+                    r = participants.changed() => if r.is_err() { break },
+                    r = invite.changed() => if r.is_err() { break },
                     _ = s.closed() => break,
                 }
                 c.request_repaint();
@@ -144,6 +158,8 @@ impl Live {
             downloads,
             leaving: false,
             unread_chat: 0,
+            history: Vec::new(),
+            inviting: false,
         }
     }
 
@@ -203,6 +219,22 @@ impl Live {
                     self.chat.push(ChatLine::Notice(format!("The user declined your request ({asked}).")))
                 }
                 Ok(HostNotice::Notice(text)) => self.chat.push(ChatLine::Notice(text)),
+                Ok(HostNotice::ColleagueChat { from, text }) => {
+                    self.chat.push(ChatLine::Colleague { from, text });
+                    if self.panel != Some(Panel::Chat) {
+                        self.unread_chat += 1;
+                    }
+                }
+                Ok(HostNotice::History(history)) => {
+                    if !history.chat.is_empty() {
+                        self.chat.push(ChatLine::Notice("The chat before you joined:".into()));
+                        for line in history.chat {
+                            self.chat.push(ChatLine::Colleague { from: line.from, text: line.text });
+                        }
+                        self.chat.push(ChatLine::Notice("You joined here.".into()));
+                    }
+                    self.history = history.log;
+                }
                 Err(broadcast::error::TryRecvError::Lagged(n)) => {
                     self.chat.push(ChatLine::Notice(format!("{n} messages were missed")))
                 }
@@ -287,6 +319,7 @@ impl Live {
                 }
                 Panel::System => self.system_panel(ui),
                 Panel::Stats => self.stats_panel(ui),
+                Panel::People => self.people_panel(ui),
             });
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE.fill(egui::Color32::from_gray(30))).show(
@@ -349,8 +382,11 @@ impl Live {
             ui.separator();
             let chat_label =
                 if self.unread_chat > 0 { format!("Chat ({})", self.unread_chat) } else { "Chat".into() };
+            let people = self.session.participants().borrow().members.len().max(1);
+            let people_label = format!("People ({people})");
             for (panel, label) in [
                 (Panel::Chat, chat_label.as_str()),
+                (Panel::People, people_label.as_str()),
                 (Panel::Files, "Files"),
                 (Panel::System, "System"),
                 (Panel::Stats, "Stats"),
@@ -452,6 +488,15 @@ impl Live {
             ui.label(format!("Host screen {w}×{h}"));
             ui.separator();
             ui.label(format!("Allowed: {grants}"));
+            let roster = self.session.participants().borrow().clone();
+            if roster.members.len() > 1 {
+                ui.separator();
+                match roster.control.and_then(|id| roster.member(id)) {
+                    _ if roster.you_control() => ui.label("You have control"),
+                    Some(holder) => ui.label(format!("{} has control", holder.name)),
+                    None => ui.label("Nobody has control"),
+                };
+            }
             ui.separator();
             let rtt = self.session.link_stats().rtt;
             ui.label(format!(
@@ -493,6 +538,7 @@ impl Live {
                     match line {
                         ChatLine::Me(t) => ui.label(egui::RichText::new(format!("You: {t}")).strong()),
                         ChatLine::Host(t) => ui.label(format!("User: {t}")),
+                        ChatLine::Colleague { from, text } => ui.label(format!("{from}: {text}")),
                         ChatLine::Notice(t) => ui.label(egui::RichText::new(t).italics().weak()),
                     };
                 }
@@ -508,6 +554,35 @@ impl Live {
                 edit.request_focus();
             }
         });
+    }
+
+    fn people_panel(&mut self, ui: &mut egui::Ui) {
+        let roster = self.session.participants().borrow().clone();
+        let invite = self.session.invite_news().borrow().clone();
+        if self.inviting && self.session.invite_news().has_changed().unwrap_or(true) {
+            self.inviting = false;
+        }
+        let action = egui::ScrollArea::vertical()
+            .show(ui, |ui| people::show(ui, &roster, invite.as_ref(), self.inviting, &self.history))
+            .inner;
+        match action {
+            Some(PeopleAction::RequestControl) => {
+                self.request("request control", |s| async move { s.request_control().await })
+            }
+            Some(PeopleAction::HandOver(to)) => {
+                self.request("hand over", move |s| async move { s.hand_over_control(to).await })
+            }
+            Some(PeopleAction::Invite) => {
+                self.inviting = true;
+                // Seen as "no news yet" until the host answers.
+                self.session.invite_news().mark_unchanged();
+                self.request("invite", |s| async move { s.invite().await })
+            }
+            Some(PeopleAction::Withdraw) => {
+                self.request("withdraw invite", |s| async move { s.withdraw_invite().await })
+            }
+            None => {}
+        }
     }
 
     fn system_panel(&mut self, ui: &mut egui::Ui) {
