@@ -162,8 +162,8 @@ pub struct HostConfig {
     pub uploads: UploadPolicy,
     /// Where running transfers are listed for the user to watch and stop.
     pub transfers: Transfers,
-    /// Whether a technician may invite a colleague into the session ([`invites`]). Off in the window
-    /// until it lists every participant; the headless host takes them.
+    /// Whether a technician may invite a colleague into the session ([`invites`]). The window and the
+    /// headless host take them (the window asks the user about each); off by default for embedders.
     pub invites: bool,
     /// Technicians in one session at most (invites stop there).
     pub max_viewers: usize,

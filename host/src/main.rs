@@ -126,8 +126,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Err(WindowError::NoDisplay.into());
     }
     let (mut cfg, source, settings) = runtime.block_on(configure(&cli))?;
-    // In the window the user answers every request, so nothing is ruled out beforehand.
+    // In the window the user answers every request, so nothing is ruled out beforehand; a colleague a
+    // technician invites is a card of its own, and the red bar lists everyone.
     cfg.session.allowed = Permissions::ALL;
+    cfg.invites = true;
     if cfg.session.files.incoming.is_none() {
         cfg.session.files.incoming = default_incoming();
     }

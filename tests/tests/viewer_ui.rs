@@ -323,3 +323,60 @@ fn an_unreachable_relay_and_a_wrong_fingerprint_say_so() {
     assert!(headline.contains("unreachable") || headline.contains("Timed out"), "{headline}: {detail}");
     ui.get_by_label(&headline);
 }
+
+#[test]
+fn the_people_panel_invites_a_colleague_who_joins_and_gets_control_handed_over() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let home = tempfile::tempdir().expect("temp dir");
+    let (relay, mut host) = rt.block_on(async {
+        let relay = start_relay(|_| {});
+        let mut cfg = host_config(&relay, Permissions { view: true, control: true, files: false });
+        cfg.invites = true;
+        let host = start_host_with(cfg, test_pattern);
+        (relay, host)
+    });
+    let code = rt.block_on(host.next_code()).to_string();
+    let mut ui = harness(app(home.path(), ConnectForm::default()));
+    fill_form(&mut ui, &relay, &code.replace('-', ""));
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "the session", |app| app.is_live());
+
+    // People → Invite a colleague: the code to read out shows.
+    ui.get_by_label("People (1)").click();
+    ui.run_steps(2);
+    ui.get_by_label("Invite a colleague").click();
+    wait_for_label(&mut ui, "Read this code to your colleague");
+    let session = ui.state_mut().live().expect("live").session.clone();
+    let invite = match session.invite_news().borrow().clone() {
+        Some(tether_shared::session_proto::InviteNews::Code { code, .. }) => code,
+        other => panic!("no code: {other:?}"),
+    };
+    ui.get_by_label(&invite);
+
+    // Bob joins by it; Erin's panel lists him, invited by Erin.
+    let bob_cfg = tether_viewer::session::ViewerConfig { technician: "Bob".into(), ..viewer_config(&relay) };
+    let invite = tether_shared::code::Code::parse(&invite).expect("code");
+    let bob =
+        rt.block_on(tether_viewer::session::ViewerSession::connect(&bob_cfg, &invite)).expect("Bob joins");
+    wait_for_label(&mut ui, "Invited by Erin");
+    ui.get_by_label_contains("People (2)");
+
+    // Erin takes control; her panel offers to hand it to Bob; a click does.
+    rt.block_on(session.request_control()).expect("asked");
+    wait_for_label(&mut ui, "Hand control to Bob");
+    ui.get_by_label("Hand control to Bob").click();
+    ui.run_steps(2);
+    let mut roster = bob.participants();
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), roster.wait_for(|r| r.you_control())).await
+    })
+    .expect("in time")
+    .expect("Bob has control");
+    wait_for_label(&mut ui, "Bob has control");
+
+    // Bob's chat line shows in Erin's chat, signed.
+    rt.block_on(bob.chat("I see the driver error")).expect("sent");
+    ui.get_by_label_contains("Chat").click();
+    wait_for_label(&mut ui, "Bob: I see the driver error");
+    rt.block_on(bob.close());
+}

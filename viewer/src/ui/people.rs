@@ -87,7 +87,7 @@ pub fn show(
 /// *Invite a colleague*: the button, then the code in large digits with its state.
 fn invite_section(ui: &mut egui::Ui, invite: Option<&InviteNews>, inviting: bool) -> Option<PeopleAction> {
     let mut action = None;
-    ui.label(RichText::new("Invite a colleague").strong().size(16.0));
+    ui.label(RichText::new("Escalate to a colleague").strong().size(16.0));
     match invite {
         Some(InviteNews::Code { code, expires_secs }) => {
             ui.label("Read this code to your colleague. They enter it in their Tether Viewer:");
