@@ -138,16 +138,13 @@ pub enum InviteOutcome {
     Failed,
 }
 
-/// Register an invite with the relay, tell `news` the code, and wait for a colleague to pair with it.
+/// Register an invite with the relay, `tell` the code, and wait for a colleague to pair with it.
 pub async fn run(
     relay: &RelaySpec,
     timeouts: Timeouts,
     session: [u8; 32],
-    news: mpsc::Sender<HostControl>,
+    tell: impl Fn(InviteNews),
 ) -> InviteOutcome {
-    let tell = |what: InviteNews| {
-        let _ = news.try_send(HostControl::Invite(what));
-    };
     let registered = async {
         let mut rendezvous = HostRendezvous::connect(relay, timeouts).await?;
         let (code, expires) = rendezvous.register_invite(session).await?;
@@ -179,6 +176,22 @@ pub async fn run(
             tell(InviteNews::Unavailable { why: format!("the invite failed: {e}") });
             InviteOutcome::Failed
         }
+    }
+}
+
+/// The host user's line for news of the invite `by` asked for (`None`: the consent card says it).
+pub fn describe(by: &str, news: &InviteNews) -> Option<String> {
+    match news {
+        InviteNews::Code { expires_secs, .. } => Some(format!(
+            "{by} made an invite code for a colleague (valid {} min). You will be asked before anyone joins.",
+            expires_secs.div_ceil(60)
+        )),
+        InviteNews::Expired => Some(format!("The invite {by} made expired unused.")),
+        InviteNews::Burned => {
+            Some(format!("Someone entered a wrong invite code, so the invite {by} made no longer works."))
+        }
+        InviteNews::Withdrawn => Some(format!("The invite {by} made was withdrawn.")),
+        InviteNews::Claimed | InviteNews::Unavailable { .. } => None,
     }
 }
 

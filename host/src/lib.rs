@@ -213,6 +213,9 @@ pub enum HostEvent {
     /// The handle the window changes permissions and chats through, right after the
     /// [`EventKind::Connected`] it belongs to. Changes made through it are recorded as events.
     Live(SessionHandle),
+    /// What became of an invite technician `by` asked for (the code, claimed, expired, burned,
+    /// withdrawn): the user sees that one was opened before anyone uses it.
+    Invite { by: String, news: session_proto::InviteNews },
     /// Everyone in the session now, at each change (a join, a leave, a grant, control moving, a request
     /// for control); empty once the last one left.
     Participants(Vec<Present>),
@@ -329,8 +332,9 @@ pub async fn run_host(
                 }
                 // Whoever asked for the open invite may be the one who left.
                 if invites.handle_left() == invites::Decision::Withdraw {
-                    if let Some((task, _)) = open_invite.take() {
+                    if let Some((task, by)) = open_invite.take() {
                         task.abort();
+                        let _ = events.send(HostEvent::Invite { by, news: session_proto::InviteNews::Withdrawn });
                     }
                 }
             }
@@ -350,14 +354,21 @@ pub async fn run_host(
                 match (decision, opened) {
                     (invites::Decision::Start, Some((session, by))) => {
                         let (relay, timeouts) = (cfg.relay.clone(), cfg.timeouts);
-                        let task = tokio::spawn(async move { invites::run(&relay, timeouts, session, news).await });
+                        // The asker hears of their invite; the user's window and log too.
+                        let (events, asker) = (events.clone(), by.clone());
+                        let tell = move |what: session_proto::InviteNews| {
+                            let _ = events.send(HostEvent::Invite { by: asker.clone(), news: what.clone() });
+                            let _ = news.try_send(session_proto::HostControl::Invite(what));
+                        };
+                        let task = tokio::spawn(async move { invites::run(&relay, timeouts, session, tell).await });
                         open_invite = Some((task, by));
                     }
                     (invites::Decision::Refuse(why), _) => tell(session_proto::InviteNews::Unavailable { why }),
                     (invites::Decision::Withdraw, _) => {
                         // Its relay connection goes with the task: the code no longer works.
-                        if let Some((task, _)) = open_invite.take() {
+                        if let Some((task, by)) = open_invite.take() {
                             task.abort();
+                            let _ = events.send(HostEvent::Invite { by, news: session_proto::InviteNews::Withdrawn });
                         }
                         tell(session_proto::InviteNews::Withdrawn);
                     }

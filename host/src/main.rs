@@ -29,7 +29,7 @@ use tether_shared::human;
 use tether_shared::link::ScreenQuality;
 use tether_shared::net::RelaySpec;
 use tether_shared::record::{Direction, EventKind, Narrator, Outcome, Side, Transfer};
-use tether_shared::session_proto::Permissions;
+use tether_shared::session_proto::{InviteNews, Permissions};
 use tether_shared::text::visible;
 use tether_shared::tls::Fingerprint;
 use tokio::sync::mpsc;
@@ -319,6 +319,14 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 HostEvent::Live(_) => {}
+                HostEvent::Invite { by, news } => {
+                    if let InviteNews::Code { code, .. } = &news {
+                        println!("invite {code}");
+                    }
+                    if let Some(line) = tether_host::invites::describe(&by, &news) {
+                        eprintln!("{line}");
+                    }
+                }
                 HostEvent::Participants(now) => {
                     let text = participants_line(&now);
                     if !now.is_empty() && text != in_session {

@@ -385,6 +385,11 @@ impl HostApp {
             HostEvent::Session(who, event) => self.on_record(who, event),
             // The participants list carries the same handle, and more.
             HostEvent::Live(_) => {}
+            HostEvent::Invite { by, news } => {
+                if let Some(line) = crate::invites::describe(&by, &news) {
+                    self.log.add(line);
+                }
+            }
             HostEvent::Participants(now) => {
                 let mut before: HashMap<_, _> =
                     self.people.drain(..).map(|p| (p.present.id, p.ever)).collect();

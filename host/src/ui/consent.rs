@@ -89,9 +89,7 @@ impl AccessDialog {
             ui.add_space(4.0);
             who(ui, &self.request.technician, self.request.verified.as_ref());
             if let Some(by) = &self.request.invited_by {
-                ui.label(format!(
-                    "Invited by {by}. They join the session as it is; {by} stays unless they leave."
-                ));
+                ui.label(RichText::new(format!("Invited by {by}, who stays in the session.")).strong());
             }
             ui.add_space(8.0);
             ui.label("They ask to:");

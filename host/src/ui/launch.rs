@@ -77,10 +77,16 @@ impl Share for Launcher {
 }
 
 /// The window prints the same machine-readable stdout lines as headless mode for the moments a script
-/// needs (`code`, `connected`), so demos and tests can drive a real window.
+/// needs (`code`, `connected`, `invite`), so demos and tests can drive a real window.
 fn announce(event: &crate::HostEvent) {
     match event {
         crate::HostEvent::Code { code, .. } => println!("code {code}"),
+        crate::HostEvent::Invite {
+            news: tether_shared::session_proto::InviteNews::Code { code, .. },
+            ..
+        } => {
+            println!("invite {code}")
+        }
         crate::HostEvent::Session(
             _,
             tether_shared::record::SessionEvent {
@@ -171,7 +177,7 @@ pub fn run_window(
         viewport: egui::ViewportBuilder::default()
             .with_title("Tether — share your screen")
             .with_app_id("tether-host")
-            .with_inner_size([760.0, 640.0])
+            .with_inner_size([760.0, 700.0])
             .with_min_inner_size([560.0, 460.0]),
         ..Default::default()
     };

@@ -107,10 +107,10 @@ pub fn person(ui: &mut egui::Ui, p: &Present, ever: Permissions, several: bool) 
             }
         });
         let now = p.handle.permissions();
-        if let Some(next) = toggles(ui, name, now, ever) {
+        if let Some(next) = toggles(ui, now, ever) {
             action = Some(PersonAction::Permissions(next));
         }
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             if several && now.control && !p.in_control {
                 let give = ui.button(format!("Give control to {name}"));
                 if give.on_hover_text("They use the mouse and keyboard; whoever had it stops").clicked() {
@@ -122,26 +122,28 @@ pub fn person(ui: &mut egui::Ui, p: &Present, ever: Permissions, several: bool) 
             if remove.on_hover_text(hint).clicked() {
                 action = Some(PersonAction::Remove);
             }
+            ui.weak("Untick to take it back at once.");
         });
     });
     action
 }
 
-/// The permission toggles. `now` is what the technician may do; `ever` what they were granted at some
-/// point in this session (only that can be switched back on: anything more is asked for by the
+/// The permission toggles, in a row. `now` is what the technician may do; `ever` what they were granted
+/// at some point in this session (only that can be switched back on: anything more is asked for by the
 /// technician, and answered in a dialog). Returns the new set when the user changed it.
-pub fn toggles(ui: &mut egui::Ui, name: &str, now: Permissions, ever: Permissions) -> Option<Permissions> {
-    ui.label(RichText::new(format!("What {name} may do")).strong());
+pub fn toggles(ui: &mut egui::Ui, now: Permissions, ever: Permissions) -> Option<Permissions> {
     let mut next = now;
-    for (on, had, label) in [
-        (&mut next.view, ever.view, consent::VIEW),
-        (&mut next.control, ever.control, consent::CONTROL),
-        (&mut next.files, ever.files, consent::FILES),
-    ] {
-        let enabled = had || *on;
-        ui.add_enabled(enabled, egui::Checkbox::new(on, label));
-    }
-    ui.weak("Untick to take it back at once.");
+    ui.horizontal_wrapped(|ui| {
+        for (on, had, label) in [
+            (&mut next.view, ever.view, consent::VIEW),
+            (&mut next.control, ever.control, consent::CONTROL),
+            (&mut next.files, ever.files, consent::FILES),
+        ] {
+            let enabled = had || *on;
+            ui.add_enabled(enabled, egui::Checkbox::new(on, label))
+                .on_hover_text("Untick to take it back at once");
+        }
+    });
     (next != now).then_some(next)
 }
 

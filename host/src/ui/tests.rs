@@ -322,7 +322,7 @@ fn verified_account_is_marked_and_deny_denies() {
 fn revoking_control_mid_session_changes_the_session_permissions() {
     let mut t = setup();
     let (handle, _to_viewer) = t.connect(Permissions { view: true, control: true, files: false });
-    assert!(t.shows("What Sam may do"));
+    assert!(t.shows("Untick to take it back at once"));
     t.click("Use your mouse and keyboard");
     assert_eq!(handle.permissions(), Permissions::VIEW_ONLY);
     assert!(t.harness.state().log().entries().iter().any(|e| e.text.contains("You took back")));

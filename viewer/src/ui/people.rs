@@ -59,7 +59,8 @@ pub fn show(
             }
         });
     }
-    if me_allowed_control && !roster.you_control() {
+    // Alone, control is simply taken by using the mouse; with colleagues it is asked for.
+    if me_allowed_control && !roster.you_control() && roster.members.len() > 1 {
         let asked = roster.member(roster.you).is_some_and(|m| m.wants_control);
         let label = if asked { "Control asked for…" } else { "Ask for control" };
         let button = ui.add_enabled(!asked, egui::Button::new(label));
@@ -102,7 +103,7 @@ fn invite_section(ui: &mut egui::Ui, invite: Option<&InviteNews>, inviting: bool
             return action;
         }
         Some(InviteNews::Claimed) => {
-            ui.label("Your colleague entered the code; the user is being asked about them.");
+            ui.label("Your colleague entered the code; the user decides whether they join.");
         }
         Some(InviteNews::Expired) => {
             ui.label("The invite expired unused.");
