@@ -217,7 +217,7 @@ pub enum HostEvent {
     /// withdrawn): the user sees that one was opened before anyone uses it.
     Invite { by: String, news: session_proto::InviteNews },
     /// Everyone in the session now, at each change (a join, a leave, a grant, control moving, a request
-    /// for control); empty once the last one left.
+    /// for control), from the first technician's start on; empty once the last one left.
     Participants(Vec<Present>),
     /// The relay is out of reach: the session waits for it (up to the end-to-end idle timeout).
     Reconnecting,
@@ -305,8 +305,14 @@ pub async fn run_host(
         let (roster, events) = (hub.roster.clone(), events.clone());
         tokio::spawn(async move {
             let mut watch = roster.watch();
+            let mut told = false;
             while watch.changed().await {
-                let _ = events.send(HostEvent::Participants(roster.present()));
+                let now = roster.present();
+                // Nothing to say until the first technician is in (the list starts empty).
+                if told || !now.is_empty() {
+                    told = true;
+                    let _ = events.send(HostEvent::Participants(now));
+                }
             }
         })
     };
@@ -389,7 +395,6 @@ pub async fn run_host(
         task.abort();
     }
     roster_feed.abort();
-    let _ = events.send(HostEvent::Participants(Vec::new()));
     // `last` is set: the loop ends only after a session did (one was spawned before it).
     Ok(last.ok_or(HostError::Stopped)??)
 }

@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use common::*;
 use tether_host::access::{AccessPolicy, AccessRequest};
-use tether_host::participants::Present;
-use tether_host::HostEvent;
 use tether_shared::code::Code;
 use tether_shared::end::EndReason;
 use tether_shared::input::{InputEvent, Key};
@@ -88,17 +86,6 @@ async fn roster(viewer: &ViewerSession, ok: impl Fn(&Roster) -> bool, what: &str
     .unwrap_or_else(|_| panic!("{what} within 10 s: {:?}", watch.borrow()))
 }
 
-/// The host's next participants list that satisfies `ok`.
-async fn present(host: &mut TestHost, ok: impl Fn(&[Present]) -> bool) -> Vec<Present> {
-    loop {
-        if let HostEvent::Participants(now) = host.next_event().await {
-            if ok(&now) {
-                return now;
-            }
-        }
-    }
-}
-
 /// The next notice on `notices` that `pick` turns into something.
 async fn notice<T>(
     notices: &mut tokio::sync::broadcast::Receiver<HostNotice>,
@@ -125,7 +112,7 @@ async fn l1_invites_l2_the_user_allows_control_moves_l1_leaves_and_l2_finishes()
     assert_eq!(cards.recv().await, Some(("Alice".into(), None)), "the user was asked about Alice");
 
     // Before Bob: Alice and the user talk.
-    let people = present(&mut host, |p| p.len() == 1).await;
+    let people = host.participants(|p| p.len() == 1).await;
     let user = people[0].handle.clone();
     alice.chat("I restarted the print spooler").await.expect("sent");
     while !matches!(record_kind(&host.next_event().await), Some(EventKind::Chat { .. })) {}
@@ -195,8 +182,7 @@ async fn l1_invites_l2_the_user_allows_control_moves_l1_leaves_and_l2_finishes()
         !sink.events().contains(&InputEvent::Text("from alice, after".into())),
         "Alice's input after the hand-over was dropped"
     );
-    let left = present(&mut host, |p| p.len() == 1).await;
-    assert_eq!(left[0].technician, "Bob");
+    host.participants(|p| p.len() == 1 && p[0].technician == "Bob").await;
 
     // The user stops: Bob is told.
     host.stop.cancel();
@@ -237,7 +223,7 @@ async fn the_user_removes_the_colleague_who_is_cut_at_once_with_keys_released() 
     bob.send_input(ctrl.clone()).await.expect("sent");
     eventually(|| sink.held().contains(&ctrl), "Bob's Ctrl held").await;
 
-    let people = present(&mut host, |p| p.len() == 2).await;
+    let people = host.participants(|p| p.len() == 2).await;
     let bob_here = people.iter().find(|p| p.technician == "Bob").expect("Bob listed");
     bob_here.handle.remove();
     let why = tokio::time::timeout(Duration::from_secs(10), bob.closed()).await.expect("Bob cut");

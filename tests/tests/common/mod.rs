@@ -111,12 +111,36 @@ impl TestHost {
         }
     }
 
-    /// The next event, whatever it is.
+    /// The next event but the participants lists and invite news (see [`Self::next_any_event`]).
     pub async fn next_event(&mut self) -> HostEvent {
+        loop {
+            match self.next_any_event().await {
+                HostEvent::Participants(_) | HostEvent::Invite { .. } => continue,
+                event => return event,
+            }
+        }
+    }
+
+    /// The next event, whatever it is.
+    pub async fn next_any_event(&mut self) -> HostEvent {
         tokio::time::timeout(Duration::from_secs(10), self.events.recv())
             .await
             .expect("an event within 10 s")
             .expect("host still running")
+    }
+
+    /// The next list of participants that satisfies `ok`.
+    pub async fn participants(
+        &mut self,
+        ok: impl Fn(&[tether_host::participants::Present]) -> bool,
+    ) -> Vec<tether_host::participants::Present> {
+        loop {
+            if let HostEvent::Participants(now) = self.next_any_event().await {
+                if ok(&now) {
+                    return now;
+                }
+            }
+        }
     }
 
     pub async fn report(self) -> Result<SessionReport, HostError> {
