@@ -11,8 +11,8 @@ use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{
-    FrameUpdate, Hello, HelloReply, HostControl, InviteNews, LinkReport, Permissions, RefusalReason, Request,
-    ScreenQuality, SenderAction, ViewerControl,
+    ChatLine, FrameUpdate, Hello, HelloReply, History, HostControl, InviteNews, LinkReport, Member,
+    Permissions, RefusalReason, Request, Roster, ScreenQuality, SenderAction, ViewerControl,
 };
 use tether_shared::token::Token;
 
@@ -108,6 +108,8 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&ViewerControl::Request(Request::Chat { text: "hi".into() })),
             body(&ViewerControl::Request(Request::SetQuality(ScreenQuality::Auto))),
             body(&ViewerControl::Request(Request::Invite)),
+            body(&ViewerControl::Request(Request::RequestControl)),
+            body(&ViewerControl::Request(Request::HandOverControl { to: u64::MAX })),
             body(&InputEvent::MouseMove { x: -5, y: 9 }),
             body(&InputEvent::Key { key: Key::F(12), pressed: true }),
             body(&InputEvent::MouseButton { button: MouseButton::Back, pressed: false }),
@@ -167,6 +169,23 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&HostControl::Bye { reason: EndReason::Relay(RelayErrorKind::Revoked) }),
             body(&HostControl::Invite(InviteNews::Code { code: "482-913-5071".into(), expires_secs: 600 })),
             body(&HostControl::Invite(InviteNews::Unavailable { why: "no\u{202E}".into() })),
+            body(&HostControl::Participants(Roster {
+                you: 2,
+                members: vec![Member {
+                    id: 1,
+                    name: "Alice\u{202E}".into(),
+                    verified: true,
+                    invited_by: Some("Bob\n".into()),
+                    permissions: Permissions::ALL,
+                    wants_control: true,
+                }],
+                control: Some(1),
+            })),
+            body(&HostControl::ColleagueChat { from: "Bob".into(), text: "line\u{202E}two".into() }),
+            body(&HostControl::History(History {
+                chat: vec![ChatLine { from: "the user".into(), text: "hi".into() }],
+                log: vec!["Alice connected.".into()],
+            })),
             body(&FrameUpdate { seq: 3, capture_id: 4, width: 256, height: 256, tiles: part, last: true }),
         ],
         "file_sender_msg" => {
