@@ -378,5 +378,9 @@ fn the_people_panel_invites_a_colleague_who_joins_and_gets_control_handed_over()
     rt.block_on(bob.chat("I see the driver error")).expect("sent");
     ui.get_by_label_contains("Chat").click();
     wait_for_label(&mut ui, "Bob: I see the driver error");
+    ui.get_by_label("Bob joined the session, invited by Erin.");
+    // Bob leaves: Erin's chat says so, and she carries on.
     rt.block_on(bob.close());
+    wait_for_label(&mut ui, "Bob left the session; you continue.");
+    wait_for_label(&mut ui, "People (1)");
 }

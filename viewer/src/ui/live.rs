@@ -78,6 +78,8 @@ pub struct Live {
     pub history: Vec<String>,
     /// An invite was asked for and no news of it came yet.
     inviting: bool,
+    /// Who was in the session at the last look (id, name), to say who joined and who left.
+    present: Vec<(u64, String)>,
 }
 
 impl std::fmt::Debug for Live {
@@ -160,6 +162,7 @@ impl Live {
             unread_chat: 0,
             history: Vec::new(),
             inviting: false,
+            present: Vec::new(),
         }
     }
 
@@ -200,8 +203,31 @@ impl Live {
         }
     }
 
+    /// Say in the chat who joined and who left since the last look (not ourselves, not the first list).
+    fn note_comings_and_goings(&mut self) {
+        let roster = self.session.participants().borrow().clone();
+        let now: Vec<(u64, String)> = roster.members.iter().map(|m| (m.id, m.name.clone())).collect();
+        if now == self.present {
+            return;
+        }
+        if !self.present.is_empty() {
+            for member in roster.members.iter().filter(|m| !self.present.iter().any(|(id, _)| *id == m.id)) {
+                let by =
+                    member.invited_by.as_ref().map(|by| format!(", invited by {by}")).unwrap_or_default();
+                self.chat.push(ChatLine::Notice(format!("{} joined the session{by}.", member.name)));
+            }
+            for (id, name) in &self.present {
+                if *id != roster.you && !now.iter().any(|(other, _)| other == id) {
+                    self.chat.push(ChatLine::Notice(format!("{name} left the session; you continue.")));
+                }
+            }
+        }
+        self.present = now;
+    }
+
     /// Read what arrived since the last frame: notices, frames.
     fn poll(&mut self, ctx: &egui::Context) {
+        self.note_comings_and_goings();
         loop {
             match self.notices.try_recv() {
                 Ok(HostNotice::Chat(text)) => {
