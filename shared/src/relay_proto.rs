@@ -169,7 +169,7 @@ pub enum RelayToClient {
 pub enum RelayErrorKind {
     #[error("protocol version mismatch: the relay speaks version {relay}, this program version {client}")]
     VersionMismatch { relay: u32, client: u32 },
-    #[error("no session is waiting under this code (mistyped, or the session ended)")]
+    #[error("no session is waiting under this code (mistyped, expired or withdrawn, or the session ended)")]
     UnknownCode,
     #[error("this code has expired; ask for a new one")]
     Expired,

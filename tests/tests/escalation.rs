@@ -241,3 +241,20 @@ async fn the_user_removes_the_colleague_who_is_cut_at_once_with_keys_released() 
     host.stop.cancel();
     host.report().await.expect("a report");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_stopping_tells_every_technician() {
+    let relay = start_relay(|_| {});
+    let (mut host, _cards) = asking_host(&relay, |_| Some(false));
+    let code = host.next_code().await;
+    let alice = ViewerSession::connect(&technician(&relay, "Alice"), &code).await.expect("Alice pairs");
+    let invite = invite_code(&alice).await;
+    let bob = ViewerSession::connect(&technician(&relay, "Bob"), &invite).await.expect("Bob pairs");
+    bob.next_frame(None).await.expect("Bob's frame");
+    host.stop.cancel();
+    for (name, viewer) in [("Alice", &alice), ("Bob", &bob)] {
+        let why = tokio::time::timeout(Duration::from_secs(10), viewer.closed()).await.expect("ended");
+        assert!(matches!(why, ViewerError::Ended(EndReason::HostStopped)), "{name}: {why:?}");
+    }
+    host.report().await.expect("a report");
+}

@@ -125,6 +125,8 @@ async fn a_wrong_guess_burns_an_invite_and_a_withdrawn_one_no_longer_works() {
         "{:?}",
         late.err()
     );
+    let said = ViewerError::Connect(ClientError::Relay(RelayErrorKind::UnknownCode)).to_string();
+    assert!(said.contains("expired or withdrawn"), "the colleague is told why: {said}");
     // Alice's own session was untouched by all of it.
     alice.next_frame(None).await.expect("Alice still gets frames");
 }
