@@ -19,11 +19,12 @@ use tether_shared::frame::Frame;
 use damage::DamageLog;
 use tokio::sync::{mpsc, oneshot};
 
-/// One captured image and its identity (a counter per capturer, used by tests and latency probes).
+/// One captured image and its identity (a counter per capturer, used by tests and latency probes). The
+/// image is shared: one capture may answer several participants (see [`Sharing`]) without a copy.
 #[derive(Debug, Clone)]
 pub struct Captured {
     pub id: u64,
-    pub frame: Frame,
+    pub frame: Arc<Frame>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -171,7 +172,7 @@ mod tests {
             self.next += 1;
             let frame = tether_shared::frame::Frame::from_bgrx(1, 1, vec![0; 4])
                 .map_err(|e| CaptureError::Failed(e.to_string()))?;
-            Ok(Captured { id: self.next, frame })
+            Ok(Captured { id: self.next, frame: Arc::new(frame) })
         }
     }
 

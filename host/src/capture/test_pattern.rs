@@ -26,7 +26,7 @@ impl Capturer for TestPattern {
     fn capture(&mut self) -> Result<Captured, CaptureError> {
         let id = self.next;
         self.next += 1;
-        Ok(Captured { id, frame: render(self.width, self.height, id) })
+        Ok(Captured { id, frame: std::sync::Arc::new(render(self.width, self.height, id)) })
     }
 }
 
@@ -80,6 +80,6 @@ mod tests {
         let a = p.capture().expect("frame");
         let b = p.capture().expect("frame");
         assert_eq!((a.id, b.id), (0, 1));
-        assert_eq!(b.frame, render(320, 200, 1));
+        assert_eq!(*b.frame, render(320, 200, 1));
     }
 }

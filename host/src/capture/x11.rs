@@ -194,6 +194,6 @@ impl Capturer for X11Capturer {
         let frame = Frame::from_bgrx(self.monitor.width, self.monitor.height, bgrx).map_err(failed)?;
         let id = self.next_id;
         self.next_id += 1;
-        Ok(Captured { id, frame })
+        Ok(Captured { id, frame: std::sync::Arc::new(frame) })
     }
 }

@@ -54,6 +54,6 @@ pub struct CanaryCapturer;
 
 impl Capturer for CanaryCapturer {
     fn capture(&mut self) -> Result<Captured, CaptureError> {
-        Ok(Captured { id: 0, frame: canary_screen() })
+        Ok(Captured { id: 0, frame: std::sync::Arc::new(canary_screen()) })
     }
 }
