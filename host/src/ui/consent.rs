@@ -79,7 +79,8 @@ impl AccessDialog {
         let armed = self.arming.armed(ui);
         card(ui, |ui| {
             let heading = if self.mid_session {
-                "Your technician asks for more access".to_owned()
+                let name = self.request.verified.as_ref().map_or(&self.request.technician, |v| &v.account);
+                format!("{name} asks for more access")
             } else if let Some(by) = &self.request.invited_by {
                 format!("{by} invited a colleague to help you")
             } else {

@@ -519,10 +519,12 @@ impl Live {
                 ui.separator();
                 match roster.control.and_then(|id| roster.member(id)) {
                     _ if roster.you_control() => ui.label("You have control"),
-                    Some(holder) => ui.label(format!("{} has control", holder.name)),
+                    Some(holder) => ui.label(format!("{} has control (People: ask for it)", holder.name)),
                     None => ui.label("Nobody has control"),
                 };
             }
+            // Someone else drives: our mouse and keys would be dropped, so no typing hint.
+            let other_drives = roster.control.is_some() && !roster.you_control();
             ui.separator();
             let rtt = self.session.link_stats().rtt;
             ui.label(format!(
@@ -531,7 +533,7 @@ impl Live {
                 self.rates.fps,
                 human::bits_per_second(self.rates.bits)
             ));
-            if grants.control {
+            if grants.control && !other_drives {
                 ui.separator();
                 if self.screen.keyboard_captured {
                     ui.colored_label(egui::Color32::from_rgb(200, 120, 0), "Keyboard goes to the host");
