@@ -12,6 +12,7 @@
 //! [`describe::Narrator`] turns events into the host user's plain-language lines: the one formatter the
 //! host window's session log and the headless output share.
 
+pub mod chain;
 pub mod describe;
 
 use std::time::{SystemTime, UNIX_EPOCH};
