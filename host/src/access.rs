@@ -197,7 +197,9 @@ impl SessionHandle {
             return Err(HandleError::Ended);
         }
         self.roster.send_to_others(None, &HostControl::Chat { text: text.to_owned() });
-        self.record(EventKind::Chat { from: Side::Host, text: text.to_owned() });
+        let line = EventKind::Chat { from: Side::Host, text: text.to_owned() };
+        self.roster.chain_to_others(Some(self.id), &line);
+        self.record(line);
         Ok(())
     }
 }

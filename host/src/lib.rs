@@ -19,6 +19,7 @@ mod history;
 mod hub;
 pub mod inject;
 pub mod invites;
+pub mod ledger;
 pub mod participants;
 mod requests;
 pub mod session;
@@ -235,13 +236,15 @@ impl HostEvent {
     }
 }
 
-/// Where one participant's record events go: the host's events, stamped with who, and the session's
-/// history (for those who join later).
+/// Where one participant's record events go: the host's events, stamped with who, the session's
+/// history (for those who join later), and the participant's session record ([`ledger`]), which their
+/// viewer holds too.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     events: mpsc::UnboundedSender<HostEvent>,
     who: ParticipantId,
     history: Arc<history::History>,
+    ledger: Option<Arc<ledger::Ledger>>,
 }
 
 impl Recorder {
@@ -250,7 +253,20 @@ impl Recorder {
         who: ParticipantId,
         history: Arc<history::History>,
     ) -> Self {
-        Self { events, who, history }
+        Self { events, who, history, ledger: None }
+    }
+
+    /// The same, appending to `ledger` too.
+    pub(crate) fn with_ledger(self, ledger: Arc<ledger::Ledger>) -> Self {
+        Self { ledger: Some(ledger), ..self }
+    }
+
+    /// Into the participant's session record only (a chat line the window already showed once, as
+    /// another participant's).
+    pub fn chain_only(&self, kind: EventKind) {
+        if let Some(ledger) = &self.ledger {
+            ledger.append(SessionEvent::new(SystemTime::now(), kind));
+        }
     }
 
     /// Stamp `kind` with the time now and send it as a [`HostEvent::Session`].
@@ -260,6 +276,12 @@ impl Recorder {
 
     pub fn send(&self, event: SessionEvent) {
         self.history.push(self.who, event.clone());
+        // The end is recorded once the connection is closed: each end keeps its own word on it, outside
+        // the record both hold.
+        if let Some(ledger) = self.ledger.as_ref().filter(|_| !matches!(event.kind, EventKind::Ended { .. }))
+        {
+            ledger.append(event.clone());
+        }
         let _ = self.events.send(HostEvent::Session(self.who, event));
     }
 }
@@ -417,7 +439,8 @@ async fn serve(
 ) -> Result<SessionReport, SessionError> {
     let Joining { session: paired, invited_by } = joining;
     let me = hub.join();
-    let recorder = Recorder::new(events.clone(), me, hub.history.clone());
+    let (ledger, record_entries) = ledger::Ledger::new(&paired.resume_id);
+    let recorder = Recorder::new(events.clone(), me, hub.history.clone()).with_ledger(ledger.clone());
     let (file_log, mut file_events) = mpsc::unbounded_channel();
     let forward = recorder.clone();
     tokio::spawn(async move {
@@ -463,8 +486,11 @@ async fn serve(
         stop,
         relay_gone,
         invites,
+        ledger: Some((ledger.clone(), record_entries)),
     };
-    let report = session::run(paired.conn, &cfg.session, &hub, io, verified, on_start).await;
+    let report = session::run(paired.conn, &cfg.session, &hub, io, verified, on_start).await.map(|report| {
+        SessionReport { record: ledger.entries(), record_confirmed: ledger.confirmed(), ..report }
+    });
     if connected.load(std::sync::atomic::Ordering::Relaxed) {
         let reason = match &report {
             Ok(report) => report.end.clone(),

@@ -12,6 +12,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tether_shared::record::EventKind;
 use tether_shared::relay_proto::VerifiedTechnician;
 use tether_shared::session_proto::{self as proto, HostControl, Permissions};
 use tokio::sync::{mpsc, watch};
@@ -192,6 +193,18 @@ impl Roster {
     pub(crate) fn send_to_others(&self, except: Option<ParticipantId>, msg: &HostControl) {
         for e in self.lock().iter().filter(|e| Some(e.id) != except) {
             let _ = e.out.try_send(msg.clone());
+        }
+    }
+}
+
+impl Roster {
+    /// Put `kind` into the session record of every participant but `except` (a shared chat line:
+    /// everyone's record holds what they read).
+    pub(crate) fn chain_to_others(&self, except: Option<ParticipantId>, kind: &EventKind) {
+        for e in self.lock().iter().filter(|e| Some(e.id) != except) {
+            if let Some(recorder) = &e.recorder {
+                recorder.chain_only(kind.clone());
+            }
         }
     }
 }

@@ -116,6 +116,8 @@ impl Requests {
                     let line =
                         HostControl::ColleagueChat { from: self.short_name.clone(), text: text.clone() };
                     self.roster.send_to_others(Some(self.me), &line);
+                    let read = EventKind::ColleagueChat { from: self.short_name.clone(), text: text.clone() };
+                    self.roster.chain_to_others(Some(self.me), &read);
                     self.event(EventKind::Chat { from: Side::Technician, text });
                 }
             }

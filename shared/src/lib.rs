@@ -59,4 +59,6 @@ pub mod wire;
 /// pairs with the host by an invite code while the session goes on).
 /// 8: participants: `HostControl::{Participants(Roster), ColleagueChat, History}`,
 /// `Request::{RequestControl, HandOverControl}`, `EndReason::Removed`.
-pub const PROTOCOL_VERSION: u32 = 8;
+/// 9: the session record: `HostControl::Record { entry, mac }`, `ViewerControl::RecordHead`,
+/// `Violation::Record`.
+pub const PROTOCOL_VERSION: u32 = 9;

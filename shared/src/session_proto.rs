@@ -31,6 +31,7 @@ pub mod priority {
 use crate::codec::Tile;
 use crate::end::EndReason;
 pub use crate::link::{LinkReport, ScreenQuality, SenderAction};
+use crate::record::chain::Entry;
 
 /// What the host user allows the technician to do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +107,9 @@ pub enum ViewerControl {
     Request(Request),
     /// The viewer leaves, and why (sent last, after the input stream's end).
     Bye { reason: EndReason },
+    /// The viewer holds this session's record up to `len` entries, and `mac` is its MAC of that head
+    /// ([`crate::record::chain::head_mac`]): the host checks it against its own copy.
+    RecordHead { len: u64, mac: [u8; 32] },
 }
 
 /// What the technician asks of the host (on control, answered there: [`HostControl`]).
@@ -188,6 +192,12 @@ pub enum HostControl {
     /// The chat and the session log before this technician joined, sent once after the welcome when the
     /// host user agreed to share them.
     History(History),
+    /// The next entry of this technician's session record ([`crate::record::chain`]; the host is its
+    /// sequencer), and the host's MAC of the head it makes.
+    Record {
+        entry: Entry,
+        mac: [u8; 32],
+    },
 }
 
 /// Most participants a [`Roster`] may list (a host allows fewer).

@@ -32,11 +32,13 @@ use crate::decode::FrameInfo;
 use crate::files::FileClient;
 use crate::record::Recorder;
 use end::EndTask;
+use ledger::Ledger;
 use streams::{control_reader, control_task, video_task, HostState};
 use tether_shared::frame::Frame;
 use tether_shared::record::{EventKind, SessionEvent, Side};
 
 mod end;
+mod ledger;
 pub mod snapshots;
 mod streams;
 
@@ -150,6 +152,8 @@ pub struct ViewerSession {
     invite: watch::Receiver<Option<InviteNews>>,
     /// Who is in the session, as the host last said (empty until it does).
     participants: watch::Receiver<Roster>,
+    /// The session record both ends hold.
+    ledger: Ledger,
 }
 
 /// The host's cursor as last reported: shape (if any yet) and position in host screen pixels.
@@ -169,6 +173,7 @@ impl ViewerSession {
 
     async fn start(session: Session, cfg: &ViewerConfig) -> Result<Self, ViewerError> {
         let conn = session.conn.clone();
+        let resume_id = session.resume_id;
         let endpoint = session.link.endpoint().clone();
         let (ended_tx, ended) = watch::channel(None);
         let (end_events, end_rx) = mpsc::unbounded_channel();
@@ -218,6 +223,7 @@ impl ViewerSession {
         let (line_tx, line) = watch::channel(None);
         let (invite_tx, invite) = watch::channel(None);
         let (participants_tx, participants) = watch::channel(Roster::default());
+        let ledger = Ledger::new(&resume_id, requests.clone());
         let (notices_tx, notices) = broadcast::channel(256);
         let state = HostState {
             cursor: cursor_tx,
@@ -227,6 +233,7 @@ impl ViewerSession {
             line: line_tx,
             invite: invite_tx,
             participants: participants_tx,
+            ledger: ledger.clone(),
             notices: notices_tx.clone(),
             end_events: end_events.clone(),
             record: record.clone(),
@@ -256,6 +263,7 @@ impl ViewerSession {
             leaving,
             invite,
             participants,
+            ledger,
         })
     }
 
@@ -362,6 +370,17 @@ impl ViewerSession {
     /// The latest news of our invite (`None` until the host answers one).
     pub fn invite_news(&self) -> watch::Receiver<Option<InviteNews>> {
         self.invite.clone()
+    }
+
+    /// The session record as this viewer holds it: every entry the host made so far, each checked to
+    /// extend the one before (the same record the host holds, [`tether_shared::record::chain`]).
+    pub fn session_record(&self) -> Vec<tether_shared::record::chain::Entry> {
+        self.ledger.entries()
+    }
+
+    /// What the session record is bound to: the session's public commitment (the relay's audit names it).
+    pub fn record_session(&self) -> [u8; 32] {
+        self.ledger.commitment()
     }
 
     /// Who is in the session and who has control, as the host last said (names escaped).

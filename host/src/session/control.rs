@@ -4,25 +4,35 @@
 //! switch (whichever participant asked for it).
 
 use quinn::{RecvStream, SendStream};
-use tether_shared::end::EndReason;
+use std::sync::Arc;
+
+use tether_shared::end::{EndReason, Violation};
 use tether_shared::session_proto::{HostControl, Permissions, Request, ViewerControl};
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{lost, read_error, Step, Stop};
+use super::{lost, read_error, violation, Step, Stop};
 use crate::capture::cursor::CursorEvent;
 use crate::display::{CursorSent, CursorState, Screen};
+use crate::ledger::Ledger;
 
 /// Reads the viewer's control stream: acks go to the video loop, requests to [`crate::requests`].
 pub(super) async fn control_loop(
     mut recv: RecvStream,
     acks: mpsc::Sender<u64>,
     requests: mpsc::Sender<Request>,
+    ledger: Option<Arc<Ledger>>,
 ) -> Step {
     loop {
         match wire::read_msg::<_, ViewerControl>(&mut recv, MAX_CONTROL_MSG).await.map_err(read_error)? {
             None => return Err(Stop::Done),
             Some(ViewerControl::Bye { reason }) => return Err(Stop::Bye(reason)),
+            // A head that is not ours: the two ends do not hold the same record. Fail closed.
+            Some(ViewerControl::RecordHead { len, mac }) => {
+                if let Some(ledger) = &ledger {
+                    ledger.check_head(len, &mac).map_err(|why| violation(Violation::Record(why)))?;
+                }
+            }
             Some(ViewerControl::FrameAck { seq }) => {
                 if acks.send(seq).await.is_err() {
                     return Ok(());
@@ -44,11 +54,13 @@ pub(super) async fn control_loop(
 pub(super) async fn control_writer(
     mut send: SendStream,
     mut out: mpsc::Receiver<HostControl>,
+    records: Option<mpsc::UnboundedReceiver<HostControl>>,
     mut bye: oneshot::Receiver<EndReason>,
     mut grants: watch::Receiver<Permissions>,
 ) -> Step {
     let send = &mut send;
     grants.mark_unchanged();
+    let mut records = records;
     loop {
         let msg = tokio::select! {
             biased;
@@ -63,6 +75,7 @@ pub(super) async fn control_writer(
                 Ok(()) => HostControl::PermissionsChanged(*grants.borrow_and_update()),
                 Err(_) => return Ok(()),
             },
+            Some(msg) = async { records.as_mut()?.recv().await }, if records.is_some() => msg,
             msg = out.recv() => match msg {
                 Some(msg) => msg,
                 None => return Ok(()),

@@ -33,6 +33,7 @@ use quinn::Connection;
 use tether_shared::end::{EndArbiter, EndEvent, EndReason, Side, Violation};
 use tether_shared::link::ScreenQuality;
 use tether_shared::net::pairing::CLOSE_PROTOCOL;
+use tether_shared::record::chain::Entry;
 use tether_shared::relay_proto::{RelayErrorKind, VerifiedTechnician};
 use tether_shared::session_proto::{HelloReply, HostControl, Permissions, RefusalReason};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
@@ -46,7 +47,8 @@ use crate::access::{AccessPolicy, SessionHandle};
 use crate::capture::CaptureError;
 use crate::controller::ParticipantId;
 use crate::files::{self, FilesConfig, FilesIo};
-use crate::participants::{self, Entry};
+use crate::ledger::Ledger;
+use crate::participants::{self, Entry as RosterEntry};
 use crate::requests;
 use crate::{Hub, Recorder};
 
@@ -84,6 +86,9 @@ pub struct SessionIo {
     /// Where invite requests go, with this session's resume commitment (the relay links an invite's audit
     /// row to it). `None`: this host takes no invites; the technician is told so.
     pub invites: Option<(crate::invites::InviteSender, [u8; 32])>,
+    /// This participant's session record and the entries it sends the viewer (`None`: no record, as in
+    /// tests of the session alone).
+    pub ledger: Option<(Arc<Ledger>, mpsc::UnboundedReceiver<HostControl>)>,
 }
 
 /// What happened in a session, for the host's log.
@@ -96,6 +101,10 @@ pub struct SessionReport {
     pub input_dropped: u64,
     /// How it ended, as the session's [`EndArbiter`] decided.
     pub end: EndReason,
+    /// The session record as the host made it ([`crate::ledger`]), and how much of it the viewer
+    /// confirmed holding with the same head.
+    pub record: Vec<Entry>,
+    pub record_confirmed: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,8 +162,8 @@ pub struct Started {
 
 impl Participant {
     /// Their roster entry.
-    fn entry(&self, invited_by: Option<String>, recorder: Option<Recorder>) -> Entry {
-        Entry {
+    fn entry(&self, invited_by: Option<String>, recorder: Option<Recorder>) -> RosterEntry {
+        RosterEntry {
             id: self.id,
             technician: self.technician.clone(),
             verified: self.verified.clone(),
@@ -270,8 +279,10 @@ pub async fn run(
     let controller = hub.controller.clone();
     let (grants, counters) = (me.grants.subscribe(), me.counters.clone());
     tasks.spawn(Task::Input, input::input_loop(conn.clone(), controller, me.id, grants, counters));
-    tasks.spawn(Task::Control, control::control_loop(ctl_recv, acks_tx, requests_tx));
-    tasks.spawn(Task::Writer, control::control_writer(ctl_send, out_rx, bye_rx, me.grants.subscribe()));
+    let (ledger, records) = io.ledger.take().unzip();
+    tasks.spawn(Task::Control, control::control_loop(ctl_recv, acks_tx, requests_tx, ledger));
+    let writer = control::control_writer(ctl_send, out_rx, records, bye_rx, me.grants.subscribe());
+    tasks.spawn(Task::Writer, writer);
     let monitors = control::monitors_loop(me.out.clone(), screen, generation);
     tasks.spawn(Task::Monitors, quietly(monitors));
     tasks.spawn(Task::Cursor, quietly(control::cursor_loop(me.out.clone(), hub.display.cursor())));
@@ -353,6 +364,8 @@ pub async fn run(
         input_injected: me.counters.injected.load(Ordering::Relaxed),
         input_dropped: me.counters.dropped.load(Ordering::Relaxed),
         end,
+        record: Vec::new(),
+        record_confirmed: 0,
     })
 }
 

@@ -494,6 +494,8 @@ fn stop_cancels_and_the_end_offers_share_again() {
         input_injected: 0,
         input_dropped: 3,
         end: EndReason::HostStopped,
+        record: Vec::new(),
+        record_confirmed: 0,
     };
     let done = t.feed.with(|e| e.done.take()).expect("done");
     let _ = done.send(Ok(report));

@@ -61,6 +61,9 @@ pub enum Violation {
     BadAck(String),
     /// The peer closed the connection with the protocol-error code and said nothing more.
     Unspecified,
+    /// The session record does not agree: an entry that does not extend it, or a head or MAC that does
+    /// not match.
+    Record(String),
 }
 
 impl std::fmt::Display for Violation {
@@ -70,6 +73,7 @@ impl std::fmt::Display for Violation {
             Self::BadFrame(why) => write!(f, "a screen update that cannot be shown ({})", visible(why)),
             Self::BadAck(why) => write!(f, "a wrong acknowledgement ({})", visible(why)),
             Self::Unspecified => f.write_str("no details given"),
+            Self::Record(why) => write!(f, "a session record that does not agree ({})", visible(why)),
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::end::violation;
 use super::snapshots::Snapshots;
-use super::{CursorState, HostNotice, Monitors, Shown};
+use super::{CursorState, HostNotice, Ledger, Monitors, Shown};
 use crate::decode::Decoder;
 use crate::record::Recorder;
 
@@ -33,6 +33,8 @@ pub(super) struct HostState {
     /// The latest news of the invite this technician asked for.
     pub(super) invite: watch::Sender<Option<InviteNews>>,
     pub(super) participants: watch::Sender<Roster>,
+    /// Our copy of the session record (the host sequences it), and what confirms it to the host.
+    pub(super) ledger: Ledger,
     pub(super) notices: broadcast::Sender<HostNotice>,
     pub(super) end_events: mpsc::UnboundedSender<EndEvent>,
     pub(super) record: Recorder,
@@ -64,6 +66,7 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
         line,
         invite,
         participants,
+        ledger,
         notices,
         end_events,
         record,
@@ -169,6 +172,13 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
                     *line = visible_lines(line).into_owned();
                 }
                 let _ = notices.send(HostNotice::History(history));
+            }
+            // The next entry of the record both ends keep: it must extend ours exactly, under the MAC
+            // only the host could make; we confirm the head we then hold.
+            HostControl::Record { entry, mac } => {
+                if let Err(why) = ledger.accept(entry, &mac) {
+                    return violation(&end_events, Violation::Record(why));
+                }
             }
             HostControl::Bye { reason } => {
                 let _ = end_events.send(EndEvent::Bye(reason));

@@ -1,0 +1,153 @@
+//! The session record both ends keep (issue 20), over the real relay and real QUIC: a session with chat
+//! both ways, a permission change, an upload and a fetch leaves the host and the viewer holding the same
+//! hash chain, which verifies, and which the viewer confirmed to the host head by head. A viewer that
+//! confirms a head the host did not make, and a host that sends an entry that does not extend the record
+//! or carries the wrong MAC, end the session as a protocol violation.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tether_host::files::UploadPolicy;
+use tether_host::HostEvent;
+use tether_shared::end::{EndReason, Side, Violation};
+use tether_shared::net::pairing::connect_viewer;
+use tether_shared::record::chain::{self, Entry};
+use tether_shared::record::{Direction, EventKind, Outcome, SessionEvent};
+use tether_shared::relay_proto::resume_commitment;
+use tether_shared::session_proto::{Hello, HelloReply, HostControl, Permissions, ViewerControl};
+use tether_shared::wire::{self, MAX_CONTROL_MSG};
+use tether_shared::PROTOCOL_VERSION;
+use tether_viewer::session::{ViewerError, ViewerSession};
+
+fn transfers(record: &[Entry], direction: Direction) -> usize {
+    record
+        .iter()
+        .filter(|e| {
+            matches!(&e.event.kind, EventKind::Transfer(t)
+                if t.direction == direction && matches!(t.outcome, Outcome::Completed { .. }))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_and_viewer_hold_the_same_verified_record() {
+    let shared = tempfile::tempdir().expect("temp dir");
+    std::fs::write(shared.path().join("report.txt"), b"spooler log\n").expect("write");
+    let incoming = tempfile::tempdir().expect("temp dir");
+    let relay = start_relay(|_| {});
+    let mut cfg = host_config(&relay, Permissions::ALL);
+    cfg.session.files.shared.push(("Shared".into(), shared.path().to_path_buf()));
+    cfg.session.files.incoming = Some(incoming.path().to_path_buf());
+    cfg.uploads = UploadPolicy::Allow;
+    let mut host = start_host_with(cfg, test_pattern);
+    let code = host.next_code().await;
+    let viewer_cfg = tether_viewer::session::ViewerConfig { want: Permissions::ALL, ..viewer_config(&relay) };
+    let viewer = ViewerSession::connect(&viewer_cfg, &code).await.expect("pairs");
+    let handle = loop {
+        if let HostEvent::Live(handle) = host.next_event().await {
+            break handle;
+        }
+    };
+
+    viewer.chat("Restarting the spooler").await.expect("sent");
+    handle.chat("Thanks").expect("sent");
+    let local = tempfile::tempdir().expect("temp dir");
+    let upload = local.path().join("fix.sh");
+    std::fs::write(&upload, b"#!/bin/sh\necho fixed\n").expect("write");
+    viewer.files().upload(&upload).result().await.expect("uploaded");
+    let fetched = tempfile::tempdir().expect("temp dir");
+    let fetch =
+        viewer.files().fetch(vec!["Shared".into(), "report.txt".into()], fetched.path().to_path_buf());
+    fetch.result().await.expect("fetched");
+    // The technician gives up files: a permission change.
+    viewer.request_permissions(Permissions { files: false, ..Permissions::ALL }).await.expect("asked");
+    eventually(
+        || {
+            let record = viewer.session_record();
+            transfers(&record, Direction::Upload) == 1
+                && transfers(&record, Direction::Fetch) == 1
+                && record.iter().any(|e| matches!(e.event.kind, EventKind::PermissionsChanged { .. }))
+                && record.iter().filter(|e| matches!(e.event.kind, EventKind::Chat { .. })).count() == 2
+        },
+        "the viewer's record holds the chat, both transfers and the change",
+    )
+    .await;
+    let session = viewer.record_session();
+    let ours = viewer.session_record();
+    viewer.close().await;
+    let report = host.report().await.expect("a report");
+
+    assert_eq!(report.record, ours, "host and viewer hold the same record");
+    let head = chain::verify(&session, &ours).expect("the record verifies");
+    assert_eq!(head, ours.last().expect("entries").hash);
+    assert_eq!(report.record_confirmed, ours.len() as u64, "the viewer confirmed every head");
+    assert!(matches!(ours[0].event.kind, EventKind::Connected { .. }), "{:?}", ours[0].event);
+    // The record holds what happened, never content: the upload by name, size and hash, not its bytes.
+    let json = serde_json::to_string(&ours).expect("json");
+    assert!(json.contains("fix.sh") && !json.contains("echo fixed"), "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_confirming_a_head_the_host_did_not_make_ends_the_session() {
+    let relay = start_relay(|_| {});
+    let mut host = start_host(&relay, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+    let session = connect_viewer(&relay.spec(), &code, fast_timeouts(), None).await.expect("pairs");
+    let (mut send, mut recv) = session.conn.open_bi().await.expect("stream");
+    let hello = Hello { version: PROTOCOL_VERSION, technician: "x".into(), want: Permissions::VIEW_ONLY };
+    wire::write_msg(&mut send, &hello, MAX_CONTROL_MSG).await.expect("hello");
+    let welcome: Option<HelloReply> = wire::read_msg(&mut recv, MAX_CONTROL_MSG).await.expect("welcome");
+    assert!(matches!(welcome, Some(HelloReply::Welcome { .. })));
+    // A head for one entry, under the right key, but of a record the host never made.
+    let key = chain::mac_key(&session.resume_id);
+    let forged = ViewerControl::RecordHead { len: 1, mac: chain::head_mac(&key, 1, &[9; 32]) };
+    wire::write_msg(&mut send, &forged, MAX_CONTROL_MSG).await.expect("sent");
+    match host.report().await.expect("a report").end {
+        EndReason::ProtocolViolation { by: Side::Viewer, detail: Violation::Record(_) } => {}
+        other => panic!("expected a record violation, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_sending_an_entry_that_does_not_fit_is_disconnected_by_the_viewer() {
+    let relay = start_relay(|_| {});
+    for case in ["skips an entry", "wrong mac"] {
+        let HandHost { session, control: (mut ctl_send, _ctl_recv), viewer } =
+            host_by_hand(&relay, viewer_config(&relay).want).await;
+        let welcome = HelloReply::Welcome {
+            version: PROTOCOL_VERSION,
+            granted: Permissions::VIEW_ONLY,
+            width: 64,
+            height: 64,
+        };
+        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
+        let viewer = viewer.await.expect("no panic").expect("viewer session opens");
+        let key = chain::mac_key(&session.resume_id);
+        let genesis = chain::genesis(&resume_commitment(&session.resume_id));
+        let event = SessionEvent::new(std::time::SystemTime::now(), EventKind::MonitorSwitched { index: 0 });
+        let record = match case {
+            "skips an entry" => {
+                let entry = Entry::new(1, event, genesis);
+                let mac = chain::head_mac(&key, 2, &entry.hash);
+                HostControl::Record { entry, mac }
+            }
+            _ => HostControl::Record { entry: Entry::new(0, event, genesis), mac: [0; 32] },
+        };
+        wire::write_msg(&mut ctl_send, &record, MAX_CONTROL_MSG).await.expect("sent");
+        let why =
+            tokio::time::timeout(Duration::from_secs(5), viewer.closed()).await.expect("the viewer reacts");
+        assert!(
+            matches!(
+                &why,
+                ViewerError::Ended(EndReason::ProtocolViolation {
+                    by: Side::Host,
+                    detail: Violation::Record(_)
+                })
+            ),
+            "{case}: {why:?}"
+        );
+        assert!(viewer.session_record().is_empty(), "{case}: nothing taken");
+    }
+}
