@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub struct Ledger {
     chain: Mutex<Chain>,
+    /// The session's public commitment, which the record is bound to.
+    commitment: [u8; 32],
     key: Hash,
     to_viewer: mpsc::UnboundedSender<HostControl>,
     /// Entries the viewer confirmed holding (its last matching head).
@@ -30,8 +32,10 @@ impl Ledger {
     /// The record of the session with resume secret `resume_id`, and the entries to send its viewer.
     pub fn new(resume_id: &[u8; 32]) -> (Arc<Self>, mpsc::UnboundedReceiver<HostControl>) {
         let (to_viewer, entries) = mpsc::unbounded_channel();
+        let commitment = resume_commitment(resume_id);
         let ledger = Self {
-            chain: Mutex::new(Chain::new(&resume_commitment(resume_id))),
+            chain: Mutex::new(Chain::new(&commitment)),
+            commitment,
             key: chain::mac_key(resume_id),
             to_viewer,
             confirmed: AtomicU64::new(0),
@@ -64,6 +68,10 @@ impl Ledger {
         }
         self.confirmed.fetch_max(len, Ordering::Relaxed);
         Ok(())
+    }
+
+    pub fn commitment(&self) -> [u8; 32] {
+        self.commitment
     }
 
     pub fn entries(&self) -> Vec<Entry> {

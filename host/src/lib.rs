@@ -489,7 +489,12 @@ async fn serve(
         ledger: Some((ledger.clone(), record_entries)),
     };
     let report = session::run(paired.conn, &cfg.session, &hub, io, verified, on_start).await.map(|report| {
-        SessionReport { record: ledger.entries(), record_confirmed: ledger.confirmed(), ..report }
+        SessionReport {
+            record: ledger.entries(),
+            record_confirmed: ledger.confirmed(),
+            record_session: ledger.commitment(),
+            ..report
+        }
     });
     if connected.load(std::sync::atomic::Ordering::Relaxed) {
         let reason = match &report {

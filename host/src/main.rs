@@ -28,6 +28,8 @@ use tether_shared::codec::Quality;
 use tether_shared::human;
 use tether_shared::link::ScreenQuality;
 use tether_shared::net::RelaySpec;
+use tether_shared::record::chain::hex32;
+use tether_shared::record::file::RecordFile;
 use tether_shared::record::{Direction, EventKind, Narrator, Outcome, Side, Transfer};
 use tether_shared::session_proto::{InviteNews, Permissions};
 use tether_shared::text::visible;
@@ -91,6 +93,9 @@ struct Cli {
     /// Technicians in one session at most: a technician may invite colleagues up to this many.
     #[arg(long, default_value_t = tether_host::invites::DEFAULT_MAX_VIEWERS)]
     max_viewers: usize,
+    /// Headless: at the end, save the session record (the hash chain both ends hold) as JSON to this file.
+    #[arg(long)]
+    save_record: Option<std::path::PathBuf>,
 }
 
 fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
@@ -258,6 +263,7 @@ fn script_line(kind: &EventKind) -> Option<String> {
 /// The command line host: prints the code and session events (the lines scripts and tests read).
 async fn headless(cli: Cli) -> anyhow::Result<()> {
     let (mut cfg, source, _) = configure(&cli).await?;
+    let cli_save_record = cli.save_record.clone();
     // Nobody to ask whether to go on after wrong codes: end, and exit non-zero.
     cfg.codes.after_too_many = AfterTooMany::Stop;
     // A technician may invite a colleague; they get what --grant allows, like the first.
@@ -351,6 +357,11 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
     // winding down may hold a clone, hence the bound.
     let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
     let report = result?;
+    if let Some(path) = &cli_save_record {
+        let file = RecordFile::new(report.record_session, report.record.clone());
+        std::fs::write(path, file.to_json()).with_context(|| format!("writing {}", path.display()))?;
+        println!("record {} {}", file.entries.len(), hex32::to_hex(&file.head));
+    }
     println!("ended {}", report.end);
     eprintln!(
         "Session with {} ended: {}. {} screen updates sent, {} input events injected, {} dropped.",

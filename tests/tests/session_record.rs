@@ -151,3 +151,55 @@ async fn a_host_sending_an_entry_that_does_not_fit_is_disconnected_by_the_viewer
         assert!(viewer.session_record().is_empty(), "{case}: nothing taken");
     }
 }
+
+/// `tether-viewer report verify FILE`: its stdout and whether it succeeded.
+async fn verify_file(path: &std::path::Path) -> (bool, String, String) {
+    let out = tokio::process::Command::new(bin("tether-viewer"))
+        .args(["report", "verify", path.to_str().expect("utf-8")])
+        .output()
+        .await
+        .expect("runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_ends_save_the_record_and_verify_finds_any_edit() {
+    use common::procs::{Proc, RelayProc};
+    let dir = tempfile::tempdir().expect("temp");
+    let relay = RelayProc::start(dir.path()).await;
+    let (host_file, viewer_file) = (dir.path().join("host.json"), dir.path().join("viewer.json"));
+    let host_args = cli_args(
+        &relay.addr,
+        &relay.fingerprint,
+        &["--headless", "--grant", "view,control", "--save-record", host_file.to_str().expect("utf-8")],
+    );
+    let mut host = Proc::spawn("tether-host", &host_args);
+    let code = host.line("code").await;
+    let viewer_args = cli_args(
+        &relay.addr,
+        &relay.fingerprint,
+        &["--code", &code, "--stay-secs", "1", "--save-record", viewer_file.to_str().expect("utf-8")],
+    );
+    let mut viewer = Proc::spawn("tether-viewer", &viewer_args);
+    let viewer_says = viewer.line("record").await;
+    assert!(viewer.wait().await.success());
+    let host_says = host.line("record").await;
+    assert!(host.wait().await.success());
+    assert_eq!(viewer_says, host_says, "the same number of entries and the same head");
+
+    let (ok, out, _) = verify_file(&viewer_file).await;
+    assert!(ok, "{out}");
+    let (ok, host_out, _) = verify_file(&host_file).await;
+    assert!(ok && host_out == out, "{host_out} vs {out}");
+
+    // Edit the user's answer in the viewer's copy: verify names the entry.
+    let saved = std::fs::read_to_string(&viewer_file).expect("read");
+    let edited = saved.replacen("\"control\": true", "\"control\": false", 1);
+    assert_ne!(edited, saved, "the record says control was granted");
+    let bad = dir.path().join("edited.json");
+    std::fs::write(&bad, edited).expect("write");
+    let (ok, _, err) = verify_file(&bad).await;
+    assert!(!ok && err.contains("entry 0 of the session record is bad"), "{err}");
+    drop(relay.proc);
+}

@@ -17,6 +17,8 @@ use tether_shared::code::Code;
 use tether_shared::human;
 use tether_shared::input::MouseButton;
 use tether_shared::net::{RelaySpec, Timeouts};
+use tether_shared::record::chain::hex32;
+use tether_shared::record::file::RecordFile;
 use tether_shared::session_proto::{InviteNews, Permissions};
 use tether_shared::text::visible;
 use tether_shared::tls::Fingerprint;
@@ -89,6 +91,27 @@ struct Cli {
     /// lost.
     #[arg(long, default_value_t = 60)]
     idle_timeout_secs: u64,
+    /// At the end, save the session record (the hash chain both ends hold) as JSON to this file.
+    #[arg(long)]
+    save_record: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Session records.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ReportAction {
+    /// Check a saved session record: every entry linked to the one before from the session's start, and
+    /// the stated head; says which entry is bad if one is.
+    Verify { file: PathBuf },
 }
 
 impl Cli {
@@ -122,6 +145,9 @@ fn main() -> ExitCode {
 }
 
 fn run(mut cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Report { action: ReportAction::Verify { file } }) = &cli.command {
+        return verify_record(file);
+    }
     // The relay from the settings file the host reads too (an organization's one file), unless given.
     let settings = client_settings::load(&client_settings::search_paths())?;
     if cli.relay.is_none() {
@@ -212,7 +238,34 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
         let (w, h) = (shown.frame.width(), shown.frame.height());
         eprintln!("Saved the host's screen ({w}x{h}) to {}", path.display());
     }
+    if let Some(path) = &cli.save_record {
+        save_record(&session, path)?;
+    }
     session.close().await;
+    Ok(())
+}
+
+/// Write the session record as it stands (every entry the host made and we checked).
+fn save_record(session: &ViewerSession, path: &std::path::Path) -> anyhow::Result<()> {
+    let file = RecordFile::new(session.record_session(), session.session_record());
+    std::fs::write(path, file.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    println!("record {} {}", file.entries.len(), hex32::to_hex(&file.head));
+    eprintln!("Saved the session record ({}) to {}", file.describe_len(), path.display());
+    Ok(())
+}
+
+/// `report verify FILE`: `verified <entries> <head>` on stdout, or one line saying what is wrong.
+fn verify_record(path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = RecordFile::from_json(&text)?;
+    let head = file.verify()?;
+    println!("verified {} {}", file.entries.len(), hex32::to_hex(&head));
+    eprintln!(
+        "{}: the record holds together ({}, from the session's start to head {}).",
+        path.display(),
+        file.describe_len(),
+        hex32::to_hex(&head)
+    );
     Ok(())
 }
 

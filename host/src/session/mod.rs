@@ -105,6 +105,8 @@ pub struct SessionReport {
     /// confirmed holding with the same head.
     pub record: Vec<Entry>,
     pub record_confirmed: u64,
+    /// The session's public commitment, which the record is bound to.
+    pub record_session: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -366,6 +368,7 @@ pub async fn run(
         end,
         record: Vec::new(),
         record_confirmed: 0,
+        record_session: [0; 32],
     })
 }
 

@@ -496,6 +496,7 @@ fn stop_cancels_and_the_end_offers_share_again() {
         end: EndReason::HostStopped,
         record: Vec::new(),
         record_confirmed: 0,
+        record_session: [0; 32],
     };
     let done = t.feed.with(|e| e.done.take()).expect("done");
     let _ = done.send(Ok(report));

@@ -14,6 +14,7 @@
 
 pub mod chain;
 pub mod describe;
+pub mod file;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

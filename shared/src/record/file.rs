@@ -1,0 +1,121 @@
+//! A session record saved to a file: the machine-readable JSON a report carries, and its check.
+//!
+//! The file names the session it belongs to (its public commitment, which the relay's audit also names),
+//! holds every entry of the chain, and states the head. [`RecordFile::verify`] checks the chain from the
+//! session's genesis and that the stated head is the chain's: a changed, dropped, moved or added entry is
+//! named. Whoever rebuilds a whole chain with other content gets another head — which is why the head is
+//! what the two ends confirmed to each other during the session and what an organization's relay keeps.
+
+use serde::{Deserialize, Serialize};
+
+use super::chain::{self, hex32, ChainError, Entry, Hash};
+
+/// What the `format` field says for this layout.
+pub const FORMAT: &str = "tether-session-record/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordFile {
+    pub format: String,
+    /// The session's public commitment.
+    #[serde(with = "hex32")]
+    pub session: [u8; 32],
+    pub entries: Vec<Entry>,
+    /// The chain's head as the end that saved it held it.
+    #[serde(with = "hex32")]
+    pub head: Hash,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordFileError {
+    #[error("not a Tether session record ({0})")]
+    Unreadable(String),
+    #[error("a session record in format {0:?}, which this program does not read")]
+    Format(String),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("the entries verify but end at head {found}, not the head the file states ({stated}): entries were removed from the end")]
+    Head { stated: String, found: String },
+}
+
+impl RecordFile {
+    /// The file for the record of `session` made of `entries`.
+    pub fn new(session: [u8; 32], entries: Vec<Entry>) -> Self {
+        let head = entries.last().map_or_else(|| chain::genesis(&session), |e| e.hash);
+        Self { format: FORMAT.to_owned(), session, entries, head }
+    }
+
+    /// Pretty JSON, ending in a newline.
+    pub fn to_json(&self) -> String {
+        // Plain data: serialising it does not fail.
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// "1 entry", "12 entries".
+    pub fn describe_len(&self) -> String {
+        match self.entries.len() {
+            1 => "1 entry".to_owned(),
+            n => format!("{n} entries"),
+        }
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, RecordFileError> {
+        serde_json::from_str(text).map_err(|e| RecordFileError::Unreadable(e.to_string()))
+    }
+
+    /// Check the chain and the stated head; the head if all holds.
+    pub fn verify(&self) -> Result<Hash, RecordFileError> {
+        if self.format != FORMAT {
+            return Err(RecordFileError::Format(self.format.clone()));
+        }
+        let head = chain::verify(&self.session, &self.entries)?;
+        if head != self.head {
+            return Err(RecordFileError::Head {
+                stated: hex32::to_hex(&self.head),
+                found: hex32::to_hex(&head),
+            });
+        }
+        Ok(head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::record::chain::Chain;
+    use crate::record::{EventKind, SessionEvent, Side};
+
+    fn file(n: usize) -> RecordFile {
+        let session = [1; 32];
+        let mut chain = Chain::new(&session);
+        for i in 0..n {
+            let kind = EventKind::Chat { from: Side::Technician, text: format!("line {i}") };
+            chain.append(SessionEvent::new(SystemTime::now(), kind));
+        }
+        RecordFile::new(session, chain.entries().to_vec())
+    }
+
+    #[test]
+    fn a_saved_record_reads_back_and_verifies() {
+        let saved = file(4);
+        let back = RecordFile::from_json(&saved.to_json()).expect("reads");
+        assert_eq!(back.verify().expect("verifies"), saved.head);
+    }
+
+    #[test]
+    fn an_edited_file_is_caught_and_the_entry_named() {
+        let saved = file(4).to_json().replace("line 2", "line X");
+        match RecordFile::from_json(&saved).expect("reads").verify() {
+            Err(RecordFileError::Chain(ChainError { index: 2, .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        let mut truncated = file(4);
+        truncated.entries.pop();
+        assert!(matches!(truncated.verify(), Err(RecordFileError::Head { .. })));
+        assert!(matches!(RecordFile::from_json("{}"), Err(RecordFileError::Unreadable(_))));
+        let mut other = file(1);
+        other.format = "tether-session-record/9".into();
+        assert!(matches!(other.verify(), Err(RecordFileError::Format(_))));
+    }
+}
