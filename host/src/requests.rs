@@ -122,6 +122,20 @@ impl Requests {
                 }
             }
             Request::RequestControl => self.request_control(),
+            Request::SaveNotes(notes) if !notes.fits() => {
+                self.notice(format!("notes not saved: each field holds at most {MAX_CHAT_TEXT} bytes"))
+            }
+            Request::SaveNotes(notes) => {
+                // Shown to the user as written: control and reordering characters escaped, not obeyed.
+                let shown = |text: &str| tether_shared::text::visible_lines(text).into_owned();
+                let notes = tether_shared::session_proto::Notes {
+                    problem: shown(&notes.problem),
+                    steps: shown(&notes.steps),
+                    resolution: shown(&notes.resolution),
+                    ticket: shown(&notes.ticket),
+                };
+                self.event(EventKind::Notes(notes));
+            }
             Request::HandOverControl { to } => self.hand_over(ParticipantId(to)),
             Request::SetQuality(quality) if !quality.is_valid() => {
                 self.notice("quality must be auto, lossless or 1-100".into())

@@ -139,6 +139,28 @@ pub enum Request {
     /// The holder of control gives it to participant `to` (an id from [`HostControl::Participants`], who
     /// must be granted `control`). Every key and button the giver held is let go first.
     HandOverControl { to: u64 },
+    /// The technician saved their notes: into the session record (each field at most [`MAX_CHAT_TEXT`]).
+    SaveNotes(Notes),
+}
+
+/// What a technician writes down about a session: the problem, what was done, how it ended, the ticket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notes {
+    pub problem: String,
+    pub steps: String,
+    pub resolution: String,
+    pub ticket: String,
+}
+
+impl Notes {
+    /// Every field within [`MAX_CHAT_TEXT`].
+    pub fn fits(&self) -> bool {
+        [&self.problem, &self.steps, &self.resolution, &self.ticket].iter().all(|f| f.len() <= MAX_CHAT_TEXT)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        [&self.problem, &self.steps, &self.resolution, &self.ticket].iter().all(|f| f.trim().is_empty())
+    }
 }
 
 /// The host's control messages after [`HelloReply::Welcome`].

@@ -384,3 +384,50 @@ fn the_people_panel_invites_a_colleague_who_joins_and_gets_control_handed_over()
     wait_for_label(&mut ui, "Bob left the session; you continue.");
     wait_for_label(&mut ui, "People (1)");
 }
+
+#[test]
+fn notes_typed_in_the_panel_go_into_both_copies_of_the_session_record() {
+    let mut rig = rig();
+    let code = rig.code();
+    let mut ui = harness(app(rig.home.path(), ConnectForm::default()));
+    fill_form(&mut ui, &rig.relay, &code.replace('-', ""));
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "the session", |app| app.is_live());
+    ui.get_by_label("Notes").click();
+    ui.run_steps(2);
+    for (field, text) in [(0, "Printer offline"), (2, "Restarted the spooler"), (3, "HD-4711")] {
+        ui.get_all_by_role(Role::MultilineTextInput)
+            .chain(ui.get_all_by_role(Role::TextInput))
+            .nth(field)
+            .expect("a notes field")
+            .focus();
+        ui.step();
+        ui.get_all_by_role(Role::MultilineTextInput)
+            .chain(ui.get_all_by_role(Role::TextInput))
+            .nth(field)
+            .expect("a notes field")
+            .type_text(text);
+        ui.run_steps(2);
+    }
+    ui.get_by_label("Save notes").click();
+    ui.run_steps(2);
+    let saved = rig.event(|e| matches!(record_kind(e), Some(EventKind::Notes(_))));
+    match record_kind(&saved) {
+        Some(EventKind::Notes(notes)) => {
+            assert_eq!(notes.problem, "Printer offline");
+            assert_eq!(notes.steps, "");
+            assert_eq!(notes.resolution, "Restarted the spooler");
+            assert_eq!(notes.ticket, "HD-4711");
+        }
+        _ => unreachable!(),
+    }
+    step_until(&mut ui, "the notes in the viewer's copy of the record", |app| {
+        app.live().is_some_and(|l| {
+            l.session
+                .session_record()
+                .iter()
+                .any(|e| matches!(&e.event.kind, EventKind::Notes(n) if n.ticket == "HD-4711"))
+        })
+    });
+    ui.get_by_label("Saved.");
+}

@@ -21,8 +21,8 @@ use tether_shared::link::{LinkReport, ScreenQuality};
 use tether_shared::net::pairing::{connect_viewer, RelayEvent, Session, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
 use tether_shared::session_proto::{
-    priority, CursorShape, Hello, HelloReply, History, InviteNews, MonitorInfo, Permissions, RefusalReason,
-    Request, Roster, SystemInfo, ViewerControl, MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
+    priority, CursorShape, Hello, HelloReply, History, InviteNews, MonitorInfo, Notes, Permissions,
+    RefusalReason, Request, Roster, SystemInfo, ViewerControl, MAX_CHAT_TEXT, MAX_CLIPBOARD_TEXT,
 };
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
 use tether_shared::{input::InputEvent, PROTOCOL_VERSION};
@@ -381,6 +381,19 @@ impl ViewerSession {
     /// What the session record is bound to: the session's public commitment (the relay's audit names it).
     pub fn record_session(&self) -> [u8; 32] {
         self.ledger.commitment()
+    }
+
+    /// Save the technician's notes into the session record (both ends' copies; the user's log shows them).
+    pub async fn save_notes(&self, notes: Notes) -> Result<(), ViewerError> {
+        for (what, text) in [("the problem", &notes.problem), ("the steps", &notes.steps)]
+            .into_iter()
+            .chain([("the resolution", &notes.resolution), ("the ticket", &notes.ticket)])
+        {
+            if text.len() > MAX_CHAT_TEXT {
+                return Err(ViewerError::TooLong { what, len: text.len(), max: MAX_CHAT_TEXT });
+            }
+        }
+        self.request(Request::SaveNotes(notes)).await
     }
 
     /// Who is in the session and who has control, as the host last said (names escaped).

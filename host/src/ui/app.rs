@@ -454,7 +454,8 @@ impl HostApp {
             }
             EventKind::Chat { from: Side::Host, .. }
             | EventKind::MonitorSwitched { .. }
-            | EventKind::ColleagueChat { .. } => self.log.add(line),
+            | EventKind::ColleagueChat { .. }
+            | EventKind::Notes(_) => self.log.add(line),
             EventKind::PermissionsChanged { now, .. } => {
                 self.log.add(line);
                 if let Some(person) = self.people.iter_mut().find(|p| p.present.id == who) {

@@ -105,6 +105,20 @@ impl Narrator {
                 format!("{} wrote: {text}", self.typed_name())
             }
             EventKind::ColleagueChat { from, text } => format!("{from} wrote: {text}"),
+            EventKind::Notes(notes) => {
+                let fields = [
+                    ("Problem", &notes.problem),
+                    ("Steps taken", &notes.steps),
+                    ("Resolution", &notes.resolution),
+                    ("Ticket", &notes.ticket),
+                ];
+                let said: Vec<String> = fields
+                    .iter()
+                    .filter(|(_, v)| !v.trim().is_empty())
+                    .map(|(k, v)| format!("{k}: {}", crate::text::visible_lines(v)))
+                    .collect();
+                format!("{} saved notes. {}", self.technician(), said.join(" · "))
+            }
             EventKind::MonitorSwitched { index } => {
                 format!("The technician switched to screen {}.", u64::from(*index) + 1)
             }

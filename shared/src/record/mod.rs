@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::end::EndReason;
 use crate::files::proto::FileError;
 use crate::relay_proto::VerifiedTechnician;
-use crate::session_proto::Permissions;
+use crate::session_proto::{Notes, Permissions};
 
 pub use describe::Narrator;
 
@@ -105,6 +105,8 @@ pub enum EventKind {
     Chat { from: Side, text: String },
     /// A chat line another technician in the same session wrote (escaped), and their name.
     ColleagueChat { from: String, text: String },
+    /// The technician saved their notes (escaped where the host shows them).
+    Notes(Notes),
     /// The shared monitor is now `index` (from 0).
     MonitorSwitched { index: u32 },
     /// Someone put text on the other side's clipboard. The text is not recorded.

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::clipboard_sync::ClipboardSync;
 use super::files_panel::FilesPanel;
 use super::keys;
+use super::notes::NotesPanel;
 use super::people::{self, PeopleAction};
 use super::screen::{Scale, Screen};
 use crate::session::{HostNotice, ViewerSession};
@@ -26,6 +27,7 @@ pub enum Panel {
     System,
     Stats,
     People,
+    Notes,
 }
 
 /// A line in the chat, from either side or from Tether itself.
@@ -80,6 +82,7 @@ pub struct Live {
     inviting: bool,
     /// Who was in the session at the last look (id, name), to say who joined and who left.
     present: Vec<(u64, String)>,
+    pub notes: NotesPanel,
 }
 
 impl std::fmt::Debug for Live {
@@ -163,6 +166,7 @@ impl Live {
             history: Vec::new(),
             inviting: false,
             present: Vec::new(),
+            notes: NotesPanel::default(),
         }
     }
 
@@ -346,6 +350,12 @@ impl Live {
                 Panel::System => self.system_panel(ui),
                 Panel::Stats => self.stats_panel(ui),
                 Panel::People => self.people_panel(ui),
+                Panel::Notes => {
+                    let save = egui::ScrollArea::vertical().show(ui, |ui| self.notes.show(ui)).inner;
+                    if let Some(notes) = save {
+                        self.request("notes", move |s| async move { s.save_notes(notes).await });
+                    }
+                }
             });
         }
         egui::CentralPanel::default().frame(egui::Frame::NONE.fill(egui::Color32::from_gray(30))).show(
@@ -413,6 +423,7 @@ impl Live {
             for (panel, label) in [
                 (Panel::Chat, chat_label.as_str()),
                 (Panel::People, people_label.as_str()),
+                (Panel::Notes, "Notes"),
                 (Panel::Files, "Files"),
                 (Panel::System, "System"),
                 (Panel::Stats, "Stats"),

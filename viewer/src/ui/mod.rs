@@ -9,6 +9,7 @@ pub mod code_field;
 pub mod files_panel;
 pub mod keys;
 pub mod live;
+pub mod notes;
 pub mod people;
 pub mod screen;
 pub mod settings;
