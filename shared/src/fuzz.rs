@@ -20,6 +20,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("host_to_viewer", host_to_viewer),
     ("code", code),
     ("file_sender_msg", file_sender_msg),
+    ("record_file", record_file),
 ];
 
 pub fn client_to_relay(data: &[u8]) {
@@ -79,5 +80,15 @@ pub fn file_sender_msg(data: &[u8]) {
     use crate::files::proto::SenderMsg;
     if let Ok(SenderMsg::Offer { entries, total, .. }) = wire::decode::<SenderMsg>(data) {
         let _ = crate::files::receive::check_offer(&entries, total);
+    }
+}
+
+/// A saved session record as `report verify` reads it (a file anyone may have edited): parsed, and the
+/// chain checked.
+pub fn record_file(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(file) = crate::record::file::RecordFile::from_json(text) {
+            let _ = file.verify();
+        }
     }
 }

@@ -11,7 +11,7 @@ use tether_shared::fuzz::TARGETS;
 use tether_shared::input::{InputEvent, Key, MouseButton};
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
 use tether_shared::session_proto::{
-    ChatLine, FrameUpdate, Hello, HelloReply, History, HostControl, InviteNews, LinkReport, Member,
+    ChatLine, FrameUpdate, Hello, HelloReply, History, HostControl, InviteNews, LinkReport, Member, Notes,
     Permissions, RefusalReason, Request, Roster, ScreenQuality, SenderAction, ViewerControl,
 };
 use tether_shared::token::Token;
@@ -110,6 +110,13 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&ViewerControl::Request(Request::Invite)),
             body(&ViewerControl::Request(Request::RequestControl)),
             body(&ViewerControl::Request(Request::HandOverControl { to: u64::MAX })),
+            body(&ViewerControl::RecordHead { len: 3, mac: [7; 32] }),
+            body(&ViewerControl::Request(Request::SaveNotes(Notes {
+                problem: "printer\u{202E}".into(),
+                steps: "a\nb".into(),
+                resolution: String::new(),
+                ticket: "HD-1".into(),
+            }))),
             body(&InputEvent::MouseMove { x: -5, y: 9 }),
             body(&InputEvent::Key { key: Key::F(12), pressed: true }),
             body(&InputEvent::MouseButton { button: MouseButton::Back, pressed: false }),
@@ -182,6 +189,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
                 control: Some(1),
             })),
             body(&HostControl::ColleagueChat { from: "Bob".into(), text: "line\u{202E}two".into() }),
+            body(&HostControl::Record { entry: record_entries(2)[1].clone(), mac: [1; 32] }),
             body(&HostControl::History(History {
                 chat: vec![ChatLine { from: "the user".into(), text: "hi".into() }],
                 log: vec!["Alice connected.".into()],
@@ -221,6 +229,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             .map(|s| s.as_bytes().to_vec())
             .collect(),
         "video_updates" => video_seeds(),
+        "record_file" => record_file_seeds(),
         other => panic!("no seeds for {other}"),
     }
 }
@@ -280,4 +289,34 @@ fn write_seed_corpus() {
             std::fs::write(dir.join(format!("seed-{i:02}-flipped")), &flipped).expect("write");
         }
     }
+}
+
+/// A session record of `n` entries (a chat line each).
+fn record_entries(n: usize) -> Vec<tether_shared::record::chain::Entry> {
+    use tether_shared::record::{chain::Chain, EventKind, SessionEvent, Side};
+    let mut chain = Chain::new(&[3; 32]);
+    (0..n)
+        .map(|i| {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000 + i as u64);
+            chain.append(SessionEvent::new(
+                at,
+                EventKind::Chat { from: Side::Technician, text: format!("line {i}") },
+            ))
+        })
+        .collect()
+}
+
+/// Saved records: a valid one, one with an edited line, one cut short, and not quite JSON.
+fn record_file_seeds() -> Vec<Vec<u8>> {
+    use tether_shared::record::file::RecordFile;
+    let valid = RecordFile::new([3; 32], record_entries(3)).to_json();
+    let edited = valid.replace("line 1", "line X");
+    let mut short = RecordFile::new([3; 32], record_entries(3));
+    short.entries.pop();
+    vec![
+        valid.clone().into_bytes(),
+        edited.into_bytes(),
+        short.to_json().into_bytes(),
+        valid.as_bytes()[..40].to_vec(),
+    ]
 }
