@@ -359,7 +359,7 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
     let report = result?;
     if let Some(path) = &cli_save_record {
         let file = RecordFile::new(report.record_session, report.record.clone());
-        std::fs::write(path, file.to_json()).with_context(|| format!("writing {}", path.display()))?;
+        file.save(path, "The user's copy").with_context(|| format!("writing {}", path.display()))?;
         println!("record {} {}", file.entries.len(), hex32::to_hex(&file.head));
     }
     println!("ended {}", report.end);

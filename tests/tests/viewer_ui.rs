@@ -430,4 +430,21 @@ fn notes_typed_in_the_panel_go_into_both_copies_of_the_session_record() {
         })
     });
     ui.get_by_label("Saved.");
+
+    // End session → Save report: the HTML and the JSON in the downloads folder; the JSON verifies.
+    let downloads = tempfile::tempdir().expect("temp dir");
+    ui.state_mut().live().expect("live").downloads = downloads.path().display().to_string();
+    ui.get_by_label("End session").click();
+    wait_for_label(&mut ui, "Save report");
+    ui.get_by_label("Save report").click();
+    wait_for_label(&mut ui, "Report saved:");
+    let saved: Vec<_> =
+        std::fs::read_dir(downloads.path()).expect("list").map(|e| e.expect("entry").path()).collect();
+    let json = saved.iter().find(|p| p.extension().is_some_and(|e| e == "json")).expect("the JSON record");
+    let html = std::fs::read_to_string(json.with_extension("html")).expect("the HTML report beside it");
+    let record =
+        tether_shared::record::file::RecordFile::from_json(&std::fs::read_to_string(json).expect("read"))
+            .expect("parses");
+    record.verify().expect("the saved record verifies");
+    assert!(html.contains("Ticket: HD-4711") && html.contains("The technician&#39;s copy"), "{html}");
 }

@@ -248,9 +248,15 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
 /// Write the session record as it stands (every entry the host made and we checked).
 fn save_record(session: &ViewerSession, path: &std::path::Path) -> anyhow::Result<()> {
     let file = RecordFile::new(session.record_session(), session.session_record());
-    std::fs::write(path, file.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    let html =
+        file.save(path, "The technician's copy").with_context(|| format!("writing {}", path.display()))?;
     println!("record {} {}", file.entries.len(), hex32::to_hex(&file.head));
-    eprintln!("Saved the session record ({}) to {}", file.describe_len(), path.display());
+    eprintln!(
+        "Saved the session record ({}) to {}, and the report to {}",
+        file.describe_len(),
+        path.display(),
+        html.display()
+    );
     Ok(())
 }
 

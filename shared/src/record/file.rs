@@ -50,6 +50,23 @@ impl RecordFile {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
     }
 
+    /// Save the report: this JSON at `json` and the HTML report beside it (same name, `.html`); the
+    /// HTML's path. `title` names whose copy it is.
+    pub fn save(&self, json: &std::path::Path, title: &str) -> std::io::Result<std::path::PathBuf> {
+        let html = json.with_extension("html");
+        std::fs::write(json, self.to_json())?;
+        std::fs::write(&html, super::html::render(self, title))?;
+        Ok(html)
+    }
+
+    /// A file name for this record's report in a folder: `Tether session 2026-12-05 10-42-07.json`
+    /// (the first entry's time, UTC).
+    pub fn default_name(&self) -> String {
+        let stamp =
+            self.entries.first().map_or_else(|| "empty".to_owned(), |e| super::html::stamp(e.event.at));
+        format!("Tether session {stamp}.json")
+    }
+
     /// "1 entry", "12 entries".
     pub fn describe_len(&self) -> String {
         match self.entries.len() {

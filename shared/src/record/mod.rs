@@ -15,6 +15,7 @@
 pub mod chain;
 pub mod describe;
 pub mod file;
+pub mod html;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

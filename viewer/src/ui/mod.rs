@@ -27,6 +27,7 @@ use crate::session::{ViewerConfig, ViewerError, ViewerSession};
 use code_field::format_code_input;
 use live::Live;
 use settings::Settings;
+use tether_shared::record::file::RecordFile;
 
 /// What the connect form holds. Its `Debug` shows neither the code nor the token.
 #[derive(Clone, Default)]
@@ -69,6 +70,9 @@ pub struct ViewerApp {
     settings_path: Option<PathBuf>,
     /// Why the last session ended, shown on the connect screen.
     ended: Option<String>,
+    /// The last session's record, for *Save report* on the connect screen, and what saving said.
+    last_record: Option<RecordFile>,
+    report_saved: Option<String>,
     pub timeouts: Timeouts,
 }
 
@@ -156,6 +160,8 @@ impl ViewerApp {
             settings,
             settings_path,
             ended: None,
+            last_record: None,
+            report_saved: None,
             timeouts: Timeouts::default(),
         })
     }
@@ -233,6 +239,9 @@ impl ViewerApp {
                         }
                     };
                     let session = live.session.clone();
+                    self.last_record =
+                        Some(RecordFile::new(session.record_session(), session.session_record()));
+                    self.report_saved = None;
                     self.settings.downloads = live.downloads.clone();
                     self.settings.save(self.settings_path.as_deref());
                     self.rt.spawn(async move { session.leave().await });
@@ -261,7 +270,22 @@ impl ViewerApp {
         });
         if let Some(why) = &self.ended {
             ui.vertical_centered(|ui| {
-                ui.label(egui::RichText::new(format!("Session ended: {why}")).italics())
+                ui.label(egui::RichText::new(format!("Session ended: {why}")).italics());
+                if let Some(record) = self.last_record.as_ref().filter(|r| !r.entries.is_empty()) {
+                    let hint = "An HTML report for the ticket and the JSON record it comes from, in your downloads folder";
+                    if ui.button("Save report").on_hover_text(hint).clicked() {
+                        let json = std::path::Path::new(&self.settings.downloads).join(record.default_name());
+                        let saved = std::fs::create_dir_all(&self.settings.downloads)
+                            .and_then(|()| record.save(&json, "The technician's copy"));
+                        self.report_saved = Some(match saved {
+                            Ok(html) => format!("Report saved: {}", html.display()),
+                            Err(e) => format!("The report was not saved: {e}"),
+                        });
+                    }
+                }
+                if let Some(said) = &self.report_saved {
+                    ui.label(said);
+                }
             });
             ui.add_space(8.0);
         }
