@@ -32,6 +32,7 @@ use crate::session::SessionReport;
 use crate::transfers::Transfers;
 use crate::{HostError, HostEvent};
 use tether_shared::human;
+use tether_shared::record::file::RecordFile;
 
 /// One try at sharing (codes until a technician connects, then one session): what the window hears and
 /// the handles it acts through.
@@ -89,6 +90,8 @@ pub struct HostApp {
     /// participant, so each line names the right technician.
     narrators: HashMap<ParticipantId, Narrator>,
     ended: Option<Outcome>,
+    /// The session record of the session that ended last, for *Save report*.
+    last_record: Option<RecordFile>,
     stopping: bool,
     clipboard: Option<arboard::Clipboard>,
     styled: bool,
@@ -130,6 +133,7 @@ impl HostApp {
             notices: Vec::new(),
             log: SessionLog::new(clock),
             ended: None,
+            last_record: None,
             stopping: false,
             clipboard: None,
             styled: false,
@@ -196,9 +200,10 @@ impl HostApp {
 
     fn body(&mut self, ui: &mut egui::Ui) {
         if let Some(outcome) = &self.ended {
-            match ended::show(ui, outcome) {
+            match ended::show(ui, outcome, self.last_record.is_some()) {
                 EndAction::ShareAgain => self.share_again(),
                 EndAction::Quit => ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close),
+                EndAction::SaveReport => self.save_report(),
                 EndAction::None => {}
             }
             self.log_section(ui, true);
@@ -551,6 +556,12 @@ impl HostApp {
     }
 
     fn finish(&mut self, result: &Result<SessionReport, HostError>) {
+        self.last_record = match result {
+            Ok(report) if !report.record.is_empty() => {
+                Some(RecordFile::new(report.record_session, report.record.clone()))
+            }
+            _ => None,
+        };
         let outcome = Outcome::from_result(result);
         self.log.add(format!("Session over: {}", outcome.headline));
         self.ended = Some(outcome);
@@ -561,6 +572,18 @@ impl HostApp {
         // Unanswered questions die with the session (their askers are gone).
         self.access.clear();
         self.uploads.clear();
+    }
+
+    /// Save the last session's report (HTML, with the JSON record beside it) in the incoming folder.
+    fn save_report(&mut self) {
+        let Some(record) = &self.last_record else { return };
+        let folder = std::path::Path::new(&self.incoming);
+        let saved = std::fs::create_dir_all(folder)
+            .and_then(|()| record.save(&folder.join(record.default_name()), "The user's copy"));
+        self.log.add(match saved {
+            Ok(html) => format!("Report saved: {}", html.display()),
+            Err(e) => format!("The report was not saved: {e}"),
+        });
     }
 
     fn share_again(&mut self) {

@@ -69,9 +69,11 @@ pub enum EndAction {
     None,
     ShareAgain,
     Quit,
+    SaveReport,
 }
 
-pub fn show(ui: &mut egui::Ui, outcome: &Outcome) -> EndAction {
+/// The end screen; `report` offers *Save report* (there is a session record to save).
+pub fn show(ui: &mut egui::Ui, outcome: &Outcome, report: bool) -> EndAction {
     let mut action = EndAction::None;
     ui.add_space(12.0);
     ui.heading("Sharing has ended");
@@ -86,6 +88,9 @@ pub fn show(ui: &mut egui::Ui, outcome: &Outcome) -> EndAction {
         }
         if ui.add(style::big_button("Quit")).clicked() {
             action = EndAction::Quit;
+        }
+        if report && ui.add(style::big_button("Save report")).clicked() {
+            action = EndAction::SaveReport;
         }
     });
     action

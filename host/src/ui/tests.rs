@@ -97,8 +97,13 @@ fn setup() -> Test {
 }
 
 fn setup_with(configure: impl FnOnce(HostApp) -> HostApp) -> Test {
+    setup_in("/home/user/Downloads/Tether", configure)
+}
+
+/// With received files (and saved reports) going to `incoming`.
+fn setup_in(incoming: &str, configure: impl FnOnce(HostApp) -> HostApp) -> Test {
     let feed = Feed::default();
-    let app = configure(HostApp::new(Box::new(feed.clone()), Clock::fixed(0), "/home/user/Downloads/Tether"));
+    let app = configure(HostApp::new(Box::new(feed.clone()), Clock::fixed(0), incoming));
     let harness = Harness::builder()
         .with_size(egui::vec2(800.0, 900.0))
         .build_ui_state(|ui, app: &mut HostApp| app.ui(ui), app);
@@ -558,4 +563,39 @@ fn an_invited_colleague_is_asked_about_with_who_invited_them_and_the_history_cho
     t.click("Allow");
     let consent = t.rt.block_on(answer).expect("task").expect("answered");
     assert_eq!(consent, access::Consent { granted: Permissions::VIEW_ONLY, share_history: false });
+}
+
+#[test]
+fn the_end_screen_saves_the_session_report_beside_its_record() {
+    let incoming = tempfile::tempdir().expect("temp dir");
+    let mut t = setup_in(incoming.path().to_str().expect("utf-8"), |app| app);
+    let (_handle, _to_viewer) = t.connect(Permissions::VIEW_ONLY);
+    let mut chain = tether_shared::record::chain::Chain::new(&[4; 32]);
+    let kind = EventKind::Chat { from: Side::Host, text: "It prints again, thanks".into() };
+    chain.append(SessionEvent::new(std::time::SystemTime::now(), kind));
+    let report = SessionReport {
+        technician: "Sam".into(),
+        granted: Permissions::VIEW_ONLY,
+        frames_sent: 1,
+        input_injected: 0,
+        input_dropped: 0,
+        end: EndReason::ViewerLeft,
+        record: chain.entries().to_vec(),
+        record_confirmed: 1,
+        record_session: [4; 32],
+    };
+    let done = t.feed.with(|e| e.done.take()).expect("done");
+    let _ = done.send(Ok(report));
+    t.wait_for("Sharing has ended");
+    t.click("Save report");
+    assert!(t.harness.state().log().entries().iter().any(|e| e.text.starts_with("Report saved:")));
+    let saved: Vec<_> =
+        std::fs::read_dir(incoming.path()).expect("list").map(|e| e.expect("entry").path()).collect();
+    let json = saved.iter().find(|p| p.extension().is_some_and(|e| e == "json")).expect("the record");
+    let file =
+        tether_shared::record::file::RecordFile::from_json(&std::fs::read_to_string(json).expect("read"))
+            .expect("parses");
+    file.verify().expect("verifies");
+    let html = std::fs::read_to_string(json.with_extension("html")).expect("the report");
+    assert!(html.contains("It prints again, thanks") && html.contains("The user&#39;s copy"));
 }

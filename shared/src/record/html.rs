@@ -22,9 +22,9 @@ pub fn render(file: &RecordFile, title: &str) -> String {
         if let EventKind::Connected { technician: typed, verified, .. } = &entry.event.kind {
             technician = verified.as_ref().map_or_else(|| typed.clone(), |v| v.account.clone());
         }
-        let _ = write!(
+        let _ = writeln!(
             rows,
-            "<tr><td class=n>{}</td><td class=t>{}</td><td>{}</td></tr>\n",
+            "<tr><td class=n>{}</td><td class=t>{}</td><td>{}</td></tr>",
             entry.seq + 1,
             time(entry.event.at),
             line(&entry.event.kind, &technician)
