@@ -16,7 +16,7 @@ use tether_shared::net::pairing::connect_viewer;
 use tether_shared::record::chain::{self, Entry};
 use tether_shared::record::{Direction, EventKind, Outcome, SessionEvent};
 use tether_shared::relay_proto::resume_commitment;
-use tether_shared::session_proto::{Hello, HelloReply, HostControl, Permissions, ViewerControl};
+use tether_shared::session_proto::{Hello, HelloReply, HostControl, Notes, Permissions, ViewerControl};
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tether_shared::PROTOCOL_VERSION;
 use tether_viewer::session::{ViewerError, ViewerSession};
@@ -61,8 +61,15 @@ async fn host_and_viewer_hold_the_same_verified_record() {
     let fetch =
         viewer.files().fetch(vec!["Shared".into(), "report.txt".into()], fetched.path().to_path_buf());
     fetch.result().await.expect("fetched");
-    // The technician gives up files: a permission change.
+    // The technician gives up files: a permission change; then writes the notes.
     viewer.request_permissions(Permissions { files: false, ..Permissions::ALL }).await.expect("asked");
+    let notes = Notes {
+        problem: "Printing failed with \"spooler not running\".".into(),
+        steps: "Restarted the print spooler; sent fix.sh; fetched the spooler log.".into(),
+        resolution: "Prints again.".into(),
+        ticket: "HD-4711".into(),
+    };
+    viewer.save_notes(notes).await.expect("saved");
     eventually(
         || {
             let record = viewer.session_record();
@@ -70,6 +77,7 @@ async fn host_and_viewer_hold_the_same_verified_record() {
                 && transfers(&record, Direction::Fetch) == 1
                 && record.iter().any(|e| matches!(e.event.kind, EventKind::PermissionsChanged { .. }))
                 && record.iter().filter(|e| matches!(e.event.kind, EventKind::Chat { .. })).count() == 2
+                && record.iter().any(|e| matches!(e.event.kind, EventKind::Notes(_)))
         },
         "the viewer's record holds the chat, both transfers and the change",
     )
@@ -87,6 +95,12 @@ async fn host_and_viewer_hold_the_same_verified_record() {
     // The record holds what happened, never content: the upload by name, size and hash, not its bytes.
     let json = serde_json::to_string(&ours).expect("json");
     assert!(json.contains("fix.sh") && !json.contains("echo fixed"), "{json}");
+    // A report for a person to look at, next to the windows' screenshots.
+    let shots = bin("tether-viewer").parent().expect("target dir").join("screenshots");
+    std::fs::create_dir_all(&shots).expect("dir");
+    let file = tether_shared::record::file::RecordFile::new(session, ours);
+    let html = file.save(&shots.join("report-sample.json"), "The technician's copy").expect("saved");
+    assert!(std::fs::read_to_string(html).expect("read").contains("HD-4711"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

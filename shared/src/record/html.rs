@@ -96,18 +96,28 @@ fn line(kind: &EventKind, technician: &str) -> String {
         }
         EventKind::RequestDeclined { asked } => format!("The user did not allow: {}.", permissions(*asked)),
         EventKind::Transfer(transfer) => {
-            let what = match &transfer.outcome {
-                super::Outcome::Completed { names, files } => {
+            let what = match transfer.direction {
+                super::Direction::Upload => format!("{who} sent files to the host"),
+                super::Direction::Fetch => format!("{who} copied {} from the host", esc(&transfer.what)),
+            };
+            match &transfer.outcome {
+                super::Outcome::Completed { files, .. } => {
                     let listed: Vec<String> = files
                         .iter()
-                        .map(|f| format!("{} ({} bytes, BLAKE3 {})", f.path, f.size, f.hash))
+                        .map(|f| {
+                            format!(
+                                "{} ({}, BLAKE3 <span class=mono>{}</span>)",
+                                esc(&f.path),
+                                crate::human::bytes(f.size),
+                                f.hash
+                            )
+                        })
                         .collect();
-                    format!("{} completed: {} — {}", transfer.label(), names.join(", "), listed.join("; "))
+                    format!("{what}: {}", listed.join("; "))
                 }
-                super::Outcome::Refused(e) => format!("{} refused: {e}", transfer.label()),
-                super::Outcome::Failed(e) => format!("{} failed: {e}", transfer.label()),
-            };
-            esc(&what)
+                super::Outcome::Refused(e) => format!("{what}: refused ({})", esc(&e.to_string())),
+                super::Outcome::Failed(e) => format!("{what}: failed ({})", esc(&e.to_string())),
+            }
         }
         EventKind::Chat { from: Side::Host, text } => format!("<b>The user:</b> {}", esc(text)),
         EventKind::Chat { from: Side::Technician, text } => format!("<b>{who}:</b> {}", esc(text)),
