@@ -13,9 +13,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tether_shared::record::chain::{self, Chain, Entry, Hash};
 use tether_shared::record::SessionEvent;
-use tether_shared::relay_proto::resume_commitment;
+use tether_shared::relay_proto::{resume_commitment, ClientToRelay};
 use tether_shared::session_proto::HostControl;
 use tokio::sync::mpsc;
+
+/// What a ledger sends: entries for the viewer (the control writer drains them) and heads for the relay
+/// (the relay watch sends them on the control link).
+#[derive(Debug)]
+pub struct Outbound {
+    pub to_viewer: mpsc::UnboundedReceiver<HostControl>,
+    pub to_relay: mpsc::UnboundedReceiver<ClientToRelay>,
+}
 
 #[derive(Debug)]
 pub struct Ledger {
@@ -24,23 +32,28 @@ pub struct Ledger {
     commitment: [u8; 32],
     key: Hash,
     to_viewer: mpsc::UnboundedSender<HostControl>,
+    /// The head after each entry, for the relay's audit row (32 bytes and a count: no content).
+    to_relay: mpsc::UnboundedSender<ClientToRelay>,
     /// Entries the viewer confirmed holding (its last matching head).
     confirmed: AtomicU64,
 }
 
 impl Ledger {
-    /// The record of the session with resume secret `resume_id`, and the entries to send its viewer.
-    pub fn new(resume_id: &[u8; 32]) -> (Arc<Self>, mpsc::UnboundedReceiver<HostControl>) {
+    /// The record of the session with resume secret `resume_id`, the entries to send its viewer, and the
+    /// heads to tell the relay.
+    pub fn new(resume_id: &[u8; 32]) -> (Arc<Self>, Outbound) {
         let (to_viewer, entries) = mpsc::unbounded_channel();
+        let (to_relay, heads) = mpsc::unbounded_channel();
         let commitment = resume_commitment(resume_id);
         let ledger = Self {
             chain: Mutex::new(Chain::new(&commitment)),
             commitment,
             key: chain::mac_key(resume_id),
             to_viewer,
+            to_relay,
             confirmed: AtomicU64::new(0),
         };
-        (Arc::new(ledger), entries)
+        (Arc::new(ledger), Outbound { to_viewer: entries, to_relay: heads })
     }
 
     /// Plain data; a panic elsewhere while locked leaves it as it was.
@@ -53,8 +66,10 @@ impl Ledger {
         let mut chain = self.lock();
         let entry = chain.append(event);
         let mac = chain::head_mac(&self.key, entry.seq + 1, &entry.hash);
+        let head = ClientToRelay::RecordHead { len: entry.seq + 1, head: entry.hash };
         // Gone only when the session is: nobody to tell then.
         let _ = self.to_viewer.send(HostControl::Record { entry, mac });
+        let _ = self.to_relay.send(head);
     }
 
     /// The viewer says it holds `len` entries with a head whose MAC is `mac`: check it against ours.
@@ -95,7 +110,8 @@ mod tests {
     #[test]
     fn entries_go_to_the_viewer_and_only_a_matching_head_is_confirmed() {
         let secret = [5; 32];
-        let (ledger, mut to_viewer) = Ledger::new(&secret);
+        let (ledger, outbound) = Ledger::new(&secret);
+        let (mut to_viewer, mut to_relay) = (outbound.to_viewer, outbound.to_relay);
         let mut follower = Chain::new(&resume_commitment(&secret));
         for i in 0..3 {
             let kind = EventKind::MonitorSwitched { index: i };
@@ -106,6 +122,15 @@ mod tests {
             follower.accept(entry).expect("extends");
         }
         let mac = chain::head_mac(&chain::mac_key(&secret), 3, &follower.head());
+        let mut last_told = None;
+        while let Ok(told) = to_relay.try_recv() {
+            last_told = Some(told);
+        }
+        assert_eq!(
+            last_told,
+            Some(ClientToRelay::RecordHead { len: 3, head: follower.head() }),
+            "the relay's"
+        );
         ledger.check_head(3, &mac).expect("the same head");
         assert_eq!(ledger.confirmed(), 3);
         assert!(ledger.check_head(2, &mac).is_err(), "a head for another length");

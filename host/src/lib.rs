@@ -439,7 +439,7 @@ async fn serve(
 ) -> Result<SessionReport, SessionError> {
     let Joining { session: paired, invited_by } = joining;
     let me = hub.join();
-    let (ledger, record_entries) = ledger::Ledger::new(&paired.resume_id);
+    let (ledger, outbound) = ledger::Ledger::new(&paired.resume_id);
     let recorder = Recorder::new(events.clone(), me, hub.history.clone()).with_ledger(ledger.clone());
     let (file_log, mut file_events) = mpsc::unbounded_channel();
     let forward = recorder.clone();
@@ -454,8 +454,14 @@ async fn serve(
     let relay_events = events.clone();
     // The host leaves by closing the end-to-end connection first, which the watch sees by itself.
     let leaving = stop.child_token();
-    let watch =
-        Session::spawn_relay_watch(paired.link, paired.conn.clone(), paired.resume_id, leaving, move |e| {
+    let to_relay = Some(outbound.to_relay);
+    let watch = Session::spawn_relay_watch(
+        paired.link,
+        paired.conn.clone(),
+        paired.resume_id,
+        leaving,
+        to_relay,
+        move |e| {
             let told = match e {
                 RelayEvent::PeerGone(kind) => {
                     let _ = gone_tx.send(kind);
@@ -465,7 +471,8 @@ async fn serve(
                 RelayEvent::Rejoined => HostEvent::Reconnected,
             };
             let _ = relay_events.send(told);
-        });
+        },
+    );
     let connected = std::sync::atomic::AtomicBool::new(false);
     let on_start = |started: Started| {
         let Started { technician, verified, asked, granted, session } = started;
@@ -486,7 +493,7 @@ async fn serve(
         stop,
         relay_gone,
         invites,
-        ledger: Some((ledger.clone(), record_entries)),
+        ledger: Some((ledger.clone(), outbound.to_viewer)),
     };
     let report = session::run(paired.conn, &cfg.session, &hub, io, verified, on_start).await.map(|report| {
         SessionReport {

@@ -66,7 +66,7 @@ impl Outcome {
 }
 
 /// One audit row. Times are milliseconds since the Unix epoch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
     pub session_id: String,
     pub registered_at: i64,
@@ -80,10 +80,13 @@ pub struct AuditRecord {
     pub outcome: String,
     /// For an invited colleague's row: the session id of the session they joined.
     pub part_of: Option<String>,
+    /// The host's session record as the relay last heard of it: how many entries, and the head (hex).
+    pub record_len: Option<u64>,
+    pub record_head: Option<String>,
 }
 
 pub const CSV_HEADER: &str = "session_id,registered_at,claimed_at,ended_at,technician,host_addr,viewer_addr,\
-bytes_host_to_viewer,bytes_viewer_to_host,outcome,part_of";
+bytes_host_to_viewer,bytes_viewer_to_host,outcome,part_of,record_len,record_head";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -108,6 +111,8 @@ impl AuditRecord {
             self.bytes_viewer_to_host.to_string(),
             csv_field(&self.outcome),
             csv_field(self.part_of.as_deref().unwrap_or("")),
+            self.record_len.map(|n| n.to_string()).unwrap_or_default(),
+            csv_field(self.record_head.as_deref().unwrap_or("")),
         ]
         .join(",")
     }
@@ -117,8 +122,8 @@ impl Store {
     pub fn record(&self, r: &AuditRecord) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO audit (session_id, registered_at, claimed_at, ended_at, technician, host_addr, \
-             viewer_addr, bytes_host_to_viewer, bytes_viewer_to_host, outcome, part_of) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             viewer_addr, bytes_host_to_viewer, bytes_viewer_to_host, outcome, part_of, record_len, \
+             record_head) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 r.session_id,
                 r.registered_at,
@@ -130,7 +135,9 @@ impl Store {
                 r.bytes_host_to_viewer as i64,
                 r.bytes_viewer_to_host as i64,
                 r.outcome,
-                r.part_of
+                r.part_of,
+                r.record_len.map(|n| n as i64),
+                r.record_head
             ],
         )?;
         Ok(())
@@ -141,7 +148,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT session_id, registered_at, claimed_at, ended_at, technician, host_addr, viewer_addr, \
-             bytes_host_to_viewer, bytes_viewer_to_host, outcome, part_of FROM audit ORDER BY id",
+             bytes_host_to_viewer, bytes_viewer_to_host, outcome, part_of, record_len, record_head \
+             FROM audit ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(AuditRecord {
@@ -156,6 +164,8 @@ impl Store {
                 bytes_viewer_to_host: r.get::<_, i64>(8)? as u64,
                 outcome: r.get(9)?,
                 part_of: r.get(10)?,
+                record_len: r.get::<_, Option<i64>>(11)?.map(|n| n as u64),
+                record_head: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -182,10 +192,11 @@ mod tests {
             bytes_viewer_to_host: 20,
             outcome: Outcome::Completed.as_str().into(),
             part_of: None,
+            ..AuditRecord::default()
         };
         store.record(&rec).expect("insert");
         assert_eq!(store.audit_rows().expect("rows"), vec![rec.clone()]);
-        assert_eq!(rec.csv_line(), "s1,1,2,3,\"ann, \"\"the\"\" tech\",127.0.0.1:1,,10,20,completed,");
+        assert_eq!(rec.csv_line(), "s1,1,2,3,\"ann, \"\"the\"\" tech\",127.0.0.1:1,,10,20,completed,,,");
     }
 
     #[test]
@@ -215,6 +226,7 @@ mod tests {
             bytes_viewer_to_host: 0,
             outcome: Outcome::Completed.as_str().into(),
             part_of: Some("old".into()),
+            ..AuditRecord::default()
         };
         store.record(&joined).expect("insert");
         let rows = store.audit_rows().expect("rows");

@@ -168,7 +168,7 @@ impl Hub {
                 bytes_host_to_viewer: 0,
                 bytes_viewer_to_host: 0,
                 outcome: outcome.as_str().to_owned(),
-                part_of: None,
+                ..AuditRecord::default()
             });
         }
     }

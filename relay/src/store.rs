@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS audit (
     bytes_host_to_viewer INTEGER NOT NULL,
     bytes_viewer_to_host INTEGER NOT NULL,
     outcome TEXT NOT NULL,
-    part_of TEXT
+    part_of TEXT,
+    record_len INTEGER,
+    record_head TEXT
 );
 ";
 
@@ -79,6 +81,20 @@ fn add_part_of(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A database made before session records lacks the audit table's `record_len` and `record_head`: add
+/// them, once.
+fn add_record_head(conn: &Connection) -> rusqlite::Result<()> {
+    for (column, kind) in [("record_len", "INTEGER"), ("record_head", "TEXT")] {
+        let has: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('audit') WHERE name = '{column}'"))?
+            .exists([])?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE audit ADD COLUMN {column} {kind};"))?;
+        }
+    }
+    Ok(())
+}
+
 /// The open database. Calls are short; the lock is never held across an `.await`.
 #[derive(Debug)]
 pub struct Store {
@@ -102,6 +118,7 @@ impl Store {
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         conn.execute_batch(RESUME_SCHEMA).map_err(open_err)?;
         add_part_of(&conn).map_err(open_err)?;
+        add_record_head(&conn).map_err(open_err)?;
         Ok(Self { conn: Mutex::new(conn), path })
     }
 

@@ -118,6 +118,13 @@ pub enum ClientToRelay {
     ResumeCommit {
         commitment: [u8; 32],
     },
+    /// From a host in a session: its session record now has `len` entries with this head (32 bytes, no
+    /// content). The relay keeps the latest in the session's audit row, so a saved record can later be
+    /// checked against what the organization's relay saw.
+    RecordHead {
+        len: u64,
+        head: [u8; 32],
+    },
 }
 
 /// What a client tells the relay about its session's resume id at pairing: a one-way, domain-separated

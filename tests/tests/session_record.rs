@@ -215,5 +215,60 @@ async fn both_ends_save_the_record_and_verify_finds_any_edit() {
     std::fs::write(&bad, edited).expect("write");
     let (ok, _, err) = verify_file(&bad).await;
     assert!(!ok && err.contains("entry 0 of the session record is bad"), "{err}");
+
+    // The relay's audit row holds the record's head (a count and 32 bytes): verify finds it there.
+    let data_dir = dir.path().to_str().expect("utf-8").to_owned();
+    let export_path = dir.path().join("audit.json");
+    let start = std::time::Instant::now();
+    loop {
+        let out = tokio::process::Command::new(bin("tether-relay"))
+            .args(["--data-dir", &data_dir, "audit", "export", "--format", "json"])
+            .output()
+            .await
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("record_head\": \"") {
+            std::fs::write(&export_path, text).expect("write");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no audit row with a record head: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let audited = |file: &std::path::Path| {
+        let args = [
+            "report",
+            "verify",
+            file.to_str().expect("utf-8"),
+            "--audit",
+            export_path.to_str().expect("utf-8"),
+        ];
+        tokio::process::Command::new(bin("tether-viewer")).args(args).output()
+    };
+    let out = audited(&viewer_file).await.expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("audited "), "{:?}", out);
+    // A copy rebuilt into a valid chain with other content: it holds together, but the relay never saw it.
+    let saved = tether_shared::record::file::RecordFile::from_json(
+        &std::fs::read_to_string(&viewer_file).expect("read"),
+    )
+    .expect("parses");
+    let mut rebuilt = tether_shared::record::chain::Chain::new(&saved.session);
+    for entry in &saved.entries {
+        let mut event = entry.event.clone();
+        if let EventKind::Connected { granted, .. } = &mut event.kind {
+            granted.control = false;
+        }
+        rebuilt.append(event);
+    }
+    let forged = dir.path().join("rebuilt.json");
+    std::fs::write(
+        &forged,
+        tether_shared::record::file::RecordFile::new(saved.session, rebuilt.entries().to_vec()).to_json(),
+    )
+    .expect("write");
+    assert!(verify_file(&forged).await.0, "a rebuilt chain holds together on its own");
+    let out = audited(&forged).await.expect("runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("audit holds no head of this record"), "{said}");
     drop(relay.proc);
 }

@@ -111,7 +111,13 @@ enum Command {
 enum ReportAction {
     /// Check a saved session record: every entry linked to the one before from the session's start, and
     /// the stated head; says which entry is bad if one is.
-    Verify { file: PathBuf },
+    Verify {
+        file: PathBuf,
+        /// The relay's audit (`tether-relay audit export --format json`): also check that the relay
+        /// recorded this record's head.
+        #[arg(long)]
+        audit: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -145,8 +151,8 @@ fn main() -> ExitCode {
 }
 
 fn run(mut cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Report { action: ReportAction::Verify { file } }) = &cli.command {
-        return verify_record(file);
+    if let Some(Command::Report { action: ReportAction::Verify { file, audit } }) = &cli.command {
+        return verify_record(file, audit.as_deref());
     }
     // The relay from the settings file the host reads too (an organization's one file), unless given.
     let settings = client_settings::load(&client_settings::search_paths())?;
@@ -261,10 +267,24 @@ fn save_record(session: &ViewerSession, path: &std::path::Path) -> anyhow::Resul
 }
 
 /// `report verify FILE`: `verified <entries> <head>` on stdout, or one line saying what is wrong.
-fn verify_record(path: &std::path::Path) -> anyhow::Result<()> {
+fn verify_record(path: &std::path::Path, audit: Option<&std::path::Path>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file = RecordFile::from_json(&text)?;
     let head = file.verify()?;
+    if let Some(audit) = audit {
+        let export =
+            std::fs::read_to_string(audit).with_context(|| format!("reading {}", audit.display()))?;
+        let rows: Vec<tether_shared::record::file::AuditedHead> = serde_json::from_str(&export)
+            .with_context(|| format!("{} is not a relay's audit export (--format json)", audit.display()))?;
+        let found = file.check_audit(&rows)?;
+        println!("audited {} {}", found.session_id, found.len);
+        eprintln!(
+            "The relay recorded this record's head after {} of its {} entries (audit row {}).",
+            found.len,
+            file.entries.len(),
+            found.session_id
+        );
+    }
     println!("verified {} {}", file.entries.len(), hex32::to_hex(&head));
     eprintln!(
         "{}: the record holds together ({}, from the session's start to head {}).",

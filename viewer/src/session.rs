@@ -185,6 +185,7 @@ impl ViewerSession {
             session.conn,
             session.resume_id,
             leaving.clone(),
+            None,
             move |event| match event {
                 RelayEvent::PeerGone(kind) => {
                     let _ = on_gone.send(EndEvent::RelayGone(kind));

@@ -67,6 +67,8 @@ struct Draft {
     traffic: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
     /// For an invite: the session it joins (its audit session id).
     part_of: Option<String>,
+    /// The host's session record as last heard of: entries and head.
+    record: Option<(u64, [u8; 32])>,
 }
 
 impl Draft {
@@ -80,6 +82,7 @@ impl Draft {
             viewer_addr: None,
             traffic: None,
             part_of: None,
+            record: None,
         }
     }
 
@@ -100,6 +103,8 @@ impl Draft {
             bytes_viewer_to_host: v2h,
             outcome: outcome.as_str().to_owned(),
             part_of: self.part_of,
+            record_len: self.record.map(|(len, _)| len),
+            record_head: self.record.map(|(_, head)| tether_shared::record::chain::hex32::to_hex(&head)),
         }
     }
 }
@@ -131,6 +136,8 @@ pub async fn run(io: &mut ClientIo, hub: &Rendezvous, addr: SocketAddr) -> Resul
                 return super::rejoin::run(io, hub, addr, Role::Host, resume_id).await
             }
             Some(msg) if is_pairing(&msg) => continue,
+            // A head sent as the last session ended, after its row was written: nothing to keep it in.
+            Some(ClientToRelay::RecordHead { .. }) => continue,
             Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} from a host"))),
         };
         let refused = if hub.is_draining() {
@@ -244,7 +251,7 @@ async fn one_code(
             tracing::info!(%addr, %viewer_addr, %nameplate, "session started");
             let _ = viewer.send(PeerEvent::Ready).await;
             io.send(&RelayToClient::SessionReady).await?;
-            let (host_stays, outcome) = session(io, rx, guard).await?;
+            let (host_stays, outcome) = session(io, rx, guard, &mut draft.record).await?;
             tracing::info!(%addr, %nameplate, "session ended");
             Ok((if host_stays { Next::Again } else { Next::Leave }, outcome))
         }
@@ -375,6 +382,7 @@ async fn session(
     io: &mut ClientIo,
     rx: &mut mpsc::Receiver<PeerEvent>,
     guard: RouteGuard,
+    record: &mut Option<(u64, [u8; 32])>,
 ) -> Result<(bool, Outcome), RelayErrorKind> {
     let mut viewer_end = Outcome::Completed;
     loop {
@@ -385,6 +393,7 @@ async fn session(
                     return Ok((false, outcome));
                 }
                 Some(msg) if is_pairing(&msg) => continue,
+                Some(ClientToRelay::RecordHead { len, head }) => *record = Some((len, head)),
                 Some(other) => return Err(RelayErrorKind::Protocol(format!("unexpected {other:?} in a session"))),
             },
             event = rx.recv() => match event {

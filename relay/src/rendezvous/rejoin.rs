@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tether_shared::relay_proto::{resume_commitment, RelayErrorKind, RelayToClient, Role};
+use tether_shared::relay_proto::{resume_commitment, ClientToRelay, RelayErrorKind, RelayToClient, Role};
 use tokio::sync::mpsc;
 
 use super::io::ClientIo;
@@ -133,7 +133,8 @@ async fn first(
         _ = tokio::time::sleep(WAIT) => return Err(RelayErrorKind::Timeout),
     };
     tracing::info!(addr = %io.addr(), "session rejoined");
-    session(io, rx, partner, live).await.map(|_| ())
+    // The second end to rejoin writes the row; a host that came back first has its heads ignored here.
+    session(io, rx, partner, live, None, &mut None).await.map(|_| ())
 }
 
 /// The second end: install the routes, tell the first, and write the audit row when the session ends.
@@ -173,8 +174,9 @@ async fn second(
         Role::Host => (addr, first.addr),
         Role::Viewer => (first.addr, addr),
     };
+    let mut head = None;
     let result = match io.send(&RelayToClient::Rejoined { tag: mine }).await {
-        Ok(()) => session(io, &mut rx, first.mailbox, live).await,
+        Ok(()) => session(io, &mut rx, first.mailbox, live, Some(role), &mut head).await,
         Err(e) => Err(e),
     };
     drop(guard);
@@ -197,6 +199,8 @@ async fn second(
         bytes_viewer_to_host: traffic.1.load(Ordering::Relaxed),
         outcome: outcome.as_str().to_owned(),
         part_of: record.part_of,
+        record_len: head.map(|(len, _)| len),
+        record_head: head.map(|(_, h)| tether_shared::record::chain::hex32::to_hex(&h)),
     });
     result.map(|_| ())
 }
@@ -208,6 +212,8 @@ async fn session(
     rx: &mut mpsc::Receiver<PeerEvent>,
     partner: Mailbox,
     live: Option<LiveGuard>,
+    role: Option<Role>,
+    record: &mut Option<(u64, [u8; 32])>,
 ) -> Result<(), RelayErrorKind> {
     let revoked = live.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
     let ended = loop {
@@ -215,6 +221,12 @@ async fn session(
             msg = io.recv() => match msg {
                 Ok(None) => break Ok(()),
                 Ok(Some(msg)) if is_pairing(&msg) => {}
+                // Only the host keeps the record; a viewer has no business sending one.
+                Ok(Some(ClientToRelay::RecordHead { len, head })) => {
+                    if role == Some(Role::Host) {
+                        *record = Some((len, head));
+                    }
+                }
                 Ok(Some(other)) => break Err(RelayErrorKind::Protocol(format!("unexpected {other:?} in a session"))),
                 Err(e) => break Err(e),
             },

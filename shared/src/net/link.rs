@@ -84,7 +84,40 @@ impl RelayLink {
     /// The next message; the relay's `Error` becomes [`ClientError::Relay`], a message that does not
     /// decode (or fails a field's check, e.g. a nameplate that is not digits) [`ClientError::RelayInvalid`].
     pub async fn recv(&mut self) -> Result<RelayToClient, ClientError> {
-        match wire::read_msg(&mut self.recv, MAX_CONTROL_MSG).await {
+        let read = wire::read_msg(&mut self.recv, MAX_CONTROL_MSG).await;
+        self.received(read)
+    }
+
+    /// [`Self::recv`], sending whatever comes on `outbound` meanwhile (a message being read is never cut
+    /// short: the read goes on while a message is written). `outbound` closed: just the read.
+    pub async fn recv_sending(
+        &mut self,
+        outbound: &mut tokio::sync::mpsc::UnboundedReceiver<ClientToRelay>,
+    ) -> Result<RelayToClient, ClientError> {
+        let read = {
+            let (recv, send) = (&mut self.recv, &mut self.send);
+            let reading = wire::read_msg(recv, MAX_CONTROL_MSG);
+            tokio::pin!(reading);
+            let mut open = true;
+            loop {
+                tokio::select! {
+                    read = &mut reading => break read,
+                    out = outbound.recv(), if open => match out {
+                        // A failed write shows as the link's loss on the read.
+                        Some(msg) => { let _ = wire::write_msg(send, &msg, MAX_CONTROL_MSG).await; }
+                        None => open = false,
+                    },
+                }
+            }
+        };
+        self.received(read)
+    }
+
+    fn received(
+        &self,
+        read: Result<Option<RelayToClient>, wire::WireError>,
+    ) -> Result<RelayToClient, ClientError> {
+        match read {
             Ok(Some(RelayToClient::Error { kind })) => Err(ClientError::Relay(kind)),
             Ok(Some(msg)) => Ok(msg),
             Ok(None) => Err(ClientError::RelayClosed),

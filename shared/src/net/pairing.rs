@@ -71,16 +71,24 @@ impl Session {
     ///
     /// `leaving` is cancelled by a side that has decided to leave: the relay dropping the link after that
     /// (it may, once the peer has closed) is part of leaving, not a loss to report or rejoin.
+    ///
+    /// `outbound`: messages for the relay during the session (the host's record heads), sent on the link
+    /// as they come (on the new link after a rejoin).
     pub fn spawn_relay_watch(
         mut link: RelayLink,
         conn: Connection,
         resume_id: [u8; 32],
         leaving: tokio_util::sync::CancellationToken,
+        mut outbound: Option<tokio::sync::mpsc::UnboundedReceiver<ClientToRelay>>,
         mut on_event: impl FnMut(RelayEvent) + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                match link.recv().await {
+                let received = match outbound.as_mut() {
+                    Some(outbound) => link.recv_sending(outbound).await,
+                    None => link.recv().await,
+                };
+                match received {
                     Ok(RelayToClient::PeerGone) => {
                         on_event(RelayEvent::PeerGone(None));
                         break;

@@ -35,6 +35,26 @@ pub enum RecordFileError {
     Chain(#[from] ChainError),
     #[error("the entries verify but end at head {found}, not the head the file states ({stated}): entries were removed from the end")]
     Head { stated: String, found: String },
+    #[error("the relay's audit holds no head of this record: it was changed (and rebuilt), or it is not from a session through that relay")]
+    NotAudited,
+    #[error("the relay saw {relay} entries of this record, the file holds {file}: entries were removed from the end")]
+    Shorter { relay: u64, file: u64 },
+}
+
+/// One audit row's word on a session record, as a relay's `audit export --format json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AuditedHead {
+    pub session_id: String,
+    pub record_len: Option<u64>,
+    pub record_head: Option<String>,
+}
+
+/// Where the relay's audit agrees with a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditMatch {
+    pub session_id: String,
+    /// Entries the relay had heard of (the file may hold a few more: ones made as the session ended).
+    pub len: u64,
 }
 
 impl RecordFile {
@@ -79,6 +99,40 @@ impl RecordFile {
         serde_json::from_str(text).map_err(|e| RecordFileError::Unreadable(e.to_string()))
     }
 
+    /// Check the (verified) record against a relay's audit rows: some row must hold the head the chain had
+    /// after that row's number of entries. The best match (most entries) is returned.
+    pub fn check_audit(&self, rows: &[AuditedHead]) -> Result<AuditMatch, RecordFileError> {
+        let mut chain = chain::Chain::new(&self.session);
+        for entry in &self.entries {
+            chain
+                .accept(entry.clone())
+                .map_err(|problem| ChainError { index: entry.seq as usize, problem })?;
+        }
+        let mut best: Option<AuditMatch> = None;
+        let mut longer = None;
+        for row in rows {
+            let (Some(len), Some(head)) =
+                (row.record_len, row.record_head.as_deref().and_then(hex32::from_hex))
+            else {
+                continue;
+            };
+            match chain.head_at(len) {
+                Some(ours) if ours == head => {
+                    if best.as_ref().is_none_or(|b| len > b.len) {
+                        best = Some(AuditMatch { session_id: row.session_id.clone(), len });
+                    }
+                }
+                None => longer = Some(len),
+                Some(_) => {}
+            }
+        }
+        match (best, longer) {
+            (Some(found), _) => Ok(found),
+            (None, Some(relay)) => Err(RecordFileError::Shorter { relay, file: chain.len() }),
+            (None, None) => Err(RecordFileError::NotAudited),
+        }
+    }
+
     /// Check the chain and the stated head; the head if all holds.
     pub fn verify(&self) -> Result<Hash, RecordFileError> {
         if self.format != FORMAT {
@@ -118,6 +172,40 @@ mod tests {
         let saved = file(4);
         let back = RecordFile::from_json(&saved.to_json()).expect("reads");
         assert_eq!(back.verify().expect("verifies"), saved.head);
+    }
+
+    #[test]
+    fn the_relay_s_head_confirms_a_record_and_catches_a_rebuilt_one() {
+        let saved = file(4);
+        let row = |len: u64, head: &Hash| AuditedHead {
+            session_id: "s1".into(),
+            record_len: Some(len),
+            record_head: Some(hex32::to_hex(head)),
+        };
+        let rows = [
+            row(3, &saved.entries[2].hash),
+            AuditedHead { session_id: "other".into(), record_len: None, record_head: None },
+        ];
+        assert_eq!(
+            saved.check_audit(&rows).expect("matches"),
+            AuditMatch { session_id: "s1".into(), len: 3 }
+        );
+        // Rebuilt with other content from entry 1 on: a valid chain, but not the one the relay saw.
+        let mut rebuilt = Chain::new(&saved.session);
+        rebuilt.append(saved.entries[0].event.clone());
+        for _ in 1..4 {
+            let kind = EventKind::Chat { from: Side::Technician, text: "nothing happened".into() };
+            rebuilt.append(SessionEvent::new(SystemTime::now(), kind));
+        }
+        let forged = RecordFile::new(saved.session, rebuilt.entries().to_vec());
+        forged.verify().expect("a rebuilt chain holds together");
+        assert!(matches!(forged.check_audit(&rows), Err(RecordFileError::NotAudited)));
+        let mut cut = file(4);
+        cut.entries.truncate(2);
+        assert!(matches!(
+            cut.check_audit(&[row(3, &saved.entries[2].hash)]),
+            Err(RecordFileError::Shorter { relay: 3, file: 2 })
+        ));
     }
 
     #[test]
