@@ -74,6 +74,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&ClientToRelay::Hello { version: 1, role: Role::Host }),
             body(&ClientToRelay::Register),
             body(&ClientToRelay::RegisterInvite { session: [7; 32] }),
+            body(&ClientToRelay::RecordHead { len: 12, head: [9; 32] }),
             body(&ClientToRelay::Claim { nameplate: np.clone(), token: None }),
             body(&ClientToRelay::Claim {
                 nameplate: np,
