@@ -71,8 +71,8 @@ impl Requests {
                         }
                         Request::Clipboard { text } => {
                             if self.set_clipboard(&text).await {
+                                self.event(EventKind::Clipboard { by: Side::Technician, bytes: text.len() as u64 });
                                 clipboard_seen = Some(text);
-                                self.event(EventKind::Clipboard { by: Side::Technician });
                             }
                         }
                         Request::RequestPermissions(want) if pending.is_some() => {
@@ -94,10 +94,11 @@ impl Requests {
                         if let Ok(Some(text)) = clipboard.get().await {
                             if clipboard_seen.as_ref() != Some(&text) && text.len() <= MAX_CLIPBOARD {
                                 clipboard_seen = Some(text.clone());
+                                let bytes = text.len() as u64;
                                 if self.out.send(HostControl::Clipboard { text }).await.is_err() {
                                     return;
                                 }
-                                self.event(EventKind::Clipboard { by: Side::Host });
+                                self.event(EventKind::Clipboard { by: Side::Host, bytes });
                             }
                         }
                     }

@@ -121,7 +121,8 @@ async fn both_sides_record_the_same_session_without_its_content() {
     assert_eq!(host_kinds[..host_kinds.len() - 1], session, "the host's record");
     assert_eq!(
         viewer_kinds[..viewer_kinds.len() - 1],
-        [&session[..], &[EventKind::Clipboard { by: Side::Technician }]].concat(),
+        [&session[..], &[EventKind::Clipboard { by: Side::Technician, bytes: CLIPBOARD.len() as u64 }]]
+            .concat(),
         "the viewer's record"
     );
     // The viewer left: both records say so, typed.

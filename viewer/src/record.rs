@@ -166,7 +166,7 @@ mod tests {
     fn events_carry_the_time_they_were_recorded() {
         let before = tether_shared::record::UnixMs::from_system(SystemTime::now());
         let recorder = Recorder::default();
-        recorder.record(EventKind::Clipboard { by: Side::Technician });
+        recorder.record(EventKind::Clipboard { by: Side::Technician, bytes: 5 });
         let at = recorder.subscribe().borrow()[0].at;
         assert!(at >= before);
     }

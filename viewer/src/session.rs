@@ -325,7 +325,7 @@ impl ViewerSession {
     pub async fn send_clipboard(&self, text: &str) -> Result<(), ViewerError> {
         check_len("the clipboard text", text, MAX_CLIPBOARD_TEXT)?;
         self.request(Request::Clipboard { text: text.to_owned() }).await?;
-        self.record.record(EventKind::Clipboard { by: Side::Technician });
+        self.record.record(EventKind::Clipboard { by: Side::Technician, bytes: text.len() as u64 });
         Ok(())
     }
 

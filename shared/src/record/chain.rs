@@ -212,7 +212,7 @@ mod tests {
                 before: Permissions::ALL,
                 now: Permissions::VIEW_ONLY,
             },
-            _ => EventKind::Clipboard { by: Side::Host },
+            _ => EventKind::Clipboard { by: Side::Host, bytes: i },
         };
         SessionEvent::new(at, kind)
     }

@@ -122,10 +122,10 @@ impl Narrator {
             EventKind::MonitorSwitched { index } => {
                 format!("The technician switched to screen {}.", u64::from(*index) + 1)
             }
-            EventKind::Clipboard { by: Side::Technician } => {
+            EventKind::Clipboard { by: Side::Technician, .. } => {
                 format!("{} put text on this computer's clipboard.", self.technician())
             }
-            EventKind::Clipboard { by: Side::Host } => {
+            EventKind::Clipboard { by: Side::Host, .. } => {
                 format!("This computer's clipboard text was sent to {}.", self.technician())
             }
             EventKind::Ended { reason } => format!("Session over: {reason}"),

@@ -123,12 +123,14 @@ fn line(kind: &EventKind, technician: &str) -> String {
         EventKind::Chat { from: Side::Technician, text } => format!("<b>{who}:</b> {}", esc(text)),
         EventKind::ColleagueChat { from, text } => format!("<b>{}:</b> {}", esc(from), esc(text)),
         EventKind::MonitorSwitched { index } => format!("Screen {} is shared now.", u64::from(*index) + 1),
-        EventKind::Clipboard { by: Side::Host } => {
-            format!("The host's clipboard text went to {who} (its content is not recorded).")
-        }
-        EventKind::Clipboard { by: Side::Technician } => {
-            format!("{who} put text on the host's clipboard (its content is not recorded).")
-        }
+        EventKind::Clipboard { by: Side::Host, bytes } => format!(
+            "The host's clipboard text ({}) went to {who} (its content is not recorded).",
+            crate::human::bytes(*bytes)
+        ),
+        EventKind::Clipboard { by: Side::Technician, bytes } => format!(
+            "{who} put text ({}) on the host's clipboard (its content is not recorded).",
+            crate::human::bytes(*bytes)
+        ),
         EventKind::Ended { reason } => format!("The session ended: {}.", esc(&reason.to_string())),
         EventKind::Notes(notes) => {
             let mut out = format!("<b>{who} saved notes.</b>");

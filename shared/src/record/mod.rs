@@ -110,8 +110,8 @@ pub enum EventKind {
     Notes(Notes),
     /// The shared monitor is now `index` (from 0).
     MonitorSwitched { index: u32 },
-    /// Someone put text on the other side's clipboard. The text is not recorded.
-    Clipboard { by: Side },
+    /// Someone put text on the other side's clipboard: how many bytes. The text is not recorded.
+    Clipboard { by: Side, bytes: u64 },
     /// The session ended, and how (who ended it and why).
     Ended { reason: EndReason },
 }

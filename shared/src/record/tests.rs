@@ -46,7 +46,7 @@ fn sample() -> Vec<SessionEvent> {
             what: "Shared/x".into(),
             outcome: Outcome::Refused(FileError::NotGranted),
         })),
-        event(EventKind::Clipboard { by: Side::Host }),
+        event(EventKind::Clipboard { by: Side::Host, bytes: 12 }),
         event(EventKind::MonitorSwitched { index: 1 }),
         event(EventKind::Ended { reason: crate::end::EndReason::ViewerLeft }),
     ]

@@ -106,7 +106,7 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
                 let _ = notices.send(HostNotice::Chat(text));
             }
             HostControl::Clipboard { text } => {
-                record.record(EventKind::Clipboard { by: Side::Host });
+                record.record(EventKind::Clipboard { by: Side::Host, bytes: text.len() as u64 });
                 let _ = notices.send(HostNotice::Clipboard(text));
             }
             HostControl::RequestDeclined { asked } => {
