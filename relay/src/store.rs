@@ -67,29 +67,23 @@ CREATE TABLE IF NOT EXISTS resume (
 );
 ";
 
-/// A database made before invites lacks the `part_of` columns of the audit and resume tables (the session
-/// an invited colleague joined): add them, once.
-fn add_part_of(conn: &Connection) -> rusqlite::Result<()> {
-    for table in ["audit", "resume"] {
-        let has: bool = conn
-            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'part_of'"))?
-            .exists([])?;
-        if !has {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN part_of TEXT;"))?;
-        }
-    }
-    Ok(())
-}
+/// Columns added since the tables were first made: `part_of` with invites (the session an invited
+/// colleague joined), `record_len` and `record_head` with session records. An older database gets each
+/// missing one, once, on open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("audit", "part_of", "TEXT"),
+    ("resume", "part_of", "TEXT"),
+    ("audit", "record_len", "INTEGER"),
+    ("audit", "record_head", "TEXT"),
+];
 
-/// A database made before session records lacks the audit table's `record_len` and `record_head`: add
-/// them, once.
-fn add_record_head(conn: &Connection) -> rusqlite::Result<()> {
-    for (column, kind) in [("record_len", "INTEGER"), ("record_head", "TEXT")] {
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
         let has: bool = conn
-            .prepare(&format!("SELECT 1 FROM pragma_table_info('audit') WHERE name = '{column}'"))?
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"))?
             .exists([])?;
         if !has {
-            conn.execute_batch(&format!("ALTER TABLE audit ADD COLUMN {column} {kind};"))?;
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind};"))?;
         }
     }
     Ok(())
@@ -117,8 +111,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         conn.execute_batch(RESUME_SCHEMA).map_err(open_err)?;
-        add_part_of(&conn).map_err(open_err)?;
-        add_record_head(&conn).map_err(open_err)?;
+        add_missing_columns(&conn).map_err(open_err)?;
         Ok(Self { conn: Mutex::new(conn), path })
     }
 
