@@ -70,6 +70,14 @@ async fn invite_code(viewer: &ViewerSession) -> Code {
     Code::parse(&code).expect("a code")
 }
 
+/// Alice pairs by `code` and invites Bob, who joins (the host's user allows both).
+async fn alice_invites_bob(relay: &TestRelay, code: &Code) -> (ViewerSession, ViewerSession) {
+    let alice = ViewerSession::connect(&technician(relay, "Alice"), code).await.expect("Alice pairs");
+    let invite = invite_code(&alice).await;
+    let bob = ViewerSession::connect(&technician(relay, "Bob"), &invite).await.expect("Bob pairs");
+    (alice, bob)
+}
+
 /// Wait until `viewer`'s roster satisfies `ok`.
 async fn roster(viewer: &ViewerSession, ok: impl Fn(&Roster) -> bool, what: &str) -> Roster {
     let mut watch = viewer.participants();
@@ -213,9 +221,7 @@ async fn the_user_removes_the_colleague_who_is_cut_at_once_with_keys_released() 
     let relay = start_relay(|_| {});
     let (mut host, _cards) = asking_host(&relay, |_| Some(false));
     let code = host.next_code().await;
-    let alice = ViewerSession::connect(&technician(&relay, "Alice"), &code).await.expect("Alice pairs");
-    let invite = invite_code(&alice).await;
-    let bob = ViewerSession::connect(&technician(&relay, "Bob"), &invite).await.expect("Bob pairs");
+    let (alice, bob) = alice_invites_bob(&relay, &code).await;
     let mut bob_notices = bob.notices();
     // Bob drives (nobody had control) and holds Ctrl.
     let sink = host.sink.clone();
@@ -247,9 +253,7 @@ async fn the_user_stopping_tells_every_technician() {
     let relay = start_relay(|_| {});
     let (mut host, _cards) = asking_host(&relay, |_| Some(false));
     let code = host.next_code().await;
-    let alice = ViewerSession::connect(&technician(&relay, "Alice"), &code).await.expect("Alice pairs");
-    let invite = invite_code(&alice).await;
-    let bob = ViewerSession::connect(&technician(&relay, "Bob"), &invite).await.expect("Bob pairs");
+    let (alice, bob) = alice_invites_bob(&relay, &code).await;
     bob.next_frame(None).await.expect("Bob's frame");
     host.stop.cancel();
     for (name, viewer) in [("Alice", &alice), ("Bob", &bob)] {

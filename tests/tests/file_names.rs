@@ -66,9 +66,7 @@ impl HandHost {
 /// A host that pairs through the real relay like any host and grants files.
 async fn hostile_host(relay: &TestRelay) -> (HandHost, ViewerSession) {
     let mut host = host_by_hand(relay, FILES).await;
-    let welcome = HelloReply::Welcome { version: PROTOCOL_VERSION, granted: FILES, width: 64, height: 64 };
-    wire::write_msg(&mut host.control.0, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
-    let viewer = (&mut host.viewer).await.expect("no panic").expect("viewer session opens");
+    let viewer = host.welcome(FILES).await;
     (host, viewer)
 }
 

@@ -13,7 +13,7 @@ use tether_shared::codec::{Tile, TileData};
 use tether_shared::end::{EndReason, Side, Violation, CLOSE_PROTOCOL};
 use tether_shared::net::pairing::connect_viewer;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role};
-use tether_shared::session_proto::{FrameUpdate, Hello, HelloReply, Permissions};
+use tether_shared::session_proto::{FrameUpdate, Hello, Permissions};
 use tether_shared::tls;
 use tether_shared::wire::{self, MAX_CONTROL_MSG, MAX_VIDEO_MSG};
 use tether_shared::PROTOCOL_VERSION;
@@ -192,16 +192,9 @@ async fn a_host_sending_hostile_frames_is_disconnected_by_the_viewer() {
         },
     ];
     for update in hostile {
-        let HandHost { session, control: (mut ctl_send, _ctl_recv), viewer } =
-            host_by_hand(&relay, viewer_config(&relay).want).await;
-        let welcome = HelloReply::Welcome {
-            version: PROTOCOL_VERSION,
-            granted: Permissions::VIEW_ONLY,
-            width: 64,
-            height: 64,
-        };
-        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
-        let viewer = viewer.await.expect("no panic").expect("viewer session opens");
+        let mut host = host_by_hand(&relay, viewer_config(&relay).want).await;
+        let viewer = host.welcome(Permissions::VIEW_ONLY).await;
+        let session = host.session;
         let mut video = session.conn.open_uni().await.expect("video stream");
         wire::write_msg(&mut video, &update, MAX_VIDEO_MSG).await.expect("send");
         let err = tokio::time::timeout(Duration::from_secs(5), viewer.next_frame(None))

@@ -128,16 +128,9 @@ async fn a_viewer_confirming_a_head_the_host_did_not_make_ends_the_session() {
 async fn a_host_sending_an_entry_that_does_not_fit_is_disconnected_by_the_viewer() {
     let relay = start_relay(|_| {});
     for case in ["skips an entry", "wrong mac"] {
-        let HandHost { session, control: (mut ctl_send, _ctl_recv), viewer } =
-            host_by_hand(&relay, viewer_config(&relay).want).await;
-        let welcome = HelloReply::Welcome {
-            version: PROTOCOL_VERSION,
-            granted: Permissions::VIEW_ONLY,
-            width: 64,
-            height: 64,
-        };
-        wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
-        let viewer = viewer.await.expect("no panic").expect("viewer session opens");
+        let mut host = host_by_hand(&relay, viewer_config(&relay).want).await;
+        let viewer = host.welcome(Permissions::VIEW_ONLY).await;
+        let (session, ctl_send) = (&host.session, &mut host.control.0);
         let key = chain::mac_key(&session.resume_id);
         let genesis = chain::genesis(&resume_commitment(&session.resume_id));
         let event = SessionEvent::new(std::time::SystemTime::now(), EventKind::MonitorSwitched { index: 0 });
@@ -149,7 +142,7 @@ async fn a_host_sending_an_entry_that_does_not_fit_is_disconnected_by_the_viewer
             }
             _ => HostControl::Record { entry: Entry::new(0, event, genesis), mac: [0; 32] },
         };
-        wire::write_msg(&mut ctl_send, &record, MAX_CONTROL_MSG).await.expect("sent");
+        wire::write_msg(ctl_send, &record, MAX_CONTROL_MSG).await.expect("sent");
         let why =
             tokio::time::timeout(Duration::from_secs(5), viewer.closed()).await.expect("the viewer reacts");
         assert!(

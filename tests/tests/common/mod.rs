@@ -242,6 +242,18 @@ pub struct HandHost {
     pub viewer: JoinHandle<Result<ViewerSession, tether_viewer::session::ViewerError>>,
 }
 
+impl HandHost {
+    /// Welcome the viewer with `granted` on a 64×64 screen; its session, once open.
+    pub async fn welcome(&mut self, granted: Permissions) -> ViewerSession {
+        use tether_shared::session_proto::HelloReply;
+        use tether_shared::wire::{self, MAX_CONTROL_MSG};
+        let welcome =
+            HelloReply::Welcome { version: tether_shared::PROTOCOL_VERSION, granted, width: 64, height: 64 };
+        wire::write_msg(&mut self.control.0, &welcome, MAX_CONTROL_MSG).await.expect("welcome");
+        (&mut self.viewer).await.expect("no panic").expect("viewer session opens")
+    }
+}
+
 pub async fn host_by_hand(relay: &TestRelay, want: Permissions) -> HandHost {
     use tether_shared::net::pairing::{HostOutcome, HostRendezvous};
     use tether_shared::session_proto::Hello;
