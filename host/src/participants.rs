@@ -22,6 +22,11 @@ use crate::access::SessionHandle;
 use crate::controller::{Controller, ParticipantId};
 use crate::Recorder;
 
+/// How a technician is named in short: the account the relay verified, or else the name they typed.
+pub fn short_name<'a>(typed: &'a str, verified: Option<&'a VerifiedTechnician>) -> &'a str {
+    verified.map_or(typed, |v| &v.account)
+}
+
 /// One participant as the roster keeps them.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
@@ -43,7 +48,7 @@ pub(crate) struct Entry {
 impl Entry {
     /// How others see them: the verified account, or the typed name.
     pub fn short_name(&self) -> &str {
-        self.verified.as_ref().map_or(&self.technician, |v| &v.account)
+        short_name(&self.technician, self.verified.as_ref())
     }
 }
 
@@ -65,7 +70,7 @@ pub struct Present {
 impl Present {
     /// The verified account, or the typed name.
     pub fn short_name(&self) -> &str {
-        self.verified.as_ref().map_or(&self.technician, |v| &v.account)
+        short_name(&self.technician, self.verified.as_ref())
     }
 }
 

@@ -128,14 +128,8 @@ impl Requests {
             }
             Request::SaveNotes(notes) => {
                 // Shown to the user as written: control and reordering characters escaped, not obeyed.
-                let shown = |text: &str| tether_shared::text::visible_lines(text).into_owned();
-                let notes = tether_shared::session_proto::Notes {
-                    problem: shown(&notes.problem),
-                    steps: shown(&notes.steps),
-                    resolution: shown(&notes.resolution),
-                    ticket: shown(&notes.ticket),
-                };
-                self.event(EventKind::Notes(notes));
+                let shown = notes.map(|text| tether_shared::text::visible_lines(text).into_owned());
+                self.event(EventKind::Notes(shown));
             }
             Request::HandOverControl { to } => self.hand_over(ParticipantId(to)),
             Request::SetQuality(quality) if !quality.is_valid() => {

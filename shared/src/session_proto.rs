@@ -153,13 +153,33 @@ pub struct Notes {
 }
 
 impl Notes {
+    /// The fields, in order, each with how a person reads its name.
+    pub fn fields(&self) -> [(&'static str, &str); 4] {
+        [
+            ("Problem", &self.problem),
+            ("Steps taken", &self.steps),
+            ("Resolution", &self.resolution),
+            ("Ticket", &self.ticket),
+        ]
+    }
+
+    /// The same notes with `f` applied to every field.
+    pub fn map(&self, f: impl Fn(&str) -> String) -> Self {
+        Self {
+            problem: f(&self.problem),
+            steps: f(&self.steps),
+            resolution: f(&self.resolution),
+            ticket: f(&self.ticket),
+        }
+    }
+
     /// Every field within [`MAX_CHAT_TEXT`].
     pub fn fits(&self) -> bool {
-        [&self.problem, &self.steps, &self.resolution, &self.ticket].iter().all(|f| f.len() <= MAX_CHAT_TEXT)
+        self.fields().iter().all(|(_, f)| f.len() <= MAX_CHAT_TEXT)
     }
 
     pub fn is_empty(&self) -> bool {
-        [&self.problem, &self.steps, &self.resolution, &self.ticket].iter().all(|f| f.trim().is_empty())
+        self.fields().iter().all(|(_, f)| f.trim().is_empty())
     }
 }
 

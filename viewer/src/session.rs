@@ -386,10 +386,7 @@ impl ViewerSession {
 
     /// Save the technician's notes into the session record (both ends' copies; the user's log shows them).
     pub async fn save_notes(&self, notes: Notes) -> Result<(), ViewerError> {
-        for (what, text) in [("the problem", &notes.problem), ("the steps", &notes.steps)]
-            .into_iter()
-            .chain([("the resolution", &notes.resolution), ("the ticket", &notes.ticket)])
-        {
+        for (what, text) in notes.fields() {
             if text.len() > MAX_CHAT_TEXT {
                 return Err(ViewerError::TooLong { what, len: text.len(), max: MAX_CHAT_TEXT });
             }

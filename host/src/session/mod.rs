@@ -245,7 +245,7 @@ pub async fn run(
     let helper = requests::Requests {
         me: me.id,
         technician: me.technician.clone(),
-        short_name: me.verified.as_ref().map_or(me.technician.clone(), |v| v.account.clone()),
+        short_name: participants::short_name(&me.technician, me.verified.as_ref()).to_owned(),
         verified: me.verified.clone(),
         grants: me.grants.clone(),
         out: me.out.clone(),

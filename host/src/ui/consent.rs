@@ -79,7 +79,8 @@ impl AccessDialog {
         let armed = self.arming.armed(ui);
         card(ui, |ui| {
             let heading = if self.mid_session {
-                let name = self.request.verified.as_ref().map_or(&self.request.technician, |v| &v.account);
+                let name =
+                    crate::participants::short_name(&self.request.technician, self.request.verified.as_ref());
                 format!("{name} asks for more access")
             } else if let Some(by) = &self.request.invited_by {
                 format!("{by} invited a colleague to help you")

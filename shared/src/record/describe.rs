@@ -35,6 +35,11 @@ pub fn full_name(typed: &str, verified: Option<&Verified>) -> String {
     }
 }
 
+/// How a technician is named in short: the verified account, or else the name they typed.
+pub fn short_name<'a>(typed: &'a str, verified: Option<&'a Verified>) -> &'a str {
+    verified.map_or(typed, |v| &v.account)
+}
+
 /// Turns events into lines, in the host user's words ("you" is the host user).
 #[derive(Debug, Clone, Default)]
 pub struct Narrator {
@@ -68,7 +73,7 @@ impl Narrator {
         match &event.kind {
             EventKind::Connected { technician, verified, asked, granted } => {
                 self.typed = Some(technician.clone());
-                self.short = Some(verified.as_ref().map_or(technician.clone(), |v| v.account.clone()));
+                self.short = Some(short_name(technician, verified.as_ref()).to_owned());
                 format!(
                     "{} connected. They asked to: {}. You allowed: {}.",
                     full_name(technician, verified.as_ref()),
@@ -106,13 +111,8 @@ impl Narrator {
             }
             EventKind::ColleagueChat { from, text } => format!("{from} wrote: {text}"),
             EventKind::Notes(notes) => {
-                let fields = [
-                    ("Problem", &notes.problem),
-                    ("Steps taken", &notes.steps),
-                    ("Resolution", &notes.resolution),
-                    ("Ticket", &notes.ticket),
-                ];
-                let said: Vec<String> = fields
+                let said: Vec<String> = notes
+                    .fields()
                     .iter()
                     .filter(|(_, v)| !v.trim().is_empty())
                     .map(|(k, v)| format!("{k}: {}", crate::text::visible_lines(v)))

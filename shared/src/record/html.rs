@@ -20,7 +20,7 @@ pub fn render(file: &RecordFile, title: &str) -> String {
     let mut rows = String::new();
     for entry in &file.entries {
         if let EventKind::Connected { technician: typed, verified, .. } = &entry.event.kind {
-            technician = verified.as_ref().map_or_else(|| typed.clone(), |v| v.account.clone());
+            technician = super::describe::short_name(typed, verified.as_ref()).to_owned();
         }
         let _ = writeln!(
             rows,
@@ -134,12 +134,7 @@ fn line(kind: &EventKind, technician: &str) -> String {
         EventKind::Ended { reason } => format!("The session ended: {}.", esc(&reason.to_string())),
         EventKind::Notes(notes) => {
             let mut out = format!("<b>{who} saved notes.</b>");
-            for (label, text) in [
-                ("Problem", &notes.problem),
-                ("Steps taken", &notes.steps),
-                ("Resolution", &notes.resolution),
-                ("Ticket", &notes.ticket),
-            ] {
+            for (label, text) in notes.fields() {
                 if !text.trim().is_empty() {
                     let _ = write!(out, "<br>{label}: {}", esc(text));
                 }
