@@ -80,8 +80,10 @@ pub struct Live {
     pub history: Vec<String>,
     /// An invite was asked for and no news of it came yet.
     inviting: bool,
-    /// Who was in the session at the last look (id, name), to say who joined and who left.
+    /// Who was in the session at the last look (id, name), to say who joined and who left; `roster`
+    /// tells when to look again (the host's list changes rarely, frames often).
     present: Vec<(u64, String)>,
+    roster: tokio::sync::watch::Receiver<tether_shared::session_proto::Roster>,
     pub notes: NotesPanel,
 }
 
@@ -143,6 +145,7 @@ impl Live {
                 }
             }
         });
+        let roster = session.participants();
         Self {
             session,
             rt,
@@ -166,6 +169,7 @@ impl Live {
             history: Vec::new(),
             inviting: false,
             present: Vec::new(),
+            roster,
             notes: NotesPanel::default(),
         }
     }
@@ -209,7 +213,10 @@ impl Live {
 
     /// Say in the chat who joined and who left since the last look (not ourselves, not the first list).
     fn note_comings_and_goings(&mut self) {
-        let roster = self.session.participants().borrow().clone();
+        if !self.roster.has_changed().unwrap_or(false) {
+            return;
+        }
+        let roster = self.roster.borrow_and_update().clone();
         let now: Vec<(u64, String)> = roster.members.iter().map(|m| (m.id, m.name.clone())).collect();
         if now == self.present {
             return;
