@@ -4,7 +4,9 @@
 #   build: C toolchain for ring and zstd-sys; xcb headers for scrap's X11 capture; libvpx (VP9) for the
 #          video path (tether-video links Debian's libvpx through pkg-config).
 #   tests: a virtual X server and the X clients the tests drive (xterm, xdotool, import for screenshots,
-#          xclip for clipboard checks, ffmpeg for the video the video-path test plays with ffplay).
+#          xclip for clipboard checks, ffmpeg for the video the video-path test plays with ffplay,
+#          dbus-daemon for a private bus the inventory's systemd reader is tested on, chromium to take a
+#          screenshot of a saved HTML report).
 #   gui:   what the windows (eframe: winit + glow) load at run time: OpenGL/EGL through Mesa's software
 #          renderer (llvmpipe, so no GPU is needed), xkbcommon, Xcursor/Xrandr/Xi.
 
@@ -16,7 +18,7 @@ TETHER_GUI_PACKAGES=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libegl-mesa0 li
 # binaries link; lintian and desktop-file-validate check the result.
 TETHER_PACKAGE_PACKAGES=(dpkg-dev lintian desktop-file-utils)
 TETHER_TEST_PACKAGES=(xvfb xauth x11-xserver-utils xterm xfonts-base xdotool imagemagick xclip ffmpeg
-    "${TETHER_GUI_PACKAGES[@]}")
+    dbus-daemon chromium "${TETHER_GUI_PACKAGES[@]}")
 
 tether_ensure_packages() {
     local missing=()

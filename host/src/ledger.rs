@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tether_shared::inventory::SystemInfo;
 use tether_shared::record::chain::{self, Chain, Entry, Hash};
 use tether_shared::record::SessionEvent;
 use tether_shared::relay_proto::{resume_commitment, ClientToRelay};
@@ -36,6 +37,8 @@ pub struct Ledger {
     to_relay: mpsc::UnboundedSender<ClientToRelay>,
     /// Entries the viewer confirmed holding (its last matching head).
     confirmed: AtomicU64,
+    /// Inventories the record names, for the report file.
+    inventories: Mutex<Vec<SystemInfo>>,
 }
 
 impl Ledger {
@@ -52,6 +55,7 @@ impl Ledger {
             to_viewer,
             to_relay,
             confirmed: AtomicU64::new(0),
+            inventories: Mutex::default(),
         };
         (Arc::new(ledger), Outbound { to_viewer: entries, to_relay: heads })
     }
@@ -91,6 +95,15 @@ impl Ledger {
 
     pub fn entries(&self) -> Vec<Entry> {
         self.lock().entries().to_vec()
+    }
+
+    /// Keep `info` for the report (the entry naming it is appended separately).
+    pub fn attach(&self, info: SystemInfo) {
+        self.inventories.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(info);
+    }
+
+    pub fn inventories(&self) -> Vec<SystemInfo> {
+        self.inventories.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// How many entries the viewer confirmed it holds, with the same head.

@@ -18,12 +18,12 @@ pub mod files;
 mod history;
 mod hub;
 pub mod inject;
+pub mod inventory;
 pub mod invites;
 pub mod ledger;
 pub mod participants;
 mod requests;
 pub mod session;
-pub mod system;
 pub mod transfers;
 pub mod ui;
 mod video;
@@ -269,6 +269,15 @@ impl Recorder {
         }
     }
 
+    /// Keep `info` in the participant's record: the entry names it by digest, the report carries it.
+    pub fn keep_inventory(&self, info: &tether_shared::inventory::SystemInfo) {
+        if let Some(ledger) = &self.ledger {
+            ledger.attach(info.clone());
+        }
+        let digest = tether_shared::inventory::digest(info);
+        self.record(EventKind::Inventory { digest, summary: info.summary() });
+    }
+
     /// Stamp `kind` with the time now and send it as a [`HostEvent::Session`].
     pub fn record(&self, kind: EventKind) {
         self.send(SessionEvent::new(SystemTime::now(), kind));
@@ -500,6 +509,7 @@ async fn serve(
             record: ledger.entries(),
             record_confirmed: ledger.confirmed(),
             record_session: ledger.commitment(),
+            inventories: ledger.inventories(),
             ..report
         }
     });

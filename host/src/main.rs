@@ -256,6 +256,8 @@ fn script_line(kind: &EventKind) -> Option<String> {
         }
         EventKind::Chat { from: Side::Technician, text } => format!("chat {text}"),
         EventKind::PermissionsChanged { by: Side::Technician, now, .. } => format!("granted {now}"),
+        EventKind::Notes(notes) => format!("notes {}", visible(&notes.ticket)),
+        EventKind::Inventory { summary, .. } => format!("inventory {}", visible(summary)),
         _ => return None,
     })
 }
@@ -358,7 +360,8 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(2), printer).await;
     let report = result?;
     if let Some(path) = &cli_save_record {
-        let file = RecordFile::new(report.record_session, report.record.clone());
+        let file = RecordFile::new(report.record_session, report.record.clone())
+            .with_inventories(&report.inventories);
         file.save(path, "The user's copy").with_context(|| format!("writing {}", path.display()))?;
         println!("record {} {}", file.entries.len(), hex32::to_hex(&file.head));
     }

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether_shared::inventory::{self, pack, SystemInfo};
 use tether_shared::link::ScreenQuality;
 use tether_shared::record::{EventKind, Side};
 use tether_shared::relay_proto::VerifiedTechnician;
@@ -50,6 +51,8 @@ pub(crate) struct Requests {
     pub quality: watch::Sender<ScreenQuality>,
     /// Where invite requests go, with this session's resume commitment (`None`: this host takes none).
     pub invites: Option<(InviteSender, [u8; 32])>,
+    /// The inventory last sent to this technician: the one they may keep in the record.
+    pub sent_inventory: Option<SystemInfo>,
 }
 
 impl Requests {
@@ -143,13 +146,9 @@ impl Requests {
                 if !self.grants.borrow().view {
                     return self.notice("system information needs the view permission".into());
                 }
-                match tokio::task::spawn_blocking(crate::system::collect).await {
-                    Ok(info) => {
-                        let _ = self.out.send(HostControl::SystemInfo(info)).await;
-                    }
-                    Err(e) => self.notice(format!("could not read the system information: {e}")),
-                }
+                self.send_inventory().await;
             }
+            Request::IncludeInventory { digest } => self.include_inventory(digest),
             Request::Invite if !self.grants.borrow().view => self
                 .invite_news(InviteNews::Unavailable { why: "an invite needs the view permission".into() }),
             Request::Invite | Request::WithdrawInvite => {
@@ -270,6 +269,37 @@ impl Requests {
             // Every participant's control side tells its viewer the new list.
             Ok(Some(_)) => self.event(EventKind::MonitorSwitched { index }),
             Err(e) => self.notice(e.to_string()),
+        }
+    }
+
+    /// Read the inventory and send it in parts.
+    async fn send_inventory(&mut self) {
+        let info = crate::inventory::collect().await;
+        match pack::pack(&info) {
+            Ok(parts) => {
+                for part in parts {
+                    if self.out.send(HostControl::Inventory(part)).await.is_err() {
+                        return;
+                    }
+                }
+                self.sent_inventory = Some(info);
+            }
+            Err(e) => self.notice(format!("could not send the system information: {e}")),
+        }
+    }
+
+    /// Keep the inventory last sent (named by `digest`) in the session record, with the user's leave: only
+    /// while the technician may still see the screen.
+    fn include_inventory(&mut self, digest: [u8; 32]) {
+        if !self.grants.borrow().view {
+            return self
+                .notice("the inventory goes into the record only while you may see the screen".into());
+        }
+        match (&self.sent_inventory, &self.record) {
+            (Some(info), Some(record)) if inventory::digest(info) == digest => record.keep_inventory(info),
+            (Some(_), _) | (None, _) => self.notice(
+                "that is not the inventory the host sent last: refresh the System panel and try again".into(),
+            ),
         }
     }
 

@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("code", code),
     ("file_sender_msg", file_sender_msg),
     ("record_file", record_file),
+    ("inventory", inventory),
 ];
 
 pub fn client_to_relay(data: &[u8]) {
@@ -90,5 +91,14 @@ pub fn record_file(data: &[u8]) {
         if let Ok(file) = crate::record::file::RecordFile::from_json(text) {
             let _ = file.verify();
         }
+    }
+}
+
+/// An inventory's joined parts as the viewer reassembles them (compressed postcard from the host):
+/// decompressed within the cap and decoded, then shown as the System panel and the report would.
+pub fn inventory(data: &[u8]) {
+    if let Ok(info) = crate::inventory::pack::unpack(data) {
+        let _ = info.summary();
+        let _ = crate::record::file::RecordFile::new([0; 32], Vec::new()).with_inventories([&info]);
     }
 }

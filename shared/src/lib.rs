@@ -29,6 +29,7 @@ pub mod frame;
 pub mod fuzz;
 pub mod human;
 pub mod input;
+pub mod inventory;
 pub mod link;
 pub mod logging;
 pub mod net;
@@ -61,4 +62,6 @@ pub mod wire;
 /// `Request::{RequestControl, HandOverControl}`, `EndReason::Removed`.
 /// 9: the session record: `HostControl::Record { entry, mac }`, `ViewerControl::RecordHead`,
 /// `Violation::Record`.
-pub const PROTOCOL_VERSION: u32 = 9;
+/// 10: the inventory: `HostControl::Inventory(InventoryPart)` in place of `SystemInfo`,
+/// `Request::IncludeInventory`, `EventKind::Inventory`.
+pub const PROTOCOL_VERSION: u32 = 10;

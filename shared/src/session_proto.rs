@@ -30,6 +30,8 @@ pub mod priority {
 
 use crate::codec::Tile;
 use crate::end::EndReason;
+pub use crate::inventory::pack::InventoryPart;
+pub use crate::inventory::{DiskInfo, SystemInfo};
 pub use crate::link::{LinkReport, ScreenQuality, SenderAction};
 use crate::record::chain::Entry;
 
@@ -129,6 +131,8 @@ pub enum Request {
     SelectMonitor { index: u32 },
     /// Ask for the host's system information (answered with `SystemInfo`).
     SystemInfoRequest,
+    /// Put the inventory with this digest (the last one the host sent us) into the session record.
+    IncludeInventory { digest: [u8; 32] },
     /// Make an invite code for a colleague to join this session (answered with [`HostControl::Invite`]).
     Invite,
     /// Withdraw the open invite: its code stops working.
@@ -217,7 +221,9 @@ pub enum HostControl {
         monitors: Vec<MonitorInfo>,
         current: u32,
     },
-    SystemInfo(SystemInfo),
+    /// One part of the host's inventory (an answer to `SystemInfoRequest`; see
+    /// [`crate::inventory::pack`]).
+    Inventory(InventoryPart),
     /// What became of the invite this technician asked for.
     Invite(InviteNews),
     /// Something the technician should know (a request that could not be done, for instance).
@@ -308,28 +314,6 @@ pub struct MonitorInfo {
     pub width: u32,
     pub height: u32,
     pub primary: bool,
-}
-
-/// What the technician's "system info" panel shows about the host machine.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SystemInfo {
-    pub hostname: String,
-    /// e.g. "Debian GNU/Linux 12 (bookworm)".
-    pub os: String,
-    pub kernel: String,
-    pub cpu: String,
-    pub cpu_cores: u32,
-    pub memory_total: u64,
-    pub memory_used: u64,
-    pub disks: Vec<DiskInfo>,
-    pub uptime_secs: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiskInfo {
-    pub mount: String,
-    pub total: u64,
-    pub available: u64,
 }
 
 /// Longest chat line or clipboard text carried (longer text is refused by the sender, cut by nobody).

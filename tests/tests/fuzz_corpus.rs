@@ -231,6 +231,7 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             .collect(),
         "video_updates" => video_seeds(),
         "record_file" => record_file_seeds(),
+        "inventory" => inventory_seeds(),
         other => panic!("no seeds for {other}"),
     }
 }
@@ -320,4 +321,29 @@ fn record_file_seeds() -> Vec<Vec<u8>> {
         short.to_json().into_bytes(),
         valid.as_bytes()[..40].to_vec(),
     ]
+}
+
+/// Inventories as the host packs them: an empty one, a full one, and one cut short.
+fn inventory_seeds() -> Vec<Vec<u8>> {
+    use tether_shared::inventory::{pack, Package, Readable, Service, SystemInfo};
+    let joined = |info: &SystemInfo| -> Vec<u8> {
+        pack::pack(info).expect("packs").into_iter().flat_map(|p| p.bytes).collect()
+    };
+    let full = SystemInfo {
+        hostname: "pc-17".into(),
+        packages: Readable::Read(vec![Package {
+            name: "bash".into(),
+            version: "5.2".into(),
+            arch: "amd64".into(),
+        }]),
+        services: Readable::Read(vec![Service {
+            unit: "cups.service".into(),
+            description: "CUPS".into(),
+            active: "failed".into(),
+            sub: "failed".into(),
+        }]),
+        ..SystemInfo::default()
+    };
+    let whole = joined(&full);
+    vec![joined(&SystemInfo::default()), whole.clone(), whole[..whole.len() / 2].to_vec()]
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use egui::accesskit::Role;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use tether_host::files::UploadPolicy;
 use tether_host::HostEvent;
@@ -447,4 +447,37 @@ fn notes_typed_in_the_panel_go_into_both_copies_of_the_session_record() {
             .expect("parses");
     record.verify().expect("the saved record verifies");
     assert!(html.contains("Ticket: HD-4711") && html.contains("The technician&#39;s copy"), "{html}");
+}
+
+#[test]
+fn the_system_panel_searches_the_package_list_and_keeps_the_inventory_in_the_record() {
+    let mut rig = rig();
+    let code = rig.code();
+    let mut ui = harness(app(rig.home.path(), ConnectForm::default()));
+    fill_form(&mut ui, &rig.relay, &code.replace('-', ""));
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "the session", |app| app.is_live());
+    ui.get_by_label("System").click();
+    wait_for_label(&mut ui, "installed packages");
+    let all = ui.get_by_label_contains("installed packages").accesskit_node().label().unwrap_or_default();
+    // libc6 is on every Debian system, bash too.
+    ui.get_by_role(Role::TextInput).focus();
+    ui.step();
+    ui.get_by_role(Role::TextInput).type_text("libc6");
+    ui.run_steps(3);
+    let count =
+        ui.get_by_label_contains("installed packages match").accesskit_node().label().unwrap_or_default();
+    let total: usize = all.split(' ').next().and_then(|n| n.parse().ok()).expect("a count");
+    let shown: usize = count.split(' ').next().and_then(|n| n.parse().ok()).expect("a count");
+    assert!(shown >= 1 && shown < total, "{count} (of {total})");
+    assert!(ui.query_by_label_contains("libc6 ").is_some(), "libc6 listed");
+    assert!(ui.query_by_label_contains("bash ").is_none(), "bash filtered out");
+
+    ui.get_by_label("Keep in record").click();
+    ui.run_steps(2);
+    let kept = rig.event(|e| matches!(record_kind(e), Some(EventKind::Inventory { .. })));
+    assert!(
+        matches!(record_kind(&kept), Some(EventKind::Inventory { summary, .. }) if summary.contains("packages"))
+    );
+    wait_for_label(&mut ui, "Kept in the session record");
 }

@@ -380,3 +380,93 @@ async fn escalation_in_the_windows() {
     let red = window_shot(&host_x, &host_window).get_pixel(4, 4).0;
     assert!(red[0] > 150 && red[1] < 80 && red[2] < 80, "no red 'shared' bar at the top: {red:?}");
 }
+
+/// Where the Notes and System tabs and their controls are (same window layout as above, view only; see
+/// docs/screenshots/viewer-notes.png and viewer-system.png).
+const NOTES_TAB: (&str, &str) = ("936", "12");
+const SYSTEM_TAB: (&str, &str) = ("1047", "12");
+const NOTES_FIELDS: [(&str, &str); 4] = [("1110", "125"), ("1110", "210"), ("1110", "295"), ("1110", "351")];
+const SAVE_NOTES: (&str, &str) = ("987", "374");
+const KEEP_IN_RECORD: (&str, &str) = ("792", "61");
+const SEARCH: (&str, &str) = ("1000", "398");
+const END_SESSION: (&str, &str) = ("1193", "12");
+
+/// The technician's Notes and System panels in the real window, and the report the user's host saves at
+/// the end opened in a browser (headless Chromium): the screenshots the README shows for issue 20.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_inventory_and_the_report_in_a_browser() {
+    let host_x = Xvfb::start(1280, 800);
+    host_x.run("xsetroot", &["-solid", "#cc3366"]);
+    let viewer_x = Xvfb::start(1600, 1000);
+    let relay = start_relay(|_| {});
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let home = tempfile::tempdir().expect("temp dir");
+    let record = home.path().join("user.json");
+    let record_arg = record.to_str().expect("utf-8");
+    let host_args = cli_args(
+        &addr,
+        &fp,
+        &["--headless", "--grant", "view", "--quality", "lossless", "--save-record", record_arg],
+    );
+    let mut host = Proc::spawn_with_env("tether-host", &host_args, &[("DISPLAY", host_x.display.as_str())]);
+    let code = host.line("code").await;
+    let viewer_args = cli_args(&addr, &fp, &["--code", &code, "--name", "Alice Level1"]);
+    let _viewer = windowed("tether-viewer", &viewer_x, home.path(), &viewer_args);
+    host.line("connected").await;
+    let window = find_window(&viewer_x, "Tether Viewer").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Typing goes to the focused window (a bare X server has no window manager to focus it).
+    viewer_x.run("xdotool", &["windowfocus", &window]);
+    let click = |at: (&str, &str)| viewer_x.run("xdotool", &["mousemove", at.0, at.1, "click", "1"]);
+
+    // Notes: typed into the panel and saved; the user's side records them.
+    click(NOTES_TAB);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let notes = [
+        "Printing fails: spooler not running",
+        "Restarted cups; cleared the queue",
+        "Prints again",
+        "HD-4711",
+    ];
+    for (at, text) in NOTES_FIELDS.iter().zip(notes) {
+        click(*at);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        viewer_x.run("xdotool", &["type", "--delay", "5", text]);
+        // The last key is in before the next click moves the focus (both could land in one frame).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    window_shot(&viewer_x, &window).save(screenshot_dir().join("viewer-notes.png")).expect("save");
+    click(SAVE_NOTES);
+    assert!(host.line("notes").await.contains("HD-4711"), "the host recorded the notes");
+    let saved = record.with_extension("html");
+
+    // System: the inventory, kept in the record, and searched.
+    click(SYSTEM_TAB);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    click(KEEP_IN_RECORD);
+    assert!(host.line("inventory").await.contains("packages"), "the host recorded the inventory");
+    click(SEARCH);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    viewer_x.run("xdotool", &["type", "--delay", "5", "libc"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    window_shot(&viewer_x, &window).save(screenshot_dir().join("viewer-system.png")).expect("save");
+
+    // The end: the user's host saves its copy; the report, in a browser.
+    click(END_SESSION);
+    host.line("record").await;
+    let html = saved;
+    let report = std::fs::read_to_string(&html).expect("the user's report");
+    assert!(report.contains("HD-4711") && report.contains("installed packages"), "notes and inventory");
+    assert!(report.contains(notes[0]), "every key typed reached the field");
+    let shot = screenshot_dir().join("report.png");
+    let status = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,1400"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .env("HOME", home.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("chromium (package chromium) runs");
+    assert!(status.success() && shot.exists(), "chromium took the screenshot");
+}

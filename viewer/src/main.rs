@@ -253,7 +253,7 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
 
 /// Write the session record as it stands (every entry the host made and we checked).
 fn save_record(session: &ViewerSession, path: &std::path::Path) -> anyhow::Result<()> {
-    let file = RecordFile::new(session.record_session(), session.session_record());
+    let file = session.record_file();
     let html =
         file.save(path, "The technician's copy").with_context(|| format!("writing {}", path.display()))?;
     println!("record {} {}", file.entries.len(), hex32::to_hex(&file.head));

@@ -78,6 +78,8 @@ pub enum ViewerError {
     Ended(EndReason),
     #[error("{what} is too long ({len} bytes; at most {max})")]
     TooLong { what: &'static str, len: usize, max: usize },
+    #[error("no system information yet: ask the host for it first")]
+    NoInventory,
 }
 
 /// Something the host said that is an event rather than a state.
@@ -352,6 +354,16 @@ impl ViewerSession {
         self.request(Request::SelectMonitor { index }).await
     }
 
+    /// Keep the inventory shown now ([`Self::system_info`]) in the session record; the host records it
+    /// (while we may see the screen) and both ends' reports carry it.
+    pub async fn include_inventory(&self) -> Result<(), ViewerError> {
+        let digest = self.system.borrow().as_ref().map(tether_shared::inventory::digest);
+        match digest {
+            Some(digest) => self.request(Request::IncludeInventory { digest }).await,
+            None => Err(ViewerError::NoInventory),
+        }
+    }
+
     /// Ask the host for its system information; it arrives in [`Self::system_info`].
     pub async fn request_system_info(&self) -> Result<(), ViewerError> {
         self.request(Request::SystemInfoRequest).await
@@ -377,6 +389,11 @@ impl ViewerSession {
     /// extend the one before (the same record the host holds, [`tether_shared::record::chain`]).
     pub fn session_record(&self) -> Vec<tether_shared::record::chain::Entry> {
         self.ledger.entries()
+    }
+
+    /// The session record as a file to save: [`Self::session_record`] and the inventories it names.
+    pub fn record_file(&self) -> tether_shared::record::file::RecordFile {
+        self.ledger.file()
     }
 
     /// What the session record is bound to: the session's public commitment (the relay's audit names it).

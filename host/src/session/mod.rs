@@ -107,6 +107,8 @@ pub struct SessionReport {
     pub record_confirmed: u64,
     /// The session's public commitment, which the record is bound to.
     pub record_session: [u8; 32],
+    /// The inventories the technician kept in the record ([`EventKind::Inventory`]), for the report.
+    pub inventories: Vec<tether_shared::inventory::SystemInfo>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +259,7 @@ pub async fn run(
         display: hub.display.clone(),
         quality: quality_tx,
         invites: io.invites.clone(),
+        sent_inventory: None,
     };
 
     if let Err(e) = wire::write_msg(&mut ctl_send, &welcome, MAX_CONTROL_MSG).await {
@@ -369,6 +372,7 @@ pub async fn run(
         record: Vec::new(),
         record_confirmed: 0,
         record_session: [0; 32],
+        inventories: Vec::new(),
     })
 }
 

@@ -460,7 +460,8 @@ impl HostApp {
             EventKind::Chat { from: Side::Host, .. }
             | EventKind::MonitorSwitched { .. }
             | EventKind::ColleagueChat { .. }
-            | EventKind::Notes(_) => self.log.add(line),
+            | EventKind::Notes(_)
+            | EventKind::Inventory { .. } => self.log.add(line),
             EventKind::PermissionsChanged { now, .. } => {
                 self.log.add(line);
                 if let Some(person) = self.people.iter_mut().find(|p| p.present.id == who) {
@@ -557,9 +558,10 @@ impl HostApp {
 
     fn finish(&mut self, result: &Result<SessionReport, HostError>) {
         self.last_record = match result {
-            Ok(report) if !report.record.is_empty() => {
-                Some(RecordFile::new(report.record_session, report.record.clone()))
-            }
+            Ok(report) if !report.record.is_empty() => Some(
+                RecordFile::new(report.record_session, report.record.clone())
+                    .with_inventories(&report.inventories),
+            ),
             _ => None,
         };
         let outcome = Outcome::from_result(result);

@@ -502,6 +502,7 @@ fn stop_cancels_and_the_end_offers_share_again() {
         record: Vec::new(),
         record_confirmed: 0,
         record_session: [0; 32],
+        inventories: Vec::new(),
     };
     let done = t.feed.with(|e| e.done.take()).expect("done");
     let _ = done.send(Ok(report));
@@ -583,6 +584,7 @@ fn the_end_screen_saves_the_session_report_beside_its_record() {
         record: chain.entries().to_vec(),
         record_confirmed: 1,
         record_session: [4; 32],
+        inventories: Vec::new(),
     };
     let done = t.feed.with(|e| e.done.take()).expect("done");
     let _ = done.send(Ok(report));

@@ -128,6 +128,10 @@ impl Narrator {
             EventKind::Clipboard { by: Side::Host, .. } => {
                 format!("This computer's clipboard text was sent to {}.", self.technician())
             }
+            EventKind::Inventory { summary, .. } => format!(
+                "{} kept this computer's inventory in the session record ({summary}).",
+                self.technician()
+            ),
             EventKind::Ended { reason } => format!("Session over: {reason}"),
         }
     }

@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::chain::{self, hex32, ChainError, Entry, Hash};
+use super::EventKind;
+use crate::inventory::{self, SystemInfo};
 
 /// What the `format` field says for this layout.
 pub const FORMAT: &str = "tether-session-record/1";
@@ -23,6 +25,9 @@ pub struct RecordFile {
     /// The chain's head as the end that saved it held it.
     #[serde(with = "hex32")]
     pub head: Hash,
+    /// The inventories the record names ([`EventKind::Inventory`]), each checked against its digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inventories: Vec<SystemInfo>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +42,8 @@ pub enum RecordFileError {
     Head { stated: String, found: String },
     #[error("the relay's audit holds no head of this record: it was changed (and rebuilt), or it is not from a session through that relay")]
     NotAudited,
+    #[error("the attached inventory of {0} is not the one the record names: it was changed, or added")]
+    Inventory(String),
     #[error("the relay saw {relay} entries of this record, the file holds {file}: entries were removed from the end")]
     Shorter { relay: u64, file: u64 },
 }
@@ -61,7 +68,33 @@ impl RecordFile {
     /// The file for the record of `session` made of `entries`.
     pub fn new(session: [u8; 32], entries: Vec<Entry>) -> Self {
         let head = entries.last().map_or_else(|| chain::genesis(&session), |e| e.hash);
-        Self { format: FORMAT.to_owned(), session, entries, head }
+        Self { format: FORMAT.to_owned(), session, entries, head, inventories: Vec::new() }
+    }
+
+    /// The file with those of `inventories` that the record names attached (each once).
+    pub fn with_inventories<'a>(mut self, inventories: impl IntoIterator<Item = &'a SystemInfo>) -> Self {
+        let mut wanted = self.inventory_digests();
+        for info in inventories {
+            let digest = inventory::digest(info);
+            if let Some(at) = wanted.iter().position(|d| *d == digest) {
+                wanted.remove(at);
+                self.inventories.push(info.clone());
+            }
+        }
+        self
+    }
+
+    /// The digests of the inventories the record names, in order, each once.
+    pub fn inventory_digests(&self) -> Vec<Hash> {
+        let mut digests: Vec<Hash> = Vec::new();
+        for entry in &self.entries {
+            if let EventKind::Inventory { digest, .. } = &entry.event.kind {
+                if !digests.contains(digest) {
+                    digests.push(*digest);
+                }
+            }
+        }
+        digests
     }
 
     /// Pretty JSON, ending in a newline.
@@ -145,6 +178,10 @@ impl RecordFile {
                 found: hex32::to_hex(&head),
             });
         }
+        let named = self.inventory_digests();
+        if let Some(stray) = self.inventories.iter().find(|i| !named.contains(&inventory::digest(i))) {
+            return Err(RecordFileError::Inventory(stray.hostname.clone()));
+        }
         Ok(head)
     }
 }
@@ -222,5 +259,27 @@ mod tests {
         let mut other = file(1);
         other.format = "tether-session-record/9".into();
         assert!(matches!(other.verify(), Err(RecordFileError::Format(_))));
+    }
+
+    #[test]
+    fn an_attached_inventory_must_be_the_one_the_record_names() {
+        let session = [1; 32];
+        let info =
+            SystemInfo { hostname: "pc-17".into(), kernel: "6.1.0-27".into(), ..SystemInfo::default() };
+        let mut chain = Chain::new(&session);
+        let kind = EventKind::Inventory { digest: inventory::digest(&info), summary: info.summary() };
+        chain.append(SessionEvent::new(SystemTime::now(), kind));
+        let other = SystemInfo { hostname: "pc-18".into(), ..SystemInfo::default() };
+        let file =
+            RecordFile::new(session, chain.entries().to_vec()).with_inventories([&other, &info, &info]);
+        assert_eq!(file.inventories, std::slice::from_ref(&info), "only the named one, once");
+        let back = RecordFile::from_json(&file.to_json()).expect("reads");
+        back.verify().expect("verifies with its inventory");
+        // The kernel is in the attachment only (the entry's summary names host and system).
+        let edited = file.to_json().replace("6.1.0-27", "6.1.0-99");
+        match RecordFile::from_json(&edited).expect("reads").verify() {
+            Err(RecordFileError::Inventory(host)) => assert_eq!(host, "pc-17"),
+            other => panic!("{other:?}"),
+        }
     }
 }

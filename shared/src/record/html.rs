@@ -47,13 +47,16 @@ td, th {{ border-bottom: 1px solid #ddd; padding: 0.35em 0.5em; text-align: left
 th {{ background: #f3f3f3; }}
 td.n {{ color: #888; width: 2.5em; }} td.t {{ white-space: nowrap; width: 11em; color: #444; }}
 .mono {{ font-family: monospace; word-break: break-all; }}
+.failed {{ color: #b00020; font-weight: bold; }}
+h2 {{ font-size: 1.2em; margin-top: 1.5em; }}
+details {{ margin: 0.6em 0; }} summary {{ cursor: pointer; color: #1a4f8b; }}
 .box {{ background: #f7f7f7; border: 1px solid #ddd; padding: 0.8em 1em; margin: 1em 0; }}
 </style></head><body>
 <h1>Tether session record</h1>
 <p class=sub>{title} · {technician} · {first} to {last} (UTC) · {count}</p>
 <table><tr><th>#</th><th>When (UTC)</th><th>What happened</th></tr>
 {rows}</table>
-<div class=box>
+{inventories}<div class=box>
 <p><b>Checking this record.</b> Both ends of the session held the same record, entry by entry, and
 confirmed its state to each other during the session. The file <span class=mono>.json</span> saved with
 this report holds it; <span class=mono>tether-viewer report verify FILE.json</span> checks that no entry
@@ -69,6 +72,7 @@ happened, by whom, and files by name, size and BLAKE3 hash.</p>
         count = esc(&file.describe_len()),
         session = hex32::to_hex(&file.session),
         head = hex32::to_hex(&file.head),
+        inventories = file.inventories.iter().map(super::html_inventory::section).collect::<String>(),
     )
 }
 
@@ -132,6 +136,11 @@ fn line(kind: &EventKind, technician: &str) -> String {
             crate::human::bytes(*bytes)
         ),
         EventKind::Ended { reason } => format!("The session ended: {}.", esc(&reason.to_string())),
+        EventKind::Inventory { summary, digest } => format!(
+            "{who} kept the host's inventory in this record: {} (BLAKE3 <span class=mono>{}</span>).",
+            esc(summary),
+            hex32::to_hex(digest)
+        ),
         EventKind::Notes(notes) => {
             let mut out = format!("<b>{who} saved notes.</b>");
             for (label, text) in notes.fields() {
@@ -150,7 +159,7 @@ pub fn stamp(at: UnixMs) -> String {
 }
 
 /// `2026-12-05 10:42:07` from milliseconds since the epoch (UTC).
-fn time(at: UnixMs) -> String {
+pub(super) fn time(at: UnixMs) -> String {
     let secs = at.0 / 1000;
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
@@ -172,7 +181,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// HTML-escaped, invisible and reordering characters shown, line breaks kept.
-fn esc(text: &str) -> String {
+pub(super) fn esc(text: &str) -> String {
     let shown = visible_lines(text);
     let mut out = String::with_capacity(shown.len());
     for c in shown.chars() {

@@ -16,6 +16,7 @@ pub mod chain;
 pub mod describe;
 pub mod file;
 pub mod html;
+mod html_inventory;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -112,6 +113,13 @@ pub enum EventKind {
     MonitorSwitched { index: u32 },
     /// Someone put text on the other side's clipboard: how many bytes. The text is not recorded.
     Clipboard { by: Side, bytes: u64 },
+    /// The technician kept the host's inventory in the record: its digest
+    /// ([`crate::inventory::digest`]) and a one-line summary. The report file carries the inventory itself.
+    Inventory {
+        #[serde(with = "chain::hex32")]
+        digest: [u8; 32],
+        summary: String,
+    },
     /// The session ended, and how (who ended it and why).
     Ended { reason: EndReason },
 }

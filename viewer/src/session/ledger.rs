@@ -4,7 +4,11 @@
 //! we then hold (`ViewerControl::RecordHead`), so the host can check we hold what it made. Anything else
 //! is the host breaking the protocol: the session ends (fail closed).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use tether_shared::inventory::SystemInfo;
+use tether_shared::record::file::RecordFile;
 
 use tether_shared::record::chain::{self, Chain, Entry, Hash};
 use tether_shared::relay_proto::resume_commitment;
@@ -19,7 +23,12 @@ pub(crate) struct Ledger {
     /// The control writer's queue, for our heads.
     control: mpsc::Sender<ViewerControl>,
     commitment: [u8; 32],
+    /// The last few inventories the host sent: those the record names go into the report file.
+    inventories: Arc<Mutex<VecDeque<SystemInfo>>>,
 }
+
+/// Inventories kept for the report (a refresh after keeping one must not lose it).
+const KEPT_INVENTORIES: usize = 4;
 
 impl Ledger {
     pub(crate) fn new(resume_id: &[u8; 32], control: mpsc::Sender<ViewerControl>) -> Self {
@@ -29,6 +38,7 @@ impl Ledger {
             key: chain::mac_key(resume_id),
             control,
             commitment,
+            inventories: Arc::default(),
         }
     }
 
@@ -55,6 +65,22 @@ impl Ledger {
 
     pub(crate) fn entries(&self) -> Vec<Entry> {
         self.lock().entries().to_vec()
+    }
+
+    /// The host sent `info`: keep it in case the record names it.
+    pub(crate) fn seen_inventory(&self, info: &SystemInfo) {
+        let mut kept = self.inventories.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() == KEPT_INVENTORIES {
+            kept.pop_front();
+        }
+        kept.push_back(info.clone());
+    }
+
+    /// The record as a file: every entry, and the inventories they name.
+    pub(crate) fn file(&self) -> RecordFile {
+        let file = RecordFile::new(self.commitment, self.entries());
+        let kept = self.inventories.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        file.with_inventories(kept.iter())
     }
 
     /// The session's public commitment: what the record is bound to, and what the relay's audit names.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use quinn::{Connection, SendStream};
 use tether_shared::code::Code;
 use tether_shared::end::{EndEvent, Violation};
+use tether_shared::inventory::pack::Assembler;
 use tether_shared::link::LinkReport;
 use tether_shared::record::{EventKind, Side};
 use tether_shared::session_proto::{
@@ -71,6 +72,7 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
         end_events,
         record,
     } = state;
+    let mut inventory = Assembler::default();
     loop {
         let msg = match wire::read_msg::<_, HostControl>(&mut recv, MAX_CONTROL_MSG).await {
             Ok(Some(msg)) => msg,
@@ -123,9 +125,17 @@ pub(super) async fn control_reader(mut recv: quinn::RecvStream, state: HostState
                     record.record(EventKind::MonitorSwitched { index: current });
                 }
             }
-            HostControl::SystemInfo(info) => {
-                system.send_replace(Some(info));
-            }
+            HostControl::Inventory(part) => match inventory.push(part) {
+                Ok(None) => {}
+                Ok(Some(info)) => {
+                    ledger.seen_inventory(&info);
+                    system.send_replace(Some(info));
+                }
+                // The host's mistake, not the session's end: the panel stays as it was and says why.
+                Err(e) => {
+                    let _ = notices.send(HostNotice::Notice(format!("The host's system information: {e}")));
+                }
+            },
             // A code is shown only if it is one (digits and dashes the way codes are written): a host
             // cannot put other text where the technician reads a code aloud.
             HostControl::Invite(InviteNews::Code { code, .. }) if Code::parse(&code).is_err() => {

@@ -9,7 +9,8 @@ use tether_shared::codec::Quality;
 use tether_shared::human;
 use tether_shared::input::InputEvent;
 use tether_shared::link::ScreenQuality;
-use tether_shared::session_proto::{Permissions, SystemInfo};
+use tether_shared::record::EventKind;
+use tether_shared::session_proto::Permissions;
 use tokio::sync::{broadcast, mpsc};
 
 use super::clipboard_sync::ClipboardSync;
@@ -18,6 +19,7 @@ use super::keys;
 use super::notes::NotesPanel;
 use super::people::{self, PeopleAction};
 use super::screen::{Scale, Screen};
+use super::system_panel::{SystemAction, SystemPanel};
 use crate::session::{HostNotice, ViewerSession};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,9 @@ pub struct Live {
     present: Vec<(u64, String)>,
     roster: tokio::sync::watch::Receiver<tether_shared::session_proto::Roster>,
     pub notes: NotesPanel,
+    pub system_view: SystemPanel,
+    system: tokio::sync::watch::Receiver<Option<tether_shared::inventory::SystemInfo>>,
+    system_digest: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Live {
@@ -146,6 +151,7 @@ impl Live {
             }
         });
         let roster = session.participants();
+        let system = session.system_info();
         Self {
             session,
             rt,
@@ -171,6 +177,9 @@ impl Live {
             present: Vec::new(),
             roster,
             notes: NotesPanel::default(),
+            system_view: SystemPanel::default(),
+            system,
+            system_digest: None,
         }
     }
 
@@ -632,39 +641,27 @@ impl Live {
     }
 
     fn system_panel(&mut self, ui: &mut egui::Ui) {
-        ui.heading("The host machine");
-        let info: Option<SystemInfo> = self.session.system_info().borrow().clone();
-        let Some(info) = info else {
-            ui.label("Asking the host…");
-            return;
-        };
-        egui::Grid::new("sysinfo").num_columns(2).striped(true).show(ui, |ui| {
-            let uptime = Duration::from_secs(info.uptime_secs);
-            let rows = [
-                ("Name", info.hostname.clone()),
-                ("System", info.os.clone()),
-                ("Kernel", info.kernel.clone()),
-                ("Processor", format!("{} ({} cores)", info.cpu, info.cpu_cores)),
-                (
-                    "Memory",
-                    format!("{} used of {}", human::bytes(info.memory_used), human::bytes(info.memory_total)),
-                ),
-                ("Up for", human::duration(uptime)),
-            ];
-            // The host names these: shown with invisible and text-reordering characters escaped.
-            for (k, v) in rows {
-                ui.label(k);
-                ui.label(tether_shared::text::visible(&v));
-                ui.end_row();
-            }
-            for disk in &info.disks {
-                ui.label(format!("Disk {}", tether_shared::text::visible(&disk.mount)));
-                ui.label(format!("{} free of {}", human::bytes(disk.available), human::bytes(disk.total)));
-                ui.end_row();
-            }
+        // The inventory can be large: borrowed, never cloned per frame; its digest is worked out once.
+        if self.system.has_changed().unwrap_or(false) {
+            self.system.mark_unchanged();
+            self.system_digest = self.system.borrow().as_ref().map(tether_shared::inventory::digest);
+        }
+        let kept = self.system_digest.is_some_and(|digest| {
+            self.session
+                .session_record()
+                .iter()
+                .any(|e| matches!(&e.event.kind, EventKind::Inventory { digest: d, .. } if *d == digest))
         });
-        if ui.button("Refresh").clicked() {
-            self.request("system info", |s| async move { s.request_system_info().await });
+        let system = self.system.clone();
+        let action = self.system_view.show(ui, system.borrow().as_ref(), kept);
+        match action {
+            Some(SystemAction::Refresh) => {
+                self.request("system info", |s| async move { s.request_system_info().await })
+            }
+            Some(SystemAction::Keep) => {
+                self.request("keep inventory", |s| async move { s.include_inventory().await })
+            }
+            None => {}
         }
     }
 

@@ -13,6 +13,7 @@ pub mod notes;
 pub mod people;
 pub mod screen;
 pub mod settings;
+pub mod system_panel;
 
 use std::path::PathBuf;
 
@@ -239,8 +240,7 @@ impl ViewerApp {
                         }
                     };
                     let session = live.session.clone();
-                    self.last_record =
-                        Some(RecordFile::new(session.record_session(), session.session_record()));
+                    self.last_record = Some(session.record_file());
                     self.report_saved = None;
                     self.settings.downloads = live.downloads.clone();
                     self.settings.save(self.settings_path.as_deref());
