@@ -349,15 +349,16 @@ pub async fn run_host(
     };
     let (invite_tx, mut invite_rx) = mpsc::unbounded_channel();
     let invites_to = cfg.invites.then_some(invite_tx);
-    let serve_one = |session: Session, invited_by: Option<String>| {
-        let joining = Joining { session, invited_by };
+    let serve_one = |session: Session, invited_by: Option<String>, issued: SystemTime| {
+        let joining = Joining { session, invited_by, issued };
         serve(cfg.clone(), hub.clone(), joining, events.clone(), stop.clone(), invites_to.clone())
     };
     let mut sessions = tokio::task::JoinSet::new();
-    sessions.spawn(serve_one(paired, None));
+    let (paired, issued) = paired;
+    sessions.spawn(serve_one(paired, None, issued));
     let mut invites = invites::Invites::new(cfg.max_viewers);
     // The invite being claimed, and who asked for it.
-    let mut open_invite: Option<(tokio::task::JoinHandle<invites::InviteOutcome>, String)> = None;
+    let mut open_invite: Option<(tokio::task::JoinHandle<invites::InviteOutcome>, String, SystemTime)> = None;
     let mut last = None;
     loop {
         tokio::select! {
@@ -369,7 +370,7 @@ pub async fn run_host(
                 }
                 // Whoever asked for the open invite may be the one who left.
                 if invites.handle_left() == invites::Decision::Withdraw {
-                    if let Some((task, by)) = open_invite.take() {
+                    if let Some((task, by, _)) = open_invite.take() {
                         task.abort();
                         let _ = events.send(HostEvent::Invite { by, news: session_proto::InviteNews::Withdrawn });
                     }
@@ -398,12 +399,12 @@ pub async fn run_host(
                             let _ = news.try_send(session_proto::HostControl::Invite(what));
                         };
                         let task = tokio::spawn(async move { invites::run(&relay, timeouts, session, tell).await });
-                        open_invite = Some((task, by));
+                        open_invite = Some((task, by, SystemTime::now()));
                     }
                     (invites::Decision::Refuse(why), _) => tell(session_proto::InviteNews::Unavailable { why }),
                     (invites::Decision::Withdraw, _) => {
                         // Its relay connection goes with the task: the code no longer works.
-                        if let Some((task, by)) = open_invite.take() {
+                        if let Some((task, by, _)) = open_invite.take() {
                             task.abort();
                             let _ = events.send(HostEvent::Invite { by, news: session_proto::InviteNews::Withdrawn });
                         }
@@ -413,16 +414,19 @@ pub async fn run_host(
                 }
             }
             outcome = async { (&mut open_invite.as_mut().expect("guarded").0).await }, if open_invite.is_some() => {
-                let by = open_invite.take().map(|(_, by)| by);
+                let (by, opened) = match open_invite.take() {
+                    Some((_, by, opened)) => (Some(by), opened),
+                    None => (None, SystemTime::now()),
+                };
                 let outcome = outcome.unwrap_or(invites::InviteOutcome::Failed);
                 invites.handle_ended(&outcome);
                 if let invites::InviteOutcome::Claimed(session) = outcome {
-                    sessions.spawn(serve_one(*session, by));
+                    sessions.spawn(serve_one(*session, by, opened));
                 }
             }
         }
     }
-    if let Some((task, _)) = open_invite {
+    if let Some((task, _, _)) = open_invite {
         task.abort();
     }
     roster_feed.abort();
@@ -435,6 +439,8 @@ pub async fn run_host(
 struct Joining {
     session: Session,
     invited_by: Option<String>,
+    /// When their code (or invite code) was made: the record's first entry.
+    issued: SystemTime,
 }
 
 /// One paired technician's session on `hub`, from the relay watch to the goodbye.
@@ -446,9 +452,11 @@ async fn serve(
     stop: CancellationToken,
     invites: Option<invites::InviteSender>,
 ) -> Result<SessionReport, SessionError> {
-    let Joining { session: paired, invited_by } = joining;
+    let Joining { session: paired, invited_by, issued } = joining;
     let me = hub.join();
     let (ledger, outbound) = ledger::Ledger::new(&paired.resume_id);
+    let relay = cfg.relay.server_name.clone();
+    ledger.append(SessionEvent::new(issued, EventKind::CodeIssued { relay, invited_by: invited_by.clone() }));
     let recorder = Recorder::new(events.clone(), me, hub.history.clone()).with_ledger(ledger.clone());
     let (file_log, mut file_events) = mpsc::unbounded_channel();
     let forward = recorder.clone();
@@ -461,6 +469,8 @@ async fn serve(
     let verified = paired.technician.clone();
     let (gone_tx, relay_gone) = mpsc::unbounded_channel();
     let relay_events = events.clone();
+    // Interruptions go into the record (the window says them through Reconnecting/Reconnected).
+    let interruptions = recorder.clone();
     // The host leaves by closing the end-to-end connection first, which the watch sees by itself.
     let leaving = stop.child_token();
     let to_relay = Some(outbound.to_relay);
@@ -476,8 +486,14 @@ async fn serve(
                     let _ = gone_tx.send(kind);
                     return;
                 }
-                RelayEvent::Lost => HostEvent::Reconnecting,
-                RelayEvent::Rejoined => HostEvent::Reconnected,
+                RelayEvent::Lost => {
+                    interruptions.chain_only(EventKind::Interrupted);
+                    HostEvent::Reconnecting
+                }
+                RelayEvent::Rejoined => {
+                    interruptions.chain_only(EventKind::Resumed);
+                    HostEvent::Reconnected
+                }
             };
             let _ = relay_events.send(told);
         },
@@ -526,7 +542,11 @@ async fn serve(
     report
 }
 
-async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Result<Session, HostError> {
+/// Pair with the first technician: their session, and when the code they used was made.
+async fn pair(
+    cfg: &HostConfig,
+    events: &mpsc::UnboundedSender<HostEvent>,
+) -> Result<(Session, SystemTime), HostError> {
     let mut gate = CodeGate::new(cfg.codes);
     let mut rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
     loop {
@@ -543,13 +563,14 @@ async fn pair(cfg: &HostConfig, events: &mpsc::UnboundedSender<HostEvent>) -> Re
             Err(e) => return Err(e.into()),
         };
         gate.on_registered();
+        let issued = SystemTime::now();
         let _ = events.send(HostEvent::Code { code: code.clone(), expires_in });
         let outcome = tokio::select! {
             outcome = rendezvous.wait_for_viewer(&code) => Some(outcome?),
             () = cfg.new_code.notified() => None,
         };
         let (again, why) = match outcome {
-            Some(HostOutcome::Paired(session)) => return Ok(session),
+            Some(HostOutcome::Paired(session)) => return Ok((session, issued)),
             Some(HostOutcome::Restart(again, why)) => (again, why),
             None => {
                 // The old connection (and with it the code) is gone: the relay frees it. A fresh one registers.

@@ -246,10 +246,25 @@ impl RosterWatch {
 }
 
 /// Keep participant `you`'s viewer told of the roster, from its first state on.
-pub(crate) async fn tell_viewer(roster: Roster, you: ParticipantId, out: mpsc::Sender<HostControl>) {
+pub(crate) async fn tell_viewer(
+    roster: Roster,
+    you: ParticipantId,
+    out: mpsc::Sender<HostControl>,
+    record: Option<Recorder>,
+) {
     let mut watch = roster.watch();
+    let mut told: Option<proto::Roster> = None;
     while watch.changed().await {
-        if out.send(HostControl::Participants(roster.for_viewer(you))).await.is_err() {
+        let now = roster.for_viewer(you);
+        // Into this participant's record: who came and went, where control went (the window shows the
+        // list itself, so these go into the record only).
+        if let Some(record) = &record {
+            for kind in tether_shared::record::roster_changes(told.as_ref(), &now) {
+                record.chain_only(kind);
+            }
+        }
+        told = Some(now.clone());
+        if out.send(HostControl::Participants(now)).await.is_err() {
             return;
         }
     }

@@ -181,6 +181,34 @@ async fn l1_invites_l2_the_user_allows_control_moves_l1_leaves_and_l2_finishes()
     // Alice's input stream is ordered before her leaving below; give it a moment to arrive first.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    // Alice's record tells the escalation: Bob came, invited by her, and control went to him.
+    let story = |record: Vec<tether_shared::record::chain::Entry>| -> Vec<EventKind> {
+        record
+            .into_iter()
+            .map(|e| e.event.kind)
+            .filter(|k| {
+                matches!(
+                    k,
+                    EventKind::CodeIssued { .. }
+                        | EventKind::ColleagueJoined { .. }
+                        | EventKind::ColleagueLeft { .. }
+                        | EventKind::ControlMoved { .. }
+                        | EventKind::Ended { .. }
+                )
+            })
+            .collect()
+    };
+    let bob_in = EventKind::ColleagueJoined { name: "Bob".into(), invited_by: Some("Alice".into()) };
+    let to_bob = EventKind::ControlMoved { to: Some("Bob".into()) };
+    eventually(|| story(alice.session_record()).contains(&to_bob), "the hand-over in Alice's record").await;
+    let alice_story = story(alice.session_record());
+    assert!(matches!(&alice_story[0], EventKind::CodeIssued { invited_by: None, .. }), "{alice_story:?}");
+    assert_eq!(
+        alice_story[1..],
+        [bob_in, EventKind::ControlMoved { to: Some("Alice".into()) }, to_bob.clone()],
+        "{alice_story:?}"
+    );
+
     // Alice leaves; Bob carries on.
     alice.close().await;
     roster(&bob, |r| r.members.len() == 1 && r.member(alice_id).is_none(), "Alice gone").await;
@@ -196,7 +224,27 @@ async fn l1_invites_l2_the_user_allows_control_moves_l1_leaves_and_l2_finishes()
     host.stop.cancel();
     let why = tokio::time::timeout(Duration::from_secs(10), bob.closed()).await.expect("Bob's session ends");
     assert!(matches!(why, ViewerError::Ended(EndReason::HostStopped)), "{why:?}");
-    assert_eq!(host.report().await.expect("a report").technician, "Bob");
+    // Bob's own record: his invite code (Alice asked for it), Alice there when he came, control to
+    // Alice, to him, Alice leaving, the user's stop.
+    let bob_story = story(bob.session_record());
+    assert!(
+        matches!(&bob_story[0], EventKind::CodeIssued { invited_by: Some(by), .. } if by == "Alice"),
+        "{bob_story:?}"
+    );
+    assert_eq!(
+        bob_story[1..],
+        [
+            EventKind::ColleagueJoined { name: "Alice".into(), invited_by: None },
+            EventKind::ControlMoved { to: Some("Alice".into()) },
+            to_bob,
+            EventKind::ColleagueLeft { name: "Alice".into() },
+            EventKind::Ended { reason: EndReason::HostStopped },
+        ],
+        "{bob_story:?}"
+    );
+    let report = host.report().await.expect("a report");
+    assert_eq!(report.technician, "Bob");
+    assert_eq!(report.record, bob.session_record(), "Bob and the host hold the same record");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

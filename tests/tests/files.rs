@@ -362,6 +362,24 @@ async fn a_relay_killed_mid_transfer_and_restarted_resumes_the_transfer() {
     assert_eq!(names, vec!["big.bin"]);
     assert_eq!(b3(&into.path().join("big.bin")), b3(&share.path().join("big.bin")));
     assert_eq!(tree(into.path()).len(), 1, "no temporary file left");
+    // The interruption is in the record both ends hold: lost, then back, before the fetch completed.
+    let kinds = |record: &[tether_shared::record::chain::Entry]| -> Vec<&'static str> {
+        record
+            .iter()
+            .filter_map(|e| match &e.event.kind {
+                EventKind::Interrupted => Some("interrupted"),
+                EventKind::Resumed => Some("resumed"),
+                EventKind::Transfer(_) => Some("transfer"),
+                _ => None,
+            })
+            .collect()
+    };
+    eventually(|| kinds(&viewer.session_record()).len() == 3, "the interruption in the viewer's record")
+        .await;
+    assert_eq!(kinds(&viewer.session_record()), ["interrupted", "resumed", "transfer"]);
+    viewer.leave().await;
+    let report = host.report().await.expect("a report");
+    assert_eq!(report.record, viewer.session_record(), "the same record at both ends");
 }
 
 /// Wait for the host's next event that `wanted` accepts (others pass by).

@@ -16,6 +16,8 @@ use tether_shared::code::{Code, Nameplate, Secret};
 use tether_shared::net::link::RelayLink;
 use tether_shared::net::pairing::{connect_viewer, HostOutcome, HostRendezvous};
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
+use tether_shared::record::chain::hex32;
+use tether_shared::record::EventKind;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, Role};
 use tether_shared::session_proto::Permissions;
 use tether_shared::tls;
@@ -364,4 +366,33 @@ async fn over_ipv6_the_relay_keys_its_limits_on_the_slash_64() {
         tether_relay::limits::client_key("::1".parse::<IpAddr>().expect("ip")),
         "::".parse::<IpAddr>().expect("ip")
     );
+}
+
+/// After a relay restart the two ends rejoin in either order; the rejoined session's audit row holds the
+/// host's record head either way (the host's heads reach the row even when the host came back first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoined_session_s_audit_row_holds_the_host_s_final_record_head() {
+    let relay = start_relay(org);
+    let (mut host, viewer) = org_session(&relay).await;
+    let (dir, addr) = stop(relay).await;
+    let relay = org_relay_at(dir, addr).await;
+    let rejoined = tokio::time::timeout(Duration::from_secs(30), async {
+        while !matches!(host.next_event().await, HostEvent::Reconnected) {}
+    })
+    .await;
+    assert!(rejoined.is_ok(), "the session rejoined the restarted relay");
+    let mut reconnecting = viewer.reconnecting();
+    let _ = tokio::time::timeout(Duration::from_secs(20), reconnecting.wait_for(|r| !*r)).await;
+    viewer.chat("back again").await.expect("sent");
+    viewer.leave().await;
+    let report = host.report().await.expect("a report");
+    let last = report.record.last().expect("entries");
+    assert!(matches!(last.event.kind, EventKind::Ended { .. }), "{:?}", last.event.kind);
+    let (len, head) = (report.record.len() as u64, hex32::to_hex(&last.hash));
+    audit_row(relay.dir.path(), |r| {
+        r.outcome == "rejoined"
+            && r.record_len == Some(len)
+            && r.record_head.as_deref() == Some(head.as_str())
+    })
+    .await;
 }

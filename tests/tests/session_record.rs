@@ -83,15 +83,24 @@ async fn host_and_viewer_hold_the_same_verified_record() {
     )
     .await;
     let session = viewer.record_session();
+    // Left first: the record the viewer then holds has the end the host sent as the session closed.
+    viewer.leave().await;
     let ours = viewer.session_record();
-    viewer.close().await;
     let report = host.report().await.expect("a report");
 
-    assert_eq!(report.record, ours, "host and viewer hold the same record");
+    assert_eq!(report.record, ours, "host and viewer hold the same record, the end included");
     let head = chain::verify(&session, &ours).expect("the record verifies");
     assert_eq!(head, ours.last().expect("entries").hash);
-    assert_eq!(report.record_confirmed, ours.len() as u64, "the viewer confirmed every head");
-    assert!(matches!(ours[0].event.kind, EventKind::Connected { .. }), "{:?}", ours[0].event);
+    // Every head but the end's: the viewer had gone when that arrived.
+    assert_eq!(report.record_confirmed, ours.len() as u64 - 1, "the viewer confirmed every head");
+    assert!(
+        matches!(&ours[0].event.kind, EventKind::CodeIssued { relay, invited_by: None } if relay == "localhost")
+    );
+    assert!(ours[0].event.at <= ours[1].event.at, "the code came before the technician");
+    assert!(matches!(ours[1].event.kind, EventKind::Connected { .. }), "{:?}", ours[1].event);
+    let last = &ours.last().expect("entries").event.kind;
+    assert!(matches!(last, EventKind::Ended { reason: EndReason::ViewerLeft }), "{last:?}");
+    drop(viewer);
     // The record holds what happened, never content: the upload by name, size and hash, not its bytes.
     let json = serde_json::to_string(&ours).expect("json");
     assert!(json.contains("fix.sh") && !json.contains("echo fixed"), "{json}");
@@ -207,7 +216,7 @@ async fn both_ends_save_the_record_and_verify_finds_any_edit() {
     let bad = dir.path().join("edited.json");
     std::fs::write(&bad, edited).expect("write");
     let (ok, _, err) = verify_file(&bad).await;
-    assert!(!ok && err.contains("entry 0 of the session record is bad"), "{err}");
+    assert!(!ok && err.contains("entry 1 of the session record is bad"), "{err}");
 
     // The relay's audit row holds the record's head (a count and 32 bytes): verify finds it there.
     let data_dir = dir.path().to_str().expect("utf-8").to_owned();
@@ -239,7 +248,12 @@ async fn both_ends_save_the_record_and_verify_finds_any_edit() {
     };
     let out = audited(&viewer_file).await.expect("runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("audited "), "{:?}", out);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("audited "), "{out:?}");
+    // The relay heard of every entry, the end included: its row holds the final head.
+    let entries = viewer_says.split(' ').next().expect("a count").to_owned();
+    let audited_line = said.lines().find(|l| l.starts_with("audited ")).expect("the audit line");
+    assert!(audited_line.ends_with(&format!(" {entries}")), "{said} vs {entries} entries");
     // A copy rebuilt into a valid chain with other content: it holds together, but the relay never saw it.
     let saved = tether_shared::record::file::RecordFile::from_json(
         &std::fs::read_to_string(&viewer_file).expect("read"),
@@ -264,4 +278,23 @@ async fn both_ends_save_the_record_and_verify_finds_any_edit() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("audit holds no head of this record"), "{said}");
     drop(relay.proc);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_stopping_puts_the_end_into_both_copies() {
+    let relay = start_relay(|_| {});
+    let mut host = start_host_with(host_config(&relay, Permissions::VIEW_ONLY), test_pattern);
+    let code = host.next_code().await;
+    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
+    viewer.chat("Looking now").await.expect("sent");
+    eventually(|| viewer.session_record().len() == 3, "code, connect and chat in the viewer's record").await;
+    host.stop.cancel();
+    let why = viewer.closed().await;
+    assert!(matches!(why, ViewerError::Ended(EndReason::HostStopped)), "{why:?}");
+    let ours = viewer.session_record();
+    let report = host.report().await.expect("a report");
+    assert_eq!(report.record, ours, "the end the host decided reached the viewer before its goodbye");
+    let last = &ours.last().expect("entries").event.kind;
+    assert!(matches!(last, EventKind::Ended { reason: EndReason::HostStopped }), "{last:?}");
+    chain::verify(&viewer.record_session(), &ours).expect("verifies");
 }

@@ -244,6 +244,8 @@ async fn headless(cli: Cli) -> anyhow::Result<()> {
         let (w, h) = (shown.frame.width(), shown.frame.height());
         eprintln!("Saved the host's screen ({w}x{h}) to {}", path.display());
     }
+    // Left first, so the record holds the end the host sends as the session closes.
+    session.leave().await;
     if let Some(path) = &cli.save_record {
         save_record(&session, path)?;
     }

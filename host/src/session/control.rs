@@ -55,7 +55,7 @@ pub(super) async fn control_writer(
     mut send: SendStream,
     mut out: mpsc::Receiver<HostControl>,
     records: Option<mpsc::UnboundedReceiver<HostControl>>,
-    mut bye: oneshot::Receiver<EndReason>,
+    mut farewell: oneshot::Receiver<Farewell>,
     mut grants: watch::Receiver<Permissions>,
 ) -> Step {
     let send = &mut send;
@@ -64,11 +64,18 @@ pub(super) async fn control_writer(
     loop {
         let msg = tokio::select! {
             biased;
-            reason = &mut bye => {
-                let Ok(reason) = reason else { return Ok(()) };
-                wire::write_msg(send, &HostControl::Bye { reason }, MAX_CONTROL_MSG).await.map_err(lost)?;
+            farewell = &mut farewell => {
+                let Ok(Farewell { bye }) = farewell else { return Ok(()) };
+                // The record's last entries (the end among them) before the goodbye, in order.
+                while let Some(Ok(msg)) = records.as_mut().map(mpsc::UnboundedReceiver::try_recv) {
+                    wire::write_msg(send, &msg, MAX_CONTROL_MSG).await.map_err(lost)?;
+                }
+                if let Some(reason) = bye {
+                    wire::write_msg(send, &HostControl::Bye { reason }, MAX_CONTROL_MSG).await.map_err(lost)?;
+                }
                 let _ = send.finish();
-                let _ = send.stopped().await;
+                // Until the viewer has it all; bounded, for a viewer that stops reading.
+                let _ = tokio::time::timeout(FAREWELL_WAIT, send.stopped()).await;
                 return Ok(());
             }
             changed = grants.changed() => match changed {
@@ -84,6 +91,16 @@ pub(super) async fn control_writer(
         wire::write_msg(send, &msg, MAX_CONTROL_MSG).await.map_err(lost)?;
     }
 }
+
+/// What the writer sends last, once the end is decided: the record so far, then `bye` (our reason, when
+/// we ended the session).
+#[derive(Debug)]
+pub(super) struct Farewell {
+    pub bye: Option<EndReason>,
+}
+
+/// How long the writer waits for the viewer to have read the last of the control stream.
+const FAREWELL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Forward the display's cursor to the control writer: what changed since this participant last sent
 /// it, the shape first. Without a cursor source (test pattern) nothing ever changes.

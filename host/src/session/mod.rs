@@ -27,13 +27,14 @@ mod video;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use quinn::Connection;
 use tether_shared::end::{EndArbiter, EndEvent, EndReason, Side, Violation};
 use tether_shared::link::ScreenQuality;
 use tether_shared::net::pairing::CLOSE_PROTOCOL;
 use tether_shared::record::chain::Entry;
+use tether_shared::record::{EventKind, SessionEvent};
 use tether_shared::relay_proto::{RelayErrorKind, VerifiedTechnician};
 use tether_shared::session_proto::{HelloReply, HostControl, Permissions, RefusalReason};
 use tether_shared::wire::{self, WireError, MAX_CONTROL_MSG};
@@ -266,7 +267,7 @@ pub async fn run(
         tracing::debug!("the welcome did not leave: {e}");
     }
     let video_send = video::open(conn).await;
-    let (bye_tx, bye_rx) = oneshot::channel();
+    let (farewell_tx, farewell_rx) = oneshot::channel();
     let mut tasks = Tasks::default();
     let feeds = crate::video::VideoFeeds {
         screen: screen.clone(),
@@ -285,14 +286,15 @@ pub async fn run(
     let (grants, counters) = (me.grants.subscribe(), me.counters.clone());
     tasks.spawn(Task::Input, input::input_loop(conn.clone(), controller, me.id, grants, counters));
     let (ledger, records) = io.ledger.take().unzip();
+    let end_ledger = ledger.clone();
     tasks.spawn(Task::Control, control::control_loop(ctl_recv, acks_tx, requests_tx, ledger));
-    let writer = control::control_writer(ctl_send, out_rx, records, bye_rx, me.grants.subscribe());
+    let writer = control::control_writer(ctl_send, out_rx, records, farewell_rx, me.grants.subscribe());
     tasks.spawn(Task::Writer, writer);
     let monitors = control::monitors_loop(me.out.clone(), screen, generation);
     tasks.spawn(Task::Monitors, quietly(monitors));
     tasks.spawn(Task::Cursor, quietly(control::cursor_loop(me.out.clone(), hub.display.cursor())));
     tasks.spawn(Task::Requests, quietly(helper.serve(requests_rx)));
-    let roster = participants::tell_viewer(hub.roster.clone(), me.id, me.out.clone());
+    let roster = participants::tell_viewer(hub.roster.clone(), me.id, me.out.clone(), io.record.clone());
     tasks.spawn(Task::Participants, quietly(roster));
     let (files_cfg, files_io) = (cfg.files.clone(), io.files.clone());
     let files = files::serve(conn.clone(), files_cfg, files_io, me.technician.clone(), me.grants.subscribe());
@@ -302,7 +304,7 @@ pub async fn run(
     // has decided and, if we ended it, the viewer has our Bye, or, if the viewer left, its input is in.
     let mut arbiter = EndArbiter::new(Side::Host);
     let mut done = Done::default();
-    let mut bye = Some(bye_tx);
+    let mut farewell = Some(farewell_tx);
     let end = loop {
         let now = Instant::now();
         if let Some(end) = arbiter.poll_end(now) {
@@ -312,20 +314,27 @@ pub async fn run(
                 // the input a leaving viewer sent before its Bye is injected.
                 tasks.stop_all_but(Task::Writer, (!arbiter.decided_here()).then_some(Task::Input));
             }
-            // We say why when we ended it; a violation is said by the close code alone.
-            let say_bye = arbiter.decided_here() && !matches!(end, EndReason::ProtocolViolation { .. });
-            if say_bye {
-                if let Some(bye) = bye.take() {
-                    let _ = bye.send(end.clone());
-                }
-            }
+            let violation = matches!(end, EndReason::ProtocolViolation { .. });
             let gone = done.closed || done.peer_vanished;
-            let waiting_bye = say_bye && !tasks.finished(Task::Writer) && !gone;
+            // The end goes into the record both ends hold, and the writer sends it after what is queued,
+            // then our Bye when we ended it (a violation is said by the close code alone, and a viewer
+            // that is gone hears nothing).
+            if let Some(farewell) = farewell.take().filter(|_| !violation) {
+                if let Some(ledger) = end_ledger.as_ref().filter(|_| !gone) {
+                    ledger.append(SessionEvent::new(
+                        SystemTime::now(),
+                        EventKind::Ended { reason: end.clone() },
+                    ));
+                }
+                let bye = arbiter.decided_here().then(|| end.clone());
+                let _ = farewell.send(control::Farewell { bye });
+            }
+            let waiting_writer = !violation && !tasks.finished(Task::Writer) && !gone;
             let waiting_input = end == EndReason::ViewerLeft
                 && !arbiter.decided_here()
                 && !tasks.finished(Task::Input)
                 && !gone;
-            if !waiting_bye && !waiting_input {
+            if !waiting_writer && !waiting_input {
                 break end;
             }
         }

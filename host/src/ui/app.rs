@@ -444,9 +444,17 @@ impl HostApp {
                     self.log.add(format!("{name} left ({reason}); {} {verb}.", others.join(", ")));
                 }
             }
-            // Said by the dialogs ("… asks to", "You said no"), or not shown (clipboard).
-            EventKind::Requested { .. } | EventKind::RequestDeclined { .. } | EventKind::Clipboard { .. } => {
-            }
+            // Said by the dialogs ("… asks to", "You said no"), or not shown (clipboard), or said by the
+            // window itself (the code, the people on the red bar, the reconnecting banner).
+            EventKind::Requested { .. }
+            | EventKind::RequestDeclined { .. }
+            | EventKind::Clipboard { .. }
+            | EventKind::CodeIssued { .. }
+            | EventKind::ColleagueJoined { .. }
+            | EventKind::ColleagueLeft { .. }
+            | EventKind::ControlMoved { .. }
+            | EventKind::Interrupted
+            | EventKind::Resumed => {}
             EventKind::Transfer(transfer) => {
                 self.log.add(line.clone());
                 if worth_a_notice(&transfer) {

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::io::ClientIo;
 use super::pairing::is_pairing;
-use super::peer::{Mailbox, PeerEvent, Waiting, MAILBOX};
+use super::peer::{HeadSlot, Mailbox, PeerEvent, Waiting, MAILBOX};
 use super::shared::Rendezvous;
 use crate::audit::{AuditRecord, Outcome};
 use crate::forward::Endpoint;
@@ -67,7 +67,7 @@ pub async fn run(
     match (partner, tx) {
         (Some(first), Some(tx)) => second(io, hub, addr, role, first, tx, rx, record, live).await,
         _ => {
-            let result = first(io, &mut rx, live).await;
+            let result = first(io, &mut rx, live, role).await;
             let mut waiting = hub.rejoins();
             if waiting.get(&key).is_some_and(|w| w.addr == addr && w.role == role) {
                 waiting.remove(&key);
@@ -116,12 +116,13 @@ async fn first(
     io: &mut ClientIo,
     rx: &mut mpsc::Receiver<PeerEvent>,
     live: Option<LiveGuard>,
+    role: Role,
 ) -> Result<(), RelayErrorKind> {
-    let partner = tokio::select! {
+    let (partner, heads) = tokio::select! {
         event = rx.recv() => match event {
-            Some(PeerEvent::Rejoined { tag, partner }) => {
+            Some(PeerEvent::Rejoined { tag, partner, heads }) => {
                 io.send(&RelayToClient::Rejoined { tag }).await?;
-                partner
+                (partner, heads)
             }
             Some(PeerEvent::Failed(kind)) => return Err(kind),
             _ => return Err(RelayErrorKind::Timeout),
@@ -133,8 +134,8 @@ async fn first(
         _ = tokio::time::sleep(WAIT) => return Err(RelayErrorKind::Timeout),
     };
     tracing::info!(addr = %io.addr(), "session rejoined");
-    // The second end to rejoin writes the row; a host that came back first has its heads ignored here.
-    session(io, rx, partner, live, None, &mut None).await.map(|_| ())
+    // The second end to rejoin writes the row, with the heads a host that came back first keeps here.
+    session(io, rx, partner, live, role == Role::Host, &heads).await.map(|_| ())
 }
 
 /// The second end: install the routes, tell the first, and write the audit row when the session ends.
@@ -163,7 +164,9 @@ async fn second(
     };
     let _resumable = hub.resume_live().enter(record.commitment);
     let traffic = (guard.traffic.host_to_viewer.clone(), guard.traffic.viewer_to_host.clone());
-    if first.mailbox.send(PeerEvent::Rejoined { tag: theirs, partner: tx }).await.is_err() {
+    let heads = HeadSlot::default();
+    let rejoined = PeerEvent::Rejoined { tag: theirs, partner: tx, heads: heads.clone() };
+    if first.mailbox.send(rejoined).await.is_err() {
         io.send(&RelayToClient::PeerGone).await?;
         return Ok(());
     }
@@ -174,11 +177,11 @@ async fn second(
         Role::Host => (addr, first.addr),
         Role::Viewer => (first.addr, addr),
     };
-    let mut head = None;
     let result = match io.send(&RelayToClient::Rejoined { tag: mine }).await {
-        Ok(()) => session(io, &mut rx, first.mailbox, live, Some(role), &mut head).await,
+        Ok(()) => session(io, &mut rx, first.mailbox, live, role == Role::Host, &heads).await,
         Err(e) => Err(e),
     };
+    let head = *heads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     drop(guard);
     let outcome = match &result {
         Err(RelayErrorKind::Revoked) => {
@@ -212,8 +215,8 @@ async fn session(
     rx: &mut mpsc::Receiver<PeerEvent>,
     partner: Mailbox,
     live: Option<LiveGuard>,
-    role: Option<Role>,
-    record: &mut Option<(u64, [u8; 32])>,
+    host: bool,
+    heads: &HeadSlot,
 ) -> Result<(), RelayErrorKind> {
     let revoked = live.as_ref().map(|l| l.revoked.clone()).unwrap_or_default();
     let ended = loop {
@@ -223,8 +226,8 @@ async fn session(
                 Ok(Some(msg)) if is_pairing(&msg) => {}
                 // Only the host keeps the record; a viewer has no business sending one.
                 Ok(Some(ClientToRelay::RecordHead { len, head })) => {
-                    if role == Some(Role::Host) {
-                        *record = Some((len, head));
+                    if host {
+                        *heads.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((len, head));
                     }
                 }
                 Ok(Some(other)) => break Err(RelayErrorKind::Protocol(format!("unexpected {other:?} in a session"))),

@@ -132,6 +132,21 @@ impl Narrator {
                 "{} kept this computer's inventory in the session record ({summary}).",
                 self.technician()
             ),
+            EventKind::CodeIssued { relay, invited_by: None } => {
+                format!("A code was made on the relay {relay}.")
+            }
+            EventKind::CodeIssued { relay, invited_by: Some(by) } => {
+                format!("{by} asked for an invite code, made on the relay {relay}.")
+            }
+            EventKind::ColleagueJoined { name, invited_by: Some(by) } => {
+                format!("{name} (invited by {by}) is in the session.")
+            }
+            EventKind::ColleagueJoined { name, invited_by: None } => format!("{name} is in the session."),
+            EventKind::ColleagueLeft { name } => format!("{name} left the session."),
+            EventKind::ControlMoved { to: Some(name) } => format!("{name} has the mouse and keyboard now."),
+            EventKind::ControlMoved { to: None } => "Nobody has the mouse and keyboard now.".to_owned(),
+            EventKind::Interrupted => "The connection was interrupted.".to_owned(),
+            EventKind::Resumed => "The connection is back.".to_owned(),
             EventKind::Ended { reason } => format!("Session over: {reason}"),
         }
     }

@@ -136,6 +136,23 @@ fn line(kind: &EventKind, technician: &str) -> String {
             crate::human::bytes(*bytes)
         ),
         EventKind::Ended { reason } => format!("The session ended: {}.", esc(&reason.to_string())),
+        EventKind::CodeIssued { relay, invited_by: None } => {
+            format!("The user's computer made a one-time code on the relay {}.", esc(relay))
+        }
+        EventKind::CodeIssued { relay, invited_by: Some(by) } => {
+            format!("{} asked for an invite code for a colleague, made on the relay {}.", esc(by), esc(relay))
+        }
+        EventKind::ColleagueJoined { name, invited_by: Some(by) } => {
+            format!("{} (invited by {}) is in the session.", esc(name), esc(by))
+        }
+        EventKind::ColleagueJoined { name, invited_by: None } => format!("{} is in the session.", esc(name)),
+        EventKind::ColleagueLeft { name } => format!("{} left the session.", esc(name)),
+        EventKind::ControlMoved { to: Some(name) } => {
+            format!("{} has the mouse and keyboard now.", esc(name))
+        }
+        EventKind::ControlMoved { to: None } => "Nobody has the mouse and keyboard now.".to_owned(),
+        EventKind::Interrupted => "The connection was interrupted; the session waited for it.".to_owned(),
+        EventKind::Resumed => "The connection is back; the session went on.".to_owned(),
         EventKind::Inventory { summary, digest } => format!(
             "{who} kept the host's inventory in this record: {} (BLAKE3 <span class=mono>{}</span>).",
             esc(summary),

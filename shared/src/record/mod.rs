@@ -29,6 +29,32 @@ use crate::session_proto::{Notes, Permissions};
 
 pub use describe::Narrator;
 
+/// What changed between two of the host's participant lists, as seen by the one they were sent to
+/// (`now.you`): who else came, who left, where control went. `before`: `None` for the first list (the
+/// others already there count as having come).
+pub fn roster_changes(
+    before: Option<&crate::session_proto::Roster>,
+    now: &crate::session_proto::Roster,
+) -> Vec<EventKind> {
+    let mut out = Vec::new();
+    let had = |id: u64| before.is_some_and(|b| b.member(id).is_some());
+    for m in now.members.iter().filter(|m| m.id != now.you && !had(m.id)) {
+        out.push(EventKind::ColleagueJoined { name: m.name.clone(), invited_by: m.invited_by.clone() });
+    }
+    for m in before.iter().flat_map(|b| b.members.iter()) {
+        if m.id != now.you && now.member(m.id).is_none() {
+            out.push(EventKind::ColleagueLeft { name: m.name.clone() });
+        }
+    }
+    let before_control = before.and_then(|b| b.control);
+    if now.control != before_control {
+        // A holder who left took control with them: said once, as nobody, if the list has no name for them.
+        let to = now.control.and_then(|id| now.member(id)).map(|m| m.name.clone());
+        out.push(EventKind::ControlMoved { to });
+    }
+    out
+}
+
 /// Milliseconds since the Unix epoch, as the caller's clock said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct UnixMs(pub u64);
@@ -91,6 +117,9 @@ impl From<&Verified> for VerifiedTechnician {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
+    /// The code this technician paired with was made (the entry's time), on `relay` as the host names it;
+    /// `invited_by`: an invite code, and the technician who asked for it.
+    CodeIssued { relay: String, invited_by: Option<String> },
     /// The session started: the technician's name as given (escaped for display on the host), the
     /// account the relay verified if any, what they asked for and what was granted.
     Connected { technician: String, verified: Option<Verified>, asked: Permissions, granted: Permissions },
@@ -120,6 +149,17 @@ pub enum EventKind {
         digest: [u8; 32],
         summary: String,
     },
+    /// Another technician is in the session now (joined, or was there when this one joined), and who
+    /// invited them.
+    ColleagueJoined { name: String, invited_by: Option<String> },
+    /// Another technician left the session.
+    ColleagueLeft { name: String },
+    /// Mouse and keyboard moved to `to` (a technician's name; `None`: nobody has them).
+    ControlMoved { to: Option<String> },
+    /// The relay went out of reach; the session waited for it.
+    Interrupted,
+    /// Back on the relay with the other end: the session went on.
+    Resumed,
     /// The session ended, and how (who ended it and why).
     Ended { reason: EndReason },
 }

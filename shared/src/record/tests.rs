@@ -206,3 +206,39 @@ async fn sender_and_receiver_record_the_same_files() {
         assert_eq!(files, expected);
     }
 }
+
+#[test]
+fn roster_changes_name_who_came_who_left_and_where_control_went() {
+    use crate::session_proto::{Member, Permissions, Roster};
+    let member = |id: u64, name: &str, invited_by: Option<&str>| Member {
+        id,
+        name: name.into(),
+        verified: false,
+        invited_by: invited_by.map(Into::into),
+        permissions: Permissions::VIEW_ONLY,
+        wants_control: false,
+    };
+    let alice = member(1, "Alice", None);
+    let bob = member(2, "Bob", Some("Alice"));
+    // Bob's first list: Alice was there, Alice has control.
+    let first = Roster { you: 2, members: vec![alice.clone(), bob.clone()], control: Some(1) };
+    assert_eq!(
+        super::roster_changes(None, &first),
+        [
+            EventKind::ColleagueJoined { name: "Alice".into(), invited_by: None },
+            EventKind::ControlMoved { to: Some("Alice".into()) },
+        ]
+    );
+    // Alice hands control to Bob, then leaves.
+    let handed = Roster { control: Some(2), ..first.clone() };
+    assert_eq!(
+        super::roster_changes(Some(&first), &handed),
+        [EventKind::ControlMoved { to: Some("Bob".into()) }]
+    );
+    let left = Roster { you: 2, members: vec![bob], control: Some(2) };
+    assert_eq!(
+        super::roster_changes(Some(&handed), &left),
+        [EventKind::ColleagueLeft { name: "Alice".into() }]
+    );
+    assert!(super::roster_changes(Some(&left), &left).is_empty(), "no change, nothing recorded");
+}

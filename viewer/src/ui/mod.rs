@@ -16,6 +16,7 @@ pub mod settings;
 pub mod system_panel;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use tether_shared::code::Code;
 use tether_shared::net::{ClientError, RelaySpec, Timeouts};
@@ -71,8 +72,9 @@ pub struct ViewerApp {
     settings_path: Option<PathBuf>,
     /// Why the last session ended, shown on the connect screen.
     ended: Option<String>,
-    /// The last session's record, for *Save report* on the connect screen, and what saving said.
-    last_record: Option<RecordFile>,
+    /// The last session's record, for *Save report* on the connect screen (filled again once the
+    /// session has closed, so it holds the end the host sent), and what saving said.
+    last_record: Arc<Mutex<Option<RecordFile>>>,
     report_saved: Option<String>,
     pub timeouts: Timeouts,
 }
@@ -161,7 +163,7 @@ impl ViewerApp {
             settings,
             settings_path,
             ended: None,
-            last_record: None,
+            last_record: Arc::default(),
             report_saved: None,
             timeouts: Timeouts::default(),
         })
@@ -240,11 +242,16 @@ impl ViewerApp {
                         }
                     };
                     let session = live.session.clone();
-                    self.last_record = Some(session.record_file());
+                    *lock(&self.last_record) = Some(session.record_file());
                     self.report_saved = None;
                     self.settings.downloads = live.downloads.clone();
                     self.settings.save(self.settings_path.as_deref());
-                    self.rt.spawn(async move { session.leave().await });
+                    let (slot, ctx) = (self.last_record.clone(), ui.ctx().clone());
+                    self.rt.spawn(async move {
+                        session.leave().await;
+                        *lock(&slot) = Some(session.record_file());
+                        ctx.request_repaint();
+                    });
                     self.ended = Some(why);
                     self.form.code.clear();
                     self.state = State::Connect { error: None };
@@ -271,7 +278,8 @@ impl ViewerApp {
         if let Some(why) = &self.ended {
             ui.vertical_centered(|ui| {
                 ui.label(egui::RichText::new(format!("Session ended: {why}")).italics());
-                if let Some(record) = self.last_record.as_ref().filter(|r| !r.entries.is_empty()) {
+                let last = lock(&self.last_record);
+                if let Some(record) = last.as_ref().filter(|r| !r.entries.is_empty()) {
                     let hint = "An HTML report for the ticket and the JSON record it comes from, in your downloads folder";
                     if ui.button("Save report").on_hover_text(hint).clicked() {
                         let json = std::path::Path::new(&self.settings.downloads).join(record.default_name());
@@ -447,4 +455,9 @@ pub fn run_window(prefill: ConnectForm, connect_now: bool) -> Result<(), WindowE
         }),
     )
     .map_err(|e| WindowError::Open(e.to_string()))
+}
+
+/// The slot's value; a panic elsewhere while it was held leaves it as it was (it is only ever replaced).
+fn lock<T>(slot: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
