@@ -212,7 +212,7 @@ impl Display {
     /// (releasing what was held), the cursor watched there. `Ok(None)` when it is shared already;
     /// otherwise the new monitor list and the current one.
     pub async fn switch_monitor(&self, index: u32) -> Result<Option<(Vec<MonitorInfo>, u32)>, SwitchError> {
-        let Some(Source::X11 { .. }) = self.inner.source else {
+        let Some(source) = self.inner.source.and_then(|s| s.on_monitor(index as usize)) else {
             return Err(SwitchError::NothingToChoose);
         };
         let _one_at_a_time = self.inner.switching.lock().await;
@@ -226,7 +226,6 @@ impl Display {
         if index == current {
             return Ok(None);
         }
-        let source = Source::X11 { monitor: index as usize };
         let failed = |why: String| SwitchError::Failed { index, why };
         let new = tokio::task::spawn_blocking(move || Sources::open(source))
             .await

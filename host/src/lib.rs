@@ -99,23 +99,36 @@ impl Sources {
         }
     }
 
-    /// The real thing for `source`: X11 capture, cursor and enigo injection on `$DISPLAY`; or the test
-    /// pattern with a sink that prints what it receives.
+    /// The real thing for `source`: X11 capture, cursor and enigo injection on `$DISPLAY`; wlroots
+    /// capture and enigo's virtual keyboard and pointer on `$WAYLAND_DISPLAY` (no cursor shape, and
+    /// capture on a timer: screencopy's damage is not used yet); or the test pattern with a sink that
+    /// prints what it receives.
     pub fn open(source: Source) -> Result<Self, HostError> {
         let capture = CaptureHandle::spawn(move || capture::open(source))?;
         match source {
             Source::TestPattern { .. } => Ok(Self::new(capture, Box::new(RecordingSink::echoing()))),
+            Source::Wlroots { monitor: index } => {
+                let all = source.monitors()?;
+                let listed = all.iter().map(MonitorInfo::from).collect();
+                let monitor =
+                    all.into_iter().nth(index).ok_or(CaptureError::Failed(format!("no monitor {index}")))?;
+                let origin = (monitor.x, monitor.y);
+                let sink = Box::new(EnigoSink::wayland(monitor)?);
+                let clipboard =
+                    ClipboardHandle::open().map_err(|e| tracing::warn!("no clipboard sync: {e}")).ok();
+                Ok(Self {
+                    origin,
+                    sink,
+                    clipboard,
+                    source: Some(source),
+                    monitors: listed,
+                    current_monitor: index as u32,
+                    ..Self::new(capture, Box::new(RecordingSink::new()))
+                })
+            }
             Source::X11 { monitor: index } => {
                 let all = monitors::list(None)?;
-                let listed = all
-                    .iter()
-                    .map(|m| MonitorInfo {
-                        name: m.name.clone(),
-                        width: m.width,
-                        height: m.height,
-                        primary: m.primary,
-                    })
-                    .collect();
+                let listed = all.iter().map(MonitorInfo::from).collect();
                 let monitor =
                     all.into_iter().nth(index).ok_or(CaptureError::Failed(format!("no monitor {index}")))?;
                 let monitor_origin = (monitor.x, monitor.y);

@@ -51,13 +51,15 @@ struct Cli {
     /// Run without a window: print the code and session events on the terminal.
     #[arg(long)]
     headless: bool,
-    /// What to share: `x11` (the screen of $DISPLAY; the default when DISPLAY is set) or `test-pattern`.
+    /// What to share: `wlroots` (the wlroots Wayland compositor at $WAYLAND_DISPLAY: sway, Hyprland…; the
+    /// default when WAYLAND_DISPLAY is set), `x11` (the screen of $DISPLAY; the default when only DISPLAY
+    /// is set) or `test-pattern`.
     #[arg(long)]
     source: Option<String>,
     /// Which monitor to share (see --list-monitors).
     #[arg(long, default_value_t = 0)]
     monitor: usize,
-    /// List the monitors of $DISPLAY and exit.
+    /// List the monitors (of the compositor, or of $DISPLAY: see --source) and exit.
     #[arg(long)]
     list_monitors: bool,
     /// Size of the test pattern, WIDTHxHEIGHT (with --source test-pattern).
@@ -117,7 +119,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.list_monitors {
-        for monitor in tether_host::capture::monitors::list(None)? {
+        let kind = cli.source.clone().unwrap_or_else(|| default_source().to_owned());
+        let source = match kind.as_str() {
+            "wlroots" => Source::Wlroots { monitor: 0 },
+            _ => Source::X11 { monitor: 0 },
+        };
+        for monitor in source.monitors()? {
             println!("monitor {monitor}");
         }
         return Ok(());
@@ -159,24 +166,36 @@ fn default_incoming() -> Option<std::path::PathBuf> {
     }
 }
 
+/// The screen this session has: a Wayland session's compositor (`WAYLAND_DISPLAY`; wlroots screencopy,
+/// the only Wayland capture so far), else the X display, else none (the test pattern).
+fn default_source() -> &'static str {
+    let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    if set("WAYLAND_DISPLAY") {
+        "wlroots"
+    } else if set("DISPLAY") {
+        "x11"
+    } else {
+        "test-pattern"
+    }
+}
+
 /// What both modes read from the command line and the settings file: the source, the host's
 /// configuration, and the settings (for what the window shows).
 async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source, ClientSettings)> {
-    let has_x11 = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
-    if cli.source.is_none() && !has_x11 {
+    if cli.source.is_none() && default_source() == "test-pattern" {
         eprintln!(
-            "No display (DISPLAY is not set): sharing the built-in test pattern instead of a screen. Set \
-             DISPLAY, or pass --source x11, to share a screen."
+            "No display (neither WAYLAND_DISPLAY nor DISPLAY is set): sharing the built-in test pattern \
+             instead of a screen. Run it in your desktop session, or pass --source x11 or wlroots."
         );
     }
-    let default_source = if has_x11 { "x11" } else { "test-pattern" };
-    let source = match cli.source.as_deref().unwrap_or(default_source) {
+    let source = match cli.source.as_deref().unwrap_or(default_source()) {
         "test-pattern" => {
             let (width, height) = parse_size(&cli.size)?;
             Source::TestPattern { width, height }
         }
         "x11" => Source::X11 { monitor: cli.monitor },
-        other => bail!("unknown --source {other:?} (available: x11, test-pattern)"),
+        "wlroots" => Source::Wlroots { monitor: cli.monitor },
+        other => bail!("unknown --source {other:?} (available: x11, wlroots, test-pattern)"),
     };
     // Flags first, then the settings file an organization or the user installed.
     let settings = client_settings::load(&client_settings::search_paths())?;

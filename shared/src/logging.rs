@@ -3,11 +3,17 @@
 
 /// Install the global subscriber. Call once, first thing in `main`.
 pub fn init(default_level: &str) {
+    // enigo warns about every backend it was kept from (a sink connects to one on purpose) and about
+    // modifiers a keyboard layout leaves unmapped: said at its `error` level only, unless RUST_LOG asks.
+    let default = format!("{default_level},{QUIET}");
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
+
+/// Crates whose warnings are noise to the people reading ours.
+const QUIET: &str = "enigo=error";

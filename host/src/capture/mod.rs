@@ -1,5 +1,6 @@
-//! Screen capture behind one trait, one file per backend, chosen in [`open`]: [`x11`] (scrap, the real
-//! screen) and [`test_pattern`] (synthetic and deterministic, for tests and machines without a display).
+//! Screen capture behind one trait, one file per backend, chosen in [`open`]: [`x11`] (the X screen),
+//! [`wlroots`] (wlroots Wayland compositors: sway, Hyprland…) and [`test_pattern`] (synthetic and
+//! deterministic, for tests and machines without a display).
 //!
 //! Real capturers are often not `Send` (scrap's holds raw pointers), so every capturer lives on its own
 //! thread and the session asks it for frames through a [`CaptureHandle`].
@@ -8,6 +9,7 @@ pub mod cursor;
 pub mod damage;
 pub mod monitors;
 pub mod test_pattern;
+pub mod wlroots;
 pub mod x11;
 
 use std::sync::{Arc, OnceLock};
@@ -48,6 +50,36 @@ pub enum Source {
     TestPattern { width: u32, height: u32 },
     /// Monitor `monitor` of the X display in `$DISPLAY`.
     X11 { monitor: usize },
+    /// Output `monitor` of the wlroots compositor at `$WAYLAND_DISPLAY`.
+    Wlroots { monitor: usize },
+}
+
+impl Source {
+    /// The same kind of source on monitor `index` (the test pattern has one).
+    pub fn on_monitor(self, index: usize) -> Option<Self> {
+        match self {
+            Self::X11 { .. } => Some(Self::X11 { monitor: index }),
+            Self::Wlroots { .. } => Some(Self::Wlroots { monitor: index }),
+            Self::TestPattern { .. } => None,
+        }
+    }
+
+    /// The monitors this kind of source can share.
+    pub fn monitors(self) -> Result<Vec<monitors::Monitor>, CaptureError> {
+        match self {
+            Self::X11 { .. } => monitors::list(None),
+            Self::Wlroots { .. } => wlroots::list(),
+            Self::TestPattern { width, height } => Ok(vec![monitors::Monitor {
+                index: 0,
+                name: "test-pattern".into(),
+                x: 0,
+                y: 0,
+                width,
+                height,
+                primary: true,
+            }]),
+        }
+    }
 }
 
 /// Build the capturer for `source` (on the capture thread).
@@ -55,6 +87,7 @@ pub fn open(source: Source) -> Result<Box<dyn Capturer>, CaptureError> {
     match source {
         Source::TestPattern { width, height } => Ok(Box::new(test_pattern::TestPattern::new(width, height)?)),
         Source::X11 { monitor } => Ok(Box::new(x11::X11Capturer::new(monitor)?)),
+        Source::Wlroots { monitor } => Ok(Box::new(wlroots::WlrootsCapturer::new(monitor)?)),
     }
 }
 

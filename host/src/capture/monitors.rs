@@ -18,6 +18,12 @@ pub struct Monitor {
     pub primary: bool,
 }
 
+impl From<&Monitor> for tether_shared::session_proto::MonitorInfo {
+    fn from(m: &Monitor) -> Self {
+        Self { name: m.name.clone(), width: m.width, height: m.height, primary: m.primary }
+    }
+}
+
 impl std::fmt::Display for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {} {}x{}+{}+{}", self.index, self.name, self.width, self.height, self.x, self.y)?;

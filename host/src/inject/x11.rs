@@ -1,13 +1,22 @@
-//! Injection into the X11 desktop with enigo (0.6, x11rb backend: no libxdo).
+//! Injection with enigo (0.6): into the X11 desktop (x11rb backend, XTEST: no libxdo), or into a wlroots
+//! Wayland compositor (its virtual-keyboard protocol, with a keymap enigo uploads so any character can be
+//! typed, and its virtual-pointer protocol).
 //!
-//! Coordinates arrive in pixels of the shared monitor; they are clamped to it and offset by its origin on
-//! the root window, so a click can never land on another monitor.
+//! enigo sends every event to each backend it could connect to, so each sink connects to exactly one:
+//! the other is given a display name that cannot be opened (an empty one). Without that, a host sharing
+//! an X11 screen from inside a Wayland session would type everything twice (through Xwayland too).
+//!
+//! Coordinates arrive in pixels of the shared monitor; they are clamped to it and offset by its origin,
+//! so a click can never land on another monitor.
 
 use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Settings};
 use tether_shared::input::{InputEvent, Key, MouseButton};
 
 use super::{Held, InjectError, InputSink};
 use crate::capture::monitors::Monitor;
+
+/// A display name no backend can open: keeps enigo off the backend a sink does not use.
+const NO_DISPLAY: &str = "";
 
 pub struct EnigoSink {
     enigo: Enigo,
@@ -26,10 +35,26 @@ fn failed(e: impl std::fmt::Display) -> InjectError {
 }
 
 impl EnigoSink {
-    /// Inject into `display` (`None`: `$DISPLAY`), mapping coordinates to `monitor`.
+    /// Inject into the X `display` (`None`: `$DISPLAY`), mapping coordinates to `monitor`.
     pub fn new(display: Option<String>, monitor: Monitor) -> Result<Self, InjectError> {
-        let settings =
-            Settings { x11_display: display, release_keys_when_dropped: true, ..Settings::default() };
+        let settings = Settings {
+            x11_display: display,
+            wayland_display: Some(NO_DISPLAY.into()),
+            release_keys_when_dropped: true,
+            ..Settings::default()
+        };
+        let enigo = Enigo::new(&settings).map_err(failed)?;
+        Ok(Self { enigo, monitor, held: Held::default() })
+    }
+
+    /// Inject into the wlroots compositor at `$WAYLAND_DISPLAY`, mapping coordinates to `monitor`.
+    pub fn wayland(monitor: Monitor) -> Result<Self, InjectError> {
+        let settings = Settings {
+            x11_display: Some(NO_DISPLAY.into()),
+            wayland_display: std::env::var("WAYLAND_DISPLAY").ok(),
+            release_keys_when_dropped: true,
+            ..Settings::default()
+        };
         let enigo = Enigo::new(&settings).map_err(failed)?;
         Ok(Self { enigo, monitor, held: Held::default() })
     }
@@ -121,7 +146,18 @@ impl InputSink for EnigoSink {
             InputEvent::Key { key: k, pressed } => {
                 self.enigo.key(key(*k)?, direction(*pressed)).map_err(failed)?;
             }
-            InputEvent::Text(text) => self.enigo.text(text).map_err(failed)?,
+            // A line break is the Return key: typed as a character it would be the Linefeed keysym on
+            // Wayland, which a terminal shows as ^J and an editor ignores.
+            InputEvent::Text(text) => {
+                for (i, line) in text.split('\n').enumerate() {
+                    if i > 0 {
+                        self.enigo.key(enigo::Key::Return, Direction::Click).map_err(failed)?;
+                    }
+                    if !line.is_empty() {
+                        self.enigo.text(line).map_err(failed)?;
+                    }
+                }
+            }
         }
         self.held.note(event);
         Ok(())

@@ -3,6 +3,7 @@
 
 pub mod canary;
 pub mod procs;
+pub mod sway;
 pub mod view;
 pub mod xvfb;
 

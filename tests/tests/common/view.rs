@@ -1,4 +1,5 @@
-//! Comparing what the viewer shows with what the X server shows, until they agree.
+//! Comparing what the viewer shows with what the display (an X server, a compositor) shows, until they
+//! agree.
 
 use std::time::{Duration, Instant};
 
@@ -6,6 +7,17 @@ use tether_shared::frame::Frame;
 use tether_viewer::session::ViewerSession;
 
 use super::xvfb::Xvfb;
+
+/// A display whose own screenshot the viewer's picture is compared with.
+pub trait Screen {
+    fn screenshot(&self) -> image::RgbImage;
+}
+
+impl Screen for Xvfb {
+    fn screenshot(&self) -> image::RgbImage {
+        Xvfb::screenshot(self)
+    }
+}
 
 /// A frame as an RGB image.
 pub fn rgb(frame: &Frame) -> image::RgbImage {
@@ -16,7 +28,7 @@ pub fn rgb(frame: &Frame) -> image::RgbImage {
 /// `<name>-viewer.png` and `<name>-screen.png` in the temporary directory for a look, and panic with `what`.
 pub async fn wait_for_view(
     viewer: &ViewerSession,
-    x: &Xvfb,
+    x: &impl Screen,
     name: &str,
     what: &str,
     check: impl Fn(&image::RgbImage, &image::RgbImage) -> bool,

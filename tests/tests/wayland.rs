@@ -1,0 +1,162 @@
+//! The host on a Wayland desktop: a real wlroots compositor (headless sway, software rendering) with a
+//! terminal (foot) on it. What the viewer shows equals the compositor's own screenshot (grim) pixel for
+//! pixel, at the start, after typing and after the terminal scrolls; text and keys typed through the viewer
+//! reach the program in the terminal (through the virtual keyboard, with the keymap the host uploads); a
+//! key held when the session ends is let go; `--list-monitors` lists the outputs and `--monitor` shares
+//! the one chosen.
+
+mod common;
+
+use std::time::Duration;
+
+use common::procs::Proc;
+use common::sway::Sway;
+use common::view::wait_for_view;
+use common::*;
+use tether_shared::code::Code;
+use tether_shared::input::{InputEvent, Key};
+use tether_viewer::session::ViewerSession;
+
+const SW: u32 = 1024;
+const SH: u32 = 768;
+
+/// A compositor with a terminal whose shell copies what is typed, key by key, into `typed.txt`.
+fn sway_with_terminal() -> Sway {
+    // Non-canonical: every key reaches the file at once; the terminal echoes it (and scrolls).
+    let script = "stty -icanon; exec cat > \"$XDG_RUNTIME_DIR/typed.txt\"";
+    let sway = Sway::start(SW, SH, &format!("exec foot --override=cursor.blink=no sh -c '{script}'"));
+    // The terminal is up once the background is no longer the whole picture.
+    let start = std::time::Instant::now();
+    while sway_screen(&sway).pixels().all(|p| p.0 == [0x33, 0x66, 0x99]) {
+        assert!(start.elapsed() < Duration::from_secs(15), "the terminal never showed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sway
+}
+
+fn sway_screen(sway: &Sway) -> image::RgbImage {
+    use common::view::Screen;
+    sway.screenshot()
+}
+
+/// A host process sharing output `monitor` of the compositor losslessly, and a viewer connected to it.
+async fn share(relay: &TestRelay, sway: &Sway, monitor: u32) -> (Proc, ViewerSession) {
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let monitor = monitor.to_string();
+    let args = cli_args(
+        &addr,
+        &fp,
+        &["--headless", "--grant", "view,control", "--quality", "lossless", "--monitor", &monitor],
+    );
+    let mut host = Proc::spawn_with_env("tether-host", &args, &sway.env());
+    let code = Code::parse(&host.line("code").await).expect("code");
+    let viewer = ViewerSession::connect(&viewer_config(relay), &code).await.expect("pairs");
+    (host, viewer)
+}
+
+fn typed(sway: &Sway) -> String {
+    std::fs::read_to_string(sway.file("typed.txt")).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_sees_the_compositor_exactly_and_types_into_a_terminal() {
+    let sway = sway_with_terminal();
+    let relay = start_relay(|_| {});
+    let (mut host, viewer) = share(&relay, &sway, 0).await;
+    let first = viewer.next_frame(None).await.expect("first frame");
+    assert_eq!((first.frame.width(), first.frame.height()), (SW, SH));
+    let same = |shown: &image::RgbImage, screen: &image::RgbImage| shown == screen;
+    wait_for_view(
+        &viewer,
+        &sway,
+        "tether-sway",
+        "at the start: the viewer's picture differs from grim's",
+        same,
+    )
+    .await;
+
+    viewer.send_input(InputEvent::Text("hello from tether\n".into())).await.expect("send");
+    eventually(|| typed(&sway).contains("hello from tether\n"), "typed text").await;
+    wait_for_view(
+        &viewer,
+        &sway,
+        "tether-sway",
+        "after typing: the viewer's picture differs from grim's",
+        same,
+    )
+    .await;
+    // Enough lines to make the terminal scroll (54 rows of 14 pixels).
+    let lines: String = (1..=70).map(|i| format!("line {i} of a long text\n")).collect();
+    viewer.send_input(InputEvent::Text(lines)).await.expect("send");
+    eventually(|| typed(&sway).contains("line 70 of a long text\n"), "all lines").await;
+    for (key, pressed) in
+        [(Key::Char('z'), true), (Key::Char('z'), false), (Key::Enter, true), (Key::Enter, false)]
+    {
+        viewer.send_input(InputEvent::Key { key, pressed }).await.expect("send");
+    }
+    eventually(|| typed(&sway).ends_with("z\n"), "a key press").await;
+    wait_for_view(
+        &viewer,
+        &sway,
+        "tether-sway",
+        "after typing: the viewer's picture differs from grim's",
+        same,
+    )
+    .await;
+
+    // What the technician saw, for a person to look at (next to the other windows' screenshots).
+    let shots = bin("tether-viewer").parent().expect("target dir").join("screenshots");
+    std::fs::create_dir_all(&shots).expect("dir");
+    let seen = viewer.frames().borrow().clone().expect("a frame");
+    common::view::rgb(&seen.frame).save(shots.join("wayland-sway.png")).expect("save");
+
+    // A key held by a technician who leaves is let go while the host goes on (a colleague stays, so
+    // the host's virtual keyboard lives on): the terminal's key repeat stops.
+    viewer.invite().await.expect("asked");
+    let mut news = viewer.invite_news();
+    let invite = loop {
+        if let Some(tether_shared::session_proto::InviteNews::Code { code, .. }) =
+            news.borrow_and_update().clone()
+        {
+            break Code::parse(&code).expect("a code");
+        }
+        tokio::time::timeout(Duration::from_secs(10), news.changed()).await.expect("news").expect("up");
+    };
+    let colleague =
+        ViewerSession::connect(&viewer_config(&relay), &invite).await.expect("the colleague joins");
+    viewer.send_input(InputEvent::Key { key: Key::Char('x'), pressed: true }).await.expect("send");
+    // Held past the repeat delay: the terminal repeats it.
+    eventually(|| typed(&sway).matches('x').count() > 3, "the held key repeating").await;
+    viewer.close().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = typed(&sway);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(typed(&sway), after, "the key still repeats: it was not released");
+    assert!(!colleague.is_closed(), "the session goes on with the colleague");
+    colleague.close().await;
+    assert!(host.line("ended").await.contains("left"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outputs_are_listed_and_the_chosen_one_is_shared() {
+    let sway = Sway::start(SW, SH, "");
+    sway.msg("create_output");
+    sway.msg("output HEADLESS-2 resolution 640x480 position 1024 0 background #993366 solid_color");
+    let out = std::process::Command::new(bin("tether-host"))
+        .args(["--list-monitors"])
+        .envs(sway.env())
+        .output()
+        .expect("runs");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(listed.contains("monitor 0: HEADLESS-1 1024x768+0+0 (primary)"), "{listed}");
+    assert!(listed.contains("monitor 1: HEADLESS-2 640x480+1024+0"), "{listed}");
+
+    let relay = start_relay(|_| {});
+    let (_host, viewer) = share(&relay, &sway, 1).await;
+    let shown = viewer.next_frame(None).await.expect("a frame");
+    assert_eq!((shown.frame.width(), shown.frame.height()), (640, 480));
+    let rgb = common::view::rgb(&shown.frame);
+    assert!(rgb.pixels().all(|p| p.0 == [0x99, 0x33, 0x66]), "the second output's background");
+    viewer.close().await;
+}
