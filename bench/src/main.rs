@@ -22,6 +22,7 @@ mod tether_codec;
 mod transfer;
 mod viewers;
 mod wan;
+mod wayland_latency;
 mod workloads;
 mod xsession;
 
@@ -53,6 +54,9 @@ enum Top {
         /// session to this many Mbit/s (a busy office uplink): what a transfer does to the screen and input.
         #[arg(long)]
         during_fetch_mbit: Option<u64>,
+        /// `x11` (Xvfb) or `wlroots` (a headless sway: screen change to viewer only).
+        #[arg(long, default_value = "x11")]
+        source: String,
     },
     /// Latency, updates and throughput with the host behind an emulated internet line: a matrix of lines
     /// times loads beside the probes (a file moving either way, a video, a dragged window).
@@ -149,7 +153,11 @@ fn main() -> Result<()> {
     tether_shared::logging::init("error,arboard=off");
     let cmd = match Cli::parse().command {
         Top::Codec(cmd) => cmd,
-        Top::Latency { samples, during_fetch_mbit } => return latency::run(samples, during_fetch_mbit),
+        Top::Latency { samples, during_fetch_mbit, source } if source == "wlroots" => {
+            anyhow::ensure!(during_fetch_mbit.is_none(), "--during-fetch-mbit is measured on x11 only");
+            return wayland_latency::run(samples);
+        }
+        Top::Latency { samples, during_fetch_mbit, .. } => return latency::run(samples, during_fetch_mbit),
         Top::Files { mib } => return transfer::run(mib),
         Top::Viewers { counts, secs, size, source } => return viewers::run(&counts, secs, &size, &source),
         Top::Wan { samples, links, loads, queue_ms } => {

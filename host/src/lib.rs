@@ -100,11 +100,22 @@ impl Sources {
     }
 
     /// The real thing for `source`: X11 capture, cursor and enigo injection on `$DISPLAY`; wlroots
-    /// capture and enigo's virtual keyboard and pointer on `$WAYLAND_DISPLAY` (no cursor shape, and
-    /// capture on a timer: screencopy's damage is not used yet); or the test pattern with a sink that
-    /// prints what it receives.
+    /// capture (woken by screencopy's damage) and enigo's virtual keyboard and pointer on
+    /// `$WAYLAND_DISPLAY` (no cursor shape yet); or the test pattern with a sink that prints what it
+    /// receives.
     pub fn open(source: Source) -> Result<Self, HostError> {
-        let capture = CaptureHandle::spawn(move || capture::open(source))?;
+        // On wlroots the stream that captures also says what changed: made here, shared with the capturer.
+        let stream = match source {
+            Source::Wlroots { monitor } => Some(capture::wlroots::stream(monitor)?),
+            _ => None,
+        };
+        let capture = match &stream {
+            Some(stream) => {
+                let pictures = stream.pictures();
+                CaptureHandle::spawn(move || Ok(Box::new(pictures) as Box<dyn capture::Capturer>))?
+            }
+            None => CaptureHandle::spawn(move || capture::open(source))?,
+        };
         match source {
             Source::TestPattern { .. } => Ok(Self::new(capture, Box::new(RecordingSink::echoing()))),
             Source::Wlroots { monitor: index } => {
@@ -116,10 +127,12 @@ impl Sources {
                 let sink = Box::new(EnigoSink::wayland(monitor)?);
                 let clipboard =
                     ClipboardHandle::open().map_err(|e| tracing::warn!("no clipboard sync: {e}")).ok();
+                let changed = stream.map(|s| (s.notify, s.log));
                 Ok(Self {
                     origin,
                     sink,
                     clipboard,
+                    changed,
                     source: Some(source),
                     monitors: listed,
                     current_monitor: index as u32,

@@ -51,8 +51,8 @@ fn refused(run: &Run, error: &str) {
 }
 
 const NO_DISPLAY_PATTERN: &str =
-    "No display (DISPLAY is not set): sharing the built-in test pattern instead \
-     of a screen. Set DISPLAY, or pass --source x11, to share a screen.";
+    "No display (neither WAYLAND_DISPLAY nor DISPLAY is set): sharing the built-in test pattern \
+     instead of a screen. Run it in your desktop session, or pass --source x11 or wlroots.";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_addresses_and_certificates_people_get_wrong() {
@@ -116,7 +116,7 @@ async fn a_session_s_errors_and_its_end_in_plain_words() {
     let args =
         cli_args(&relay.addr, &relay.fingerprint, &["--headless", "--grant", "view", "--size", "320x200"]);
     let mut cmd = tokio::process::Command::new(common::bin("tether-host"));
-    cmd.args(&args).env_remove("DISPLAY").env("RUST_BACKTRACE", "1");
+    cmd.args(&args).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY").env("RUST_BACKTRACE", "1");
     let mut host = Proc::spawn_command_logged(&mut cmd);
     let code = host.line("code").await;
     assert!(host.stderr_now().starts_with(&format!("{NO_DISPLAY_PATTERN}\n")), "{}", host.stderr_now());

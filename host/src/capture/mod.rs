@@ -87,7 +87,7 @@ pub fn open(source: Source) -> Result<Box<dyn Capturer>, CaptureError> {
     match source {
         Source::TestPattern { width, height } => Ok(Box::new(test_pattern::TestPattern::new(width, height)?)),
         Source::X11 { monitor } => Ok(Box::new(x11::X11Capturer::new(monitor)?)),
-        Source::Wlroots { monitor } => Ok(Box::new(wlroots::WlrootsCapturer::new(monitor)?)),
+        Source::Wlroots { monitor } => Ok(Box::new(wlroots::stream(monitor)?.pictures())),
     }
 }
 

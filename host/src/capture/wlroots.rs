@@ -9,6 +9,11 @@
 //!
 //! Outputs are listed in the order the compositor announces them (`--list-monitors`), named as it names
 //! them (`wl_output` version 4: `HEADLESS-1`, `eDP-1`…).
+//!
+//! Capture is a [`Stream`], the Wayland twin of X Damage ([`super::damage`]) and capture in one: copies
+//! *with damage* (`copy_with_damage`: the compositor answers once something was drawn, and says where), so
+//! the session wakes when the screen changes, compares only what changed, and takes the picture already
+//! copied — one copy per change inside the compositor, none while the screen stands still.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -27,6 +32,7 @@ use wayland_protocols::xdg::xdg_output::zv1::client::zxdg_output_v1::{self, Zxdg
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_frame_v1::{self, ZwlrScreencopyFrameV1};
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
 
+use super::damage::{DamageLog, Drawn};
 use super::monitors::Monitor;
 use super::{CaptureError, Captured, Capturer};
 
@@ -57,6 +63,8 @@ struct FrameState {
     y_invert: bool,
     ready: bool,
     failed: bool,
+    /// Where the compositor says the output changed (`copy_with_damage`), output-relative.
+    damage: Vec<Drawn>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,8 +209,10 @@ impl WlrootsCapturer {
     }
 }
 
-impl Capturer for WlrootsCapturer {
-    fn capture(&mut self) -> Result<Captured, CaptureError> {
+impl WlrootsCapturer {
+    /// Have the compositor copy the output into our buffer: at once, or (`damage`) once something was
+    /// drawn since our last copy. The buffer's description.
+    fn copy(&mut self, damage: bool) -> Result<BufferSpec, CaptureError> {
         self.state.frame = FrameState::default();
         let qh = self.queue.handle();
         let frame = self.manager.capture_output(0, &self.output, &qh, ());
@@ -215,10 +225,111 @@ impl Capturer for WlrootsCapturer {
             .buffer
             .ok_or_else(|| failed("the compositor offered no shared-memory buffer"))?;
         let buffer = self.buffer_for(spec)?.buffer.clone();
-        frame.copy(&buffer);
+        if damage && version >= 2 {
+            frame.copy_with_damage(&buffer);
+        } else {
+            frame.copy(&buffer);
+        }
         let copied = self.wait(|f| f.ready);
         frame.destroy();
-        copied?;
+        copied.map(|()| spec)
+    }
+}
+
+/// One output as a stream of pictures: a thread asks the compositor for a copy *with damage* again and
+/// again (the compositor answers only once something was drawn, and says where), keeps the latest
+/// picture, puts what changed in the log (on the compositor's layout, like X Damage on the root window)
+/// and pokes the `Notify`. A capture is then the latest picture, at once: the compositor copies only when
+/// the screen changed, once, whoever asks.
+#[derive(Debug)]
+pub struct Stream {
+    pub notify: Arc<tokio::sync::Notify>,
+    pub log: Arc<DamageLog>,
+    latest: Arc<Latest>,
+}
+
+/// The latest picture (`Err`: the stream ended, and why), and a wake-up for whoever waits for the first.
+#[derive(Debug, Default)]
+struct Latest {
+    picture: std::sync::Mutex<Option<Result<Captured, CaptureError>>>,
+    arrived: std::sync::Condvar,
+}
+
+impl Latest {
+    fn set(&self, picture: Result<Captured, CaptureError>) {
+        *self.picture.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(picture);
+        self.arrived.notify_all();
+    }
+}
+
+/// Start the stream of output `index`.
+pub fn stream(index: usize) -> Result<Stream, CaptureError> {
+    let mut copier = WlrootsCapturer::new(index)?;
+    let origin = copier.state.outputs.get(index).map(|(_, o)| (o.x, o.y)).unwrap_or_default();
+    let stream = Stream {
+        notify: Arc::new(tokio::sync::Notify::new()),
+        log: Arc::new(DamageLog::default()),
+        latest: Arc::default(),
+    };
+    let (poke, drawn, latest) = (stream.notify.clone(), stream.log.clone(), stream.latest.clone());
+    std::thread::Builder::new()
+        .name("tether-wl-capture".into())
+        .spawn(move || {
+            // The first copy at once; then each when something was drawn since the one before.
+            let mut damage = false;
+            loop {
+                match copier.picture(damage) {
+                    Ok(picture) => {
+                        latest.set(Ok(picture));
+                        let rects = std::mem::take(&mut copier.state.frame.damage);
+                        drawn.push(rects.into_iter().map(|(x, y, w, h)| (x + origin.0, y + origin.1, w, h)));
+                    }
+                    Err(e) => {
+                        tracing::debug!("the compositor stopped sending pictures: {e}");
+                        latest.set(Err(e));
+                        drawn.forget();
+                        poke.notify_one();
+                        return;
+                    }
+                }
+                poke.notify_one();
+                damage = true;
+            }
+        })
+        .map_err(failed)?;
+    Ok(stream)
+}
+
+impl Stream {
+    /// A capturer that answers with the latest picture.
+    pub fn pictures(&self) -> LatestPicture {
+        LatestPicture(self.latest.clone())
+    }
+}
+
+/// The latest picture of a [`Stream`], as a [`Capturer`].
+#[derive(Debug)]
+pub struct LatestPicture(Arc<Latest>);
+
+/// How long a capture waits for the stream's first picture.
+const FIRST_PICTURE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Capturer for LatestPicture {
+    fn capture(&mut self) -> Result<Captured, CaptureError> {
+        let guard = self.0.picture.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (guard, _) = self
+            .0
+            .arrived
+            .wait_timeout_while(guard, FIRST_PICTURE, |p| p.is_none())
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.clone().unwrap_or_else(|| Err(failed("the compositor sent no picture")))
+    }
+}
+
+impl WlrootsCapturer {
+    /// One copy of the output (see [`Self::copy`]) as a picture.
+    fn picture(&mut self, damage: bool) -> Result<Captured, CaptureError> {
+        let spec = self.copy(damage)?;
         let buffer = self.buffer.as_ref().ok_or_else(|| failed("no buffer"))?;
         let pixels = read_pixels(&buffer.fd, spec, self.state.frame.y_invert)?;
         self.next_id += 1;
@@ -342,6 +453,9 @@ impl Dispatch<ZwlrScreencopyFrameV1, ()> for State {
                 frame.y_invert = flags.contains(zwlr_screencopy_frame_v1::Flags::YInvert);
             }
             zwlr_screencopy_frame_v1::Event::BufferDone => frame.buffer_done = true,
+            zwlr_screencopy_frame_v1::Event::Damage { x, y, width, height } => {
+                frame.damage.push((x as i32, y as i32, width, height));
+            }
             zwlr_screencopy_frame_v1::Event::Ready { .. } => frame.ready = true,
             zwlr_screencopy_frame_v1::Event::Failed => frame.failed = true,
             _ => {}

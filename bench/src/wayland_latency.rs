@@ -1,0 +1,136 @@
+//! Screen latency on a wlroots Wayland desktop: a headless sway (software rendering) shared by an
+//! in-process host through the relay on loopback. The screen change is the output's background colour,
+//! set over sway's IPC (`swaymsg` returns once sway applied it, as the X probe's round trip returns once
+//! the X server drew); the time runs until the viewer's framebuffer shows it. Input latency is not
+//! measured here: a Wayland client cannot read the pointer back.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tether_host::capture::Source;
+use tether_host::Sources;
+use tether_shared::session_proto::Permissions;
+
+use crate::session_rig::{self, percentiles};
+
+/// A headless sway of one output, as `nobody` when we are root (sway refuses root).
+struct Sway {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Sway {
+    fn start(width: u32, height: u32) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            format!("output HEADLESS-1 resolution {width}x{height} background #336699 solid_color\n"),
+        )?;
+        let root = rustix::process::getuid().is_root();
+        let mut command = Command::new(if root { "setpriv" } else { "sway" });
+        if root {
+            for path in [dir.path().to_path_buf(), config.clone()] {
+                std::os::unix::fs::chown(&path, Some(65534), Some(65534))?;
+            }
+            command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sway"]);
+        }
+        let child = command
+            .arg("-c")
+            .arg(&config)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .env("WLR_BACKENDS", "headless")
+            .env("WLR_LIBINPUT_NO_DEVICES", "1")
+            .env("WLR_RENDERER", "pixman")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting sway (apt-get install sway)")?;
+        let sway = Self { dir, child };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while sway.ipc_socket().is_none() || !sway.dir.path().join("wayland-1").exists() {
+            if Instant::now() > deadline {
+                bail!("sway did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(sway)
+    }
+
+    fn ipc_socket(&self) -> Option<PathBuf> {
+        std::fs::read_dir(self.dir.path())
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc")))
+    }
+
+    fn background(&self, rgb: [u8; 3]) -> Result<()> {
+        let socket = self.ipc_socket().context("sway's IPC socket")?;
+        let colour = format!("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2]);
+        let status = Command::new("swaymsg")
+            .arg("-s")
+            .arg(socket)
+            .args(["output", "*", "background", &colour, "solid_color"])
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("swaymsg failed");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Sway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn run(samples: usize) -> Result<()> {
+    let sway = Sway::start(1920, 1080)?;
+    // The host finds the compositor through the environment: set while this process is single-threaded.
+    std::env::set_var("XDG_RUNTIME_DIR", sway.dir.path());
+    std::env::set_var("WAYLAND_DISPLAY", "wayland-1");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(measure(&sway, samples))
+}
+
+async fn measure(sway: &Sway, samples: usize) -> Result<()> {
+    let sources = Sources::open(Source::Wlroots { monitor: 0 })?;
+    let rig = session_rig::start(sources, Permissions::ALL, |_| {}).await?;
+    rig.viewer.next_frame(None).await?;
+    let mut frames = rig.viewer.frames();
+    let mut out = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let want = if i % 2 == 0 { [0xc0, 0x20, 0x40] } else { [0x20, 0x40, 0xc0] };
+        sway.background(want)?;
+        let t0 = Instant::now();
+        loop {
+            let seen = frames.borrow_and_update().as_ref().is_some_and(|s| {
+                let at = (150 * s.frame.width() as usize + 150) * 4;
+                // BGRX in the frame.
+                s.frame.bgrx()[at..at + 3] == [want[2], want[1], want[0]]
+            });
+            if seen {
+                break;
+            }
+            tokio::time::timeout(Duration::from_secs(10), frames.changed())
+                .await
+                .context("no frame in 10 s")??;
+        }
+        out.push(t0.elapsed().as_secs_f64() * 1e3);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    rig.stop.cancel();
+    println!("| path (1920x1080, headless sway, relay on loopback, {samples} samples) | p50 ms | p95 ms | max ms |");
+    println!("|---|---:|---:|---:|");
+    let (p50, p95, max) = percentiles(&mut out);
+    println!("| Wayland screen change -> viewer framebuffer | {p50:.1} | {p95:.1} | {max:.1} |");
+    Ok(())
+}
