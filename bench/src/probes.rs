@@ -71,18 +71,7 @@ impl Probe {
             self.conn.poly_fill_rectangle(self.win, self.gc, &[square])?;
             self.conn.get_input_focus()?.reply()?; // drawn
             let t0 = Instant::now();
-            loop {
-                let seen = frames.borrow_and_update().as_ref().is_some_and(|s| {
-                    let i = (150 * s.frame.width() as usize + 150) * 4;
-                    s.frame.bgrx()[i..i + 3] == want
-                });
-                if seen {
-                    break;
-                }
-                tokio::time::timeout(Duration::from_secs(10), frames.changed())
-                    .await
-                    .context("no frame in 10 s")??;
-            }
+            until_shown(&mut frames, want).await?;
             out.push(t0.elapsed().as_secs_f64() * 1e3);
             tokio::time::sleep(Duration::from_millis(40)).await;
         }
@@ -112,5 +101,25 @@ impl Probe {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(out)
+    }
+}
+
+/// Wait until the viewer's picture has the colour `bgr` (blue, green, red: the frame's byte order) at
+/// (150, 150), inside the square the screen probes paint.
+pub async fn until_shown(
+    frames: &mut tokio::sync::watch::Receiver<Option<tether_viewer::session::Shown>>,
+    bgr: [u8; 3],
+) -> Result<()> {
+    loop {
+        let seen = frames.borrow_and_update().as_ref().is_some_and(|s| {
+            let i = (150 * s.frame.width() as usize + 150) * 4;
+            s.frame.bgrx()[i..i + 3] == bgr
+        });
+        if seen {
+            return Ok(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), frames.changed())
+            .await
+            .context("no frame in 10 s")??;
     }
 }

@@ -111,19 +111,7 @@ async fn measure(sway: &Sway, samples: usize) -> Result<()> {
         let want = if i % 2 == 0 { [0xc0, 0x20, 0x40] } else { [0x20, 0x40, 0xc0] };
         sway.background(want)?;
         let t0 = Instant::now();
-        loop {
-            let seen = frames.borrow_and_update().as_ref().is_some_and(|s| {
-                let at = (150 * s.frame.width() as usize + 150) * 4;
-                // BGRX in the frame.
-                s.frame.bgrx()[at..at + 3] == [want[2], want[1], want[0]]
-            });
-            if seen {
-                break;
-            }
-            tokio::time::timeout(Duration::from_secs(10), frames.changed())
-                .await
-                .context("no frame in 10 s")??;
-        }
+        crate::probes::until_shown(&mut frames, [want[2], want[1], want[0]]).await?;
         out.push(t0.elapsed().as_secs_f64() * 1e3);
         tokio::time::sleep(Duration::from_millis(40)).await;
     }

@@ -137,17 +137,9 @@ async fn stop(relay: TestRelay) -> (tempfile::TempDir, std::net::SocketAddr) {
     (dir, addr)
 }
 
-async fn ends_revoked(host: TestHost, viewer: ViewerSession) {
-    let report = host.report().await;
-    assert!(report.is_ok(), "{report:?}");
-    let ended = tokio::time::timeout(Duration::from_secs(20), viewer.closed())
-        .await
-        .expect("the viewer's session ends");
-    assert!(ended.to_string().contains("revoked"), "the viewer is told why: {ended}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_rejoined_after_a_relay_restart_ends_when_its_account_is_revoked() {
+/// A verified session through an organization's relay that was stopped and started again on the same
+/// address and data: the relay, once both ends have rejoined it.
+async fn rejoined_after_a_restart() -> (TestRelay, TestHost, ViewerSession) {
     let relay = start_relay(org);
     let (mut host, viewer) = org_session(&relay).await;
     let (dir, addr) = stop(relay).await;
@@ -159,6 +151,21 @@ async fn a_session_rejoined_after_a_relay_restart_ends_when_its_account_is_revok
     assert!(rejoined.is_ok(), "the session rejoined the restarted relay");
     let mut reconnecting = viewer.reconnecting();
     let _ = tokio::time::timeout(Duration::from_secs(20), reconnecting.wait_for(|r| !*r)).await;
+    (relay, host, viewer)
+}
+
+async fn ends_revoked(host: TestHost, viewer: ViewerSession) {
+    let report = host.report().await;
+    assert!(report.is_ok(), "{report:?}");
+    let ended = tokio::time::timeout(Duration::from_secs(20), viewer.closed())
+        .await
+        .expect("the viewer's session ends");
+    assert!(ended.to_string().contains("revoked"), "the viewer is told why: {ended}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_rejoined_after_a_relay_restart_ends_when_its_account_is_revoked() {
+    let (relay, host, viewer) = rejoined_after_a_restart().await;
 
     assert!(Store::open(relay.dir.path()).expect("store").revoke_account("bob").expect("revoke"));
     ends_revoked(host, viewer).await;
@@ -372,17 +379,7 @@ async fn over_ipv6_the_relay_keys_its_limits_on_the_slash_64() {
 /// host's record head either way (the host's heads reach the row even when the host came back first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejoined_session_s_audit_row_holds_the_host_s_final_record_head() {
-    let relay = start_relay(org);
-    let (mut host, viewer) = org_session(&relay).await;
-    let (dir, addr) = stop(relay).await;
-    let relay = org_relay_at(dir, addr).await;
-    let rejoined = tokio::time::timeout(Duration::from_secs(30), async {
-        while !matches!(host.next_event().await, HostEvent::Reconnected) {}
-    })
-    .await;
-    assert!(rejoined.is_ok(), "the session rejoined the restarted relay");
-    let mut reconnecting = viewer.reconnecting();
-    let _ = tokio::time::timeout(Duration::from_secs(20), reconnecting.wait_for(|r| !*r)).await;
+    let (relay, host, viewer) = rejoined_after_a_restart().await;
     viewer.chat("back again").await.expect("sent");
     viewer.leave().await;
     let report = host.report().await.expect("a report");

@@ -116,6 +116,17 @@ impl Rig {
     }
 }
 
+/// The rig, and a window that connected to its host by typing the code into the form.
+fn connected() -> (Rig, Harness<'static, ViewerApp>) {
+    let mut rig = rig();
+    let code = rig.code();
+    let mut ui = harness(app(rig.home.path(), ConnectForm::default()));
+    fill_form(&mut ui, &rig.relay, &code.replace('-', ""));
+    ui.get_by_label("Connect").click();
+    step_until(&mut ui, "the session", |app| app.is_live());
+    (rig, ui)
+}
+
 /// A file dropped on the window, as the windowing layer (egui-winit) hands it over.
 #[derive(Debug)]
 struct Dropped(PathBuf);
@@ -387,12 +398,7 @@ fn the_people_panel_invites_a_colleague_who_joins_and_gets_control_handed_over()
 
 #[test]
 fn notes_typed_in_the_panel_go_into_both_copies_of_the_session_record() {
-    let mut rig = rig();
-    let code = rig.code();
-    let mut ui = harness(app(rig.home.path(), ConnectForm::default()));
-    fill_form(&mut ui, &rig.relay, &code.replace('-', ""));
-    ui.get_by_label("Connect").click();
-    step_until(&mut ui, "the session", |app| app.is_live());
+    let (mut rig, mut ui) = connected();
     ui.get_by_label("Notes").click();
     ui.run_steps(2);
     for (field, text) in [(0, "Printer offline"), (2, "Restarted the spooler"), (3, "HD-4711")] {
@@ -451,12 +457,7 @@ fn notes_typed_in_the_panel_go_into_both_copies_of_the_session_record() {
 
 #[test]
 fn the_system_panel_searches_the_package_list_and_keeps_the_inventory_in_the_record() {
-    let mut rig = rig();
-    let code = rig.code();
-    let mut ui = harness(app(rig.home.path(), ConnectForm::default()));
-    fill_form(&mut ui, &rig.relay, &code.replace('-', ""));
-    ui.get_by_label("Connect").click();
-    step_until(&mut ui, "the session", |app| app.is_live());
+    let (mut rig, mut ui) = connected();
     ui.get_by_label("System").click();
     wait_for_label(&mut ui, "installed packages");
     let all = ui.get_by_label_contains("installed packages").accesskit_node().label().unwrap_or_default();

@@ -54,6 +54,12 @@ async fn share(relay: &TestRelay, sway: &Sway, monitor: u32) -> (Proc, ViewerSes
     (host, viewer)
 }
 
+/// Wait until the viewer's picture equals the compositor's own screenshot (`when`: for the failure).
+async fn shows_what_grim_shows(viewer: &ViewerSession, sway: &Sway, when: &str) {
+    let what = format!("{when}: the viewer's picture differs from grim's");
+    wait_for_view(viewer, sway, "tether-sway", &what, |shown, screen| shown == screen).await;
+}
+
 fn typed(sway: &Sway) -> String {
     std::fs::read_to_string(sway.file("typed.txt")).unwrap_or_default()
 }
@@ -65,26 +71,11 @@ async fn the_viewer_sees_the_compositor_exactly_and_types_into_a_terminal() {
     let (mut host, viewer) = share(&relay, &sway, 0).await;
     let first = viewer.next_frame(None).await.expect("first frame");
     assert_eq!((first.frame.width(), first.frame.height()), (SW, SH));
-    let same = |shown: &image::RgbImage, screen: &image::RgbImage| shown == screen;
-    wait_for_view(
-        &viewer,
-        &sway,
-        "tether-sway",
-        "at the start: the viewer's picture differs from grim's",
-        same,
-    )
-    .await;
+    shows_what_grim_shows(&viewer, &sway, "at the start").await;
 
     viewer.send_input(InputEvent::Text("hello from tether\n".into())).await.expect("send");
     eventually(|| typed(&sway).contains("hello from tether\n"), "typed text").await;
-    wait_for_view(
-        &viewer,
-        &sway,
-        "tether-sway",
-        "after typing: the viewer's picture differs from grim's",
-        same,
-    )
-    .await;
+    shows_what_grim_shows(&viewer, &sway, "after typing").await;
     // Enough lines to make the terminal scroll (54 rows of 14 pixels).
     let lines: String = (1..=70).map(|i| format!("line {i} of a long text\n")).collect();
     viewer.send_input(InputEvent::Text(lines)).await.expect("send");
@@ -95,14 +86,7 @@ async fn the_viewer_sees_the_compositor_exactly_and_types_into_a_terminal() {
         viewer.send_input(InputEvent::Key { key, pressed }).await.expect("send");
     }
     eventually(|| typed(&sway).ends_with("z\n"), "a key press").await;
-    wait_for_view(
-        &viewer,
-        &sway,
-        "tether-sway",
-        "after typing: the viewer's picture differs from grim's",
-        same,
-    )
-    .await;
+    shows_what_grim_shows(&viewer, &sway, "after scrolling").await;
 
     // What the technician saw, for a person to look at (next to the other windows' screenshots).
     let shots = bin("tether-viewer").parent().expect("target dir").join("screenshots");
