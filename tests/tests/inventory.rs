@@ -35,6 +35,15 @@ fn dpkg_installed() -> BTreeSet<String> {
     listed.lines().filter_map(|l| l.strip_prefix("installed ")).map(str::to_owned).collect()
 }
 
+/// The host's next notice (other news passes by).
+async fn next_notice(notices: &mut tokio::sync::broadcast::Receiver<HostNotice>) -> String {
+    loop {
+        if let HostNotice::Notice(text) = notices.recv().await.expect("a notice") {
+            return text;
+        }
+    }
+}
+
 async fn inventory(viewer: &ViewerSession) -> SystemInfo {
     let mut system = viewer.system_info();
     system.borrow_and_update();
@@ -50,9 +59,7 @@ async fn inventory(viewer: &ViewerSession) -> SystemInfo {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inventory_matches_this_machine_and_a_kept_one_goes_into_both_reports() {
     let relay = start_relay(|_| {});
-    let mut host = start_host_with(host_config(&relay, Permissions::VIEW_ONLY), test_pattern);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
+    let (host, viewer) = paired_with(&relay, Permissions::VIEW_ONLY, &viewer_config(&relay)).await;
     let info = inventory(&viewer).await;
 
     assert_eq!(info.hostname, run("uname", &["-n"]));
@@ -141,9 +148,7 @@ async fn the_inventory_matches_this_machine_and_a_kept_one_goes_into_both_report
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_view_the_inventory_is_neither_kept_nor_sent() {
     let relay = start_relay(|_| {});
-    let mut host = start_host_with(host_config(&relay, Permissions::VIEW_ONLY), test_pattern);
-    let code = host.next_code().await;
-    let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
+    let (mut host, viewer) = paired_with(&relay, Permissions::VIEW_ONLY, &viewer_config(&relay)).await;
     inventory(&viewer).await;
     let handle = loop {
         if let tether_host::HostEvent::Live(handle) = host.next_event().await {
@@ -156,18 +161,10 @@ async fn without_view_the_inventory_is_neither_kept_nor_sent() {
     let mut grants = viewer.grants();
     grants.wait_for(|g| !g.view).await.expect("revoked");
     viewer.include_inventory().await.expect("asked");
-    let notice = loop {
-        if let HostNotice::Notice(text) = notices.recv().await.expect("a notice") {
-            break text;
-        }
-    };
+    let notice = next_notice(&mut notices).await;
     assert!(notice.contains("only while you may see the screen"), "{notice}");
     viewer.request_system_info().await.expect("asked");
-    let notice = loop {
-        if let HostNotice::Notice(text) = notices.recv().await.expect("a notice") {
-            break text;
-        }
-    };
+    let notice = next_notice(&mut notices).await;
     assert!(notice.contains("needs the view permission"), "{notice}");
     assert!(!viewer.session_record().iter().any(|e| matches!(e.event.kind, EventKind::Inventory { .. })));
     viewer.close().await;
