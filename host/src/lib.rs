@@ -52,6 +52,7 @@ use controller::ParticipantId;
 use files::{FilesConfig, FilesIo, UploadPolicy};
 pub use hub::Hub;
 use inject::record::RecordingSink;
+use inject::wlroots::WlrootsSink;
 use inject::x11::EnigoSink;
 use inject::{InjectError, InputSink};
 use participants::Present;
@@ -100,9 +101,9 @@ impl Sources {
     }
 
     /// The real thing for `source`: X11 capture, cursor and enigo injection on `$DISPLAY`; wlroots
-    /// capture (woken by screencopy's damage) and enigo's virtual keyboard and pointer on
-    /// `$WAYLAND_DISPLAY` (no cursor shape yet); or the test pattern with a sink that prints what it
-    /// receives.
+    /// capture (woken by screencopy's damage), our virtual pointer on the shared output and enigo's
+    /// virtual keyboard on `$WAYLAND_DISPLAY` (no cursor shape yet); or the test pattern with a sink that
+    /// prints what it receives.
     pub fn open(source: Source) -> Result<Self, HostError> {
         // On wlroots the stream that captures also says what changed: made here, shared with the capturer.
         let stream = match source {
@@ -124,7 +125,7 @@ impl Sources {
                 let monitor =
                     all.into_iter().nth(index).ok_or(CaptureError::Failed(format!("no monitor {index}")))?;
                 let origin = (monitor.x, monitor.y);
-                let sink = Box::new(EnigoSink::wayland(monitor)?);
+                let sink = Box::new(WlrootsSink::new(monitor)?);
                 let clipboard =
                     ClipboardHandle::open().map_err(|e| tracing::warn!("no clipboard sync: {e}")).ok();
                 let changed = stream.map(|s| (s.notify, s.log));

@@ -1,9 +1,9 @@
 //! The host on a Wayland desktop: a real wlroots compositor (headless sway, software rendering) with a
 //! terminal (foot) on it. What the viewer shows equals the compositor's own screenshot (grim) pixel for
-//! pixel, at the start, after typing and after the terminal scrolls; text and keys typed through the viewer
-//! reach the program in the terminal (through the virtual keyboard, with the keymap the host uploads); a
-//! key held when the session ends is let go; `--list-monitors` lists the outputs and `--monitor` shares
-//! the one chosen.
+//! pixel, at the start, after typing, after the terminal scrolls and after the wheel scrolls it back; text
+//! and keys typed through the viewer reach the program in the terminal (through the virtual keyboard, with
+//! the keymap the host uploads); a key held when the session ends is let go; `--list-monitors` lists the
+//! outputs, `--monitor` shares the one chosen and the pointer lands where the technician points on it.
 
 mod common;
 
@@ -88,6 +88,16 @@ async fn the_viewer_sees_the_compositor_exactly_and_types_into_a_terminal() {
     eventually(|| typed(&sway).ends_with("z\n"), "a key press").await;
     shows_what_grim_shows(&viewer, &sway, "after scrolling").await;
 
+    // The wheel scrolls the terminal back through what scrolled away, a notch as far as a real wheel's.
+    viewer.send_input(InputEvent::MouseMove { x: 500, y: 400 }).await.expect("send");
+    shows_what_grim_shows(&viewer, &sway, "after moving the pointer").await;
+    let bottom = sway_screen(&sway);
+    viewer.send_input(InputEvent::Wheel { dx: 0, dy: -5 }).await.expect("send");
+    eventually(|| sway_screen(&sway) != bottom, "the terminal scrolled back by the wheel").await;
+    shows_what_grim_shows(&viewer, &sway, "after the wheel").await;
+    viewer.send_input(InputEvent::Wheel { dx: 0, dy: 5 }).await.expect("send");
+    eventually(|| sway_screen(&sway) == bottom, "the wheel scrolls the terminal forward again").await;
+
     // What the technician saw, for a person to look at (next to the other windows' screenshots).
     let shots = bin("tether-viewer").parent().expect("target dir").join("screenshots");
     std::fs::create_dir_all(&shots).expect("dir");
@@ -142,5 +152,37 @@ async fn the_outputs_are_listed_and_the_chosen_one_is_shared() {
     assert_eq!((shown.frame.width(), shown.frame.height()), (640, 480));
     let rgb = common::view::rgb(&shown.frame);
     assert!(rgb.pixels().all(|p| p.0 == [0x99, 0x33, 0x66]), "the second output's background");
+
+    // The technician's pointer lands where they pointed on that output, not on the first one: the
+    // compositor draws its cursor there. The arrow's image
+    // starts a little above and left of its tip (its outline), the same for both places: so it moved
+    // exactly as far as the technician's pointer did.
+    let mut drawn = Vec::new();
+    for (x, y) in [(100, 200), (600, 50)] {
+        viewer.send_input(InputEvent::MouseMove { x, y }).await.expect("send");
+        let near = |at: Option<(u32, u32)>| {
+            at.is_some_and(|(cx, cy)| {
+                (x - 4..=x).contains(&(cx as i32)) && (y - 4..=y).contains(&(cy as i32))
+            })
+        };
+        eventually(
+            || near(cursor_box(&sway, "HEADLESS-2", [0x99, 0x33, 0x66])),
+            "the cursor where the technician points",
+        )
+        .await;
+        drawn.push(cursor_box(&sway, "HEADLESS-2", [0x99, 0x33, 0x66]).expect("a cursor"));
+    }
+    assert_eq!((drawn[1].0 - drawn[0].0, drawn[0].1 - drawn[1].1), (500, 150), "{drawn:?}");
     viewer.close().await;
+}
+
+/// Where the compositor draws its cursor on `output`, a solid `background` otherwise: the top-left
+/// corner of what is not background. (Headless sway draws the cursor into the output itself, having no
+/// cursor plane: grim shows it with or without `-c`.)
+fn cursor_box(sway: &Sway, output: &str, background: [u8; 3]) -> Option<(u32, u32)> {
+    let shot = sway.grim(&["-o", output])?;
+    let drawn = shot.enumerate_pixels().filter(|(_, _, p)| p.0 != background);
+    drawn.fold(None, |at: Option<(u32, u32)>, (x, y, _)| {
+        Some(at.map_or((x, y), |(ax, ay)| (ax.min(x), ay.min(y))))
+    })
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 use tether_shared::frame::Frame;
-use wayland_client::globals::{registry_queue_init, GlobalListContents};
+use wayland_client::globals::{registry_queue_init, GlobalList, GlobalListContents};
 use wayland_client::protocol::wl_buffer::WlBuffer;
 use wayland_client::protocol::wl_output::{self, WlOutput};
 use wayland_client::protocol::wl_registry::WlRegistry;
@@ -108,13 +108,7 @@ fn connect() -> Result<(Connection, EventQueue<State>, State, Globals), CaptureE
     let shm: WlShm = globals.bind(&qh, 1..=1, ()).map_err(|e| failed(format!("no wl_shm: {e}")))?;
     let manager: Option<ZwlrScreencopyManagerV1> = globals.bind(&qh, 1..=3, ()).ok();
     let mut state = State::default();
-    let outputs: Vec<(u32, u32)> = globals.contents().with_list(|list| {
-        list.iter()
-            .filter(|g| g.interface == WlOutput::interface().name)
-            .map(|g| (g.name, g.version))
-            .collect()
-    });
-    for (index, (name, version)) in outputs.into_iter().enumerate() {
+    for (index, (name, version)) in output_globals(&globals).into_iter().enumerate() {
         let output: WlOutput = globals.registry().bind(name, version.min(4), &qh, index);
         state
             .outputs
@@ -129,6 +123,17 @@ fn connect() -> Result<(Connection, EventQueue<State>, State, Globals), CaptureE
     queue.roundtrip(&mut state).map_err(failed)?;
     queue.roundtrip(&mut state).map_err(failed)?;
     Ok((conn, queue, state, Globals { shm, manager }))
+}
+
+/// The compositor's `wl_output` globals (name, version) in the order it announced them: what a monitor
+/// index means everywhere (capture, `--list-monitors`, the output the virtual pointer moves on).
+pub(crate) fn output_globals(globals: &GlobalList) -> Vec<(u32, u32)> {
+    globals.contents().with_list(|list| {
+        list.iter()
+            .filter(|g| g.interface == WlOutput::interface().name)
+            .map(|g| (g.name, g.version))
+            .collect()
+    })
 }
 
 struct Globals {

@@ -1,6 +1,6 @@
-//! Injection with enigo (0.6): into the X11 desktop (x11rb backend, XTEST: no libxdo), or into a wlroots
-//! Wayland compositor (its virtual-keyboard protocol, with a keymap enigo uploads so any character can be
-//! typed, and its virtual-pointer protocol).
+//! Injection with enigo (0.6): into the X11 desktop (x11rb backend, XTEST: no libxdo), or the keyboard of a
+//! wlroots Wayland compositor (its virtual-keyboard protocol, with a keymap enigo uploads so any character
+//! can be typed; [`super::wlroots`] moves the mouse there, on the right output).
 //!
 //! enigo sends every event to each backend it could connect to, so each sink connects to exactly one:
 //! the other is given a display name that cannot be opened (an empty one). Without that, a host sharing
@@ -47,7 +47,8 @@ impl EnigoSink {
         Ok(Self { enigo, monitor, held: Held::default() })
     }
 
-    /// Inject into the wlroots compositor at `$WAYLAND_DISPLAY`, mapping coordinates to `monitor`.
+    /// Inject into the wlroots compositor at `$WAYLAND_DISPLAY`. Only its keys and text are right there:
+    /// enigo moves the mouse in the first output's extent ([`super::wlroots::WlrootsSink`] does it right).
     pub fn wayland(monitor: Monitor) -> Result<Self, InjectError> {
         let settings = Settings {
             x11_display: Some(NO_DISPLAY.into()),

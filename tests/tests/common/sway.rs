@@ -84,7 +84,12 @@ impl Sway {
     }
 
     fn try_grim(&self) -> Option<image::RgbImage> {
-        let out = Command::new("grim").args(["-t", "png", "-"]).envs(self.env()).output().ok()?;
+        self.grim(&[])
+    }
+
+    /// A screenshot by `grim` with extra arguments (`-o NAME`: one output; `-c`: with the cursor drawn).
+    pub fn grim(&self, args: &[&str]) -> Option<image::RgbImage> {
+        let out = Command::new("grim").args(args).args(["-t", "png", "-"]).envs(self.env()).output().ok()?;
         out.status.success().then(|| image::load_from_memory(&out.stdout).ok().map(|i| i.to_rgb8()))?
     }
 
