@@ -51,6 +51,7 @@ use codes::{AfterTooMany, CodeGate, CodePolicy, Next};
 use controller::ParticipantId;
 use files::{FilesConfig, FilesIo, UploadPolicy};
 pub use hub::Hub;
+use inject::portal::{NoControl, PortalSink};
 use inject::record::RecordingSink;
 use inject::wlroots::WlrootsSink;
 use inject::x11::EnigoSink;
@@ -105,6 +106,9 @@ impl Sources {
     /// virtual keyboard on `$WAYLAND_DISPLAY` (no cursor shape yet); or the test pattern with a sink that
     /// prints what it receives.
     pub fn open(source: Source) -> Result<Self, HostError> {
+        if let Source::Portal { remember } = source {
+            return Self::open_portal(remember);
+        }
         // On wlroots the stream that captures also says what changed: made here, shared with the capturer.
         let stream = match source {
             Source::Wlroots { monitor } => Some(capture::wlroots::stream(monitor)?),
@@ -140,6 +144,7 @@ impl Sources {
                     ..Self::new(capture, Box::new(RecordingSink::new()))
                 })
             }
+            Source::Portal { .. } => unreachable!("opened above"),
             Source::X11 { monitor: index } => {
                 let all = monitors::list(None)?;
                 let listed = all.iter().map(MonitorInfo::from).collect();
@@ -172,6 +177,32 @@ impl Sources {
                 })
             }
         }
+    }
+
+    /// The desktop portal's screen (the desktop asks the user which) and, where it offers it and the
+    /// user allows it, its input.
+    fn open_portal(remember: bool) -> Result<Self, HostError> {
+        let source = Source::Portal { remember };
+        let portal = capture::portal::open(capture::portal::Options::new(remember))?;
+        let monitor = portal.monitor.clone();
+        let pictures = portal.stream.pictures();
+        let capture = CaptureHandle::spawn(move || Ok(Box::new(pictures) as Box<dyn capture::Capturer>))?;
+        let changed = Some((portal.stream.notify.clone(), portal.stream.log.clone()));
+        let sink: Box<dyn InputSink> = match portal.input {
+            Some(input) => Box::new(PortalSink::new(input, monitor.clone(), portal.session)),
+            None => Box::new(NoControl(portal.session)),
+        };
+        let clipboard = ClipboardHandle::open().map_err(|e| tracing::warn!("no clipboard sync: {e}")).ok();
+        Ok(Self {
+            origin: (monitor.x, monitor.y),
+            sink,
+            clipboard,
+            changed,
+            source: Some(source),
+            monitors: vec![MonitorInfo::from(&monitor)],
+            current_monitor: 0,
+            ..Self::new(capture, Box::new(RecordingSink::new()))
+        })
     }
 }
 

@@ -52,10 +52,15 @@ struct Cli {
     #[arg(long)]
     headless: bool,
     /// What to share: `wlroots` (the wlroots Wayland compositor at $WAYLAND_DISPLAY: sway, Hyprland…; the
-    /// default when WAYLAND_DISPLAY is set), `x11` (the screen of $DISPLAY; the default when only DISPLAY
-    /// is set) or `test-pattern`.
+    /// default on a compositor that offers screencopy), `portal` (the desktop portal: the desktop asks
+    /// the user which screen to share; the default on other Wayland desktops: GNOME, KDE), `x11` (the
+    /// screen of $DISPLAY; the default when only DISPLAY is set) or `test-pattern`.
     #[arg(long)]
     source: Option<String>,
+    /// With --source portal: keep the screen (and control) the user allows in the desktop's dialog for
+    /// the next session, which then starts without the dialog (until revoked in the desktop's settings).
+    #[arg(long)]
+    remember_screen_choice: bool,
     /// Which monitor to share (see --list-monitors).
     #[arg(long, default_value_t = 0)]
     monitor: usize,
@@ -122,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let kind = cli.source.clone().unwrap_or_else(|| default_source().to_owned());
         let source = match kind.as_str() {
             "wlroots" => Source::Wlroots { monitor: 0 },
+            "portal" => Source::Portal { remember: false },
             _ => Source::X11 { monitor: 0 },
         };
         for monitor in source.monitors()? {
@@ -166,12 +172,16 @@ fn default_incoming() -> Option<std::path::PathBuf> {
     }
 }
 
-/// The screen this session has: a Wayland session's compositor (`WAYLAND_DISPLAY`; wlroots screencopy,
-/// the only Wayland capture so far), else the X display, else none (the test pattern).
+/// The screen this session has: a Wayland session's compositor (`WAYLAND_DISPLAY`: wlroots screencopy
+/// where it offers it, else the desktop portal), else the X display, else none (the test pattern).
 fn default_source() -> &'static str {
     let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
     if set("WAYLAND_DISPLAY") {
-        "wlroots"
+        if tether_host::capture::wlroots::offers_screencopy() {
+            "wlroots"
+        } else {
+            "portal"
+        }
     } else if set("DISPLAY") {
         "x11"
     } else {
@@ -195,7 +205,8 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source, ClientSetti
         }
         "x11" => Source::X11 { monitor: cli.monitor },
         "wlroots" => Source::Wlroots { monitor: cli.monitor },
-        other => bail!("unknown --source {other:?} (available: x11, wlroots, test-pattern)"),
+        "portal" => Source::Portal { remember: cli.remember_screen_choice },
+        other => bail!("unknown --source {other:?} (available: x11, wlroots, portal, test-pattern)"),
     };
     // Flags first, then the settings file an organization or the user installed.
     let settings = client_settings::load(&client_settings::search_paths())?;

@@ -4,7 +4,8 @@
 /// Install the global subscriber. Call once, first thing in `main`.
 pub fn init(default_level: &str) {
     // enigo warns about every backend it was kept from (a sink connects to one on purpose) and about
-    // modifiers a keyboard layout leaves unmapped: said at its `error` level only, unless RUST_LOG asks.
+    // modifiers a keyboard layout leaves unmapped; zbus warns that each desktop-portal request object it
+    // watches has no properties (they never do): said at their `error` level only, unless RUST_LOG asks.
     let default = format!("{default_level},{QUIET}");
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -16,4 +17,4 @@ pub fn init(default_level: &str) {
 }
 
 /// Crates whose warnings are noise to the people reading ours.
-const QUIET: &str = "enigo=error";
+const QUIET: &str = "enigo=error,zbus=error";

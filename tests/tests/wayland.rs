@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::portal::Portal;
 use common::procs::Proc;
 use common::sway::Sway;
 use common::view::wait_for_view;
@@ -79,7 +80,12 @@ async fn the_viewer_sees_the_compositor_exactly_and_types_into_a_terminal() {
     // Enough lines to make the terminal scroll (54 rows of 14 pixels).
     let lines: String = (1..=70).map(|i| format!("line {i} of a long text\n")).collect();
     viewer.send_input(InputEvent::Text(lines)).await.expect("send");
-    eventually(|| typed(&sway).contains("line 70 of a long text\n"), "all lines").await;
+    let start = std::time::Instant::now();
+    while !typed(&sway).contains("line 70 of a long text\n") {
+        let so_far = typed(&sway);
+        assert!(start.elapsed() < Duration::from_secs(30), "all lines typed; the terminal got {so_far:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for (key, pressed) in
         [(Key::Char('z'), true), (Key::Char('z'), false), (Key::Enter, true), (Key::Enter, false)]
     {
@@ -185,4 +191,79 @@ fn cursor_box(sway: &Sway, output: &str, background: [u8; 3]) -> Option<(u32, u3
     drawn.fold(None, |at: Option<(u32, u32)>, (x, y, _)| {
         Some(at.map_or((x, y), |(ax, ay)| (ax.min(x), ay.min(y))))
     })
+}
+
+/// A host sharing through the desktop portal (`--source portal`), and a viewer connected to it; terminals
+/// from number `n` on open meanwhile, for the stream's first picture (see [`open_terminal`]).
+async fn share_through_portal(
+    relay: &TestRelay,
+    sway: &Sway,
+    portal: &Portal,
+    extra: &[&str],
+    n: usize,
+) -> (Proc, ViewerSession) {
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let mut flags =
+        vec!["--headless", "--grant", "view,control", "--quality", "lossless", "--source", "portal"];
+    flags.extend_from_slice(extra);
+    let args = cli_args(&addr, &fp, &flags);
+    let env = portal.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut host = Proc::spawn_with_env("tether-host", &args, &env);
+    let code = Code::parse(&host.line("code").await).expect("code");
+    // Something drawn once the portal's stream runs (when that is, the host does not say): a terminal
+    // more every second until the viewer has its first picture.
+    let config = viewer_config(relay);
+    let connect = tokio::spawn(async move { ViewerSession::connect(&config, &code).await });
+    let mut n = n;
+    while !connect.is_finished() {
+        open_terminal(sway, n).await;
+        n += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let viewer = connect.await.expect("joined").expect("pairs");
+    (host, viewer)
+}
+
+/// Open terminal number `n` on the compositor and wait until it shows. (xdg-desktop-portal-wlr sends a
+/// stream's first picture only once something is drawn, so each portal session starts with one.)
+async fn open_terminal(sway: &Sway, n: usize) {
+    let before = sway_screen(sway);
+    // A shell of its own: the compositor's user, nobody, has no login shell.
+    sway.msg(&format!("exec foot --override=cursor.blink=no sh -c 'echo terminal {n}; exec cat'"));
+    eventually(|| sway_screen(sway) != before, "another terminal on the screen").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_portal_streams_the_screen_exactly_and_remembers_the_choice_when_asked() {
+    let sway = sway_with_terminal();
+    let portal = Portal::start(&sway, "HEADLESS-1");
+    let relay = start_relay(|_| {});
+
+    // The portal asks which screen (the chooser answers for the user); the viewer sees it exactly, at
+    // the start and after the desktop changed.
+    let (mut host, viewer) =
+        share_through_portal(&relay, &sway, &portal, &["--remember-screen-choice"], 2).await;
+    let first = viewer.next_frame(None).await.expect("first frame");
+    assert_eq!((first.frame.width(), first.frame.height()), (SW, SH));
+    shows_what_grim_shows(&viewer, &sway, "through the portal, at the start").await;
+    open_terminal(&sway, 9).await;
+    shows_what_grim_shows(&viewer, &sway, "through the portal, after another terminal opened").await;
+    assert_eq!(portal.times_asked(), 1, "the portal asked once");
+    viewer.close().await;
+    assert!(host.line("ended").await.contains("left"));
+    drop(host);
+    let token = portal.home.path().join("state/tether/portal-restore-token");
+    assert!(token.exists(), "the portal's restore token is kept");
+
+    // The next session with the remembered choice starts without asking; without it, the portal asks.
+    let (_host, viewer) =
+        share_through_portal(&relay, &sway, &portal, &["--remember-screen-choice"], 10).await;
+    shows_what_grim_shows(&viewer, &sway, "through the portal, with the remembered choice").await;
+    assert_eq!(portal.times_asked(), 1, "a remembered choice is not asked for again");
+    viewer.close().await;
+    let (_host, viewer) = share_through_portal(&relay, &sway, &portal, &[], 20).await;
+    shows_what_grim_shows(&viewer, &sway, "through the portal, asked again").await;
+    assert_eq!(portal.times_asked(), 2, "without --remember-screen-choice the user is asked");
+    viewer.close().await;
 }

@@ -1,6 +1,7 @@
 //! Screen capture behind one trait, one file per backend, chosen in [`open`]: [`x11`] (the X screen),
-//! [`wlroots`] (wlroots Wayland compositors: sway, Hyprland…) and [`test_pattern`] (synthetic and
-//! deterministic, for tests and machines without a display).
+//! [`wlroots`] (wlroots Wayland compositors: sway, Hyprland…), [`portal`] (the desktop portal: GNOME and
+//! KDE on Wayland, frames from [`pipewire`]) and [`test_pattern`] (synthetic and deterministic, for tests
+//! and machines without a display). Screens that send pictures rather than being asked share [`stream`].
 //!
 //! Real capturers are often not `Send` (scrap's holds raw pointers), so every capturer lives on its own
 //! thread and the session asks it for frames through a [`CaptureHandle`].
@@ -8,6 +9,9 @@
 pub mod cursor;
 pub mod damage;
 pub mod monitors;
+pub mod pipewire;
+pub mod portal;
+pub mod stream;
 pub mod test_pattern;
 pub mod wlroots;
 pub mod x11;
@@ -52,6 +56,9 @@ pub enum Source {
     X11 { monitor: usize },
     /// Output `monitor` of the wlroots compositor at `$WAYLAND_DISPLAY`.
     Wlroots { monitor: usize },
+    /// The screen the user picks in the desktop portal's dialog (GNOME, KDE); `remember`: keep the
+    /// choice for the next session.
+    Portal { remember: bool },
 }
 
 impl Source {
@@ -60,7 +67,8 @@ impl Source {
         match self {
             Self::X11 { .. } => Some(Self::X11 { monitor: index }),
             Self::Wlroots { .. } => Some(Self::Wlroots { monitor: index }),
-            Self::TestPattern { .. } => None,
+            // The user chose in the desktop's dialog; another screen means asking again.
+            Self::TestPattern { .. } | Self::Portal { .. } => None,
         }
     }
 
@@ -69,6 +77,10 @@ impl Source {
         match self {
             Self::X11 { .. } => monitors::list(None),
             Self::Wlroots { .. } => wlroots::list(),
+            Self::Portal { .. } => Err(CaptureError::Failed(
+                "the desktop portal lists no monitors: the desktop asks the user which screen to share"
+                    .into(),
+            )),
             Self::TestPattern { width, height } => Ok(vec![monitors::Monitor {
                 index: 0,
                 name: "test-pattern".into(),
@@ -88,6 +100,24 @@ pub fn open(source: Source) -> Result<Box<dyn Capturer>, CaptureError> {
         Source::TestPattern { width, height } => Ok(Box::new(test_pattern::TestPattern::new(width, height)?)),
         Source::X11 { monitor } => Ok(Box::new(x11::X11Capturer::new(monitor)?)),
         Source::Wlroots { monitor } => Ok(Box::new(wlroots::stream(monitor)?.pictures())),
+        Source::Portal { remember } => {
+            // Only the pictures: the session (and its dialog) ends with this capturer.
+            let portal = portal::open(portal::Options { control: false, ..portal::Options::new(remember) })?;
+            Ok(Box::new(PortalPictures { pictures: portal.stream.pictures(), _portal: portal }))
+        }
+    }
+}
+
+/// A portal's pictures, keeping its session open.
+#[derive(Debug)]
+struct PortalPictures {
+    pictures: stream::LatestPicture,
+    _portal: portal::Portal,
+}
+
+impl Capturer for PortalPictures {
+    fn capture(&mut self) -> Result<Captured, CaptureError> {
+        self.pictures.capture()
     }
 }
 

@@ -32,9 +32,10 @@ use wayland_protocols::xdg::xdg_output::zv1::client::zxdg_output_v1::{self, Zxdg
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_frame_v1::{self, ZwlrScreencopyFrameV1};
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1;
 
-use super::damage::{DamageLog, Drawn};
+use super::damage::Drawn;
 use super::monitors::Monitor;
-use super::{CaptureError, Captured, Capturer};
+use super::stream::Stream;
+use super::{CaptureError, Captured};
 
 fn failed(e: impl std::fmt::Display) -> CaptureError {
     CaptureError::Failed(format!("Wayland capture: {e}"))
@@ -43,6 +44,12 @@ fn failed(e: impl std::fmt::Display) -> CaptureError {
 /// Whether this session looks like a Wayland one (`$WAYLAND_DISPLAY` set).
 pub fn available() -> bool {
     std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
+}
+
+/// Whether the compositor at `$WAYLAND_DISPLAY` offers wlroots screencopy (GNOME and KDE do not: they
+/// share through the desktop portal).
+pub fn offers_screencopy() -> bool {
+    available() && connect().is_ok_and(|(_, _, _, globals)| globals.manager.is_some())
 }
 
 /// An output as the compositor describes it.
@@ -241,42 +248,14 @@ impl WlrootsCapturer {
     }
 }
 
-/// One output as a stream of pictures: a thread asks the compositor for a copy *with damage* again and
-/// again (the compositor answers only once something was drawn, and says where), keeps the latest
-/// picture, puts what changed in the log (on the compositor's layout, like X Damage on the root window)
-/// and pokes the `Notify`. A capture is then the latest picture, at once: the compositor copies only when
-/// the screen changed, once, whoever asks.
-#[derive(Debug)]
-pub struct Stream {
-    pub notify: Arc<tokio::sync::Notify>,
-    pub log: Arc<DamageLog>,
-    latest: Arc<Latest>,
-}
-
-/// The latest picture (`Err`: the stream ended, and why), and a wake-up for whoever waits for the first.
-#[derive(Debug, Default)]
-struct Latest {
-    picture: std::sync::Mutex<Option<Result<Captured, CaptureError>>>,
-    arrived: std::sync::Condvar,
-}
-
-impl Latest {
-    fn set(&self, picture: Result<Captured, CaptureError>) {
-        *self.picture.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(picture);
-        self.arrived.notify_all();
-    }
-}
-
-/// Start the stream of output `index`.
+/// Start the stream of output `index`: a thread asks the compositor for a copy *with damage* again and
+/// again (the compositor answers only once something was drawn, and says where) and feeds each picture
+/// and what changed (on the compositor's layout, like X Damage on the root window) into the [`Stream`].
+/// The compositor copies only when the screen changed, once, whoever asks.
 pub fn stream(index: usize) -> Result<Stream, CaptureError> {
     let mut copier = WlrootsCapturer::new(index)?;
     let origin = copier.state.outputs.get(index).map(|(_, o)| (o.x, o.y)).unwrap_or_default();
-    let stream = Stream {
-        notify: Arc::new(tokio::sync::Notify::new()),
-        log: Arc::new(DamageLog::default()),
-        latest: Arc::default(),
-    };
-    let (poke, drawn, latest) = (stream.notify.clone(), stream.log.clone(), stream.latest.clone());
+    let (stream, feed) = Stream::new();
     std::thread::Builder::new()
         .name("tether-wl-capture".into())
         .spawn(move || {
@@ -285,50 +264,21 @@ pub fn stream(index: usize) -> Result<Stream, CaptureError> {
             loop {
                 match copier.picture(damage) {
                     Ok(picture) => {
-                        latest.set(Ok(picture));
                         let rects = std::mem::take(&mut copier.state.frame.damage);
-                        drawn.push(rects.into_iter().map(|(x, y, w, h)| (x + origin.0, y + origin.1, w, h)));
+                        let rects = rects.into_iter().map(|(x, y, w, h)| (x + origin.0, y + origin.1, w, h));
+                        feed.picture(picture, rects);
                     }
                     Err(e) => {
                         tracing::debug!("the compositor stopped sending pictures: {e}");
-                        latest.set(Err(e));
-                        drawn.forget();
-                        poke.notify_one();
+                        feed.end(e);
                         return;
                     }
                 }
-                poke.notify_one();
                 damage = true;
             }
         })
         .map_err(failed)?;
     Ok(stream)
-}
-
-impl Stream {
-    /// A capturer that answers with the latest picture.
-    pub fn pictures(&self) -> LatestPicture {
-        LatestPicture(self.latest.clone())
-    }
-}
-
-/// The latest picture of a [`Stream`], as a [`Capturer`].
-#[derive(Debug)]
-pub struct LatestPicture(Arc<Latest>);
-
-/// How long a capture waits for the stream's first picture.
-const FIRST_PICTURE: std::time::Duration = std::time::Duration::from_secs(10);
-
-impl Capturer for LatestPicture {
-    fn capture(&mut self) -> Result<Captured, CaptureError> {
-        let guard = self.0.picture.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (guard, _) = self
-            .0
-            .arrived
-            .wait_timeout_while(guard, FIRST_PICTURE, |p| p.is_none())
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.clone().unwrap_or_else(|| Err(failed("the compositor sent no picture")))
-    }
 }
 
 impl WlrootsCapturer {

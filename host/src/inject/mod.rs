@@ -1,10 +1,11 @@
 //! Input injection behind one trait, one file per backend: [`x11`] (enigo, the X11 desktop; its Wayland
 //! virtual keyboard too), [`wlroots`] (wlroots Wayland compositors: our virtual pointer on the shared
-//! output, enigo's keyboard) and [`record`] (keeps the events, for tests and the headless demo).
+//! output, enigo's keyboard), [`portal`] (the desktop portal's RemoteDesktop) and [`record`] (keeps the events, for tests and the headless demo).
 //!
 //! Every sink tracks which keys and buttons it holds down ([`Held`]), so that when a session ends — or the
 //! link drops — `release_all` lets go of each of them: no stuck Ctrl on the user's machine.
 
+pub mod portal;
 pub mod record;
 pub mod wlroots;
 pub mod x11;

@@ -1,0 +1,134 @@
+//! The desktop portal beside a headless sway, for tests: a private D-Bus session bus (the portal
+//! frontend `xdg-desktop-portal` starts on it by D-Bus activation, as on a desktop), PipeWire,
+//! WirePlumber and the wlroots backend `xdg-desktop-portal-wlr` (started here rather than activated, to
+//! log at debug level: a failing test prints what each process said). The backend's "dialog" is a
+//! chooser script that picks the output without a person and notes each time it is asked
+//! (`times_asked`).
+//!
+//! The backend reaches sway through [`super::wlproxy`] (see there why). Everything runs in sway's
+//! runtime directory and is stopped when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::sway::Sway;
+
+pub struct Portal {
+    bus: String,
+    runtime: PathBuf,
+    /// Home, settings and state of the processes (and the host's remembered choice).
+    pub home: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Portal {
+    /// Start the portal's processes for `sway`, the chooser picking `output`.
+    pub fn start(sway: &Sway, output: &str) -> Self {
+        let runtime = sway.dir.path().to_path_buf();
+        let proxied = "wayland-portal";
+        super::wlproxy::spawn(&runtime.join(proxied), &runtime.join(&sway.display));
+        let home = tempfile::tempdir().expect("home");
+        let chooser = home.path().join("chooser");
+        let asked = home.path().join("asked");
+        std::fs::write(&chooser, format!("#!/bin/sh\necho asked >> '{}'\necho {output}\n", asked.display()))
+            .expect("chooser");
+        std::fs::set_permissions(&chooser, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("mode");
+        let config = home.path().join("config/xdg-desktop-portal-wlr");
+        std::fs::create_dir_all(&config).expect("config dir");
+        std::fs::write(
+            config.join("config"),
+            format!("[screencast]\nchooser_type=simple\nchooser_cmd={}\n", chooser.display()),
+        )
+        .expect("config");
+        let bus_path = runtime.join("portal-bus");
+        let bus = format!("unix:path={}", bus_path.display());
+        let mut portal = Self { bus, runtime, home, children: Vec::new() };
+        let daemon = portal
+            .command("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile", "--address", &portal.bus])
+            .env("WAYLAND_DISPLAY", proxied)
+            .spawn()
+            .expect("dbus-daemon is installed (scripts/packages.sh)");
+        portal.children.push(daemon);
+        wait_for(&bus_path, "the session bus");
+        for program in ["pipewire", "wireplumber", "/usr/libexec/xdg-desktop-portal-wlr"] {
+            let mut command = portal.command(program);
+            if program.ends_with("wlr") {
+                command.env("WAYLAND_DISPLAY", proxied).args(["-l", "DEBUG"]);
+            }
+            let child = command.spawn().expect("pipewire, wireplumber and the portal are installed");
+            portal.children.push(child);
+            if program == "pipewire" {
+                wait_for(&portal.runtime.join("pipewire-0"), "PipeWire");
+            }
+        }
+        portal
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.env_clear().envs(self.env()).env("PATH", "/usr/bin:/bin").stdin(Stdio::null());
+        // What each says (and, for the bus, what the portals it starts say) is kept for a failure.
+        for (name, log) in [("stdout", "out"), ("stderr", "err")] {
+            let short = program.rsplit('/').next().unwrap_or(program);
+            let path = self.home.path().join(format!("{short}.{log}"));
+            let file = std::fs::File::create(&path).expect("log file");
+            if name == "stdout" {
+                command.stdout(file);
+            } else {
+                command.stderr(file);
+            }
+        }
+        command
+    }
+
+    /// What the host needs in its environment to reach the portal.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let home = self.home.path();
+        vec![
+            ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone()),
+            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
+            ("XDG_CURRENT_DESKTOP".into(), "sway".into()),
+            ("HOME".into(), home.display().to_string()),
+            ("XDG_CONFIG_HOME".into(), home.join("config").display().to_string()),
+            ("XDG_STATE_HOME".into(), home.join("state").display().to_string()),
+        ]
+    }
+
+    /// How many times the portal asked which screen to share.
+    pub fn times_asked(&self) -> usize {
+        std::fs::read_to_string(self.home.path().join("asked")).map(|s| s.lines().count()).unwrap_or(0)
+    }
+}
+
+fn wait_for(path: &std::path::Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{what} did not come up ({})", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        // A failing test shows what the portal's processes said.
+        if std::thread::panicking() {
+            for entry in std::fs::read_dir(self.home.path()).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "err" || e == "out") {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                    eprintln!("--- {}:", path.display());
+                    tail.iter().rev().for_each(|line| eprintln!("{line}"));
+                }
+            }
+        }
+        // The bus last: the portal processes it started end with it.
+        for child in self.children.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
