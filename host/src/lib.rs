@@ -106,8 +106,8 @@ impl Sources {
     /// virtual keyboard on `$WAYLAND_DISPLAY` (no cursor shape yet); or the test pattern with a sink that
     /// prints what it receives.
     pub fn open(source: Source) -> Result<Self, HostError> {
-        if let Source::Portal { remember } = source {
-            return Self::open_portal(remember);
+        if let Source::Portal { remember, answer_within } = source {
+            return Self::open_portal(remember, answer_within);
         }
         // On wlroots the stream that captures also says what changed: made here, shared with the capturer.
         let stream = match source {
@@ -181,9 +181,9 @@ impl Sources {
 
     /// The desktop portal's screen (the desktop asks the user which) and, where it offers it and the
     /// user allows it, its input.
-    fn open_portal(remember: bool) -> Result<Self, HostError> {
-        let source = Source::Portal { remember };
-        let portal = capture::portal::open(capture::portal::Options::new(remember))?;
+    fn open_portal(remember: bool, answer_within: std::time::Duration) -> Result<Self, HostError> {
+        let source = Source::Portal { remember, answer_within };
+        let portal = capture::portal::open(capture::portal::Options::new(remember, answer_within))?;
         let monitor = portal.monitor.clone();
         let pictures = portal.stream.pictures();
         let capture = CaptureHandle::spawn(move || Ok(Box::new(pictures) as Box<dyn capture::Capturer>))?;

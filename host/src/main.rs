@@ -61,6 +61,10 @@ struct Cli {
     /// the next session, which then starts without the dialog (until revoked in the desktop's settings).
     #[arg(long)]
     remember_screen_choice: bool,
+    /// With --source portal: seconds the user has to answer the desktop's dialog before the host gives
+    /// up and says so.
+    #[arg(long, default_value_t = 120)]
+    portal_answer_within: u64,
     /// Which monitor to share (see --list-monitors).
     #[arg(long, default_value_t = 0)]
     monitor: usize,
@@ -127,7 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let kind = cli.source.clone().unwrap_or_else(|| default_source().to_owned());
         let source = match kind.as_str() {
             "wlroots" => Source::Wlroots { monitor: 0 },
-            "portal" => Source::Portal { remember: false },
+            "portal" => Source::Portal { remember: false, answer_within: Duration::ZERO },
             _ => Source::X11 { monitor: 0 },
         };
         for monitor in source.monitors()? {
@@ -205,7 +209,10 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source, ClientSetti
         }
         "x11" => Source::X11 { monitor: cli.monitor },
         "wlroots" => Source::Wlroots { monitor: cli.monitor },
-        "portal" => Source::Portal { remember: cli.remember_screen_choice },
+        "portal" => Source::Portal {
+            remember: cli.remember_screen_choice,
+            answer_within: Duration::from_secs(cli.portal_answer_within),
+        },
         other => bail!("unknown --source {other:?} (available: x11, wlroots, portal, test-pattern)"),
     };
     // Flags first, then the settings file an organization or the user installed.

@@ -18,6 +18,12 @@ use tether_shared::code::Code;
 use tether_shared::input::{InputEvent, Key};
 use tether_viewer::session::ViewerSession;
 
+/// One test of this file at a time. Each runs a compositor and hosts of its own, so they should not
+/// meet; yet with all of them at once, text typed through enigo's virtual keyboard was sometimes lost
+/// after about a thousand characters (Return keys still arrived), which neither CPU load nor any two
+/// of them together reproduced. They take seconds each: serial costs little and keeps CI honest.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const SW: u32 = 1024;
 const SH: u32 = 768;
 
@@ -67,6 +73,7 @@ fn typed(sway: &Sway) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_viewer_sees_the_compositor_exactly_and_types_into_a_terminal() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let sway = sway_with_terminal();
     let relay = start_relay(|_| {});
     let (mut host, viewer) = share(&relay, &sway, 0).await;
@@ -139,6 +146,7 @@ async fn the_viewer_sees_the_compositor_exactly_and_types_into_a_terminal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outputs_are_listed_and_the_chosen_one_is_shared() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let sway = Sway::start(SW, SH, "");
     sway.msg("create_output");
     sway.msg("output HEADLESS-2 resolution 640x480 position 1024 0 background #993366 solid_color");
@@ -236,6 +244,7 @@ async fn open_terminal(sway: &Sway, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desktop_portal_streams_the_screen_exactly_and_remembers_the_choice_when_asked() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let sway = sway_with_terminal();
     let portal = Portal::start(&sway, "HEADLESS-1");
     let relay = start_relay(|_| {});
@@ -266,4 +275,64 @@ async fn the_desktop_portal_streams_the_screen_exactly_and_remembers_the_choice_
     shows_what_grim_shows(&viewer, &sway, "through the portal, asked again").await;
     assert_eq!(portal.times_asked(), 2, "without --remember-screen-choice the user is asked");
     viewer.close().await;
+}
+
+/// Run a headless host sharing through the portal of `env`, expecting it to fail: its error line.
+async fn host_fails(env: &[(String, String)], extra: &[&str]) -> String {
+    let fingerprint = "0".repeat(64);
+    let mut args = vec!["--headless", "--source", "portal", "--relay", "127.0.0.1:9"];
+    args.extend(["--relay-fingerprint", &fingerprint]);
+    args.extend_from_slice(extra);
+    let run = tokio::process::Command::new(bin("tether-host")).args(&args).envs(env.iter().cloned()).output();
+    let out =
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("the host gives up").expect("runs");
+    assert!(!out.status.success(), "the host shared nothing, so it must fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    stderr.lines().filter(|l| l.starts_with("Error:")).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_unanswered_or_missing_portal_is_said_plainly_and_nothing_hangs() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // The user declines in the desktop's dialog.
+    let sway = Sway::start(SW, SH, "");
+    let portal = Portal::with_chooser(&sway, "true");
+    let error = host_fails(&portal.env(), &[]).await;
+    assert!(error.contains("the screen was not shared: it was declined in the desktop's dialog"), "{error}");
+    drop(portal);
+
+    // Nobody answers the dialog: the host gives up when it said it would, and says why.
+    let sway = Sway::start(SW, SH, "");
+    let portal = Portal::with_chooser(&sway, "sleep 20");
+    let started = std::time::Instant::now();
+    let error = host_fails(&portal.env(), &["--portal-answer-within", "2"]).await;
+    assert!(error.contains("the screen was not shared: nobody answered the desktop's dialog"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(15), "it gave up after {:?}", started.elapsed());
+    drop(portal);
+
+    // A session bus without any portal on it.
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("bus.conf");
+    let socket = dir.path().join("bus");
+    std::fs::write(
+        &config,
+        format!(
+            "<busconfig><type>session</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>\
+             <policy context=\"default\">\
+             <allow send_destination=\"*\"/><allow receive_sender=\"*\"/><allow own=\"*\"/></policy></busconfig>",
+            socket.display()
+        ),
+    )
+    .expect("config");
+    let mut bus = std::process::Command::new("dbus-daemon")
+        .args(["--nofork", "--nopidfile", "--config-file"])
+        .arg(&config)
+        .spawn()
+        .expect("dbus-daemon");
+    eventually(|| socket.exists(), "the bare bus").await;
+    let env = [("DBUS_SESSION_BUS_ADDRESS".to_string(), format!("unix:path={}", socket.display()))];
+    let error = host_fails(&env, &[]).await;
+    let _ = bus.kill();
+    let _ = bus.wait();
+    assert!(error.contains("no desktop portal runs in this session"), "{error}");
 }

@@ -37,6 +37,9 @@ pub struct Captured {
 pub enum CaptureError {
     #[error("capture failed: {0}")]
     Failed(String),
+    /// The user said no to sharing the screen, or did not answer (the desktop portal's dialog).
+    #[error("the screen was not shared: {0}")]
+    Refused(String),
     #[error("the capture thread has stopped")]
     Stopped,
 }
@@ -57,8 +60,8 @@ pub enum Source {
     /// Output `monitor` of the wlroots compositor at `$WAYLAND_DISPLAY`.
     Wlroots { monitor: usize },
     /// The screen the user picks in the desktop portal's dialog (GNOME, KDE); `remember`: keep the
-    /// choice for the next session.
-    Portal { remember: bool },
+    /// choice for the next session; `answer_within`: how long the user has to answer the dialog.
+    Portal { remember: bool, answer_within: Duration },
 }
 
 impl Source {
@@ -100,9 +103,10 @@ pub fn open(source: Source) -> Result<Box<dyn Capturer>, CaptureError> {
         Source::TestPattern { width, height } => Ok(Box::new(test_pattern::TestPattern::new(width, height)?)),
         Source::X11 { monitor } => Ok(Box::new(x11::X11Capturer::new(monitor)?)),
         Source::Wlroots { monitor } => Ok(Box::new(wlroots::stream(monitor)?.pictures())),
-        Source::Portal { remember } => {
+        Source::Portal { remember, answer_within } => {
             // Only the pictures: the session (and its dialog) ends with this capturer.
-            let portal = portal::open(portal::Options { control: false, ..portal::Options::new(remember) })?;
+            let options = portal::Options { control: false, ..portal::Options::new(remember, answer_within) };
+            let portal = portal::open(options)?;
             Ok(Box::new(PortalPictures { pictures: portal.stream.pictures(), _portal: portal }))
         }
     }

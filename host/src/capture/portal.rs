@@ -52,9 +52,9 @@ pub struct Options {
 }
 
 impl Options {
-    /// Control if offered, nothing remembered, two minutes to choose.
-    pub fn new(remember: bool) -> Self {
-        Self { control: true, remember, token_file: token_file(), choose_within: Duration::from_secs(120) }
+    /// Control if offered; the user's choice remembered or not; `choose_within` to answer the dialog.
+    pub fn new(remember: bool, choose_within: Duration) -> Self {
+        Self { control: true, remember, token_file: token_file(), choose_within }
     }
 }
 
@@ -231,36 +231,56 @@ async fn quick<T>(
 fn explain(what: &str, e: ashpd::Error) -> CaptureError {
     match e {
         ashpd::Error::Response(ResponseError::Cancelled) => {
-            failed("sharing the screen was declined in the desktop's dialog; nothing is shared")
+            CaptureError::Refused("it was declined in the desktop's dialog".into())
         }
+        ashpd::Error::Response(ResponseError::Other) => failed(format!(
+            "{what}: the desktop refused (its dialog was declined, or the portal failed: its log says which)"
+        )),
         ashpd::Error::PortalNotFound(interface) => failed(format!(
             "this desktop offers no {interface}: install xdg-desktop-portal and the backend for the \
              desktop (xdg-desktop-portal-gnome, -kde or -wlr)"
         )),
+        // D-Bus's ServiceUnknown: nothing on the bus provides the portal, and nothing can start it.
+        other
+            if ["ServiceUnknown", "not provided by any .service files"]
+                .iter()
+                .any(|sign| other.to_string().contains(sign)) =>
+        {
+            failed(
+                "no desktop portal runs in this session: install xdg-desktop-portal and the backend for the \
+             desktop (xdg-desktop-portal-gnome, -kde or -wlr), or share with --source x11 or wlroots",
+            )
+        }
         other => failed(format!("{what}: {other}")),
     }
 }
 
-/// The user's answer to the desktop's dialog about `what`, unless they gave none `within`.
-fn answered<T>(
-    answer: Result<Result<T, CaptureError>, tokio::time::error::Elapsed>,
+/// A request the desktop may answer only once the user did (its dialog): it has `within`; silence
+/// after that is the user's, and said so.
+async fn ask<T>(
     what: &str,
     within: Duration,
+    request: impl std::future::Future<Output = Result<T, ashpd::Error>>,
 ) -> Result<T, CaptureError> {
-    answer.unwrap_or_else(|_| {
-        Err(failed(format!(
-            "nobody answered the desktop's dialog ({what}) within {} s; nothing is shared. Start again \
-             and choose the screen to share in the dialog",
+    match tokio::time::timeout(within, request).await {
+        Ok(answer) => answer.map_err(|e| explain(what, e)),
+        Err(_) => Err(CaptureError::Refused(format!(
+            "nobody answered the desktop's dialog ({what}) within {} s. Start again and choose the \
+             screen to share in the dialog",
             within.as_secs()
-        )))
-    })
+        ))),
+    }
 }
 
 /// Ask the portal for a session; with the user's answer, what to stream.
 async fn negotiate(options: &Options) -> Result<(Kind, Opened, u32), CaptureError> {
-    let connection = quick("connecting to the session bus", async { Ok(zbus::Connection::session().await?) })
-        .await
-        .map_err(|e| failed(format!("no D-Bus session bus, so no desktop portal ({e})")))?;
+    let connection = match tokio::time::timeout(ANSWER_WITHIN, zbus::Connection::session()).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(e)) => return Err(failed(format!("no D-Bus session bus to reach it through ({e})"))),
+        Err(_) => {
+            return Err(failed("the D-Bus session bus did not answer; the desktop session is not well"))
+        }
+    };
     let screencast = quick("ScreenCast", Screencast::with_connection(connection.clone())).await?;
     let remote = if options.control {
         match quick("RemoteDesktop", RemoteDesktop::with_connection(connection.clone())).await {
@@ -278,45 +298,31 @@ async fn negotiate(options: &Options) -> Result<(Kind, Opened, u32), CaptureErro
         _ => CursorMode::Hidden,
     };
     let restore = options.remember.then(|| read_token(options)).flatten();
-    let persist = if options.remember { PersistMode::ExplicitlyRevoked } else { PersistMode::DoNot };
-    let sources = SelectSourcesOptions::default()
-        .set_cursor_mode(cursor)
-        .set_sources(ashpd::enumflags2::BitFlags::from(SourceType::Monitor))
-        .set_multiple(false);
-    let (kind, streams, token, control) = match remote {
-        Some(remote) => {
-            let session = quick("creating a session", remote.create_session(Default::default())).await?;
-            let devices = SelectDevicesOptions::default()
-                .set_devices(DeviceType::Keyboard | DeviceType::Pointer)
-                .set_persist_mode(persist)
-                .set_restore_token(restore.as_deref());
-            quick("choosing devices", remote.select_devices(&session, devices)).await?;
-            // With RemoteDesktop the persistence goes with the devices, not the sources.
-            quick("choosing the screen", screencast.select_sources(&session, sources)).await?;
-            let answer = tokio::time::timeout(options.choose_within, async {
-                let request = remote.start(&session, None, Default::default()).await;
-                request.and_then(|r| r.response()).map_err(|e| explain("starting", e))
-            })
-            .await;
-            let started = answered(answer, "screen and control", options.choose_within)?;
-            let control = started.devices().contains(DeviceType::Pointer)
-                || started.devices().contains(DeviceType::Keyboard);
-            let (streams, token) = (started.streams().to_vec(), started.restore_token().map(String::from));
-            (Kind::Remote(remote, session), streams, token, control)
-        }
-        None => {
-            let session = quick("creating a session", screencast.create_session(Default::default())).await?;
-            let sources = sources.set_persist_mode(persist).set_restore_token(restore.as_deref());
-            quick("choosing the screen", screencast.select_sources(&session, sources)).await?;
-            let answer = tokio::time::timeout(options.choose_within, async {
-                let request = screencast.start(&session, None, Default::default()).await;
-                request.and_then(|r| r.response()).map_err(|e| explain("starting", e))
-            })
-            .await;
-            let started = answered(answer, "screen", options.choose_within)?;
-            let (streams, token) = (started.streams().to_vec(), started.restore_token().map(String::from));
-            (Kind::Cast(session), streams, token, false)
-        }
+    // Made afresh for each request (every request carries a new handle token).
+    let sources = || {
+        SelectSourcesOptions::default()
+            .set_cursor_mode(cursor)
+            .set_sources(ashpd::enumflags2::BitFlags::from(SourceType::Monitor))
+            .set_multiple(false)
+    };
+    let started = match remote {
+        Some(remote) => match remote_session(remote, &screencast, options, sources(), &restore).await {
+            // The user's no (or silence) is final; a failing remote-control backend is not: share the
+            // screen alone (e.g. a wlroots desktop where GNOME's portal answers for RemoteDesktop).
+            Err(refused @ CaptureError::Refused(_)) => return Err(refused),
+            Err(e) => {
+                tracing::warn!(
+                    "remote control through the desktop portal failed ({e}); sharing the screen alone"
+                );
+                None
+            }
+            Ok(started) => Some(started),
+        },
+        None => None,
+    };
+    let (kind, streams, token, control) = match started {
+        Some(started) => started,
+        None => cast_session(&screencast, options, sources(), &restore).await?,
     };
     if options.remember {
         if let Some(token) = token {
@@ -341,6 +347,72 @@ async fn negotiate(options: &Options) -> Result<(Kind, Opened, u32), CaptureErro
         control,
     };
     Ok((kind, opened, node))
+}
+
+/// What a started session gave: its kind, the streams, the restore token and whether input is allowed.
+type Started = (Kind, Vec<ashpd::desktop::screencast::Stream>, Option<String>, bool);
+
+fn persist_mode(options: &Options) -> PersistMode {
+    if options.remember {
+        PersistMode::ExplicitlyRevoked
+    } else {
+        PersistMode::DoNot
+    }
+}
+
+/// A RemoteDesktop session with the screen in it: one dialog for both.
+async fn remote_session(
+    remote: RemoteDesktop,
+    screencast: &Screencast,
+    options: &Options,
+    sources: SelectSourcesOptions,
+    restore: &Option<String>,
+) -> Result<Started, CaptureError> {
+    let session = quick("creating a session", remote.create_session(Default::default())).await?;
+    let devices = SelectDevicesOptions::default()
+        .set_devices(DeviceType::Keyboard | DeviceType::Pointer)
+        .set_persist_mode(persist_mode(options))
+        .set_restore_token(restore.as_deref());
+    // A backend may show its dialog at any of these (xdg-desktop-portal-wlr: choosing the screen;
+    // GNOME: starting): each has the user's time to answer.
+    let within = options.choose_within;
+    ask("choosing devices", within, async { remote.select_devices(&session, devices).await?.response() })
+        .await?;
+    // With RemoteDesktop the persistence goes with the devices, not the sources.
+    ask("choosing the screen", within, async {
+        screencast.select_sources(&session, sources).await?.response()
+    })
+    .await?;
+    let started = ask("screen and control", within, async {
+        remote.start(&session, None, Default::default()).await?.response()
+    })
+    .await?;
+    let control =
+        started.devices().contains(DeviceType::Pointer) || started.devices().contains(DeviceType::Keyboard);
+    let (streams, token) = (started.streams().to_vec(), started.restore_token().map(String::from));
+    Ok((Kind::Remote(remote, session), streams, token, control))
+}
+
+/// A ScreenCast session: the screen alone.
+async fn cast_session(
+    screencast: &Screencast,
+    options: &Options,
+    sources: SelectSourcesOptions,
+    restore: &Option<String>,
+) -> Result<Started, CaptureError> {
+    let session = quick("creating a session", screencast.create_session(Default::default())).await?;
+    let sources = sources.set_persist_mode(persist_mode(options)).set_restore_token(restore.as_deref());
+    let within = options.choose_within;
+    ask("choosing the screen", within, async {
+        screencast.select_sources(&session, sources).await?.response()
+    })
+    .await?;
+    let started = ask("screen", within, async {
+        screencast.start(&session, None, Default::default()).await?.response()
+    })
+    .await?;
+    let (streams, token) = (started.streams().to_vec(), started.restore_token().map(String::from));
+    Ok((Kind::Cast(session), streams, token, false))
 }
 
 /// The remembered restore token, if any.

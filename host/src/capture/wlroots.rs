@@ -178,7 +178,7 @@ impl WlrootsCapturer {
     pub fn new(index: usize) -> Result<Self, CaptureError> {
         let (conn, queue, state, globals) = connect()?;
         let manager = globals.manager.ok_or_else(|| {
-            failed("this compositor offers no wlroots screencopy (GNOME and KDE share the screen through the desktop portal, which Tether does not use yet)")
+            failed("this compositor offers no wlroots screencopy (GNOME and KDE share the screen through the desktop portal: --source portal)")
         })?;
         let count = state.outputs.len();
         let output = state.outputs.get(index).map(|(o, _)| o.clone()).ok_or_else(|| {

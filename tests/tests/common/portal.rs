@@ -25,13 +25,19 @@ pub struct Portal {
 impl Portal {
     /// Start the portal's processes for `sway`, the chooser picking `output`.
     pub fn start(sway: &Sway, output: &str) -> Self {
+        Self::with_chooser(sway, &format!("echo {output}"))
+    }
+
+    /// Start them with a chooser that runs `answer` (a shell command: what it prints is the output
+    /// chosen; nothing means the user declined).
+    pub fn with_chooser(sway: &Sway, answer: &str) -> Self {
         let runtime = sway.dir.path().to_path_buf();
         let proxied = "wayland-portal";
         super::wlproxy::spawn(&runtime.join(proxied), &runtime.join(&sway.display));
         let home = tempfile::tempdir().expect("home");
         let chooser = home.path().join("chooser");
         let asked = home.path().join("asked");
-        std::fs::write(&chooser, format!("#!/bin/sh\necho asked >> '{}'\necho {output}\n", asked.display()))
+        std::fs::write(&chooser, format!("#!/bin/sh\necho asked >> '{}'\n{answer}\n", asked.display()))
             .expect("chooser");
         std::fs::set_permissions(&chooser, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("mode");
@@ -42,6 +48,12 @@ impl Portal {
             format!("[screencast]\nchooser_type=simple\nchooser_cmd={}\n", chooser.display()),
         )
         .expect("config");
+        // Only the wlroots backend, whatever else is installed (a GNOME backend would answer for
+        // RemoteDesktop and fail without GNOME's compositor).
+        let portals = home.path().join("portals");
+        std::fs::create_dir_all(&portals).expect("portals dir");
+        std::fs::copy("/usr/share/xdg-desktop-portal/portals/wlr.portal", portals.join("wlr.portal"))
+            .expect("xdg-desktop-portal-wlr is installed");
         let bus_path = runtime.join("portal-bus");
         let bus = format!("unix:path={}", bus_path.display());
         let mut portal = Self { bus, runtime, home, children: Vec::new() };
@@ -49,6 +61,7 @@ impl Portal {
             .command("dbus-daemon")
             .args(["--session", "--nofork", "--nopidfile", "--address", &portal.bus])
             .env("WAYLAND_DISPLAY", proxied)
+            .env("XDG_DESKTOP_PORTAL_DIR", portal.home.path().join("portals"))
             .spawn()
             .expect("dbus-daemon is installed (scripts/packages.sh)");
         portal.children.push(daemon);
