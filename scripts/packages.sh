@@ -9,7 +9,8 @@
 #          xclip for clipboard checks, ffmpeg for the video the video-path test plays with ffplay,
 #          dbus-daemon for a private bus the inventory's systemd reader is tested on, chromium to take a
 #          screenshot of a saved HTML report, a headless Wayland compositor with a terminal and its
-#          screenshot tool: sway, foot, grim; the desktop portal beside it: xdg-desktop-portal with its
+#          screenshot tool: sway, foot, grim, and wl-clipboard to read and set its clipboard; the desktop
+#          portal beside it: xdg-desktop-portal with its
 #          wlroots backend, pipewire and wireplumber).
 #   gui:   what the windows (eframe: winit + glow) load at run time: OpenGL/EGL through Mesa's software
 #          renderer (llvmpipe, so no GPU is needed), xkbcommon, Xcursor/Xrandr/Xi.
@@ -22,8 +23,8 @@ TETHER_GUI_PACKAGES=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libegl-mesa0 li
 # binaries link; lintian and desktop-file-validate check the result.
 TETHER_PACKAGE_PACKAGES=(dpkg-dev lintian desktop-file-utils)
 TETHER_TEST_PACKAGES=(xvfb xauth x11-xserver-utils xterm xfonts-base xdotool imagemagick xclip ffmpeg
-    dbus-daemon chromium sway foot grim xdg-desktop-portal xdg-desktop-portal-wlr pipewire wireplumber
-    "${TETHER_GUI_PACKAGES[@]}")
+    dbus-daemon chromium sway foot grim wl-clipboard xdg-desktop-portal xdg-desktop-portal-wlr pipewire
+    wireplumber "${TETHER_GUI_PACKAGES[@]}")
 
 tether_ensure_packages() {
     local missing=()

@@ -1,7 +1,10 @@
 //! The host's clipboard (text only), for clipboard sync with the technician.
 //!
-//! arboard serves X11 selections from a thread of its own while its `Clipboard` lives, so one long-lived
-//! `Clipboard` sits on a dedicated thread here and the session talks to it through a [`ClipboardHandle`].
+//! arboard reaches the Wayland clipboard through the data-control protocol where the compositor offers
+//! it (`$WAYLAND_DISPLAY`: wlroots, KDE), else the X11 one (GNOME's Wayland offers no data-control: there
+//! it is Xwayland's). It serves X11 selections from a thread of its own while its `Clipboard` lives, so
+//! one long-lived `Clipboard` sits on a dedicated thread here and the session talks to it through a
+//! [`ClipboardHandle`].
 //! Sync only runs while the technician has `control` (text typed into the clipboard is as powerful as
 //! typing) and asked to watch; what the technician sent is not echoed back.
 
@@ -39,7 +42,7 @@ impl std::fmt::Debug for Command {
 }
 
 impl ClipboardHandle {
-    /// Open the clipboard of `$DISPLAY`.
+    /// Open the clipboard of the desktop (`$WAYLAND_DISPLAY`'s, else `$DISPLAY`'s).
     pub fn open() -> Result<Self, ClipboardError> {
         let (commands, rx) = std_mpsc::channel::<Command>();
         let (ready_tx, ready_rx) = std_mpsc::channel();

@@ -336,3 +336,42 @@ async fn a_declined_unanswered_or_missing_portal_is_said_plainly_and_nothing_han
     let _ = bus.wait();
     assert!(error.contains("no desktop portal runs in this session"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clipboard_goes_both_ways_on_wayland() {
+    use tether_viewer::session::HostNotice;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let sway = Sway::start(SW, SH, "");
+    let relay = start_relay(|_| {});
+    let (_host, viewer) = share(&relay, &sway, 0).await;
+    let mut notices = viewer.notices();
+
+    // Technician → host: lands on the compositor's clipboard (wl-paste reads it).
+    viewer.send_clipboard("from the technician: ünïcödé ✓").await.expect("send");
+    let pasted = || {
+        let out = std::process::Command::new("wl-paste").arg("--no-newline").envs(sway.env()).output();
+        out.ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    eventually(|| pasted().as_deref() == Some("from the technician: ünïcödé ✓"), "the host's clipboard")
+        .await;
+
+    // Host → technician, once the viewer watches the clipboard.
+    viewer.watch_clipboard(true).await.expect("watch");
+    let mut copy = std::process::Command::new("wl-copy")
+        .args(["--foreground", "copied on the host"])
+        .envs(sway.env())
+        .spawn()
+        .expect("wl-copy");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, notices.recv()).await.expect("the host's clipboard in time") {
+            Ok(HostNotice::Clipboard(text)) if text == "copied on the host" => break,
+            Ok(_) => continue,
+            Err(e) => panic!("notices: {e}"),
+        }
+    }
+    let _ = copy.kill();
+    let _ = copy.wait();
+    viewer.close().await;
+}

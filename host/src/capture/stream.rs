@@ -66,6 +66,11 @@ impl Feed {
         self.notify.notify_one();
     }
 
+    /// Whether the receiving end is gone (the [`Stream`] and every [`LatestPicture`] of it dropped).
+    pub fn abandoned(&self) -> bool {
+        Arc::strong_count(&self.latest) == 1
+    }
+
     /// The stream ended: captures fail with `why` from now on.
     pub fn end(&self, why: CaptureError) {
         self.latest.set(Err(why));
@@ -90,5 +95,20 @@ impl Capturer for LatestPicture {
             .wait_timeout_while(guard, FIRST_PICTURE, |p| p.is_none())
             .unwrap_or_else(PoisonError::into_inner);
         guard.clone().unwrap_or_else(|| Err(CaptureError::Failed("the screen sent no picture".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feed_knows_when_nobody_reads_it_any_more() {
+        let (stream, feed) = Stream::new();
+        let pictures = stream.pictures();
+        drop(stream);
+        assert!(!feed.abandoned(), "a capturer still reads the pictures");
+        drop(pictures);
+        assert!(feed.abandoned());
     }
 }

@@ -4,8 +4,10 @@
 //! Each capture asks the compositor to copy one output into a shared-memory buffer we made: a `memfd`
 //! whose descriptor goes to the compositor over the Wayland socket (`wl_shm.create_pool`), read back
 //! with `pread` as on X11 — nothing maps the memory, no `unsafe`, and nobody else holds the descriptor.
-//! The buffer is kept while the output's size stays the same. The cursor is not drawn into the picture
-//! (as on X11, where it travels apart); this path sends no cursor shape yet.
+//! The buffer is kept while the output's size stays the same. The compositor draws its cursor into the
+//! picture (`overlay_cursor`): wlroots offers no cursor shape apart, and without it a compositor that
+//! shows the cursor on a hardware plane would show the technician none. (On X11 the cursor travels
+//! apart, shape and position.)
 //!
 //! Outputs are listed in the order the compositor announces them (`--list-monitors`), named as it names
 //! them (`wl_output` version 4: `HEADLESS-1`, `eDP-1`…).
@@ -227,7 +229,7 @@ impl WlrootsCapturer {
     fn copy(&mut self, damage: bool) -> Result<BufferSpec, CaptureError> {
         self.state.frame = FrameState::default();
         let qh = self.queue.handle();
-        let frame = self.manager.capture_output(0, &self.output, &qh, ());
+        let frame = self.manager.capture_output(1, &self.output, &qh, ());
         let version = frame.version();
         // Version 3 lists every buffer type and then says it is done; earlier ones send one shm buffer.
         self.wait(|f| f.buffer.is_some() && (version < 3 || f.buffer_done))?;
@@ -263,6 +265,9 @@ pub fn stream(index: usize) -> Result<Stream, CaptureError> {
             let mut damage = false;
             loop {
                 match copier.picture(damage) {
+                    // Nobody reads the stream any more (the session ended, or another monitor is shared):
+                    // stop at the first picture after that.
+                    Ok(_) if feed.abandoned() => return,
                     Ok(picture) => {
                         let rects = std::mem::take(&mut copier.state.frame.damage);
                         let rects = rects.into_iter().map(|(x, y, w, h)| (x + origin.0, y + origin.1, w, h));
