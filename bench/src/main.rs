@@ -150,7 +150,7 @@ enum CodecChoice {
 fn main() -> Result<()> {
     // Quiet unless RUST_LOG asks (e.g. `RUST_LOG=tether_shared::link::cc=trace` for the controller's rounds).
     // (arboard reports the X server going away at the end of a run as errors: not ours, and expected.)
-    tether_shared::logging::init("error,arboard=off");
+    tether_shared::logging::init("error,arboard=off,enigo=off");
     let cmd = match Cli::parse().command {
         Top::Codec(cmd) => cmd,
         Top::Latency { samples, during_fetch_mbit, source } if source == "wlroots" => {

@@ -3,9 +3,10 @@
 
 /// Install the global subscriber. Call once, first thing in `main`.
 pub fn init(default_level: &str) {
-    // enigo warns about every backend it was kept from (a sink connects to one on purpose) and about
-    // modifiers a keyboard layout leaves unmapped; zbus warns that each desktop-portal request object it
-    // watches has no properties (they never do): said at their `error` level only, unless RUST_LOG asks.
+    // enigo logs an error for every backend it was kept from (a sink connects to one on purpose) and warns
+    // about modifiers a keyboard layout leaves unmapped — what really fails comes back to us as an error,
+    // said in our words; zbus warns that each desktop-portal request object it watches has no properties
+    // (they never do): silent, and zbus at its `error` level, unless RUST_LOG asks.
     let default = format!("{default_level},{QUIET}");
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -17,4 +18,4 @@ pub fn init(default_level: &str) {
 }
 
 /// Crates whose warnings are noise to the people reading ours.
-const QUIET: &str = "enigo=error,zbus=error";
+const QUIET: &str = "enigo=off,zbus=error";
