@@ -13,12 +13,13 @@
 #          portal beside it: xdg-desktop-portal with its
 #          wlroots backend, pipewire and wireplumber).
 #   gui:   what the windows (eframe: winit + glow) load at run time: OpenGL/EGL through Mesa's software
-#          renderer (llvmpipe, so no GPU is needed), xkbcommon, Xcursor/Xrandr/Xi.
+#          renderer (llvmpipe, so no GPU is needed), xkbcommon, Xcursor/Xrandr/Xi, and on Wayland the
+#          client, cursor and EGL libraries winit opens.
 
 TETHER_BUILD_PACKAGES=(ca-certificates gcc g++ make pkg-config libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev
     libvpx-dev libxkbcommon-dev libpipewire-0.3-dev libclang-dev)
 TETHER_GUI_PACKAGES=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libegl-mesa0 libxkbcommon-x11-0 libxcursor1
-    libxrandr2 libxi6 libx11-xcb1 fonts-dejavu-core)
+    libxrandr2 libxi6 libx11-xcb1 libwayland-client0 libwayland-cursor0 libwayland-egl1 fonts-dejavu-core)
 # Packaging (scripts/package.sh) and checking the packages (.ci/run): dpkg-shlibdeps finds the libraries the
 # binaries link; lintian and desktop-file-validate check the result.
 TETHER_PACKAGE_PACKAGES=(dpkg-dev lintian desktop-file-utils)

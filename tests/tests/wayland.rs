@@ -375,3 +375,25 @@ async fn the_clipboard_goes_both_ways_on_wayland() {
     let _ = copy.wait();
     viewer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_window_opens_on_wayland_without_xwayland() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // No X server anywhere: the window must be a Wayland client of its own.
+    let sway = Sway::start(SW, SH, "xwayland disable");
+    let relay = start_relay(|_| {});
+    let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
+    let args = cli_args(&addr, &fp, &["--source", "test-pattern"]);
+    let mut env = sway.env().to_vec();
+    env.push(("DISPLAY", ""));
+    let mut host = Proc::spawn_with_env("tether-host", &args, &env);
+    let code = host.line("code").await;
+    assert!(Code::parse(code.trim_start_matches("code ")).is_ok(), "{code}");
+    // The window covers the output (sway tiles it): the background is gone.
+    let background = |shot: &image::RgbImage| shot.pixels().filter(|p| p.0 == [0x33, 0x66, 0x99]).count();
+    eventually(|| background(&sway_screen(&sway)) < (SW * SH / 10) as usize, "the host window on the screen")
+        .await;
+    let shots = bin("tether-viewer").parent().expect("target dir").join("screenshots");
+    std::fs::create_dir_all(&shots).expect("dir");
+    sway_screen(&sway).save(shots.join("host-window-wayland.png")).expect("save");
+}
