@@ -25,6 +25,16 @@ pub trait InputSink: Send {
     fn release_all(&mut self);
 }
 
+/// Inject each of `releases` into `sink` (last pressed first, as [`Held::take_releases`] gives them); one
+/// that fails is logged and the rest still go.
+pub fn inject_releases(sink: &mut dyn InputSink, releases: Vec<InputEvent>) {
+    for release in releases {
+        if let Err(e) = sink.inject(&release) {
+            tracing::warn!("could not release {release:?}: {e}");
+        }
+    }
+}
+
 /// The release event matching a press, if `event` is a press.
 pub fn release_of(event: &InputEvent) -> Option<InputEvent> {
     match event {

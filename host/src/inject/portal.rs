@@ -6,7 +6,7 @@
 
 use tether_shared::input::{InputEvent, Key, MouseButton};
 
-use super::{Held, InjectError, InputSink};
+use super::{inject_releases, Held, InjectError, InputSink};
 use crate::capture::monitors::Monitor;
 use crate::capture::portal::{Call, Input, PortalSession};
 
@@ -122,11 +122,8 @@ impl InputSink for PortalSink {
     }
 
     fn release_all(&mut self) {
-        for release in self.held.take_releases() {
-            if let Err(e) = self.inject(&release) {
-                tracing::warn!("could not release {release:?}: {e}");
-            }
-        }
+        let releases = self.held.take_releases();
+        inject_releases(self, releases);
     }
 }
 

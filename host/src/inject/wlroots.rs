@@ -21,7 +21,7 @@ use wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_man
 use wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_v1::ZwlrVirtualPointerV1;
 
 use super::x11::EnigoSink;
-use super::{Held, InjectError, InputSink};
+use super::{inject_releases, Held, InjectError, InputSink};
 use crate::capture::monitors::Monitor;
 use crate::capture::wlroots::output_globals;
 
@@ -167,11 +167,8 @@ impl InputSink for WlrootsSink {
     }
 
     fn release_all(&mut self) {
-        for release in self.held.take_releases() {
-            if let Err(e) = self.inject(&release) {
-                tracing::warn!("could not release {release:?}: {e}");
-            }
-        }
+        let releases = self.held.take_releases();
+        inject_releases(self, releases);
     }
 }
 

@@ -12,7 +12,7 @@
 use enigo::{Axis, Button, Coordinate, Direction, Enigo, Keyboard, Mouse, Settings};
 use tether_shared::input::{InputEvent, Key, MouseButton};
 
-use super::{Held, InjectError, InputSink};
+use super::{inject_releases, Held, InjectError, InputSink};
 use crate::capture::monitors::Monitor;
 
 /// A display name no backend can open: keeps enigo off the backend a sink does not use.
@@ -165,10 +165,7 @@ impl InputSink for EnigoSink {
     }
 
     fn release_all(&mut self) {
-        for release in self.held.take_releases() {
-            if let Err(e) = self.inject(&release) {
-                tracing::warn!("could not release {release:?}: {e}");
-            }
-        }
+        let releases = self.held.take_releases();
+        inject_releases(self, releases);
     }
 }
