@@ -1,10 +1,15 @@
-//! Captures the X screen named by `DISPLAY` at a fixed rate into a clip (the hidden `codec capture`
-//! command, which `codec record` runs as a subprocess so `DISPLAY` is set before anything starts).
+//! Captures a screen at a fixed rate into a clip (the hidden `codec capture` command, which `codec record`
+//! runs as a subprocess so `DISPLAY` or `WAYLAND_DISPLAY` is set before anything starts).
+//!
+//! Two screens: the X screen named by `DISPLAY`, read with scrap, and a wlroots compositor's first output
+//! at `WAYLAND_DISPLAY`, read through the host's own capturer ([`tether_host::capture::wlroots`]), so a
+//! clip shows exactly the pictures a session on that desktop starts from.
 //!
 //! scrap pipelines its requests: each `frame()` call returns the image requested by the previous call and
 //! asks for the next one. So the capturer is primed once, and then one call per tick yields a steady 30 fps
-//! sequence (each image shows the screen one tick before it is read). Compression and writing run on a
-//! second thread so they do not delay the ticks.
+//! sequence (each image shows the screen one tick before it is read). The wlroots capturer keeps the
+//! compositor's latest picture, which each tick takes. Compression and writing run on a second thread so
+//! they do not delay the ticks.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -12,6 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use tether_host::capture::{self, Capturer, Source};
 
 use crate::clip::{ClipHeader, ClipWriter};
 
@@ -28,11 +35,56 @@ pub struct CaptureReport {
     pub stored_bytes: u64,
 }
 
-/// Capture `frames` images at `fps` into `out`.
-pub fn run(out: &Path, frames: usize, fps: u32) -> Result<CaptureReport> {
-    let display = scrap::Display::primary().context("opening the X display ($DISPLAY)")?;
-    let mut capturer = scrap::Capturer::new(display).context("starting scrap capture")?;
-    let (w, h) = (capturer.width(), capturer.height());
+/// The screen a clip is captured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Screen {
+    /// The X screen in `$DISPLAY`.
+    X11,
+    /// The first output of the wlroots compositor at `$WAYLAND_DISPLAY`.
+    Wlroots,
+}
+
+/// A screen being captured: tightly packed BGRX pictures of one size.
+enum Grabber {
+    X11(scrap::Capturer),
+    Wlroots(Box<dyn Capturer>),
+}
+
+impl Grabber {
+    fn open(screen: Screen) -> Result<Self> {
+        Ok(match screen {
+            Screen::X11 => {
+                let display = scrap::Display::primary().context("opening the X display ($DISPLAY)")?;
+                Self::X11(scrap::Capturer::new(display).context("starting scrap capture")?)
+            }
+            Screen::Wlroots => Self::Wlroots(
+                capture::open(Source::Wlroots { monitor: 0 }).context("capturing the Wayland output")?,
+            ),
+        })
+    }
+
+    /// The next picture and its size.
+    fn grab(&mut self) -> Result<(usize, usize, Vec<u8>)> {
+        match self {
+            Self::X11(capturer) => {
+                let (w, h) = (capturer.width(), capturer.height());
+                let raw = capturer.frame().context("capturing a frame")?;
+                Ok((w, h, pack_bgrx(&raw, w, h)?))
+            }
+            Self::Wlroots(capturer) => {
+                let frame = capturer.capture().context("capturing a frame")?.frame;
+                let (w, h) = (frame.width() as usize, frame.height() as usize);
+                Ok((w, h, pack_bgrx(frame.bgrx(), w, h)?))
+            }
+        }
+    }
+}
+
+/// Capture `frames` images of `screen` at `fps` into `out`.
+pub fn run(out: &Path, frames: usize, fps: u32, screen: Screen) -> Result<CaptureReport> {
+    let mut grabber = Grabber::open(screen)?;
+    // Priming: scrap's first call only asks; the wlroots capturer waits here for its first picture.
+    let (w, h, _) = grabber.grab().context("priming the capture")?;
     let header = ClipHeader { width: u32::try_from(w)?, height: u32::try_from(h)?, fps };
     let mut writer = ClipWriter::create(out, header)?;
     let (tx, rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(QUEUE);
@@ -43,7 +95,6 @@ pub fn run(out: &Path, frames: usize, fps: u32) -> Result<CaptureReport> {
         Ok(writer.finish()?)
     });
 
-    capturer.frame().context("priming the capture")?;
     let period = Duration::from_secs_f64(1.0 / f64::from(fps));
     let start = Instant::now();
     let mut late = 0;
@@ -56,8 +107,10 @@ pub fn run(out: &Path, frames: usize, fps: u32) -> Result<CaptureReport> {
             late += 1;
         }
         let t_us = u64::try_from(start.elapsed().as_micros())?;
-        let raw = capturer.frame().context("capturing a frame")?;
-        let bgrx = pack_bgrx(&raw, w, h)?;
+        let (fw, fh, bgrx) = grabber.grab()?;
+        if (fw, fh) != (w, h) {
+            bail!("the screen changed size while recording ({w}x{h} to {fw}x{fh})");
+        }
         if tx.send((t_us, bgrx)).is_err() {
             break; // The writer failed; its error is reported below.
         }

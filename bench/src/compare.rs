@@ -58,6 +58,14 @@ pub fn compare(
     Ok(())
 }
 
+/// What the clip shows: as staged on X, or on sway where `codec record --desktop sway` said so.
+fn describe(dir: &Path, workload: Workload) -> &'static str {
+    match std::fs::read_to_string(dir.join(crate::record::DESKTOP_NOTE)) {
+        Ok(desktop) if desktop.trim() == "sway" => crate::workloads_sway::describe(workload),
+        _ => workload.describe(),
+    }
+}
+
 /// The Markdown section of one workload, and how many of Tether's targets it missed.
 fn workload_report(
     dir: &Path,
@@ -77,7 +85,7 @@ fn workload_report(
     let _ = writeln!(
         out,
         "{}; {frames} frames of {}x{} at {} fps ({:.1} s; longest capture interval {:.0} ms).\n",
-        workload.describe(),
+        describe(dir, workload),
         header.width,
         header.height,
         header.fps,

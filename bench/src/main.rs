@@ -16,6 +16,7 @@ mod latency;
 mod probes;
 mod record;
 mod session_rig;
+mod sway;
 mod table;
 mod targets;
 mod tether_codec;
@@ -24,6 +25,7 @@ mod viewers;
 mod wan;
 mod wayland_latency;
 mod workloads;
+mod workloads_sway;
 mod xsession;
 
 use std::path::PathBuf;
@@ -98,16 +100,19 @@ enum Top {
 
 #[derive(Debug, Subcommand)]
 enum CodecCmd {
-    /// Record the scripted workloads on a private Xvfb (1920x1080, 30 fps) into DIR.
+    /// Record the scripted workloads on a private Xvfb or headless sway (1920x1080, 30 fps) into DIR.
     Record {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Length of each clip.
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
-        /// Workloads to record (default: all).
+        /// Workloads to record (default: all; on sway: typing and scrolling, 1080p and 4K).
         #[arg(long = "workload", value_enum)]
         workloads: Vec<Workload>,
+        /// The desktop to record on.
+        #[arg(long, value_enum, default_value = "x11")]
+        desktop: record::Desktop,
     },
     /// Run the recorded clips through every codec and print the comparison.
     Compare {
@@ -135,6 +140,8 @@ enum CodecCmd {
         frames: usize,
         #[arg(long, default_value_t = 30)]
         fps: u32,
+        #[arg(long, value_enum, default_value = "x11")]
+        screen: capture::Screen,
     },
 }
 
@@ -167,7 +174,13 @@ fn main() -> Result<()> {
         }
     };
     match cmd {
-        CodecCmd::Record { out, seconds, workloads } => record::record(&out, seconds, or_all(&workloads)),
+        CodecCmd::Record { out, seconds, workloads, desktop } => {
+            let which = match (desktop, workloads.is_empty()) {
+                (record::Desktop::Sway, true) => &crate::workloads_sway::WORKLOADS[..],
+                _ => or_all(&workloads),
+            };
+            record::record(&out, seconds, which, desktop)
+        }
         CodecCmd::Compare { dir, workloads, codecs, bitrate, passes } => {
             let codecs: Vec<VideoCodec> = if codecs.is_empty() {
                 VideoCodec::ALL.to_vec()
@@ -185,8 +198,8 @@ fn main() -> Result<()> {
             let rate = bitrate.map_or(Rate::Quality, Rate::Kbps);
             compare::compare(&dir, or_all(&workloads), &codecs, rate, passes)
         }
-        CodecCmd::Capture { out, frames, fps } => {
-            let report = capture::run(&out, frames, fps)?;
+        CodecCmd::Capture { out, frames, fps, screen } => {
+            let report = capture::run(&out, frames, fps, screen)?;
             eprintln!(
                 "  captured {} frames in {:.2} s ({} late ticks), {:.1} MB stored",
                 report.frames,

@@ -1,8 +1,9 @@
-//! `codec record`: start a private Xvfb, stage each workload on it and capture it into a clip.
+//! `codec record`: start a private Xvfb (or a headless sway: `--desktop sway`), stage each workload on it
+//! and capture it into a clip.
 //!
-//! The capture runs as a subprocess of this same binary (`codec capture`) with `DISPLAY` pointing at the
-//! private server, because scrap reads `DISPLAY` when it connects and this process never changes its own
-//! environment.
+//! The capture runs as a subprocess of this same binary (`codec capture`) with `DISPLAY` (or
+//! `WAYLAND_DISPLAY`) pointing at the private server, because the capturers read it when they connect
+//! and this process never changes its own environment.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,8 +19,23 @@ pub const FPS: u32 = 30;
 /// Desktop colour (Xvfb's default root is a stipple pattern, which no real desktop looks like).
 const BACKGROUND: &str = "#336699";
 
-/// Record `seconds` of each workload into `out`.
-pub fn record(out: &Path, seconds: f64, which: &[Workload]) -> Result<()> {
+/// The file in a recording directory that names a desktop other than X (`sway`).
+pub const DESKTOP_NOTE: &str = "desktop";
+
+/// The desktop the workloads are recorded on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Desktop {
+    /// A private Xvfb, no window manager, xterms driven by xdotool.
+    X11,
+    /// A headless sway (wlroots), a foot terminal, captured by the host's wlroots capturer.
+    Sway,
+}
+
+/// Record `seconds` of each workload on `desktop` into `out`.
+pub fn record(out: &Path, seconds: f64, which: &[Workload], desktop: Desktop) -> Result<()> {
+    if desktop == Desktop::Sway {
+        return record_sway(out, seconds, which);
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let frames = (seconds * f64::from(FPS)).round().max(2.0) as usize;
     let video_seconds = which.contains(&Workload::Video).then_some(seconds + 4.0);
@@ -59,6 +75,32 @@ pub fn record(out: &Path, seconds: f64, which: &[Workload]) -> Result<()> {
         drop(stage);
         // Let the server repaint the empty desktop before the next scene starts.
         std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    Ok(())
+}
+
+/// The same on a headless sway per workload.
+fn record_sway(out: &Path, seconds: f64, which: &[Workload]) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let frames = (seconds * f64::from(FPS)).round().max(2.0) as usize;
+    std::fs::write(out.join(DESKTOP_NOTE), "sway\n").context("noting the desktop")?;
+    let assets = Assets::create(out, None)?;
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    for &workload in which {
+        let path = workload.clip_path(out);
+        let stage = crate::workloads_sway::stage(workload, &assets)?;
+        eprintln!("recording {} on sway ({frames} frames)…", workload.name());
+        let mut capture = Command::new(&exe);
+        capture
+            .args(["codec", "capture", "--screen", "wlroots", "--frames", &frames.to_string()])
+            .args(["--fps", &FPS.to_string(), "--out"])
+            .arg(&path)
+            .envs(stage.env());
+        let capture = Proc::spawn("tether-bench codec capture", &mut capture)?;
+        // The capture waits for its first picture before its first tick; the action starts with it,
+        // as xdotool does on X (a few frames of the still terminal lead both).
+        stage.start_action()?;
+        capture.wait_success().with_context(|| format!("capturing {}", workload.name()))?;
     }
     Ok(())
 }

@@ -8,104 +8,30 @@
 //! `cat` appending to a file: the whole way to an application, a little more than X11's probe, which
 //! stops when the X server moved the pointer). The terminal floats in a corner, off the screen probe.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use tether_host::capture::Source;
 use tether_host::Sources;
 use tether_shared::session_proto::Permissions;
 
 use crate::session_rig::{self, percentiles};
-
-/// A headless sway of one output, as `nobody` when we are root (sway refuses root).
-struct Sway {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Sway {
-    fn start(width: u32, height: u32) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let config = dir.path().join("config");
-        std::fs::write(
-            &config,
-            format!(
-                "output HEADLESS-1 resolution {width}x{height} background #336699 solid_color\n\
-                 for_window [app_id=\"foot\"] floating enable, resize set 320 200, move position {} {}\n\
-                 exec foot sh -c 'stty -icanon -echo; exec cat > \"$XDG_RUNTIME_DIR/typed\"'\n",
-                width - 400,
-                height - 300
-            ),
-        )?;
-        let root = rustix::process::getuid().is_root();
-        let mut command = Command::new(if root { "setpriv" } else { "sway" });
-        if root {
-            for path in [dir.path().to_path_buf(), config.clone()] {
-                std::os::unix::fs::chown(&path, Some(65534), Some(65534))?;
-            }
-            command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "sway"]);
-        }
-        let child = command
-            .arg("-c")
-            .arg(&config)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("XDG_RUNTIME_DIR", dir.path())
-            .env("WLR_BACKENDS", "headless")
-            .env("WLR_LIBINPUT_NO_DEVICES", "1")
-            .env("WLR_RENDERER", "pixman")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting sway (apt-get install sway)")?;
-        let sway = Self { dir, child };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while sway.ipc_socket().is_none() || !sway.dir.path().join("wayland-1").exists() {
-            if Instant::now() > deadline {
-                bail!("sway did not start");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(sway)
-    }
-
-    fn ipc_socket(&self) -> Option<PathBuf> {
-        std::fs::read_dir(self.dir.path())
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sway-ipc")))
-    }
-
-    fn background(&self, rgb: [u8; 3]) -> Result<()> {
-        let socket = self.ipc_socket().context("sway's IPC socket")?;
-        let colour = format!("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2]);
-        let status = Command::new("swaymsg")
-            .arg("-s")
-            .arg(socket)
-            .args(["output", "*", "background", &colour, "solid_color"])
-            .stdout(Stdio::null())
-            .status()?;
-        if !status.success() {
-            bail!("swaymsg failed");
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Sway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::sway::Sway;
 
 pub fn run(samples: usize) -> Result<()> {
-    let sway = Sway::start(1920, 1080)?;
+    let (width, height) = (1920, 1080);
+    let sway = Sway::start(
+        width,
+        height,
+        &format!(
+            "for_window [app_id=\"foot\"] floating enable, resize set 320 200, move position {} {}\n\
+             exec foot sh -c 'stty -icanon -echo; exec cat > \"$XDG_RUNTIME_DIR/typed\"'\n",
+            width - 400,
+            height - 300
+        ),
+    )?;
     // The host finds the compositor through the environment: set while this process is single-threaded.
-    std::env::set_var("XDG_RUNTIME_DIR", sway.dir.path());
+    std::env::set_var("XDG_RUNTIME_DIR", sway.dir());
     std::env::set_var("WAYLAND_DISPLAY", "wayland-1");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(measure(&sway, samples))
@@ -145,7 +71,7 @@ async fn key_latency(
     samples: usize,
 ) -> Result<Vec<f64>> {
     use tether_shared::input::{InputEvent, Key};
-    let typed = sway.dir.path().join("typed");
+    let typed = sway.dir().join("typed");
     let len = || std::fs::metadata(&typed).map(|m| m.len()).unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(15);
     while !typed.exists() {

@@ -251,7 +251,7 @@ fn settle() {
 }
 
 /// At least `chars` characters of plain prose with a line break every sentence or two.
-fn typed_text(chars: f64) -> String {
+pub fn typed_text(chars: f64) -> String {
     const PROSE: &str = "Thanks for calling. I can see your screen now. \
         Let me open the settings and check the network configuration.\n\
         Could you read me the error message from the dialog, please?\n\
