@@ -16,7 +16,6 @@ mod latency;
 mod probes;
 mod record;
 mod session_rig;
-mod sway;
 mod table;
 mod targets;
 mod tether_codec;
@@ -56,9 +55,9 @@ enum Top {
         /// session to this many Mbit/s (a busy office uplink): what a transfer does to the screen and input.
         #[arg(long)]
         during_fetch_mbit: Option<u64>,
-        /// `x11` (Xvfb) or `wlroots` (a headless sway: screen change to viewer only).
-        #[arg(long, default_value = "x11")]
-        source: String,
+        /// The host's screen.
+        #[arg(long, value_enum, default_value = "x11")]
+        source: LatencySource,
     },
     /// Latency, updates and throughput with the host behind an emulated internet line: a matrix of lines
     /// times loads beside the probes (a file moving either way, a video, a dragged window).
@@ -145,6 +144,18 @@ enum CodecCmd {
     },
 }
 
+/// The host's screen in the latency bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LatencySource {
+    /// A private Xvfb.
+    X11,
+    /// A headless sway, shared with wlroots screencopy (screen and key latency).
+    Wlroots,
+    /// The same sway through the desktop portal and PipeWire (screen only: its backend has no
+    /// RemoteDesktop).
+    Portal,
+}
+
 /// A reference codec, or none of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum CodecChoice {
@@ -160,11 +171,15 @@ fn main() -> Result<()> {
     tether_shared::logging::init("error,arboard=off,enigo=off");
     let cmd = match Cli::parse().command {
         Top::Codec(cmd) => cmd,
-        Top::Latency { samples, during_fetch_mbit, source } if source == "wlroots" => {
+        Top::Latency { samples, during_fetch_mbit, source } => {
+            let path = match source {
+                LatencySource::X11 => return latency::run(samples, during_fetch_mbit),
+                LatencySource::Wlroots => wayland_latency::Path::Wlroots,
+                LatencySource::Portal => wayland_latency::Path::Portal,
+            };
             anyhow::ensure!(during_fetch_mbit.is_none(), "--during-fetch-mbit is measured on x11 only");
-            return wayland_latency::run(samples);
+            return wayland_latency::run(samples, path);
         }
-        Top::Latency { samples, during_fetch_mbit, .. } => return latency::run(samples, during_fetch_mbit),
         Top::Files { mib } => return transfer::run(mib),
         Top::Viewers { counts, secs, size, source } => return viewers::run(&counts, secs, &size, &source),
         Top::Wan { samples, links, loads, queue_ms } => {

@@ -7,6 +7,12 @@
 //! key — from the viewer's send until a program in a terminal on the host has read it (foot, its shell's
 //! `cat` appending to a file: the whole way to an application, a little more than X11's probe, which
 //! stops when the X server moved the pointer). The terminal floats in a corner, off the screen probe.
+//!
+//! `--source portal` takes the screen through the desktop portal instead (xdg-desktop-portal-wlr on the
+//! same sway, PipeWire frames: [`tether_testbed::portal`]). Its backend offers no RemoteDesktop, so that
+//! run measures the screen only. xdg-desktop-portal-wlr sends a stream's first picture only once
+//! something is drawn after the stream started, so until the viewer has one the desktop's colour keeps
+//! changing.
 
 use std::time::{Duration, Instant};
 
@@ -16,9 +22,19 @@ use tether_host::Sources;
 use tether_shared::session_proto::Permissions;
 
 use crate::session_rig::{self, percentiles};
-use crate::sway::Sway;
+use tether_testbed::portal::Portal;
+use tether_testbed::sway::Sway;
 
-pub fn run(samples: usize) -> Result<()> {
+/// How the host takes the sway's screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// wlroots screencopy and virtual input, in the host.
+    Wlroots,
+    /// The desktop portal and PipeWire (screen only).
+    Portal,
+}
+
+pub fn run(samples: usize, path: Path) -> Result<()> {
     let (width, height) = (1920, 1080);
     let sway = Sway::start(
         width,
@@ -30,17 +46,55 @@ pub fn run(samples: usize) -> Result<()> {
             height - 300
         ),
     )?;
-    // The host finds the compositor through the environment: set while this process is single-threaded.
-    std::env::set_var("XDG_RUNTIME_DIR", sway.dir());
+    // The host finds the compositor (and the portal) through the environment: set while this process is
+    // single-threaded.
+    std::env::set_var("XDG_RUNTIME_DIR", sway.dir.path());
     std::env::set_var("WAYLAND_DISPLAY", "wayland-1");
+    let portal = match path {
+        Path::Wlroots => None,
+        Path::Portal => Some(Portal::start(&sway, "HEADLESS-1")?),
+    };
+    for (key, value) in portal.iter().flat_map(Portal::env) {
+        std::env::set_var(key, value);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(measure(&sway, samples))
+    let shown = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if path == Path::Portal {
+            scope.spawn(|| nudge_until(&sway, &shown));
+        }
+        let measured = rt.block_on(measure(&sway, samples, path, &shown));
+        shown.store(true, std::sync::atomic::Ordering::Relaxed);
+        measured
+    })
 }
 
-async fn measure(sway: &Sway, samples: usize) -> Result<()> {
-    let sources = Sources::open(Source::Wlroots { monitor: 0 })?;
+/// Change the desktop's colour every 300 ms until `shown` (the portal's stream has sent a picture).
+fn nudge_until(sway: &Sway, shown: &std::sync::atomic::AtomicBool) {
+    let mut dark = false;
+    while !shown.load(std::sync::atomic::Ordering::Relaxed) {
+        dark = !dark;
+        let _ = sway.background(if dark { [0x33, 0x55, 0x88] } else { [0x33, 0x66, 0x99] });
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+async fn measure(
+    sway: &Sway,
+    samples: usize,
+    path: Path,
+    shown: &std::sync::atomic::AtomicBool,
+) -> Result<()> {
+    let source = match path {
+        Path::Wlroots => Source::Wlroots { monitor: 0 },
+        Path::Portal => Source::Portal { remember: false, answer_within: Duration::from_secs(30) },
+    };
+    let sources = Sources::open(source)?;
     let rig = session_rig::start(sources, Permissions::ALL, |_| {}).await?;
     rig.viewer.next_frame(None).await?;
+    shown.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The nudging may have been mid-change: let the last one arrive before timing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut frames = rig.viewer.frames();
     let mut out = Vec::with_capacity(samples);
     for i in 0..samples {
@@ -51,16 +105,25 @@ async fn measure(sway: &Sway, samples: usize) -> Result<()> {
         out.push(t0.elapsed().as_secs_f64() * 1e3);
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    let mut keys = key_latency(sway, &rig.viewer, samples).await?;
+    let keys = match path {
+        Path::Wlroots => Some(key_latency(sway, &rig.viewer, samples).await?),
+        Path::Portal => None,
+    };
     rig.stop.cancel();
-    println!("| path (1920x1080, headless sway, relay on loopback, {samples} samples) | p50 ms | p95 ms | max ms |");
+    let how = match path {
+        Path::Wlroots => "wlroots screencopy",
+        Path::Portal => "desktop portal + PipeWire",
+    };
+    println!("| path (1920x1080, headless sway, {how}, relay on loopback, {samples} samples) | p50 ms | p95 ms | max ms |");
     println!("|---|---:|---:|---:|");
     let (p50, p95, max) = percentiles(&mut out);
     println!("| Wayland screen change -> viewer framebuffer | {p50:.1} | {p95:.1} | {max:.1} |");
-    let (p50, p95, max) = percentiles(&mut keys);
-    println!(
-        "| viewer key -> read by a program in a terminal on the host | {p50:.1} | {p95:.1} | {max:.1} |"
-    );
+    if let Some(mut keys) = keys {
+        let (p50, p95, max) = percentiles(&mut keys);
+        println!(
+            "| viewer key -> read by a program in a terminal on the host | {p50:.1} | {p95:.1} | {max:.1} |"
+        );
+    }
     Ok(())
 }
 
@@ -71,7 +134,7 @@ async fn key_latency(
     samples: usize,
 ) -> Result<Vec<f64>> {
     use tether_shared::input::{InputEvent, Key};
-    let typed = sway.dir().join("typed");
+    let typed = sway.dir.path().join("typed");
     let len = || std::fs::metadata(&typed).map(|m| m.len()).unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(15);
     while !typed.exists() {

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::assets::Assets;
-use crate::sway::Sway;
 use crate::workloads::Workload;
+use tether_testbed::sway::Sway;
 
 /// Seconds between typed characters (20 keys/s, as on X).
 const KEY_SECONDS: &str = "0.05";
@@ -76,7 +76,7 @@ impl SwayStage {
 
     /// The environment a Wayland client needs to reach this desktop.
     pub fn env(&self) -> [(&'static str, PathBuf); 2] {
-        [("XDG_RUNTIME_DIR", self.sway.dir().to_path_buf()), ("WAYLAND_DISPLAY", "wayland-1".into())]
+        [("XDG_RUNTIME_DIR", self.sway.dir.path().to_path_buf()), ("WAYLAND_DISPLAY", "wayland-1".into())]
     }
 }
 
@@ -103,7 +103,7 @@ pub fn stage(workload: Workload, assets: &Assets) -> Result<SwayStage> {
     let script = sway.share_file(&script, "program.sh")?;
     let text = sway.share_file(&assets.text, "session.log")?;
     let prose = sway.share_file(&prose, "prose.txt")?;
-    let go = sway.dir().join("go");
+    let go = sway.dir.path().join("go");
     sway.msg(&[
         "exec",
         &format!(

@@ -9,13 +9,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::portal::Portal;
 use common::procs::Proc;
-use common::sway::Sway;
 use common::view::wait_for_view;
 use common::*;
 use tether_shared::code::Code;
 use tether_shared::input::{InputEvent, Key};
+use tether_testbed::portal::Portal;
+use tether_testbed::sway::Sway;
 use tether_viewer::session::ViewerSession;
 
 /// One test of this file at a time. Each runs a compositor and hosts of its own, so they should not
@@ -31,7 +31,8 @@ const SH: u32 = 768;
 fn sway_with_terminal() -> Sway {
     // Non-canonical: every key reaches the file at once; the terminal echoes it (and scrolls).
     let script = "stty -icanon; exec cat > \"$XDG_RUNTIME_DIR/typed.txt\"";
-    let sway = Sway::start(SW, SH, &format!("exec foot --override=cursor.blink=no sh -c '{script}'"));
+    let sway = Sway::start(SW, SH, &format!("exec foot --override=cursor.blink=no sh -c '{script}'"))
+        .expect("headless sway");
     // The terminal is up once the background is no longer the whole picture.
     let start = std::time::Instant::now();
     while sway_screen(&sway).pixels().all(|p| p.0 == [0x33, 0x66, 0x99]) {
@@ -147,9 +148,10 @@ async fn the_viewer_sees_the_compositor_exactly_and_types_into_a_terminal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outputs_are_listed_and_the_chosen_one_is_shared() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let sway = Sway::start(SW, SH, "");
-    sway.msg("create_output");
-    sway.msg("output HEADLESS-2 resolution 640x480 position 1024 0 background #993366 solid_color");
+    let sway = Sway::start(SW, SH, "").expect("headless sway");
+    sway.msg(&["create_output"]).expect("swaymsg");
+    sway.msg(&["output HEADLESS-2 resolution 640x480 position 1024 0 background #993366 solid_color"])
+        .expect("swaymsg");
     let out = std::process::Command::new(bin("tether-host"))
         .args(["--list-monitors"])
         .envs(sway.env())
@@ -238,7 +240,8 @@ async fn share_through_portal(
 async fn open_terminal(sway: &Sway, n: usize) {
     let before = sway_screen(sway);
     // A shell of its own: the compositor's user, nobody, has no login shell.
-    sway.msg(&format!("exec foot --override=cursor.blink=no sh -c 'echo terminal {n}; exec cat'"));
+    sway.msg(&[&format!("exec foot --override=cursor.blink=no sh -c 'echo terminal {n}; exec cat'")])
+        .expect("swaymsg");
     eventually(|| sway_screen(sway) != before, "another terminal on the screen").await;
 }
 
@@ -246,7 +249,7 @@ async fn open_terminal(sway: &Sway, n: usize) {
 async fn the_desktop_portal_streams_the_screen_exactly_and_remembers_the_choice_when_asked() {
     let _one = ONE_AT_A_TIME.lock().await;
     let sway = sway_with_terminal();
-    let portal = Portal::start(&sway, "HEADLESS-1");
+    let portal = Portal::start(&sway, "HEADLESS-1").expect("the desktop portal");
     let relay = start_relay(|_| {});
 
     // The portal asks which screen (the chooser answers for the user); the viewer sees it exactly, at
@@ -295,15 +298,15 @@ async fn host_fails(env: &[(String, String)], extra: &[&str]) -> String {
 async fn a_declined_unanswered_or_missing_portal_is_said_plainly_and_nothing_hangs() {
     let _one = ONE_AT_A_TIME.lock().await;
     // The user declines in the desktop's dialog.
-    let sway = Sway::start(SW, SH, "");
-    let portal = Portal::with_chooser(&sway, "true");
+    let sway = Sway::start(SW, SH, "").expect("headless sway");
+    let portal = Portal::with_chooser(&sway, "true").expect("the desktop portal");
     let error = host_fails(&portal.env(), &[]).await;
     assert!(error.contains("the screen was not shared: it was declined in the desktop's dialog"), "{error}");
     drop(portal);
 
     // Nobody answers the dialog: the host gives up when it said it would, and says why.
-    let sway = Sway::start(SW, SH, "");
-    let portal = Portal::with_chooser(&sway, "sleep 20");
+    let sway = Sway::start(SW, SH, "").expect("headless sway");
+    let portal = Portal::with_chooser(&sway, "sleep 20").expect("the desktop portal");
     let started = std::time::Instant::now();
     let error = host_fails(&portal.env(), &["--portal-answer-within", "2"]).await;
     assert!(error.contains("the screen was not shared: nobody answered the desktop's dialog"), "{error}");
@@ -341,7 +344,7 @@ async fn a_declined_unanswered_or_missing_portal_is_said_plainly_and_nothing_han
 async fn the_clipboard_goes_both_ways_on_wayland() {
     use tether_viewer::session::HostNotice;
     let _one = ONE_AT_A_TIME.lock().await;
-    let sway = Sway::start(SW, SH, "");
+    let sway = Sway::start(SW, SH, "").expect("headless sway");
     let relay = start_relay(|_| {});
     let (_host, viewer) = share(&relay, &sway, 0).await;
     let mut notices = viewer.notices();
@@ -380,7 +383,7 @@ async fn the_clipboard_goes_both_ways_on_wayland() {
 async fn the_host_window_opens_on_wayland_without_xwayland() {
     let _one = ONE_AT_A_TIME.lock().await;
     // No X server anywhere: the window must be a Wayland client of its own.
-    let sway = Sway::start(SW, SH, "xwayland disable");
+    let sway = Sway::start(SW, SH, "xwayland disable").expect("headless sway");
     let relay = start_relay(|_| {});
     let (addr, fp) = (relay.handle.local_addr().to_string(), relay.handle.fingerprint().to_string());
     let args = cli_args(&addr, &fp, &["--source", "test-pattern"]);

@@ -2,11 +2,8 @@
 #![allow(dead_code)] // each test file uses a different part
 
 pub mod canary;
-pub mod portal;
 pub mod procs;
-pub mod sway;
 pub mod view;
-pub mod wlproxy;
 pub mod xvfb;
 
 use std::path::PathBuf;

@@ -19,6 +19,13 @@ impl Screen for Xvfb {
     }
 }
 
+impl Screen for tether_testbed::sway::Sway {
+    /// The compositor's own screenshot (grim).
+    fn screenshot(&self) -> image::RgbImage {
+        self.grim(&[]).expect("grim takes a screenshot")
+    }
+}
+
 /// A frame as an RGB image.
 pub fn rgb(frame: &Frame) -> image::RgbImage {
     image::RgbImage::from_raw(frame.width(), frame.height(), frame.to_rgb()).expect("size")

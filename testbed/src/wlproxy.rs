@@ -1,4 +1,4 @@
-//! A Wayland proxy between xdg-desktop-portal-wlr and a headless sway, for the portal tests: it tells
+//! A Wayland proxy between xdg-desktop-portal-wlr and a headless sway, for the portal tests and benches: it tells
 //! the portal that each screencopy frame could also be had as a GPU buffer.
 //!
 //! Why: xdg-desktop-portal-wlr 0.7 (Debian 12) refuses to start a screencast unless the compositor offers
@@ -37,21 +37,22 @@ struct Objects {
 }
 
 /// Listen on `listen` and connect each client to the compositor socket `upstream`, until the process
-/// ends (the threads are detached; the test's temporary directory goes with it).
-pub fn spawn(listen: &Path, upstream: &Path) {
-    let listener = UnixListener::bind(listen).expect("proxy socket");
+/// ends (the threads are detached; the desktop's temporary directory goes with it).
+pub fn spawn(listen: &Path, upstream: &Path) -> std::io::Result<()> {
+    let listener = UnixListener::bind(listen)?;
     let upstream = upstream.to_path_buf();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { return };
             let Ok(server) = UnixStream::connect(&upstream) else { return };
             let objects = Arc::new(Mutex::new(Objects::default()));
-            let (c2, s2) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+            let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { return };
             let seen = objects.clone();
             std::thread::spawn(move || pump(client, server, |msg, out| requests(msg, out, &seen)));
             std::thread::spawn(move || pump(s2, c2, |msg, out| events(msg, out, &objects)));
         }
     });
+    Ok(())
 }
 
 /// Copy whole messages (and the descriptors that came with them) from `from` to `to`: `look` writes
@@ -129,7 +130,7 @@ fn string(msg: &[u8], at: usize) -> Option<(&[u8], usize)> {
 fn requests(msg: &[u8], out: &mut Vec<u8>, objects: &Mutex<Objects>) {
     out.extend_from_slice(msg);
     let (Some(object), Some(opcode)) = (word(msg, 0), opcode(msg)) else { return };
-    let mut objects = objects.lock().expect("lock");
+    let mut objects = objects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     match opcode {
         // wl_display.get_registry(new_id)
         1 if object == 1 => objects.registries.extend(word(msg, 8)),
@@ -158,7 +159,7 @@ fn requests(msg: &[u8], out: &mut Vec<u8>, objects: &Mutex<Objects>) {
 /// What the compositor says: before a frame's `buffer_done`, that it could be a dma-buf of its size.
 fn events(msg: &[u8], out: &mut Vec<u8>, objects: &Mutex<Objects>) {
     let (Some(object), Some(opcode)) = (word(msg, 0), opcode(msg)) else { return out.extend_from_slice(msg) };
-    let mut objects = objects.lock().expect("lock");
+    let mut objects = objects.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(size) = objects.frames.get_mut(&object) {
         match opcode {
             // buffer(format, width, height, stride)
