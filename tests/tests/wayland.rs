@@ -16,7 +16,7 @@ use tether_shared::code::Code;
 use tether_shared::input::{InputEvent, Key};
 use tether_testbed::portal::Portal;
 use tether_testbed::sway::Sway;
-use tether_viewer::session::ViewerSession;
+use tether_viewer::session::{HostNotice, ViewerSession};
 
 /// One test of this file at a time. Each runs a compositor and hosts of its own, so they should not
 /// meet; yet with all of them at once, text typed through enigo's virtual keyboard was sometimes lost
@@ -262,6 +262,21 @@ async fn the_desktop_portal_streams_the_screen_exactly_and_remembers_the_choice_
     open_terminal(&sway, 9).await;
     shows_what_grim_shows(&viewer, &sway, "through the portal, after another terminal opened").await;
     assert_eq!(portal.times_asked(), 1, "the portal asked once");
+    // xdg-desktop-portal-wlr offers no remote control: the technician who types is told so, once.
+    let mut notices = viewer.notices();
+    for pressed in [true, false] {
+        viewer.send_input(InputEvent::Key { key: Key::Char('a'), pressed }).await.expect("sent");
+    }
+    let told = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(HostNotice::Notice(text)) = notices.recv().await {
+                return text;
+            }
+        }
+    })
+    .await
+    .expect("the technician is told why the keys do nothing");
+    assert!(told.contains("not its mouse and keyboard"), "{told}");
     viewer.close().await;
     assert!(host.line("ended").await.contains("left"));
     drop(host);

@@ -1,13 +1,15 @@
 //! The input of one participant: the viewer's unidirectional stream, each event handed to the host's
 //! [`Controller`] — only while this participant is granted control and holds it; otherwise dropped and
-//! counted, never injected. Revoking control lets go of every key the participant holds.
+//! counted, never injected. Revoking control lets go of every key the participant holds. When the desktop
+//! refuses an event (a portal without remote control, say) the technician is told why, once per reason,
+//! rather than clicking into a screen that ignores them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use quinn::Connection;
 use tether_shared::input::InputEvent;
-use tether_shared::session_proto::Permissions;
+use tether_shared::session_proto::{HostControl, Permissions};
 use tether_shared::wire::{self, MAX_CONTROL_MSG};
 use tokio::sync::{mpsc, watch};
 
@@ -20,7 +22,9 @@ pub(super) async fn input_loop(
     who: ParticipantId,
     mut grants: watch::Receiver<Permissions>,
     counters: Arc<Counters>,
+    out: mpsc::Sender<HostControl>,
 ) -> Step {
+    let mut told: Option<String> = None;
     let mut recv = conn.accept_uni().await.map_err(|_| Stop::Done)?;
     // `read_msg` must never be cancelled mid-message, so the stream is read on its own and the events
     // come through a channel, which can be raced against a permission change safely. The reader takes
@@ -63,7 +67,12 @@ pub(super) async fn input_loop(
                             Ok(()) => counters.injected.fetch_add(1, Ordering::Relaxed),
                             Err(Refused::NotInControl) => counters.dropped.fetch_add(1, Ordering::Relaxed),
                             Err(Refused::Inject(e)) => {
-                                tracing::warn!("{e}");
+                                let why = e.to_string();
+                                if told.as_ref() != Some(&why) {
+                                    tracing::warn!("{why}");
+                                    let _ = out.try_send(HostControl::Notice { text: why.clone() });
+                                    told = Some(why);
+                                }
                                 counters.dropped.fetch_add(1, Ordering::Relaxed)
                             }
                         };

@@ -284,7 +284,10 @@ pub async fn run(
     });
     let controller = hub.controller.clone();
     let (grants, counters) = (me.grants.subscribe(), me.counters.clone());
-    tasks.spawn(Task::Input, input::input_loop(conn.clone(), controller, me.id, grants, counters));
+    tasks.spawn(
+        Task::Input,
+        input::input_loop(conn.clone(), controller, me.id, grants, counters, me.out.clone()),
+    );
     let (ledger, records) = io.ledger.take().unzip();
     let end_ledger = ledger.clone();
     tasks.spawn(Task::Control, control::control_loop(ctl_recv, acks_tx, requests_tx, ledger));
