@@ -7,12 +7,21 @@
 //! generator (this process) on the others; `--pin off` lets both run anywhere as before. Next to the
 //! end-to-end figures it reports the relay's own per-datagram dwell histogram, scraped from its admin
 //! listener's `/metrics` before and after the measurement.
+//!
+//! `--flood-gbit 0.5,1,2` measures the forwarding path alone: sessions paired as usual, then loaded with
+//! tagged datagrams sent without QUIC ([`tether_relay_bench::flood`]), at each total rate in turn,
+//! beside a few probe sessions streaming real end-to-end QUIC for the latency. `--workers N` sets the
+//! relay's forwarding workers; per rate it prints what the relay forwarded, by worker, its CPU, the
+//! Gbit/s per relay core and the probes' latency.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use std::sync::Arc;
+
+use tether_relay_bench::flood;
 use tether_relay_bench::pairs::{self, Latencies};
 use tether_relay_bench::pin::{self, Pin};
 use tether_relay_bench::relay_proc::{own_cpu_seconds, relay_binary, Dwell, RelayProc};
@@ -46,6 +55,16 @@ struct Cli {
     /// interval, as independent sessions would be.
     #[arg(long)]
     aligned: bool,
+    /// The relay's forwarding workers (default: the relay's own, one per core it may use).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Cheap-load mode: total Gbit/s of QUIC-less tagged datagrams to offer, one step per value, over
+    /// `--sessions` sessions (a first step without load is the probes' baseline).
+    #[arg(long, value_delimiter = ',')]
+    flood_gbit: Vec<f64>,
+    /// Probe sessions streaming real end-to-end QUIC at `--kbit` during the cheap load, for latency.
+    #[arg(long, default_value_t = 8)]
+    probes: usize,
 }
 
 fn spec(relay: &RelayProc) -> anyhow::Result<RelaySpec> {
@@ -85,6 +104,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli, split: pin::Split) -> anyhow::Result<()> {
+    if !cli.flood_gbit.is_empty() {
+        return run_flood(cli, split).await;
+    }
     let relay_cpus = split.as_ref().map(|(relay, _)| relay.as_slice());
     let binary = relay_binary()?;
     let timeouts = Timeouts { pairing: Duration::from_secs(60), ..Timeouts::default() };
@@ -106,7 +128,8 @@ async fn run(cli: Cli, split: pin::Split) -> anyhow::Result<()> {
     drop(relay);
 
     // Sessions.
-    let relay = RelayProc::start(&binary, relay_cpus).context("starting tether-relay")?;
+    let relay =
+        RelayProc::start_with_workers(&binary, relay_cpus, cli.workers).context("starting tether-relay")?;
     let spec_s = spec(&relay)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_base = relay.rss_kib()?;
@@ -208,5 +231,85 @@ async fn run(cli: Cli, split: pin::Split) -> anyhow::Result<()> {
     println!("| relay RSS: empty / with sessions | {rss_base} / {rss_sessions} KiB |");
     println!("| relay RSS per session | {:.1} KiB |", per_session);
     println!("| relay RSS per idle waiting host ({} hosts) | {:.1} KiB |", cli.waiting_hosts, per_waiting);
+    Ok(())
+}
+
+/// The cheap-load mode: see the module documentation.
+async fn run_flood(cli: Cli, split: pin::Split) -> anyhow::Result<()> {
+    let relay_cpus = split.as_ref().map(|(relay, _)| relay.as_slice());
+    let timeouts = Timeouts { pairing: Duration::from_secs(60), ..Timeouts::default() };
+    let relay = RelayProc::start_with_workers(&relay_binary()?, relay_cpus, cli.workers)
+        .context("starting tether-relay")?;
+    let spec = spec(&relay)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pair = || {
+        let spec = spec.clone();
+        async move { pairs::pair(&spec, timeouts).await }
+    };
+    let sessions = batched(cli.sessions, pair).await?;
+    let probes = batched(cli.probes, pair).await?;
+    let epoch = Instant::now();
+    let lat = Latencies::default();
+    let interval = Duration::from_nanos(cli.message as u64 * 8 * 1_000_000 / cli.kbit.max(1));
+    let senders = 2 * probes.len().max(1) as u32;
+    for (i, (host, viewer)) in probes.iter().enumerate() {
+        pairs::stream(&host.conn, epoch, cli.message, interval, interval * (2 * i) as u32 / senders, &lat);
+        pairs::stream(
+            &viewer.conn,
+            epoch,
+            cli.message,
+            interval,
+            interval * (2 * i + 1) as u32 / senders,
+            &lat,
+        );
+    }
+    let workers = relay.forwarded_by_worker()?.len();
+    println!(
+        "Relay: {workers} worker(s), CPUs {}; load: {} sessions of QUIC-less {}-byte datagrams (GSO batches \
+         of {}), {} probe sessions of real QUIC at {} kbit/s each way; {} s per step.\n",
+        split
+            .as_ref()
+            .map_or("not pinned".to_owned(), |(relay, load)| format!("{relay:?} (load generator {load:?})")),
+        cli.sessions,
+        flood::DATAGRAM,
+        flood::BATCH,
+        cli.probes,
+        cli.kbit,
+        cli.secs
+    );
+    println!("| offered Gbit/s | forwarded Gbit/s | by worker | relay cores | Gbit/s per relay core | probe p50 / p99 µs | relay dwell p99 µs | generator cores | generator drops |");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+    for gbit in std::iter::once(0.0).chain(cli.flood_gbit.iter().copied()) {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let dropped = Arc::new(flood::Dropped::default());
+        flood::start(&sessions, gbit * 1e9, &stop, &dropped);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        lat.clear();
+        let (dwell0, bytes0, drops0) = (relay.dwell()?, relay.forwarded_by_worker()?, dropped.get());
+        let (cpu0, gen0, t0) = (relay.cpu_seconds()?, own_cpu_seconds()?, Instant::now());
+        tokio::time::sleep(Duration::from_secs(cli.secs)).await;
+        let (cpu1, gen1, elapsed) = (relay.cpu_seconds()?, own_cpu_seconds()?, t0.elapsed().as_secs_f64());
+        let (dwell, bytes1, drops) =
+            (relay.dwell()?.since(&dwell0), relay.forwarded_by_worker()?, dropped.get() - drops0);
+        stop.cancel();
+        let by_worker: Vec<f64> =
+            bytes1.iter().zip(&bytes0).map(|(b1, b0)| (b1 - b0) as f64 * 8.0 / elapsed / 1e9).collect();
+        let forwarded: f64 = by_worker.iter().sum();
+        let cores = (cpu1 - cpu0) / elapsed;
+        let (_, p50, p99, _) = lat.summary();
+        let shares = by_worker.iter().map(|g| format!("{g:.2}")).collect::<Vec<_>>().join(" + ");
+        println!(
+            "| {gbit:.2} | {forwarded:.2} | {shares} | {cores:.2} | {} | {p50} / {p99} | {} | {:.2} | {drops} |",
+            if cores > 0.05 { format!("{:.2}", forwarded / cores) } else { "–".into() },
+            match dwell.quantile_bound(0.99) {
+                u64::MAX => "> 100000".to_owned(),
+                b => format!("≤ {b}"),
+            },
+            (gen1 - gen0) / elapsed,
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(sessions);
+    drop(probes);
     Ok(())
 }

@@ -59,6 +59,15 @@ impl RelayProc {
     /// Start the relay, on `cpus` only if given: it is spawned from a thread pinned to them, and a child
     /// inherits its parent thread's CPU affinity, its own threads too.
     pub fn start(binary: &Path, cpus: Option<&[usize]>) -> Result<Self, ProcError> {
+        Self::start_with_workers(binary, cpus, None)
+    }
+
+    /// The same with `workers` forwarding workers (`None`: the relay's default, one per core it may use).
+    pub fn start_with_workers(
+        binary: &Path,
+        cpus: Option<&[usize]>,
+        workers: Option<usize>,
+    ) -> Result<Self, ProcError> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("relay.toml");
         std::fs::write(&config, CONFIG)?;
@@ -68,6 +77,7 @@ impl RelayProc {
             .arg(&config)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
+            .args(workers.map(|w| format!("--workers={w}")))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -100,12 +110,22 @@ impl RelayProc {
 
     /// The relay's dwell histogram now (cumulative since it started).
     pub fn dwell(&self) -> Result<Dwell, ProcError> {
+        Dwell::parse(&self.metrics()?)
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub fn metrics(&self) -> Result<String, ProcError> {
         let mut stream = TcpStream::connect(&self.admin)?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
         let mut text = String::new();
         stream.read_to_string(&mut text)?;
-        Dwell::parse(&text)
+        Ok(text)
+    }
+
+    /// Bytes the relay forwarded so far, by worker (`tether_relay_worker_forwarded_bytes_total`).
+    pub fn forwarded_by_worker(&self) -> Result<Vec<u64>, ProcError> {
+        worker_bytes(&self.metrics()?)
     }
 
     /// User plus system CPU time of the relay so far, in seconds.
@@ -125,6 +145,27 @@ impl RelayProc {
 }
 
 /// The relay-side histogram `tether_relay_forward_dwell_seconds`: cumulative counts per upper bound.
+/// `tether_relay_worker_forwarded_bytes_total{worker="i"}` of a `/metrics` text, by worker.
+pub fn worker_bytes(text: &str) -> Result<Vec<u64>, ProcError> {
+    const NAME: &str = "tether_relay_worker_forwarded_bytes_total{worker=\"";
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(NAME) {
+            let (worker, bytes) = rest.split_once("\"} ").ok_or_else(|| ProcError::Metrics(line.into()))?;
+            let worker: usize = worker.parse().map_err(|_| ProcError::Metrics(line.into()))?;
+            let bytes = bytes.trim().parse().map_err(|_| ProcError::Metrics(line.into()))?;
+            if out.len() <= worker {
+                out.resize(worker + 1, 0);
+            }
+            out[worker] = bytes;
+        }
+    }
+    if out.is_empty() {
+        return Err(ProcError::Metrics("no per-worker counters (an older relay?)".into()));
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dwell {
     /// (upper bound in microseconds, `u64::MAX` for `+Inf`; datagrams at or below it), ascending.
@@ -219,6 +260,14 @@ impl Drop for RelayProc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_worker_bytes_parse() {
+        let text = "# TYPE x counter\ntether_relay_worker_forwarded_bytes_total{worker=\"1\"} 7\n\
+                    tether_relay_worker_forwarded_bytes_total{worker=\"0\"} 5\n";
+        assert_eq!(worker_bytes(text).expect("parse"), [5, 7]);
+        assert!(worker_bytes("nothing").is_err());
+    }
 
     #[test]
     fn dwell_histogram_parses_and_subtracts() {

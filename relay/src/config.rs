@@ -81,6 +81,9 @@ pub struct RelayConfig {
     pub drain_deadline: Duration,
     /// Where to serve `/metrics` and `/healthz` (TCP); `None`: nowhere.
     pub admin_listen: Option<SocketAddr>,
+    /// Forwarding workers: sockets sharing the port with `SO_REUSEPORT`, one forwarding loop each; 0
+    /// means one per available core ([`RelayConfig::worker_count`]).
+    pub workers: usize,
     /// A hook on the forwarding path, for tests and diagnostics only (never set from a config file). It
     /// gives the relay no power it does not already have: the design assumes the relay is hostile.
     pub tap: Option<Arc<dyn Tap>>,
@@ -148,7 +151,16 @@ impl RelayConfig {
             revocation_poll: Duration::from_secs(1),
             drain_deadline: Duration::from_secs(30),
             admin_listen: None,
+            workers: 0,
             tap: None,
+        }
+    }
+
+    /// How many forwarding workers to start: `workers`, or one per core this process may use.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
         }
     }
 }

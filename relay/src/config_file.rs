@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub organization: Option<String>,
     pub require_technician_auth: Option<bool>,
+    /// Forwarding workers (0 or absent: one per available core).
+    pub workers: Option<usize>,
     #[serde(default)]
     pub tls: TlsSection,
     #[serde(default)]
@@ -107,6 +109,9 @@ impl FileConfig {
         }
         if let Some(v) = self.require_technician_auth {
             cfg.require_technician_auth = v;
+        }
+        if let Some(v) = self.workers {
+            cfg.workers = v;
         }
         match (self.tls.cert_file, self.tls.key_file) {
             (Some(cert), Some(key)) => cfg.tls = TlsSource::Files { cert, key },

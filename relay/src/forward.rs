@@ -8,6 +8,14 @@
 //!
 //! Each direction of a session has a token bucket ([`crate::bandwidth`]): packets over the per-session cap
 //! are dropped, not queued.
+//!
+//! **Workers.** The relay forwards on several sockets sharing its port (one per worker, see
+//! [`crate::server`]); the kernel steers each sender's datagrams to one of them. So that workers share
+//! nothing on the hot path, every worker reads its own copy of the routing table and counts into its own
+//! [`Totals`]: a [`Router`] handle is one worker's view ([`Router::worker`]). Installing and removing a
+//! session's routes (rare) writes every copy. A route itself is shared (`Arc`), so its byte counter and
+//! bandwidth cap are the session's whichever worker its packets reach — in practice one per direction,
+//! since a sender's datagrams always reach the same socket.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,6 +49,9 @@ struct Route {
     bucket: Option<Mutex<Bucket>>,
 }
 
+/// One worker's copy of the routing table.
+type Table = RwLock<HashMap<u64, Arc<Route>>>;
+
 /// Bytes forwarded in each direction of one session.
 #[derive(Debug, Default)]
 pub struct Traffic {
@@ -58,18 +69,28 @@ pub struct Totals {
     pub dwell: crate::metrics::Histogram,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Router {
-    routes: Arc<RwLock<HashMap<u64, Route>>>,
+    /// One table per worker, all holding the same routes.
+    tables: Arc<[Table]>,
+    /// One set of counters per worker.
+    all_totals: Arc<[Totals]>,
+    /// The worker this handle forwards for.
+    worker: usize,
     tap: Option<Arc<dyn Tap>>,
     /// Bytes per second per direction of a session; 0: no cap.
     cap: u64,
-    pub totals: Arc<Totals>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new(None)
+    }
 }
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Router({} routes)", self.len())
+        write!(f, "Router(worker {} of {}, {} routes)", self.worker, self.tables.len(), self.len())
     }
 }
 
@@ -95,9 +116,11 @@ pub struct RouteGuard {
 
 impl RouteGuard {
     fn remove(router: &Router, tags: [u64; 2]) {
-        if let Ok(mut routes) = router.routes.write() {
-            for tag in tags {
-                routes.remove(&tag);
+        for table in router.tables.iter() {
+            if let Ok(mut routes) = table.write() {
+                for tag in tags {
+                    routes.remove(&tag);
+                }
             }
         }
     }
@@ -125,7 +148,39 @@ impl Router {
 
     /// A router whose sessions may forward at most `cap` bytes per second each way (0: no cap).
     pub fn with_cap(tap: Option<Arc<dyn Tap>>, cap: u64) -> Self {
-        Self { routes: Arc::default(), tap, cap, totals: Arc::default() }
+        Self::with_workers(tap, cap, 1)
+    }
+
+    /// The same for `workers` forwarding workers (at least one); this handle is worker 0's.
+    pub fn with_workers(tap: Option<Arc<dyn Tap>>, cap: u64, workers: usize) -> Self {
+        let workers = workers.max(1);
+        Self {
+            tables: (0..workers).map(|_| Table::default()).collect(),
+            all_totals: (0..workers).map(|_| Totals::default()).collect(),
+            worker: 0,
+            tap,
+            cap,
+        }
+    }
+
+    /// Worker `i`'s handle (the same routes; its own table and counters). `i` wraps around.
+    pub fn worker(&self, i: usize) -> Self {
+        Self { worker: i % self.tables.len(), ..self.clone() }
+    }
+
+    /// How many workers forward.
+    pub fn workers(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// This worker's counters.
+    pub fn totals(&self) -> &Totals {
+        &self.all_totals[self.worker]
+    }
+
+    /// Every worker's counters, by worker.
+    pub fn all_totals(&self) -> &[Totals] {
+        &self.all_totals
     }
 
     fn bucket(&self) -> Option<Mutex<Bucket>> {
@@ -134,7 +189,7 @@ impl Router {
 
     /// Number of routes (two per live session).
     pub fn len(&self) -> usize {
-        self.routes.read().map(|r| r.len()).unwrap_or(0)
+        self.tables[0].read().map(|r| r.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -144,32 +199,34 @@ impl Router {
     /// Install both directions of a session.
     pub fn activate(&self, host: Endpoint, viewer: Endpoint) -> RouteGuard {
         let traffic = Traffic::default();
-        let h2v = Route {
+        let h2v = Arc::new(Route {
             src: host.addr,
             from: Role::Host,
             to_addr: viewer.addr,
             to_tag: viewer.tag,
             bytes: traffic.host_to_viewer.clone(),
             bucket: self.bucket(),
-        };
-        let v2h = Route {
+        });
+        let v2h = Arc::new(Route {
             src: viewer.addr,
             from: Role::Viewer,
             to_addr: host.addr,
             to_tag: host.tag,
             bytes: traffic.viewer_to_host.clone(),
             bucket: self.bucket(),
-        };
-        if let Ok(mut routes) = self.routes.write() {
-            routes.insert(host.tag, h2v);
-            routes.insert(viewer.tag, v2h);
+        });
+        for table in self.tables.iter() {
+            if let Ok(mut routes) = table.write() {
+                routes.insert(host.tag, h2v.clone());
+                routes.insert(viewer.tag, v2h.clone());
+            }
         }
         RouteGuard { router: self.clone(), tags: [host.tag, viewer.tag], traffic }
     }
 
     /// Whether a tag is in use (tags must be unique).
     pub fn contains(&self, tag: u64) -> bool {
-        self.routes.read().map(|r| r.contains_key(&tag)).unwrap_or(true)
+        self.tables[0].read().map(|r| r.contains_key(&tag)).unwrap_or(true)
     }
 
     /// Two fresh, distinct, nonzero tags not in use, for the two ends of a new session.
@@ -189,7 +246,7 @@ impl Router {
     pub fn route(&self, src: SocketAddr, datagram: &mut [u8]) -> Option<SocketAddr> {
         let tag = packet::tag_of(datagram)?;
         let (to_addr, to_tag, from) = {
-            let routes = self.routes.read().ok()?;
+            let routes = self.tables[self.worker].read().ok()?;
             let route = routes.get(&tag)?;
             if route.src != src {
                 return None;
@@ -198,14 +255,14 @@ impl Router {
             if let Some(bucket) = &route.bucket {
                 let mut bucket = bucket.lock().unwrap_or_else(|p| p.into_inner());
                 if !bucket.take(Instant::now(), len) {
-                    self.totals.over_cap.fetch_add(1, Ordering::Relaxed);
+                    self.totals().over_cap.fetch_add(1, Ordering::Relaxed);
                     return None;
                 }
             }
             route.bytes.fetch_add(len, Ordering::Relaxed);
             let total = match route.from {
-                Role::Host => &self.totals.host_to_viewer,
-                Role::Viewer => &self.totals.viewer_to_host,
+                Role::Host => &self.totals().host_to_viewer,
+                Role::Viewer => &self.totals().viewer_to_host,
             };
             total.fetch_add(len, Ordering::Relaxed);
             (route.to_addr, route.to_tag, route.from)
@@ -278,6 +335,26 @@ mod tests {
             }
         }
         assert!((16..30).contains(&passed), "the burst passes, then the cap holds: {passed}");
-        assert!(router.totals.over_cap.load(Ordering::Relaxed) > 0);
+        assert!(router.totals().over_cap.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn every_worker_forwards_every_session_and_counts_on_its_own() {
+        let router = Router::with_workers(None, 0, 2);
+        let (w0, w1) = (router.worker(0), router.worker(1));
+        let guard =
+            router.activate(Endpoint { tag: 1, addr: addr(1000) }, Endpoint { tag: 2, addr: addr(2000) });
+        let mut pkt = vec![0u8; 20];
+        packet::write_header(&mut pkt, 1);
+        assert_eq!(w1.route(addr(1000), &mut pkt), Some(addr(2000)), "worker 1 knows the session");
+        packet::write_header(&mut pkt, 2);
+        assert_eq!(w0.route(addr(2000), &mut pkt), Some(addr(1000)), "worker 0 too");
+        let bytes = |w: &Router| w.totals().host_to_viewer.load(Ordering::Relaxed);
+        assert_eq!((bytes(&w0), bytes(&w1)), (0, 20), "each worker counts what it forwarded");
+        assert_eq!(guard.traffic.host_to_viewer.load(Ordering::Relaxed), 20, "the session counts it all");
+        drop(guard);
+        packet::write_header(&mut pkt, 1);
+        assert_eq!(w1.route(addr(1000), &mut pkt), None, "removed from every worker's table");
+        assert!(w1.is_empty());
     }
 }

@@ -195,19 +195,30 @@ impl Hub {
     /// `/metrics` in the Prometheus text format.
     pub fn render_metrics(&self, waiting_hosts: usize) -> String {
         let stats = self.stats(waiting_hosts);
-        let totals = &self.router.totals;
+        let workers = self.router.all_totals();
+        let sum = |count: fn(&crate::forward::Totals) -> &std::sync::atomic::AtomicU64| {
+            workers.iter().map(|t| count(t).load(Ordering::Relaxed)).sum::<u64>()
+        };
+        let dwell = crate::metrics::Histogram::default();
+        workers.iter().for_each(|t| dwell.add(&t.dwell));
         self.metrics.render(
             &Gauges {
                 connections: stats.connections,
                 waiting_hosts: stats.waiting_hosts,
                 pairings: stats.pairings,
                 sessions: stats.sessions,
-                bytes_host_to_viewer: totals.host_to_viewer.load(Ordering::Relaxed),
-                bytes_viewer_to_host: totals.viewer_to_host.load(Ordering::Relaxed),
-                packets_over_cap: totals.over_cap.load(Ordering::Relaxed),
+                bytes_host_to_viewer: sum(|t| &t.host_to_viewer),
+                bytes_viewer_to_host: sum(|t| &t.viewer_to_host),
+                packets_over_cap: sum(|t| &t.over_cap),
                 draining: self.is_draining(),
+                worker_bytes: workers
+                    .iter()
+                    .map(|t| {
+                        t.host_to_viewer.load(Ordering::Relaxed) + t.viewer_to_host.load(Ordering::Relaxed)
+                    })
+                    .collect(),
             },
-            &totals.dwell,
+            &dwell,
         )
     }
 

@@ -55,6 +55,10 @@ struct Cli {
     /// TCP address for /metrics and /healthz (off unless set).
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
+    /// Forwarding workers: sockets sharing the UDP port, each forwarding on its own core
+    /// [default: one per available core].
+    #[arg(long)]
+    workers: Option<usize>,
     /// On SIGTERM, seconds live sessions may continue before they are closed [default: 30].
     #[arg(long)]
     drain_deadline_secs: Option<u64>,
@@ -201,6 +205,9 @@ fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
     cfg.require_technician_auth |= cli.require_technician_auth;
     if let Some(v) = &cli.organization {
         cfg.organization = v.clone();
+    }
+    if let Some(v) = cli.workers {
+        cfg.workers = v;
     }
     if let Some(v) = cli.admin_listen {
         cfg.admin_listen = Some(v);

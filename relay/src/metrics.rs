@@ -36,6 +36,14 @@ impl Histogram {
         self.sum_nanos.fetch_add(nanos.saturating_mul(n), Ordering::Relaxed);
     }
 
+    /// Add every observation of `other` to this one (the relay-wide histogram from the workers').
+    pub fn add(&self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter().zip(&other.counts) {
+            mine.fetch_add(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.sum_nanos.fetch_add(other.sum_nanos.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
     /// Observations so far.
     pub fn count(&self) -> u64 {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
@@ -120,7 +128,7 @@ impl Drop for TokenCheck<'_> {
 }
 
 /// Values read from the relay's state when scraped.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Gauges {
     pub connections: usize,
     pub waiting_hosts: usize,
@@ -130,6 +138,8 @@ pub struct Gauges {
     pub bytes_viewer_to_host: u64,
     pub packets_over_cap: u64,
     pub draining: bool,
+    /// Bytes each forwarding worker forwarded (both directions), by worker.
+    pub worker_bytes: Vec<u64>,
 }
 
 fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
@@ -232,6 +242,14 @@ impl Metrics {
              tether_relay_forwarded_bytes_total{{direction=\"viewer_to_host\"}} {}",
             g.bytes_host_to_viewer, g.bytes_viewer_to_host
         );
+        let _ = writeln!(
+            out,
+            "# HELP tether_relay_worker_forwarded_bytes_total Bytes forwarded by each forwarding worker \
+             (both directions).\n# TYPE tether_relay_worker_forwarded_bytes_total counter"
+        );
+        for (worker, bytes) in g.worker_bytes.iter().enumerate() {
+            let _ = writeln!(out, "tether_relay_worker_forwarded_bytes_total{{worker=\"{worker}\"}} {bytes}");
+        }
         for (name, help, map) in [
             ("tether_relay_claims_refused_total", "Claims refused, by reason.", &self.claims_refused),
             (

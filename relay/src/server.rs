@@ -1,6 +1,17 @@
-//! Wiring: account store, socket, QUIC endpoint, accept loop, revocation poller, admin listener.
+//! Wiring: account store, sockets, QUIC endpoints, accept loops, revocation poller, admin listener.
 //! [`Server::spawn`] returns a [`RelayHandle`]; dropping the handle stops the relay (structured
 //! concurrency: every task hangs off its cancellation token). [`RelayHandle::drain`] is the graceful stop.
+//!
+//! **Workers.** The relay listens with one UDP socket per forwarding worker (`workers`, default one per
+//! core), all bound to the same port with `SO_REUSEPORT`. The kernel steers each client's datagrams —
+//! by its address and port — to one socket, always the same, so a client's control connection and its
+//! tagged packets meet the same worker, in the order they came. Each socket has its own quinn endpoint
+//! (same certificate and settings), whose driver task forwards tagged datagrams as it reads them
+//! ([`crate::socket`]); tokio runs the drivers on different threads, so forwarding uses every core.
+//! Rendezvous and control are shared: every endpoint's accept loop hands its connections to the one
+//! [`Rendezvous`]. A datagram is sent out of the socket that received it (they share the port). With
+//! more than one worker, the port is first bound alone for a moment, so a port another program already
+//! holds fails with "address in use" rather than joining its group.
 //!
 //! Memory per connection is bounded: control connections get small flow-control windows and one stream;
 //! quinn holds at most `max_incoming` connection attempts; above `retry_above` handshakes in progress,
@@ -64,11 +75,9 @@ impl Server {
         if resumable > 0 {
             tracing::info!(sessions = resumable, "sessions from before the restart may rejoin");
         }
-        let router = Router::with_cap(cfg.tap.clone(), cfg.session_bytes_per_sec);
-        let socket = RelaySocket::bind(cfg.listen, router.clone())
-            .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
-        let addr =
-            socket.local_addr_checked().map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
+        let workers = cfg.worker_count();
+        let router = Router::with_workers(cfg.tap.clone(), cfg.session_bytes_per_sec, workers);
+        let (addr, sockets) = bind_workers(cfg.listen, &router)?;
         let mut transport = tls::transport(cfg.idle_timeout, None);
         let window = VarInt::from_u32(cfg.control_window);
         transport
@@ -81,13 +90,18 @@ impl Server {
         let mut server = tls::open_server_config(&identity, transport)?;
         server.migration(false);
         server.max_incoming(cfg.max_incoming.max(1));
-        let endpoint = Endpoint::new_with_abstract_socket(
-            tls::endpoint_config(),
-            Some(server),
-            socket,
-            Arc::new(TokioRuntime),
-        )
-        .map_err(|source| ServerError::Bind { addr, source })?;
+        let endpoints = sockets
+            .into_iter()
+            .map(|socket| {
+                Endpoint::new_with_abstract_socket(
+                    tls::endpoint_config(),
+                    Some(server.clone()),
+                    socket,
+                    Arc::new(TokioRuntime),
+                )
+                .map_err(|source| ServerError::Bind { addr, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let admin = match cfg.admin_listen {
             Some(admin_addr) => Some(
                 crate::admin::bind(admin_addr)
@@ -98,7 +112,10 @@ impl Server {
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
         let hub = Arc::new(Rendezvous::new(Arc::new(Hub::new(cfg, router, store))));
         let token = CancellationToken::new();
-        tokio::spawn(accept_loop(endpoint.clone(), hub.clone(), token.clone()));
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        for endpoint in &endpoints {
+            tokio::spawn(accept_loop(endpoint.clone(), hub.clone(), handshakes.clone(), token.clone()));
+        }
         tokio::spawn(housekeeping(hub.clone(), token.clone()));
         tokio::spawn(revocations(hub.clone(), token.clone()));
         if let Some(listener) = admin {
@@ -110,13 +127,38 @@ impl Server {
             tokio::spawn(crate::admin::serve(listener, probes, token.clone()));
             tracing::info!(admin = ?admin_addr, "admin listener (metrics, healthz)");
         }
-        tracing::info!(%addr, "relay listening");
-        Ok(RelayHandle { addr, admin_addr, fingerprint: identity.fingerprint(), hub, endpoint, token })
+        tracing::info!(%addr, workers, "relay listening");
+        Ok(RelayHandle { addr, admin_addr, fingerprint: identity.fingerprint(), hub, endpoints, token })
     }
 }
 
-async fn accept_loop(endpoint: Endpoint, hub: Arc<Rendezvous>, token: CancellationToken) {
-    let handshakes = Arc::new(AtomicUsize::new(0));
+/// One socket per worker of `router`, all on `listen`'s port (the port chosen by the first when
+/// `listen` asks for port 0). Returns the bound address and the sockets.
+fn bind_workers(
+    listen: SocketAddr,
+    router: &Router,
+) -> Result<(SocketAddr, Vec<Arc<RelaySocket>>), ServerError> {
+    let failed = |addr| move |source| ServerError::Bind { addr, source };
+    if router.workers() == 1 {
+        let socket = RelaySocket::bind(listen, router.worker(0)).map_err(failed(listen))?;
+        let addr = socket.local_addr_checked().map_err(failed(listen))?;
+        return Ok((addr, vec![socket]));
+    }
+    // Alone first: a port in use fails here, and port 0 becomes a free port for the group to share.
+    let addr =
+        std::net::UdpSocket::bind(listen).and_then(|probe| probe.local_addr()).map_err(failed(listen))?;
+    let sockets = (0..router.workers())
+        .map(|i| RelaySocket::bind_shared(addr, router.worker(i)).map_err(failed(addr)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((addr, sockets))
+}
+
+async fn accept_loop(
+    endpoint: Endpoint,
+    hub: Arc<Rendezvous>,
+    handshakes: Arc<AtomicUsize>,
+    token: CancellationToken,
+) {
     loop {
         let incoming = tokio::select! {
             incoming = endpoint.accept() => match incoming { Some(i) => i, None => break },
@@ -235,7 +277,8 @@ pub struct RelayHandle {
     admin_addr: Option<SocketAddr>,
     fingerprint: Fingerprint,
     hub: Arc<Rendezvous>,
-    endpoint: Endpoint,
+    /// One per forwarding worker.
+    endpoints: Vec<Endpoint>,
     token: CancellationToken,
 }
 
@@ -282,14 +325,119 @@ impl RelayHandle {
     /// Stop accepting, close every connection, and wait until the endpoint is idle.
     pub async fn shutdown(self) {
         self.token.cancel();
-        self.endpoint.close(0u32.into(), b"relay shutting down");
-        self.endpoint.wait_idle().await;
+        for endpoint in &self.endpoints {
+            endpoint.close(0u32.into(), b"relay shutting down");
+        }
+        for endpoint in &self.endpoints {
+            endpoint.wait_idle().await;
+        }
     }
 }
 
 impl Drop for RelayHandle {
     fn drop(&mut self) {
         self.token.cancel();
-        self.endpoint.close(0u32.into(), b"relay shutting down");
+        for endpoint in &self.endpoints {
+            endpoint.close(0u32.into(), b"relay shutting down");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward::Endpoint as Route;
+    use std::collections::HashMap;
+    use tether_shared::packet;
+
+    /// Sixteen senders through a relay of two workers: the kernel spreads them over both workers (all
+    /// sixteen on one would happen once in 32768 runs), and each sender's datagrams reach its partner in
+    /// the order they were sent (some may be dropped under load, as a router would; none overtakes
+    /// another), and `/metrics` counts each worker's share.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_workers_share_the_load_and_keep_each_senders_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut cfg = RelayConfig::new(([127, 0, 0, 1], 0).into(), dir.path().into());
+        cfg.workers = 2;
+        let relay = Server::spawn(cfg).expect("relay");
+        let router = relay.hub.router().clone();
+        assert_eq!(router.workers(), 2);
+        const SENDERS: usize = 16;
+        const EACH: u32 = 2000;
+        let bind = || std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let pairs: Vec<_> = (0..SENDERS).map(|_| (bind(), bind())).collect();
+        let mut guards = Vec::new();
+        for (i, (from, to)) in pairs.iter().enumerate() {
+            let tag = 2 * i as u64 + 1;
+            let (from_addr, to_addr) = (from.local_addr().expect("addr"), to.local_addr().expect("addr"));
+            guards
+                .push(router.activate(Route { tag, addr: from_addr }, Route { tag: tag + 1, addr: to_addr }));
+        }
+        let relay_addr = relay.local_addr();
+        let received = std::thread::scope(|scope| {
+            let receivers: Vec<_> = pairs
+                .iter()
+                .map(|(_, to)| {
+                    scope.spawn(move || {
+                        to.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+                        let mut seen = Vec::new();
+                        let mut buf = [0u8; 2048];
+                        while let Ok(n) = to.recv(&mut buf) {
+                            let seq = u32::from_le_bytes(buf[n - 4..n].try_into().expect("4 bytes"));
+                            seen.push(seq);
+                        }
+                        seen
+                    })
+                })
+                .collect();
+            for (i, (from, _)) in pairs.iter().enumerate() {
+                scope.spawn(move || {
+                    let mut datagram = packet::header(2 * i as u64 + 1).to_vec();
+                    datagram.resize(1200, 0x5a);
+                    for seq in 0..EACH {
+                        let len = datagram.len();
+                        datagram[len - 4..].copy_from_slice(&seq.to_le_bytes());
+                        let _ = from.send_to(&datagram, relay_addr);
+                        if seq % 100 == 99 {
+                            // Paced, so the receivers' socket buffers hold most of it.
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                });
+            }
+            receivers.into_iter().map(|r| r.join().expect("receiver")).collect::<Vec<_>>()
+        });
+        for (i, seen) in received.iter().enumerate() {
+            assert!(seen.len() >= 100, "sender {i}: only {} of {EACH} arrived", seen.len());
+            assert!(seen.windows(2).all(|w| w[0] < w[1]), "sender {i}: out of order");
+        }
+        let per_worker: Vec<u64> =
+            router.all_totals().iter().map(|t| t.host_to_viewer.load(Ordering::Relaxed)).collect();
+        assert!(per_worker.iter().all(|&b| b > 0), "both workers forwarded: {per_worker:?}");
+        let by_worker: HashMap<usize, u64> = per_worker.into_iter().enumerate().collect();
+        let metrics = relay.metrics_text();
+        for (worker, bytes) in by_worker {
+            let line = format!("tether_relay_worker_forwarded_bytes_total{{worker=\"{worker}\"}} {bytes}");
+            assert!(metrics.contains(&line), "{line} in /metrics:\n{metrics}");
+        }
+        drop(guards);
+    }
+
+    /// With more than one worker the port is still exclusive: a second relay on it fails to start.
+    #[tokio::test]
+    async fn a_port_in_use_is_refused_with_several_workers() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut cfg = RelayConfig::new(([127, 0, 0, 1], 0).into(), dir.path().into());
+        cfg.workers = 2;
+        let first = Server::spawn(cfg).expect("relay");
+        let dir2 = tempfile::tempdir().expect("dir");
+        let mut cfg = RelayConfig::new(first.local_addr(), dir2.path().into());
+        cfg.workers = 2;
+        match Server::spawn(cfg) {
+            Err(ServerError::Bind { source, .. }) => {
+                assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse)
+            }
+            other => panic!("a second relay on the same port must fail: {other:?}"),
+        }
     }
 }

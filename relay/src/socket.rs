@@ -73,6 +73,11 @@ impl RelaySocket {
         Ok(Arc::new(Self { io: BatchUdp::bind(addr)?, router, runs: Mutex::default() }))
     }
 
+    /// One of several sockets sharing `addr` (`SO_REUSEPORT`), forwarding with `router`'s worker view.
+    pub fn bind_shared(addr: SocketAddr, router: Router) -> io::Result<Arc<Self>> {
+        Ok(Arc::new(Self { io: BatchUdp::bind_shared(addr)?, router, runs: Mutex::default() }))
+    }
+
     /// The bound address (the port is known only after binding to port 0).
     pub fn local_addr_checked(&self) -> io::Result<SocketAddr> {
         self.io.local_addr()
@@ -157,7 +162,7 @@ impl RelaySocket {
                 }
             }
             let datagrams = contents.len().div_ceil(run.stride.max(1)) as u64;
-            self.router.totals.dwell.observe_n(received_at.elapsed(), datagrams);
+            self.router.totals().dwell.observe_n(received_at.elapsed(), datagrams);
         }
     }
 }
@@ -258,7 +263,7 @@ mod tests {
             let (n, _) = viewer.recv_from(&mut got).expect("forwarded");
             assert_eq!(got[..n], expected[..]);
         }
-        assert_eq!(relay.router.totals.dwell.count(), 3, "every forwarded datagram is timed");
+        assert_eq!(relay.router.totals().dwell.count(), 3, "every forwarded datagram is timed");
     }
 
     /// One received batch from two sessions reaches both partners, a GSO run included, with the ECN

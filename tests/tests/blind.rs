@@ -27,7 +27,10 @@ async fn a_canary_in_frames_and_input_never_appears_on_the_relay() {
 
     let tap = Arc::new(Recorder::default());
     let tap_dyn: Arc<dyn Tap> = tap.clone();
-    let relay = start_relay(|cfg| cfg.tap = Some(tap_dyn));
+    let relay = start_relay(|cfg| {
+        cfg.tap = Some(tap_dyn);
+        cfg.workers = 2; // forwarding on two sockets sharing the port
+    });
     let mut host = start_host_with(host_config(&relay, Permissions::ALL), || {
         Ok(Box::new(CanaryCapturer) as Box<dyn Capturer>)
     });

@@ -53,7 +53,10 @@ impl Tap for PakeSwapper {
 async fn altering_packets_mid_session_ends_it_on_both_sides() {
     let tap = Arc::new(Corrupter::default());
     let tap_dyn: Arc<dyn Tap> = tap.clone();
-    let relay = start_relay(|cfg| cfg.tap = Some(tap_dyn));
+    let relay = start_relay(|cfg| {
+        cfg.tap = Some(tap_dyn);
+        cfg.workers = 2; // forwarding on two sockets sharing the port
+    });
     let (host, viewer) = paired(&relay, Permissions::VIEW_ONLY).await;
 
     tap.on.store(true, Ordering::Relaxed);
@@ -78,7 +81,10 @@ async fn altering_packets_mid_session_ends_it_on_both_sides() {
 async fn altering_the_handshake_prevents_the_session() {
     let tap = Arc::new(Corrupter { on: AtomicBool::new(true) });
     let tap_dyn: Arc<dyn Tap> = tap.clone();
-    let relay = start_relay(|cfg| cfg.tap = Some(tap_dyn));
+    let relay = start_relay(|cfg| {
+        cfg.tap = Some(tap_dyn);
+        cfg.workers = 2; // forwarding on two sockets sharing the port
+    });
     let mut cfg = host_config(&relay, Permissions::VIEW_ONLY);
     cfg.timeouts.pairing = Duration::from_secs(4);
     let mut host = start_host_with(cfg, || capture::open(Source::TestPattern { width: W, height: H }));
@@ -109,7 +115,10 @@ async fn altering_the_handshake_prevents_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_substituting_pake_messages_gets_wrong_code_on_both_sides() {
-    let relay = start_relay(|cfg| cfg.tap = Some(Arc::new(PakeSwapper)));
+    let relay = start_relay(|cfg| {
+        cfg.tap = Some(Arc::new(PakeSwapper));
+        cfg.workers = 2; // forwarding on two sockets sharing the port
+    });
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
     match ViewerSession::connect(&viewer_config(&relay), &code).await {

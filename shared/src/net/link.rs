@@ -140,6 +140,12 @@ impl RelayLink {
         &self.endpoint
     }
 
+    /// The UDP socket this client's connections share (the load benchmark sends tagged datagrams
+    /// through it without QUIC, to load a relay cheaply).
+    pub fn socket(&self) -> &Arc<TaggedSocket> {
+        &self.socket
+    }
+
     /// The relay this link is connected to, as this client knows it.
     pub fn relay(&self) -> &RelaySpec {
         &self.relay

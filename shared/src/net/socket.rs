@@ -97,6 +97,11 @@ impl TaggedSocket {
         self.virtual_peer
     }
 
+    /// This client's session tag (0 until the relay hands one out).
+    pub fn tag(&self) -> u64 {
+        self.tag.load(Ordering::Acquire)
+    }
+
     /// Wrap every segment of `transmit` with our tag and send the lot to the relay in one transmit.
     fn send_tagged(&self, transmit: &Transmit) -> io::Result<()> {
         let tag = self.tag.load(Ordering::Acquire);

@@ -35,7 +35,22 @@ pub struct BatchUdp {
 impl BatchUdp {
     /// Bind `addr`, enable GRO / DF / packet info through quinn-udp and enlarge the kernel buffers.
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let std = std::net::UdpSocket::bind(addr)?;
+        Self::from_std(std::net::UdpSocket::bind(addr)?)
+    }
+
+    /// The same, with `SO_REUSEPORT` set before binding: several sockets of this process share `addr`,
+    /// and the kernel steers each sender (by its address and port) to one of them, always the same one
+    /// while the group does not change. Linux lets only sockets of the same user join the group.
+    pub fn bind_shared(addr: SocketAddr) -> io::Result<Self> {
+        use rustix::net::{sockopt, AddressFamily, SocketType};
+        let family = if addr.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
+        let fd = rustix::net::socket(family, SocketType::DGRAM, None)?;
+        sockopt::set_socket_reuseport(&fd, true)?;
+        rustix::net::bind(&fd, &addr)?;
+        Self::from_std(std::net::UdpSocket::from(fd))
+    }
+
+    fn from_std(std: std::net::UdpSocket) -> io::Result<Self> {
         let state = UdpSocketState::new((&std).into())?;
         // Best effort: a smaller buffer only means more drops under bursts.
         if let Err(e) = state.set_recv_buffer_size((&std).into(), SOCKET_BUFFER) {
