@@ -62,6 +62,10 @@ struct Cli {
     /// `--sessions` sessions (a first step without load is the probes' baseline).
     #[arg(long, value_delimiter = ',')]
     flood_gbit: Vec<f64>,
+    /// Datagrams per send in the cheap load (1: each on its own, the relay's worst case; more: one GSO
+    /// send each, which reaches the relay as one buffer).
+    #[arg(long, default_value_t = 1)]
+    flood_batch: usize,
     /// Probe sessions streaming real end-to-end QUIC at `--kbit` during the cheap load, for latency.
     #[arg(long, default_value_t = 8)]
     probes: usize,
@@ -265,14 +269,14 @@ async fn run_flood(cli: Cli, split: pin::Split) -> anyhow::Result<()> {
     }
     let workers = relay.forwarded_by_worker()?.len();
     println!(
-        "Relay: {workers} worker(s), CPUs {}; load: {} sessions of QUIC-less {}-byte datagrams (GSO batches \
-         of {}), {} probe sessions of real QUIC at {} kbit/s each way; {} s per step.\n",
+        "Relay: {workers} worker(s), CPUs {}; load: {} sessions of QUIC-less {}-byte datagrams ({} per \
+         send), {} probe sessions of real QUIC at {} kbit/s each way; {} s per step.\n",
         split
             .as_ref()
             .map_or("not pinned".to_owned(), |(relay, load)| format!("{relay:?} (load generator {load:?})")),
         cli.sessions,
         flood::DATAGRAM,
-        flood::BATCH,
+        cli.flood_batch,
         cli.probes,
         cli.kbit,
         cli.secs
@@ -282,7 +286,7 @@ async fn run_flood(cli: Cli, split: pin::Split) -> anyhow::Result<()> {
     for gbit in std::iter::once(0.0).chain(cli.flood_gbit.iter().copied()) {
         let stop = tokio_util::sync::CancellationToken::new();
         let dropped = Arc::new(flood::Dropped::default());
-        flood::start(&sessions, gbit * 1e9, &stop, &dropped);
+        flood::start(&sessions, gbit * 1e9, cli.flood_batch, &stop, &dropped);
         tokio::time::sleep(Duration::from_secs(1)).await;
         lat.clear();
         let (dwell0, bytes0, drops0) = (relay.dwell()?, relay.forwarded_by_worker()?, dropped.get());

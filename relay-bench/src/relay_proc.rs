@@ -51,6 +51,7 @@ claim_burst = 100000
 registers_per_minute = 1000000
 register_burst = 100000
 retry_above = 100000
+max_connections_per_address = 100000
 [admin]
 listen = \"127.0.0.1:0\"
 ";
