@@ -25,7 +25,7 @@ TETHER_GUI_PACKAGES=(libgl1 libegl1 libgl1-mesa-dri libglx-mesa0 libegl-mesa0 li
 TETHER_PACKAGE_PACKAGES=(dpkg-dev lintian desktop-file-utils)
 TETHER_TEST_PACKAGES=(xvfb xauth x11-xserver-utils xterm xfonts-base xdotool imagemagick xclip ffmpeg
     dbus-daemon chromium sway foot grim wl-clipboard xdg-desktop-portal xdg-desktop-portal-wlr pipewire
-    wireplumber "${TETHER_GUI_PACKAGES[@]}")
+    wireplumber postgresql "${TETHER_GUI_PACKAGES[@]}")
 
 tether_ensure_packages() {
     local missing=()

@@ -11,7 +11,6 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::RngCore;
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use tether_shared::token::{RelayId, TechnicianToken};
@@ -61,49 +60,28 @@ impl Store {
             )));
         }
         let (secret, hash) = new_secret()?;
-        let conn = self.conn();
-        let exists: Option<i64> =
-            conn.query_row("SELECT id FROM accounts WHERE name = ?1", [name], |r| r.get(0)).optional()?;
-        if exists.is_some() {
+        let Some(id) = self.db().insert_account(name, &hash, now_ms())? else {
             return Err(StoreError::Account(format!("an account named {name:?} already exists")));
-        }
-        conn.execute(
-            "INSERT INTO accounts (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
-            params![name, hash, now_ms()],
-        )?;
-        Ok(TechnicianToken::new(relay.clone(), conn.last_insert_rowid(), secret).to_text())
+        };
+        Ok(TechnicianToken::new(relay.clone(), id, secret).to_text())
     }
 
     /// A new token for an active account (bound to `relay`); its old token verifies no more.
     pub fn reissue_account(&self, name: &str, relay: &RelayId) -> Result<String, StoreError> {
         let (secret, hash) = new_secret()?;
-        let conn = self.conn();
-        let id: Option<i64> = conn
-            .query_row("SELECT id FROM accounts WHERE name = ?1 AND revoked_at IS NULL", [name], |r| r.get(0))
-            .optional()?;
-        let Some(id) = id else {
+        let Some(id) = self.db().replace_token_hash(name, &hash)? else {
             return Err(StoreError::Account(format!("no active account named {name:?}")));
         };
-        conn.execute("UPDATE accounts SET token_hash = ?1 WHERE id = ?2", params![hash, id])?;
         Ok(TechnicianToken::new(relay.clone(), id, secret).to_text())
     }
 
     pub fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT name, created_at, revoked_at FROM accounts ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Account { name: r.get(0)?, created_at: r.get(1)?, revoked_at: r.get(2)? })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db().accounts()
     }
 
     /// Revoke an account's token. False if there is no such active account.
     pub fn revoke_account(&self, name: &str) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
-            "UPDATE accounts SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL",
-            params![now_ms(), name],
-        )?;
-        Ok(n > 0)
+        self.db().revoke_account(name, now_ms())
     }
 
     /// The account a token belongs to, if it is valid and not revoked. Tokens of the first format (no
@@ -112,31 +90,14 @@ impl Store {
     pub fn verify_token(&self, token: &str) -> Result<Option<String>, StoreError> {
         let Ok(token) = TechnicianToken::parse(token) else { return Ok(None) };
         let (id, secret) = (token.account_id, token.secret());
-        let row: Option<(String, String)> = self
-            .conn()
-            .query_row(
-                "SELECT name, token_hash FROM accounts WHERE id = ?1 AND revoked_at IS NULL",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((name, hash)) = row else { return Ok(None) };
+        let Some((name, hash)) = self.db().active_token_hash(id)? else { return Ok(None) };
         let Ok(parsed) = PasswordHash::new(&hash) else { return Ok(None) };
         Ok(Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok().then_some(name))
     }
 
     /// Which of `names` are revoked now.
     pub fn revoked_among(&self, names: &[String]) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT 1 FROM accounts WHERE name = ?1 AND revoked_at IS NOT NULL")?;
-        let mut revoked = Vec::new();
-        for name in names {
-            if stmt.exists([name])? {
-                revoked.push(name.clone());
-            }
-        }
-        Ok(revoked)
+        self.db().revoked_among(names)
     }
 }
 
@@ -154,8 +115,8 @@ mod tests {
         assert_eq!(store.verify_token(&token).expect("verify"), Some("ann".into()));
         assert_eq!(store.verify_token(&format!("{token}x")).expect("verify"), None);
         assert_eq!(store.verify_token("nonsense").expect("verify"), None);
-        let hash: String =
-            store.conn().query_row("SELECT token_hash FROM accounts", [], |r| r.get(0)).expect("row");
+        let id: i64 = token.split('.').nth(4).expect("id").parse().expect("number");
+        let (_, hash) = store.db().active_token_hash(id).expect("row").expect("active");
         assert!(hash.starts_with("$argon2") && !hash.contains(token.rsplit('.').next().expect("secret")));
         assert!(store.add_account("ann", &relay).is_err(), "names are unique");
         let id = token.split('.').nth(4).expect("id");

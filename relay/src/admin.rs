@@ -3,8 +3,8 @@
 //! anything else is answered 404 or 405. A tiny hand-rolled HTTP/1.1 responder (one request per
 //! connection) instead of a web framework: two fixed routes do not justify the dependency.
 //!
-//! It knows nothing of the relay's internals: the server hands it [`Probes`], two functions that render
-//! the metrics and tell whether the relay is draining.
+//! It knows nothing of the relay's internals: the server hands it [`Probes`], functions that render the
+//! metrics, tell whether the relay is draining and whether its database answers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +24,9 @@ pub struct Probes {
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// Whether the relay is draining (`/healthz` then answers 503).
     pub draining: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Whether the database answers (`/healthz` answers 503 with the reason when not). It may block
+    /// briefly: it is called on a blocking thread.
+    pub database: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
 }
 
 /// Bind the listener (inside a tokio runtime).
@@ -68,7 +71,19 @@ async fn answer(mut stream: TcpStream, probes: &Probes) -> std::io::Result<()> {
     let (status, body) = match (method, path) {
         ("GET", "/metrics") => ("200 OK", (probes.metrics)()),
         ("GET", "/healthz") if (probes.draining)() => ("503 Service Unavailable", "draining\n".to_owned()),
-        ("GET", "/healthz") => ("200 OK", "ok\n".to_owned()),
+        ("GET", "/healthz") => {
+            let database = probes.database.clone();
+            match tokio::task::spawn_blocking(move || database()).await {
+                Ok(Ok(())) => ("200 OK", "ok\n".to_owned()),
+                Ok(Err(why)) => (
+                    "503 Service Unavailable",
+                    format!(
+                        "database unreachable: {why} (live sessions go on; verified claims are refused)\n"
+                    ),
+                ),
+                Err(_) => ("503 Service Unavailable", "the database check failed\n".to_owned()),
+            }
+        }
         ("GET", _) => ("404 Not Found", "not found\n".to_owned()),
         _ => ("405 Method Not Allowed", "read-only\n".to_owned()),
     };

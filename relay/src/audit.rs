@@ -5,7 +5,6 @@
 //! addresses, bytes forwarded each way, and how it ended ([`Outcome`]). Rows are written when the attempt
 //! ends. `tether-relay audit list` and `audit export --format csv|json` read them.
 
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::store::{Store, StoreError};
@@ -83,10 +82,12 @@ pub struct AuditRecord {
     /// The host's session record as the relay last heard of it: how many entries, and the head (hex).
     pub record_len: Option<u64>,
     pub record_head: Option<String>,
+    /// The relay that wrote the row (its `name`; several relays may share one database).
+    pub relay: Option<String>,
 }
 
 pub const CSV_HEADER: &str = "session_id,registered_at,claimed_at,ended_at,technician,host_addr,viewer_addr,\
-bytes_host_to_viewer,bytes_viewer_to_host,outcome,part_of,record_len,record_head";
+bytes_host_to_viewer,bytes_viewer_to_host,outcome,part_of,record_len,record_head,relay";
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -113,6 +114,7 @@ impl AuditRecord {
             csv_field(self.part_of.as_deref().unwrap_or("")),
             self.record_len.map(|n| n.to_string()).unwrap_or_default(),
             csv_field(self.record_head.as_deref().unwrap_or("")),
+            csv_field(self.relay.as_deref().unwrap_or("")),
         ]
         .join(",")
     }
@@ -120,55 +122,12 @@ impl AuditRecord {
 
 impl Store {
     pub fn record(&self, r: &AuditRecord) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO audit (session_id, registered_at, claimed_at, ended_at, technician, host_addr, \
-             viewer_addr, bytes_host_to_viewer, bytes_viewer_to_host, outcome, part_of, record_len, \
-             record_head) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![
-                r.session_id,
-                r.registered_at,
-                r.claimed_at,
-                r.ended_at,
-                r.technician,
-                r.host_addr,
-                r.viewer_addr,
-                r.bytes_host_to_viewer as i64,
-                r.bytes_viewer_to_host as i64,
-                r.outcome,
-                r.part_of,
-                r.record_len.map(|n| n as i64),
-                r.record_head
-            ],
-        )?;
-        Ok(())
+        self.db().record_audit(r)
     }
 
-    /// All rows, oldest first.
+    /// All rows, oldest first (of every relay sharing the database).
     pub fn audit_rows(&self) -> Result<Vec<AuditRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT session_id, registered_at, claimed_at, ended_at, technician, host_addr, viewer_addr, \
-             bytes_host_to_viewer, bytes_viewer_to_host, outcome, part_of, record_len, record_head \
-             FROM audit ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(AuditRecord {
-                session_id: r.get(0)?,
-                registered_at: r.get(1)?,
-                claimed_at: r.get(2)?,
-                ended_at: r.get(3)?,
-                technician: r.get(4)?,
-                host_addr: r.get(5)?,
-                viewer_addr: r.get(6)?,
-                bytes_host_to_viewer: r.get::<_, i64>(7)? as u64,
-                bytes_viewer_to_host: r.get::<_, i64>(8)? as u64,
-                outcome: r.get(9)?,
-                part_of: r.get(10)?,
-                record_len: r.get::<_, Option<i64>>(11)?.map(|n| n as u64),
-                record_head: r.get(12)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db().audit_rows()
     }
 }
 
@@ -196,7 +155,7 @@ mod tests {
         };
         store.record(&rec).expect("insert");
         assert_eq!(store.audit_rows().expect("rows"), vec![rec.clone()]);
-        assert_eq!(rec.csv_line(), "s1,1,2,3,\"ann, \"\"the\"\" tech\",127.0.0.1:1,,10,20,completed,,,");
+        assert_eq!(rec.csv_line(), "s1,1,2,3,\"ann, \"\"the\"\" tech\",127.0.0.1:1,,10,20,completed,,,,");
     }
 
     #[test]

@@ -81,6 +81,13 @@ pub struct RelayConfig {
     pub drain_deadline: Duration,
     /// Where to serve `/metrics` and `/healthz` (TCP); `None`: nowhere.
     pub admin_listen: Option<SocketAddr>,
+    /// This relay's name: in the audit rows it writes and in its resume records (several relays may share
+    /// one database). Default: the machine's host name.
+    pub name: String,
+    /// PostgreSQL instead of the embedded SQLite (`postgres://user:password@host/db` or
+    /// `host=/run/postgresql dbname=tether`): accounts, revocations and the audit log shared by every
+    /// relay pointed at it. Never logged (it may hold a password).
+    pub database_url: Option<String>,
     /// Forwarding workers: sockets sharing the port with `SO_REUSEPORT`, one forwarding loop each; 0
     /// means one per available core ([`RelayConfig::worker_count`]).
     pub workers: usize,
@@ -152,8 +159,15 @@ impl RelayConfig {
             drain_deadline: Duration::from_secs(30),
             admin_listen: None,
             workers: 0,
+            name: host_name(),
+            database_url: None,
             tap: None,
         }
+    }
+
+    /// Whether the relay keeps its data in PostgreSQL (else SQLite in the data directory).
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url.is_some()
     }
 
     /// How many forwarding workers to start: `workers`, or one per core this process may use.
@@ -163,4 +177,13 @@ impl RelayConfig {
             n => n,
         }
     }
+}
+
+/// The machine's host name, or `relay` if it cannot be read.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "relay".to_owned())
 }

@@ -30,6 +30,10 @@ pub struct FileConfig {
     pub require_technician_auth: Option<bool>,
     /// Forwarding workers (0 or absent: one per available core).
     pub workers: Option<usize>,
+    /// This relay's name in audit rows (default: the host name).
+    pub name: Option<String>,
+    /// PostgreSQL shared by several relays (absent: SQLite in the data directory).
+    pub database_url: Option<String>,
     #[serde(default)]
     pub tls: TlsSection,
     #[serde(default)]
@@ -112,6 +116,12 @@ impl FileConfig {
         }
         if let Some(v) = self.workers {
             cfg.workers = v;
+        }
+        if let Some(v) = self.name {
+            cfg.name = v;
+        }
+        if let Some(v) = self.database_url {
+            cfg.database_url = Some(v);
         }
         match (self.tls.cert_file, self.tls.key_file) {
             (Some(cert), Some(key)) => cfg.tls = TlsSource::Files { cert, key },

@@ -223,7 +223,8 @@ impl Hub {
     }
 
     /// Write an audit row off the async threads. A failure is logged (metadata only), never fatal.
-    pub fn audit(&self, record: AuditRecord) {
+    pub fn audit(&self, mut record: AuditRecord) {
+        record.relay = Some(self.cfg.name.clone());
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = store.record(&record) {

@@ -7,7 +7,7 @@
 //! this relay's hosts and viewers.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -151,7 +151,7 @@ async fn dispatch(mut cli: Cli) -> anyhow::Result<()> {
     match cli.command.take() {
         None => run(cfg).await,
         Some(Command::User(cmd)) => user(&cfg, cmd),
-        Some(Command::Audit(cmd)) => audit(&cfg.data_dir, cmd),
+        Some(Command::Audit(cmd)) => audit(&cfg, cmd),
         Some(Command::ClientConfig { address, organization, permissions }) => {
             client_config(&cfg, address, organization, permissions)
         }
@@ -245,7 +245,7 @@ async fn run(cfg: RelayConfig) -> anyhow::Result<()> {
 }
 
 fn user(cfg: &RelayConfig, cmd: UserCommand) -> anyhow::Result<()> {
-    let store = Store::open(&cfg.data_dir)?;
+    let (store, _) = Store::for_config(cfg)?;
     let relay_id = |name: Option<&str>| {
         tether_relay::certs::relay_id(&cfg.tls, &cfg.data_dir, name).context("naming this relay in the token")
     };
@@ -289,8 +289,8 @@ fn user(cfg: &RelayConfig, cmd: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn audit(data_dir: &Path, cmd: AuditCommand) -> anyhow::Result<()> {
-    let store = Store::open(data_dir)?;
+fn audit(cfg: &RelayConfig, cmd: AuditCommand) -> anyhow::Result<()> {
+    let (store, _) = Store::for_config(cfg)?;
     let rows = store.audit_rows()?;
     match cmd {
         AuditCommand::List => {

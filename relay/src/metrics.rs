@@ -91,6 +91,7 @@ pub fn reason(kind: &RelayErrorKind) -> &'static str {
         RelayErrorKind::AuthRequired => "auth_required",
         RelayErrorKind::BadToken => "bad_token",
         RelayErrorKind::Revoked => "revoked",
+        RelayErrorKind::AccountsUnavailable => "accounts_unavailable",
         RelayErrorKind::ShuttingDown => "shutting_down",
         RelayErrorKind::UnknownSession => "unknown_session",
         RelayErrorKind::TooManyWrongCodes => "failed_budget",
@@ -115,6 +116,8 @@ pub struct Metrics {
     /// Technician tokens being checked now, and the most at once since the start.
     pub token_checks: AtomicU64,
     pub token_checks_peak: AtomicU64,
+    /// Claims refused because the account database could not be asked.
+    pub database_errors: AtomicU64,
 }
 
 /// A token check in progress (see [`Metrics::token_check`]).
@@ -162,6 +165,11 @@ impl Metrics {
     /// A connection refused at the accept: `why` is "per_address" or "total".
     pub fn connection_refused(&self, why: &'static str) {
         bump(&self.connections_refused, why);
+    }
+
+    /// The account database failed a claim's check.
+    pub fn database_error(&self) {
+        self.database_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A token check starts: counts it (and the peak) until the returned guard is dropped.
@@ -227,6 +235,12 @@ impl Metrics {
             "gauge",
             "The most technician tokens checked at once since the relay started.",
             load(&self.token_checks_peak),
+        );
+        series(
+            "tether_relay_database_errors_total",
+            "counter",
+            "Verified claims refused because the account database could not be asked.",
+            load(&self.database_errors),
         );
         series(
             "tether_relay_packets_over_cap_total",

@@ -10,13 +10,12 @@
 //! `expires_at` is NULL while a session under it is live on this relay ([`ResumeLive`] counts them), and
 //! set to `resume_window` after the last one ended — or after the relay started, for records that were
 //! live when it stopped. Expired rows are deleted by the relay's housekeeping. The table's schema is in
-//! [`crate::store`], with the others.
+//! [`crate::store`]'s backends, with the others; on a shared PostgreSQL each relay's rows carry its name
+//! and each relay reads and changes only its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use rusqlite::{params, OptionalExtension};
 
 use crate::store::{now_ms, Store, StoreError};
 
@@ -42,44 +41,12 @@ fn ms(d: Duration) -> i64 {
 impl Store {
     /// Store a freshly paired session's record, live (no expiry yet).
     pub fn save_resume(&self, r: &ResumeRecord) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO resume (commitment, session_id, host_addr, viewer_addr, technician, \
-             created_at, expires_at, part_of) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
-            params![
-                &r.commitment[..],
-                r.session_id,
-                r.host_addr,
-                r.viewer_addr,
-                r.technician,
-                r.created_at,
-                r.part_of
-            ],
-        )?;
-        Ok(())
+        self.db().save_resume(r)
     }
 
     /// The record under `commitment`, if it is live or within its window at `now` (ms since the epoch).
     pub fn find_resume(&self, commitment: &[u8; 32], now: i64) -> Result<Option<ResumeRecord>, StoreError> {
-        let row = self
-            .conn()
-            .query_row(
-                "SELECT session_id, host_addr, viewer_addr, technician, created_at, part_of FROM resume \
-                 WHERE commitment = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-                params![&commitment[..], now],
-                |r| {
-                    Ok(ResumeRecord {
-                        commitment: *commitment,
-                        session_id: r.get(0)?,
-                        host_addr: r.get(1)?,
-                        viewer_addr: r.get(2)?,
-                        technician: r.get(3)?,
-                        created_at: r.get(4)?,
-                        part_of: r.get(5)?,
-                    })
-                },
-            )
-            .optional()?;
-        Ok(row)
+        self.db().find_resume(commitment, now)
     }
 
     /// Mark a record live (`None`) or set when its window ends.
@@ -88,23 +55,17 @@ impl Store {
         commitment: &[u8; 32],
         expires_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE resume SET expires_at = ?1 WHERE commitment = ?2",
-            params![expires_at, &commitment[..]],
-        )?;
-        Ok(())
+        self.db().set_resume_expiry(commitment, expires_at)
     }
 
     /// At start: sessions that were live when the relay stopped may rejoin until `expires_at`.
     pub fn resume_after_restart(&self, expires_at: i64) -> Result<usize, StoreError> {
-        Ok(self.conn().execute("UPDATE resume SET expires_at = ?1 WHERE expires_at IS NULL", [expires_at])?)
+        self.db().resume_after_restart(expires_at)
     }
 
     /// Delete records whose window has passed.
     pub fn prune_resume(&self, now: i64) -> Result<usize, StoreError> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM resume WHERE expires_at IS NOT NULL AND expires_at <= ?1", [now])?)
+        self.db().prune_resume(now)
     }
 }
 

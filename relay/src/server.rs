@@ -68,7 +68,8 @@ impl Server {
             TlsSource::SelfSigned => certs::load_or_create(&cfg.data_dir)?,
             TlsSource::Files { cert, key } => certs::load_files(cert, key)?,
         };
-        let store = Arc::new(Store::open(&cfg.data_dir)?);
+        let (store, announced) = Store::for_config(&cfg)?;
+        let store = Arc::new(store);
         // Sessions that were live when the relay stopped may rejoin for one window from now.
         let window = i64::try_from(cfg.resume_window.as_millis()).unwrap_or(i64::MAX);
         let resumable = store.resume_after_restart(crate::store::now_ms().saturating_add(window))?;
@@ -117,12 +118,14 @@ impl Server {
             tokio::spawn(accept_loop(endpoint.clone(), hub.clone(), handshakes.clone(), token.clone()));
         }
         tokio::spawn(housekeeping(hub.clone(), token.clone()));
-        tokio::spawn(revocations(hub.clone(), token.clone()));
+        tokio::spawn(revocations(hub.clone(), announced, token.clone()));
         if let Some(listener) = admin {
             let (metrics, draining) = (hub.clone(), hub.clone());
+            let database = hub.store().clone();
             let probes = crate::admin::Probes {
                 metrics: Arc::new(move || metrics.render_metrics()),
                 draining: Arc::new(move || draining.is_draining()),
+                database: Arc::new(move || database.db().reachable().map_err(|e| e.to_string())),
             };
             tokio::spawn(crate::admin::serve(listener, probes, token.clone()));
             tracing::info!(admin = ?admin_addr, "admin listener (metrics, healthz)");
@@ -244,13 +247,29 @@ async fn housekeeping(hub: Arc<Rendezvous>, token: CancellationToken) {
     }
 }
 
-/// Re-read revocations of accounts with live sessions, and end those sessions.
-async fn revocations(hub: Arc<Rendezvous>, token: CancellationToken) {
+/// Re-read revocations of accounts with live sessions, and end those sessions: every
+/// `revocation_poll`, and at once when the database announces one (PostgreSQL, revoked on any relay).
+async fn revocations(
+    hub: Arc<Rendezvous>,
+    mut announced: Option<crate::store::Revocations>,
+    token: CancellationToken,
+) {
     let mut tick = tokio::time::interval(hub.cfg().revocation_poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let heard = async {
+            match announced.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tick.tick() => {}
+            name = heard => match name {
+                Some(name) => tracing::info!(account = %crate::log_text::Escaped(&name), "revocation announced by the database"),
+                // The listening thread ended: keep polling.
+                None => announced = None,
+            },
             _ = token.cancelled() => break,
         }
         let accounts = hub.live().accounts();

@@ -207,4 +207,9 @@ pub enum RelayErrorKind {
     UnknownSession,
     #[error("too many wrong codes were tried recently; wait a few minutes and try again")]
     TooManyWrongCodes,
+    #[error(
+        "the relay cannot check technician accounts right now (its database is unreachable); try again in \
+         a minute — sessions already running are not affected"
+    )]
+    AccountsUnavailable,
 }

@@ -9,14 +9,13 @@ use common::procs::Proc;
 use common::*;
 use tether_host::capture::{self, Source};
 use tether_relay::audit::AuditRecord;
-use tether_relay::store::Store;
 use tether_shared::code::{Code, Secret};
 use tether_shared::session_proto::Permissions;
 use tether_viewer::session::ViewerSession;
 
 /// Wait (bounded) until the audit log has a row with this outcome, and return it.
 async fn row_with(relay: &TestRelay, outcome: &str) -> AuditRecord {
-    let store = Store::open(relay.dir.path()).expect("store");
+    let store = relay.store();
     let mut found = None;
     let find = || {
         found = store.audit_rows().expect("rows").into_iter().find(|r| r.outcome == outcome);
@@ -43,7 +42,7 @@ async fn a_completed_session_is_recorded_with_its_technician_and_traffic() {
     assert!(row.viewer_addr.is_some() && row.host_addr.starts_with("127.0.0.1:"), "{row:?}");
     assert!(row.bytes_host_to_viewer > 0 && row.bytes_viewer_to_host > 0, "{row:?}");
     assert!(row.bytes_host_to_viewer > row.bytes_viewer_to_host, "the screen flows to the viewer: {row:?}");
-    let everything = format!("{:?}", Store::open(relay.dir.path()).expect("store").audit_rows());
+    let everything = format!("{:?}", relay.store().audit_rows());
     assert!(!everything.contains(&token), "no secrets in the audit log");
 }
 
@@ -86,22 +85,28 @@ async fn the_audit_commands_list_and_export_csv_and_json() {
     let viewer = ViewerSession::connect(&viewer_config(&relay), &code).await.expect("pairs");
     viewer.close().await;
     let row = row_with(&relay, "completed").await;
-    let dir = relay.dir.path().to_str().expect("utf-8").to_owned();
+    let admin = relay.admin_args();
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let with = |more: &[&'static str]| {
+        admin.iter().cloned().chain(more.iter().map(|s| s.to_string())).collect::<Vec<String>>()
+    };
 
-    let mut csv = Proc::spawn("tether-relay", &["--data-dir", &dir, "audit", "export", "--format", "csv"]);
+    let mut csv = Proc::spawn("tether-relay", &refs(&with(&["audit", "export", "--format", "csv"])));
     let lines = csv.rest().await;
     assert!(csv.wait().await.success());
     assert_eq!(lines[0], tether_relay::audit::CSV_HEADER);
     assert!(lines.iter().any(|l| l == &row.csv_line()), "{lines:?}");
 
-    let mut json = Proc::spawn("tether-relay", &["--data-dir", &dir, "audit", "export", "--format", "json"]);
+    let mut json = Proc::spawn("tether-relay", &refs(&with(&["audit", "export", "--format", "json"])));
     let text = json.rest().await.join("\n");
     assert!(json.wait().await.success());
     let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     let first = parsed.as_array().and_then(|rows| rows.iter().find(|r| r["outcome"] == "completed"));
     assert_eq!(first.and_then(|r| r["session_id"].as_str()), Some(row.session_id.as_str()));
 
-    let mut list = Proc::spawn("tether-relay", &["--data-dir", &dir, "audit", "list"]);
+    let mut list = Proc::spawn("tether-relay", &refs(&with(&["audit", "list"])));
     let lines = list.rest().await;
     assert!(list.wait().await.success());
     assert!(lines.iter().any(|l| l.starts_with(&row.session_id) && l.ends_with("completed")), "{lines:?}");

@@ -87,7 +87,7 @@ async fn a_colleague_joins_by_invite_sees_the_screen_and_stays_when_the_first_te
     assert_eq!(report.technician, "Bob", "the last session to end");
 
     // The relay's audit: a row per technician, Bob's naming the session he joined (Alice's).
-    let store = tether_relay::store::Store::open(relay.dir.path()).expect("the relay's store");
+    let store = relay.store();
     let rows = || store.audit_rows().expect("rows");
     eventually(|| rows().iter().filter(|r| r.claimed_at.is_some()).count() == 2, "both rows written").await;
     let rows = rows();
@@ -283,7 +283,7 @@ async fn every_audit_row_of_an_escalated_session_names_the_first_session() {
     host.stop.cancel();
     host.report().await.expect("a report");
 
-    let store = tether_relay::store::Store::open(relay.dir.path()).expect("the relay's store");
+    let store = relay.store();
     let rows = || store.audit_rows().expect("rows");
     eventually(|| rows().iter().filter(|r| r.claimed_at.is_some()).count() == 3, "three rows written").await;
     let rows = rows();

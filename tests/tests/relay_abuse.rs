@@ -107,8 +107,8 @@ async fn org_relay_with(
         cfg.handshake_timeout = Duration::from_secs(3);
         org(&mut cfg);
         tweak(&mut cfg);
-        match Server::spawn(cfg) {
-            Ok(handle) => return TestRelay { handle, dir },
+        match Server::spawn(cfg.clone()) {
+            Ok(handle) => return TestRelay { handle, dir, cfg, postgres: None },
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
@@ -131,7 +131,7 @@ async fn org_session(relay: &TestRelay) -> (TestHost, ViewerSession) {
 }
 
 async fn stop(relay: TestRelay) -> (tempfile::TempDir, std::net::SocketAddr) {
-    let TestRelay { handle, dir } = relay;
+    let TestRelay { handle, dir, .. } = relay;
     let addr = handle.local_addr();
     handle.shutdown().await;
     (dir, addr)
@@ -167,7 +167,7 @@ async fn ends_revoked(host: TestHost, viewer: ViewerSession) {
 async fn a_session_rejoined_after_a_relay_restart_ends_when_its_account_is_revoked() {
     let (relay, host, viewer) = rejoined_after_a_restart().await;
 
-    assert!(Store::open(relay.dir.path()).expect("store").revoke_account("bob").expect("revoke"));
+    assert!(relay.store().revoke_account("bob").expect("revoke"));
     ends_revoked(host, viewer).await;
     audit_row(relay.dir.path(), |r| {
         r.outcome == "rejoined_revoked" && r.technician.as_deref() == Some("bob")
@@ -354,7 +354,8 @@ async fn over_ipv6_the_relay_keys_its_limits_on_the_slash_64() {
     let mut cfg = RelayConfig::new("[::1]:0".parse().expect("addr"), dir.path().to_path_buf());
     cfg.claims_per_minute = 1;
     cfg.claim_burst = 2;
-    let relay = TestRelay { handle: Server::spawn(cfg).expect("relay starts"), dir };
+    let relay =
+        TestRelay { handle: Server::spawn(cfg.clone()).expect("relay starts"), dir, cfg, postgres: None };
     let spec = from(&relay, "::1");
     let mut answers = Vec::new();
     for _ in 0..2 {

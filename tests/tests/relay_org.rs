@@ -95,7 +95,7 @@ async fn revoking_a_token_ends_the_live_session_and_later_claims() {
     let (host, viewer) = paired_with(&relay, Permissions::VIEW_ONLY, &cfg).await;
     assert_eq!(relay.handle.stats().sessions, 1);
 
-    assert!(Store::open(relay.dir.path()).expect("store").revoke_account("bob").expect("revoke"));
+    assert!(relay.store().revoke_account("bob").expect("revoke"));
     // Both sides end (bounded by the report's deadline), well before any idle timeout could matter.
     let report = host.report().await.expect("session ran");
     assert_eq!(report.end, EndReason::Relay(RelayErrorKind::Revoked), "{report:?}");

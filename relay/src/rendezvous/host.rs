@@ -105,6 +105,7 @@ impl Draft {
             part_of: self.part_of,
             record_len: self.record.map(|(len, _)| len),
             record_head: self.record.map(|(_, head)| tether_shared::record::chain::hex32::to_hex(&head)),
+            relay: None, // the hub names itself when it writes the row
         }
     }
 }

@@ -204,6 +204,7 @@ async fn second(
         part_of: record.part_of,
         record_len: head.map(|(len, _)| len),
         record_head: head.map(|(_, h)| tether_shared::record::chain::hex32::to_hex(&h)),
+        relay: None, // the hub names itself when it writes the row
     });
     result.map(|_| ())
 }

@@ -123,7 +123,8 @@ async fn authenticate(
         Ok(Ok(None)) => Err(RelayErrorKind::BadToken),
         Ok(Err(e)) => {
             tracing::error!("account store: {e}");
-            Err(RelayErrorKind::Busy)
+            hub.metrics().database_error();
+            Err(RelayErrorKind::AccountsUnavailable)
         }
         Err(e) => {
             tracing::error!("token check failed: {e}");

@@ -40,14 +40,40 @@ pub fn fast_timeouts() -> Timeouts {
 pub struct TestRelay {
     pub handle: RelayHandle,
     pub dir: tempfile::TempDir,
+    /// Its configuration (the database it uses above all).
+    pub cfg: RelayConfig,
+    /// The PostgreSQL server it uses, when the suite runs on PostgreSQL ([`DATABASE_ENV`]).
+    pub postgres: Option<std::sync::Arc<tether_testbed::postgres::Postgres>>,
 }
 
+/// With this variable set to `postgres`, every test relay keeps its accounts, audit log and resume records
+/// in a PostgreSQL server of its own instead of SQLite: `scripts/test.sh` runs the relay-for-organizations
+/// suite both ways.
+pub const DATABASE_ENV: &str = "TETHER_TEST_RELAY_DATABASE";
+
 impl TestRelay {
+    /// This relay's database, as the admin's commands open it.
+    pub fn store(&self) -> tether_relay::store::Store {
+        tether_relay::store::Store::for_config(&self.cfg).expect("store").0
+    }
+
+    /// The arguments that point `tether-relay`'s admin commands at this relay's data (its data directory,
+    /// and a configuration file naming its PostgreSQL when it has one).
+    pub fn admin_args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), self.dir.path().display().to_string()];
+        if let Some(url) = &self.cfg.database_url {
+            let file = self.dir.path().join("admin.toml");
+            std::fs::write(&file, format!("database_url = {url:?}\nname = {:?}\n", self.cfg.name))
+                .expect("config");
+            args.extend(["--config".to_owned(), file.display().to_string()]);
+        }
+        args
+    }
+
     /// A technician account on this relay (its store, bound to its certificate): the token, shown once.
     pub fn add_account(&self, name: &str) -> String {
         let id = tether_shared::token::RelayId::Fingerprint(self.handle.fingerprint());
-        let store = tether_relay::store::Store::open(self.dir.path()).expect("store");
-        store.add_account(name, &id).expect("account")
+        self.store().add_account(name, &id).expect("account")
     }
 
     /// A bare QUIC connection to this relay's control port (pinned to its certificate), from a fresh
@@ -82,12 +108,25 @@ impl TestRelay {
 }
 
 pub fn start_relay(tweak: impl FnOnce(&mut RelayConfig)) -> TestRelay {
+    let postgres = (std::env::var(DATABASE_ENV).as_deref() == Ok("postgres")).then(|| {
+        std::sync::Arc::new(tether_testbed::postgres::Postgres::start_new().expect("a PostgreSQL server"))
+    });
+    start_relay_on(postgres, tweak)
+}
+
+/// A relay on `postgres` (`None`: SQLite in its data directory).
+pub fn start_relay_on(
+    postgres: Option<std::sync::Arc<tether_testbed::postgres::Postgres>>,
+    tweak: impl FnOnce(&mut RelayConfig),
+) -> TestRelay {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cfg = RelayConfig::new("127.0.0.1:0".parse().expect("addr"), dir.path().to_path_buf());
     cfg.idle_timeout = Duration::from_secs(3);
     cfg.handshake_timeout = Duration::from_secs(3);
+    cfg.database_url = postgres.as_ref().map(|pg| pg.url());
     tweak(&mut cfg);
-    TestRelay { handle: Server::spawn(cfg).expect("relay starts"), dir }
+    let handle = Server::spawn(cfg.clone()).expect("relay starts");
+    TestRelay { handle, dir, cfg, postgres }
 }
 
 /// A host running in the background, with its events and recorded input.
