@@ -32,6 +32,12 @@ summary() {
 }
 trap summary EXIT
 tests --workspace
+# The relay-for-organizations tests again, every test relay keeping its accounts, audit log and resume
+# records in a PostgreSQL server of its own (started by the tests) instead of SQLite.
+(
+    export TETHER_TEST_RELAY_DATABASE=postgres
+    tests -p tether-tests --test relay_org --test audit --test token_binding --test invite
+)
 # The end-of-session races (a goodbye vs the relay's notice, FIN vs close, both ends leaving at once, a
 # vanished peer, a revoked account, a protocol violation) again, ten times over, on the real relay: the pure
 # EndArbiter's own unit tests are deterministic; these show the shells around it are not flaky under load.

@@ -53,7 +53,13 @@ pub struct Hub {
     live: Arc<LiveAccounts>,
     /// Shutting down: no new codes, no new claims; live sessions go on until the drain deadline.
     draining: AtomicBool,
+    /// Audit rows the database could not take (it was unreachable), oldest first, written when it is back.
+    pending_audit: Arc<Mutex<std::collections::VecDeque<AuditRecord>>>,
 }
+
+/// At most this many audit rows wait for an unreachable database (a few MB); beyond, the oldest is
+/// dropped and said so in the log.
+const MAX_PENDING_AUDIT: usize = 100_000;
 
 impl Hub {
     pub fn new(cfg: RelayConfig, router: Router, store: Arc<Store>) -> Self {
@@ -70,6 +76,7 @@ impl Hub {
             metrics: Metrics::default(),
             live: Arc::default(),
             draining: AtomicBool::new(false),
+            pending_audit: Arc::default(),
             cfg,
         }
     }
@@ -225,12 +232,48 @@ impl Hub {
     /// Write an audit row off the async threads. A failure is logged (metadata only), never fatal.
     pub fn audit(&self, mut record: AuditRecord) {
         record.relay = Some(self.cfg.name.clone());
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.record(&record) {
-                tracing::error!(session = %record.session_id, "could not write the audit row: {e}");
+        let (store, pending) = (self.store.clone(), self.pending_audit.clone());
+        tokio::task::spawn_blocking(move || write_audit(&store, &pending, Some(record)));
+    }
+
+    /// Write the audit rows kept while the database was unreachable (on a blocking thread).
+    pub fn flush_audit(&self) {
+        if self.pending_audit.lock().map(|p| p.is_empty()).unwrap_or(true) {
+            return;
+        }
+        let (store, pending) = (self.store.clone(), self.pending_audit.clone());
+        tokio::task::spawn_blocking(move || write_audit(&store, &pending, None));
+    }
+}
+
+/// Write the rows kept for later, then `record`; whatever the database cannot take because it is
+/// unreachable is kept (in order) for the next attempt, anything else it refuses is logged and dropped.
+fn write_audit(
+    store: &Store,
+    pending: &Mutex<std::collections::VecDeque<AuditRecord>>,
+    record: Option<AuditRecord>,
+) {
+    let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+    pending.extend(record);
+    while let Some(row) = pending.front() {
+        match store.record(row) {
+            Ok(()) => {
+                pending.pop_front();
             }
-        });
+            Err(e @ crate::store::StoreError::Unreachable(_)) => {
+                tracing::warn!(waiting = pending.len(), "audit rows kept until the database is back: {e}");
+                while pending.len() > MAX_PENDING_AUDIT {
+                    if let Some(lost) = pending.pop_front() {
+                        tracing::error!(session = %lost.session_id, "audit row dropped: too many waiting");
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::error!(session = %row.session_id, "could not write the audit row: {e}");
+                pending.pop_front();
+            }
+        }
     }
 }
 

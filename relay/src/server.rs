@@ -118,6 +118,7 @@ impl Server {
             tokio::spawn(accept_loop(endpoint.clone(), hub.clone(), handshakes.clone(), token.clone()));
         }
         tokio::spawn(housekeeping(hub.clone(), token.clone()));
+        tokio::spawn(audit_retry(hub.clone(), token.clone()));
         tokio::spawn(revocations(hub.clone(), announced, token.clone()));
         if let Some(listener) = admin {
             let (metrics, draining) = (hub.clone(), hub.clone());
@@ -243,6 +244,17 @@ async fn housekeeping(hub: Arc<Rendezvous>, token: CancellationToken) {
             Ok(Err(e)) => tracing::error!("pruning resume records: {e}"),
             Err(e) => tracing::error!("pruning resume records: {e}"),
             Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Every few seconds, write the audit rows an unreachable database could not take.
+async fn audit_retry(hub: Arc<Rendezvous>, token: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => hub.flush_audit(),
+            _ = token.cancelled() => break,
         }
     }
 }

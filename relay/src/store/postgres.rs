@@ -190,6 +190,8 @@ impl Postgres {
 
 fn migrate(client: &mut Client) -> Result<(), postgres::Error> {
     let mut tx = client.transaction()?;
+    // "relation … already exists, skipping" is expected on every start after the first.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS tether_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
