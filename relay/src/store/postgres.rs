@@ -159,7 +159,12 @@ impl Postgres {
             .name("postgres".into())
             .spawn(move || {
                 for job in queue {
-                    job(&mut conn);
+                    // A row the code did not expect (a column of another type, say) must not take the
+                    // relay's database away: the caller gets an error, the next call a fresh connection.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                    if ran.is_err() {
+                        conn.client = None;
+                    }
                 }
             })
             .map_err(|e| StoreError::Postgres(format!("starting the database thread: {e}")))?;
@@ -182,9 +187,8 @@ impl Postgres {
         let job: Job = Box::new(move |conn| {
             let _ = tx.send(conn.run(f));
         });
-        let gone = || StoreError::Postgres("the database thread has stopped".into());
-        self.jobs.send(job).map_err(|_| gone())?;
-        rx.recv().map_err(|_| gone())?
+        self.jobs.send(job).map_err(|_| StoreError::Postgres("the database thread has stopped".into()))?;
+        rx.recv().map_err(|_| StoreError::Postgres("the database answered something unexpected".into()))?
     }
 }
 
