@@ -181,11 +181,18 @@ fn client_config(
     Ok(())
 }
 
-/// Defaults, then the file, then the flags.
+/// The environment variable that names the PostgreSQL database (over `database_url` in the file): the
+/// systemd unit reads it from a root-only file, so the password is not in the world-readable config.
+const DATABASE_URL_ENV: &str = "TETHER_RELAY_DATABASE_URL";
+
+/// Defaults, then the file, then the environment, then the flags.
 fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
     let mut cfg = RelayConfig::new(([0, 0, 0, 0], 7700).into(), "tether-relay-data".into());
     if let Some(path) = &cli.config {
         config_file::load(path)?.apply(&mut cfg, path)?;
+    }
+    if let Some(url) = std::env::var(DATABASE_URL_ENV).ok().filter(|u| !u.is_empty()) {
+        cfg.database_url = Some(url);
     }
     let secs = Duration::from_secs;
     if let Some(v) = cli.listen {

@@ -60,6 +60,17 @@ async fn two_relays_share_accounts_revocations_and_the_audit_log() {
     // works today: with self-signed certificates each relay is its own name).
     let token =
         b.store().add_account("dana", &RelayId::Fingerprint(a.handle.fingerprint())).expect("add on B");
+    // The admin's commands find the database in the environment too (the systemd unit's root-only file).
+    let empty = tempfile::tempdir().expect("dir");
+    let url = a.cfg.database_url.clone().expect("on PostgreSQL");
+    let mut list = common::procs::Proc::spawn_with_env(
+        "tether-relay",
+        &["--data-dir", empty.path().to_str().expect("utf-8"), "user", "list"],
+        &[("TETHER_RELAY_DATABASE_URL", &url)],
+    );
+    let listed = list.rest().await;
+    assert!(list.wait().await.success());
+    assert!(listed.iter().any(|l| l.starts_with("dana\t")), "{listed:?}");
     let (host, viewer) = paired_with(&a, Permissions::VIEW_ONLY, &with_token(&a, &token)).await;
     // A session on B as well, so the audit log holds both relays' rows.
     let token_b = b.add_account("erin");
