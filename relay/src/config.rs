@@ -68,7 +68,8 @@ pub struct RelayConfig {
     /// Bytes per second each direction of one session may forward (0: no cap). Packets over the cap are
     /// dropped; QUIC's congestion control at the ends adapts.
     pub session_bytes_per_sec: u64,
-    /// Most connection attempts quinn holds before answering them (bounds memory under a flood).
+    /// Most connection attempts quinn holds before answering them (bounds memory under a flood), per
+    /// forwarding worker: each worker's socket has its own endpoint.
     pub max_incoming: usize,
     /// Above this many handshakes in progress, unvalidated clients must first prove their address (QUIC
     /// retry).
