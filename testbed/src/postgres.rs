@@ -9,10 +9,13 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+/// The port only names the socket file in the cluster's own directory (no TCP), so every cluster may
+/// use the default.
+const PORT: u16 = 5432;
+
 pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
-    port: u16,
     root: bool,
 }
 
@@ -40,9 +43,7 @@ impl Postgres {
                 bail!("chown postgres {}: {status}", dir.path().display());
             }
         }
-        // A port number only names the socket file here (no TCP): any free-looking one will do.
-        let port = 20_000 + (std::process::id() % 20_000) as u16 + (rand_u16() % 1000);
-        let pg = Self { dir, bin, port, root };
+        let pg = Self { dir, bin, root };
         pg.run("initdb", &["-D", &pg.data(), "-A", "trust", "-U", "tether", "--no-sync", "-E", "UTF8"])?;
         pg.start()?;
         Ok(pg)
@@ -83,7 +84,7 @@ impl Postgres {
         let options = format!(
             "-k {} -p {} -c listen_addresses='' -c fsync=off -c max_connections=200",
             self.socket_dir().display(),
-            self.port
+            PORT
         );
         let log = self.dir.path().join("server.log").display().to_string();
         self.run("pg_ctl", &["-D", &self.data(), "-o", &options, "-l", &log, "-w", "-t", "30", "start"])
@@ -96,16 +97,8 @@ impl Postgres {
 
     /// The connection string for the relay's `database_url`.
     pub fn url(&self) -> String {
-        format!("host={} port={} user=tether dbname=postgres", self.socket_dir().display(), self.port)
+        format!("host={} port={PORT} user=tether dbname=postgres", self.socket_dir().display())
     }
-}
-
-fn rand_u16() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    (nanos % 65_521) as u16
 }
 
 impl Drop for Postgres {

@@ -16,7 +16,6 @@ use tether_shared::record::EventKind;
 use tether_shared::relay_proto::{ClientToRelay, RelayErrorKind, Role, VerifiedTechnician};
 use tether_shared::session_proto::Permissions;
 use tether_viewer::session::{ViewerError, ViewerSession};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn org_relay() -> TestRelay {
     start_relay(|cfg| {
@@ -155,17 +154,6 @@ async fn a_claim_flood_from_one_address_is_held_to_its_rate_while_another_addres
     let metrics = relay.handle.metrics_text();
     assert!(metrics.contains("tether_relay_claims_refused_total{reason=\"rate_limited\"} 38"), "{metrics}");
     viewer.close().await;
-}
-
-async fn http(addr: std::net::SocketAddr, request: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("admin listener");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    response
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,6 @@ use tether_shared::session_proto::Permissions;
 use tether_shared::token::RelayId;
 use tether_testbed::postgres::Postgres;
 use tether_viewer::session::{ViewerError, ViewerSession};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn server() -> Arc<Postgres> {
     Arc::new(Postgres::start_new().expect("a PostgreSQL server (apt-get install postgresql)"))
@@ -41,15 +40,7 @@ fn with_token(relay: &TestRelay, token: &str) -> tether_viewer::session::ViewerC
 }
 
 async fn healthz(relay: &TestRelay) -> String {
-    let addr = relay.handle.admin_addr().expect("admin listener");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("admin listener");
-    stream.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").await.expect("write");
-    let mut response = String::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response))
-        .await
-        .expect("answer in time")
-        .expect("read");
-    response
+    http(relay.handle.admin_addr().expect("admin listener"), "GET /healthz HTTP/1.1\r\n\r\n").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

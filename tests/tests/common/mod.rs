@@ -225,6 +225,19 @@ pub fn test_pattern() -> Result<Box<dyn Capturer>, capture::CaptureError> {
     capture::open(Source::TestPattern { width: W, height: H })
 }
 
+/// One request to a relay's admin listener at `addr` and its whole answer (status line, headers, body).
+pub async fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("admin listener");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    response
+}
+
 /// Wait (up to [`EVENTUALLY`], polling) until `cond` holds; fail naming `what` otherwise.
 pub async fn eventually(mut cond: impl FnMut() -> bool, what: impl std::fmt::Display) {
     let deadline = tokio::time::Instant::now() + EVENTUALLY;
