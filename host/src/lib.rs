@@ -208,7 +208,12 @@ impl Sources {
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
+    /// The organization's relay (its first, when it has several).
     pub relay: RelaySpec,
+    /// The organization's other relays: each code goes to whichever of all answers first
+    /// ([`tether_shared::net::nearest`]); a session stays on the relay it started on, and so do the
+    /// invites into it.
+    pub other_relays: Vec<RelaySpec>,
     pub timeouts: Timeouts,
     pub session: SessionConfig,
     /// Notified when the user wants a new code (the current one is dropped at the relay).
@@ -229,9 +234,15 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
+    /// Every relay the host may use, the first first.
+    pub fn relays(&self) -> Vec<RelaySpec> {
+        std::iter::once(self.relay.clone()).chain(self.other_relays.iter().cloned()).collect()
+    }
+
     pub fn new(relay: RelaySpec, allowed: Permissions) -> Self {
         Self {
             relay,
+            other_relays: Vec::new(),
             timeouts: Timeouts::default(),
             session: SessionConfig {
                 allowed,
@@ -413,6 +424,8 @@ pub async fn run_host(
     };
     let mut sessions = tokio::task::JoinSet::new();
     let (paired, issued) = paired;
+    // Invites go to the relay this session is on: it holds the session the invite joins.
+    let session_relay = paired.link.relay().clone();
     sessions.spawn(serve_one(paired, None, issued));
     let mut invites = invites::Invites::new(cfg.max_viewers);
     // The invite being claimed, and who asked for it.
@@ -449,7 +462,7 @@ pub async fn run_host(
                 let tell = |what| { let _ = news.try_send(session_proto::HostControl::Invite(what)); };
                 match (decision, opened) {
                     (invites::Decision::Start, Some((session, by))) => {
-                        let (relay, timeouts) = (cfg.relay.clone(), cfg.timeouts);
+                        let (relay, timeouts) = (session_relay.clone(), cfg.timeouts);
                         // The asker hears of their invite; the user's window and log too.
                         let (events, asker) = (events.clone(), by.clone());
                         let tell = move |what: session_proto::InviteNews| {
@@ -513,7 +526,7 @@ async fn serve(
     let Joining { session: paired, invited_by, issued } = joining;
     let me = hub.join();
     let (ledger, outbound) = ledger::Ledger::new(&paired.resume_id);
-    let relay = cfg.relay.server_name.clone();
+    let relay = paired.link.relay().server_name.clone();
     ledger.append(SessionEvent::new(issued, EventKind::CodeIssued { relay, invited_by: invited_by.clone() }));
     let recorder = Recorder::new(events.clone(), me, hub.history.clone()).with_ledger(ledger.clone());
     let (file_log, mut file_events) = mpsc::unbounded_channel();
@@ -606,7 +619,7 @@ async fn pair(
     events: &mpsc::UnboundedSender<HostEvent>,
 ) -> Result<(Session, SystemTime), HostError> {
     let mut gate = CodeGate::new(cfg.codes);
-    let mut rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
+    let mut rendezvous = HostRendezvous::connect_nearest(&cfg.relays(), cfg.timeouts).await?;
     loop {
         let (code, expires_in) = match rendezvous.register().await {
             Ok(registered) => registered,
@@ -632,7 +645,7 @@ async fn pair(
             Some(HostOutcome::Restart(again, why)) => (again, why),
             None => {
                 // The old connection (and with it the code) is gone: the relay frees it. A fresh one registers.
-                (HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?, Restart::Requested)
+                (HostRendezvous::connect_nearest(&cfg.relays(), cfg.timeouts).await?, Restart::Requested)
             }
         };
         tracing::info!(?why, "making a new code");
@@ -651,7 +664,7 @@ async fn pair(
                 drop(rendezvous);
                 cfg.new_code.notified().await;
                 gate.on_restart(Restart::Requested);
-                rendezvous = HostRendezvous::connect(&cfg.relay, cfg.timeouts).await?;
+                rendezvous = HostRendezvous::connect_nearest(&cfg.relays(), cfg.timeouts).await?;
             }
         }
     }

@@ -233,6 +233,17 @@ async fn configure(cli: &Cli) -> anyhow::Result<(HostConfig, Source, ClientSetti
     };
     let relay = RelaySpec::resolve(&relay_addr, fingerprint).await?;
     let mut cfg = HostConfig::new(relay, allowed);
+    // The organization's other relays, unless the command line named the one relay to use.
+    if cli.relay.is_none() {
+        for other in &settings.other_relays {
+            let fingerprint = other.fingerprint()?;
+            match RelaySpec::resolve(&other.address, fingerprint).await {
+                Ok(spec) => cfg.other_relays.push(spec),
+                // One relay of several out of reach by name must not keep the host from the others.
+                Err(e) => tracing::warn!("other_relays: {e}"),
+            }
+        }
+    }
     cfg.session.max_fps = cli.max_fps;
     cfg.session.quality = match cli.quality.as_str() {
         "auto" => ScreenQuality::Auto,

@@ -89,6 +89,10 @@ pub struct RelayConfig {
     /// `host=/run/postgresql dbname=tether`): accounts, revocations and the audit log shared by every
     /// relay pointed at it. Never logged (it may hold a password).
     pub database_url: Option<String>,
+    /// Where clients reach this relay (`HOST:PORT`), for the other relays of the organization to send
+    /// viewers here when a code waits on this relay (with a shared database). `None`: the listening
+    /// address, if it names one (not 0.0.0.0 or ::); otherwise codes made here are claimed only here.
+    pub public_address: Option<String>,
     /// Forwarding workers: sockets sharing the port with `SO_REUSEPORT`, one forwarding loop each; 0
     /// means one per available core ([`RelayConfig::worker_count`]).
     pub workers: usize,
@@ -162,6 +166,7 @@ impl RelayConfig {
             workers: 0,
             name: host_name(),
             database_url: None,
+            public_address: None,
             tap: None,
         }
     }

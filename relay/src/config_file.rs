@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub name: Option<String>,
     /// PostgreSQL shared by several relays (absent: SQLite in the data directory).
     pub database_url: Option<String>,
+    /// Where clients reach this relay (HOST:PORT), for the organization's other relays' redirects.
+    pub public_address: Option<String>,
     #[serde(default)]
     pub tls: TlsSection,
     #[serde(default)]
@@ -122,6 +124,15 @@ impl FileConfig {
         }
         if let Some(v) = self.database_url {
             cfg.database_url = Some(v);
+        }
+        if let Some(v) = self.public_address {
+            if !tether_shared::relay_proto::is_relay_address(&v) {
+                return Err(ConfigError::Invalid {
+                    path: path.display().to_string(),
+                    message: format!("public_address {v:?} is not HOST:PORT (e.g. relay-b.example.org:4433)"),
+                });
+            }
+            cfg.public_address = Some(v);
         }
         match (self.tls.cert_file, self.tls.key_file) {
             (Some(cert), Some(key)) => cfg.tls = TlsSource::Files { cert, key },

@@ -59,6 +59,10 @@ struct Cli {
     /// [default: one per available core].
     #[arg(long)]
     workers: Option<usize>,
+    /// Where clients reach this relay (HOST:PORT), for the organization's other relays to send viewers
+    /// here when they share a database [default: the listening address, if it names one].
+    #[arg(long, value_parser = parse_public_address)]
+    public_address: Option<String>,
     /// On SIGTERM, seconds live sessions may continue before they are closed [default: 30].
     #[arg(long)]
     drain_deadline_secs: Option<u64>,
@@ -175,7 +179,13 @@ fn client_config(
         Err(e) => return Err(e).context("reading this relay's certificate"),
     };
     let organization = organization.or_else(|| Some(cfg.organization.clone()).filter(|o| !o.is_empty()));
-    let settings = ClientSettings { relay: Some(address), relay_fingerprint, organization, permissions };
+    let settings = ClientSettings {
+        relay: Some(address),
+        relay_fingerprint,
+        organization,
+        permissions,
+        ..Default::default()
+    };
     println!("# Tether settings for hosts and viewers: install as /etc/tether/host.toml (mode 0644).");
     print!("{}", settings.to_toml());
     Ok(())
@@ -222,7 +232,18 @@ fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
     if let Some(v) = cli.drain_deadline_secs {
         cfg.drain_deadline = secs(v);
     }
+    if let Some(v) = &cli.public_address {
+        cfg.public_address = Some(v.clone());
+    }
     Ok(cfg)
+}
+
+fn parse_public_address(text: &str) -> Result<String, String> {
+    if tether_shared::relay_proto::is_relay_address(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not HOST:PORT (e.g. relay-b.example.org:4433)"))
+    }
 }
 
 async fn run(cfg: RelayConfig) -> anyhow::Result<()> {

@@ -92,6 +92,7 @@ pub fn reason(kind: &RelayErrorKind) -> &'static str {
         RelayErrorKind::BadToken => "bad_token",
         RelayErrorKind::Revoked => "revoked",
         RelayErrorKind::AccountsUnavailable => "accounts_unavailable",
+        RelayErrorKind::DirectoryUnavailable => "directory_unavailable",
         RelayErrorKind::ShuttingDown => "shutting_down",
         RelayErrorKind::UnknownSession => "unknown_session",
         RelayErrorKind::TooManyWrongCodes => "failed_budget",
@@ -118,6 +119,11 @@ pub struct Metrics {
     pub token_checks_peak: AtomicU64,
     /// Claims refused because the account database could not be asked.
     pub database_errors: AtomicU64,
+    /// Claims answered with a redirect to the relay holding the code (several relays, one database).
+    pub claims_redirected: AtomicU64,
+    /// Codes not listed in the shared directory, or claims not looked up there, because the database
+    /// could not be asked.
+    pub directory_errors: AtomicU64,
 }
 
 /// A token check in progress (see [`Metrics::token_check`]).
@@ -241,6 +247,19 @@ impl Metrics {
             "counter",
             "Verified claims refused because the account database could not be asked.",
             load(&self.database_errors),
+        );
+        series(
+            "tether_relay_claims_redirected_total",
+            "counter",
+            "Claims sent on to the relay of the organization that holds the code.",
+            load(&self.claims_redirected),
+        );
+        series(
+            "tether_relay_directory_errors_total",
+            "counter",
+            "Codes not listed in the shared directory, or claims not looked up there: the database could not \
+             be asked.",
+            load(&self.directory_errors),
         );
         series(
             "tether_relay_packets_over_cap_total",

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::{Endpoint, TokioRuntime, VarInt};
+use tether_shared::relay_proto::RelayAddress;
 use tether_shared::tls::{self, Fingerprint};
 use tokio_util::sync::CancellationToken;
 
@@ -111,7 +112,22 @@ impl Server {
             None => None,
         };
         let admin_addr = admin.as_ref().and_then(|l| l.local_addr().ok());
-        let hub = Arc::new(Rendezvous::new(Arc::new(Hub::new(cfg, router, store))));
+        let own = public_address(&cfg, addr)
+            .map(|address| RelayAddress { address, fingerprint: identity.fingerprint().0 });
+        if let Some(directory) = store.db().directory() {
+            // None of this relay's codes waits after a restart: free them for the others.
+            if let Err(e) = directory.clear_nameplates(crate::store::now_ms()) {
+                tracing::warn!("could not clear this relay's codes from the shared database: {e}");
+            }
+            match &own {
+                Some(own) => tracing::info!(address = %own.address, "codes made here are listed for the other relays"),
+                None => tracing::warn!(
+                    "no public_address and the relay listens on every address: codes made here can be claimed \
+                     on this relay only (set public_address so the organization's other relays send viewers here)"
+                ),
+            }
+        }
+        let hub = Arc::new(Rendezvous::new(Arc::new(Hub::new(cfg, router, store)), own));
         let token = CancellationToken::new();
         let handshakes = Arc::new(AtomicUsize::new(0));
         for endpoint in &endpoints {
@@ -133,6 +149,14 @@ impl Server {
         }
         tracing::info!(%addr, workers, "relay listening");
         Ok(RelayHandle { addr, admin_addr, fingerprint: identity.fingerprint(), hub, endpoints, token })
+    }
+}
+
+/// Where clients reach this relay: `public_address`, else the bound address if it names one.
+fn public_address(cfg: &RelayConfig, bound: SocketAddr) -> Option<String> {
+    match &cfg.public_address {
+        Some(address) => Some(address.clone()),
+        None => (!bound.ip().is_unspecified()).then(|| bound.to_string()),
     }
 }
 
@@ -245,6 +269,12 @@ async fn housekeeping(hub: Arc<Rendezvous>, token: CancellationToken) {
             Err(e) => tracing::error!("pruning resume records: {e}"),
             Ok(Ok(_)) => {}
         }
+        let store = hub.store().clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(Err(e)) = store.db().directory().map(|d| d.prune_nameplates(crate::store::now_ms())) {
+                tracing::warn!("pruning lapsed codes from the shared database: {e}");
+            }
+        });
     }
 }
 

@@ -13,6 +13,12 @@
 //! relay_fingerprint = "9f86d081…"   # 64 hex digits, as `tether-relay` prints it
 //! organization = "Example IT"         # shown in the host window ("Help from Example IT")
 //! permissions = "view,control"        # what the host's question ticks by default (the user decides)
+//!
+//! # An organization with several relays (sharing one database) lists the others; the host makes each
+//! # code on whichever answers first, and a viewer on any of them is sent to it.
+//! [[other_relays]]
+//! address = "relay-b.example.org:4433"
+//! fingerprint = "3c9d1e77…"           # optional, as relay_fingerprint
 //! ```
 //!
 //! An unknown key is an error naming the file and the line: a misspelt setting never goes unnoticed.
@@ -41,6 +47,34 @@ pub struct ClientSettings {
     /// (the user can still tick more or less); and what a headless host grants without `--grant`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<String>,
+    /// The organization's other relays (the host uses whichever answers first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_relays: Vec<OtherRelay>,
+}
+
+/// Another relay of the organization, in the settings file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtherRelay {
+    /// HOST:PORT.
+    pub address: String,
+    /// Its certificate's fingerprint, 64 hex digits (without: a CA-issued certificate for HOST).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+impl OtherRelay {
+    /// The fingerprint, checked.
+    pub fn fingerprint(&self) -> Result<Option<Fingerprint>, SettingsError> {
+        parse_fingerprint(self.fingerprint.as_deref(), "other_relays.fingerprint")
+    }
+}
+
+fn parse_fingerprint(text: Option<&str>, key: &'static str) -> Result<Option<Fingerprint>, SettingsError> {
+    text.map(|text| {
+        text.parse().map_err(|e: BadFingerprint| SettingsError::Value { key, error: e.to_string() })
+    })
+    .transpose()
 }
 
 impl ClientSettings {
@@ -51,20 +85,14 @@ impl ClientSettings {
             relay_fingerprint: other.relay_fingerprint.or(self.relay_fingerprint),
             organization: other.organization.or(self.organization),
             permissions: other.permissions.or(self.permissions),
+            // A list is replaced as a whole: the user's file names the relays, or the system's does.
+            other_relays: if other.other_relays.is_empty() { self.other_relays } else { other.other_relays },
         }
     }
 
     /// The fingerprint, checked (a typo in an administrator's file is an error, not "no pinning").
     pub fn fingerprint(&self) -> Result<Option<Fingerprint>, SettingsError> {
-        self.relay_fingerprint
-            .as_deref()
-            .map(|text| {
-                text.parse().map_err(|e: BadFingerprint| SettingsError::Value {
-                    key: "relay_fingerprint",
-                    error: e.to_string(),
-                })
-            })
-            .transpose()
+        parse_fingerprint(self.relay_fingerprint.as_deref(), "relay_fingerprint")
     }
 
     /// The default permissions, checked.
@@ -155,6 +183,28 @@ mod tests {
         let got = load(&[system, missing, user]).expect("loads");
         assert_eq!(got.relay.as_deref(), Some("mine.example:1"));
         assert_eq!(got.relay_fingerprint.as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn other_relays_are_a_list_of_tables_checked_like_the_first() {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("host.toml");
+        let fp = "ab".repeat(32);
+        let text = format!(
+            "relay = \"a.example:1\"\n[[other_relays]]\naddress = \"b.example:2\"\nfingerprint = \"{fp}\"\n\
+             [[other_relays]]\naddress = \"c.example:3\"\n"
+        );
+        std::fs::write(&path, text).expect("write");
+        let got = load(std::slice::from_ref(&path)).expect("loads");
+        let addresses: Vec<_> = got.other_relays.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(addresses, ["b.example:2", "c.example:3"]);
+        assert_eq!(got.other_relays[0].fingerprint().expect("valid").map(|f| f.to_string()), Some(fp));
+        assert_eq!(got.other_relays[1].fingerprint().expect("valid"), None);
+        let round = toml::from_str::<ClientSettings>(&got.to_toml()).expect("its own TOML reads back");
+        assert_eq!(round, got);
+        std::fs::write(&path, "[[other_relays]]\naddress = \"b:2\"\nfingerprint = \"zz\"\n").expect("write");
+        let bad = load(std::slice::from_ref(&path)).expect("loads").other_relays[0].fingerprint();
+        assert!(bad.expect_err("refused").to_string().contains("other_relays.fingerprint"));
     }
 
     #[test]

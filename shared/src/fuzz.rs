@@ -44,6 +44,9 @@ pub fn relay_to_client(data: &[u8]) {
         Ok(RelayToClient::Error { kind: RelayErrorKind::Protocol(text) }) => {
             assert!(!text.chars().any(is_hidden_char), "{text:?}")
         }
+        Ok(RelayToClient::Redirect { relay }) => {
+            assert!(crate::relay_proto::is_relay_address(&relay.address), "{relay:?}")
+        }
         _ => {}
     }
 }

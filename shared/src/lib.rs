@@ -64,4 +64,5 @@ pub mod wire;
 /// `Violation::Record`.
 /// 10: the inventory: `HostControl::Inventory(InventoryPart)` in place of `SystemInfo`,
 /// `Request::IncludeInventory`, `EventKind::Inventory`.
-pub const PROTOCOL_VERSION: u32 = 10;
+/// 11: relays of one organization: `RelayToClient::Redirect` (a claim for a code another relay holds).
+pub const PROTOCOL_VERSION: u32 = 11;

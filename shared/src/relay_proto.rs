@@ -6,6 +6,7 @@
 //! host   → relay: Register                 relay → host:   Registered{nameplate, expires_in_ms}
 //! viewer → relay: Hello{version, Viewer}   relay → viewer: Welcome
 //! viewer → relay: Claim{nameplate, token}  relay → both:   PeerJoined{tag, technician}
+//!                                          (or to the viewer: Redirect{relay}, see below)
 //! both   → relay: Pake{msg}                relay → other:  PeerPake{msg}
 //! both   → relay: Confirm{msg}             relay → other:  PeerConfirm{msg}
 //! both   → relay: ResumeCommit{commitment} (just before PairingResult{ok: true})
@@ -24,6 +25,12 @@
 //!
 //! A failed pairing burns the nameplate: the viewer gets `Error{WrongCode}`, the host `Error{PeerWrongCode}`
 //! and may `Register` again for a fresh code. The PAKE and confirmation payloads are opaque to the relay.
+//!
+//! Several relays of one organization (sharing a PostgreSQL database) share one directory of waiting
+//! nameplates. A claim that reaches a relay other than the host's gets `Redirect { relay }`: the address
+//! and certificate fingerprint of the host's relay, as the relay the viewer asked vouches for it. The
+//! viewer claims there (once: a second redirect is an error). A lying redirect can only deny service: the
+//! viewer pins the fingerprint it was given, and the end-to-end PAKE still decides who pairs.
 //!
 //! Technician accounts: a viewer may send its account token with `Claim`. The relay checks it and tells the
 //! host the verified account in `PeerJoined { technician: Some(..) }` (the viewer's own `PeerJoined` carries
@@ -169,6 +176,51 @@ pub enum RelayToClient {
     Error {
         kind: RelayErrorKind,
     },
+    /// To a viewer's `Claim`: the code waits on another relay of this organization; claim it there.
+    /// (Last, so the numbers postcard gives the other variants stay as they were.)
+    Redirect {
+        relay: RelayAddress,
+    },
+}
+
+/// Longest relay address in a [`RelayToClient::Redirect`]: a DNS name (253), a colon and a port.
+pub const MAX_RELAY_ADDRESS: usize = 253 + 6;
+
+/// Another relay of the organization, as the relay a client asked vouches for it: where it is
+/// (`HOST:PORT`) and the SHA-256 fingerprint of the certificate it presents.
+///
+/// Decoding checks the address ([`is_relay_address`]): a relay cannot make a client show, or look up,
+/// anything but a host name or an IP address and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayAddress {
+    #[serde(deserialize_with = "deserialize_relay_address")]
+    pub address: String,
+    pub fingerprint: [u8; 32],
+}
+
+impl RelayAddress {
+    pub fn fingerprint(&self) -> crate::tls::Fingerprint {
+        crate::tls::Fingerprint(self.fingerprint)
+    }
+}
+
+/// `HOST:PORT` with a port number, at most [`MAX_RELAY_ADDRESS`] characters, of letters, digits and
+/// `.-:[]` only (a DNS name, an IPv4 address, or an IPv6 address in brackets).
+pub fn is_relay_address(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else { return false };
+    text.len() <= MAX_RELAY_ADDRESS
+        && !host.trim_matches(['[', ']']).is_empty()
+        && port.parse::<u16>().is_ok_and(|p| p != 0)
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+fn deserialize_relay_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    if is_relay_address(&text) {
+        Ok(text)
+    } else {
+        Err(serde::de::Error::custom("a relay address that is not HOST:PORT"))
+    }
 }
 
 /// Errors the relay reports. Each has a message a person can act on.
@@ -212,4 +264,38 @@ pub enum RelayErrorKind {
          a minute — sessions already running are not affected"
     )]
     AccountsUnavailable,
+    #[error(
+        "this code is not on the relay you asked, and that relay cannot ask the organization's other relays \
+         right now (its database is unreachable); try again in a minute, or ask on the relay the user's \
+         screen names"
+    )]
+    DirectoryUnavailable,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_name_only_a_host_and_a_port() {
+        for ok in ["relay-b.example.org:4433", "192.0.2.7:4433", "[2001:db8::1]:4433", "localhost:1"] {
+            assert!(is_relay_address(ok), "{ok}");
+        }
+        let long = format!("{}.org:4433", "a".repeat(260));
+        for bad in
+            ["relay", "relay:", ":4433", "relay:0", "relay:70000", "re lay:1", "relay\u{202e}:1", &long]
+        {
+            assert!(!is_relay_address(bad), "{bad:?}");
+        }
+        let redirect = RelayToClient::Redirect {
+            relay: RelayAddress { address: "relay-b.example.org:4433".into(), fingerprint: [7; 32] },
+        };
+        let bytes = crate::wire::encode(&redirect, 1024).expect("encodes");
+        assert_eq!(crate::wire::decode::<RelayToClient>(&bytes[4..]).expect("decodes"), redirect);
+        let hostile = RelayToClient::Redirect {
+            relay: RelayAddress { address: "evil\nname:1".into(), fingerprint: [7; 32] },
+        };
+        let bytes = crate::wire::encode(&hostile, 1024).expect("encodes");
+        assert!(crate::wire::decode::<RelayToClient>(&bytes[4..]).is_err(), "refused as it is decoded");
+    }
 }

@@ -97,6 +97,12 @@ fn seeds(name: &str) -> Vec<Vec<u8>> {
             body(&RelayToClient::SessionReady),
             body(&RelayToClient::Error { kind: RelayErrorKind::VersionMismatch { relay: 1, client: 2 } }),
             body(&RelayToClient::Error { kind: RelayErrorKind::Protocol("x".into()) }),
+            body(&RelayToClient::Redirect {
+                relay: tether_shared::relay_proto::RelayAddress {
+                    address: "relay-b.example.org:4433".into(),
+                    fingerprint: [9; 32],
+                },
+            }),
             // What a hostile relay may send: a "code" that is not digits, a verified name with a
             // bidirectional override, error text with a line break. Each must be refused or made safe.
             [&[1][..], &text("CALL 0800-SCAM"), &[1]].concat(),

@@ -37,6 +37,19 @@ enum Raw {
         tag: u64,
         technician: Option<(String, String)>,
     },
+    // Variants 3 to 10 of the real enum, never sent here: only their places count.
+    _PeerPake,
+    _PeerConfirm,
+    _SessionReady,
+    _PairingFailed,
+    _CodeExpired,
+    _Rejoined,
+    _PeerGone,
+    _Error,
+    /// `relay`: (address, fingerprint), as `RelayAddress` encodes.
+    Redirect {
+        relay: (String, [u8; 32]),
+    },
 }
 
 /// What the fake relay does in answer to a client's message.
@@ -192,4 +205,28 @@ async fn a_relay_cannot_put_hidden_characters_in_its_close_reason() {
     assert!(text.contains("CALL 0800-SCAM"), "the reason is still shown, made safe: {text}");
     assert!(!text.contains('\n') && !text.contains('\u{202E}'), "{text:?}");
     assert!(shown.iter().all(|e| !matches!(e, HostEvent::Code { .. })), "{shown:?}");
+}
+
+/// A claim through a relay that redirects where it likes: an address that is not one is refused as it is
+/// decoded; a redirect to a relay that redirects again ends the claim (no loops, no hops the first relay
+/// did not vouch for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_cannot_send_a_viewer_round_in_circles_or_to_a_name_that_is_not_an_address() {
+    use tether_shared::net::pairing::connect_viewer;
+    let code = tether_shared::code::Code::parse("123-4567890").expect("a code");
+
+    let hostile = Raw::Redirect { relay: ("relay\u{202e}.example:1".into(), [1; 32]) };
+    let relay = FakeRelay::start(vec![vec![welcome()], vec![hostile]]);
+    let err = connect_viewer(&relay.spec(), &code, fast_timeouts(), None).await.expect_err("refused");
+    assert!(matches!(err, ClientError::RelayInvalid(_)), "{err:?}");
+
+    // Y sends the viewer on again; X sent it to Y.
+    let y = FakeRelay::start(vec![
+        vec![welcome()],
+        vec![Raw::Redirect { relay: ("127.0.0.1:9".into(), [2; 32]) }],
+    ]);
+    let to_y = Raw::Redirect { relay: (y.addr.to_string(), y.fingerprint.0) };
+    let x = FakeRelay::start(vec![vec![welcome()], vec![to_y]]);
+    let err = connect_viewer(&x.spec(), &code, fast_timeouts(), None).await.expect_err("refused");
+    assert!(matches!(&err, ClientError::Unexpected(why) if why.contains("second redirect")), "{err:?}");
 }

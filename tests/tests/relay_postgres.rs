@@ -118,8 +118,17 @@ async fn without_its_database_a_relay_keeps_live_sessions_and_refuses_only_verif
     let cfg = with_token(&relay, &token);
     let (_host, viewer) = paired_with(&relay, Permissions::VIEW_ONLY, &cfg).await;
     assert!(healthz(&relay).await.ends_with("\r\n\r\nok\n"));
+    // A relay of the organization that admits viewers without accounts.
+    let open = start_relay_on(Some(pg.clone()), |cfg: &mut RelayConfig| cfg.name = "relay-open".into());
 
     pg.stop().expect("PostgreSQL stops");
+    // A code the open relay does not hold may wait on another relay; it cannot ask now, and says so.
+    let elsewhere = tether_shared::code::Code::parse("987654321-1234567").expect("a code");
+    match ViewerSession::connect(&viewer_config(&open), &elsewhere).await {
+        Err(ViewerError::Connect(ClientError::Relay(RelayErrorKind::DirectoryUnavailable))) => {}
+        other => panic!("expected DirectoryUnavailable, got {:?}", other.err().map(|e| e.to_string())),
+    }
+    assert_eq!(metric(&open, "tether_relay_directory_errors_total"), 1);
     // The live session goes on.
     let seen = viewer.next_frame(None).await.expect("a frame").info.seq;
     viewer.next_frame(Some(seen)).await.expect("frames keep coming without the database");
@@ -163,4 +172,125 @@ async fn without_its_database_a_relay_keeps_live_sessions_and_refuses_only_verif
         "the session that ended while the database was away is in the audit log",
     )
     .await;
+}
+
+/// A relay's `/metrics` value of `series` (0 when absent).
+fn metric(relay: &TestRelay, series: &str) -> u64 {
+    let text = relay.handle.metrics_text();
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_on_relay_a_and_a_viewer_that_only_knows_relay_b_pair() {
+    let pg = server();
+    let (a, b) = (org_relay(&pg, "relay-a"), org_relay(&pg, "relay-b"));
+    // The technician works on relay B: the account is made there and the token names B.
+    let token = b.add_account("dana");
+    let mut host = start_host(&a, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+
+    // B does not hold the code: a code it knows nowhere is still unknown…
+    let nowhere = tether_shared::code::Code::parse("987654321-1234567").expect("a code");
+    match ViewerSession::connect(&with_token(&b, &token), &nowhere).await {
+        Err(ViewerError::Connect(ClientError::Relay(RelayErrorKind::UnknownCode))) => {}
+        other => panic!("expected UnknownCode, got {:?}", other.err().map(|e| e.to_string())),
+    }
+    // …and a wrong secret sent on to A fails the PAKE there, as on one relay: the redirect decides nothing.
+    let mut wrong = code.clone();
+    wrong.secret = tether_shared::code::Secret::generate();
+    match ViewerSession::connect(&with_token(&b, &token), &wrong).await {
+        Err(ViewerError::Connect(ClientError::WrongCode)) => {}
+        other => panic!("expected WrongCode, got {:?}", other.err().map(|e| e.to_string())),
+    }
+    let code = host.next_code().await;
+    assert_eq!(metric(&b, "tether_relay_claims_redirected_total"), 1);
+
+    // The right code through B: sent to A, paired there, the account verified by A.
+    let viewer = ViewerSession::connect(&with_token(&b, &token), &code).await.expect("pairs through B");
+    match record_kind(&host.next_event().await) {
+        Some(tether_shared::record::EventKind::Connected { verified, .. }) => {
+            let verified = verified.as_ref().map(tether_shared::relay_proto::VerifiedTechnician::from);
+            assert_eq!(verified.map(|v| v.account), Some("dana".to_owned()));
+        }
+        other => panic!("expected Connected, got {other:?}"),
+    }
+    let seen = viewer.next_frame(None).await.expect("a frame").info.seq;
+    viewer.next_frame(Some(seen)).await.expect("frames keep coming");
+    assert_eq!(metric(&b, "tether_relay_claims_redirected_total"), 2);
+    assert_eq!(metric(&b, "tether_relay_claims_total"), 0, "B paired nobody");
+    assert_eq!(metric(&a, "tether_relay_sessions_started_total"), 1, "the session runs on A");
+    viewer.close().await;
+    host.report().await.expect("session ran");
+    eventually_async(
+        || async {
+            b.store().audit_rows().is_ok_and(|rows| {
+                rows.iter().any(|r| {
+                    r.relay.as_deref() == Some("relay-a")
+                        && r.outcome == "completed"
+                        && r.technician.as_deref() == Some("dana")
+                })
+            })
+        },
+        "A's audit row of the session, read on B",
+    )
+    .await;
+}
+
+/// A redirect is only as good as the fingerprint it names: a listing that names relay A's address with
+/// another certificate (a relay that lies, or a database someone wrote to) sends the viewer nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_pins_the_certificate_the_redirect_names() {
+    let pg = server();
+    let (a, b) = (org_relay(&pg, "relay-a"), org_relay(&pg, "relay-b"));
+    let token = b.add_account("dana");
+    let mut host = start_host(&a, Permissions::VIEW_ONLY);
+    let code = host.next_code().await;
+    let (forger, _) = tether_relay::store::Store::connect_postgres(&pg.url(), "relay-a").expect("connect");
+    let listed = forger.db().directory().expect("shared").list_nameplate(
+        code.nameplate.as_str(),
+        &a.handle.local_addr().to_string(),
+        &[0x66; 32],
+        i64::MAX,
+        0,
+    );
+    assert!(listed.expect("rewritten"), "the row is relay A's, so its name may rewrite it");
+    match ViewerSession::connect(&with_token(&b, &token), &code).await {
+        Err(ViewerError::Connect(ClientError::RelayCertificateChanged { given, .. })) => {
+            assert_eq!(given.0, [0x66; 32])
+        }
+        other => panic!("expected a refused certificate, got {:?}", other.err().map(|e| e.to_string())),
+    }
+    assert_eq!(metric(&a, "tether_relay_claims_total"), 0, "nothing reached A's code");
+}
+
+/// The host makes its code on whichever relay answers first: here relay B, while A sits behind a
+/// 150 ms line and a third relay of the list is down. A viewer that knows only A is sent to B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_uses_the_nearest_relay_and_a_viewer_on_another_finds_it() {
+    use tether_linkemu::{Direction, Emulator, LinkConfig};
+    let pg = server();
+    let (a, b) = (org_relay(&pg, "relay-a"), org_relay(&pg, "relay-b"));
+    let far = Direction::mbit(100.0).delay(Duration::from_millis(75));
+    let emu = Emulator::start(a.handle.local_addr(), LinkConfig::symmetric(far)).await.expect("emulator");
+    let down = {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket.local_addr().expect("addr")
+    }; // closed again: nothing answers there
+    let mut cfg = host_config(&a, Permissions::VIEW_ONLY);
+    cfg.relay.addr = emu.local_addr();
+    let mut dead = b.spec();
+    dead.addr = down;
+    cfg.other_relays = vec![dead, b.spec()];
+    let mut host = start_host_with(cfg, test_pattern);
+    let code = host.next_code().await;
+    assert_eq!(metric(&b, "tether_relay_registrations_total"), 1, "the code was made on B");
+    assert_eq!(metric(&a, "tether_relay_registrations_total"), 0);
+
+    let token = a.add_account("erin");
+    let viewer = ViewerSession::connect(&with_token(&a, &token), &code).await.expect("pairs through A");
+    viewer.next_frame(None).await.expect("the session works");
+    assert_eq!(metric(&a, "tether_relay_claims_redirected_total"), 1);
+    assert_eq!(metric(&b, "tether_relay_sessions_started_total"), 1);
+    viewer.close().await;
+    host.report().await.expect("session ran");
 }

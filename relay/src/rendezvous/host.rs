@@ -154,7 +154,7 @@ pub async fn run(io: &mut ClientIo, hub: &Rendezvous, addr: SocketAddr) -> Resul
             continue;
         }
         let (tx, mut rx) = mpsc::channel(MAILBOX);
-        let registered = hub.nameplates().register(Instant::now(), tx, &mut rand::rng());
+        let registered = super::directory::register(hub, tx).await;
         let (nameplate, expires) = match registered {
             Ok(ok) => ok,
             Err(kind) => {
@@ -316,6 +316,7 @@ async fn wait(
         }
     };
     hub.nameplates().cancel(nameplate);
+    super::directory::unlist(hub, nameplate);
     result
 }
 

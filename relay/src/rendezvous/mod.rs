@@ -21,10 +21,14 @@
 //! share ([`Rendezvous`]: the relay's [`crate::hub::Hub`] plus nameplates and waiting rejoins) in
 //! [`shared`]. The children import each other (never this module), so the module graph has no cycle.
 //!
+//! With several relays sharing a database, codes are listed in the organization's directory and a claim
+//! for another relay's code is answered with a redirect ([`directory`]).
+//!
 //! The host task writes one audit row per registered code when it is done with it, counts wrong codes
 //! against the failed-claim budget ([`crate::budget`]) and stores the resume record of a paired session
 //! ([`crate::resume`]); [`rejoin`] admits only sessions with a record.
 
+pub mod directory;
 pub mod host;
 mod io;
 pub mod pairing;

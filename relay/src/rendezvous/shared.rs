@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tether_shared::relay_proto::RelayAddress;
+
 use super::peer::{Mailbox, Waiting};
 use super::state::Nameplates;
 use crate::hub::{Hub, RelayStats};
@@ -12,6 +14,9 @@ use crate::hub::{Hub, RelayStats};
 #[derive(Debug)]
 pub struct Rendezvous {
     hub: Arc<Hub>,
+    /// This relay as the organization's directory lists it ([`super::directory`]): `None` without a
+    /// shared database or a public address.
+    listed_as: Option<RelayAddress>,
     nameplates: Mutex<Nameplates<Mailbox>>,
     /// Ends of paired sessions waiting for their peer to rejoin, by resume commitment.
     rejoins: Mutex<HashMap<[u8; 32], Waiting>>,
@@ -26,9 +31,16 @@ impl std::ops::Deref for Rendezvous {
 }
 
 impl Rendezvous {
-    pub fn new(hub: Arc<Hub>) -> Self {
+    /// `own`: where clients reach this relay and its certificate, when it has a public address.
+    pub fn new(hub: Arc<Hub>, own: Option<RelayAddress>) -> Self {
         let nameplates = Nameplates::new(hub.cfg().code_ttl, hub.cfg().max_waiting_hosts);
-        Self { hub, nameplates: Mutex::new(nameplates), rejoins: Mutex::default() }
+        let listed_as = own.filter(|_| hub.store().db().directory().is_some());
+        Self { hub, listed_as, nameplates: Mutex::new(nameplates), rejoins: Mutex::default() }
+    }
+
+    /// This relay as the directory lists its codes, if it lists them.
+    pub fn listed_as(&self) -> Option<&RelayAddress> {
+        self.listed_as.as_ref()
     }
 
     /// The relay's state as a snapshot.

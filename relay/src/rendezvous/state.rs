@@ -48,11 +48,23 @@ impl<T> Nameplates<T> {
         host: T,
         rng: &mut impl Rng,
     ) -> Result<(Nameplate, Instant), RelayErrorKind> {
+        self.register_longer(now, host, rng, 0)
+    }
+
+    /// [`Self::register`] with a nameplate `extra` digits longer than this relay alone would need: when
+    /// other relays sharing the directory hold the short ones.
+    pub fn register_longer(
+        &mut self,
+        now: Instant,
+        host: T,
+        rng: &mut impl Rng,
+        extra: u32,
+    ) -> Result<(Nameplate, Instant), RelayErrorKind> {
         self.prune(now);
         if self.waiting.len() >= self.max_waiting {
             return Err(RelayErrorKind::Busy);
         }
-        let nameplate = self.fresh(rng);
+        let nameplate = self.fresh(rng, extra);
         let expires = now + self.ttl;
         self.waiting.insert(nameplate.clone(), Waiting { expires, host });
         Ok((nameplate, expires))
@@ -97,13 +109,15 @@ impl<T> Nameplates<T> {
         self.retired.retain(|_, (at, _)| now.saturating_duration_since(*at) < ttl);
     }
 
-    /// A random nameplate not in use: 3 digits while fewer than half of them are taken, then longer.
-    fn fresh(&self, rng: &mut impl Rng) -> Nameplate {
+    /// A random nameplate not in use: 3 digits while fewer than half of them are taken, then longer;
+    /// `extra` digits more on top.
+    fn fresh(&self, rng: &mut impl Rng, extra: u32) -> Nameplate {
         let taken = self.waiting.len() + self.retired.len();
         let mut digits = 3u32;
         while taken * 2 >= 9 * 10usize.pow(digits - 1) {
             digits += 1;
         }
+        let digits = (digits + extra).min(tether_shared::code::MAX_NAMEPLATE_DIGITS as u32);
         loop {
             let n: u64 = rng.random_range(10u64.pow(digits - 1)..10u64.pow(digits));
             let candidate = Nameplate::new(&n.to_string()).unwrap_or_else(|| unreachable!("digits only"));
@@ -164,5 +178,7 @@ mod tests {
         }
         assert!(seen.iter().any(|np| np.as_str().len() == 4));
         assert!(seen.iter().all(|np| np.as_str().len() <= 4));
+        let (longer, _) = n.register_longer(t0, 0, &mut rng, 2).expect("room");
+        assert_eq!(longer.as_str().len(), 6);
     }
 }

@@ -71,10 +71,50 @@ pub trait Db: Send + Sync + std::fmt::Debug {
     fn resume_after_restart(&self, expires_at: i64) -> Result<usize, StoreError>;
     fn prune_resume(&self, now: i64) -> Result<usize, StoreError>;
 
+    /// The directory of waiting nameplates, if relays share this database (PostgreSQL); `None` for a
+    /// database of one relay.
+    fn directory(&self) -> Option<&dyn Directory> {
+        None
+    }
+
     /// Whether the database answers now (for `/healthz`).
     fn reachable(&self) -> Result<(), StoreError>;
     /// What it is, for logs and errors (a file path, or PostgreSQL's host and database; never a password).
     fn describe(&self) -> String;
+}
+
+/// A nameplate as the directory lists it: the relay holding it, where clients reach that relay, and the
+/// fingerprint of its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub relay: String,
+    pub address: String,
+    pub fingerprint: [u8; 32],
+}
+
+/// The waiting nameplates of every relay sharing a database, so that no two relays hand out the same one
+/// and a viewer who asks any relay for a code finds the relay that holds it
+/// ([`crate::rendezvous::directory`]). Times are milliseconds since the Unix epoch.
+pub trait Directory: Send + Sync + std::fmt::Debug {
+    /// List `nameplate` as this relay's until `until`. False if another relay's listing of it is still in
+    /// force (the caller picks another nameplate).
+    fn list_nameplate(
+        &self,
+        nameplate: &str,
+        address: &str,
+        fingerprint: &[u8; 32],
+        until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Who holds `nameplate` now, if anyone.
+    fn find_nameplate(&self, nameplate: &str, now: i64) -> Result<Option<Listing>, StoreError>;
+    /// Drop this relay's listing of `nameplate` (its host left before anyone claimed the code).
+    fn unlist_nameplate(&self, nameplate: &str) -> Result<(), StoreError>;
+    /// Drop every listing of this relay (at start: none of its codes waits after a restart) and every
+    /// lapsed one.
+    fn clear_nameplates(&self, now: i64) -> Result<usize, StoreError>;
+    /// Drop every lapsed listing, of any relay.
+    fn prune_nameplates(&self, now: i64) -> Result<usize, StoreError>;
 }
 
 /// Account names revoked on another relay, as the database announced them.

@@ -34,7 +34,8 @@ const MIGRATION_LOCK: i64 = 0x5445_5448;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The schema, one migration per entry; version N is entry N-1.
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE accounts (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -71,7 +72,19 @@ CREATE TABLE resume (
     part_of TEXT,
     PRIMARY KEY (relay, commitment)
 );
-"];
+",
+    "
+-- 2: the waiting nameplates of every relay (one directory, so codes are unique across relays and a claim
+-- on any relay finds the host's).
+CREATE TABLE nameplates (
+    nameplate TEXT PRIMARY KEY,
+    relay TEXT NOT NULL,
+    address TEXT NOT NULL,
+    fingerprint BYTEA NOT NULL,
+    until BIGINT NOT NULL
+);
+",
+];
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -463,11 +476,78 @@ impl Db for Postgres {
         })
     }
 
+    fn directory(&self) -> Option<&dyn super::Directory> {
+        Some(self)
+    }
+
     fn reachable(&self) -> Result<(), StoreError> {
         self.call(|c| c.simple_query("SELECT 1").map(drop))
     }
 
     fn describe(&self) -> String {
         self.target.clone()
+    }
+}
+
+impl super::Directory for Postgres {
+    fn list_nameplate(
+        &self,
+        nameplate: &str,
+        address: &str,
+        fingerprint: &[u8; 32],
+        until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (nameplate, address, fingerprint, relay) =
+            (nameplate.to_owned(), address.to_owned(), *fingerprint, self.relay.clone());
+        self.call(move |c| {
+            // Taken over only from a lapsed listing (or one of this relay's own, left by a crash).
+            let row = c.query_opt(
+                "INSERT INTO nameplates (nameplate, relay, address, fingerprint, until) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (nameplate) DO UPDATE SET relay = $2, address = $3, fingerprint = $4, until = $5 \
+                 WHERE nameplates.until <= $6 OR nameplates.relay = $2 RETURNING 1",
+                &[&nameplate, &relay, &address, &&fingerprint[..], &until, &now],
+            )?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn find_nameplate(&self, nameplate: &str, now: i64) -> Result<Option<super::Listing>, StoreError> {
+        let nameplate = nameplate.to_owned();
+        self.call(move |c| {
+            let row = c.query_opt(
+                "SELECT relay, address, fingerprint FROM nameplates WHERE nameplate = $1 AND until > $2",
+                &[&nameplate, &now],
+            )?;
+            Ok(row.and_then(|r| {
+                let fingerprint: Vec<u8> = r.get(2);
+                Some(super::Listing {
+                    relay: r.get(0),
+                    address: r.get(1),
+                    fingerprint: fingerprint.try_into().ok()?,
+                })
+            }))
+        })
+    }
+
+    fn unlist_nameplate(&self, nameplate: &str) -> Result<(), StoreError> {
+        let (nameplate, relay) = (nameplate.to_owned(), self.relay.clone());
+        self.call(move |c| {
+            c.execute("DELETE FROM nameplates WHERE nameplate = $1 AND relay = $2", &[&nameplate, &relay])
+                .map(drop)
+        })
+    }
+
+    fn clear_nameplates(&self, now: i64) -> Result<usize, StoreError> {
+        let relay = self.relay.clone();
+        self.call(move |c| {
+            c.execute("DELETE FROM nameplates WHERE relay = $1 OR until <= $2", &[&relay, &now])
+                .map(|n| n as usize)
+        })
+    }
+
+    fn prune_nameplates(&self, now: i64) -> Result<usize, StoreError> {
+        self.call(move |c| c.execute("DELETE FROM nameplates WHERE until <= $1", &[&now]).map(|n| n as usize))
     }
 }

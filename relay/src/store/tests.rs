@@ -111,6 +111,39 @@ fn postgres_behaves_and_two_relays_share_it() {
 }
 
 #[test]
+fn the_nameplate_directory_is_one_for_every_relay() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(Store::open(dir.path()).expect("open").db().directory().is_none(), "SQLite serves one relay");
+    let pg = server();
+    let (a, _) = Store::connect_postgres(&pg.url(), "relay-a").expect("connect");
+    let (b, _) = Store::connect_postgres(&pg.url(), "relay-b").expect("connect");
+    let (da, db) = (a.db().directory().expect("shared"), b.db().directory().expect("shared"));
+    assert!(da.list_nameplate("123", "a.example:1", &[1; 32], 100, 0).expect("list"));
+    assert!(!db.list_nameplate("123", "b.example:1", &[2; 32], 100, 50).expect("list"), "A holds it");
+    let listing = db.find_nameplate("123", 50).expect("find").expect("listed");
+    assert_eq!(
+        listing,
+        super::Listing { relay: "relay-a".into(), address: "a.example:1".into(), fingerprint: [1; 32] }
+    );
+    assert_eq!(db.find_nameplate("123", 100).expect("find"), None, "lapsed");
+    assert!(
+        db.list_nameplate("123", "b.example:1", &[2; 32], 300, 100).expect("list"),
+        "a lapsed one is free"
+    );
+    assert_eq!(da.find_nameplate("123", 150).expect("find").expect("listed").relay, "relay-b");
+    da.unlist_nameplate("123").expect("unlist");
+    assert!(da.find_nameplate("123", 150).expect("find").is_some(), "A unlists only its own");
+    db.unlist_nameplate("123").expect("unlist");
+    assert_eq!(da.find_nameplate("123", 150).expect("find"), None);
+    assert!(da.list_nameplate("7", "a.example:1", &[1; 32], 1000, 0).expect("list"));
+    assert!(db.list_nameplate("8", "b.example:1", &[2; 32], 1000, 0).expect("list"));
+    assert!(db.list_nameplate("9", "b.example:1", &[2; 32], 10, 0).expect("list"));
+    assert_eq!(da.clear_nameplates(20).expect("clear"), 2, "A's own and the lapsed 9");
+    assert_eq!(db.find_nameplate("8", 20).expect("find").expect("B's stays").relay, "relay-b");
+    assert_eq!(db.prune_nameplates(1000).expect("prune"), 1);
+}
+
+#[test]
 fn a_lost_postgres_is_an_error_until_it_is_back() {
     let pg = server();
     let (store, _) = Store::connect_postgres(&pg.url(), "relay-a").expect("connect");

@@ -4,10 +4,12 @@
 //!   the end-to-end QUIC connection to the peer (wrapped in tagged packets, see [`crate::packet`]).
 //! - [`udp::BatchUdp`]: the batched (recvmmsg/GRO, GSO) UDP socket under it and under the relay's socket.
 //! - [`link::RelayLink`]: the control connection and its message stream.
+//! - [`nearest`]: of an organization's relays, the one that answers first.
 //! - [`pairing`]: register / claim, SPAKE2, key confirmation, then the pinned end-to-end QUIC connection.
 
 pub mod handshake;
 pub mod link;
+pub mod nearest;
 pub mod pairing;
 pub mod socket;
 pub mod udp;
@@ -182,5 +184,15 @@ impl RelaySpec {
             .ok_or_else(unknown)?;
         let trust = fingerprint.map_or(RelayTrust::SystemRoots, RelayTrust::Pinned);
         Ok(Self { addr, server_name: host.to_owned(), trust, local_addr: None })
+    }
+
+    /// The relay a [`crate::relay_proto::RelayToClient::Redirect`] names, pinned to the fingerprint it
+    /// gave, sending from `local_addr` as before.
+    pub async fn redirected(
+        to: &crate::relay_proto::RelayAddress,
+        local_addr: Option<IpAddr>,
+    ) -> Result<Self, ClientError> {
+        let spec = Self::resolve(&to.address, Some(to.fingerprint())).await?;
+        Ok(Self { local_addr, ..spec })
     }
 }

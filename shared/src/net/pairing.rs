@@ -25,7 +25,9 @@ use super::handshake::{Action, Failure, Handshake, Progress};
 use super::link::RelayLink;
 use super::{ClientError, RelaySpec, Timeouts};
 use crate::code::{Code, Secret};
-use crate::relay_proto::{ClientToRelay, RelayErrorKind, RelayToClient, Role, VerifiedTechnician};
+use crate::relay_proto::{
+    ClientToRelay, RelayAddress, RelayErrorKind, RelayToClient, Role, VerifiedTechnician,
+};
 use crate::tls::{self, Fingerprint, Identity};
 use crate::token::{TechnicianToken, Token};
 
@@ -233,9 +235,20 @@ impl std::fmt::Debug for HostRendezvous {
 
 impl HostRendezvous {
     pub async fn connect(relay: &RelaySpec, timeouts: Timeouts) -> Result<Self, ClientError> {
-        let link = RelayLink::connect(relay, Role::Host, &timeouts).await?;
+        Self::connect_nearest(std::slice::from_ref(relay), timeouts).await
+    }
+
+    /// [`Self::connect`] to whichever of an organization's `relays` answers first
+    /// ([`super::nearest`]).
+    pub async fn connect_nearest(relays: &[RelaySpec], timeouts: Timeouts) -> Result<Self, ClientError> {
+        let link = super::nearest::connect_first(relays, Role::Host, &timeouts).await?;
         let identity = Identity::generate(&[tls::E2E_SERVER_NAME])?;
         Ok(Self { link, identity, timeouts })
+    }
+
+    /// The relay this host is on.
+    pub fn relay(&self) -> &RelaySpec {
+        self.link.relay()
     }
 
     /// Ask the relay for a nameplate and make a fresh secret: the code to show, and how long it lives.
@@ -351,7 +364,10 @@ impl HostRendezvous {
 /// PAKE, connect end to end.
 ///
 /// A token is sent only to the relay it names: one for another relay (or of the old format, naming
-/// none) fails with [`ClientError::Token`] before anything is sent anywhere.
+/// none) fails with [`ClientError::Token`] before anything is sent anywhere. If that relay answers the
+/// claim with a redirect to another relay of its organization, the viewer claims there, with the token:
+/// the relay it trusted with the token vouches for the other (its address and certificate fingerprint,
+/// which the viewer pins).
 pub async fn connect_viewer(
     relay: &RelaySpec,
     code: &Code,
@@ -361,12 +377,23 @@ pub async fn connect_viewer(
     if let Some(text) = token {
         TechnicianToken::parse(text)?.check_relay(relay)?;
     }
-    let mut link = RelayLink::connect(relay, Role::Viewer, &timeouts).await?;
     let token = token.map(|t| Token::new(t.trim()));
-    link.send(&ClientToRelay::Claim { nameplate: code.nameplate.clone(), token }).await?;
-    let tag = match link.recv().await? {
-        RelayToClient::PeerJoined { tag, .. } => tag,
-        other => return Err(ClientError::Unexpected(format!("{other:?} instead of PeerJoined"))),
+    let (mut link, tag) = match claim(relay, code, token.clone(), &timeouts).await? {
+        Claimed::Joined(link, tag) => (link, tag),
+        // The code waits on another relay of the organization: claim it there, once. The token goes
+        // along: it named the relay that vouches for the other.
+        Claimed::Redirect(link, to) => {
+            link.close();
+            let there = RelaySpec::redirected(&to, relay.local_addr).await?;
+            tracing::info!(relay = %to.address, "the code waits on another relay of the organization");
+            match claim(&there, code, token, &timeouts).await? {
+                Claimed::Joined(link, tag) => (link, tag),
+                Claimed::Redirect(link, _) => {
+                    link.close();
+                    return Err(ClientError::Unexpected("a second redirect (the relays disagree)".into()));
+                }
+            }
+        }
     };
     link.socket.set_tag(tag);
     let deadline = Instant::now() + timeouts.pairing;
@@ -393,6 +420,28 @@ pub async fn connect_viewer(
         .map_err(|_| ClientError::Timeout("pairing with the host"))?
         .map_err(ClientError::EndToEnd)?;
     Ok(Session { conn, peer_fingerprint: peer, resume_id, link, technician: None })
+}
+
+/// What a claim got: matched with the host (the link, our tag), or sent to another relay.
+enum Claimed {
+    Joined(RelayLink, u64),
+    Redirect(RelayLink, RelayAddress),
+}
+
+/// Connect to `relay` as a viewer and claim `code`'s nameplate.
+async fn claim(
+    relay: &RelaySpec,
+    code: &Code,
+    token: Option<Token>,
+    timeouts: &Timeouts,
+) -> Result<Claimed, ClientError> {
+    let mut link = RelayLink::connect(relay, Role::Viewer, timeouts).await?;
+    link.send(&ClientToRelay::Claim { nameplate: code.nameplate.clone(), token }).await?;
+    match link.recv().await? {
+        RelayToClient::PeerJoined { tag, .. } => Ok(Claimed::Joined(link, tag)),
+        RelayToClient::Redirect { relay } => Ok(Claimed::Redirect(link, relay)),
+        other => Err(ClientError::Unexpected(format!("{other:?} instead of PeerJoined"))),
+    }
 }
 
 /// How a host's pairing attempt ended.
