@@ -17,8 +17,9 @@ use tether_relay::audit::CSV_HEADER;
 use tether_relay::config_file;
 use tether_relay::store::Store;
 use tether_relay::{RelayConfig, Server};
-use tether_shared::client_settings::ClientSettings;
+use tether_shared::client_settings::{ClientSettings, OtherRelay};
 use tether_shared::session_proto::Permissions;
+use tether_shared::tls::Fingerprint;
 use tether_shared::token::RelayId;
 
 /// Pairs Tether hosts and viewers by one-time code and forwards their end-to-end encrypted traffic.
@@ -90,6 +91,11 @@ enum Command {
         /// What the host's question ticks by default, e.g. `view,control` (the user still decides).
         #[arg(long)]
         permissions: Option<String>,
+        /// Another relay of the organization (sharing this relay's database), as HOST:PORT, or
+        /// HOST:PORT@FINGERPRINT for one with a self-signed certificate (its `client-config` prints its
+        /// fingerprint). Repeat for each; hosts make their codes on whichever relay answers first.
+        #[arg(long = "other-relay", value_name = "HOST:PORT[@FINGERPRINT]", value_parser = parse_other_relay)]
+        other_relays: Vec<OtherRelay>,
     },
 }
 
@@ -156,8 +162,8 @@ async fn dispatch(mut cli: Cli) -> anyhow::Result<()> {
         None => run(cfg).await,
         Some(Command::User(cmd)) => user(&cfg, cmd),
         Some(Command::Audit(cmd)) => audit(&cfg, cmd),
-        Some(Command::ClientConfig { address, organization, permissions }) => {
-            client_config(&cfg, address, organization, permissions)
+        Some(Command::ClientConfig { address, organization, permissions, other_relays }) => {
+            client_config(&cfg, address, organization, permissions, other_relays)
         }
     }
 }
@@ -168,6 +174,7 @@ fn client_config(
     address: String,
     organization: Option<String>,
     permissions: Option<String>,
+    other_relays: Vec<OtherRelay>,
 ) -> anyhow::Result<()> {
     if let Some(p) = &permissions {
         Permissions::parse_list(p).map_err(|e| anyhow::anyhow!("--permissions: {e}"))?;
@@ -179,13 +186,8 @@ fn client_config(
         Err(e) => return Err(e).context("reading this relay's certificate"),
     };
     let organization = organization.or_else(|| Some(cfg.organization.clone()).filter(|o| !o.is_empty()));
-    let settings = ClientSettings {
-        relay: Some(address),
-        relay_fingerprint,
-        organization,
-        permissions,
-        ..Default::default()
-    };
+    let settings =
+        ClientSettings { relay: Some(address), relay_fingerprint, organization, permissions, other_relays };
     println!("# Tether settings for hosts and viewers: install as /etc/tether/host.toml (mode 0644).");
     print!("{}", settings.to_toml());
     Ok(())
@@ -236,6 +238,18 @@ fn config(cli: &Cli) -> anyhow::Result<RelayConfig> {
         cfg.public_address = Some(v.clone());
     }
     Ok(cfg)
+}
+
+/// `HOST:PORT` or `HOST:PORT@FINGERPRINT`, checked.
+fn parse_other_relay(text: &str) -> Result<OtherRelay, String> {
+    let (address, fingerprint) = match text.split_once('@') {
+        Some((address, fingerprint)) => {
+            let parsed: Fingerprint = fingerprint.parse().map_err(|e| format!("{fingerprint:?}: {e}"))?;
+            (address, Some(parsed.to_string()))
+        }
+        None => (text, None),
+    };
+    Ok(OtherRelay { address: parse_public_address(address)?, fingerprint })
 }
 
 fn parse_public_address(text: &str) -> Result<String, String> {

@@ -1,7 +1,7 @@
 //! The settings file of the host and the viewer: which relay to use and how to trust it, the
 //! organization's name, what to allow by default. With it a person starts either program from the desktop
-//! menu with no flags at all: an organization installs `/etc/tether/host.toml` (the package
-//! `tether-relay client-config --deb` makes, or the printed file); a user may have
+//! menu with no flags at all: an organization installs `/etc/tether/host.toml` (the file
+//! `tether-relay client-config` prints); a user may have
 //! `~/.config/tether/host.toml` (or under `$XDG_CONFIG_HOME`). A key in the user's file overrides the
 //! system's, and a command-line flag overrides both. `TETHER_HOST_CONFIG` names the one file to read
 //! instead (tests, or a portable setup). Host and viewer read the same files, so one file serves an
@@ -183,6 +183,19 @@ mod tests {
         let got = load(&[system, missing, user]).expect("loads");
         assert_eq!(got.relay.as_deref(), Some("mine.example:1"));
         assert_eq!(got.relay_fingerprint.as_deref(), Some("ab"));
+    }
+
+    #[test]
+    fn the_example_file_reads_and_so_do_its_commented_keys() {
+        let example = include_str!("../../deploy/host.example.toml");
+        let parsed: ClientSettings = toml::from_str(example).expect("the example reads");
+        assert_eq!(parsed.relay.as_deref(), Some("relay.example.org:7700"));
+        let uncommented =
+            example.replace("# [[other_relays]]", "[[other_relays]]").replace("# address", "address");
+        let uncommented = uncommented.replace("# fingerprint", "fingerprint");
+        let parsed: ClientSettings = toml::from_str(&uncommented).expect("with other_relays it reads too");
+        assert_eq!(parsed.other_relays.len(), 1);
+        assert!(parsed.other_relays[0].fingerprint().expect("valid").is_some());
     }
 
     #[test]

@@ -222,6 +222,58 @@ async fn the_host_finds_its_relay_in_the_settings_file_or_says_where_it_belongs(
     assert!(failed && stderr.contains("relay_fingerprnt"), "{stderr}");
 }
 
+/// `client-config --other-relay` writes the organization's relays into the settings file; a host with it
+/// makes its code on the relay of the list that answers — here the other one, as the first is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_from_client_config_list_other_relays_and_a_dead_one_does_not_stop_the_host() {
+    let dir = tempfile::tempdir().expect("temp");
+    let data = dir.path().join("relay");
+    let relay = RelayProc::start(&data).await;
+    let down = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free port");
+    let config = |address: String, other: String| {
+        let data = data.clone();
+        async move {
+            tokio::process::Command::new(common::bin("tether-relay"))
+                .args(["--data-dir", data.to_str().expect("utf-8"), "client-config", "--address", &address])
+                .args(["--other-relay", &other])
+                .output()
+                .await
+                .expect("runs")
+        }
+    };
+    let out = config(down.to_string(), format!("{}@{}", relay.addr, relay.fingerprint)).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = dir.path().join("host.toml");
+    std::fs::write(&file, &out.stdout).expect("write");
+    let settings = tether_shared::client_settings::load(std::slice::from_ref(&file)).expect("reads back");
+    assert_eq!(settings.relay, Some(down.to_string()));
+    assert_eq!(settings.other_relays.len(), 1);
+    assert_eq!(settings.other_relays[0].address, relay.addr);
+    assert_eq!(settings.other_relays[0].fingerprint.as_deref(), Some(relay.fingerprint.as_str()));
+    let path = file.to_str().expect("utf-8");
+    let args = ["--headless", "--source", "test-pattern"];
+    let mut host = Proc::spawn_with_env("tether-host", &args, &[("TETHER_HOST_CONFIG", path)]);
+    let code = host.line("code").await;
+    let shot = dir.path().join("shot.png");
+    let none = dir.path().join("none.toml");
+    let viewer_args = cli_args(
+        &relay.addr,
+        &relay.fingerprint,
+        &["--code", &code, "--snapshot", shot.to_str().expect("utf-8")],
+    );
+    let mut viewer = Proc::spawn_with_env(
+        "tether-viewer",
+        &viewer_args,
+        &[("TETHER_HOST_CONFIG", none.to_str().expect("utf-8"))],
+    );
+    viewer.line("granted").await;
+    assert!(viewer.wait().await.success());
+
+    let bad = config(relay.addr.clone(), "relay-2.example.org:4433@nothex".into()).await;
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("64 hexadecimal digits"), "{stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_technician_invites_a_colleague_from_the_command_line() {
     let dir = tempfile::tempdir().expect("temp");
