@@ -56,23 +56,21 @@ pub async fn run(io: &mut ClientIo, hub: &Rendezvous, addr: SocketAddr) -> Resul
         let claimed = hub.nameplates().claim(Instant::now(), &nameplate);
         let host = match claimed {
             Ok(host) => host,
-            // Perhaps another relay of the organization holds it: send the viewer there.
-            Err(RelayErrorKind::UnknownCode) => {
-                match super::directory::locate(hub, &nameplate).await {
-                    Ok(Some(relay)) => {
-                        tracing::info!(%addr, %nameplate, to = %relay.address, "claim redirected");
-                        hub.metrics().claims_redirected.fetch_add(1, Ordering::Relaxed);
-                        io.send(&RelayToClient::Redirect { relay }).await?;
-                    }
-                    Ok(None) => {
-                        tracing::info!(%addr, %nameplate, "claim refused: {}", RelayErrorKind::UnknownCode);
-                        refuse(io, hub, addr, RelayErrorKind::UnknownCode).await?;
-                    }
-                    Err(kind) => refuse(io, hub, addr, kind).await?,
-                }
-                continue;
-            }
             Err(kind) => {
+                let kind = match kind {
+                    // Perhaps another relay of the organization holds it: send the viewer there.
+                    RelayErrorKind::UnknownCode => match super::directory::locate(hub, &nameplate).await {
+                        Ok(Some(relay)) => {
+                            tracing::info!(%addr, %nameplate, to = %relay.address, "claim redirected");
+                            hub.metrics().claims_redirected.fetch_add(1, Ordering::Relaxed);
+                            io.send(&RelayToClient::Redirect { relay }).await?;
+                            continue;
+                        }
+                        Ok(None) => kind,
+                        Err(unavailable) => unavailable,
+                    },
+                    kind => kind,
+                };
                 tracing::info!(%addr, %nameplate, "claim refused: {kind}");
                 refuse(io, hub, addr, kind).await?;
                 continue;
