@@ -8,7 +8,9 @@
 //! - after [`CodePolicy::max_wrong`] failures in a row the host stops offering codes and tells the user,
 //!   who decides whether to go on (the window's *New code*) — headless mode ends instead;
 //! - a relay that refuses a registration (rate limit, full) is asked again after a back-off that doubles up
-//!   to a ceiling, rather than ending the host.
+//!   to a ceiling, rather than ending the host;
+//! - after the relay connection broke while a code waited ([`Restart::RelayLost`]) the next code comes
+//!   after one back-off step: a relay that keeps dropping the host gets at most one code a step.
 //!
 //! [`CodeGate`] is the pure decision (no clock, no I/O); `run_host` sleeps and waits as it says.
 
@@ -79,6 +81,9 @@ impl CodeGate {
             self.wrong_in_a_row = 0;
             return Next::After(Duration::ZERO);
         }
+        if why == Restart::RelayLost {
+            return Next::After(self.policy.backoff);
+        }
         if !why.is_failed_guess() {
             return Next::After(Duration::ZERO);
         }
@@ -138,6 +143,14 @@ mod tests {
         // Still in a row: an expiry in between does not wipe the count.
         assert_eq!(g.on_restart(Restart::WrongCode), Next::After(Duration::from_secs(2)));
         assert_eq!(g.on_restart(Restart::WrongCode), Next::Stop);
+    }
+
+    #[test]
+    fn a_lost_relay_waits_one_step_and_counts_no_guess() {
+        let mut g = gate();
+        assert_eq!(g.on_restart(Restart::RelayLost), Next::After(Duration::from_secs(1)));
+        assert_eq!(g.on_restart(Restart::RelayLost), Next::After(Duration::from_secs(1)));
+        assert_eq!(g.wrong_in_a_row(), 0);
     }
 
     #[test]

@@ -172,6 +172,10 @@ pub async fn run(
             tell(InviteNews::Burned);
             InviteOutcome::Burned
         }
+        Ok(HostOutcome::RelayLost(e)) => {
+            tell(InviteNews::Unavailable { why: format!("the connection to the relay was lost: {e}") });
+            InviteOutcome::Failed
+        }
         Err(e) => {
             tell(InviteNews::Unavailable { why: format!("the invite failed: {e}") });
             InviteOutcome::Failed

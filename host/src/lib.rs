@@ -643,6 +643,11 @@ async fn pair(
         let (again, why) = match outcome {
             Some(HostOutcome::Paired(session)) => return Ok((session, issued)),
             Some(HostOutcome::Restart(again, why)) => (again, why),
+            // The relay went away while the code waited: any relay of the list makes the next one.
+            Some(HostOutcome::RelayLost(e)) => {
+                tracing::warn!("lost the relay while waiting for a technician ({e}); connecting again");
+                (HostRendezvous::connect_nearest(&cfg.relays(), cfg.timeouts).await?, Restart::RelayLost)
+            }
             None => {
                 // The old connection (and with it the code) is gone: the relay frees it. A fresh one registers.
                 (HostRendezvous::connect_nearest(&cfg.relays(), cfg.timeouts).await?, Restart::Requested)

@@ -50,6 +50,7 @@ pub async fn pair(spec: &RelaySpec, timeouts: Timeouts) -> Result<(Session, Sess
     match host.await?? {
         HostOutcome::Paired(host) => Ok((host, viewer)),
         HostOutcome::Restart(_, why) => Err(PairError::Restart(format!("{why:?}"))),
+        HostOutcome::RelayLost(e) => Err(e.into()),
     }
 }
 

@@ -108,3 +108,35 @@ async fn a_claim_flood_from_one_address_is_cut_to_the_configured_rate() {
     assert_eq!((looked_up, refused), (3, 7), "{outcomes:?}");
     assert_eq!(outcomes[..3], [const { RelayErrorKind::UnknownCode }; 3], "the burst comes first");
 }
+
+/// The relay goes away while the user's code waits: the host does not end with an error but shows a new
+/// code, from the other relay of its list, and a technician pairs with it there. (Once a viewer has
+/// joined, a lost relay stays an error: that may follow a guess.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_lost_while_the_code_waits_gives_a_new_code_from_another_relay() {
+    use tether_linkemu::{Direction, Emulator, LinkConfig};
+    let (a, b) = (start_relay(|_| {}), start_relay(|_| {}));
+    // B is farther, so the first code is made on A.
+    let far = Direction::mbit(100.0).delay(Duration::from_millis(75));
+    let emu = Emulator::start(b.handle.local_addr(), LinkConfig::symmetric(far)).await.expect("emulator");
+    let mut cfg = host_config(&a, Permissions::VIEW_ONLY);
+    let mut via = b.spec();
+    via.addr = emu.local_addr();
+    cfg.other_relays = vec![via];
+    let mut host = start_host_with(cfg, test_pattern);
+    let first = host.next_code().await;
+    assert_eq!(a.handle.stats().waiting_hosts, 1, "the first code is on A");
+
+    let TestRelay { handle, .. } = a;
+    handle.shutdown().await;
+    match host.next_event().await {
+        HostEvent::CodeReplaced(Restart::RelayLost) => {}
+        other => panic!("expected a code replaced for the lost relay, got {other:?}"),
+    }
+    let code = host.next_code().await;
+    assert_ne!(code.to_string(), first.to_string());
+    let viewer = ViewerSession::connect(&viewer_config(&b), &code).await.expect("pairs on B");
+    viewer.next_frame(None).await.expect("the session works");
+    viewer.close().await;
+    host.report().await.expect("session ran");
+}

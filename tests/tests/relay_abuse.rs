@@ -295,6 +295,7 @@ fn code_host(relay: &TestRelay) -> mpsc::Receiver<Code> {
             match host.wait_for_viewer(&code).await.expect("host runs") {
                 HostOutcome::Restart(again, _) => host = again,
                 HostOutcome::Paired(_session) => return tx.closed().await,
+                HostOutcome::RelayLost(e) => panic!("the relay was lost: {e}"),
             }
         }
     });

@@ -189,6 +189,9 @@ pub enum Restart {
     /// protocol (a message out of order), went silent until the deadline, or left after the host's key
     /// confirmation — which tells a guesser whether its guess was right as surely as a wrong-code verdict.
     Abandoned,
+    /// The connection to the relay broke while the code waited, unclaimed ([`HostOutcome::RelayLost`]);
+    /// the new code may come from another relay of the organization.
+    RelayLost,
 }
 
 impl Restart {
@@ -205,6 +208,7 @@ impl Restart {
                 "Someone entered a code and did not finish connecting. That code no longer works; a new one \
                  was made."
             }
+            Restart::RelayLost => "The connection to the relay was lost; a new code was made.",
         }
     }
 
@@ -218,6 +222,10 @@ impl Restart {
 pub enum HostOutcome {
     Paired(Session),
     Restart(HostRendezvous, Restart),
+    /// The connection to the relay broke while the code waited and nobody had claimed it, so nobody could
+    /// have tested a guess: connect again (to whichever relay answers) and show a new code
+    /// ([`Restart::RelayLost`]). A break once a viewer has joined stays an error: it may follow a guess.
+    RelayLost(ClientError),
 }
 
 /// A host connected to the relay, able to register codes and wait for a viewer.
@@ -280,14 +288,19 @@ impl HostRendezvous {
     /// to the relay is an error. After anything but a clean verdict the link's state is unknown, so the host
     /// drops it (which retires the code at the relay) and connects afresh.
     pub async fn wait_for_viewer(mut self, code: &Code) -> Result<HostOutcome, ClientError> {
-        let (tag, technician) = match self.link.recv().await? {
-            RelayToClient::PeerJoined { tag, technician } => {
+        let (tag, technician) = match self.link.recv().await {
+            Ok(RelayToClient::PeerJoined { tag, technician }) => {
                 // The relay's claim, and the one part that is ours: which relay made it.
                 let verified_by = self.link.relay().server_name.clone();
                 (tag, technician.map(|t| VerifiedTechnician { verified_by, ..t }))
             }
-            RelayToClient::CodeExpired => return Ok(HostOutcome::Restart(self, Restart::Expired)),
-            other => return Err(ClientError::Unexpected(format!("{other:?} while waiting"))),
+            Ok(RelayToClient::CodeExpired) => return Ok(HostOutcome::Restart(self, Restart::Expired)),
+            Ok(other) => return Err(ClientError::Unexpected(format!("{other:?} while waiting"))),
+            Err(e) if e.is_link_failure() => {
+                self.link.close();
+                return Ok(HostOutcome::RelayLost(e));
+            }
+            Err(e) => return Err(e),
         };
         self.link.socket.set_tag(tag);
         let deadline = Instant::now() + self.timeouts.pairing;
