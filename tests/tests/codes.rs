@@ -21,13 +21,6 @@ fn wrong_secret(code: &Code) -> Code {
     Code::parse(&wrong).expect("valid code")
 }
 
-fn relay_error(result: Result<ViewerSession, ViewerError>) -> RelayErrorKind {
-    match result {
-        Err(ViewerError::Connect(ClientError::Relay(kind))) => kind,
-        other => panic!("expected a relay error, got {:?}", other.map(|_| "a session")),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_code_fails_both_sides_burns_the_code_and_a_new_one_works() {
     let relay = start_relay(|_| {});

@@ -37,11 +37,6 @@ fn from(relay: &TestRelay, ip: &str) -> RelaySpec {
     spec
 }
 
-fn metric(relay: &TestRelay, line_start: &str) -> Option<u64> {
-    let text = relay.handle.metrics_text();
-    text.lines().find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
-}
-
 /// Poll the audit log until a row satisfies `want` (rows are written off the async threads).
 async fn audit_row(dir: &std::path::Path, want: impl Fn(&tether_relay::audit::AuditRecord) -> bool) {
     let store = Store::open(dir).expect("store");
@@ -72,7 +67,7 @@ async fn strangers_rejoining_with_invented_ids_get_no_route_and_take_no_session(
         );
     }
     assert_eq!(relay.handle.stats().sessions, 0, "no route was made");
-    assert_eq!(metric(&relay, "tether_relay_rejoins_refused_total{reason=\"unknown_session\"}"), Some(2));
+    assert_eq!(relay.metric("tether_relay_rejoins_refused_total{reason=\"unknown_session\"}"), Some(2));
 
     // The relay's one session is still there for a real technician.
     let mut cfg = viewer_config(&relay);
@@ -211,14 +206,14 @@ async fn a_rejoin_counts_against_the_session_cap() {
     let (dir, addr) = stop(relay).await;
     // The restarted relay is full (a cap of 0 stands for "every place is taken").
     let relay = org_relay_with(dir, addr, |cfg| cfg.max_sessions = 0).await;
-    let refused = || metric(&relay, "tether_relay_rejoins_refused_total{reason=\"busy\"}").is_some();
+    let refused = || relay.metric("tether_relay_rejoins_refused_total{reason=\"busy\"}").is_some();
     eventually(
         refused,
         Later(|| format!("the rejoin was refused as busy:\n{}", relay.handle.metrics_text())),
     )
     .await;
     assert_eq!(relay.handle.stats().sessions, 0, "no route over the cap");
-    assert_eq!(metric(&relay, "tether_relay_rejoins_total"), Some(0));
+    assert_eq!(relay.metric("tether_relay_rejoins_total"), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +243,7 @@ async fn bad_token_claims_in_bulk_take_turns_at_the_token_check() {
         let answer = claim.await.expect("no panic");
         assert!(matches!(answer, Err(ClientError::Relay(RelayErrorKind::BadToken))), "{answer:?}");
     }
-    let peak = metric(&relay, "tether_relay_token_checks_peak").expect("the peak is exported");
+    let peak = relay.metric("tether_relay_token_checks_peak").expect("the peak is exported");
     assert!((1..=2).contains(&peak), "{peak} token checks ran at once; the cap is 2");
 }
 
@@ -262,7 +257,7 @@ async fn connections_over_the_per_address_cap_are_refused_at_once() {
     }
     let over = RelayLink::connect(&spec, Role::Viewer, &fast_timeouts()).await;
     assert!(matches!(over, Err(ClientError::RelayUnreachable { .. })), "{over:?}");
-    assert_eq!(metric(&relay, "tether_relay_connections_refused_total{reason=\"per_address\"}"), Some(1));
+    assert_eq!(relay.metric("tether_relay_connections_refused_total{reason=\"per_address\"}"), Some(1));
     let other = RelayLink::connect(&from(&relay, "127.0.0.6"), Role::Viewer, &fast_timeouts()).await;
     assert!(other.is_ok(), "another address is unaffected");
     // A connection that closes gives its place back.
@@ -322,8 +317,8 @@ async fn an_address_that_spent_its_failed_claim_budget_is_refused_and_it_shows()
     assert!(matches!(refused, Err(ClientError::Relay(RelayErrorKind::TooManyWrongCodes))), "{refused:?}");
     connect_viewer(&from(&relay, "127.0.0.8"), &code, fast_timeouts(), None).await.expect("pairs");
 
-    assert_eq!(metric(&relay, "tether_relay_failed_claims_total"), Some(3));
-    assert_eq!(metric(&relay, "tether_relay_claims_refused_total{reason=\"failed_budget\"}"), Some(1));
+    assert_eq!(relay.metric("tether_relay_failed_claims_total"), Some(3));
+    assert_eq!(relay.metric("tether_relay_claims_refused_total{reason=\"failed_budget\"}"), Some(1));
     audit_row(relay.dir.path(), |r| {
         r.outcome == "failed_claim_budget"
             && r.viewer_addr.as_deref().is_some_and(|a| a.starts_with("127.0.0.7:"))

@@ -25,14 +25,6 @@ fn org_relay() -> TestRelay {
     })
 }
 
-fn relay_error(result: Result<ViewerSession, ViewerError>) -> RelayErrorKind {
-    match result {
-        Err(ViewerError::Connect(ClientError::Relay(kind))) => kind,
-        Err(other) => panic!("expected a relay error, got {other}"),
-        Ok(_) => panic!("expected a relay error, the viewer paired"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_technicians_with_a_valid_token_may_claim_and_the_host_sees_them_verified() {
     let relay = org_relay();
@@ -261,12 +253,7 @@ async fn a_session_over_its_bandwidth_cap_is_slowed_not_broken() {
         last = Some(shown.info.seq);
         frames += 1;
     }
-    let metrics = relay.handle.metrics_text();
-    let over = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("tether_relay_packets_over_cap_total "))
-        .and_then(|n| n.parse::<u64>().ok())
-        .expect("series");
+    let over = relay.metric("tether_relay_packets_over_cap_total").expect("series");
     assert!(over > 0, "the cap was reached ({frames} frames)");
     viewer.close().await;
 }

@@ -124,21 +124,18 @@ async fn without_its_database_a_relay_keeps_live_sessions_and_refuses_only_verif
     pg.stop().expect("PostgreSQL stops");
     // A code the open relay does not hold may wait on another relay; it cannot ask now, and says so.
     let elsewhere = tether_shared::code::Code::parse("987654321-1234567").expect("a code");
-    match ViewerSession::connect(&viewer_config(&open), &elsewhere).await {
-        Err(ViewerError::Connect(ClientError::Relay(RelayErrorKind::DirectoryUnavailable))) => {}
-        other => panic!("expected DirectoryUnavailable, got {:?}", other.err().map(|e| e.to_string())),
-    }
-    assert_eq!(metric(&open, "tether_relay_directory_errors_total"), 1);
+    assert_eq!(
+        relay_error(ViewerSession::connect(&viewer_config(&open), &elsewhere).await),
+        RelayErrorKind::DirectoryUnavailable
+    );
+    assert_eq!(open.metric("tether_relay_directory_errors_total"), Some(1));
     // The live session goes on.
     let seen = viewer.next_frame(None).await.expect("a frame").info.seq;
     viewer.next_frame(Some(seen)).await.expect("frames keep coming without the database");
     // A new verified claim is refused, saying why; /healthz says why.
     let mut host = start_host(&relay, Permissions::VIEW_ONLY);
     let code = host.next_code().await;
-    match ViewerSession::connect(&cfg, &code).await {
-        Err(ViewerError::Connect(ClientError::Relay(RelayErrorKind::AccountsUnavailable))) => {}
-        other => panic!("expected AccountsUnavailable, got {:?}", other.err().map(|e| e.to_string())),
-    }
+    assert_eq!(relay_error(ViewerSession::connect(&cfg, &code).await), RelayErrorKind::AccountsUnavailable);
     let health = healthz(&relay).await;
     assert!(health.starts_with("HTTP/1.1 503") && health.contains("database unreachable"), "{health}");
     assert!(relay.handle.metrics_text().contains("tether_relay_database_errors_total 1"));
@@ -174,12 +171,6 @@ async fn without_its_database_a_relay_keeps_live_sessions_and_refuses_only_verif
     .await;
 }
 
-/// A relay's `/metrics` value of `series` (0 when absent).
-fn metric(relay: &TestRelay, series: &str) -> u64 {
-    let text = relay.handle.metrics_text();
-    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_on_relay_a_and_a_viewer_that_only_knows_relay_b_pair() {
     let pg = server();
@@ -191,10 +182,10 @@ async fn a_host_on_relay_a_and_a_viewer_that_only_knows_relay_b_pair() {
 
     // B does not hold the code: a code it knows nowhere is still unknown…
     let nowhere = tether_shared::code::Code::parse("987654321-1234567").expect("a code");
-    match ViewerSession::connect(&with_token(&b, &token), &nowhere).await {
-        Err(ViewerError::Connect(ClientError::Relay(RelayErrorKind::UnknownCode))) => {}
-        other => panic!("expected UnknownCode, got {:?}", other.err().map(|e| e.to_string())),
-    }
+    assert_eq!(
+        relay_error(ViewerSession::connect(&with_token(&b, &token), &nowhere).await),
+        RelayErrorKind::UnknownCode
+    );
     // …and a wrong secret sent on to A fails the PAKE there, as on one relay: the redirect decides nothing.
     let mut wrong = code.clone();
     wrong.secret = tether_shared::code::Secret::generate();
@@ -203,7 +194,7 @@ async fn a_host_on_relay_a_and_a_viewer_that_only_knows_relay_b_pair() {
         other => panic!("expected WrongCode, got {:?}", other.err().map(|e| e.to_string())),
     }
     let code = host.next_code().await;
-    assert_eq!(metric(&b, "tether_relay_claims_redirected_total"), 1);
+    assert_eq!(b.metric("tether_relay_claims_redirected_total"), Some(1));
 
     // The right code through B: sent to A, paired there, the account verified by A.
     let viewer = ViewerSession::connect(&with_token(&b, &token), &code).await.expect("pairs through B");
@@ -216,9 +207,9 @@ async fn a_host_on_relay_a_and_a_viewer_that_only_knows_relay_b_pair() {
     }
     let seen = viewer.next_frame(None).await.expect("a frame").info.seq;
     viewer.next_frame(Some(seen)).await.expect("frames keep coming");
-    assert_eq!(metric(&b, "tether_relay_claims_redirected_total"), 2);
-    assert_eq!(metric(&b, "tether_relay_claims_total"), 0, "B paired nobody");
-    assert_eq!(metric(&a, "tether_relay_sessions_started_total"), 1, "the session runs on A");
+    assert_eq!(b.metric("tether_relay_claims_redirected_total"), Some(2));
+    assert_eq!(b.metric("tether_relay_claims_total"), Some(0), "B paired nobody");
+    assert_eq!(a.metric("tether_relay_sessions_started_total"), Some(1), "the session runs on A");
     viewer.close().await;
     host.report().await.expect("session ran");
     eventually_async(
@@ -260,7 +251,7 @@ async fn a_viewer_pins_the_certificate_the_redirect_names() {
         }
         other => panic!("expected a refused certificate, got {:?}", other.err().map(|e| e.to_string())),
     }
-    assert_eq!(metric(&a, "tether_relay_claims_total"), 0, "nothing reached A's code");
+    assert_eq!(a.metric("tether_relay_claims_total"), Some(0), "nothing reached A's code");
 }
 
 /// The host makes its code on whichever relay answers first: here relay B, while A sits behind a
@@ -283,14 +274,14 @@ async fn the_host_uses_the_nearest_relay_and_a_viewer_on_another_finds_it() {
     cfg.other_relays = vec![dead, b.spec()];
     let mut host = start_host_with(cfg, test_pattern);
     let code = host.next_code().await;
-    assert_eq!(metric(&b, "tether_relay_registrations_total"), 1, "the code was made on B");
-    assert_eq!(metric(&a, "tether_relay_registrations_total"), 0);
+    assert_eq!(b.metric("tether_relay_registrations_total"), Some(1), "the code was made on B");
+    assert_eq!(a.metric("tether_relay_registrations_total"), Some(0));
 
     let token = a.add_account("erin");
     let viewer = ViewerSession::connect(&with_token(&a, &token), &code).await.expect("pairs through A");
     viewer.next_frame(None).await.expect("the session works");
-    assert_eq!(metric(&a, "tether_relay_claims_redirected_total"), 1);
-    assert_eq!(metric(&b, "tether_relay_sessions_started_total"), 1);
+    assert_eq!(a.metric("tether_relay_claims_redirected_total"), Some(1));
+    assert_eq!(b.metric("tether_relay_sessions_started_total"), Some(1));
     viewer.close().await;
     host.report().await.expect("session ran");
 }

@@ -70,6 +70,13 @@ impl TestRelay {
         args
     }
 
+    /// The value of a `/metrics` series: the line starting with `series` (a name, with its labels if it
+    /// has any); `None` if there is none.
+    pub fn metric(&self, series: &str) -> Option<u64> {
+        let text = self.handle.metrics_text();
+        text.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+    }
+
     /// A technician account on this relay (its store, bound to its certificate): the token, shown once.
     pub fn add_account(&self, name: &str) -> String {
         let id = tether_shared::token::RelayId::Fingerprint(self.handle.fingerprint());
@@ -340,6 +347,19 @@ pub fn transfer_failure(event: &HostEvent) -> Option<(String, tether_shared::fil
             Outcome::Completed { .. } => None,
         },
         _ => None,
+    }
+}
+
+/// The relay's refusal a viewer's connection ended with; anything else fails the test, saying what it was.
+pub fn relay_error(
+    result: Result<ViewerSession, tether_viewer::session::ViewerError>,
+) -> tether_shared::relay_proto::RelayErrorKind {
+    use tether_shared::net::ClientError;
+    use tether_viewer::session::ViewerError;
+    match result {
+        Err(ViewerError::Connect(ClientError::Relay(kind))) => kind,
+        Err(other) => panic!("expected a relay error, got {other}"),
+        Ok(_) => panic!("expected a relay error, the viewer paired"),
     }
 }
 
